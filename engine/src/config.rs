@@ -1,0 +1,460 @@
+//! The run configuration: what a user writes, validated, with defaults filled.
+//!
+//! Parsing is two steps so that every error names where it is: JSON syntax
+//! errors carry a line and column, and everything after that (unknown
+//! fields, wrong types, bad values) carries the field path, such as
+//! `endpoints[1].method: unknown method "GTE"`. A field the engine does not
+//! implement is an unknown field and is rejected, never ignored.
+//!
+//! [`Config::load`] returns the *resolved* config (defaults filled, threads
+//! decided), which is what a run writes to `config.json`.
+
+use crate::duration::Dur;
+use crate::url::HttpUrl;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::Path;
+
+/// Most VUs one run may ask for; far above what one machine's file limit allows.
+pub const MAX_VUS: u32 = 1_000_000;
+/// Most worker threads; a guard against typos such as `"threads": 20000`.
+pub const MAX_THREADS: usize = 1024;
+
+/// Everything wrong with a config, one `path: reason` line per problem.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub struct ConfigError {
+    pub problems: Vec<String>,
+}
+
+impl ConfigError {
+    fn one(p: impl Into<String>) -> ConfigError {
+        ConfigError { problems: vec![p.into()] }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.problems.join("\n"))
+    }
+}
+
+/// A load test: who to load, how hard, for how long.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Config {
+    /// A label for people; shown in summaries and reports.
+    #[serde(default = "default_name")]
+    pub name: String,
+    /// Base URL that endpoint `path`s are relative to.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+    /// Worker threads (one event loop pinned per core); default: all cores.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub threads: Option<usize>,
+    /// VU ramp: each stage moves linearly from the previous target (0 at the
+    /// start) to its own over its duration. A `"0s"` stage is a step.
+    pub stages: Vec<Stage>,
+    pub endpoints: Vec<Endpoint>,
+    #[serde(default)]
+    pub timeouts: Timeouts,
+    /// How long in-flight requests may finish after the load stops.
+    #[serde(default = "default_graceful_stop")]
+    pub graceful_stop: Dur,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stage {
+    pub duration: Dur,
+    /// VUs (keep-alive connections) at the end of the stage.
+    pub target: u32,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Endpoint {
+    /// Unique; letters, digits, `_`, `-`, `.`; used in summaries and samples.
+    pub name: String,
+    #[serde(default)]
+    pub method: Method,
+    /// Path relative to `target` (starts with `/`); or give `url`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// A full `http://` URL, for an endpoint on another host than `target`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub headers: BTreeMap<String, String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<String>,
+    /// Share of the VUs, relative to the other endpoints' weights.
+    #[serde(default = "default_weight")]
+    pub weight: f64,
+    /// Pause between a response and this VU's next request.
+    #[serde(default, skip_serializing_if = "Dur::is_zero")]
+    pub think_time: Dur,
+    /// Accepted status codes; others count as `status` errors. Default: 100–399.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub expect: Vec<u16>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Timeouts {
+    /// Longest wait for a TCP connection to be established.
+    #[serde(default = "default_connect_timeout")]
+    pub connect: Dur,
+    /// Longest wait from sending a request to its complete response.
+    #[serde(default = "default_request_timeout")]
+    pub request: Dur,
+}
+
+impl Default for Timeouts {
+    fn default() -> Timeouts {
+        Timeouts { connect: default_connect_timeout(), request: default_request_timeout() }
+    }
+}
+
+/// HTTP methods the engine sends. Anything else is a typo more often than not.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Method {
+    #[default]
+    Get,
+    Head,
+    Post,
+    Put,
+    Patch,
+    Delete,
+    Options,
+}
+
+impl Method {
+    pub const ALL: [Method; 7] = [
+        Method::Get,
+        Method::Head,
+        Method::Post,
+        Method::Put,
+        Method::Patch,
+        Method::Delete,
+        Method::Options,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Method::Get => "GET",
+            Method::Head => "HEAD",
+            Method::Post => "POST",
+            Method::Put => "PUT",
+            Method::Patch => "PATCH",
+            Method::Delete => "DELETE",
+            Method::Options => "OPTIONS",
+        }
+    }
+}
+
+impl Serialize for Method {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> Deserialize<'de> for Method {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Method, D::Error> {
+        let s = String::deserialize(d)?;
+        Method::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| {
+            let all: Vec<_> = Method::ALL.iter().map(|m| m.as_str()).collect();
+            serde::de::Error::custom(format!("unknown method \"{s}\" (one of {})", all.join(", ")))
+        })
+    }
+}
+
+fn default_name() -> String {
+    "run".into()
+}
+fn default_weight() -> f64 {
+    1.0
+}
+fn default_graceful_stop() -> Dur {
+    Dur::from_secs(5)
+}
+fn default_connect_timeout() -> Dur {
+    Dur::from_secs(5)
+}
+fn default_request_timeout() -> Dur {
+    Dur::from_secs(30)
+}
+
+impl Config {
+    /// Reads, parses, validates and resolves a config file; errors name the file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::one(format!("{}: cannot read: {e}", path.display())))?;
+        Config::from_json(&text).map_err(|mut e| {
+            for p in &mut e.problems {
+                *p = format!("{}: {p}", path.display());
+            }
+            e
+        })
+    }
+
+    /// Parses, validates and resolves a config from JSON text.
+    pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| ConfigError::one(format!("invalid JSON: {e}")))?;
+        let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let inner = e.into_inner().to_string();
+            ConfigError::one(if path == "." { inner } else { format!("{path}: {inner}") })
+        })?;
+        config.resolve()
+    }
+
+    /// The quick form, like wrk: `CONNS` VUs on one URL for `duration`.
+    pub fn quick(url: &str, conns: u32, duration: Dur) -> Result<Config, ConfigError> {
+        let config = Config {
+            name: "quick".into(),
+            target: Some(url.to_string()),
+            threads: None,
+            stages: vec![
+                Stage { duration: Dur::from_secs(0), target: conns },
+                Stage { duration, target: conns },
+            ],
+            endpoints: vec![Endpoint {
+                name: "default".into(),
+                method: Method::Get,
+                path: Some(String::new()),
+                url: None,
+                headers: BTreeMap::new(),
+                body: None,
+                weight: 1.0,
+                think_time: Dur::default(),
+                expect: vec![],
+            }],
+            timeouts: Timeouts::default(),
+            graceful_stop: default_graceful_stop(),
+        };
+        config.resolve()
+    }
+
+    /// Validates every field and fills the defaults that depend on the machine.
+    pub fn resolve(mut self) -> Result<Config, ConfigError> {
+        let problems = self.problems();
+        if !problems.is_empty() {
+            return Err(ConfigError { problems });
+        }
+        if self.threads.is_none() {
+            self.threads = Some(std::thread::available_parallelism().map_or(1, |n| n.get()));
+        }
+        Ok(self)
+    }
+
+    /// Total length of the load phase (the sum of the stages).
+    pub fn duration(&self) -> std::time::Duration {
+        self.stages.iter().map(|s| s.duration.0).sum()
+    }
+
+    /// The URL each endpoint loads, in endpoint order. Call on a valid config.
+    pub fn endpoint_urls(&self) -> Result<Vec<HttpUrl>, String> {
+        let target = self.target.as_deref().map(HttpUrl::parse).transpose()?;
+        self.endpoints
+            .iter()
+            .map(|ep| match (&ep.url, &ep.path, &target) {
+                (Some(u), _, _) => HttpUrl::parse(u),
+                (None, Some(p), Some(t)) => Ok(HttpUrl { path: t.join(p), ..t.clone() }),
+                _ => Err(format!("endpoint {} has neither url nor path with a target", ep.name)),
+            })
+            .collect()
+    }
+
+    fn problems(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
+        if self.name.trim().is_empty() {
+            bad("name".into(), "must not be empty".into());
+        }
+        if let Some(t) = &self.target
+            && let Err(e) = HttpUrl::parse(t)
+        {
+            bad("target".into(), e);
+        }
+        if let Some(n) = self.threads
+            && !(1..=MAX_THREADS).contains(&n)
+        {
+            bad("threads".into(), format!("must be between 1 and {MAX_THREADS}, got {n}"));
+        }
+        if self.stages.is_empty() {
+            bad("stages".into(), "at least one stage is needed".into());
+        }
+        for (i, s) in self.stages.iter().enumerate() {
+            if s.target > MAX_VUS {
+                bad(format!("stages[{i}].target"), format!("at most {MAX_VUS} VUs, got {}", s.target));
+            }
+        }
+        if !self.stages.is_empty() && self.duration().is_zero() {
+            bad("stages".into(), "the stages add up to no time; give a stage a duration such as \"30s\"".into());
+        }
+        if self.endpoints.is_empty() {
+            bad("endpoints".into(), "at least one endpoint is needed".into());
+        }
+        let mut names = BTreeSet::new();
+        for (i, ep) in self.endpoints.iter().enumerate() {
+            let at = |f: &str| format!("endpoints[{i}].{f}");
+            if !valid_name(&ep.name) {
+                bad(at("name"), format!("\"{}\" must be 1-64 letters, digits, '_', '-' or '.'", ep.name));
+            } else if !names.insert(ep.name.as_str()) {
+                bad(at("name"), format!("\"{}\" is used by an earlier endpoint", ep.name));
+            }
+            match (&ep.path, &ep.url) {
+                (Some(_), Some(_)) => bad(at("path"), "give either path or url, not both".into()),
+                (None, None) => bad(at("path"), "missing: give a path (relative to target) or a url".into()),
+                (Some(p), None) => {
+                    if self.target.is_none() {
+                        bad(at("path"), "a path needs a top-level target; or give a full url".into());
+                    }
+                    if !p.is_empty() && !p.starts_with('/') {
+                        bad(at("path"), format!("\"{p}\" must start with '/'"));
+                    }
+                    if p.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                        bad(at("path"), "contains spaces or control characters".into());
+                    }
+                }
+                (None, Some(u)) => {
+                    if let Err(e) = HttpUrl::parse(u) {
+                        bad(at("url"), e);
+                    }
+                }
+            }
+            for (k, v) in &ep.headers {
+                let path = format!("endpoints[{i}].headers.{k}");
+                if k.is_empty() || !k.bytes().all(is_token_byte) {
+                    bad(path, "is not a valid header name".into());
+                } else if ["content-length", "transfer-encoding"].contains(&k.to_ascii_lowercase().as_str()) {
+                    bad(path, "is set by the engine from the body".into());
+                } else if v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+                    bad(path, "value contains CR, LF or NUL".into());
+                }
+            }
+            if !(ep.weight.is_finite() && ep.weight > 0.0) {
+                bad(at("weight"), format!("must be a number above 0, got {}", ep.weight));
+            }
+            for (j, code) in ep.expect.iter().enumerate() {
+                if !(100..=599).contains(code) {
+                    bad(format!("endpoints[{i}].expect[{j}]"), format!("{code} is not an HTTP status (100-599)"));
+                }
+            }
+        }
+        if self.timeouts.connect.is_zero() {
+            bad("timeouts.connect".into(), "must be above 0".into());
+        }
+        if self.timeouts.request.is_zero() {
+            bad("timeouts.request".into(), "must be above 0".into());
+        }
+        out
+    }
+}
+
+fn valid_name(s: &str) -> bool {
+    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+}
+
+/// RFC 9110 `tchar`.
+fn is_token_byte(b: u8) -> bool {
+    b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const ISSUE_EXAMPLE: &str = r#"{"name": "demo", "target": "http://127.0.0.1:8080", "threads": 2,
+     "stages": [{"duration": "5s", "target": 32}, {"duration": "20s", "target": 32}],
+     "endpoints": [
+       {"name": "users", "method": "GET", "path": "/api/users", "weight": 2},
+       {"name": "orders", "method": "POST", "path": "/api/orders", "headers": {"content-type": "application/json"}, "body": "{\"item\":42}", "weight": 1}],
+     "timeouts": {"connect": "2s", "request": "5s"}}"#;
+
+    #[test]
+    fn accepts_the_documented_example_as_written() {
+        let c = Config::from_json(ISSUE_EXAMPLE).unwrap();
+        assert_eq!(c.threads, Some(2));
+        assert_eq!(c.duration().as_secs(), 25);
+        assert_eq!(c.endpoints[1].method, Method::Post);
+        assert_eq!(c.timeouts.request, Dur::from_secs(5));
+        let urls = c.endpoint_urls().unwrap();
+        assert_eq!(urls[1].path, "/api/orders");
+        assert_eq!(urls[1].port, 8080);
+    }
+
+    #[test]
+    fn resolved_config_round_trips() {
+        let c = Config::from_json(ISSUE_EXAMPLE).unwrap();
+        let again = Config::from_json(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(c, again);
+    }
+
+    /// Each bad config and the `path: reason` its error must contain.
+    #[test]
+    fn errors_name_the_field_path() {
+        let base: serde_json::Value = serde_json::from_str(ISSUE_EXAMPLE).unwrap();
+        let cases: &[(&str, serde_json::Value, &str)] = &[
+            ("/endpoints/1/method", "GTE".into(), "endpoints[1].method: unknown method \"GTE\""),
+            ("/endpoints/0/weight", 0.into(), "endpoints[0].weight: must be a number above 0"),
+            ("/endpoints/0/weight", "x".into(), "endpoints[0].weight: invalid type"),
+            ("/stages/1/duration", "20".into(), "stages[1].duration: invalid duration \"20\""),
+            ("/stages/0/target", (-1).into(), "stages[0].target"),
+            ("/timeouts/connect", "0s".into(), "timeouts.connect: must be above 0"),
+            ("/threads", 0.into(), "threads: must be between 1"),
+            ("/target", "https://127.0.0.1".into(), "target: \"https://127.0.0.1\": https is not supported"),
+            ("/endpoints/1/name", "users".into(), "endpoints[1].name: \"users\" is used by an earlier endpoint"),
+            ("/endpoints/0/name", "a b".into(), "endpoints[0].name: \"a b\" must be"),
+            ("/endpoints/0/path", "api".into(), "endpoints[0].path: \"api\" must start with '/'"),
+            ("/endpoints/0/expect", serde_json::json!([200, 700]), "endpoints[0].expect[1]: 700 is not"),
+            ("/endpoints/0/autoscale", false.into(), "endpoints[0].autoscale: unknown field `autoscale`"),
+            ("/samples", serde_json::json!({}), "unknown field `samples`"),
+            ("/endpoints/0/headers", serde_json::json!({"Content-Length": "3"}), "endpoints[0].headers.Content-Length: is set by the engine"),
+            ("/endpoints/0/headers", serde_json::json!({"x": "a\r\nb"}), "endpoints[0].headers.x: value contains CR"),
+            ("/endpoints/0/url", "http://127.0.0.1/".into(), "endpoints[0].path: give either path or url"),
+            ("/stages", serde_json::json!([{"duration": "0s", "target": 3}]), "stages: the stages add up to no time"),
+            ("/endpoints", serde_json::json!([]), "endpoints: at least one endpoint"),
+        ];
+        for (pointer, value, want) in cases {
+            let mut v = base.clone();
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            let slot = v.pointer_mut(parent).unwrap();
+            match slot {
+                serde_json::Value::Object(m) => {
+                    m.insert(key.to_string(), value.clone());
+                }
+                serde_json::Value::Array(a) => a[key.parse::<usize>().unwrap()] = value.clone(),
+                _ => unreachable!(),
+            }
+            let err = Config::from_json(&v.to_string()).unwrap_err().to_string();
+            assert!(err.contains(want), "{pointer}={value}: got {err:?}, want {want:?}");
+        }
+    }
+
+    #[test]
+    fn syntax_errors_give_line_and_column() {
+        let e = Config::from_json("{\"name\": }").unwrap_err().to_string();
+        assert!(e.starts_with("invalid JSON") && e.contains("line 1"), "{e}");
+    }
+
+    #[test]
+    fn path_needs_a_target() {
+        let e = Config::from_json(
+            r#"{"stages":[{"duration":"1s","target":1}],"endpoints":[{"name":"a","path":"/x"}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(e.contains("endpoints[0].path: a path needs a top-level target"), "{e}");
+    }
+
+    #[test]
+    fn quick_form_is_a_step_then_a_hold() {
+        let c = Config::quick("http://127.0.0.1:1/x", 64, Dur::from_secs(3)).unwrap();
+        assert_eq!(c.duration().as_secs(), 3);
+        assert_eq!(c.endpoint_urls().unwrap()[0].path, "/x");
+        assert!(Config::quick("ftp://x", 1, Dur::from_secs(1)).is_err());
+    }
+}

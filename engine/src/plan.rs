@@ -1,0 +1,112 @@
+//! The load plan as pure functions of time: how many VUs the stages ask for
+//! at an instant, how they split over endpoints (by weight) and over workers.
+//!
+//! Workers evaluate these themselves on their control tick, so a ramp needs
+//! no message from the aggregator and every worker agrees on the split.
+
+use crate::config::Stage;
+use std::time::Duration;
+
+/// VUs the stages ask for at `elapsed` since the run start: linear from the
+/// previous stage's target (0 before the first) to this stage's, rounded to
+/// the nearest VU; the last target holds after the end.
+pub fn vus_at(stages: &[Stage], elapsed: Duration) -> u32 {
+    let mut from = 0u32;
+    let mut t = elapsed;
+    for s in stages {
+        if t < s.duration.0 {
+            let f = t.as_secs_f64() / s.duration.0.as_secs_f64();
+            return (from as f64 + (s.target as f64 - from as f64) * f).round() as u32;
+        }
+        t -= s.duration.0;
+        from = s.target;
+    }
+    from
+}
+
+/// Splits `total` over `weights` in proportion, by largest remainder, so the
+/// parts always add up to `total` and ties go to the earlier entry.
+pub fn split_by_weight(total: u32, weights: &[f64]) -> Vec<u32> {
+    let sum: f64 = weights.iter().sum();
+    if weights.is_empty() || sum <= 0.0 {
+        return vec![0; weights.len()];
+    }
+    let exact: Vec<f64> = weights.iter().map(|w| total as f64 * w / sum).collect();
+    let mut parts: Vec<u32> = exact.iter().map(|x| x.floor() as u32).collect();
+    let mut left = total - parts.iter().sum::<u32>();
+    let mut order: Vec<usize> = (0..weights.len()).collect();
+    order.sort_by(|&a, &b| {
+        let (ra, rb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
+        rb.total_cmp(&ra).then(a.cmp(&b))
+    });
+    for i in order.into_iter().cycle() {
+        if left == 0 {
+            break;
+        }
+        parts[i] += 1;
+        left -= 1;
+    }
+    parts
+}
+
+/// The share of `n` VUs that worker `w` of `workers` runs. The remainder goes
+/// to workers starting at `offset` (the endpoint index), so several small
+/// endpoints do not all land on worker 0.
+pub fn worker_share(n: u32, workers: usize, w: usize, offset: usize) -> u32 {
+    let workers = workers.max(1) as u32;
+    let base = n / workers;
+    let extra = n % workers;
+    let pos = ((w + workers as usize - offset % workers as usize) % workers as usize) as u32;
+    base + u32::from(pos < extra)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::duration::Dur;
+
+    fn st(secs: u64, target: u32) -> Stage {
+        Stage { duration: Dur::from_secs(secs), target }
+    }
+
+    #[test]
+    fn stages_interpolate_linearly() {
+        let stages = [st(10, 100), st(10, 100), st(5, 0)];
+        let ms = Duration::from_millis;
+        for (at, want) in [(0, 0), (1000, 10), (5000, 50), (9999, 100), (10_000, 100), (15_000, 100), (22_500, 50), (25_000, 0), (99_000, 0)] {
+            assert_eq!(vus_at(&stages, ms(at)), want, "at {at} ms");
+        }
+    }
+
+    #[test]
+    fn zero_length_stage_is_a_step() {
+        let stages = [st(0, 64), st(3, 64)];
+        assert_eq!(vus_at(&stages, Duration::ZERO), 64);
+        assert_eq!(vus_at(&stages, Duration::from_secs(2)), 64);
+    }
+
+    #[test]
+    fn weights_split_exactly() {
+        assert_eq!(split_by_weight(32, &[2.0, 1.0]), vec![21, 11]);
+        assert_eq!(split_by_weight(3, &[1.0, 1.0, 1.0]), vec![1, 1, 1]);
+        assert_eq!(split_by_weight(1, &[1.0, 1.0]), vec![1, 0]);
+        assert_eq!(split_by_weight(0, &[1.0, 5.0]), vec![0, 0]);
+        for total in 0..200 {
+            let parts = split_by_weight(total, &[0.3, 2.5, 1.0, 7.0]);
+            assert_eq!(parts.iter().sum::<u32>(), total);
+        }
+    }
+
+    #[test]
+    fn workers_share_evenly_and_spread_remainders() {
+        for n in 0..50 {
+            let shares: Vec<u32> = (0..4).map(|w| worker_share(n, 4, w, 1)).collect();
+            assert_eq!(shares.iter().sum::<u32>(), n);
+            assert!(shares.iter().max().unwrap() - shares.iter().min().unwrap() <= 1);
+        }
+        // one VU each for two endpoints lands on different workers
+        assert_eq!(worker_share(1, 2, 0, 0), 1);
+        assert_eq!(worker_share(1, 2, 1, 1), 1);
+        assert_eq!(worker_share(1, 2, 0, 1), 0);
+    }
+}

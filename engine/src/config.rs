@@ -29,7 +29,9 @@ pub struct ConfigError {
 
 impl ConfigError {
     fn one(p: impl Into<String>) -> ConfigError {
-        ConfigError { problems: vec![p.into()] }
+        ConfigError {
+            problems: vec![p.into()],
+        }
     }
 }
 
@@ -112,7 +114,10 @@ pub struct Timeouts {
 
 impl Default for Timeouts {
     fn default() -> Timeouts {
-        Timeouts { connect: default_connect_timeout(), request: default_request_timeout() }
+        Timeouts {
+            connect: default_connect_timeout(),
+            request: default_request_timeout(),
+        }
     }
 }
 
@@ -162,10 +167,16 @@ impl Serialize for Method {
 impl<'de> Deserialize<'de> for Method {
     fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Method, D::Error> {
         let s = String::deserialize(d)?;
-        Method::ALL.into_iter().find(|m| m.as_str() == s).ok_or_else(|| {
-            let all: Vec<_> = Method::ALL.iter().map(|m| m.as_str()).collect();
-            serde::de::Error::custom(format!("unknown method \"{s}\" (one of {})", all.join(", ")))
-        })
+        Method::ALL
+            .into_iter()
+            .find(|m| m.as_str() == s)
+            .ok_or_else(|| {
+                let all: Vec<_> = Method::ALL.iter().map(|m| m.as_str()).collect();
+                serde::de::Error::custom(format!(
+                    "unknown method \"{s}\" (one of {})",
+                    all.join(", ")
+                ))
+            })
     }
 }
 
@@ -200,12 +211,16 @@ impl Config {
 
     /// Parses, validates and resolves a config from JSON text.
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
-        let value: serde_json::Value =
-            serde_json::from_str(text).map_err(|e| ConfigError::one(format!("invalid JSON: {e}")))?;
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| ConfigError::one(format!("invalid JSON: {e}")))?;
         let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();
-            ConfigError::one(if path == "." { inner } else { format!("{path}: {inner}") })
+            ConfigError::one(if path == "." {
+                inner
+            } else {
+                format!("{path}: {inner}")
+            })
         })?;
         config.resolve()
     }
@@ -217,8 +232,14 @@ impl Config {
             target: Some(url.to_string()),
             threads: None,
             stages: vec![
-                Stage { duration: Dur::from_secs(0), target: conns },
-                Stage { duration, target: conns },
+                Stage {
+                    duration: Dur::from_secs(0),
+                    target: conns,
+                },
+                Stage {
+                    duration,
+                    target: conns,
+                },
             ],
             endpoints: vec![Endpoint {
                 name: "default".into(),
@@ -261,8 +282,14 @@ impl Config {
             .iter()
             .map(|ep| match (&ep.url, &ep.path, &target) {
                 (Some(u), _, _) => HttpUrl::parse(u),
-                (None, Some(p), Some(t)) => Ok(HttpUrl { path: t.join(p), ..t.clone() }),
-                _ => Err(format!("endpoint {} has neither url nor path with a target", ep.name)),
+                (None, Some(p), Some(t)) => Ok(HttpUrl {
+                    path: t.join(p),
+                    ..t.clone()
+                }),
+                _ => Err(format!(
+                    "endpoint {} has neither url nor path with a target",
+                    ep.name
+                )),
             })
             .collect()
     }
@@ -281,18 +308,27 @@ impl Config {
         if let Some(n) = self.threads
             && !(1..=MAX_THREADS).contains(&n)
         {
-            bad("threads".into(), format!("must be between 1 and {MAX_THREADS}, got {n}"));
+            bad(
+                "threads".into(),
+                format!("must be between 1 and {MAX_THREADS}, got {n}"),
+            );
         }
         if self.stages.is_empty() {
             bad("stages".into(), "at least one stage is needed".into());
         }
         for (i, s) in self.stages.iter().enumerate() {
             if s.target > MAX_VUS {
-                bad(format!("stages[{i}].target"), format!("at most {MAX_VUS} VUs, got {}", s.target));
+                bad(
+                    format!("stages[{i}].target"),
+                    format!("at most {MAX_VUS} VUs, got {}", s.target),
+                );
             }
         }
         if !self.stages.is_empty() && self.duration().is_zero() {
-            bad("stages".into(), "the stages add up to no time; give a stage a duration such as \"30s\"".into());
+            bad(
+                "stages".into(),
+                "the stages add up to no time; give a stage a duration such as \"30s\"".into(),
+            );
         }
         if self.endpoints.is_empty() {
             bad("endpoints".into(), "at least one endpoint is needed".into());
@@ -301,16 +337,31 @@ impl Config {
         for (i, ep) in self.endpoints.iter().enumerate() {
             let at = |f: &str| format!("endpoints[{i}].{f}");
             if !valid_name(&ep.name) {
-                bad(at("name"), format!("\"{}\" must be 1-64 letters, digits, '_', '-' or '.'", ep.name));
+                bad(
+                    at("name"),
+                    format!(
+                        "\"{}\" must be 1-64 letters, digits, '_', '-' or '.'",
+                        ep.name
+                    ),
+                );
             } else if !names.insert(ep.name.as_str()) {
-                bad(at("name"), format!("\"{}\" is used by an earlier endpoint", ep.name));
+                bad(
+                    at("name"),
+                    format!("\"{}\" is used by an earlier endpoint", ep.name),
+                );
             }
             match (&ep.path, &ep.url) {
                 (Some(_), Some(_)) => bad(at("path"), "give either path or url, not both".into()),
-                (None, None) => bad(at("path"), "missing: give a path (relative to target) or a url".into()),
+                (None, None) => bad(
+                    at("path"),
+                    "missing: give a path (relative to target) or a url".into(),
+                ),
                 (Some(p), None) => {
                     if self.target.is_none() {
-                        bad(at("path"), "a path needs a top-level target; or give a full url".into());
+                        bad(
+                            at("path"),
+                            "a path needs a top-level target; or give a full url".into(),
+                        );
                     }
                     if !p.is_empty() && !p.starts_with('/') {
                         bad(at("path"), format!("\"{p}\" must start with '/'"));
@@ -329,18 +380,26 @@ impl Config {
                 let path = format!("endpoints[{i}].headers.{k}");
                 if k.is_empty() || !k.bytes().all(is_token_byte) {
                     bad(path, "is not a valid header name".into());
-                } else if ["content-length", "transfer-encoding"].contains(&k.to_ascii_lowercase().as_str()) {
+                } else if ["content-length", "transfer-encoding"]
+                    .contains(&k.to_ascii_lowercase().as_str())
+                {
                     bad(path, "is set by the engine from the body".into());
                 } else if v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
                     bad(path, "value contains CR, LF or NUL".into());
                 }
             }
             if !(ep.weight.is_finite() && ep.weight > 0.0) {
-                bad(at("weight"), format!("must be a number above 0, got {}", ep.weight));
+                bad(
+                    at("weight"),
+                    format!("must be a number above 0, got {}", ep.weight),
+                );
             }
             for (j, code) in ep.expect.iter().enumerate() {
                 if !(100..=599).contains(code) {
-                    bad(format!("endpoints[{i}].expect[{j}]"), format!("{code} is not an HTTP status (100-599)"));
+                    bad(
+                        format!("endpoints[{i}].expect[{j}]"),
+                        format!("{code} is not an HTTP status (100-599)"),
+                    );
                 }
             }
         }
@@ -355,7 +414,10 @@ impl Config {
 }
 
 fn valid_name(s: &str) -> bool {
-    !s.is_empty() && s.len() <= 64 && s.bytes().all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
+    !s.is_empty()
+        && s.len() <= 64
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"_-.".contains(&b))
 }
 
 /// RFC 9110 `tchar`.
@@ -398,25 +460,89 @@ mod tests {
     fn errors_name_the_field_path() {
         let base: serde_json::Value = serde_json::from_str(ISSUE_EXAMPLE).unwrap();
         let cases: &[(&str, serde_json::Value, &str)] = &[
-            ("/endpoints/1/method", "GTE".into(), "endpoints[1].method: unknown method \"GTE\""),
-            ("/endpoints/0/weight", 0.into(), "endpoints[0].weight: must be a number above 0"),
-            ("/endpoints/0/weight", "x".into(), "endpoints[0].weight: invalid type"),
-            ("/stages/1/duration", "20".into(), "stages[1].duration: invalid duration \"20\""),
+            (
+                "/endpoints/1/method",
+                "GTE".into(),
+                "endpoints[1].method: unknown method \"GTE\"",
+            ),
+            (
+                "/endpoints/0/weight",
+                0.into(),
+                "endpoints[0].weight: must be a number above 0",
+            ),
+            (
+                "/endpoints/0/weight",
+                "x".into(),
+                "endpoints[0].weight: invalid type",
+            ),
+            (
+                "/stages/1/duration",
+                "20".into(),
+                "stages[1].duration: invalid duration \"20\"",
+            ),
             ("/stages/0/target", (-1).into(), "stages[0].target"),
-            ("/timeouts/connect", "0s".into(), "timeouts.connect: must be above 0"),
+            (
+                "/timeouts/connect",
+                "0s".into(),
+                "timeouts.connect: must be above 0",
+            ),
             ("/threads", 0.into(), "threads: must be between 1"),
-            ("/target", "https://127.0.0.1".into(), "target: \"https://127.0.0.1\": https is not supported"),
-            ("/endpoints/1/name", "users".into(), "endpoints[1].name: \"users\" is used by an earlier endpoint"),
-            ("/endpoints/0/name", "a b".into(), "endpoints[0].name: \"a b\" must be"),
-            ("/endpoints/0/path", "api".into(), "endpoints[0].path: \"api\" must start with '/'"),
-            ("/endpoints/0/expect", serde_json::json!([200, 700]), "endpoints[0].expect[1]: 700 is not"),
-            ("/endpoints/0/autoscale", false.into(), "endpoints[0].autoscale: unknown field `autoscale`"),
+            (
+                "/target",
+                "https://127.0.0.1".into(),
+                "target: \"https://127.0.0.1\": https is not supported",
+            ),
+            (
+                "/endpoints/1/name",
+                "users".into(),
+                "endpoints[1].name: \"users\" is used by an earlier endpoint",
+            ),
+            (
+                "/endpoints/0/name",
+                "a b".into(),
+                "endpoints[0].name: \"a b\" must be",
+            ),
+            (
+                "/endpoints/0/path",
+                "api".into(),
+                "endpoints[0].path: \"api\" must start with '/'",
+            ),
+            (
+                "/endpoints/0/expect",
+                serde_json::json!([200, 700]),
+                "endpoints[0].expect[1]: 700 is not",
+            ),
+            (
+                "/endpoints/0/autoscale",
+                false.into(),
+                "endpoints[0].autoscale: unknown field `autoscale`",
+            ),
             ("/samples", serde_json::json!({}), "unknown field `samples`"),
-            ("/endpoints/0/headers", serde_json::json!({"Content-Length": "3"}), "endpoints[0].headers.Content-Length: is set by the engine"),
-            ("/endpoints/0/headers", serde_json::json!({"x": "a\r\nb"}), "endpoints[0].headers.x: value contains CR"),
-            ("/endpoints/0/url", "http://127.0.0.1/".into(), "endpoints[0].path: give either path or url"),
-            ("/stages", serde_json::json!([{"duration": "0s", "target": 3}]), "stages: the stages add up to no time"),
-            ("/endpoints", serde_json::json!([]), "endpoints: at least one endpoint"),
+            (
+                "/endpoints/0/headers",
+                serde_json::json!({"Content-Length": "3"}),
+                "endpoints[0].headers.Content-Length: is set by the engine",
+            ),
+            (
+                "/endpoints/0/headers",
+                serde_json::json!({"x": "a\r\nb"}),
+                "endpoints[0].headers.x: value contains CR",
+            ),
+            (
+                "/endpoints/0/url",
+                "http://127.0.0.1/".into(),
+                "endpoints[0].path: give either path or url",
+            ),
+            (
+                "/stages",
+                serde_json::json!([{"duration": "0s", "target": 3}]),
+                "stages: the stages add up to no time",
+            ),
+            (
+                "/endpoints",
+                serde_json::json!([]),
+                "endpoints: at least one endpoint",
+            ),
         ];
         for (pointer, value, want) in cases {
             let mut v = base.clone();
@@ -430,7 +556,10 @@ mod tests {
                 _ => unreachable!(),
             }
             let err = Config::from_json(&v.to_string()).unwrap_err().to_string();
-            assert!(err.contains(want), "{pointer}={value}: got {err:?}, want {want:?}");
+            assert!(
+                err.contains(want),
+                "{pointer}={value}: got {err:?}, want {want:?}"
+            );
         }
     }
 
@@ -447,7 +576,10 @@ mod tests {
         )
         .unwrap_err()
         .to_string();
-        assert!(e.contains("endpoints[0].path: a path needs a top-level target"), "{e}");
+        assert!(
+            e.contains("endpoints[0].path: a path needs a top-level target"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -19,9 +19,9 @@ impl Dur {
         if t.is_empty() {
             return Err("empty duration; write e.g. \"500ms\", \"30s\" or \"2m\"".into());
         }
-        humantime::parse_duration(t)
-            .map(Dur)
-            .map_err(|e| format!("invalid duration \"{s}\": {e} (write e.g. \"500ms\", \"30s\" or \"2m\")"))
+        humantime::parse_duration(t).map(Dur).map_err(|e| {
+            format!("invalid duration \"{s}\": {e} (write e.g. \"500ms\", \"30s\" or \"2m\")")
+        })
     }
 
     pub const fn from_secs(s: u64) -> Dur {
@@ -77,7 +77,13 @@ mod tests {
 
     #[test]
     fn parses_the_documented_forms() {
-        for (s, ms) in [("500ms", 500), ("30s", 30_000), ("2m", 120_000), ("1h30m", 5_400_000), ("0s", 0)] {
+        for (s, ms) in [
+            ("500ms", 500),
+            ("30s", 30_000),
+            ("2m", 120_000),
+            ("1h30m", 5_400_000),
+            ("0s", 0),
+        ] {
             assert_eq!(Dur::parse(s).unwrap().0, Duration::from_millis(ms), "{s}");
         }
     }

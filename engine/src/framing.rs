@@ -44,13 +44,17 @@ impl fmt::Display for FrameError {
         match self {
             FrameError::Malformed(why) => write!(f, "malformed response head: {why}"),
             FrameError::HeadTooLarge => write!(f, "response head over {MAX_HEAD} bytes"),
-            FrameError::TooManyInterim => write!(f, "more than {MAX_INTERIM} interim (1xx) responses"),
+            FrameError::TooManyInterim => {
+                write!(f, "more than {MAX_INTERIM} interim (1xx) responses")
+            }
             FrameError::Upgrade => write!(f, "101 Switching Protocols is not supported"),
             FrameError::BadContentLength => write!(f, "invalid Content-Length"),
             FrameError::ConflictingContentLength => write!(f, "conflicting Content-Length headers"),
             FrameError::BadChunk(why) => write!(f, "invalid chunked body: {why}"),
             FrameError::ChunkSizeOverflow => write!(f, "chunk size overflows 64 bits"),
-            FrameError::UnexpectedEof => write!(f, "connection closed before the response was complete"),
+            FrameError::UnexpectedEof => {
+                write!(f, "connection closed before the response was complete")
+            }
         }
     }
 }
@@ -84,11 +88,18 @@ enum State {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Chunk {
     /// In the hex size; `digits` seen so far.
-    Size { value: u64, digits: u8 },
+    Size {
+        value: u64,
+        digits: u8,
+    },
     /// In `;ext` after the size, until the line ends.
-    Ext { value: u64 },
+    Ext {
+        value: u64,
+    },
     /// Saw CR at the end of a size line.
-    SizeLf { value: u64 },
+    SizeLf {
+        value: u64,
+    },
     Data(u64),
     DataCr,
     DataLf,
@@ -126,7 +137,10 @@ impl Framer {
             head_request: false,
             interim: 0,
             line_bytes: 0,
-            resp: Response { status: 0, keep_alive: true },
+            resp: Response {
+                status: 0,
+                keep_alive: true,
+            },
         }
     }
 
@@ -176,7 +190,10 @@ impl Framer {
     pub fn eof(&mut self) -> Result<Response, FrameError> {
         if self.state == State::UntilClose {
             self.state = State::Head;
-            return Ok(Response { keep_alive: false, ..self.resp });
+            return Ok(Response {
+                keep_alive: false,
+                ..self.resp
+            });
         }
         Err(FrameError::UnexpectedEof)
     }
@@ -230,13 +247,19 @@ impl Framer {
             self.state = State::Head;
             return Ok(());
         }
-        self.resp = Response { status: head.status, keep_alive: head.keep_alive };
+        self.resp = Response {
+            status: head.status,
+            keep_alive: head.keep_alive,
+        };
         self.state = match head.body {
             Body::None => State::Length(0),
             Body::Length(n) => State::Length(n),
             Body::Chunked => {
                 self.line_bytes = 0;
-                State::Chunked(Chunk::Size { value: 0, digits: 0 })
+                State::Chunked(Chunk::Size {
+                    value: 0,
+                    digits: 0,
+                })
             }
             Body::UntilClose => {
                 self.resp.keep_alive = false;
@@ -249,13 +272,19 @@ impl Framer {
     /// Walks the chunked encoding; data is skipped in bulk, the framing lines
     /// byte by byte. Sets the state to `Done` after the last trailer line.
     fn feed_chunked(&mut self, input: &[u8]) -> Result<usize, FrameError> {
-        let State::Chunked(mut c) = self.state else { unreachable!("not chunked") };
+        let State::Chunked(mut c) = self.state else {
+            unreachable!("not chunked")
+        };
         let mut i = 0;
         while i < input.len() {
             if let Chunk::Data(left) = c {
                 let n = left.min((input.len() - i) as u64);
                 i += n as usize;
-                c = if left == n { Chunk::DataCr } else { Chunk::Data(left - n) };
+                c = if left == n {
+                    Chunk::DataCr
+                } else {
+                    Chunk::Data(left - n)
+                };
                 continue;
             }
             let b = input[i];
@@ -268,7 +297,10 @@ impl Framer {
                             return Err(FrameError::ChunkSizeOverflow);
                         }
                         let d = (b as char).to_digit(16).unwrap_or(0) as u64;
-                        Chunk::Size { value: value << 4 | d, digits: digits.saturating_add(1) }
+                        Chunk::Size {
+                            value: value << 4 | d,
+                            digits: digits.saturating_add(1),
+                        }
                     }
                     _ if digits == 0 => return Err(FrameError::BadChunk("missing chunk size")),
                     b';' | b' ' | b'\t' => Chunk::Ext { value },
@@ -307,7 +339,9 @@ impl Framer {
                     _ => Chunk::TrailerLine,
                 },
                 Chunk::TrailerLine => match b {
-                    _ if self.line_bytes > MAX_TRAILERS => return Err(FrameError::BadChunk("trailers too long")),
+                    _ if self.line_bytes > MAX_TRAILERS => {
+                        return Err(FrameError::BadChunk("trailers too long"));
+                    }
                     b'\n' => Chunk::TrailerStart,
                     _ => Chunk::TrailerLine,
                 },
@@ -326,12 +360,19 @@ impl Framer {
 
     fn size_line_done(&mut self, value: u64) -> Chunk {
         self.line_bytes = 0;
-        if value == 0 { Chunk::TrailerStart } else { Chunk::Data(value) }
+        if value == 0 {
+            Chunk::TrailerStart
+        } else {
+            Chunk::Data(value)
+        }
     }
 
     fn next_size(&mut self) -> Chunk {
         self.line_bytes = 0;
-        Chunk::Size { value: 0, digits: 0 }
+        Chunk::Size {
+            value: 0,
+            digits: 0,
+        }
     }
 }
 
@@ -389,13 +430,24 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<(usize, Head)>, F
     let body = if head_request || (100..200).contains(&status) || status == 204 || status == 304 {
         Body::None
     } else if let Some(chunked) = chunked {
-        if chunked { Body::Chunked } else { Body::UntilClose }
+        if chunked {
+            Body::Chunked
+        } else {
+            Body::UntilClose
+        }
     } else if let Some(n) = length {
         Body::Length(n)
     } else {
         Body::UntilClose
     };
-    Ok(Some((n, Head { status, keep_alive, body })))
+    Ok(Some((
+        n,
+        Head {
+            status,
+            keep_alive,
+            body,
+        },
+    )))
 }
 
 fn parse_content_length(v: &[u8]) -> Result<u64, FrameError> {
@@ -424,7 +476,12 @@ mod tests {
 
     /// Feeds `wire` in pieces cut at `cuts`; returns the completed responses
     /// and the bytes left after the last one, or the first error.
-    fn run(wire: &[u8], cuts: &[usize], head_request: bool, close: bool) -> Result<(Vec<Response>, usize), FrameError> {
+    fn run(
+        wire: &[u8],
+        cuts: &[usize],
+        head_request: bool,
+        close: bool,
+    ) -> Result<(Vec<Response>, usize), FrameError> {
         let mut f = Framer::new();
         f.start(head_request);
         let mut out = Vec::new();
@@ -460,7 +517,13 @@ mod tests {
 
     /// (name, wire bytes, HEAD request?, connection closes after?, expected responses or error)
     #[allow(clippy::type_complexity)]
-    fn cases() -> Vec<(&'static str, &'static [u8], bool, bool, Result<Vec<Response>, FrameError>)> {
+    fn cases() -> Vec<(
+        &'static str,
+        &'static [u8],
+        bool,
+        bool,
+        Result<Vec<Response>, FrameError>,
+    )> {
         vec![
             ("content-length", b"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello", false, false, Ok(vec![ok(200, true)])),
             ("zero length", b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", false, false, Ok(vec![ok(200, true)])),
@@ -514,7 +577,11 @@ mod tests {
             }
             // and one byte at a time
             let cuts: Vec<usize> = (1..wire.len()).collect();
-            assert_eq!(run(wire, &cuts, head, close).map(|(r, _)| r), want, "{name} byte by byte");
+            assert_eq!(
+                run(wire, &cuts, head, close).map(|(r, _)| r),
+                want,
+                "{name} byte by byte"
+            );
         }
     }
 
@@ -522,7 +589,9 @@ mod tests {
     fn leaves_bytes_after_a_response_unconsumed() {
         let mut f = Framer::new();
         f.start(false);
-        let (n, framed) = f.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naXYZ").unwrap();
+        let (n, framed) = f
+            .feed(b"HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\naXYZ")
+            .unwrap();
         assert_eq!(n, 39);
         assert_eq!(framed, Framed::Complete(ok(200, true)));
     }
@@ -543,10 +612,19 @@ mod tests {
                 break;
             }
         }
-        assert!(matches!(err, Some(FrameError::HeadTooLarge | FrameError::Malformed(_))), "{err:?}");
+        assert!(
+            matches!(
+                err,
+                Some(FrameError::HeadTooLarge | FrameError::Malformed(_))
+            ),
+            "{err:?}"
+        );
         assert!(f.head.len() <= MAX_HEAD + 1);
 
         let flood = b"HTTP/1.1 100 Continue\r\n\r\n".repeat(MAX_INTERIM as usize + 1);
-        assert_eq!(run(&flood, &[], false, false).map(|(r, _)| r), Err(FrameError::TooManyInterim));
+        assert_eq!(
+            run(&flood, &[], false, false).map(|(r, _)| r),
+            Err(FrameError::TooManyInterim)
+        );
     }
 }

@@ -66,14 +66,27 @@ mod tests {
     use crate::duration::Dur;
 
     fn st(secs: u64, target: u32) -> Stage {
-        Stage { duration: Dur::from_secs(secs), target }
+        Stage {
+            duration: Dur::from_secs(secs),
+            target,
+        }
     }
 
     #[test]
     fn stages_interpolate_linearly() {
         let stages = [st(10, 100), st(10, 100), st(5, 0)];
         let ms = Duration::from_millis;
-        for (at, want) in [(0, 0), (1000, 10), (5000, 50), (9999, 100), (10_000, 100), (15_000, 100), (22_500, 50), (25_000, 0), (99_000, 0)] {
+        for (at, want) in [
+            (0, 0),
+            (1000, 10),
+            (5000, 50),
+            (9999, 100),
+            (10_000, 100),
+            (15_000, 100),
+            (22_500, 50),
+            (25_000, 0),
+            (99_000, 0),
+        ] {
             assert_eq!(vus_at(&stages, ms(at)), want, "at {at} ms");
         }
     }

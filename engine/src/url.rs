@@ -23,7 +23,9 @@ impl HttpUrl {
         let rest = if lower.starts_with("http://") {
             &s[7..]
         } else if lower.starts_with("https://") {
-            return Err(format!("\"{s}\": https is not supported (Userflux speaks plain HTTP/1.1)"));
+            return Err(format!(
+                "\"{s}\": https is not supported (Userflux speaks plain HTTP/1.1)"
+            ));
         } else {
             return Err(format!("\"{s}\": expected a URL starting with http://"));
         };
@@ -31,11 +33,15 @@ impl HttpUrl {
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
         let (authority, path) = rest.split_at(split);
         if authority.contains('@') {
-            return Err(format!("\"{s}\": user information in URLs is not supported"));
+            return Err(format!(
+                "\"{s}\": user information in URLs is not supported"
+            ));
         }
         let (host, port) = split_host_port(authority).map_err(|e| format!("\"{s}\": {e}"))?;
         if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
-            return Err(format!("\"{s}\": the path contains spaces or control characters"));
+            return Err(format!(
+                "\"{s}\": the path contains spaces or control characters"
+            ));
         }
         let path = if path.is_empty() {
             "/".to_string()
@@ -49,8 +55,16 @@ impl HttpUrl {
 
     /// The `Host` header value: host, plus the port when it is not 80.
     pub fn authority(&self) -> String {
-        let host = if self.host.contains(':') { format!("[{}]", self.host) } else { self.host.clone() };
-        if self.port == 80 { host } else { format!("{host}:{}", self.port) }
+        let host = if self.host.contains(':') {
+            format!("[{}]", self.host)
+        } else {
+            self.host.clone()
+        };
+        if self.port == 80 {
+            host
+        } else {
+            format!("{host}:{}", self.port)
+        }
     }
 
     /// This URL's path joined with an endpoint path (`/v1` + `/users` = `/v1/users`).
@@ -59,7 +73,12 @@ impl HttpUrl {
         if path.is_empty() {
             return self.path.clone();
         }
-        let base = self.path.split('?').next().unwrap_or("").trim_end_matches('/');
+        let base = self
+            .path
+            .split('?')
+            .next()
+            .unwrap_or("")
+            .trim_end_matches('/');
         format!("{base}{path}")
     }
 }
@@ -89,7 +108,10 @@ fn split_host_port(authority: &str) -> Result<(String, u16), String> {
     if host.is_empty() {
         return Err("the URL has no host".into());
     }
-    if !host.bytes().all(|b| b.is_ascii_alphanumeric() || b"-._:".contains(&b)) {
+    if !host
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b"-._:".contains(&b))
+    {
         return Err(format!("invalid host \"{host}\""));
     }
     let port = match port {
@@ -117,7 +139,11 @@ mod tests {
         ];
         for (s, host, port, path) in cases {
             let u = HttpUrl::parse(s).unwrap();
-            assert_eq!((u.host.as_str(), u.port, u.path.as_str()), (host, port, path), "{s}");
+            assert_eq!(
+                (u.host.as_str(), u.port, u.path.as_str()),
+                (host, port, path),
+                "{s}"
+            );
         }
     }
 
@@ -144,6 +170,9 @@ mod tests {
         assert_eq!(HttpUrl::parse("http://h/").unwrap().join("/a"), "/a");
         assert_eq!(HttpUrl::parse("http://h/q?x=1").unwrap().join(""), "/q?x=1");
         assert_eq!(u.authority(), "127.0.0.1:8080");
-        assert_eq!(HttpUrl::parse("http://[::1]/").unwrap().authority(), "[::1]");
+        assert_eq!(
+            HttpUrl::parse("http://[::1]/").unwrap().authority(),
+            "[::1]"
+        );
     }
 }

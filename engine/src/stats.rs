@@ -1,0 +1,202 @@
+//! Per-worker, per-endpoint statistics: what a worker counts between two
+//! reports to the aggregator.
+//!
+//! Recording never allocates: the histogram's bounds are fixed (1 µs to 1 h,
+//! 3 significant digits), status codes index a fixed array. A worker swaps
+//! its whole `Vec<EndpointStats>` out every second, as HdrHistogram_rust's
+//! `sync` recorder does, and the aggregator sends emptied ones back.
+
+use hdrhistogram::Histogram;
+use std::time::Duration;
+
+/// Highest latency recorded, in µs (one hour); slower values saturate.
+pub const MAX_LATENCY_US: u64 = 3_600_000_000;
+/// Status codes are counted by index; httparse accepts any three digits.
+pub const STATUS_SLOTS: usize = 1000;
+
+/// Why a request failed. Documented in the README; names appear in summaries.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum ErrorKind {
+    /// The TCP connection could not be established (refused, unreachable,
+    /// or not within `timeouts.connect`).
+    Connect,
+    /// No complete response within `timeouts.request`.
+    Timeout,
+    /// Reading failed, or the connection closed before the response ended.
+    Read,
+    /// Writing the request failed.
+    Write,
+    /// The response is not valid HTTP/1.x framing.
+    Parse,
+    /// A complete response whose status is not accepted (`expect`).
+    Status,
+}
+
+impl ErrorKind {
+    pub const ALL: [ErrorKind; 6] = [
+        ErrorKind::Connect,
+        ErrorKind::Timeout,
+        ErrorKind::Read,
+        ErrorKind::Write,
+        ErrorKind::Parse,
+        ErrorKind::Status,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::Connect => "connect",
+            ErrorKind::Timeout => "timeout",
+            ErrorKind::Read => "read",
+            ErrorKind::Write => "write",
+            ErrorKind::Parse => "parse",
+            ErrorKind::Status => "status",
+        }
+    }
+}
+
+/// A latency histogram with the engine's fixed bounds.
+pub fn new_histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant bounds are valid")
+}
+
+/// Microseconds, at least 1 (the histogram's lowest value).
+pub fn micros(d: Duration) -> u64 {
+    (d.as_micros() as u64).max(1)
+}
+
+/// Counts for one endpoint over one interval (or, merged, over a run).
+#[derive(Clone, Debug)]
+pub struct EndpointStats {
+    /// Latency of every complete response, accepted or not, in µs.
+    pub latency: Histogram<u64>,
+    /// Requests that ended: complete responses plus failed attempts.
+    pub requests: u64,
+    /// Failed requests: transport errors plus unaccepted statuses.
+    pub errors: u64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    pub status: Box<[u64; STATUS_SLOTS]>,
+    pub error_kinds: [u64; ErrorKind::ALL.len()],
+}
+
+impl Default for EndpointStats {
+    fn default() -> EndpointStats {
+        EndpointStats::new()
+    }
+}
+
+impl EndpointStats {
+    pub fn new() -> EndpointStats {
+        EndpointStats {
+            latency: new_histogram(),
+            requests: 0,
+            errors: 0,
+            bytes_in: 0,
+            bytes_out: 0,
+            status: Box::new([0; STATUS_SLOTS]),
+            error_kinds: [0; ErrorKind::ALL.len()],
+        }
+    }
+
+    /// A complete response.
+    #[inline]
+    pub fn record_response(&mut self, latency_us: u64, status: u16, accepted: bool) {
+        self.requests += 1;
+        self.latency.saturating_record(latency_us);
+        self.status[(status as usize).min(STATUS_SLOTS - 1)] += 1;
+        if !accepted {
+            self.errors += 1;
+            self.error_kinds[ErrorKind::Status as usize] += 1;
+        }
+    }
+
+    /// A request that got no complete response.
+    pub fn record_failure(&mut self, kind: ErrorKind) {
+        self.requests += 1;
+        self.errors += 1;
+        self.error_kinds[kind as usize] += 1;
+    }
+
+    pub fn add(&mut self, other: &EndpointStats) {
+        self.latency.add(&other.latency).expect("same bounds");
+        self.requests += other.requests;
+        self.errors += other.errors;
+        self.bytes_in += other.bytes_in;
+        self.bytes_out += other.bytes_out;
+        for (a, b) in self.status.iter_mut().zip(other.status.iter()) {
+            *a += b;
+        }
+        for (a, b) in self.error_kinds.iter_mut().zip(other.error_kinds) {
+            *a += b;
+        }
+    }
+
+    pub fn reset(&mut self) {
+        self.latency.reset();
+        self.requests = 0;
+        self.errors = 0;
+        self.bytes_in = 0;
+        self.bytes_out = 0;
+        self.status.fill(0);
+        self.error_kinds = [0; ErrorKind::ALL.len()];
+    }
+}
+
+/// The set of accepted status codes, as a bitmap over 0..1024.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StatusSet([u64; 16]);
+
+impl StatusSet {
+    /// `expect` as configured; empty means 100–399 (k6's default).
+    pub fn from_expect(codes: &[u16]) -> StatusSet {
+        let mut s = StatusSet([0; 16]);
+        let default: Vec<u16> = (100..400).collect();
+        for &c in if codes.is_empty() {
+            &default[..]
+        } else {
+            codes
+        } {
+            s.0[(c as usize / 64) % 16] |= 1 << (c % 64);
+        }
+        s
+    }
+
+    #[inline]
+    pub fn contains(&self, code: u16) -> bool {
+        code < 1024 && self.0[code as usize / 64] & (1 << (code % 64)) != 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_and_merges() {
+        let mut a = EndpointStats::new();
+        a.record_response(1000, 200, true);
+        a.record_response(3000, 503, false);
+        a.record_failure(ErrorKind::Connect);
+        let mut b = EndpointStats::new();
+        b.record_response(2000, 200, true);
+        b.add(&a);
+        assert_eq!((b.requests, b.errors), (4, 2));
+        assert_eq!(b.status[200], 2);
+        assert_eq!(b.status[503], 1);
+        assert_eq!(b.error_kinds[ErrorKind::Connect as usize], 1);
+        assert_eq!(b.error_kinds[ErrorKind::Status as usize], 1);
+        assert_eq!(b.latency.len(), 3);
+        b.reset();
+        assert_eq!((b.requests, b.latency.len(), b.status[200]), (0, 0, 0));
+    }
+
+    #[test]
+    fn default_accepts_100_to_399() {
+        let s = StatusSet::from_expect(&[]);
+        assert!(s.contains(200) && s.contains(304) && s.contains(100));
+        assert!(!s.contains(400) && !s.contains(503) && !s.contains(99));
+        let only = StatusSet::from_expect(&[404]);
+        assert!(only.contains(404) && !only.contains(200));
+        assert!(!s.contains(2000));
+    }
+}

@@ -1,0 +1,45 @@
+//! `status.json`: where a run is now. Written by the engine (and later the
+//! daemon) at least once a second while running, atomically, so a reader
+//! polling it always sees a whole document.
+
+use crate::summary::RunState;
+use serde::{Deserialize, Serialize};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Status {
+    pub state: RunState,
+    pub run_id: String,
+    pub name: String,
+    /// The engine's process id while it runs.
+    pub pid: Option<u32>,
+    /// RFC 3339, UTC.
+    pub started_at: Option<String>,
+    pub updated_at: String,
+    pub ended_at: Option<String>,
+    pub progress: Progress,
+    /// The engine's exit code, once known.
+    pub exit_code: Option<i32>,
+    /// Why the run failed or stopped early.
+    pub error: Option<RunError>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Progress {
+    pub elapsed_s: f64,
+    /// Length of the load phase (the stages).
+    pub duration_s: f64,
+    pub requests: u64,
+    pub errors: u64,
+    /// Requests per second over the last whole second.
+    pub rps: f64,
+    /// p99 latency over the last whole second, ms.
+    pub p99_ms: Option<f64>,
+    pub vus: u32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunError {
+    /// A stable word for scripts (`signal`, `config`, `io`, `engine`).
+    pub kind: String,
+    pub message: String,
+}

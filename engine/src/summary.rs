@@ -1,0 +1,250 @@
+//! `summary.json`: the result of a run, the contract with the daemon, the
+//! CLI and `analytics/`. Versioned by [`SUMMARY_SCHEMA`]; a change that
+//! breaks readers needs a new version.
+
+use crate::stats::{EndpointStats, ErrorKind};
+use base64::Engine as _;
+use hdrhistogram::Histogram;
+use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+pub const SUMMARY_SCHEMA: &str = "userflux.summary/v1";
+
+/// Where a run is in its life. `finished`, `stopped` and `failed` are final.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    Queued,
+    Running,
+    /// Ran every stage to the end.
+    Finished,
+    /// Ended early on request (signal or stop), with a valid summary.
+    Stopped,
+    /// Could not run, or died; `status.json` `error` says why.
+    Failed,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Queued => "queued",
+            RunState::Running => "running",
+            RunState::Finished => "finished",
+            RunState::Stopped => "stopped",
+            RunState::Failed => "failed",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Summary {
+    /// Always [`SUMMARY_SCHEMA`].
+    pub schema: String,
+    pub run_id: String,
+    pub name: String,
+    pub state: RunState,
+    /// RFC 3339, UTC.
+    pub started_at: String,
+    pub ended_at: String,
+    /// Seconds from the first VU to the last report, graceful stop included.
+    pub duration_s: f64,
+    pub engine: EngineInfo,
+    pub totals: Stats,
+    /// Per endpoint, by name.
+    pub endpoints: BTreeMap<String, Stats>,
+    /// One entry per second of the run.
+    pub timeline: Vec<Second>,
+    /// Per endpoint, the whole-run latency histogram (µs) in HdrHistogram's
+    /// V2 compressed form, base64: runs and shards merge without loss.
+    pub histograms: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct EngineInfo {
+    pub version: String,
+    pub threads: usize,
+    /// Core ids the workers were pinned to (empty when pinning was not possible).
+    pub cores: Vec<usize>,
+    /// CPU time the engine process used, user and system.
+    pub cpu_user_s: f64,
+    pub cpu_system_s: f64,
+}
+
+/// Counts and latency over a run, for one endpoint or all of them.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Stats {
+    pub requests: u64,
+    pub errors: u64,
+    /// errors / requests (0 when there were no requests).
+    pub error_rate: f64,
+    /// requests / the load phase's seconds.
+    pub rps: f64,
+    pub bytes_in: u64,
+    pub bytes_out: u64,
+    /// Of complete responses, accepted or not; absent when there were none.
+    pub latency_ms: Option<Latency>,
+    /// Count per status code (`"200": 1234`).
+    pub status_codes: BTreeMap<String, u64>,
+    /// Count per error kind (`connect`, `timeout`, `read`, `write`, `parse`, `status`).
+    pub error_kinds: BTreeMap<String, u64>,
+    /// VUs at the end of the load phase.
+    pub vus: u32,
+}
+
+/// Latency in milliseconds.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Latency {
+    pub min: f64,
+    pub mean: f64,
+    pub stdev: f64,
+    pub p50: f64,
+    pub p75: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p99_9: f64,
+    pub max: f64,
+}
+
+/// One second of the run: `t` is its start in seconds from the run start.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Second {
+    pub t: u64,
+    pub requests: u64,
+    pub errors: u64,
+    pub rps: f64,
+    /// Latency percentiles of the responses that completed in this second, ms.
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub vus: u32,
+    pub endpoints: BTreeMap<String, SecondEndpoint>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SecondEndpoint {
+    pub requests: u64,
+    pub errors: u64,
+    pub rps: f64,
+    pub p50: Option<f64>,
+    pub p95: Option<f64>,
+    pub p99: Option<f64>,
+    pub vus: u32,
+}
+
+fn ms(us: u64) -> f64 {
+    us as f64 / 1000.0
+}
+
+/// The percentile (0..100) of a histogram in ms, `None` when it is empty.
+pub fn percentile_ms(h: &Histogram<u64>, p: f64) -> Option<f64> {
+    (!h.is_empty()).then(|| ms(h.value_at_quantile(p / 100.0)))
+}
+
+impl Latency {
+    pub fn from_histogram(h: &Histogram<u64>) -> Option<Latency> {
+        if h.is_empty() {
+            return None;
+        }
+        let q = |p: f64| ms(h.value_at_quantile(p));
+        Some(Latency {
+            min: ms(h.min()),
+            mean: h.mean() / 1000.0,
+            stdev: h.stdev() / 1000.0,
+            p50: q(0.50),
+            p75: q(0.75),
+            p90: q(0.90),
+            p95: q(0.95),
+            p99: q(0.99),
+            p99_9: q(0.999),
+            max: ms(h.max()),
+        })
+    }
+}
+
+impl Stats {
+    /// Whole-run figures from merged counts; `seconds` is the load phase.
+    pub fn from_counts(s: &EndpointStats, seconds: f64, vus: u32) -> Stats {
+        let status_codes = s
+            .status
+            .iter()
+            .enumerate()
+            .filter(|(_, n)| **n > 0)
+            .map(|(code, n)| (format!("{code:03}"), *n))
+            .collect();
+        let error_kinds = ErrorKind::ALL
+            .iter()
+            .filter(|k| s.error_kinds[**k as usize] > 0)
+            .map(|k| (k.as_str().to_string(), s.error_kinds[*k as usize]))
+            .collect();
+        Stats {
+            requests: s.requests,
+            errors: s.errors,
+            error_rate: if s.requests == 0 {
+                0.0
+            } else {
+                s.errors as f64 / s.requests as f64
+            },
+            rps: if seconds > 0.0 {
+                s.requests as f64 / seconds
+            } else {
+                0.0
+            },
+            bytes_in: s.bytes_in,
+            bytes_out: s.bytes_out,
+            latency_ms: Latency::from_histogram(&s.latency),
+            status_codes,
+            error_kinds,
+            vus,
+        }
+    }
+}
+
+/// HdrHistogram V2 compressed, base64 (what `HistogramLogReader`s read).
+pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    let mut bytes = Vec::new();
+    V2DeflateSerializer::new()
+        .serialize(h, &mut bytes)
+        .expect("serializing to memory cannot fail");
+    base64::engine::general_purpose::STANDARD.encode(bytes)
+}
+
+/// The inverse of [`encode_histogram`].
+pub fn decode_histogram(s: &str) -> Result<Histogram<u64>, String> {
+    let bytes = base64::engine::general_purpose::STANDARD
+        .decode(s)
+        .map_err(|e| e.to_string())?;
+    hdrhistogram::serialization::Deserializer::new()
+        .deserialize(&mut &bytes[..])
+        .map_err(|e| format!("{e:?}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn histograms_round_trip_without_loss() {
+        let mut h = crate::stats::new_histogram();
+        for v in [1u64, 10, 100, 1000, 12_345, 10_000_000] {
+            h.record_n(v, v % 7 + 1).unwrap();
+        }
+        let back = decode_histogram(&encode_histogram(&h)).unwrap();
+        assert_eq!(back, h);
+        assert!(decode_histogram("not base64!").is_err());
+    }
+
+    #[test]
+    fn latency_is_in_milliseconds() {
+        let mut h = crate::stats::new_histogram();
+        for _ in 0..99 {
+            h.record(10_000).unwrap();
+        }
+        h.record(50_000).unwrap();
+        let l = Latency::from_histogram(&h).unwrap();
+        assert!((l.p50 - 10.0).abs() < 0.011, "{}", l.p50);
+        assert!((l.max - 50.0).abs() < 0.05, "{}", l.max);
+        assert!(Latency::from_histogram(&crate::stats::new_histogram()).is_none());
+    }
+}

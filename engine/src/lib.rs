@@ -1,11 +1,38 @@
-//! The Userflux engine: a thread-per-core HTTP/1.1 load generator.
+//! The Userflux engine: a thread-per-core HTTP/1.1 load generator, and the
+//! run contract (config, status, summary) that the other tools share.
+//!
+//! # Layout
+//!
+//! - [`config`], [`duration`], [`url`]: what a user writes, validated with
+//!   field paths, resolved with defaults.
+//! - [`plan`]: stage interpolation and VU distribution, as pure functions.
+//! - [`request`], [`framing`]: requests rendered once; responses framed
+//!   incrementally (httparse for the head, our own body framing).
+//! - [`timer`]: the hashed wheel for connect/request timeouts and think time.
+//! - [`stats`]: per-endpoint counts and HDR histograms a worker records.
+//! - [`worker`]: one pinned thread per core, a `mio::Poll` and its connections.
+//! - [`aggregator`]: merges worker reports into the timeline and totals,
+//!   refreshes `status.json` and the progress line.
+//! - [`run`]: ties a config to workers and an aggregator, builds the summary.
+//! - [`summary`], [`status`], [`rundir`]: the files of `runs/<run_id>/`.
+//! - [`report`]: the human summary printed at the end.
+//!
+//! Values cross threads only over crossbeam channels: workers send reports
+//! and log lines to the aggregator; the aggregator sends control messages
+//! back and wakes the worker's poll with a `mio::Waker`.
+
+pub mod aggregator;
 pub mod config;
 pub mod duration;
 pub mod framing;
 pub mod plan;
+pub mod report;
+pub mod request;
+pub mod run;
 pub mod rundir;
 pub mod stats;
 pub mod status;
 pub mod summary;
 pub mod timer;
 pub mod url;
+pub mod worker;

@@ -24,6 +24,22 @@ pub fn vus_at(stages: &[Stage], elapsed: Duration) -> u32 {
     from
 }
 
+/// Until when the VU target stays what it is at `elapsed`: the end of the
+/// current stage when that stage holds steady (same target as the one
+/// before it), else `elapsed` itself (a ramp changes all the time).
+pub fn steady_until(stages: &[Stage], elapsed: Duration) -> Duration {
+    let mut from = 0u32;
+    let mut end = Duration::ZERO;
+    for s in stages {
+        end += s.duration.0;
+        if elapsed < end {
+            return if s.target == from { end } else { elapsed };
+        }
+        from = s.target;
+    }
+    Duration::MAX
+}
+
 /// Splits `total` over `weights` in proportion, by largest remainder, so the
 /// parts always add up to `total` and ties go to the earlier entry.
 pub fn split_by_weight(total: u32, weights: &[f64]) -> Vec<u32> {
@@ -89,6 +105,16 @@ mod tests {
         ] {
             assert_eq!(vus_at(&stages, ms(at)), want, "at {at} ms");
         }
+    }
+
+    #[test]
+    fn steady_until_skips_holds_but_not_ramps() {
+        let stages = [st(10, 100), st(10, 100), st(5, 0)];
+        let s = Duration::from_secs;
+        assert_eq!(steady_until(&stages, s(3)), s(3));
+        assert_eq!(steady_until(&stages, s(12)), s(20));
+        assert_eq!(steady_until(&stages, s(21)), s(21));
+        assert_eq!(steady_until(&stages, s(30)), Duration::MAX);
     }
 
     #[test]

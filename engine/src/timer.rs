@@ -77,10 +77,17 @@ impl TimerWheel {
         self.len == 0
     }
 
+    /// The last tick that has fully begun at `at` (rounded down).
+    fn tick_floor(&self, at: Instant) -> u64 {
+        (at.saturating_duration_since(self.origin).as_nanos() / 1_000_000) as u64
+    }
+
     /// Moves time to `now`, appending `(tick, key)` of the entries due by then
     /// to `fired`; the tick lets a caller tell its current entry from a stale one.
     pub fn advance(&mut self, now: Instant, fired: &mut Vec<(u64, Key)>) {
-        let now_tick = self.tick_of(now);
+        // Rounded down: an entry fires only once its whole tick has begun,
+        // which is at or after its deadline.
+        let now_tick = self.tick_floor(now);
         if self.len == 0 {
             self.next_tick = self.next_tick.max(now_tick + 1);
             return;

@@ -1,0 +1,306 @@
+//! The aggregator: the one thread that sees the whole run.
+//!
+//! It merges the workers' per-second reports into the timeline and the
+//! whole-run totals, returns the emptied statistics to their worker for
+//! reuse, refreshes `status.json` and the live progress line every second,
+//! and passes a stop request on to the workers. It is off the per-request
+//! path: workers only ever `send` to it.
+
+use crate::rundir::{RunDir, now_rfc3339};
+use crate::stats::{EndpointStats, new_histogram};
+use crate::status::{Progress, Status};
+use crate::summary::{Second, SecondEndpoint, percentile_ms};
+use crate::worker::{Control, Msg, Plan, Report, WorkerHandle};
+use crossbeam_channel::{Receiver, Sender, select};
+use parking_lot::Mutex;
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::time::{Duration, Instant};
+
+/// How often a non-terminal stderr gets a progress line.
+const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
+
+/// What a run produced, for the summary.
+pub struct Outcome {
+    /// Whole-run counts per endpoint.
+    pub endpoints: Vec<EndpointStats>,
+    pub timeline: Vec<Second>,
+    /// VUs per endpoint at the end of the load phase.
+    pub final_vus: Vec<u32>,
+    /// Why the run stopped early, if it did.
+    pub stopped: Option<String>,
+    /// Seconds of load (stages run, up to a stop), the denominator of rps.
+    pub load_seconds: f64,
+    /// Seconds until the last worker ended (graceful stop included).
+    pub elapsed_seconds: f64,
+}
+
+/// Where the aggregator sends what it learns, besides the outcome.
+pub struct Sinks<'a> {
+    pub dir: &'a RunDir,
+    /// The last status written; shared with the signal handler, which
+    /// writes it as `stopped` if the process must exit at once.
+    pub status: &'a Mutex<Status>,
+    /// Live progress on stderr.
+    pub progress: bool,
+}
+
+struct Pending {
+    stats: Vec<EndpointStats>,
+    vus: Vec<u32>,
+    /// A worker's last report is in this second: it may be shorter than 1 s.
+    partial: bool,
+}
+
+pub struct Aggregator<'a> {
+    plan: &'a Plan,
+    workers: &'a [WorkerHandle],
+    recycle: Vec<Sender<Vec<EndpointStats>>>,
+    start: Instant,
+    sinks: Sinks<'a>,
+    /// Per worker: the last second it reported, and whether it has ended.
+    reported: Vec<u64>,
+    finished: Vec<bool>,
+    pending: BTreeMap<u64, Pending>,
+    totals: Vec<EndpointStats>,
+    timeline: Vec<Second>,
+    final_vus: Vec<u32>,
+    stop_at: Option<Instant>,
+    stopped: Option<String>,
+    tty: bool,
+    last_plain: Instant,
+}
+
+impl<'a> Aggregator<'a> {
+    pub fn new(
+        plan: &'a Plan,
+        workers: &'a [WorkerHandle],
+        recycle: Vec<Sender<Vec<EndpointStats>>>,
+        start: Instant,
+        sinks: Sinks<'a>,
+    ) -> Aggregator<'a> {
+        let n = plan.endpoints.len();
+        Aggregator {
+            plan,
+            workers,
+            recycle,
+            start,
+            reported: vec![0; workers.len()],
+            finished: vec![false; workers.len()],
+            pending: BTreeMap::new(),
+            totals: (0..n).map(|_| EndpointStats::new()).collect(),
+            timeline: Vec::new(),
+            final_vus: vec![0; n],
+            stop_at: None,
+            stopped: None,
+            tty: sinks.progress && std::io::stderr().is_terminal(),
+            last_plain: start,
+            sinks,
+        }
+    }
+
+    /// Runs until every worker has sent its last report.
+    pub fn run(mut self, reports: Receiver<Msg>, stop: Receiver<String>) -> Outcome {
+        let mut next_status = self.start;
+        while self.finished.iter().any(|f| !f) {
+            let timeout = next_status.saturating_duration_since(Instant::now());
+            select! {
+                recv(reports) -> msg => match msg {
+                    Ok(Msg::Report(r)) => self.on_report(r),
+                    Ok(Msg::Log(line)) => self.log(&line),
+                    Err(_) => break, // every worker is gone
+                },
+                recv(stop) -> reason => {
+                    if let Ok(reason) = reason {
+                        self.stop(reason);
+                    }
+                }
+                default(timeout) => {}
+            }
+            if Instant::now() >= next_status {
+                self.refresh_status();
+                next_status += Duration::from_secs(1);
+            }
+        }
+        let end = Instant::now();
+        self.flush_pending(true, end);
+        if self.tty {
+            eprintln!();
+        }
+        let load_end = self
+            .stop_at
+            .unwrap_or(self.start + self.plan.duration)
+            .min(self.start + self.plan.duration);
+        Outcome {
+            endpoints: self.totals,
+            timeline: self.timeline,
+            final_vus: self.final_vus,
+            stopped: self.stopped,
+            load_seconds: (load_end - self.start).as_secs_f64().max(1e-3),
+            elapsed_seconds: (end - self.start).as_secs_f64(),
+        }
+    }
+
+    fn stop(&mut self, reason: String) {
+        if self.stop_at.is_some() {
+            return;
+        }
+        self.log(&format!("stopping: {reason}"));
+        self.stop_at = Some(Instant::now());
+        self.stopped = Some(reason);
+        for w in self.workers {
+            w.send(Control::Stop);
+        }
+    }
+
+    fn log(&self, line: &str) {
+        if let Err(e) = self.sinks.dir.log(line) {
+            eprintln!("userflux-engine: cannot write logs.txt: {e}");
+        }
+    }
+
+    fn on_report(&mut self, mut r: Report) {
+        let n = self.plan.endpoints.len();
+        let p = self.pending.entry(r.second).or_insert_with(|| Pending {
+            stats: (0..n).map(|_| EndpointStats::new()).collect(),
+            vus: vec![0; n],
+            partial: false,
+        });
+        for (acc, s) in p.stats.iter_mut().zip(&r.stats) {
+            acc.add(s);
+        }
+        if !r.last {
+            for (acc, v) in p.vus.iter_mut().zip(&r.vus) {
+                *acc += v;
+            }
+        }
+        p.partial |= r.last;
+        self.reported[r.worker] = r.second;
+        if r.last {
+            self.finished[r.worker] = true;
+        }
+        for s in &mut r.stats {
+            s.reset();
+        }
+        // The worker may have ended; then its statistics are simply dropped.
+        let _ = self.recycle[r.worker].try_send(r.stats);
+        self.flush_pending(false, Instant::now());
+    }
+
+    /// Moves every second that all workers have reported into the timeline
+    /// (all of them when `all`).
+    fn flush_pending(&mut self, all: bool, now: Instant) {
+        while let Some((&second, _)) = self.pending.first_key_value() {
+            let complete = self
+                .reported
+                .iter()
+                .zip(&self.finished)
+                .all(|(&r, &f)| f || r >= second);
+            if !(all || complete) {
+                break;
+            }
+            let p = self.pending.remove(&second).expect("present");
+            let start = second.saturating_sub(1);
+            let span = if p.partial {
+                (now - self.start)
+                    .as_secs_f64()
+                    .clamp(start as f64 + 1e-3, second as f64)
+                    - start as f64
+            } else {
+                1.0
+            };
+            self.push_second(start, span, p);
+        }
+    }
+
+    fn push_second(&mut self, t: u64, span: f64, p: Pending) {
+        let mut all = new_histogram();
+        let mut endpoints = BTreeMap::new();
+        let (mut requests, mut errors) = (0, 0);
+        for (i, s) in p.stats.iter().enumerate() {
+            all.add(&s.latency).expect("same bounds");
+            requests += s.requests;
+            errors += s.errors;
+            let vus = if p.partial && p.vus[i] == 0 {
+                self.final_vus[i]
+            } else {
+                p.vus[i]
+            };
+            endpoints.insert(
+                self.plan.endpoints[i].name.clone(),
+                SecondEndpoint {
+                    requests: s.requests,
+                    errors: s.errors,
+                    rps: s.requests as f64 / span,
+                    p50: percentile_ms(&s.latency, 50.0),
+                    p95: percentile_ms(&s.latency, 95.0),
+                    p99: percentile_ms(&s.latency, 99.0),
+                    vus,
+                },
+            );
+            self.totals[i].add(s);
+        }
+        if !p.partial {
+            self.final_vus.clone_from(&p.vus);
+        }
+        self.timeline.push(Second {
+            t,
+            requests,
+            errors,
+            rps: requests as f64 / span,
+            p50: percentile_ms(&all, 50.0),
+            p95: percentile_ms(&all, 95.0),
+            p99: percentile_ms(&all, 99.0),
+            vus: endpoints.values().map(|e| e.vus).sum(),
+            endpoints,
+        });
+    }
+
+    fn refresh_status(&mut self) {
+        let elapsed = self.start.elapsed().as_secs_f64();
+        let requests: u64 = self.totals.iter().map(|s| s.requests).sum();
+        let errors: u64 = self.totals.iter().map(|s| s.errors).sum();
+        let last = self.timeline.last();
+        let progress = Progress {
+            elapsed_s: elapsed,
+            duration_s: self.plan.duration.as_secs_f64(),
+            requests,
+            errors,
+            rps: last.map_or(0.0, |s| s.rps),
+            p99_ms: last.and_then(|s| s.p99),
+            vus: last.map_or(0, |s| s.vus),
+        };
+        let line = progress_line(&progress);
+        let snapshot = {
+            let mut st = self.sinks.status.lock();
+            st.progress = progress;
+            st.updated_at = now_rfc3339();
+            st.clone()
+        };
+        if let Err(e) = self.sinks.dir.write_json("status.json", &snapshot) {
+            eprintln!("userflux-engine: cannot write status.json: {e}");
+        }
+        if self.tty {
+            let mut err = std::io::stderr().lock();
+            let _ = write!(err, "\r\x1b[2K{line}");
+            let _ = err.flush();
+        } else if self.sinks.progress && self.last_plain.elapsed() >= PLAIN_PROGRESS_EVERY {
+            self.last_plain = Instant::now();
+            eprintln!("{line}");
+        }
+    }
+}
+
+/// `[ 12s / 25s] 45123 req/s  p99 3.21 ms  errors 12 (0.03%)  VUs 32`
+pub fn progress_line(p: &Progress) -> String {
+    let rate = if p.requests == 0 {
+        0.0
+    } else {
+        100.0 * p.errors as f64 / p.requests as f64
+    };
+    let p99 = p.p99_ms.map_or("-".to_string(), |v| format!("{v:.2} ms"));
+    format!(
+        "[{:>5.0}s / {:.0}s] {:>9.0} req/s  p99 {p99}  requests {}  errors {} ({rate:.2}%)  VUs {}",
+        p.elapsed_s, p.duration_s, p.rps, p.requests, p.errors, p.vus
+    )
+}

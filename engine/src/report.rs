@@ -1,0 +1,91 @@
+//! The human summary printed at the end of a run: totals and per-endpoint
+//! latency, status codes, error kinds, and wrk's `Requests/sec:` line so
+//! scripts written for wrk keep working.
+
+use crate::summary::{Stats, Summary};
+use std::fmt::Write;
+
+fn ms(v: f64) -> String {
+    if v >= 100.0 {
+        format!("{v:.0}")
+    } else if v >= 10.0 {
+        format!("{v:.1}")
+    } else {
+        format!("{v:.2}")
+    }
+}
+
+fn row(out: &mut String, name: &str, s: &Stats) {
+    let lat = match &s.latency_ms {
+        Some(l) => [l.p50, l.p90, l.p95, l.p99, l.p99_9, l.max]
+            .map(ms)
+            .join(" "),
+        None => "-".into(),
+    };
+    let _ = writeln!(
+        out,
+        "  {name:<16} {:>10} {:>10.1} {:>8} {:>7.2}%  {lat}",
+        s.requests,
+        s.rps,
+        s.errors,
+        100.0 * s.error_rate
+    );
+}
+
+fn counts(map: &std::collections::BTreeMap<String, u64>) -> String {
+    if map.is_empty() {
+        return "none".into();
+    }
+    map.iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+pub fn human_summary(s: &Summary) -> String {
+    let mut out = String::new();
+    let _ = writeln!(
+        out,
+        "Userflux run {} ({}) {} after {:.1}s on {} thread(s)",
+        s.run_id,
+        s.name,
+        s.state.as_str(),
+        s.duration_s,
+        s.engine.threads
+    );
+    let _ = writeln!(
+        out,
+        "  {:<16} {:>10} {:>10} {:>8} {:>8}  latency ms: p50 p90 p95 p99 p99.9 max",
+        "endpoint", "requests", "req/s", "errors", "err%"
+    );
+    for (name, e) in &s.endpoints {
+        row(&mut out, name, e);
+    }
+    if s.endpoints.len() > 1 {
+        row(&mut out, "total", &s.totals);
+    }
+    if let Some(l) = &s.totals.latency_ms {
+        let _ = writeln!(
+            out,
+            "Latency (ms): min {} mean {} stdev {} max {}",
+            ms(l.min),
+            ms(l.mean),
+            ms(l.stdev),
+            ms(l.max)
+        );
+    }
+    let _ = writeln!(out, "Status codes: {}", counts(&s.totals.status_codes));
+    let _ = writeln!(out, "Errors: {}", counts(&s.totals.error_kinds));
+    let _ = writeln!(
+        out,
+        "CPU: {:.2}s user, {:.2}s system",
+        s.engine.cpu_user_s, s.engine.cpu_system_s
+    );
+    let _ = writeln!(out, "Requests/sec: {:.2}", s.totals.rps);
+    let _ = writeln!(
+        out,
+        "Transfer/sec: {:.2}KB in",
+        s.totals.bytes_in as f64 / 1024.0 / s.duration_s.max(1e-3)
+    );
+    out
+}

@@ -1,0 +1,226 @@
+//! One run from a resolved config to a summary: prepare the plan (before
+//! anything is written), start the workers and the aggregator, build the
+//! summary from what they measured.
+
+use crate::aggregator::{Aggregator, Outcome, Sinks};
+use crate::config::{Config, ConfigError, Method};
+use crate::request::render;
+use crate::rundir::{RunDir, now_rfc3339};
+use crate::stats::{EndpointStats, StatusSet};
+use crate::status::{Progress, RunError, Status};
+use crate::summary::{EngineInfo, RunState, SUMMARY_SCHEMA, Stats, Summary, encode_histogram};
+use crate::worker::{self, EndpointPlan, Msg, Plan, WorkerHandle};
+use crossbeam_channel::Receiver;
+use parking_lot::Mutex;
+use std::net::ToSocketAddrs;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Turns a resolved config into the workers' plan: resolves every address
+/// and renders every request, so a bad host fails before the run starts.
+pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
+    let urls = config
+        .endpoint_urls()
+        .map_err(|e| ConfigError { problems: vec![e] })?;
+    let mut endpoints = Vec::with_capacity(urls.len());
+    let mut problems = Vec::new();
+    for (i, (ep, url)) in config.endpoints.iter().zip(&urls).enumerate() {
+        let field = if ep.url.is_some() {
+            format!("endpoints[{i}].url")
+        } else {
+            "target".to_string()
+        };
+        let addr = match (url.host.as_str(), url.port)
+            .to_socket_addrs()
+            .map(|mut a| a.next())
+        {
+            Ok(Some(addr)) => addr,
+            Ok(None) => {
+                problems.push(format!("{field}: host \"{}\" has no address", url.host));
+                continue;
+            }
+            Err(e) => {
+                problems.push(format!(
+                    "{field}: cannot resolve host \"{}\": {e}",
+                    url.host
+                ));
+                continue;
+            }
+        };
+        endpoints.push(EndpointPlan {
+            name: ep.name.clone(),
+            addr,
+            request: render(ep.method, url, &ep.headers, ep.body.as_deref()).into_boxed_slice(),
+            head: ep.method == Method::Head,
+            think: ep.think_time.0,
+            weight: ep.weight,
+            accept: StatusSet::from_expect(&ep.expect),
+        });
+    }
+    if !problems.is_empty() {
+        return Err(ConfigError { problems });
+    }
+    Ok(Plan {
+        endpoints,
+        stages: config.stages.clone(),
+        workers: config.threads.unwrap_or(1),
+        connect_timeout: config.timeouts.connect.0,
+        request_timeout: config.timeouts.request.0,
+        graceful_stop: config.graceful_stop.0,
+        duration: config.duration(),
+    })
+}
+
+/// The initial `status.json` of a run about to start.
+pub fn initial_status(dir: &RunDir, config: &Config) -> Status {
+    let now = now_rfc3339();
+    Status {
+        state: RunState::Running,
+        run_id: dir.run_id.clone(),
+        name: config.name.clone(),
+        pid: Some(std::process::id()),
+        started_at: Some(now.clone()),
+        updated_at: now,
+        ended_at: None,
+        progress: Progress {
+            duration_s: config.duration().as_secs_f64(),
+            ..Progress::default()
+        },
+        exit_code: None,
+        error: None,
+    }
+}
+
+/// Runs the plan to the end (or until `stop` says why to stop early) and
+/// returns the summary. `status` is kept current for the signal handler.
+pub fn execute(
+    config: &Config,
+    plan: Plan,
+    dir: &RunDir,
+    status: &Mutex<Status>,
+    stop: Receiver<String>,
+    progress: bool,
+) -> std::io::Result<Summary> {
+    let started_at = now_rfc3339();
+    let plan = Arc::new(plan);
+    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let (to_aggregator, reports) = crossbeam_channel::unbounded::<Msg>();
+    let start = Instant::now();
+    let mut workers: Vec<WorkerHandle> = Vec::with_capacity(plan.workers);
+    let mut recycle = Vec::with_capacity(plan.workers);
+    let mut pinned = Vec::new();
+    for id in 0..plan.workers {
+        let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
+        pinned.extend(core.map(|c| c.id));
+        let (tx, rx) = crossbeam_channel::bounded(4);
+        recycle.push(tx);
+        workers.push(worker::spawn(
+            id,
+            core,
+            Arc::clone(&plan),
+            start,
+            to_aggregator.clone(),
+            rx,
+        )?);
+    }
+    drop(to_aggregator);
+    dir.log(&format!(
+        "run {} started: {} endpoint(s), {} worker(s), {:.1}s of stages",
+        dir.run_id,
+        plan.endpoints.len(),
+        plan.workers,
+        plan.duration.as_secs_f64()
+    ))?;
+    let sinks = Sinks {
+        dir,
+        status,
+        progress,
+    };
+    let outcome = Aggregator::new(&plan, &workers, recycle, start, sinks).run(reports, stop);
+    for w in workers {
+        if w.thread.join().is_err() {
+            dir.log("a worker thread panicked")?;
+        }
+    }
+    Ok(build_summary(
+        config, &plan, dir, started_at, outcome, pinned,
+    ))
+}
+
+fn build_summary(
+    config: &Config,
+    plan: &Plan,
+    dir: &RunDir,
+    started_at: String,
+    outcome: Outcome,
+    cores: Vec<usize>,
+) -> Summary {
+    let mut all = EndpointStats::new();
+    let mut endpoints = std::collections::BTreeMap::new();
+    let mut histograms = std::collections::BTreeMap::new();
+    for (i, s) in outcome.endpoints.iter().enumerate() {
+        let name = plan.endpoints[i].name.clone();
+        all.add(s);
+        endpoints.insert(
+            name.clone(),
+            Stats::from_counts(s, outcome.load_seconds, outcome.final_vus[i]),
+        );
+        histograms.insert(name, encode_histogram(&s.latency));
+    }
+    let (user, system) = cpu_seconds();
+    Summary {
+        schema: SUMMARY_SCHEMA.into(),
+        run_id: dir.run_id.clone(),
+        name: config.name.clone(),
+        state: if outcome.stopped.is_some() {
+            RunState::Stopped
+        } else {
+            RunState::Finished
+        },
+        started_at,
+        ended_at: now_rfc3339(),
+        duration_s: outcome.elapsed_seconds,
+        engine: EngineInfo {
+            version: env!("CARGO_PKG_VERSION").into(),
+            threads: plan.workers,
+            cores,
+            cpu_user_s: user,
+            cpu_system_s: system,
+        },
+        totals: Stats::from_counts(&all, outcome.load_seconds, outcome.final_vus.iter().sum()),
+        endpoints,
+        timeline: outcome.timeline,
+        histograms,
+    }
+}
+
+/// Writes the final status of a run: its state, exit code and error.
+pub fn finish_status(
+    status: &Mutex<Status>,
+    state: RunState,
+    exit_code: i32,
+    error: Option<RunError>,
+) -> Status {
+    let mut st = status.lock();
+    st.state = state;
+    st.exit_code = Some(exit_code);
+    st.error = error;
+    let now = now_rfc3339();
+    st.ended_at = Some(now.clone());
+    st.updated_at = now;
+    st.pid = None;
+    st.clone()
+}
+
+/// CPU time of this process so far: (user, system) seconds.
+pub fn cpu_seconds() -> (f64, f64) {
+    // SAFETY: getrusage writes into the struct we pass and nothing else;
+    // a zeroed rusage is a valid value of that plain C struct.
+    let ru = unsafe {
+        let mut ru: libc::rusage = std::mem::zeroed();
+        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
+        ru
+    };
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    (secs(ru.ru_utime), secs(ru.ru_stime))
+}

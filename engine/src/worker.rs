@@ -1,0 +1,696 @@
+//! A worker: one thread pinned to a core, one `mio::Poll`, the connections
+//! (VUs) it owns and its statistics. It shares nothing mutable; it hears
+//! from the aggregator over a channel (woken by a `mio::Waker`) and sends it
+//! a [`Report`] every second.
+//!
+//! The per-request path is: read until the response is framed, record it,
+//! write the next request on the same connection at once. Sockets are
+//! registered once for both directions (mio is edge-triggered), so a request
+//! costs one `write` and one `read` and no `epoll_ctl`. A read shorter than
+//! the buffer means the socket is drained (a TCP receive queue hands over all
+//! it has), so the loop stops there instead of paying for an `EAGAIN` read;
+//! new data raises a new edge.
+
+use crate::config::Stage;
+use crate::framing::{FrameError, Framed, Framer};
+use crate::plan::{split_by_weight, steady_until, vus_at, worker_share};
+use crate::stats::{EndpointStats, ErrorKind, StatusSet, micros};
+use crate::timer::TimerWheel;
+use crossbeam_channel::{Receiver, Sender};
+use mio::event::Event;
+use mio::net::TcpStream;
+use mio::{Events, Interest, Poll, Token, Waker};
+use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+/// How often VU targets are re-read while a stage ramps.
+const CONTROL_TICK: Duration = Duration::from_millis(10);
+/// One read buffer per worker, shared by its connections (bodies are not kept).
+const READ_BUF: usize = 64 * 1024;
+/// Reconnect delay after consecutive failures: 0, then 10 ms doubling to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+const WAKER: Token = Token(usize::MAX);
+const NOT_ARMED: u64 = u64::MAX;
+
+/// One endpoint as the workers run it.
+#[derive(Debug)]
+pub struct EndpointPlan {
+    pub name: String,
+    pub addr: SocketAddr,
+    /// The rendered request, written as is.
+    pub request: Box<[u8]>,
+    /// HEAD requests get responses without bodies.
+    pub head: bool,
+    pub think: Duration,
+    pub weight: f64,
+    pub accept: StatusSet,
+}
+
+/// Everything the workers need to know about the run; shared read-only.
+#[derive(Debug)]
+pub struct Plan {
+    pub endpoints: Vec<EndpointPlan>,
+    pub stages: Vec<Stage>,
+    pub workers: usize,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub graceful_stop: Duration,
+    /// Length of the load phase.
+    pub duration: Duration,
+}
+
+/// Aggregator → worker.
+#[derive(Debug)]
+pub enum Control {
+    /// Stop sending; let in-flight requests finish within the graceful stop.
+    Stop,
+}
+
+/// Worker → aggregator.
+#[derive(Debug)]
+pub enum Msg {
+    Report(Report),
+    /// A line for `logs.txt` (the first error of each kind, per worker).
+    Log(String),
+}
+
+/// A worker's counts for one interval.
+#[derive(Debug)]
+pub struct Report {
+    pub worker: usize,
+    /// The report for second `n` covers `[n-1, n)` of the run; the last one
+    /// runs from `n-1` to the worker's end.
+    pub second: u64,
+    pub last: bool,
+    pub stats: Vec<EndpointStats>,
+    /// Active VUs per endpoint at the end of the interval.
+    pub vus: Vec<u32>,
+}
+
+/// The aggregator's handle on a running worker.
+pub struct WorkerHandle {
+    pub thread: JoinHandle<()>,
+    pub control: Sender<Control>,
+    pub waker: Arc<Waker>,
+}
+
+impl WorkerHandle {
+    pub fn send(&self, c: Control) {
+        // A worker that already ended has dropped its receiver; nothing to tell it.
+        if self.control.send(c).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// Starts worker `id`, pinned to `core` when given.
+pub fn spawn(
+    id: usize,
+    core: Option<core_affinity::CoreId>,
+    plan: Arc<Plan>,
+    start: Instant,
+    to_aggregator: Sender<Msg>,
+    recycled: Receiver<Vec<EndpointStats>>,
+) -> io::Result<WorkerHandle> {
+    let poll = Poll::new()?;
+    let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let (control_tx, control_rx) = crossbeam_channel::unbounded();
+    let thread = std::thread::Builder::new()
+        .name(format!("userflux-worker-{id}"))
+        .spawn(move || {
+            if let Some(core) = core {
+                core_affinity::set_for_current(core);
+            }
+            let endpoints = plan.endpoints.len();
+            let mut w = Worker {
+                id,
+                poll,
+                wheel: TimerWheel::new(start),
+                start,
+                conns: Vec::new(),
+                gens: Vec::new(),
+                free: Vec::new(),
+                live: 0,
+                active: vec![0; endpoints],
+                stats: (0..endpoints).map(|_| EndpointStats::new()).collect(),
+                logged: [false; ErrorKind::ALL.len()],
+                stopping: None,
+                plan,
+                to_aggregator,
+                recycled,
+                control: control_rx,
+            };
+            w.run();
+        })?;
+    Ok(WorkerHandle {
+        thread,
+        control: control_tx,
+        waker,
+    })
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum State {
+    /// TCP connect in progress.
+    Connecting,
+    /// Request sent (or being sent); waiting for the response.
+    Awaiting,
+    /// Between a response and the next request (think time).
+    Thinking,
+    /// Waiting to reconnect after a failure; no socket.
+    Backoff,
+}
+
+/// A VU: one keep-alive connection looping request → response.
+struct Conn {
+    sock: Option<TcpStream>,
+    ep: usize,
+    state: State,
+    framer: Framer,
+    sent_at: Instant,
+    /// When the current state times out (connect, request) or ends (think, backoff).
+    deadline: Instant,
+    /// Ticks of this connection's entries in the timer wheel ([`NOT_ARMED`] = none).
+    armed: [u64; 2],
+    /// Bytes of the request written so far.
+    written: usize,
+    /// Removed once its in-flight request ends.
+    retire: bool,
+    /// Consecutive failures, for the reconnect backoff.
+    failures: u32,
+}
+
+struct Worker {
+    id: usize,
+    poll: Poll,
+    wheel: TimerWheel,
+    start: Instant,
+    /// A slab: the index is the connection's mio token.
+    conns: Vec<Option<Conn>>,
+    /// Per slot, bumped when a connection leaves it, so stale timers are ignored.
+    gens: Vec<u32>,
+    free: Vec<usize>,
+    live: usize,
+    /// Non-retiring connections per endpoint.
+    active: Vec<u32>,
+    stats: Vec<EndpointStats>,
+    logged: [bool; ErrorKind::ALL.len()],
+    /// Set once stopping: the deadline for in-flight requests.
+    stopping: Option<Instant>,
+    plan: Arc<Plan>,
+    to_aggregator: Sender<Msg>,
+    recycled: Receiver<Vec<EndpointStats>>,
+    control: Receiver<Control>,
+}
+
+fn backoff(failures: u32) -> Duration {
+    if failures <= 1 {
+        return Duration::ZERO;
+    }
+    let ms = 10u64.saturating_mul(1 << (failures - 2).min(20));
+    Duration::from_millis(ms).min(MAX_BACKOFF)
+}
+
+impl Worker {
+    fn run(&mut self) {
+        let mut events = Events::with_capacity(1024);
+        let mut fired = Vec::new();
+        let mut buf = vec![0u8; READ_BUF];
+        let end = self.start + self.plan.duration;
+        let mut next_control = self.start;
+        let mut second = 1u64;
+        let mut last_total = u32::MAX;
+        loop {
+            let now = Instant::now();
+            while let Ok(Control::Stop) = self.control.try_recv() {
+                self.stop(now);
+            }
+            if self.stopping.is_none() && now >= end {
+                self.stop(now);
+            }
+            if self.stopping.is_none() && now >= next_control {
+                let elapsed = now - self.start;
+                let total = vus_at(&self.plan.stages, elapsed);
+                if total != last_total {
+                    self.adjust(total, now);
+                    last_total = total;
+                }
+                let steady = steady_until(&self.plan.stages, elapsed);
+                next_control =
+                    self.start + steady.max(elapsed + CONTROL_TICK).min(self.plan.duration);
+            }
+            self.wheel.advance(now, &mut fired);
+            for (tick, key) in fired.drain(..) {
+                self.on_timer(tick, key, now);
+            }
+            while now >= self.start + Duration::from_secs(second) {
+                self.report(second, false);
+                second += 1;
+            }
+            if let Some(deadline) = self.stopping
+                && (self.live == 0 || now >= deadline)
+            {
+                break;
+            }
+            let mut until = self.start + Duration::from_secs(second);
+            match self.stopping {
+                Some(deadline) => until = until.min(deadline),
+                None => until = until.min(next_control).min(end),
+            }
+            if let Some(t) = self.wheel.next_deadline() {
+                until = until.min(t);
+            }
+            let timeout = until.saturating_duration_since(Instant::now());
+            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
+                && e.kind() != io::ErrorKind::Interrupted
+            {
+                self.log(format!("worker {}: poll failed: {e}; stopping", self.id));
+                break;
+            }
+            for ev in events.iter() {
+                if ev.token() != WAKER {
+                    self.on_event(ev.token().0, ev, &mut buf);
+                }
+            }
+        }
+        // In-flight requests past the graceful stop are abandoned, not counted.
+        self.conns.clear();
+        self.report(second, true);
+    }
+
+    fn report(&mut self, second: u64, last: bool) {
+        let fresh = self.recycled.try_recv().unwrap_or_else(|_| {
+            self.plan
+                .endpoints
+                .iter()
+                .map(|_| EndpointStats::new())
+                .collect()
+        });
+        let stats = std::mem::replace(&mut self.stats, fresh);
+        let report = Report {
+            worker: self.id,
+            second,
+            last,
+            stats,
+            vus: self.active.clone(),
+        };
+        // The aggregator outlives the workers; if it is gone the run is over anyway.
+        let _ = self.to_aggregator.send(Msg::Report(report));
+    }
+
+    fn log(&self, line: String) {
+        let _ = self.to_aggregator.send(Msg::Log(line));
+    }
+
+    /// Stops sending: idle connections close now, in-flight ones when their
+    /// response ends or the graceful stop runs out.
+    fn stop(&mut self, now: Instant) {
+        if self.stopping.is_some() {
+            return;
+        }
+        self.stopping = Some(now + self.plan.graceful_stop);
+        for idx in 0..self.conns.len() {
+            if self.conns[idx]
+                .as_ref()
+                .is_some_and(|c| c.state != State::Awaiting)
+            {
+                self.remove(idx);
+            }
+        }
+    }
+
+    /// Brings each endpoint's connections on this worker to its share of `total` VUs.
+    fn adjust(&mut self, total: u32, now: Instant) {
+        let weights: Vec<f64> = self.plan.endpoints.iter().map(|e| e.weight).collect();
+        let per_endpoint = split_by_weight(total, &weights);
+        for (ep, n) in per_endpoint.into_iter().enumerate() {
+            let want = worker_share(n, self.plan.workers, self.id, ep);
+            let have = self.active[ep];
+            for _ in have..want {
+                self.add(ep, now);
+            }
+            if want < have {
+                self.retire(ep, have - want);
+            }
+        }
+    }
+
+    fn add(&mut self, ep: usize, now: Instant) {
+        let conn = Conn {
+            sock: None,
+            ep,
+            state: State::Backoff,
+            framer: Framer::new(),
+            sent_at: now,
+            deadline: now,
+            armed: [NOT_ARMED; 2],
+            written: 0,
+            retire: false,
+            failures: 0,
+        };
+        let idx = match self.free.pop() {
+            Some(i) => {
+                self.conns[i] = Some(conn);
+                i
+            }
+            None => {
+                self.conns.push(Some(conn));
+                self.gens.push(0);
+                self.conns.len() - 1
+            }
+        };
+        self.active[ep] += 1;
+        self.live += 1;
+        self.connect(idx, now);
+    }
+
+    /// Retires `n` connections of `ep`: idle ones now, busy ones after their response.
+    fn retire(&mut self, ep: usize, mut n: u32) {
+        for busy in [false, true] {
+            for idx in 0..self.conns.len() {
+                if n == 0 {
+                    return;
+                }
+                let Some(c) = self.conns[idx].as_mut() else {
+                    continue;
+                };
+                if c.ep != ep || c.retire || (c.state == State::Awaiting) != busy {
+                    continue;
+                }
+                if busy {
+                    c.retire = true;
+                    self.active[ep] -= 1;
+                } else {
+                    self.remove(idx);
+                }
+                n -= 1;
+            }
+        }
+    }
+
+    fn remove(&mut self, idx: usize) {
+        if let Some(c) = self.conns[idx].take() {
+            if !c.retire {
+                self.active[c.ep] -= 1;
+            }
+            self.live -= 1;
+            self.gens[idx] = self.gens[idx].wrapping_add(1);
+            self.free.push(idx);
+        }
+    }
+
+    fn conn(&mut self, idx: usize) -> &mut Conn {
+        self.conns[idx].as_mut().expect("a live connection")
+    }
+
+    /// Sets the connection's deadline and makes sure a timer entry fires by then.
+    fn set_deadline(&mut self, idx: usize, at: Instant) {
+        let key = (idx as u64) << 32 | self.gens[idx] as u64;
+        let tick = self.wheel.tick_of(at);
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        c.deadline = at;
+        // An entry due no later than `at` re-arms itself when it fires early.
+        if c.armed.iter().any(|&t| t <= tick) {
+            return;
+        }
+        // Reuse a free slot, else forget the later entry (it fires as stale).
+        let slot = if c.armed[0] == NOT_ARMED || c.armed[0] > c.armed[1] {
+            0
+        } else {
+            1
+        };
+        c.armed[slot] = self.wheel.insert(at, key);
+    }
+
+    fn on_timer(&mut self, tick: u64, key: u64, now: Instant) {
+        let idx = (key >> 32) as usize;
+        if self.gens.get(idx) != Some(&(key as u32)) {
+            return;
+        }
+        let Some(c) = self.conns[idx].as_mut() else {
+            return;
+        };
+        let Some(slot) = c.armed.iter().position(|&t| t == tick) else {
+            return;
+        };
+        c.armed[slot] = NOT_ARMED;
+        if now < c.deadline {
+            let at = c.deadline;
+            return self.set_deadline(idx, at);
+        }
+        match c.state {
+            State::Connecting => {
+                let msg = format!("connect timed out after {:?}", self.plan.connect_timeout);
+                self.fail(idx, ErrorKind::Connect, &msg, now)
+            }
+            State::Awaiting => {
+                let msg = format!(
+                    "no complete response within {:?}",
+                    self.plan.request_timeout
+                );
+                self.fail(idx, ErrorKind::Timeout, &msg, now)
+            }
+            State::Thinking => self.send_request(idx, now),
+            State::Backoff => self.connect(idx, now),
+        }
+    }
+
+    fn on_event(&mut self, idx: usize, ev: &Event, buf: &mut [u8]) {
+        let Some(c) = self.conns.get(idx).and_then(Option::as_ref) else {
+            return;
+        };
+        match c.state {
+            State::Connecting => self.finish_connect(idx),
+            State::Awaiting => {
+                let request_len = self.plan.endpoints[c.ep].request.len();
+                if ev.is_writable() && c.written < request_len {
+                    self.write_request(idx);
+                }
+                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                    self.read_response(idx, buf);
+                }
+            }
+            State::Thinking => self.drain_idle(idx, buf),
+            State::Backoff => {}
+        }
+    }
+
+    fn connect(&mut self, idx: usize, now: Instant) {
+        let ep = self.conn(idx).ep;
+        let addr = self.plan.endpoints[ep].addr;
+        let mut sock = match TcpStream::connect(addr) {
+            Ok(s) => s,
+            Err(e) => return self.fail(idx, ErrorKind::Connect, &format!("{addr}: {e}"), now),
+        };
+        if let Err(e) = self.poll.registry().register(
+            &mut sock,
+            Token(idx),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            return self.fail(
+                idx,
+                ErrorKind::Connect,
+                &format!("cannot register socket: {e}"),
+                now,
+            );
+        }
+        let c = self.conn(idx);
+        c.sock = Some(sock);
+        c.state = State::Connecting;
+        let at = now + self.plan.connect_timeout;
+        self.set_deadline(idx, at);
+    }
+
+    /// A connecting socket became ready: connected, failed, or a spurious wake-up.
+    fn finish_connect(&mut self, idx: usize) {
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        let Some(sock) = c.sock.as_ref() else { return };
+        let result = match sock.take_error() {
+            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(None) => sock.peer_addr().map(|_| ()),
+        };
+        let now = Instant::now();
+        match result {
+            Ok(()) => {
+                let _ = sock.set_nodelay(true);
+                self.send_request(idx, now);
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {} // not yet
+            Err(e) => {
+                let addr = self.plan.endpoints[c.ep].addr;
+                self.fail(idx, ErrorKind::Connect, &format!("{addr}: {e}"), now);
+            }
+        }
+    }
+
+    fn send_request(&mut self, idx: usize, now: Instant) {
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        if c.sock.is_none() {
+            return self.connect(idx, now);
+        }
+        let head = self.plan.endpoints[c.ep].head;
+        c.framer.start(head);
+        c.sent_at = now;
+        c.written = 0;
+        c.state = State::Awaiting;
+        self.set_deadline(idx, now + self.plan.request_timeout);
+        self.write_request(idx);
+    }
+
+    fn write_request(&mut self, idx: usize) {
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        let request = &self.plan.endpoints[c.ep].request;
+        let Some(sock) = c.sock.as_mut() else { return };
+        let failure = loop {
+            if c.written == request.len() {
+                return;
+            }
+            match sock.write(&request[c.written..]) {
+                Ok(0) => break "the socket accepted no bytes".to_string(),
+                Ok(n) => {
+                    c.written += n;
+                    self.stats[c.ep].bytes_out += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break e.to_string(),
+            }
+        };
+        self.fail(idx, ErrorKind::Write, &failure, Instant::now());
+    }
+
+    fn read_response(&mut self, idx: usize, buf: &mut [u8]) {
+        loop {
+            let Some(c) = self.conns[idx].as_mut() else {
+                return;
+            };
+            let Some(sock) = c.sock.as_mut() else { return };
+            let n = match sock.read(buf) {
+                Ok(n) => n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return self.fail(idx, ErrorKind::Read, &e.to_string(), Instant::now()),
+            };
+            self.stats[c.ep].bytes_in += n as u64;
+            if n == 0 {
+                c.sock = None;
+                let now = Instant::now();
+                let ended = if c.framer.is_idle() {
+                    Err(FrameError::UnexpectedEof)
+                } else {
+                    c.framer.eof()
+                };
+                return match ended {
+                    Ok(resp) => self.complete(idx, resp.status, false, now),
+                    Err(_) => self.fail(
+                        idx,
+                        ErrorKind::Read,
+                        "connection closed before the response was complete",
+                        now,
+                    ),
+                };
+            }
+            match c.framer.feed(&buf[..n]) {
+                Err(e) => return self.fail(idx, ErrorKind::Parse, &e.to_string(), Instant::now()),
+                Ok((_, Framed::Partial)) => {}
+                Ok((used, Framed::Complete(resp))) => {
+                    let now = Instant::now();
+                    // Bytes after a response answer no request: the stream is
+                    // out of step, so the connection is not reused.
+                    let reuse = resp.keep_alive && used == n;
+                    if !reuse {
+                        c.sock = None;
+                    }
+                    return self.complete(idx, resp.status, reuse, now);
+                }
+            }
+            if n < buf.len() {
+                return;
+            }
+        }
+    }
+
+    /// A connection between requests became readable: the server closed it
+    /// (fine: reconnect before the next request) or sent bytes unasked.
+    fn drain_idle(&mut self, idx: usize, buf: &mut [u8]) {
+        let c = self.conn(idx);
+        let Some(sock) = c.sock.as_mut() else { return };
+        match sock.read(buf) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Ok(0) | Err(_) => c.sock = None,
+            Ok(_) => c.sock = None,
+        }
+    }
+
+    /// A complete response: record it, then the VU's next step.
+    fn complete(&mut self, idx: usize, status: u16, reuse: bool, now: Instant) {
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        let ep = &self.plan.endpoints[c.ep];
+        self.stats[c.ep].record_response(
+            micros(now - c.sent_at),
+            status,
+            ep.accept.contains(status),
+        );
+        let think = ep.think;
+        c.failures = 0;
+        if !reuse {
+            c.sock = None;
+        }
+        if c.retire || self.stopping.is_some() {
+            return self.remove(idx);
+        }
+        if !think.is_zero() {
+            c.state = State::Thinking;
+            return self.set_deadline(idx, now + think);
+        }
+        self.send_request(idx, now);
+    }
+
+    /// A request failed: count it, drop the socket, reconnect after a backoff.
+    fn fail(&mut self, idx: usize, kind: ErrorKind, detail: &str, now: Instant) {
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        let ep = c.ep;
+        self.stats[ep].record_failure(kind);
+        c.sock = None;
+        c.failures += 1;
+        let delay = backoff(c.failures);
+        let retire = c.retire || self.stopping.is_some();
+        if !self.logged[kind as usize] {
+            self.logged[kind as usize] = true;
+            let name = &self.plan.endpoints[ep].name;
+            self.log(format!(
+                "worker {}: endpoint {name}: first {} error: {detail}",
+                self.id,
+                kind.as_str()
+            ));
+        }
+        if retire {
+            return self.remove(idx);
+        }
+        let c = self.conn(idx);
+        c.state = State::Backoff;
+        self.set_deadline(idx, now + delay);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_at_zero_and_is_capped() {
+        assert_eq!(backoff(1), Duration::ZERO);
+        assert_eq!(backoff(2), Duration::from_millis(10));
+        assert_eq!(backoff(3), Duration::from_millis(20));
+        assert_eq!(backoff(9), Duration::from_millis(640));
+        assert_eq!(backoff(10), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+}

@@ -689,8 +689,8 @@ mod tests {
         assert_eq!(backoff(1), Duration::ZERO);
         assert_eq!(backoff(2), Duration::from_millis(10));
         assert_eq!(backoff(3), Duration::from_millis(20));
-        assert_eq!(backoff(9), Duration::from_millis(640));
-        assert_eq!(backoff(10), MAX_BACKOFF);
+        assert_eq!(backoff(8), Duration::from_millis(640));
+        assert_eq!(backoff(9), MAX_BACKOFF);
         assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
     }
 }

@@ -200,6 +200,13 @@ impl<'a> Aggregator<'a> {
                 break;
             }
             let p = self.pending.remove(&second).expect("present");
+            // The stub after the last whole second, when nothing completed in it.
+            if p.partial && p.stats.iter().all(|s| s.requests == 0) {
+                for (acc, s) in self.totals.iter_mut().zip(&p.stats) {
+                    acc.add(s); // bytes may still have moved
+                }
+                continue;
+            }
             let start = second.saturating_sub(1);
             let span = if p.partial {
                 (now - self.start)

@@ -16,7 +16,7 @@ use std::sync::Arc;
 use userflux_engine::config::Config;
 use userflux_engine::duration::Dur;
 use userflux_engine::report::human_summary;
-use userflux_engine::run::{execute, finish_status, initial_status, prepare};
+use userflux_engine::run::{execute, finish_status, finish_status_with, initial_status, prepare};
 use userflux_engine::rundir::RunDir;
 use userflux_engine::status::RunError;
 use userflux_engine::summary::RunState;
@@ -62,6 +62,9 @@ struct RunArgs {
     /// A config file (JSON); see the README's config reference.
     #[arg(long)]
     config: Option<PathBuf>,
+    /// Base URL that replaces the config's `target`.
+    #[arg(long, requires = "config")]
+    target: Option<String>,
     /// Worker threads (overrides the config's `threads`); default: all cores.
     #[arg(long)]
     threads: Option<usize>,
@@ -113,6 +116,9 @@ fn run(args: RunArgs) -> ExitCode {
     let config = config.and_then(|mut c| {
         if args.threads.is_some() {
             c.threads = args.threads;
+        }
+        if args.target.is_some() {
+            c.target.clone_from(&args.target);
         }
         c.resolve()
     });
@@ -208,7 +214,7 @@ fn start(
         kind: "stopped".into(),
         message: "stopped before the end of the stages".into(),
     });
-    let st = finish_status(&status, summary.state, 0, error);
+    let st = finish_status_with(&status, &summary, 0, error);
     dir.write_json("status.json", &st)
         .context("cannot write status.json")?;
     dir.log(&format!(

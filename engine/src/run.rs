@@ -194,7 +194,24 @@ fn build_summary(
     }
 }
 
-/// Writes the final status of a run: its state, exit code and error.
+/// The final status of a run that has a summary: totals come from it.
+pub fn finish_status_with(
+    status: &Mutex<Status>,
+    summary: &Summary,
+    exit_code: i32,
+    error: Option<RunError>,
+) -> Status {
+    {
+        let mut st = status.lock();
+        st.progress.elapsed_s = summary.duration_s;
+        st.progress.requests = summary.totals.requests;
+        st.progress.errors = summary.totals.errors;
+        st.progress.vus = summary.totals.vus;
+    }
+    finish_status(status, summary.state, exit_code, error)
+}
+
+/// The final status of a run without a summary (failed or killed).
 pub fn finish_status(
     status: &Mutex<Status>,
     state: RunState,

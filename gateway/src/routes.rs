@@ -1,0 +1,234 @@
+//! The gateway's routes file: which paths exist and how each simulates its
+//! fan-out to downstream services.
+//!
+//! ```json
+//! {"routes": [{"method": "GET", "path": "/api/users",
+//!              "calls": [{"service": "users", "latency": "2ms", "error_rate": 0.0, "capacity": 64}],
+//!              "body_bytes": 512}]}
+//! ```
+//! A service is named by its calls; every call to one service shares its
+//! `capacity` (concurrent calls beyond it wait in a queue), so its capacity
+//! must be the same wherever it is named.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use userflux_engine::duration::Dur;
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RoutesFile {
+    pub routes: Vec<Route>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Route {
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Exact path; the query string is ignored when matching.
+    pub path: String,
+    /// Downstream calls made for every request.
+    #[serde(default)]
+    pub calls: Vec<Call>,
+    /// `parallel` (default): all calls at once; `sequential`: one after another.
+    #[serde(default)]
+    pub mode: Mode,
+    /// Size of a successful response's body.
+    #[serde(default)]
+    pub body_bytes: usize,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mode {
+    #[default]
+    Parallel,
+    Sequential,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Call {
+    pub service: String,
+    /// Time the call takes once the service starts it.
+    #[serde(default)]
+    pub latency: Dur,
+    /// Chance (0..1) the call fails; a failed call makes the route answer 503.
+    #[serde(default)]
+    pub error_rate: f64,
+    /// Calls the service runs at once; more wait in its queue.
+    #[serde(default = "default_capacity")]
+    pub capacity: u32,
+}
+
+fn default_method() -> String {
+    "GET".into()
+}
+fn default_capacity() -> u32 {
+    1024
+}
+
+/// Most body bytes a route may send; keeps a typo from allocating gigabytes.
+pub const MAX_BODY_BYTES: usize = 64 * 1024 * 1024;
+
+impl RoutesFile {
+    /// Parses and validates; errors name the field path.
+    pub fn from_json(text: &str) -> Result<RoutesFile, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?;
+        let file: RoutesFile = serde_path_to_error::deserialize(value)
+            .map_err(|e| format!("{}: {}", e.path(), e.inner()))?;
+        file.validate()?;
+        Ok(file)
+    }
+
+    fn validate(&self) -> Result<(), String> {
+        let mut capacities: BTreeMap<&str, (u32, String)> = BTreeMap::new();
+        let mut seen = BTreeMap::new();
+        for (i, r) in self.routes.iter().enumerate() {
+            if !r.path.starts_with('/') {
+                return Err(format!(
+                    "routes[{i}].path: \"{}\" must start with '/'",
+                    r.path
+                ));
+            }
+            if r.method.is_empty() || !r.method.bytes().all(|b| b.is_ascii_uppercase()) {
+                return Err(format!(
+                    "routes[{i}].method: \"{}\" is not an upper-case HTTP method",
+                    r.method
+                ));
+            }
+            if let Some(j) = seen.insert((r.method.as_str(), r.path.as_str()), i) {
+                return Err(format!(
+                    "routes[{i}]: {} {} is already routes[{j}]",
+                    r.method, r.path
+                ));
+            }
+            if r.body_bytes > MAX_BODY_BYTES {
+                return Err(format!("routes[{i}].body_bytes: at most {MAX_BODY_BYTES}"));
+            }
+            for (j, c) in r.calls.iter().enumerate() {
+                let at = format!("routes[{i}].calls[{j}]");
+                if c.service.is_empty() {
+                    return Err(format!("{at}.service: must not be empty"));
+                }
+                if !(0.0..=1.0).contains(&c.error_rate) {
+                    return Err(format!(
+                        "{at}.error_rate: must be between 0 and 1, got {}",
+                        c.error_rate
+                    ));
+                }
+                if c.capacity == 0 {
+                    return Err(format!("{at}.capacity: must be at least 1"));
+                }
+                match capacities.get(c.service.as_str()) {
+                    Some((cap, first)) if *cap != c.capacity => {
+                        return Err(format!(
+                            "{at}.capacity: service \"{}\" has capacity {cap} at {first}; one service has one capacity",
+                            c.service
+                        ));
+                    }
+                    Some(_) => {}
+                    None => {
+                        capacities.insert(&c.service, (c.capacity, at));
+                    }
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The routes used when no file is given: a health check and three API
+    /// routes with different fan-out shapes and latencies.
+    pub fn default_routes() -> RoutesFile {
+        let call = |service: &str, ms: u64, error_rate: f64| Call {
+            service: service.into(),
+            latency: Dur::from_millis(ms),
+            error_rate,
+            capacity: 256,
+        };
+        let route = |method: &str, path: &str, calls, mode, body_bytes| Route {
+            method: method.into(),
+            path: path.into(),
+            calls,
+            mode,
+            body_bytes,
+        };
+        RoutesFile {
+            routes: vec![
+                route("GET", "/health", vec![], Mode::Parallel, 2),
+                route(
+                    "GET",
+                    "/api/users",
+                    vec![call("users", 2, 0.0)],
+                    Mode::Parallel,
+                    512,
+                ),
+                route(
+                    "GET",
+                    "/api/products",
+                    vec![call("catalog", 5, 0.0), call("pricing", 3, 0.0)],
+                    Mode::Parallel,
+                    2048,
+                ),
+                route(
+                    "POST",
+                    "/api/orders",
+                    vec![call("inventory", 3, 0.0), call("payments", 8, 0.01)],
+                    Mode::Sequential,
+                    128,
+                ),
+            ],
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_the_documented_example() {
+        let f = RoutesFile::from_json(
+            r#"{"routes": [{"method": "GET", "path": "/api/users", "calls": [{"service": "users", "latency": "2ms", "error_rate": 0.0, "capacity": 64}], "body_bytes": 512}]}"#,
+        )
+        .unwrap();
+        assert_eq!(f.routes[0].calls[0].latency, Dur::from_millis(2));
+        assert_eq!(f.routes[0].mode, Mode::Parallel);
+    }
+
+    #[test]
+    fn errors_name_the_field() {
+        for (json, want) in [
+            (r#"{"routes":[{"path":"x"}]}"#, "routes[0].path"),
+            (
+                r#"{"routes":[{"path":"/a","calls":[{"service":"s","error_rate":2}]}]}"#,
+                "routes[0].calls[0].error_rate",
+            ),
+            (
+                r#"{"routes":[{"path":"/a","calls":[{"service":"s","latency":"2"}]}]}"#,
+                "routes[0].calls[0].latency",
+            ),
+            (
+                r#"{"routes":[{"path":"/a","calls":[{"service":"s","capacity":1}]},{"path":"/b","calls":[{"service":"s","capacity":2}]}]}"#,
+                "routes[1].calls[0].capacity",
+            ),
+            (
+                r#"{"routes":[{"path":"/a"},{"path":"/a"}]}"#,
+                "routes[1]: GET /a is already routes[0]",
+            ),
+            (
+                r#"{"routes":[{"path":"/a","stall":{}}]}"#,
+                "unknown field `stall`",
+            ),
+        ] {
+            let e = RoutesFile::from_json(json).unwrap_err();
+            assert!(e.contains(want), "{json}: {e}");
+        }
+    }
+
+    #[test]
+    fn default_routes_are_valid() {
+        RoutesFile::default_routes().validate().unwrap();
+    }
+}

@@ -1,0 +1,496 @@
+//! The gateway's HTTP/1.1 server: one mio event loop, keep-alive
+//! connections, and simulated downstream calls driven by timers.
+//!
+//! A request on a route starts its calls (all at once, or one after
+//! another); each call takes a slot of its service's capacity or waits in
+//! that service's queue, and finishes when its latency has passed on a
+//! timer, so thousands of slow requests cost no threads. When the last call
+//! is done the response is written: 200 with `body_bytes` of body, or 503
+//! when any call failed. Requests on one connection are answered in order.
+
+use crate::routes::{Mode, RoutesFile};
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap, VecDeque};
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+const LISTENER: Token = Token(usize::MAX);
+/// Largest request head; beyond it the answer is 431 and a close.
+const MAX_HEAD: usize = 16 * 1024;
+/// Largest request body accepted.
+const MAX_BODY: usize = 1024 * 1024;
+
+struct Service {
+    capacity: u32,
+    active: u32,
+    /// Calls waiting for a slot.
+    queue: VecDeque<CallRef>,
+}
+
+struct CallSpec {
+    service: usize,
+    latency: Duration,
+    error_rate: f64,
+}
+
+struct RouteSpec {
+    calls: Vec<CallSpec>,
+    sequential: bool,
+    /// The whole 200 response, rendered once.
+    ok: Vec<u8>,
+}
+
+/// A call in flight: which connection (and which of its lives) it serves.
+#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+struct CallRef {
+    conn: usize,
+    generation: u32,
+    call: usize,
+}
+
+/// A request being served.
+struct Active {
+    route: usize,
+    /// Calls not finished yet.
+    pending: usize,
+    failed: bool,
+    close_after: bool,
+}
+
+struct Conn {
+    sock: TcpStream,
+    generation: u32,
+    inbuf: Vec<u8>,
+    outbuf: Vec<u8>,
+    active: Option<Active>,
+    /// Close once `outbuf` is written.
+    closing: bool,
+}
+
+pub struct Server {
+    poll: Poll,
+    listener: TcpListener,
+    routes: Vec<RouteSpec>,
+    /// (method, path) → route index.
+    index: HashMap<(String, String), usize>,
+    services: Vec<Service>,
+    conns: Vec<Option<Conn>>,
+    generations: Vec<u32>,
+    free: Vec<usize>,
+    /// Calls in progress, by when they end, with their service.
+    timers: BinaryHeap<Reverse<(Instant, CallRef, usize)>>,
+    rng: u64,
+}
+
+fn response(status: &str, body: &[u8], close: bool) -> Vec<u8> {
+    let mut r = format!(
+        "HTTP/1.1 {status}\r\nServer: userflux-gateway\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
+        body.len(),
+        if close { "Connection: close\r\n" } else { "" }
+    )
+    .into_bytes();
+    r.extend_from_slice(body);
+    r
+}
+
+impl Server {
+    pub fn new(listener: TcpListener, routes: &RoutesFile, seed: u64) -> io::Result<Server> {
+        let poll = Poll::new()?;
+        let mut listener = listener;
+        poll.registry()
+            .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let mut services: Vec<Service> = Vec::new();
+        let mut service_ids: HashMap<String, usize> = HashMap::new();
+        let mut specs = Vec::new();
+        let mut index = HashMap::new();
+        for (i, r) in routes.routes.iter().enumerate() {
+            let calls = r
+                .calls
+                .iter()
+                .map(|c| {
+                    let service = *service_ids.entry(c.service.clone()).or_insert_with(|| {
+                        services.push(Service {
+                            capacity: c.capacity,
+                            active: 0,
+                            queue: VecDeque::new(),
+                        });
+                        services.len() - 1
+                    });
+                    CallSpec {
+                        service,
+                        latency: c.latency.0,
+                        error_rate: c.error_rate,
+                    }
+                })
+                .collect();
+            let mut body = Vec::with_capacity(r.body_bytes);
+            body.resize(r.body_bytes, b'x');
+            specs.push(RouteSpec {
+                calls,
+                sequential: r.mode == Mode::Sequential,
+                ok: response("200 OK", &body, false),
+            });
+            index.insert((r.method.clone(), r.path.clone()), i);
+        }
+        Ok(Server {
+            poll,
+            listener,
+            routes: specs,
+            index,
+            services,
+            conns: Vec::new(),
+            generations: Vec::new(),
+            free: Vec::new(),
+            timers: BinaryHeap::new(),
+            rng: seed | 1,
+        })
+    }
+
+    /// Serves until the process is killed.
+    pub fn serve(&mut self) -> io::Result<()> {
+        let mut events = Events::with_capacity(1024);
+        let mut buf = vec![0u8; 64 * 1024];
+        loop {
+            let timeout = self
+                .timers
+                .peek()
+                .map(|Reverse((at, ..))| at.saturating_duration_since(Instant::now()));
+            match self.poll.poll(&mut events, timeout) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => r?,
+            }
+            for ev in events.iter() {
+                match ev.token() {
+                    LISTENER => self.accept(),
+                    Token(idx) => {
+                        if ev.is_writable() {
+                            self.flush(idx);
+                        }
+                        if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                            self.read(idx, &mut buf);
+                        }
+                    }
+                }
+            }
+            let now = Instant::now();
+            while let Some(Reverse((at, call, service))) = self.timers.peek().copied() {
+                if at > now {
+                    break;
+                }
+                self.timers.pop();
+                self.call_done(call, service, now);
+            }
+        }
+    }
+
+    fn accept(&mut self) {
+        loop {
+            match self.listener.accept() {
+                Ok((mut sock, _)) => {
+                    let _ = sock.set_nodelay(true);
+                    let idx = self.free.pop().unwrap_or_else(|| {
+                        self.conns.push(None);
+                        self.generations.push(0);
+                        self.conns.len() - 1
+                    });
+                    if self
+                        .poll
+                        .registry()
+                        .register(
+                            &mut sock,
+                            Token(idx),
+                            Interest::READABLE | Interest::WRITABLE,
+                        )
+                        .is_err()
+                    {
+                        self.free.push(idx);
+                        continue;
+                    }
+                    let generation = self.generations[idx];
+                    self.conns[idx] = Some(Conn {
+                        sock,
+                        generation,
+                        inbuf: Vec::new(),
+                        outbuf: Vec::new(),
+                        active: None,
+                        closing: false,
+                    });
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                // Out of file descriptors and the like: try again on the next event.
+                Err(_) => return,
+            }
+        }
+    }
+
+    fn close(&mut self, idx: usize) {
+        if self.conns[idx].take().is_some() {
+            self.generations[idx] = self.generations[idx].wrapping_add(1);
+            self.free.push(idx);
+        }
+    }
+
+    fn read(&mut self, idx: usize, buf: &mut [u8]) {
+        loop {
+            let Some(c) = self.conns[idx].as_mut() else {
+                return;
+            };
+            match c.sock.read(buf) {
+                Ok(0) => return self.close(idx),
+                Ok(n) => {
+                    if c.inbuf.len() + n > MAX_HEAD + MAX_BODY {
+                        return self.close(idx);
+                    }
+                    c.inbuf.extend_from_slice(&buf[..n]);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return self.close(idx),
+            }
+        }
+        self.next_request(idx);
+    }
+
+    /// Starts the next buffered request on an idle connection.
+    fn next_request(&mut self, idx: usize) {
+        let Some(c) = self.conns[idx].as_mut() else {
+            return;
+        };
+        if c.active.is_some() || c.closing || c.inbuf.is_empty() {
+            return;
+        }
+        let mut headers = [httparse::EMPTY_HEADER; 64];
+        let mut req = httparse::Request::new(&mut headers);
+        let head_len = match req.parse(&c.inbuf) {
+            Ok(httparse::Status::Complete(n)) => n,
+            Ok(httparse::Status::Partial) if c.inbuf.len() <= MAX_HEAD => return,
+            Ok(httparse::Status::Partial) => {
+                return self.reject(idx, "431 Request Header Fields Too Large");
+            }
+            Err(_) => return self.reject(idx, "400 Bad Request"),
+        };
+        let mut body_len = 0usize;
+        let mut close_after = req.version == Some(0);
+        for h in req.headers.iter() {
+            if h.name.eq_ignore_ascii_case("content-length") {
+                match std::str::from_utf8(h.value)
+                    .ok()
+                    .and_then(|v| v.trim().parse().ok())
+                {
+                    Some(n) if n <= MAX_BODY => body_len = n,
+                    _ => return self.reject(idx, "400 Bad Request"),
+                }
+            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                return self.reject(idx, "501 Not Implemented");
+            } else if h.name.eq_ignore_ascii_case("connection")
+                && h.value.eq_ignore_ascii_case(b"close")
+            {
+                close_after = true;
+            }
+        }
+        if c.inbuf.len() < head_len + body_len {
+            return; // the body is still coming
+        }
+        let method = req.method.unwrap_or("").to_string();
+        let path = req
+            .path
+            .unwrap_or("/")
+            .split('?')
+            .next()
+            .unwrap_or("/")
+            .to_string();
+        c.inbuf.drain(..head_len + body_len);
+        let Some(&route) = self.index.get(&(method, path.clone())) else {
+            let known = self.index.keys().any(|(_, p)| *p == path);
+            let status = if known {
+                "405 Method Not Allowed"
+            } else {
+                "404 Not Found"
+            };
+            self.respond(
+                idx,
+                response(status, b"{\"error\":\"no such route\"}", close_after),
+                close_after,
+            );
+            return self.next_request(idx);
+        };
+        let n_calls = self.routes[route].calls.len();
+        let sequential = self.routes[route].sequential;
+        let generation = c.generation;
+        c.active = Some(Active {
+            route,
+            pending: if sequential { n_calls.min(1) } else { n_calls },
+            failed: false,
+            close_after,
+        });
+        if n_calls == 0 {
+            return self.finish(idx);
+        }
+        let now = Instant::now();
+        let starts = if sequential { 1 } else { n_calls };
+        for call in 0..starts {
+            self.start_call(
+                CallRef {
+                    conn: idx,
+                    generation,
+                    call,
+                },
+                now,
+            );
+        }
+    }
+
+    fn reject(&mut self, idx: usize, status: &str) {
+        self.respond(idx, response(status, b"", true), true);
+    }
+
+    /// Takes a slot of the call's service, or queues for one.
+    fn start_call(&mut self, call: CallRef, now: Instant) {
+        let Some(route) = self.conns[call.conn]
+            .as_ref()
+            .and_then(|c| c.active.as_ref())
+            .map(|a| a.route)
+        else {
+            return;
+        };
+        let spec = &self.routes[route].calls[call.call];
+        let svc = &mut self.services[spec.service];
+        if svc.active < svc.capacity {
+            svc.active += 1;
+            self.timers
+                .push(Reverse((now + spec.latency, call, spec.service)));
+        } else {
+            svc.queue.push_back(call);
+        }
+    }
+
+    fn call_done(&mut self, call: CallRef, service: usize, now: Instant) {
+        // The slot frees up even when the connection has gone meanwhile.
+        self.release(service, now);
+        let Some(c) = self.conns[call.conn]
+            .as_mut()
+            .filter(|c| c.generation == call.generation)
+        else {
+            return;
+        };
+        let a = c
+            .active
+            .as_mut()
+            .expect("a call belongs to an active request");
+        let route = &self.routes[a.route];
+        let error_rate = route.calls[call.call].error_rate;
+        let failed = error_rate > 0.0 && next_f64(&mut self.rng) < error_rate;
+        a.failed |= failed;
+        // Sequential calls stop at the first failure, as a real chain would.
+        if route.sequential && !failed && call.call + 1 < route.calls.len() {
+            return self.start_call(
+                CallRef {
+                    call: call.call + 1,
+                    ..call
+                },
+                now,
+            );
+        }
+        a.pending -= 1;
+        if a.pending == 0 {
+            self.finish(call.conn);
+        }
+    }
+
+    /// Frees a slot of `service` and starts the next queued call, skipping
+    /// calls whose connection has gone.
+    fn release(&mut self, service: usize, now: Instant) {
+        self.services[service].active -= 1;
+        while let Some(next) = self.services[service].queue.pop_front() {
+            let alive = self.conns[next.conn]
+                .as_ref()
+                .is_some_and(|c| c.generation == next.generation);
+            if alive {
+                self.start_call(next, now);
+                return;
+            }
+        }
+    }
+
+    fn finish(&mut self, idx: usize) {
+        let Some(c) = self.conns[idx].as_mut() else {
+            return;
+        };
+        let Some(a) = c.active.take() else { return };
+        let bytes = if a.failed {
+            response(
+                "503 Service Unavailable",
+                b"{\"error\":\"a downstream call failed\"}",
+                a.close_after,
+            )
+        } else if a.close_after {
+            let ok = &self.routes[a.route].ok;
+            let mut r = ok.clone();
+            let at = r
+                .windows(4)
+                .position(|w| w == b"\r\n\r\n")
+                .expect("rendered head")
+                + 2;
+            r.splice(at..at, b"Connection: close\r\n".iter().copied());
+            r
+        } else {
+            self.routes[a.route].ok.clone()
+        };
+        self.respond(idx, bytes, a.close_after);
+        self.next_request(idx);
+    }
+
+    fn respond(&mut self, idx: usize, bytes: Vec<u8>, close: bool) {
+        let Some(c) = self.conns[idx].as_mut() else {
+            return;
+        };
+        c.outbuf.extend_from_slice(&bytes);
+        c.closing |= close;
+        self.flush(idx);
+    }
+
+    fn flush(&mut self, idx: usize) {
+        let Some(c) = self.conns[idx].as_mut() else {
+            return;
+        };
+        while !c.outbuf.is_empty() {
+            match c.sock.write(&c.outbuf) {
+                Ok(0) => return self.close(idx),
+                Ok(n) => {
+                    c.outbuf.drain(..n);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(_) => return self.close(idx),
+            }
+        }
+        if c.closing {
+            self.close(idx);
+        }
+    }
+}
+
+/// xorshift64*: a fast, seedable generator for simulated failures.
+fn next_f64(state: &mut u64) -> f64 {
+    let mut x = *state;
+    x ^= x >> 12;
+    x ^= x << 25;
+    x ^= x >> 27;
+    *state = x;
+    (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn random_numbers_are_uniform_enough() {
+        let mut s = 42;
+        let n = 100_000;
+        let below = (0..n).filter(|_| next_f64(&mut s) < 0.3).count();
+        assert!((below as f64 / n as f64 - 0.3).abs() < 0.01, "{below}");
+    }
+}

@@ -1,0 +1,320 @@
+//! End-to-end runs of the real `userflux-engine` against the real
+//! `userflux-gateway` (or nothing at all) on loopback, checking the run
+//! directory each leaves behind.
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+use std::time::{Duration, Instant};
+use userflux::{Gateway, closed_port, engine, only_run, read_json};
+use userflux_engine::status::Status;
+use userflux_engine::summary::{RunState, Summary};
+
+/// Two same-latency routes so request counts follow the VU split.
+const TWO_ROUTES: &str = r#"{"routes": [
+  {"method": "GET", "path": "/a", "calls": [{"service": "a", "latency": "1ms"}], "body_bytes": 100},
+  {"method": "GET", "path": "/b", "calls": [{"service": "b", "latency": "1ms"}], "body_bytes": 100},
+  {"method": "GET", "path": "/slow", "calls": [{"service": "slow", "latency": "3s"}]}
+]}"#;
+
+fn write_config(dir: &Path, json: &str) -> std::path::PathBuf {
+    let path = dir.join("config.json");
+    std::fs::write(&path, json).unwrap();
+    path
+}
+
+fn run_config(dir: &Path, json: &str, extra: &[&str]) -> Output {
+    let config = write_config(dir, json);
+    engine()
+        .args(["run", "-q", "--config"])
+        .arg(&config)
+        .arg("--runs-dir")
+        .arg(dir.join("runs"))
+        .args(extra)
+        .output()
+        .expect("run engine")
+}
+
+fn summary_of(runs: &Path) -> (Summary, Status) {
+    let dir = only_run(&runs.join("runs"));
+    let summary: Summary = serde_json::from_value(read_json(&dir.join("summary.json")))
+        .expect("summary matches the contract");
+    let status: Status = serde_json::from_value(read_json(&dir.join("status.json")))
+        .expect("status matches the contract");
+    for f in ["config.json", "logs.txt"] {
+        assert!(dir.join(f).exists(), "{f} missing");
+    }
+    (summary, status)
+}
+
+#[test]
+fn counts_agree_across_totals_endpoints_and_timeline_and_weights_split_2_to_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(Some(TWO_ROUTES), tmp.path());
+    let config = format!(
+        r#"{{"name": "split", "target": "{}", "threads": 2,
+            "stages": [{{"duration": "0s", "target": 12}}, {{"duration": "3s", "target": 12}}],
+            "endpoints": [{{"name": "a", "path": "/a", "weight": 2}}, {{"name": "b", "path": "/b", "weight": 1}}]}}"#,
+        gw.url()
+    );
+    let out = run_config(tmp.path(), &config, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("Requests/sec: "), "{stdout}");
+    assert!(stdout.contains("Run directory: "), "{stdout}");
+
+    let (s, status) = summary_of(tmp.path());
+    assert_eq!(s.state, RunState::Finished);
+    assert_eq!(status.state, RunState::Finished);
+    assert_eq!(status.exit_code, Some(0));
+    assert_eq!(s.schema, "userflux.summary/v1");
+    let a = &s.endpoints["a"];
+    let b = &s.endpoints["b"];
+    assert!(
+        s.totals.requests > 1000,
+        "too few requests: {}",
+        s.totals.requests
+    );
+    assert_eq!(s.totals.requests, a.requests + b.requests);
+    assert_eq!(
+        s.totals.requests,
+        s.timeline.iter().map(|t| t.requests).sum::<u64>()
+    );
+    for ep in ["a", "b"] {
+        let per_second: u64 = s.timeline.iter().map(|t| t.endpoints[ep].requests).sum();
+        assert_eq!(per_second, s.endpoints[ep].requests, "timeline of {ep}");
+    }
+    assert_eq!(s.totals.errors, 0, "{:?}", s.totals.error_kinds);
+    let ratio = a.requests as f64 / b.requests as f64;
+    assert!((ratio - 2.0).abs() <= 0.2, "weights 2:1 gave {ratio:.3}");
+    assert_eq!(s.timeline.iter().map(|t| t.vus).max(), Some(12));
+    assert!(
+        (3..=4).contains(&s.timeline.len()),
+        "{} seconds in the timeline",
+        s.timeline.len()
+    );
+    assert_eq!(s.totals.status_codes.get("200"), Some(&s.totals.requests));
+    assert!(s.totals.bytes_in > s.totals.requests * 100);
+    let lat = s.totals.latency_ms.unwrap();
+    assert!(lat.p50 >= 1.0 && lat.p50 < 50.0, "p50 {}", lat.p50);
+    assert!(
+        userflux_engine::summary::decode_histogram(&s.histograms["a"])
+            .unwrap()
+            .len()
+            == a.requests
+    );
+}
+
+#[test]
+fn a_target_that_is_down_gives_connect_errors_and_ends_on_time() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = format!(
+        r#"{{"target": "http://127.0.0.1:{}", "threads": 1,
+            "stages": [{{"duration": "2s", "target": 4}}],
+            "endpoints": [{{"name": "down", "path": "/"}}]}}"#,
+        closed_port()
+    );
+    let t0 = Instant::now();
+    let out = run_config(tmp.path(), &config, &[]);
+    let took = t0.elapsed();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(took < Duration::from_secs(10), "took {took:?}");
+    let (s, _) = summary_of(tmp.path());
+    assert_eq!(s.state, RunState::Finished);
+    let connect = s.totals.error_kinds.get("connect").copied().unwrap_or(0);
+    assert!(connect > 0, "{:?}", s.totals.error_kinds);
+    assert_eq!(connect, s.totals.errors);
+    assert!((s.totals.error_rate - 1.0).abs() < 1e-9);
+    // capped backoff: a few attempts per VU per second, not a busy loop
+    assert!(
+        s.totals.errors < 4 * 2 * 200,
+        "{} connect attempts",
+        s.totals.errors
+    );
+    let logs =
+        std::fs::read_to_string(only_run(&tmp.path().join("runs")).join("logs.txt")).unwrap();
+    assert!(logs.contains("first connect error"), "{logs}");
+}
+
+#[test]
+fn a_route_slower_than_the_request_timeout_gives_timeout_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(Some(TWO_ROUTES), tmp.path());
+    let config = format!(
+        r#"{{"target": "{}", "threads": 1, "graceful_stop": "100ms",
+            "stages": [{{"duration": "0s", "target": 3}}, {{"duration": "2s", "target": 3}}],
+            "endpoints": [{{"name": "slow", "path": "/slow"}}],
+            "timeouts": {{"request": "300ms"}}}}"#,
+        gw.url()
+    );
+    let out = run_config(tmp.path(), &config, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (s, _) = summary_of(tmp.path());
+    let timeouts = s.totals.error_kinds.get("timeout").copied().unwrap_or(0);
+    // 3 VUs, 2 s, a timeout every 300 ms: about 18
+    assert!(
+        (9..=24).contains(&timeouts),
+        "{timeouts} timeouts: {:?}",
+        s.totals.error_kinds
+    );
+    assert_eq!(s.totals.errors, timeouts);
+    assert!(s.totals.latency_ms.is_none(), "no response completed");
+}
+
+#[test]
+fn connection_close_answers_reconnect_without_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let config = format!(
+        r#"{{"target": "{}", "threads": 1,
+            "stages": [{{"duration": "0s", "target": 4}}, {{"duration": "1s", "target": 4}}],
+            "endpoints": [{{"name": "health", "path": "/health", "headers": {{"connection": "close"}}}}]}}"#,
+        gw.url()
+    );
+    let out = run_config(tmp.path(), &config, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (s, _) = summary_of(tmp.path());
+    assert!(s.totals.requests > 100, "{}", s.totals.requests);
+    assert_eq!(s.totals.errors, 0, "{:?}", s.totals.error_kinds);
+}
+
+#[test]
+fn sigterm_mid_run_stops_with_a_valid_summary() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let runs = tmp.path().join("runs");
+    let mut child = engine()
+        .args([
+            "run",
+            "-q",
+            "-c",
+            "8",
+            "-d",
+            "60s",
+            "--threads",
+            "1",
+            "--runs-dir",
+        ])
+        .arg(&runs)
+        .arg(format!("{}/api/users", gw.url()))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGTERM) }, 0);
+    let t0 = Instant::now();
+    let status = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "engine did not stop after SIGTERM"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert!(status.success(), "{status:?}");
+    let dir = only_run(&runs);
+    let s: Summary = serde_json::from_value(read_json(&dir.join("summary.json"))).unwrap();
+    let st: Status = serde_json::from_value(read_json(&dir.join("status.json"))).unwrap();
+    assert_eq!(s.state, RunState::Stopped);
+    assert_eq!(st.state, RunState::Stopped);
+    assert!(s.duration_s < 10.0, "{}", s.duration_s);
+    assert!(s.totals.requests > 0);
+    assert_eq!(
+        s.totals.requests,
+        s.timeline.iter().map(|t| t.requests).sum::<u64>()
+    );
+    let logs = std::fs::read_to_string(dir.join("logs.txt")).unwrap();
+    assert!(logs.contains("stopping: received SIGTERM"), "{logs}");
+}
+
+#[test]
+fn a_bad_config_exits_2_names_the_field_and_creates_nothing() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = r#"{"name": "demo", "target": "http://127.0.0.1:8080", "threads": 2,
+     "stages": [{"duration": "5s", "target": 32}],
+     "endpoints": [
+       {"name": "users", "method": "GET", "path": "/api/users"},
+       {"name": "orders", "method": "GTE", "path": "/api/orders"}]}"#;
+    let out = run_config(tmp.path(), config, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(r#"endpoints[1].method: unknown method "GTE""#),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("config.json"),
+        "the message names the file: {stderr}"
+    );
+    assert!(
+        !tmp.path().join("runs").exists(),
+        "a run directory was created"
+    );
+
+    let out = engine()
+        .args(["run", "--config", "/nonexistent/x.json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.json: cannot read"));
+
+    let out = engine()
+        .args(["run", "-c", "2", "-d", "1s", "https://127.0.0.1:1/"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("https is not supported"));
+}
+
+#[test]
+fn run_dir_writes_into_exactly_that_directory() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let dir = tmp.path().join("exact");
+    let out = Command::new(userflux::bin("userflux-engine"))
+        .args([
+            "run",
+            "-q",
+            "-c",
+            "2",
+            "-d",
+            "1s",
+            "--threads",
+            "1",
+            "--run-dir",
+        ])
+        .arg(&dir)
+        .arg(format!("{}/health", gw.url()))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in ["config.json", "status.json", "summary.json", "logs.txt"] {
+        assert!(dir.join(f).exists(), "{f}");
+    }
+    assert!(
+        String::from_utf8_lossy(&out.stdout).contains(&format!("Run directory: {}", dir.display()))
+    );
+}

@@ -286,6 +286,25 @@ fn a_bad_config_exits_2_names_the_field_and_creates_nothing() {
 }
 
 #[test]
+fn an_unusable_runs_dir_fails_before_any_load_with_exit_1() {
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("not-a-dir");
+    std::fs::write(&file, "x").unwrap();
+    let out = engine()
+        .args(["run", "-q", "-c", "1", "-d", "1s", "--runs-dir"])
+        .arg(&file)
+        .arg(format!("http://127.0.0.1:{}/", closed_port()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("cannot create the run directory") && stderr.contains("not a directory"),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn run_dir_writes_into_exactly_that_directory() {
     let tmp = tempfile::tempdir().unwrap();
     let gw = Gateway::start(None, tmp.path());
@@ -316,5 +335,61 @@ fn run_dir_writes_into_exactly_that_directory() {
     }
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(&format!("Run directory: {}", dir.display()))
+    );
+}
+
+#[test]
+fn stages_ramp_vus_up_and_down_during_the_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(Some(TWO_ROUTES), tmp.path());
+    let config = format!(
+        r#"{{"target": "{}", "threads": 2,
+            "stages": [{{"duration": "2s", "target": 10}}, {{"duration": "2s", "target": 0}}],
+            "endpoints": [{{"name": "a", "path": "/a"}}]}}"#,
+        gw.url()
+    );
+    let out = run_config(tmp.path(), &config, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (s, _) = summary_of(tmp.path());
+    let vus: Vec<u32> = s.timeline.iter().map(|t| t.vus).collect();
+    // VUs at the end of each second: 5, 10, 5, 0 (give or take one for timing)
+    assert!(vus.len() >= 4, "{vus:?}");
+    let near = |got: u32, want: u32| got.abs_diff(want) <= 1;
+    assert!(
+        near(vus[0], 5) && near(vus[1], 10) && near(vus[2], 5) && near(vus[3], 0),
+        "{vus:?}"
+    );
+    assert_eq!(
+        s.totals.errors, 0,
+        "ramping down must not fail in-flight requests"
+    );
+}
+
+#[test]
+fn think_time_paces_each_vu() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(Some(TWO_ROUTES), tmp.path());
+    let config = format!(
+        r#"{{"target": "{}", "threads": 1,
+            "stages": [{{"duration": "0s", "target": 2}}, {{"duration": "2s", "target": 2}}],
+            "endpoints": [{{"name": "a", "path": "/a", "think_time": "100ms"}}]}}"#,
+        gw.url()
+    );
+    let out = run_config(tmp.path(), &config, &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (s, _) = summary_of(tmp.path());
+    // each VU: ~1 ms request + 100 ms think → just under 10 requests a second
+    assert!(
+        (30..=42).contains(&s.totals.requests),
+        "{} requests",
+        s.totals.requests
     );
 }

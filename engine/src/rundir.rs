@@ -53,6 +53,12 @@ pub struct RunDir {
 impl RunDir {
     /// Creates a new `runs_dir/<run_id>/`, never reusing an existing one.
     pub fn create_in(runs_dir: &Path) -> io::Result<RunDir> {
+        if runs_dir.exists() && !runs_dir.is_dir() {
+            return Err(io::Error::new(
+                io::ErrorKind::NotADirectory,
+                "it exists and is not a directory",
+            ));
+        }
         fs::create_dir_all(runs_dir)?;
         for _ in 0..16 {
             let run_id = new_run_id(SystemTime::now());

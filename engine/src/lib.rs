@@ -22,6 +22,7 @@
 //! back and wakes the worker's poll with a `mio::Waker`.
 
 pub mod aggregator;
+pub mod autoscale;
 pub mod config;
 pub mod duration;
 pub mod framing;

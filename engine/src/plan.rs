@@ -4,7 +4,7 @@
 //! Workers evaluate these themselves on their control tick, so a ramp needs
 //! no message from the aggregator and every worker agrees on the split.
 
-use crate::config::Stage;
+use crate::config::{Distribution, Priority, PriorityShares, Stage};
 use std::time::Duration;
 
 /// VUs the stages ask for at `elapsed` since the run start: linear from the
@@ -63,6 +63,46 @@ pub fn split_by_weight(total: u32, weights: &[f64]) -> Vec<u32> {
         left -= 1;
     }
     parts
+}
+
+/// Splits `total` VUs over endpoints by the distribution strategy.
+/// `endpoints` holds each endpoint's weight and priority. Under `Priority`,
+/// each level gets its share of `total` (levels no endpoint uses hand theirs
+/// to the others in proportion) and splits it by weight.
+pub fn allocate(
+    total: u32,
+    endpoints: &[(f64, Priority)],
+    strategy: Distribution,
+    shares: &PriorityShares,
+) -> Vec<u32> {
+    match strategy {
+        Distribution::Proportional => {
+            split_by_weight(total, &endpoints.iter().map(|e| e.0).collect::<Vec<_>>())
+        }
+        Distribution::Equal => split_by_weight(total, &vec![1.0; endpoints.len()]),
+        Distribution::Priority => {
+            let used: Vec<Priority> = Priority::ALL
+                .into_iter()
+                .filter(|p| endpoints.iter().any(|e| e.1 == *p))
+                .collect();
+            let mut level_weights: Vec<f64> = used.iter().map(|p| shares.of(*p)).collect();
+            if level_weights.iter().sum::<f64>() <= 0.0 {
+                level_weights = vec![1.0; used.len()]; // every used level has share 0
+            }
+            let per_level = split_by_weight(total, &level_weights);
+            let mut out = vec![0; endpoints.len()];
+            for (level, n) in used.iter().zip(per_level) {
+                let members: Vec<usize> = (0..endpoints.len())
+                    .filter(|&i| endpoints[i].1 == *level)
+                    .collect();
+                let weights: Vec<f64> = members.iter().map(|&i| endpoints[i].0).collect();
+                for (i, part) in members.into_iter().zip(split_by_weight(n, &weights)) {
+                    out[i] = part;
+                }
+            }
+            out
+        }
+    }
 }
 
 /// The share of `n` VUs that worker `w` of `workers` runs. The remainder goes
@@ -133,6 +173,40 @@ mod tests {
         for total in 0..200 {
             let parts = split_by_weight(total, &[0.3, 2.5, 1.0, 7.0]);
             assert_eq!(parts.iter().sum::<u32>(), total);
+        }
+    }
+
+    #[test]
+    fn allocates_by_strategy() {
+        use Priority::*;
+        let shares = PriorityShares::default();
+        let eps = [(2.0, High), (1.0, Medium), (1.0, Low), (3.0, High)];
+        assert_eq!(
+            allocate(70, &eps, Distribution::Proportional, &shares),
+            vec![20, 10, 10, 30]
+        );
+        assert_eq!(
+            allocate(8, &eps, Distribution::Equal, &shares),
+            vec![2, 2, 2, 2]
+        );
+        // high 60 % = 60 split 2:3, medium 30, low 10
+        assert_eq!(
+            allocate(100, &eps, Distribution::Priority, &shares),
+            vec![24, 30, 10, 36]
+        );
+        // no low endpoint: its 10 % goes to the others in proportion (60:30)
+        let two = [(1.0, High), (1.0, Medium)];
+        assert_eq!(
+            allocate(90, &two, Distribution::Priority, &shares),
+            vec![60, 30]
+        );
+        for total in 0..50 {
+            assert_eq!(
+                allocate(total, &eps, Distribution::Priority, &shares)
+                    .iter()
+                    .sum::<u32>(),
+                total
+            );
         }
     }
 

@@ -9,6 +9,10 @@
 //! [`Config::load`] returns the *resolved* config (defaults filled, threads
 //! decided), which is what a run writes to `config.json`.
 
+pub mod autoscale;
+
+pub use autoscale::{Autoscale, AutoscaleSpec, EndpointAutoscale};
+
 use crate::duration::Dur;
 use crate::url::HttpUrl;
 use serde::{Deserialize, Serialize};
@@ -63,6 +67,76 @@ pub struct Config {
     /// How long in-flight requests may finish after the load stops.
     #[serde(default = "default_graceful_stop")]
     pub graceful_stop: Dur,
+    /// Autoscale defaults for every endpoint; each endpoint's `autoscale`
+    /// is merged over them, or `false` keeps it fixed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<AutoscaleSpec>,
+    /// How the stages' VUs are split over endpoints.
+    #[serde(default)]
+    pub distribution: Distribution,
+    /// With `distribution: priority`: percent of the VUs for each level.
+    #[serde(default)]
+    pub priority_shares: PriorityShares,
+    /// Most VUs over all endpoints at once; priorities decide who gets them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_workers: Option<u32>,
+}
+
+/// How the stages' VUs are split over endpoints.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Distribution {
+    /// In proportion to `weight`.
+    #[default]
+    Proportional,
+    /// The same number for every endpoint.
+    Equal,
+    /// `priority_shares` per level, split by `weight` inside a level.
+    Priority,
+}
+
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum Priority {
+    High,
+    #[default]
+    Medium,
+    Low,
+}
+
+impl Priority {
+    pub const ALL: [Priority; 3] = [Priority::High, Priority::Medium, Priority::Low];
+}
+
+/// Percent of the VUs for each priority level; the three add up to 100.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PriorityShares {
+    pub high: f64,
+    pub medium: f64,
+    pub low: f64,
+}
+
+impl Default for PriorityShares {
+    fn default() -> PriorityShares {
+        PriorityShares {
+            high: 60.0,
+            medium: 30.0,
+            low: 10.0,
+        }
+    }
+}
+
+impl PriorityShares {
+    pub fn of(&self, p: Priority) -> f64 {
+        match p {
+            Priority::High => self.high,
+            Priority::Medium => self.medium,
+            Priority::Low => self.low,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -99,6 +173,13 @@ pub struct Endpoint {
     /// Accepted status codes; others count as `status` errors. Default: 100–399.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub expect: Vec<u16>,
+    /// Who gets VUs first under `distribution: priority` and a binding `max_workers`.
+    #[serde(default)]
+    pub priority: Priority,
+    /// `false`, `true` or overrides of the global `autoscale`. Resolved, it
+    /// is the whole merged object (autoscale on) or `false`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub autoscale: Option<EndpointAutoscale>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
@@ -251,16 +332,55 @@ impl Config {
                 weight: 1.0,
                 think_time: Dur::default(),
                 expect: vec![],
+                priority: Priority::default(),
+                autoscale: None,
             }],
             timeouts: Timeouts::default(),
             graceful_stop: default_graceful_stop(),
+            autoscale: None,
+            distribution: Distribution::default(),
+            priority_shares: PriorityShares::default(),
+            max_workers: None,
         };
         config.resolve()
     }
 
-    /// Validates every field and fills the defaults that depend on the machine.
+    /// Validates every field, merges each endpoint's autoscale over the
+    /// global one, and fills the defaults that depend on the machine.
     pub fn resolve(mut self) -> Result<Config, ConfigError> {
-        let problems = self.problems();
+        let mut problems = self.problems();
+        if let Some(g) = &self.autoscale {
+            g.field_problems("autoscale", &mut problems);
+        }
+        for (i, ep) in self.endpoints.iter_mut().enumerate() {
+            let at = format!("endpoints[{i}].autoscale");
+            let spec = match (&ep.autoscale, &self.autoscale) {
+                (Some(EndpointAutoscale::Off), _) | (None, None) => continue,
+                (Some(EndpointAutoscale::On(own)), global) => {
+                    own.field_problems(&at, &mut problems);
+                    own.merged_over(&global.clone().unwrap_or_default())
+                }
+                (None, Some(global)) => global.clone(),
+            };
+            let spec = spec.with_defaults(self.max_workers);
+            spec.merged_problems(&at, &mut problems);
+            ep.autoscale = Some(EndpointAutoscale::On(spec));
+        }
+        if let Some(max) = self.max_workers {
+            let floor: u64 = self
+                .endpoints
+                .iter()
+                .filter_map(Endpoint::autoscale)
+                .map(|a| a.min_workers as u64)
+                .sum();
+            if max == 0 {
+                problems.push("max_workers: must be at least 1".into());
+            } else if floor > max as u64 {
+                problems.push(format!(
+                    "max_workers: {max} is below the sum of the endpoints' min_workers ({floor})"
+                ));
+            }
+        }
         if !problems.is_empty() {
             return Err(ConfigError { problems });
         }
@@ -403,6 +523,26 @@ impl Config {
                 }
             }
         }
+        let shares = self.priority_shares;
+        for (f, v) in [
+            ("high", shares.high),
+            ("medium", shares.medium),
+            ("low", shares.low),
+        ] {
+            if !(v.is_finite() && v >= 0.0) {
+                bad(
+                    format!("priority_shares.{f}"),
+                    format!("must be a percentage of at least 0, got {v}"),
+                );
+            }
+        }
+        let sum = shares.high + shares.medium + shares.low;
+        if (sum - 100.0).abs() > 1e-6 {
+            bad(
+                "priority_shares".into(),
+                format!("the shares must add up to 100 (percent), got {sum}"),
+            );
+        }
         if self.timeouts.connect.is_zero() {
             bad("timeouts.connect".into(), "must be above 0".into());
         }
@@ -410,6 +550,16 @@ impl Config {
             bad("timeouts.request".into(), "must be above 0".into());
         }
         out
+    }
+}
+
+impl Endpoint {
+    /// The resolved autoscale settings, when autoscale is on (call on a resolved config).
+    pub fn autoscale(&self) -> Option<Autoscale> {
+        match &self.autoscale {
+            Some(EndpointAutoscale::On(spec)) => Some(spec.resolved()),
+            _ => None,
+        }
     }
 }
 
@@ -512,11 +662,6 @@ mod tests {
                 serde_json::json!([200, 700]),
                 "endpoints[0].expect[1]: 700 is not",
             ),
-            (
-                "/endpoints/0/autoscale",
-                false.into(),
-                "endpoints[0].autoscale: unknown field `autoscale`",
-            ),
             ("/samples", serde_json::json!({}), "unknown field `samples`"),
             (
                 "/endpoints/0/headers",
@@ -555,12 +700,55 @@ mod tests {
                 serde_json::Value::Array(a) => a[key.parse::<usize>().unwrap()] = value.clone(),
                 _ => unreachable!(),
             }
-            let err = Config::from_json(&v.to_string()).unwrap_err().to_string();
+            let err = match Config::from_json(&v.to_string()) {
+                Ok(_) => panic!("{pointer}={value}: accepted, want {want:?}"),
+                Err(e) => e.to_string(),
+            };
             assert!(
                 err.contains(want),
                 "{pointer}={value}: got {err:?}, want {want:?}"
             );
         }
+    }
+
+    #[test]
+    fn autoscale_resolves_per_endpoint_and_false_keeps_it_fixed() {
+        let c = Config::from_json(
+            r#"{"target": "http://127.0.0.1:1", "max_workers": 40,
+                "autoscale": {"target_rps": 100, "max_p99": "250ms"},
+                "stages": [{"duration": "10s", "target": 8}],
+                "endpoints": [{"name": "a", "path": "/a", "autoscale": {"target_rps": 300, "min_workers": 2}},
+                              {"name": "b", "path": "/b"},
+                              {"name": "c", "path": "/c", "autoscale": false}]}"#,
+        )
+        .unwrap();
+        let a = c.endpoints[0].autoscale().unwrap();
+        assert_eq!(
+            (a.target_rps, a.min_workers, a.max_workers, a.max_p99_ms),
+            (300.0, 2, 40, Some(250.0))
+        );
+        assert_eq!(c.endpoints[1].autoscale().unwrap().target_rps, 100.0);
+        assert!(c.endpoints[2].autoscale().is_none());
+        // the resolved form is complete, and resolving it again changes nothing
+        let again = Config::from_json(&serde_json::to_string(&c).unwrap()).unwrap();
+        assert_eq!(again, c);
+        let text = serde_json::to_string(&c.endpoints[1]).unwrap();
+        assert!(
+            text.contains("\"cooldown\":\"2s\"") && text.contains("\"max_workers\":40"),
+            "{text}"
+        );
+        let e = Config::from_json(
+            r#"{"target": "http://127.0.0.1:1", "max_workers": 2,
+                "stages": [{"duration": "10s", "target": 8}],
+                "endpoints": [{"name": "a", "path": "/a", "autoscale": {"target_rps": 1, "min_workers": 2}},
+                              {"name": "b", "path": "/b", "autoscale": {"target_rps": 1, "min_workers": 2}}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("max_workers: 2 is below the sum of the endpoints' min_workers (4)"),
+            "{e}"
+        );
     }
 
     #[test]

@@ -7,9 +7,10 @@
 //! path: workers only ever `send` to it.
 
 use crate::rundir::{RunDir, now_rfc3339};
+use crate::scaler::Scaler;
 use crate::stats::{EndpointStats, new_histogram};
 use crate::status::{Progress, Status};
-use crate::summary::{Second, SecondEndpoint, percentile_ms};
+use crate::summary::{ScalingEvent, Second, SecondEndpoint, percentile_ms};
 use crate::worker::{Control, Msg, Plan, Report, WorkerHandle};
 use crossbeam_channel::{Receiver, Sender, select};
 use parking_lot::Mutex;
@@ -33,6 +34,7 @@ pub struct Outcome {
     pub load_seconds: f64,
     /// Seconds until the last worker ended (graceful stop included).
     pub elapsed_seconds: f64,
+    pub scaling_events: Vec<ScalingEvent>,
 }
 
 /// Where the aggregator sends what it learns, besides the outcome.
@@ -67,6 +69,7 @@ pub struct Aggregator<'a> {
     final_vus: Vec<u32>,
     stop_at: Option<Instant>,
     stopped: Option<String>,
+    scaler: Scaler,
     tty: bool,
     last_plain: Instant,
 }
@@ -93,6 +96,7 @@ impl<'a> Aggregator<'a> {
             final_vus: vec![0; n],
             stop_at: None,
             stopped: None,
+            scaler: Scaler::new(plan),
             tty: sinks.progress && std::io::stderr().is_terminal(),
             last_plain: start,
             sinks,
@@ -138,6 +142,7 @@ impl<'a> Aggregator<'a> {
             stopped: self.stopped,
             load_seconds: (load_end - self.start).as_secs_f64().max(1e-3),
             elapsed_seconds: (end - self.start).as_secs_f64(),
+            scaling_events: self.scaler.events,
         }
     }
 
@@ -249,6 +254,7 @@ impl<'a> Aggregator<'a> {
         }
         if !p.partial {
             self.final_vus.clone_from(&p.vus);
+            self.autoscale(t + 1, &p.stats);
         }
         self.timeline.push(Second {
             t,
@@ -261,6 +267,33 @@ impl<'a> Aggregator<'a> {
             vus: endpoints.values().map(|e| e.vus).sum(),
             endpoints,
         });
+    }
+
+    /// Runs the autoscaler at the end of second `end` while load is running.
+    fn autoscale(&mut self, end: u64, stats: &[EndpointStats]) {
+        let running = self.stop_at.is_none() && Duration::from_secs(end) < self.plan.duration;
+        if !running || !self.scaler.is_active() {
+            return;
+        }
+        for change in self.scaler.on_second(self.plan, end, stats) {
+            for w in self.workers {
+                w.send(Control::SetVus {
+                    endpoint: change.endpoint,
+                    total: change.total,
+                });
+            }
+            let e = &change.event;
+            let line = format!(
+                "scaling {} {} → {} at {}s: {}",
+                e.endpoint, e.from, e.to, e.t, e.reason
+            );
+            self.log(&line);
+            if self.tty {
+                eprint!("\r\x1b[2K{line}\n");
+            } else if self.sinks.progress {
+                eprintln!("{line}");
+            }
+        }
     }
 
     fn refresh_status(&mut self) {

@@ -282,6 +282,23 @@ mod tests {
     }
 
     #[test]
+    fn does_not_step_down_out_of_the_band_it_cannot_hit() {
+        // 2 workers at 900 rps for a target of 800: one worker would do 450,
+        // far under 0.9 × 800, so it holds at 2 rather than flip-flopping
+        let mut e = ep(2, 900.0);
+        e.settings.target_rps = 800.0;
+        assert_eq!(one(e), None);
+        // a smaller step is taken when it stays in the band
+        let mut e = ep(10, 1200.0);
+        e.settings.scale_down_factor = 0.5;
+        assert_eq!(
+            one(e).unwrap().0,
+            9,
+            "8 workers would give 960 (fine), 9 is what the rate says"
+        );
+    }
+
+    #[test]
     fn backs_off_on_errors_or_latency_even_below_target() {
         let mut e = ep(20, 300.0);
         e.observed.as_mut().unwrap().error_rate = 0.30;

@@ -13,6 +13,8 @@
 //! - [`worker`]: one pinned thread per core, a `mio::Poll` and its connections.
 //! - [`aggregator`]: merges worker reports into the timeline and totals,
 //!   refreshes `status.json` and the progress line.
+//! - [`autoscale`]: the per-endpoint controller, a pure function; [`scaler`]
+//!   feeds it each endpoint's intervals from the aggregator.
 //! - [`run`]: ties a config to workers and an aggregator, builds the summary.
 //! - [`summary`], [`status`], [`rundir`]: the files of `runs/<run_id>/`.
 //! - [`report`]: the human summary printed at the end.
@@ -31,6 +33,7 @@ pub mod report;
 pub mod request;
 pub mod run;
 pub mod rundir;
+pub mod scaler;
 pub mod stats;
 pub mod status;
 pub mod summary;

@@ -74,6 +74,21 @@ pub fn human_summary(s: &Summary) -> String {
             ms(l.max)
         );
     }
+    for (name, e) in s.endpoints.iter().filter(|(_, e)| e.target_rps.is_some()) {
+        let target = e.target_rps.unwrap_or(0.0);
+        let changes = s
+            .scaling_events
+            .iter()
+            .filter(|ev| &ev.endpoint == name)
+            .count();
+        let _ = writeln!(
+            out,
+            "Autoscale {name}: target {target:.1} req/s, achieved {:.1} req/s over the last 5 s ({:.1} over the run), {} workers at the end, {changes} scaling event(s)",
+            e.achieved_rps.unwrap_or(0.0),
+            e.rps,
+            e.vus
+        );
+    }
     let _ = writeln!(out, "Status codes: {}", counts(&s.totals.status_codes));
     let _ = writeln!(out, "Errors: {}", counts(&s.totals.error_kinds));
     let _ = writeln!(

@@ -54,13 +54,16 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
             head: ep.method == Method::Head,
             think: ep.think_time.0,
             weight: ep.weight,
+            priority: ep.priority,
             accept: StatusSet::from_expect(&ep.expect),
+            autoscale: ep.autoscale(),
+            initial_workers: 0,
         });
     }
     if !problems.is_empty() {
         return Err(ConfigError { problems });
     }
-    Ok(Plan {
+    let mut plan = Plan {
         endpoints,
         stages: config.stages.clone(),
         workers: config.threads.unwrap_or(1),
@@ -68,7 +71,25 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
         request_timeout: config.timeouts.request.0,
         graceful_stop: config.graceful_stop.0,
         duration: config.duration(),
-    })
+        distribution: config.distribution,
+        priority_shares: config.priority_shares,
+        max_workers: config.max_workers,
+    };
+    // An autoscaled endpoint starts with its share of the first stage that
+    // asks for VUs, within its bounds; then the autoscaler decides.
+    let first = config
+        .stages
+        .iter()
+        .map(|s| s.target)
+        .find(|&t| t > 0)
+        .unwrap_or(0);
+    let start = plan.distribute(first);
+    for (ep, n) in plan.endpoints.iter_mut().zip(start) {
+        if let Some(a) = ep.autoscale {
+            ep.initial_workers = n.clamp(a.min_workers, a.max_workers);
+        }
+    }
+    Ok(plan)
 }
 
 /// The initial `status.json` of a run about to start.
@@ -161,10 +182,12 @@ fn build_summary(
     for (i, s) in outcome.endpoints.iter().enumerate() {
         let name = plan.endpoints[i].name.clone();
         all.add(s);
-        endpoints.insert(
-            name.clone(),
-            Stats::from_counts(s, outcome.load_seconds, outcome.final_vus[i]),
-        );
+        let mut stats = Stats::from_counts(s, outcome.load_seconds, outcome.final_vus[i]);
+        if let Some(a) = plan.endpoints[i].autoscale {
+            stats.target_rps = Some(a.target_rps);
+            stats.achieved_rps = recent_rps(&outcome.timeline, &name, plan.duration.as_secs());
+        }
+        endpoints.insert(name.clone(), stats);
         histograms.insert(name, encode_histogram(&s.latency));
     }
     let (user, system) = cpu_seconds();
@@ -190,8 +213,21 @@ fn build_summary(
         totals: Stats::from_counts(&all, outcome.load_seconds, outcome.final_vus.iter().sum()),
         endpoints,
         timeline: outcome.timeline,
+        scaling_events: outcome.scaling_events,
         histograms,
     }
+}
+
+/// Mean RPS of an endpoint over the last five whole seconds before `end`.
+fn recent_rps(timeline: &[crate::summary::Second], endpoint: &str, end: u64) -> Option<f64> {
+    let last: Vec<f64> = timeline
+        .iter()
+        .filter(|s| s.t + 1 <= end)
+        .rev()
+        .take(5)
+        .filter_map(|s| s.endpoints.get(endpoint).map(|e| e.rps))
+        .collect();
+    (!last.is_empty()).then(|| last.iter().sum::<f64>() / last.len() as f64)
 }
 
 /// The final status of a run that has a summary: totals come from it.

@@ -55,6 +55,8 @@ pub struct Summary {
     pub endpoints: BTreeMap<String, Stats>,
     /// One entry per second of the run.
     pub timeline: Vec<Second>,
+    /// Every change the autoscaler made, in order.
+    pub scaling_events: Vec<ScalingEvent>,
     /// Per endpoint, the whole-run latency histogram (µs) in HdrHistogram's
     /// V2 compressed form, base64: runs and shards merge without loss.
     pub histograms: BTreeMap<String, String>,
@@ -90,6 +92,28 @@ pub struct Stats {
     pub error_kinds: BTreeMap<String, u64>,
     /// VUs at the end of the load phase.
     pub vus: u32,
+    /// The autoscaler's target, for an autoscaled endpoint.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub target_rps: Option<f64>,
+    /// For an autoscaled endpoint: mean RPS over the last five whole seconds
+    /// of the load phase, what it reached once scaled.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub achieved_rps: Option<f64>,
+}
+
+/// A change of an endpoint's workers (VUs) by the autoscaler.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ScalingEvent {
+    /// Seconds from the run start.
+    pub t: f64,
+    pub endpoint: String,
+    pub from: u32,
+    pub to: u32,
+    pub reason: String,
+    /// What the endpoint did over the interval that led to the decision.
+    pub rps: f64,
+    pub p99_ms: Option<f64>,
+    pub error_rate: f64,
 }
 
 /// Latency in milliseconds.
@@ -197,6 +221,8 @@ impl Stats {
             status_codes,
             error_kinds,
             vus,
+            target_rps: None,
+            achieved_rps: None,
         }
     }
 }

@@ -11,9 +11,9 @@
 //! it has), so the loop stops there instead of paying for an `EAGAIN` read;
 //! new data raises a new edge.
 
-use crate::config::Stage;
+use crate::config::{Autoscale, Distribution, Priority, PriorityShares, Stage};
 use crate::framing::{FrameError, Framed, Framer};
-use crate::plan::{split_by_weight, steady_until, vus_at, worker_share};
+use crate::plan::{allocate, steady_until, vus_at, worker_share};
 use crate::stats::{EndpointStats, ErrorKind, StatusSet, micros};
 use crate::timer::TimerWheel;
 use crossbeam_channel::{Receiver, Sender};
@@ -46,7 +46,12 @@ pub struct EndpointPlan {
     pub head: bool,
     pub think: Duration,
     pub weight: f64,
+    pub priority: Priority,
     pub accept: StatusSet,
+    /// When set, the aggregator's autoscaler owns this endpoint's VU count.
+    pub autoscale: Option<Autoscale>,
+    /// An autoscaled endpoint's VUs until the autoscaler first changes them.
+    pub initial_workers: u32,
 }
 
 /// Everything the workers need to know about the run; shared read-only.
@@ -60,6 +65,36 @@ pub struct Plan {
     pub graceful_stop: Duration,
     /// Length of the load phase.
     pub duration: Duration,
+    pub distribution: Distribution,
+    pub priority_shares: PriorityShares,
+    /// Most VUs over all endpoints.
+    pub max_workers: Option<u32>,
+}
+
+impl Plan {
+    /// The stages' `total` VUs split over endpoints by the distribution,
+    /// under the global `max_workers`. Autoscaled endpoints' parts are their
+    /// starting share; afterwards the autoscaler sets them.
+    pub fn distribute(&self, total: u32) -> Vec<u32> {
+        let total = self.max_workers.map_or(total, |m| total.min(m));
+        let eps: Vec<(f64, Priority)> = self
+            .endpoints
+            .iter()
+            .map(|e| (e.weight, e.priority))
+            .collect();
+        allocate(total, &eps, self.distribution, &self.priority_shares)
+    }
+
+    /// VUs of the endpoints with autoscale off, `elapsed` into the run.
+    pub fn fixed_vus(&self, elapsed: Duration) -> u32 {
+        let parts = self.distribute(vus_at(&self.stages, elapsed));
+        parts
+            .iter()
+            .zip(&self.endpoints)
+            .filter(|(_, e)| e.autoscale.is_none())
+            .map(|(n, _)| n)
+            .sum()
+    }
 }
 
 /// Aggregator → worker.
@@ -67,6 +102,8 @@ pub struct Plan {
 pub enum Control {
     /// Stop sending; let in-flight requests finish within the graceful stop.
     Stop,
+    /// The autoscaler's VU count for an endpoint, over all workers.
+    SetVus { endpoint: usize, total: u32 },
 }
 
 /// Worker → aggregator.
@@ -136,6 +173,11 @@ pub fn spawn(
                 live: 0,
                 active: vec![0; endpoints],
                 stats: (0..endpoints).map(|_| EndpointStats::new()).collect(),
+                scaled: plan
+                    .endpoints
+                    .iter()
+                    .map(|e| e.autoscale.map(|_| e.initial_workers))
+                    .collect(),
                 logged: [false; ErrorKind::ALL.len()],
                 stopping: None,
                 plan,
@@ -196,6 +238,8 @@ struct Worker {
     live: usize,
     /// Non-retiring connections per endpoint.
     active: Vec<u32>,
+    /// Per autoscaled endpoint, its VUs over all workers as last set.
+    scaled: Vec<Option<u32>>,
     stats: Vec<EndpointStats>,
     logged: [bool; ErrorKind::ALL.len()],
     /// Set once stopping: the deadline for in-flight requests.
@@ -225,8 +269,15 @@ impl Worker {
         let mut last_total = u32::MAX;
         loop {
             let now = Instant::now();
-            while let Ok(Control::Stop) = self.control.try_recv() {
-                self.stop(now);
+            while let Ok(msg) = self.control.try_recv() {
+                match msg {
+                    Control::Stop => self.stop(now),
+                    Control::SetVus { endpoint, total } => {
+                        self.scaled[endpoint] = Some(total);
+                        last_total = u32::MAX; // re-split at the next control step
+                        next_control = now;
+                    }
+                }
             }
             if self.stopping.is_none() && now >= end {
                 self.stop(now);
@@ -322,11 +373,12 @@ impl Worker {
         }
     }
 
-    /// Brings each endpoint's connections on this worker to its share of `total` VUs.
+    /// Brings each endpoint's connections on this worker to its share of
+    /// `total` VUs (or of its autoscaled count).
     fn adjust(&mut self, total: u32, now: Instant) {
-        let weights: Vec<f64> = self.plan.endpoints.iter().map(|e| e.weight).collect();
-        let per_endpoint = split_by_weight(total, &weights);
+        let per_endpoint = self.plan.distribute(total);
         for (ep, n) in per_endpoint.into_iter().enumerate() {
+            let n = self.scaled[ep].unwrap_or(n);
             let want = worker_share(n, self.plan.workers, self.id, ep);
             let have = self.active[ep];
             for _ in have..want {

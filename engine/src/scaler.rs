@@ -1,0 +1,138 @@
+//! The aggregator's side of autoscaling: it adds up each autoscaled
+//! endpoint's seconds into its current interval, asks the controller
+//! ([`crate::autoscale::decide`]) when intervals come round, and turns the
+//! decisions into scaling events. Sending them to the workers is the
+//! aggregator's job.
+
+use crate::autoscale::{EndpointInput, Observation, decide};
+use crate::config::{Autoscale, Priority};
+use crate::stats::{EndpointStats, new_histogram};
+use crate::summary::{ScalingEvent, percentile_ms};
+use crate::worker::Plan;
+use hdrhistogram::Histogram;
+use std::time::Duration;
+
+/// One autoscaled endpoint between evaluations.
+struct Track {
+    settings: Autoscale,
+    priority: Priority,
+    workers: u32,
+    last_change: Option<Duration>,
+    /// Whole seconds from the run start of the last evaluation.
+    last_eval: u64,
+    requests: u64,
+    errors: u64,
+    latency: Histogram<u64>,
+}
+
+pub struct Scaler {
+    /// Per plan endpoint; `None` for endpoints with autoscale off.
+    tracks: Vec<Option<Track>>,
+    pub events: Vec<ScalingEvent>,
+}
+
+/// A decision to carry out: the endpoint's new VU count over all workers.
+pub struct Change {
+    pub endpoint: usize,
+    pub total: u32,
+    pub event: ScalingEvent,
+}
+
+impl Scaler {
+    pub fn new(plan: &Plan) -> Scaler {
+        let tracks = plan
+            .endpoints
+            .iter()
+            .map(|e| {
+                e.autoscale.map(|settings| Track {
+                    settings,
+                    priority: e.priority,
+                    workers: e.initial_workers,
+                    last_change: None,
+                    last_eval: 0,
+                    requests: 0,
+                    errors: 0,
+                    latency: new_histogram(),
+                })
+            })
+            .collect();
+        Scaler {
+            tracks,
+            events: Vec::new(),
+        }
+    }
+
+    pub fn is_active(&self) -> bool {
+        self.tracks.iter().any(Option::is_some)
+    }
+
+    /// Adds the second ending `end` seconds into the run and returns the
+    /// changes decided at its end.
+    pub fn on_second(&mut self, plan: &Plan, end: u64, stats: &[EndpointStats]) -> Vec<Change> {
+        let mut index = Vec::new();
+        let mut inputs = Vec::new();
+        for (i, (track, s)) in self.tracks.iter_mut().zip(stats).enumerate() {
+            let Some(t) = track else { continue };
+            t.requests += s.requests;
+            t.errors += s.errors;
+            t.latency.add(&s.latency).expect("same bounds");
+            let interval = t.settings.interval.as_secs_f64().ceil().max(1.0) as u64;
+            let due = end.saturating_sub(t.last_eval) >= interval;
+            let observed = due.then(|| Observation {
+                rps: t.requests as f64 / (end - t.last_eval) as f64,
+                p99_ms: percentile_ms(&t.latency, 99.0),
+                error_rate: if t.requests == 0 {
+                    0.0
+                } else {
+                    t.errors as f64 / t.requests as f64
+                },
+                requests: t.requests,
+            });
+            index.push(i);
+            inputs.push(EndpointInput {
+                settings: t.settings,
+                priority: t.priority,
+                workers: t.workers,
+                last_change: t.last_change,
+                observed,
+            });
+        }
+        let now = Duration::from_secs(end);
+        let decisions = decide(now, &inputs, plan.max_workers, plan.fixed_vus(now));
+        let mut changes = Vec::new();
+        for d in decisions {
+            let i = index[d.endpoint];
+            let t = self.tracks[i].as_mut().expect("tracked");
+            let obs = inputs[d.endpoint].observed;
+            t.workers = d.to;
+            t.last_change = Some(now);
+            let event = ScalingEvent {
+                t: end as f64,
+                endpoint: plan.endpoints[i].name.clone(),
+                from: d.from,
+                to: d.to,
+                reason: d.reason,
+                rps: obs.map_or(0.0, |o| o.rps),
+                p99_ms: obs.and_then(|o| o.p99_ms),
+                error_rate: obs.map_or(0.0, |o| o.error_rate),
+            };
+            self.events.push(event.clone());
+            changes.push(Change {
+                endpoint: i,
+                total: d.to,
+                event,
+            });
+        }
+        // Evaluated endpoints start a new interval.
+        for (k, &i) in index.iter().enumerate() {
+            if inputs[k].observed.is_some() {
+                let t = self.tracks[i].as_mut().expect("tracked");
+                t.last_eval = end;
+                t.requests = 0;
+                t.errors = 0;
+                t.latency.reset();
+            }
+        }
+        changes
+    }
+}

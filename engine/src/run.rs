@@ -222,7 +222,7 @@ fn build_summary(
 fn recent_rps(timeline: &[crate::summary::Second], endpoint: &str, end: u64) -> Option<f64> {
     let last: Vec<f64> = timeline
         .iter()
-        .filter(|s| s.t + 1 <= end)
+        .filter(|s| s.t < end)
         .rev()
         .take(5)
         .filter_map(|s| s.endpoints.get(endpoint).map(|e| e.rps))

@@ -61,7 +61,7 @@ fn reaches_the_target_and_keeps_fixed_endpoints_fixed() {
     let last5: Vec<f64> = s
         .timeline
         .iter()
-        .filter(|t| t.t + 1 <= 16)
+        .filter(|t| t.t < 16)
         .rev()
         .take(5)
         .map(|t| t.endpoints["steady"].rps)
@@ -96,14 +96,7 @@ fn reaches_the_target_and_keeps_fixed_endpoints_fixed() {
     );
     assert!(s.scaling_events.iter().all(|e| e.endpoint == "steady"));
     // the timeline carries the workers per endpoint
-    let last_workers = s
-        .timeline
-        .iter()
-        .filter(|t| t.t + 1 < 16)
-        .last()
-        .unwrap()
-        .endpoints["steady"]
-        .vus;
+    let last_workers = s.timeline.iter().rfind(|t| t.t + 1 < 16).unwrap().endpoints["steady"].vus;
     assert!((3..=6).contains(&last_workers), "{last_workers} workers");
 }
 

@@ -393,3 +393,29 @@ fn think_time_paces_each_vu() {
         s.totals.requests
     );
 }
+
+#[test]
+fn target_flag_supplies_or_replaces_the_configs_target() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let config = r#"{"threads": 1, "stages": [{"duration": "0s", "target": 1}, {"duration": "1s", "target": 1}],
+                     "endpoints": [{"name": "h", "path": "/health"}]}"#;
+    let out = run_config(tmp.path(), config, &["--target", &gw.url()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (s, _) = summary_of(tmp.path());
+    assert!(
+        s.totals.requests > 10 && s.totals.errors == 0,
+        "{:?}",
+        s.totals
+    );
+    let resolved = read_json(&only_run(&tmp.path().join("runs")).join("config.json"));
+    assert_eq!(
+        resolved["target"],
+        gw.url().as_str(),
+        "config.json holds the target used"
+    );
+}

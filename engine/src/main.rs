@@ -105,8 +105,15 @@ fn config_error(msg: &str) -> ExitCode {
 }
 
 fn run(args: RunArgs) -> ExitCode {
+    // Overrides apply before validation, so `--target` can supply a target
+    // the file leaves out.
     let config = match &args.config {
-        Some(path) => Config::load(path),
+        Some(path) => Config::read(path).map(|mut c| {
+            if args.target.is_some() {
+                c.target.clone_from(&args.target);
+            }
+            c
+        }),
         None => Config::quick(
             args.url.as_deref().unwrap_or_default(),
             args.connections,
@@ -117,10 +124,10 @@ fn run(args: RunArgs) -> ExitCode {
         if args.threads.is_some() {
             c.threads = args.threads;
         }
-        if args.target.is_some() {
-            c.target.clone_from(&args.target);
-        }
-        c.resolve()
+        c.resolve().map_err(|e| match &args.config {
+            Some(path) => e.in_file(path),
+            None => e,
+        })
     });
     let config = match config {
         Ok(c) => c,

@@ -39,6 +39,16 @@ impl ConfigError {
     }
 }
 
+impl ConfigError {
+    /// Prefixes every problem with the file it is in.
+    pub fn in_file(mut self, path: &Path) -> ConfigError {
+        for p in &mut self.problems {
+            *p = format!("{}: {p}", path.display());
+        }
+        self
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.problems.join("\n"))
@@ -280,18 +290,24 @@ fn default_request_timeout() -> Dur {
 impl Config {
     /// Reads, parses, validates and resolves a config file; errors name the file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        Config::read(path)?.resolve().map_err(|e| e.in_file(path))
+    }
+
+    /// Reads and parses a config file without validating or resolving it,
+    /// so a caller can apply overrides (`--target`, `--threads`) first.
+    pub fn read(path: &Path) -> Result<Config, ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::one(format!("{}: cannot read: {e}", path.display())))?;
-        Config::from_json(&text).map_err(|mut e| {
-            for p in &mut e.problems {
-                *p = format!("{}: {p}", path.display());
-            }
-            e
-        })
+        Config::parse(&text).map_err(|e| e.in_file(path))
     }
 
     /// Parses, validates and resolves a config from JSON text.
     pub fn from_json(text: &str) -> Result<Config, ConfigError> {
+        Config::parse(text)?.resolve()
+    }
+
+    /// Parses JSON text into a config, unvalidated.
+    pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| ConfigError::one(format!("invalid JSON: {e}")))?;
         let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
@@ -303,7 +319,7 @@ impl Config {
                 format!("{path}: {inner}")
             })
         })?;
-        config.resolve()
+        Ok(config)
     }
 
     /// The quick form, like wrk: `CONNS` VUs on one URL for `duration`.

@@ -74,6 +74,12 @@ struct RunArgs {
     /// Write the run into exactly this directory (used by the daemon).
     #[arg(long)]
     run_dir: Option<PathBuf>,
+    /// Write a line per request to samples.ndjson (see `--sample-rate`).
+    #[arg(long)]
+    samples: bool,
+    /// Fraction of requests sampled, 0..1 (implies `--samples`).
+    #[arg(long, value_name = "RATE")]
+    sample_rate: Option<f64>,
     /// No live progress line on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
@@ -123,6 +129,16 @@ fn run(args: RunArgs) -> ExitCode {
     let config = config.and_then(|mut c| {
         if args.threads.is_some() {
             c.threads = args.threads;
+        }
+        if args.samples || args.sample_rate.is_some() {
+            let rate = args
+                .sample_rate
+                .or(c.samples.map(|s| s.rate))
+                .unwrap_or(1.0);
+            c.samples = Some(userflux_engine::config::Samples {
+                enabled: true,
+                rate,
+            });
         }
         c.resolve().map_err(|e| match &args.config {
             Some(path) => e.in_file(path),

@@ -89,6 +89,22 @@ pub fn human_summary(s: &Summary) -> String {
             e.vus
         );
     }
+    if let Some(smp) = &s.samples {
+        let _ = write!(
+            out,
+            "Samples: {} lines ({:.1} MB) in {} at rate {}",
+            smp.written,
+            smp.bytes as f64 / 1e6,
+            smp.file,
+            smp.rate
+        );
+        match &smp.error {
+            Some(e) => {
+                let _ = writeln!(out, "; stopped early ({}): {}", e.kind, e.message);
+            }
+            None => out.push('\n'),
+        }
+    }
     let _ = writeln!(out, "Status codes: {}", counts(&s.totals.status_codes));
     let _ = writeln!(out, "Errors: {}", counts(&s.totals.error_kinds));
     let _ = writeln!(

@@ -3,18 +3,24 @@
 //! summary from what they measured.
 
 use crate::aggregator::{Aggregator, Outcome, Sinks};
-use crate::config::{Config, ConfigError, Method};
+use crate::config::{Config, ConfigError, Method, Samples};
 use crate::request::render;
 use crate::rundir::{RunDir, now_rfc3339};
+use crate::samples::{SampleError, SampleFile};
 use crate::stats::{EndpointStats, StatusSet};
 use crate::status::{Progress, RunError, Status};
-use crate::summary::{EngineInfo, RunState, SUMMARY_SCHEMA, Stats, Summary, encode_histogram};
+use crate::summary::{
+    EngineInfo, RunState, SUMMARY_SCHEMA, SamplesSummary, Stats, Summary, encode_histogram,
+};
 use crate::worker::{self, EndpointPlan, Msg, Plan, WorkerHandle};
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 use std::net::ToSocketAddrs;
 use std::sync::Arc;
 use std::time::Instant;
+
+/// The samples file's name inside a run directory.
+pub const SAMPLES_FILE: &str = "samples.ndjson";
 
 /// Turns a resolved config into the workers' plan: resolves every address
 /// and renders every request, so a bad host fails before the run starts.
@@ -130,6 +136,24 @@ pub fn execute(
     let mut workers: Vec<WorkerHandle> = Vec::with_capacity(plan.workers);
     let mut recycle = Vec::with_capacity(plan.workers);
     let mut pinned = Vec::new();
+    let sample_rate = Samples::active_rate(config.samples);
+    let (sample_file, mut sample_error) = match sample_rate {
+        None => (None, None),
+        Some(rate) => match SampleFile::create(&dir.file(SAMPLES_FILE), rate) {
+            Ok(f) => (Some(f), None),
+            Err(e) => {
+                let why = format!("cannot create {SAMPLES_FILE}: {e}");
+                dir.log(&format!("sampling off: {why}"))?;
+                (
+                    None,
+                    Some(SampleError {
+                        kind: "io".into(),
+                        message: why,
+                    }),
+                )
+            }
+        },
+    };
     for id in 0..plan.workers {
         let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
         pinned.extend(core.map(|c| c.id));
@@ -142,6 +166,7 @@ pub fn execute(
             start,
             to_aggregator.clone(),
             rx,
+            sample_file.clone(),
         )?);
     }
     drop(to_aggregator);
@@ -158,14 +183,43 @@ pub fn execute(
         progress,
     };
     let outcome = Aggregator::new(&plan, &workers, recycle, start, sinks).run(reports, stop);
+    let (mut written, mut chunks) = (0, Vec::new());
     for w in workers {
-        if w.thread.join().is_err() {
-            dir.log("a worker thread panicked")?;
+        match w.thread.join() {
+            Ok(end) => {
+                if let Some((n, c)) = end.samples {
+                    written += n;
+                    chunks.extend(c);
+                }
+            }
+            Err(_) => dir.log("a worker thread panicked")?,
         }
     }
-    Ok(build_summary(
-        config, &plan, dir, started_at, outcome, pinned,
-    ))
+    let samples = sample_rate.map(|rate| {
+        let (bytes, error) = match &sample_file {
+            Some(f) => {
+                let end = f.finish(chunks);
+                (end.bytes, end.error)
+            }
+            None => (0, sample_error.take()),
+        };
+        if let Some(e) = &error {
+            let _ = dir.log(&format!(
+                "sampling stopped early ({}): {}; {written} lines kept",
+                e.kind, e.message
+            ));
+        }
+        SamplesSummary {
+            file: SAMPLES_FILE.into(),
+            rate,
+            written,
+            bytes,
+            error,
+        }
+    });
+    let mut summary = build_summary(config, &plan, dir, started_at, outcome, pinned);
+    summary.samples = samples;
+    Ok(summary)
 }
 
 fn build_summary(
@@ -190,7 +244,7 @@ fn build_summary(
         endpoints.insert(name.clone(), stats);
         histograms.insert(name, encode_histogram(&s.latency));
     }
-    let (user, system) = cpu_seconds();
+    let (user, system) = crate::sys::cpu_seconds();
     Summary {
         schema: SUMMARY_SCHEMA.into(),
         run_id: dir.run_id.clone(),
@@ -214,6 +268,7 @@ fn build_summary(
         endpoints,
         timeline: outcome.timeline,
         scaling_events: outcome.scaling_events,
+        samples: None,
         histograms,
     }
 }
@@ -263,17 +318,4 @@ pub fn finish_status(
     st.updated_at = now;
     st.pid = None;
     st.clone()
-}
-
-/// CPU time of this process so far: (user, system) seconds.
-pub fn cpu_seconds() -> (f64, f64) {
-    // SAFETY: getrusage writes into the struct we pass and nothing else;
-    // a zeroed rusage is a valid value of that plain C struct.
-    let ru = unsafe {
-        let mut ru: libc::rusage = std::mem::zeroed();
-        libc::getrusage(libc::RUSAGE_SELF, &mut ru);
-        ru
-    };
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
-    (secs(ru.ru_utime), secs(ru.ru_stime))
 }

@@ -57,6 +57,9 @@ pub struct Summary {
     pub timeline: Vec<Second>,
     /// Every change the autoscaler made, in order.
     pub scaling_events: Vec<ScalingEvent>,
+    /// `samples.ndjson`, when sampling was on.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<SamplesSummary>,
     /// Per endpoint, the whole-run latency histogram (µs) in HdrHistogram's
     /// V2 compressed form, base64: runs and shards merge without loss.
     pub histograms: BTreeMap<String, String>,
@@ -99,6 +102,20 @@ pub struct Stats {
     /// of the load phase, what it reached once scaled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub achieved_rps: Option<f64>,
+}
+
+/// What was written to `samples.ndjson`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SamplesSummary {
+    /// File name inside the run directory.
+    pub file: String,
+    pub rate: f64,
+    /// Lines written: one per sampled request.
+    pub written: u64,
+    /// The file's size in bytes.
+    pub bytes: u64,
+    /// Why sampling stopped early (`disk_full`, `file_too_large`, `io`).
+    pub error: Option<crate::samples::SampleError>,
 }
 
 /// A change of an endpoint's workers (VUs) by the autoscaler.

@@ -14,6 +14,7 @@
 use crate::config::{Autoscale, Distribution, Priority, PriorityShares, Stage};
 use crate::framing::{FrameError, Framed, Framer};
 use crate::plan::{allocate, steady_until, vus_at, worker_share};
+use crate::samples::{Sample, SampleFile, SampleWriter};
 use crate::stats::{EndpointStats, ErrorKind, StatusSet, micros};
 use crate::timer::TimerWheel;
 use crossbeam_channel::{Receiver, Sender};
@@ -129,7 +130,7 @@ pub struct Report {
 
 /// The aggregator's handle on a running worker.
 pub struct WorkerHandle {
-    pub thread: JoinHandle<()>,
+    pub thread: JoinHandle<WorkerEnd>,
     pub control: Sender<Control>,
     pub waker: Arc<Waker>,
 }
@@ -143,7 +144,14 @@ impl WorkerHandle {
     }
 }
 
-/// Starts worker `id`, pinned to `core` when given.
+/// What a worker hands back when its thread ends.
+pub struct WorkerEnd {
+    /// Samples written and the chunks of the samples file they are in.
+    pub samples: Option<(u64, Vec<(u64, usize)>)>,
+}
+
+/// Starts worker `id`, pinned to `core` when given; it writes samples into
+/// `samples` when sampling is on.
 pub fn spawn(
     id: usize,
     core: Option<core_affinity::CoreId>,
@@ -151,6 +159,7 @@ pub fn spawn(
     start: Instant,
     to_aggregator: Sender<Msg>,
     recycled: Receiver<Vec<EndpointStats>>,
+    samples: Option<Arc<SampleFile>>,
 ) -> io::Result<WorkerHandle> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -180,12 +189,16 @@ pub fn spawn(
                     .collect(),
                 logged: [false; ErrorKind::ALL.len()],
                 stopping: None,
+                samples: samples.map(|f| SampleWriter::new(f, seed(id))),
                 plan,
                 to_aggregator,
                 recycled,
                 control: control_rx,
             };
             w.run();
+            WorkerEnd {
+                samples: w.samples.take().map(SampleWriter::finish),
+            }
         })?;
     Ok(WorkerHandle {
         thread,
@@ -223,6 +236,8 @@ struct Conn {
     retire: bool,
     /// Consecutive failures, for the reconnect backoff.
     failures: u32,
+    /// Bytes of the current response received so far.
+    received: u64,
 }
 
 struct Worker {
@@ -244,10 +259,19 @@ struct Worker {
     logged: [bool; ErrorKind::ALL.len()],
     /// Set once stopping: the deadline for in-flight requests.
     stopping: Option<Instant>,
+    samples: Option<SampleWriter>,
     plan: Arc<Plan>,
     to_aggregator: Sender<Msg>,
     recycled: Receiver<Vec<EndpointStats>>,
     control: Receiver<Control>,
+}
+
+/// A per-worker seed for sampling decisions, different on every run.
+fn seed(id: usize) -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_usize(id);
+    h.finish()
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -402,6 +426,7 @@ impl Worker {
             written: 0,
             retire: false,
             failures: 0,
+            received: 0,
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -552,6 +577,7 @@ impl Worker {
         let c = self.conn(idx);
         c.sock = Some(sock);
         c.state = State::Connecting;
+        c.sent_at = now; // a connect failure's latency counts from here
         let at = now + self.plan.connect_timeout;
         self.set_deadline(idx, at);
     }
@@ -587,6 +613,7 @@ impl Worker {
         c.framer.start(head);
         c.sent_at = now;
         c.written = 0;
+        c.received = 0;
         c.state = State::Awaiting;
         self.set_deadline(idx, now + self.plan.request_timeout);
         self.write_request(idx);
@@ -627,6 +654,7 @@ impl Worker {
                 Err(e) => return self.fail(idx, ErrorKind::Read, &e.to_string(), Instant::now()),
             };
             self.stats[c.ep].bytes_in += n as u64;
+            c.received += n as u64;
             if n == 0 {
                 c.sock = None;
                 let now = Instant::now();
@@ -685,11 +713,23 @@ impl Worker {
     fn complete(&mut self, idx: usize, status: u16, reuse: bool, now: Instant) {
         let c = self.conns[idx].as_mut().expect("a live connection");
         let ep = &self.plan.endpoints[c.ep];
-        self.stats[c.ep].record_response(
-            micros(now - c.sent_at),
-            status,
-            ep.accept.contains(status),
-        );
+        let latency = micros(now - c.sent_at);
+        let accepted = ep.accept.contains(status);
+        self.stats[c.ep].record_response(latency, status, accepted);
+        if let Some(s) = self.samples.as_mut()
+            && s.wants()
+        {
+            s.write(&Sample {
+                t_us: micros(c.sent_at.saturating_duration_since(self.start)),
+                endpoint: &ep.name,
+                status: Some(status),
+                error: (!accepted).then_some(ErrorKind::Status),
+                latency_us: latency,
+                corrected_us: None,
+                bytes: c.received,
+                worker: self.id as u32,
+            });
+        }
         let think = ep.think;
         c.failures = 0;
         if !reuse {
@@ -710,6 +750,20 @@ impl Worker {
         let c = self.conns[idx].as_mut().expect("a live connection");
         let ep = c.ep;
         self.stats[ep].record_failure(kind);
+        if let Some(s) = self.samples.as_mut()
+            && s.wants()
+        {
+            s.write(&Sample {
+                t_us: micros(c.sent_at.saturating_duration_since(self.start)),
+                endpoint: &self.plan.endpoints[ep].name,
+                status: None,
+                error: Some(kind),
+                latency_us: micros(now.saturating_duration_since(c.sent_at)),
+                corrected_us: None,
+                bytes: c.received,
+                worker: self.id as u32,
+            });
+        }
         c.sock = None;
         c.failures += 1;
         let delay = backoff(c.failures);

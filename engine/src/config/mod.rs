@@ -90,6 +90,34 @@ pub struct Config {
     /// Most VUs over all endpoints at once; priorities decide who gets them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_workers: Option<u32>,
+    /// Per-request lines in `samples.ndjson`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub samples: Option<Samples>,
+}
+
+/// `samples`: which requests get a line in `samples.ndjson`.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Samples {
+    #[serde(default = "default_true")]
+    pub enabled: bool,
+    /// Fraction of requests written (0..1), each chosen independently.
+    #[serde(default = "default_rate")]
+    pub rate: f64,
+}
+
+impl Samples {
+    /// The rate at which lines are written, when sampling is on.
+    pub fn active_rate(config: Option<Samples>) -> Option<f64> {
+        config.filter(|s| s.enabled).map(|s| s.rate)
+    }
+}
+
+fn default_true() -> bool {
+    true
+}
+fn default_rate() -> f64 {
+    1.0
 }
 
 /// How the stages' VUs are split over endpoints.
@@ -357,6 +385,7 @@ impl Config {
             distribution: Distribution::default(),
             priority_shares: PriorityShares::default(),
             max_workers: None,
+            samples: None,
         };
         config.resolve()
     }
@@ -559,6 +588,14 @@ impl Config {
                 format!("the shares must add up to 100 (percent), got {sum}"),
             );
         }
+        if let Some(s) = self.samples
+            && !(0.0..=1.0).contains(&s.rate)
+        {
+            bad(
+                "samples.rate".into(),
+                format!("must be between 0 and 1, got {}", s.rate),
+            );
+        }
         if self.timeouts.connect.is_zero() {
             bad("timeouts.connect".into(), "must be above 0".into());
         }
@@ -678,7 +715,16 @@ mod tests {
                 serde_json::json!([200, 700]),
                 "endpoints[0].expect[1]: 700 is not",
             ),
-            ("/samples", serde_json::json!({}), "unknown field `samples`"),
+            (
+                "/samples",
+                serde_json::json!({"rate": 1.5}),
+                "samples.rate: must be between 0 and 1",
+            ),
+            (
+                "/samples",
+                serde_json::json!({"path": "x"}),
+                "samples.path: unknown field `path`",
+            ),
             (
                 "/endpoints/0/headers",
                 serde_json::json!({"Content-Length": "3"}),

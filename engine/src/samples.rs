@@ -190,11 +190,11 @@ impl SampleFile {
         let end = offset + CHUNK as u64;
         {
             let mut allocated = self.allocated.lock();
-            if *allocated < end {
-                if let Err(e) = self.grow(&mut allocated, end) {
-                    self.stop(e);
-                    return Err(());
-                }
+            if *allocated < end
+                && let Err(e) = self.grow(&mut allocated, end)
+            {
+                self.stop(e);
+                return Err(());
             }
         }
         sys::map_window(&self.file, offset, CHUNK)

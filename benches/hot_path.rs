@@ -1,0 +1,135 @@
+//! Criterion micro-benches of the per-request path: response framing,
+//! histogram recording, sample encode + append, timer wheel, and the
+//! autoscale controller. `cargo bench --bench hot_path`.
+
+use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
+use std::hint::black_box;
+use std::time::{Duration, Instant};
+use userflux_engine::autoscale::{EndpointInput, Observation, decide};
+use userflux_engine::config::{Autoscale, Priority};
+use userflux_engine::framing::{Framed, Framer};
+use userflux_engine::samples::{Sample, SampleFile, SampleWriter};
+use userflux_engine::stats::new_histogram;
+use userflux_engine::timer::TimerWheel;
+
+const SMALL: &[u8] = b"HTTP/1.1 200 OK\r\nServer: floor\r\nContent-Length: 2\r\n\r\nok";
+const TYPICAL: &[u8] = b"HTTP/1.1 200 OK\r\nDate: Sun, 22 Nov 2026 05:37:37 GMT\r\nServer: nginx\r\nContent-Type: application/json\r\nContent-Length: 63\r\nConnection: keep-alive\r\nCache-Control: no-cache\r\nX-Request-Id: 0f1e2d3c4b5a69788796a5b4c3d2e1f0\r\n\r\n{\"id\":42,\"name\":\"userflux\",\"items\":[1,2,3,4,5,6,7,8],\"ok\":true}";
+const CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10\r\n0123456789abcdef\r\n10\r\n0123456789abcdef\r\n0\r\n\r\n";
+
+fn framing(c: &mut Criterion) {
+    let mut g = c.benchmark_group("framing");
+    for (name, wire) in [("small", SMALL), ("typical", TYPICAL), ("chunked", CHUNKED)] {
+        g.throughput(Throughput::Bytes(wire.len() as u64));
+        g.bench_function(name, |b| {
+            let mut f = Framer::new();
+            b.iter(|| {
+                f.start(false);
+                let (n, done) = f.feed(black_box(wire)).unwrap();
+                assert!(matches!(done, Framed::Complete(_)) && n == wire.len());
+            })
+        });
+    }
+    g.finish();
+}
+
+fn histogram(c: &mut Criterion) {
+    let mut h = new_histogram();
+    let mut v = 1u64;
+    c.bench_function("histogram_record", |b| {
+        b.iter(|| {
+            v = v.wrapping_mul(6364136223846793005).wrapping_add(1);
+            h.saturating_record(black_box(500 + (v >> 50)));
+        })
+    });
+}
+
+fn samples(c: &mut Criterion) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = SampleFile::create(&dir.path().join("samples.ndjson"), 1.0).unwrap();
+    let mut w = SampleWriter::new(file, 1);
+    let mut t = 0u64;
+    let mut g = c.benchmark_group("samples");
+    g.throughput(Throughput::Elements(1));
+    // Bounded so the bench file stays small: a new writer every 1M lines.
+    g.bench_function("encode_append", |b| {
+        b.iter(|| {
+            t += 1;
+            if w.written >= 1_000_000 {
+                let f = SampleFile::create(&dir.path().join(format!("s{t}")), 1.0).unwrap();
+                w = SampleWriter::new(f, 1);
+            }
+            w.write(black_box(&Sample {
+                t_us: t,
+                endpoint: "users",
+                status: Some(200),
+                error: None,
+                latency_us: 1834,
+                corrected_us: None,
+                bytes: 512,
+                worker: 0,
+            }));
+        })
+    });
+    g.finish();
+}
+
+fn timer_wheel(c: &mut Criterion) {
+    let t0 = Instant::now();
+    c.bench_function("timer_insert_advance", |b| {
+        b.iter_batched(
+            || TimerWheel::new(t0),
+            |mut w| {
+                let mut fired = Vec::with_capacity(1024);
+                for k in 0..1024u64 {
+                    w.insert(t0 + Duration::from_micros(k * 977), k);
+                }
+                w.advance(t0 + Duration::from_secs(2), &mut fired);
+                assert_eq!(fired.len(), 1024);
+            },
+            BatchSize::SmallInput,
+        )
+    });
+}
+
+fn controller(c: &mut Criterion) {
+    let settings = Autoscale {
+        target_rps: 1000.0,
+        min_workers: 1,
+        max_workers: 100,
+        interval: Duration::from_secs(2),
+        cooldown: Duration::from_secs(2),
+        scale_up_threshold: 0.9,
+        scale_down_threshold: 1.1,
+        scale_up_factor: 0.25,
+        scale_down_factor: 0.25,
+        max_error_rate: Some(0.05),
+        max_p99_ms: Some(500.0),
+    };
+    let eps: Vec<EndpointInput> = (0..16)
+        .map(|i| EndpointInput {
+            settings,
+            priority: [Priority::High, Priority::Medium, Priority::Low][i % 3],
+            workers: 10 + i as u32,
+            last_change: None,
+            observed: Some(Observation {
+                rps: 100.0 * i as f64,
+                p99_ms: Some(12.0),
+                error_rate: 0.0,
+                requests: 1000,
+            }),
+        })
+        .collect();
+    c.bench_function("autoscale_decide_16_endpoints", |b| {
+        b.iter(|| decide(Duration::from_secs(10), black_box(&eps), Some(300), 20))
+    });
+}
+
+criterion_group!(
+    benches,
+    framing,
+    histogram,
+    samples,
+    timer_wheel,
+    controller
+);
+criterion_main!(benches);

@@ -17,6 +17,9 @@
 //!   feeds it each endpoint's intervals from the aggregator.
 //! - [`run`]: ties a config to workers and an aggregator, builds the summary.
 //! - [`summary`], [`status`], [`rundir`]: the files of `runs/<run_id>/`.
+//! - [`samples`]: `samples.ndjson` written through memory maps by every worker.
+//! - [`schema`]: the contract's JSON Schemas, generated from these types.
+//! - [`sys`]: the only `unsafe`: OS calls and memory maps.
 //! - [`report`]: the human summary printed at the end.
 //!
 //! Values cross threads only over crossbeam channels: workers send reports
@@ -35,6 +38,7 @@ pub mod run;
 pub mod rundir;
 pub mod samples;
 pub mod scaler;
+pub mod schema;
 pub mod stats;
 pub mod status;
 pub mod summary;

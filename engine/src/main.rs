@@ -41,6 +41,12 @@ enum Command {
         /// The config file (JSON).
         config: PathBuf,
     },
+    /// Print the JSON Schema of a file of the run contract.
+    Schema {
+        /// config, status, summary or sample
+        #[arg(value_parser = ["config", "status", "summary", "sample"])]
+        name: String,
+    },
 }
 
 #[derive(Args)]
@@ -99,6 +105,14 @@ fn main() -> ExitCode {
             Err(e) => config_error(&e.to_string()),
         },
         Command::Run(args) => run(args),
+        Command::Schema { name } => {
+            let schema = userflux_engine::schema::by_name(&name).expect("clap checked the name");
+            println!(
+                "{}",
+                serde_json::to_string_pretty(&schema).expect("a schema serializes")
+            );
+            ExitCode::SUCCESS
+        }
     }
 }
 

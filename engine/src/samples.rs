@@ -40,7 +40,7 @@ pub const MAX_LINE: usize = 256;
 
 /// One sampled request, as a line of `samples.ndjson`. Field names are
 /// short because lines are written at full request rate.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SampleLine {
     /// When the request was sent (or its connection attempted), µs from the run start.
@@ -126,7 +126,7 @@ impl Cursor<'_> {
 }
 
 /// Why sampling stopped early; reported in the summary.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SampleError {
     /// `disk_full`, `file_too_large` or `io`.
     pub kind: String,

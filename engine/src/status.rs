@@ -5,7 +5,7 @@
 use crate::summary::RunState;
 use serde::{Deserialize, Serialize};
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Status {
     pub state: RunState,
     pub run_id: String,
@@ -23,7 +23,7 @@ pub struct Status {
     pub error: Option<RunError>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Progress {
     pub elapsed_s: f64,
     /// Length of the load phase (the stages).
@@ -37,7 +37,7 @@ pub struct Progress {
     pub vus: u32,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunError {
     /// A stable word for scripts (`signal`, `config`, `io`, `engine`).
     pub kind: String,

@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 pub const SUMMARY_SCHEMA: &str = "userflux.summary/v1";
 
 /// Where a run is in its life. `finished`, `stopped` and `failed` are final.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
     Queued,
@@ -37,7 +37,7 @@ impl RunState {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Summary {
     /// Always [`SUMMARY_SCHEMA`].
     pub schema: String,
@@ -65,7 +65,7 @@ pub struct Summary {
     pub histograms: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct EngineInfo {
     pub version: String,
     pub threads: usize,
@@ -77,7 +77,7 @@ pub struct EngineInfo {
 }
 
 /// Counts and latency over a run, for one endpoint or all of them.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Stats {
     pub requests: u64,
     pub errors: u64,
@@ -105,7 +105,7 @@ pub struct Stats {
 }
 
 /// What was written to `samples.ndjson`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SamplesSummary {
     /// File name inside the run directory.
     pub file: String,
@@ -119,7 +119,7 @@ pub struct SamplesSummary {
 }
 
 /// A change of an endpoint's workers (VUs) by the autoscaler.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ScalingEvent {
     /// Seconds from the run start.
     pub t: f64,
@@ -134,7 +134,7 @@ pub struct ScalingEvent {
 }
 
 /// Latency in milliseconds.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Latency {
     pub min: f64,
     pub mean: f64,
@@ -149,7 +149,7 @@ pub struct Latency {
 }
 
 /// One second of the run: `t` is its start in seconds from the run start.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Second {
     pub t: u64,
     pub requests: u64,
@@ -163,7 +163,7 @@ pub struct Second {
     pub endpoints: BTreeMap<String, SecondEndpoint>,
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SecondEndpoint {
     pub requests: u64,
     pub errors: u64,

@@ -13,7 +13,7 @@ use std::time::Duration;
 pub const DEFAULT_MAX_WORKERS: u32 = 1000;
 
 /// Autoscale fields as written; absent ones come from the level below.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct AutoscaleSpec {
     /// Requests per second the endpoint should reach.
@@ -57,6 +57,20 @@ pub struct AutoscaleSpec {
 pub enum EndpointAutoscale {
     Off,
     On(AutoscaleSpec),
+}
+
+impl schemars::JsonSchema for EndpointAutoscale {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "EndpointAutoscale".into()
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let object = generator.subschema_for::<AutoscaleSpec>();
+        schemars::json_schema!({
+            "description": "false: fixed VUs; true: the global autoscale; an object: merged over the global autoscale.",
+            "oneOf": [{"type": "boolean"}, object]
+        })
+    }
 }
 
 impl Serialize for EndpointAutoscale {

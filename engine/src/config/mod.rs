@@ -56,7 +56,7 @@ impl fmt::Display for ConfigError {
 }
 
 /// A load test: who to load, how hard, for how long.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Config {
     /// A label for people; shown in summaries and reports.
@@ -96,7 +96,7 @@ pub struct Config {
 }
 
 /// `samples`: which requests get a line in `samples.ndjson`.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Samples {
     #[serde(default = "default_true")]
@@ -121,7 +121,9 @@ fn default_rate() -> f64 {
 }
 
 /// How the stages' VUs are split over endpoints.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum Distribution {
     /// In proportion to `weight`.
@@ -134,7 +136,18 @@ pub enum Distribution {
 }
 
 #[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    Default,
+    PartialEq,
+    Eq,
+    PartialOrd,
+    Ord,
+    Hash,
+    Serialize,
+    Deserialize,
+    schemars::JsonSchema,
 )]
 #[serde(rename_all = "lowercase")]
 pub enum Priority {
@@ -149,7 +162,7 @@ impl Priority {
 }
 
 /// Percent of the VUs for each priority level; the three add up to 100.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PriorityShares {
     pub high: f64,
@@ -177,7 +190,7 @@ impl PriorityShares {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Stage {
     pub duration: Dur,
@@ -185,7 +198,7 @@ pub struct Stage {
     pub target: u32,
 }
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
     /// Unique; letters, digits, `_`, `-`, `.`; used in summaries and samples.
@@ -220,7 +233,7 @@ pub struct Endpoint {
     pub autoscale: Option<EndpointAutoscale>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Timeouts {
     /// Longest wait for a TCP connection to be established.
@@ -274,6 +287,17 @@ impl Method {
             Method::Delete => "DELETE",
             Method::Options => "OPTIONS",
         }
+    }
+}
+
+impl schemars::JsonSchema for Method {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Method".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        let all: Vec<&str> = Method::ALL.iter().map(|m| m.as_str()).collect();
+        schemars::json_schema!({"type": "string", "enum": all})
     }
 }
 

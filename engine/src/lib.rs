@@ -43,6 +43,7 @@ pub mod stats;
 pub mod status;
 pub mod summary;
 pub mod sys;
+pub mod thresholds;
 pub mod timer;
 pub mod url;
 pub mod worker;

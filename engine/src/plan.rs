@@ -65,6 +65,43 @@ pub fn split_by_weight(total: u32, weights: &[f64]) -> Vec<u32> {
     parts
 }
 
+/// One stage of an arrival rate: from the previous stage's rate (0 before
+/// the first) linearly to `target` req/s over `duration`.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct RateStage {
+    pub duration: Duration,
+    pub target: f64,
+}
+
+/// When the `k`-th send (from 0) of an arrival-rate schedule is due: the
+/// time at which the integral of the rate reaches `k`. `None` past the end.
+/// A constant rate is a step (`0s`) to it, then a hold.
+pub fn send_time(stages: &[RateStage], k: u64) -> Option<Duration> {
+    let k = k as f64;
+    let mut from = 0.0f64;
+    let mut done = 0.0f64; // sends due before this stage
+    let mut start = Duration::ZERO;
+    for s in stages {
+        let d = s.duration.as_secs_f64();
+        let in_stage = (from + s.target) / 2.0 * d;
+        if d > 0.0 && k < done + in_stage {
+            // n = from·τ + (target − from)·τ² / (2d), solved for τ
+            let n = k - done;
+            let a = (s.target - from) / (2.0 * d);
+            let tau = if a.abs() < 1e-12 {
+                n / from
+            } else {
+                (-from + (from * from + 4.0 * a * n).sqrt()) / (2.0 * a)
+            };
+            return Some(start + Duration::from_secs_f64(tau.clamp(0.0, d)));
+        }
+        done += in_stage;
+        from = s.target;
+        start += s.duration;
+    }
+    None
+}
+
 /// Splits `total` VUs over endpoints by the distribution strategy.
 /// `endpoints` holds each endpoint's weight and priority. Under `Priority`,
 /// each level gets its share of `total` (levels no endpoint uses hand theirs
@@ -173,6 +210,50 @@ mod tests {
         for total in 0..200 {
             let parts = split_by_weight(total, &[0.3, 2.5, 1.0, 7.0]);
             assert_eq!(parts.iter().sum::<u32>(), total);
+        }
+    }
+
+    fn rs(secs: f64, target: f64) -> RateStage {
+        RateStage {
+            duration: Duration::from_secs_f64(secs),
+            target,
+        }
+    }
+
+    #[test]
+    fn constant_rate_sends_evenly() {
+        let stages = [rs(0.0, 1000.0), rs(10.0, 1000.0)];
+        assert_eq!(send_time(&stages, 0), Some(Duration::ZERO));
+        let t = send_time(&stages, 500).unwrap().as_secs_f64();
+        assert!((t - 0.5).abs() < 1e-9, "{t}");
+        assert!(send_time(&stages, 9_999).is_some());
+        assert_eq!(
+            send_time(&stages, 10_000),
+            None,
+            "exactly rate × duration sends"
+        );
+    }
+
+    #[test]
+    fn ramps_follow_the_integral_of_the_rate() {
+        // 0 → 100 req/s over 10 s: 500 sends, n(t) = 5 t²
+        let stages = [rs(10.0, 100.0)];
+        for (k, want) in [(0u64, 0.0), (5, 1.0), (125, 5.0), (405, 9.0)] {
+            let t = send_time(&stages, k).unwrap().as_secs_f64();
+            assert!((t - want).abs() < 1e-6, "send {k}: {t} want {want}");
+        }
+        assert_eq!(send_time(&stages, 500), None);
+        // then down again: 100 → 0 over 10 s adds 500 more
+        let stages = [rs(10.0, 100.0), rs(10.0, 0.0)];
+        let t = send_time(&stages, 999).unwrap().as_secs_f64();
+        assert!(t > 19.0 && t < 20.0, "{t}");
+        assert_eq!(send_time(&stages, 1000), None);
+        // times never go backwards
+        let mut last = Duration::ZERO;
+        for k in 0..1000 {
+            let t = send_time(&stages, k).unwrap();
+            assert!(t >= last);
+            last = t;
         }
     }
 

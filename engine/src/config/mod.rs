@@ -14,6 +14,8 @@ pub mod autoscale;
 pub use autoscale::{Autoscale, AutoscaleSpec, EndpointAutoscale};
 
 use crate::duration::Dur;
+use crate::plan::RateStage;
+use crate::thresholds::{Threshold, ThresholdSpec};
 use crate::url::HttpUrl;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
@@ -68,9 +70,18 @@ pub struct Config {
     /// Worker threads (one event loop pinned per core); default: all cores.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub threads: Option<usize>,
-    /// VU ramp: each stage moves linearly from the previous target (0 at the
-    /// start) to its own over its duration. A `"0s"` stage is a step.
+    /// VU ramp of the closed-model endpoints: each stage moves linearly from
+    /// the previous target (0 at the start) to its own over its duration. A
+    /// `"0s"` stage is a step. Needed when any endpoint is closed-model.
+    #[serde(default)]
     pub stages: Vec<Stage>,
+    /// The run's length where no stages or rate_stages give it; the run
+    /// lasts the longest of this, the stages and every endpoint's rate_stages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration: Option<Dur>,
+    /// k6-style thresholds by metric key; any failed one makes the exit code 99.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub thresholds: BTreeMap<String, Vec<ThresholdSpec>>,
     pub endpoints: Vec<Endpoint>,
     #[serde(default)]
     pub timeouts: Timeouts,
@@ -231,7 +242,35 @@ pub struct Endpoint {
     /// is the whole merged object (autoscale on) or `false`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscale: Option<EndpointAutoscale>,
+    /// Open model: sends per second on a fixed schedule, whatever the
+    /// response times (instead of VUs from the stages).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<f64>,
+    /// Open model with a ramping rate: each stage moves linearly from the
+    /// previous target (0 at the start) to its own, in req/s.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub rate_stages: Vec<RateStageSpec>,
+    /// Open model: connections opened before the first send (default 10).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pre_allocated_vus: Option<u32>,
+    /// Open model: most connections; a send with none free waits, and is
+    /// dropped if it cannot start within `timeouts.request` (default:
+    /// `pre_allocated_vus`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_vus: Option<u32>,
 }
+
+/// A stage of an arrival rate, in requests per second.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RateStageSpec {
+    pub duration: Dur,
+    /// Requests per second at the end of the stage.
+    pub target: f64,
+}
+
+/// Connections an open-model endpoint opens before its first send by default.
+pub const DEFAULT_PRE_ALLOCATED_VUS: u32 = 10;
 
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -402,7 +441,13 @@ impl Config {
                 expect: vec![],
                 priority: Priority::default(),
                 autoscale: None,
+                rate: None,
+                rate_stages: vec![],
+                pre_allocated_vus: None,
+                max_vus: None,
             }],
+            duration: None,
+            thresholds: BTreeMap::new(),
             timeouts: Timeouts::default(),
             graceful_stop: default_graceful_stop(),
             autoscale: None,
@@ -422,6 +467,12 @@ impl Config {
             g.field_problems("autoscale", &mut problems);
         }
         for (i, ep) in self.endpoints.iter_mut().enumerate() {
+            if ep.is_open() {
+                let pre = *ep
+                    .pre_allocated_vus
+                    .get_or_insert(DEFAULT_PRE_ALLOCATED_VUS);
+                ep.max_vus.get_or_insert(pre);
+            }
             let at = format!("endpoints[{i}].autoscale");
             let spec = match (&ep.autoscale, &self.autoscale) {
                 (Some(EndpointAutoscale::Off), _) | (None, None) => continue,
@@ -460,8 +511,46 @@ impl Config {
     }
 
     /// Total length of the load phase (the sum of the stages).
+    /// The run's length: the longest of `duration`, the stages and every
+    /// endpoint's `rate_stages`.
     pub fn duration(&self) -> std::time::Duration {
-        self.stages.iter().map(|s| s.duration.0).sum()
+        let stages: std::time::Duration = self.stages.iter().map(|s| s.duration.0).sum();
+        let rates = self
+            .endpoints
+            .iter()
+            .map(|e| e.rate_stages.iter().map(|s| s.duration.0).sum());
+        rates
+            .chain([
+                stages,
+                self.duration.map_or(std::time::Duration::ZERO, |d| d.0),
+            ])
+            .max()
+            .unwrap_or_default()
+    }
+
+    /// Every threshold, parsed; errors name `thresholds.KEY[i]`.
+    pub fn parsed_thresholds(&self) -> Result<Vec<Threshold>, Vec<String>> {
+        let names: Vec<&str> = self.endpoints.iter().map(|e| e.name.as_str()).collect();
+        let mut out = Vec::new();
+        let mut errors = Vec::new();
+        for (key, specs) in &self.thresholds {
+            if specs.is_empty() {
+                errors.push(format!(
+                    "thresholds.{key}: give at least one threshold, e.g. [\"p(95)<200\"]"
+                ));
+            }
+            for (i, spec) in specs.iter().enumerate() {
+                match Threshold::parse(key, spec, &names) {
+                    Ok(t) => out.push(t),
+                    Err(e) => errors.push(format!("thresholds.{key}[{i}]: {e}")),
+                }
+            }
+        }
+        if errors.is_empty() {
+            Ok(out)
+        } else {
+            Err(errors)
+        }
     }
 
     /// The URL each endpoint loads, in endpoint order. Call on a valid config.
@@ -502,8 +591,20 @@ impl Config {
                 format!("must be between 1 and {MAX_THREADS}, got {n}"),
             );
         }
-        if self.stages.is_empty() {
-            bad("stages".into(), "at least one stage is needed".into());
+        let closed: Vec<&str> = self
+            .endpoints
+            .iter()
+            .filter(|e| !e.is_open())
+            .map(|e| e.name.as_str())
+            .collect();
+        if self.stages.is_empty() && !closed.is_empty() {
+            bad(
+                "stages".into(),
+                format!(
+                    "needed by the closed-model endpoint(s) {} (give stages, or a rate to make them open-model)",
+                    closed.join(", ")
+                ),
+            );
         }
         for (i, s) in self.stages.iter().enumerate() {
             if s.target > MAX_VUS {
@@ -513,7 +614,17 @@ impl Config {
                 );
             }
         }
-        if !self.stages.is_empty() && self.duration().is_zero() {
+        if let Err(errors) = self.parsed_thresholds() {
+            out.extend(errors);
+        }
+        let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
+        if !self.endpoints.is_empty() && self.duration().is_zero() && self.stages.is_empty() {
+            bad(
+                "duration".into(),
+                "the run has no length: give stages, rate_stages or a duration such as \"30s\""
+                    .into(),
+            );
+        } else if !self.stages.is_empty() && self.duration().is_zero() {
             bad(
                 "stages".into(),
                 "the stages add up to no time; give a stage a duration such as \"30s\"".into(),
@@ -583,6 +694,63 @@ impl Config {
                     format!("must be a number above 0, got {}", ep.weight),
                 );
             }
+            if let Some(r) = ep.rate
+                && !(r.is_finite() && r > 0.0)
+            {
+                bad(
+                    at("rate"),
+                    format!("must be above 0 requests per second, got {r}"),
+                );
+            }
+            if ep.rate.is_some() && !ep.rate_stages.is_empty() {
+                bad(
+                    at("rate_stages"),
+                    "give either rate or rate_stages, not both".into(),
+                );
+            }
+            for (j, s) in ep.rate_stages.iter().enumerate() {
+                if !(s.target.is_finite() && s.target >= 0.0) {
+                    bad(
+                        format!("endpoints[{i}].rate_stages[{j}].target"),
+                        format!("must be 0 or more req/s, got {}", s.target),
+                    );
+                }
+            }
+            if !ep.rate_stages.is_empty() && ep.rate_stages.iter().all(|s| s.target <= 0.0) {
+                bad(
+                    at("rate_stages"),
+                    "every stage's target is 0: nothing would be sent".into(),
+                );
+            }
+            if ep.is_open() {
+                if !ep.think_time.is_zero() {
+                    bad(
+                        at("think_time"),
+                        "has no meaning in the open model (sends follow the rate)".into(),
+                    );
+                }
+                if ep.pre_allocated_vus == Some(0) {
+                    bad(at("pre_allocated_vus"), "must be at least 1".into());
+                }
+                let pre = ep.pre_allocated_vus.unwrap_or(DEFAULT_PRE_ALLOCATED_VUS);
+                if let Some(max) = ep.max_vus
+                    && max < pre
+                {
+                    bad(
+                        at("max_vus"),
+                        format!("{max} is below pre_allocated_vus {pre}"),
+                    );
+                }
+            } else {
+                for (f, set) in [
+                    ("pre_allocated_vus", ep.pre_allocated_vus.is_some()),
+                    ("max_vus", ep.max_vus.is_some()),
+                ] {
+                    if set {
+                        bad(at(f), "only applies to the open model: give the endpoint a rate or rate_stages".into());
+                    }
+                }
+            }
             for (j, code) in ep.expect.iter().enumerate() {
                 if !(100..=599).contains(code) {
                     bad(
@@ -631,6 +799,35 @@ impl Config {
 }
 
 impl Endpoint {
+    /// Open model: sends on a schedule (`rate` or `rate_stages`).
+    pub fn is_open(&self) -> bool {
+        self.rate.is_some() || !self.rate_stages.is_empty()
+    }
+
+    /// The send schedule of an open-model endpoint over a run of `length`.
+    pub fn rate_schedule(&self, length: std::time::Duration) -> Vec<RateStage> {
+        match self.rate {
+            Some(r) => vec![
+                RateStage {
+                    duration: std::time::Duration::ZERO,
+                    target: r,
+                },
+                RateStage {
+                    duration: length,
+                    target: r,
+                },
+            ],
+            None => self
+                .rate_stages
+                .iter()
+                .map(|s| RateStage {
+                    duration: s.duration.0,
+                    target: s.target,
+                })
+                .collect(),
+        }
+    }
+
     /// The resolved autoscale settings, when autoscale is on (call on a resolved config).
     pub fn autoscale(&self) -> Option<Autoscale> {
         match &self.autoscale {
@@ -745,6 +942,46 @@ mod tests {
                 "samples.rate: must be between 0 and 1",
             ),
             (
+                "/endpoints/0/rate",
+                0.into(),
+                "endpoints[0].rate: must be above 0 requests per second",
+            ),
+            (
+                "/endpoints/0/rate",
+                (-5).into(),
+                "endpoints[0].rate: must be above 0",
+            ),
+            (
+                "/endpoints/0/max_vus",
+                3.into(),
+                "endpoints[0].max_vus: only applies to the open model",
+            ),
+            (
+                "/endpoints/0/rate_stages",
+                serde_json::json!([{"duration": "5s", "target": 0}]),
+                "endpoints[0].rate_stages: every stage's target is 0",
+            ),
+            (
+                "/thresholds",
+                serde_json::json!({"http_req_duration": ["p95<200"]}),
+                "thresholds.http_req_duration[0]: \"p95<200\": unknown aggregation",
+            ),
+            (
+                "/thresholds",
+                serde_json::json!({"http_req_latency": ["p(95)<200"]}),
+                "thresholds.http_req_latency[0]: unknown metric",
+            ),
+            (
+                "/thresholds",
+                serde_json::json!({"http_req_failed": []}),
+                "thresholds.http_req_failed: give at least one threshold",
+            ),
+            (
+                "/thresholds",
+                serde_json::json!({"http_req_failed": [{"threshold": "rate<0.1", "abort": true}]}),
+                "thresholds.http_req_failed[0]",
+            ),
+            (
                 "/samples",
                 serde_json::json!({"path": "x"}),
                 "samples.path: unknown field `path`",
@@ -833,6 +1070,48 @@ mod tests {
         .to_string();
         assert!(
             e.contains("max_workers: 2 is below the sum of the endpoints' min_workers (4)"),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn open_model_endpoints_need_no_stages_and_get_vu_defaults() {
+        let c = Config::from_json(
+            r#"{"target": "http://127.0.0.1:1", "duration": "10s",
+                "endpoints": [{"name": "a", "path": "/", "rate": 100},
+                              {"name": "b", "path": "/", "rate_stages": [{"duration": "30s", "target": 50}], "pre_allocated_vus": 4}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            c.duration().as_secs(),
+            30,
+            "the longest of duration and rate_stages"
+        );
+        assert_eq!(
+            (c.endpoints[0].pre_allocated_vus, c.endpoints[0].max_vus),
+            (Some(10), Some(10))
+        );
+        assert_eq!(
+            (c.endpoints[1].pre_allocated_vus, c.endpoints[1].max_vus),
+            (Some(4), Some(4))
+        );
+        let e = Config::from_json(
+            r#"{"target": "http://127.0.0.1:1", "endpoints": [{"name": "a", "path": "/", "rate": 100, "pre_allocated_vus": 20, "max_vus": 5}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("endpoints[0].max_vus: 5 is below pre_allocated_vus 20"),
+            "{e}"
+        );
+        assert!(e.contains("duration: the run has no length"), "{e}");
+        let e = Config::from_json(
+            r#"{"target": "http://127.0.0.1:1", "duration": "5s", "endpoints": [{"name": "a", "path": "/"}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("stages: needed by the closed-model endpoint(s) a"),
             "{e}"
         );
     }

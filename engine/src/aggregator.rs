@@ -11,6 +11,7 @@ use crate::scaler::Scaler;
 use crate::stats::{EndpointStats, new_histogram};
 use crate::status::{Progress, Status};
 use crate::summary::{ScalingEvent, Second, SecondEndpoint, percentile_ms};
+use crate::thresholds::{EndpointView, evaluate};
 use crate::worker::{Control, Msg, Plan, Report, WorkerHandle};
 use crossbeam_channel::{Receiver, Sender, select};
 use parking_lot::Mutex;
@@ -35,6 +36,8 @@ pub struct Outcome {
     /// Seconds until the last worker ended (graceful stop included).
     pub elapsed_seconds: f64,
     pub scaling_events: Vec<ScalingEvent>,
+    /// Index (in the plan) of the threshold whose failure stopped the run.
+    pub aborted_by: Option<usize>,
 }
 
 /// Where the aggregator sends what it learns, besides the outcome.
@@ -69,6 +72,7 @@ pub struct Aggregator<'a> {
     final_vus: Vec<u32>,
     stop_at: Option<Instant>,
     stopped: Option<String>,
+    aborted_by: Option<usize>,
     scaler: Scaler,
     tty: bool,
     last_plain: Instant,
@@ -96,6 +100,7 @@ impl<'a> Aggregator<'a> {
             final_vus: vec![0; n],
             stop_at: None,
             stopped: None,
+            aborted_by: None,
             scaler: Scaler::new(plan),
             tty: sinks.progress && std::io::stderr().is_terminal(),
             last_plain: start,
@@ -143,6 +148,7 @@ impl<'a> Aggregator<'a> {
             load_seconds: (load_end - self.start).as_secs_f64().max(1e-3),
             elapsed_seconds: (end - self.start).as_secs_f64(),
             scaling_events: self.scaler.events,
+            aborted_by: self.aborted_by,
         }
     }
 
@@ -255,6 +261,7 @@ impl<'a> Aggregator<'a> {
         if !p.partial {
             self.final_vus.clone_from(&p.vus);
             self.autoscale(t + 1, &p.stats);
+            self.check_aborts(t + 1);
         }
         self.timeline.push(Second {
             t,
@@ -267,6 +274,46 @@ impl<'a> Aggregator<'a> {
             vus: endpoints.values().map(|e| e.vus).sum(),
             endpoints,
         });
+    }
+
+    /// Stops the run when a threshold with `abort_on_fail` fails, past its
+    /// `delay_abort_eval`, on the totals so far.
+    fn check_aborts(&mut self, end: u64) {
+        if self.stop_at.is_some() {
+            return;
+        }
+        let now = Duration::from_secs(end);
+        let views: Vec<EndpointView<'_>> = self
+            .plan
+            .endpoints
+            .iter()
+            .zip(&self.totals)
+            .map(|(e, s)| EndpointView {
+                name: &e.name,
+                stats: s,
+                open: e.open.is_some(),
+            })
+            .collect();
+        let failed = self.plan.thresholds.iter().enumerate().find_map(|(i, t)| {
+            if !t.abort_on_fail || now < t.delay_abort_eval {
+                return None;
+            }
+            let r = evaluate(t, &views, end as f64);
+            (!r.ok).then(|| {
+                (
+                    i,
+                    format!(
+                        "threshold {t} failed at {end}s (observed {})",
+                        fmt_observed(r.observed)
+                    ),
+                )
+            })
+        });
+        drop(views);
+        if let Some((i, reason)) = failed {
+            self.aborted_by = Some(i);
+            self.stop(reason);
+        }
     }
 
     /// Runs the autoscaler at the end of second `end` while load is running.
@@ -329,6 +376,10 @@ impl<'a> Aggregator<'a> {
             eprintln!("{line}");
         }
     }
+}
+
+fn fmt_observed(v: Option<f64>) -> String {
+    v.map_or("nothing".into(), |v| format!("{v:.3}"))
 }
 
 /// `[ 12s / 25s] 45123 req/s  p99 3.21 ms  errors 12 (0.03%)  VUs 32`

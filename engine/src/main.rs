@@ -19,7 +19,7 @@ use userflux_engine::report::human_summary;
 use userflux_engine::run::{execute, finish_status, finish_status_with, initial_status, prepare};
 use userflux_engine::rundir::RunDir;
 use userflux_engine::status::RunError;
-use userflux_engine::summary::RunState;
+use userflux_engine::summary::{EXIT_THRESHOLDS, RunState};
 
 #[derive(Parser)]
 #[command(
@@ -247,11 +247,23 @@ fn start(
         let _ = dir.write_json("status.json", &st);
         anyhow::bail!("cannot write {}: {e}", dir.file("summary.json").display());
     }
-    let error = (summary.state == RunState::Stopped).then(|| RunError {
-        kind: "stopped".into(),
-        message: "stopped before the end of the stages".into(),
-    });
-    let st = finish_status_with(&status, &summary, 0, error);
+    let failed = summary.failed_thresholds();
+    let code = if failed > 0 { EXIT_THRESHOLDS } else { 0 };
+    let error = if failed > 0 {
+        Some(RunError {
+            kind: "thresholds".into(),
+            message: format!("{failed} of {} thresholds failed", summary.thresholds.len()),
+        })
+    } else {
+        (summary.state == RunState::Stopped).then(|| RunError {
+            kind: "stopped".into(),
+            message: summary
+                .stop_reason
+                .clone()
+                .unwrap_or_else(|| "stopped before the end".into()),
+        })
+    };
+    let st = finish_status_with(&status, &summary, code, error);
     dir.write_json("status.json", &st)
         .context("cannot write status.json")?;
     dir.log(&format!(
@@ -264,5 +276,5 @@ fn start(
     ))?;
     print!("{}", human_summary(&summary));
     println!("Run directory: {}", dir.path.display());
-    Ok(ExitCode::SUCCESS)
+    Ok(ExitCode::from(code as u8))
 }

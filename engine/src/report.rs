@@ -15,21 +15,52 @@ fn ms(v: f64) -> String {
     }
 }
 
-fn row(out: &mut String, name: &str, s: &Stats) {
-    let lat = match &s.latency_ms {
+fn percentiles(l: Option<&crate::summary::Latency>) -> String {
+    match l {
         Some(l) => [l.p50, l.p90, l.p95, l.p99, l.p99_9, l.max]
             .map(ms)
             .join(" "),
         None => "-".into(),
+    }
+}
+
+/// One endpoint's line. Where the open model corrected the latency, the
+/// corrected figures come first (marked) and the measured ones follow.
+fn row(out: &mut String, name: &str, s: &Stats) {
+    let first = s.latency_corrected_ms.as_ref().or(s.latency_ms.as_ref());
+    let mark = if s.latency_corrected_ms.is_some() {
+        "  (corrected: from the intended send time)"
+    } else {
+        ""
     };
     let _ = writeln!(
         out,
-        "  {name:<16} {:>10} {:>10.1} {:>8} {:>7.2}%  {lat}",
+        "  {name:<16} {:>10} {:>10.1} {:>8} {:>7.2}%  {}{mark}",
         s.requests,
         s.rps,
         s.errors,
-        100.0 * s.error_rate
+        100.0 * s.error_rate,
+        percentiles(first)
     );
+    if s.latency_corrected_ms.is_some() {
+        let _ = writeln!(
+            out,
+            "  {:<16} {:>10} {:>10} {:>8} {:>8}  {}  (measured: from the actual send)",
+            "",
+            "",
+            "",
+            "",
+            "",
+            percentiles(s.latency_ms.as_ref())
+        );
+    }
+    if s.dropped > 0 || s.late > 0 {
+        let _ = writeln!(
+            out,
+            "  {:<16} dropped sends {}, late sends {}",
+            "", s.dropped, s.late
+        );
+    }
 }
 
 fn counts(map: &std::collections::BTreeMap<String, u64>) -> String {
@@ -104,6 +135,29 @@ pub fn human_summary(s: &Summary) -> String {
             }
             None => out.push('\n'),
         }
+    }
+    if !s.thresholds.is_empty() {
+        let _ = writeln!(
+            out,
+            "Thresholds: {} of {} passed",
+            s.thresholds.len() - s.failed_thresholds(),
+            s.thresholds.len()
+        );
+        for t in &s.thresholds {
+            let verdict = if t.ok && !t.aborted { "ok  " } else { "FAIL" };
+            let observed = t
+                .observed
+                .map_or("nothing measured".into(), |v| format!("observed {v:.3}"));
+            let abort = if t.aborted { ", stopped the run" } else { "" };
+            let _ = writeln!(
+                out,
+                "  {verdict} {} {} ({observed}{abort})",
+                t.metric, t.expression
+            );
+        }
+    }
+    if let Some(why) = &s.stop_reason {
+        let _ = writeln!(out, "Stopped: {why}");
     }
     let _ = writeln!(out, "Status codes: {}", counts(&s.totals.status_codes));
     let _ = writeln!(out, "Errors: {}", counts(&s.totals.error_kinds));

@@ -3,16 +3,17 @@
 //! summary from what they measured.
 
 use crate::aggregator::{Aggregator, Outcome, Sinks};
-use crate::config::{Config, ConfigError, Method, Samples};
+use crate::config::{Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Method, Samples};
 use crate::request::render;
 use crate::rundir::{RunDir, now_rfc3339};
 use crate::samples::{SampleError, SampleFile};
 use crate::stats::{EndpointStats, StatusSet};
 use crate::status::{Progress, RunError, Status};
 use crate::summary::{
-    EngineInfo, RunState, SUMMARY_SCHEMA, SamplesSummary, Stats, Summary, encode_histogram,
+    EngineInfo, Latency, RunState, SUMMARY_SCHEMA, SamplesSummary, Stats, Summary, encode_histogram,
 };
-use crate::worker::{self, EndpointPlan, Msg, Plan, WorkerHandle};
+use crate::thresholds::{EndpointView, evaluate};
+use crate::worker::{self, EndpointPlan, Msg, OpenPlan, Plan, WorkerHandle};
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 use std::net::ToSocketAddrs;
@@ -64,6 +65,11 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
             accept: StatusSet::from_expect(&ep.expect),
             autoscale: ep.autoscale(),
             initial_workers: 0,
+            open: ep.is_open().then(|| OpenPlan {
+                stages: ep.rate_schedule(config.duration()),
+                pre_allocated: ep.pre_allocated_vus.unwrap_or(DEFAULT_PRE_ALLOCATED_VUS),
+                max_vus: ep.max_vus.unwrap_or(DEFAULT_PRE_ALLOCATED_VUS),
+            }),
         });
     }
     if !problems.is_empty() {
@@ -80,6 +86,9 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
         distribution: config.distribution,
         priority_shares: config.priority_shares,
         max_workers: config.max_workers,
+        thresholds: config
+            .parsed_thresholds()
+            .map_err(|problems| ConfigError { problems })?,
     };
     // An autoscaled endpoint starts with its share of the first stage that
     // asks for VUs, within its bounds; then the autoscaler decides.
@@ -231,11 +240,27 @@ fn build_summary(
     cores: Vec<usize>,
 ) -> Summary {
     let mut all = EndpointStats::new();
+    // Latency as users of the schedule saw it: corrected where there is one.
+    let mut effective = crate::stats::new_histogram();
     let mut endpoints = std::collections::BTreeMap::new();
     let mut histograms = std::collections::BTreeMap::new();
+    let mut histograms_corrected = std::collections::BTreeMap::new();
+    let mut views = Vec::new();
     for (i, s) in outcome.endpoints.iter().enumerate() {
         let name = plan.endpoints[i].name.clone();
+        let open = plan.endpoints[i].open.is_some();
         all.add(s);
+        effective
+            .add(if open { &s.corrected } else { &s.latency })
+            .expect("same bounds");
+        views.push(EndpointView {
+            name: &plan.endpoints[i].name,
+            stats: s,
+            open,
+        });
+        if open {
+            histograms_corrected.insert(name.clone(), encode_histogram(&s.corrected));
+        }
         let mut stats = Stats::from_counts(s, outcome.load_seconds, outcome.final_vus[i]);
         if let Some(a) = plan.endpoints[i].autoscale {
             stats.target_rps = Some(a.target_rps);
@@ -244,6 +269,22 @@ fn build_summary(
         endpoints.insert(name.clone(), stats);
         histograms.insert(name, encode_histogram(&s.latency));
     }
+    let thresholds = plan
+        .thresholds
+        .iter()
+        .enumerate()
+        .map(|(i, t)| {
+            let mut r = evaluate(t, &views, outcome.load_seconds);
+            r.aborted = outcome.aborted_by == Some(i);
+            r
+        })
+        .collect();
+    let mut totals = Stats::from_counts(&all, outcome.load_seconds, outcome.final_vus.iter().sum());
+    totals.latency_corrected_ms = if views.iter().any(|v| v.open) {
+        Latency::from_histogram(&effective)
+    } else {
+        None
+    };
     let (user, system) = crate::sys::cpu_seconds();
     Summary {
         schema: SUMMARY_SCHEMA.into(),
@@ -254,6 +295,7 @@ fn build_summary(
         } else {
             RunState::Finished
         },
+        stop_reason: outcome.stopped.clone(),
         started_at,
         ended_at: now_rfc3339(),
         duration_s: outcome.elapsed_seconds,
@@ -264,12 +306,14 @@ fn build_summary(
             cpu_user_s: user,
             cpu_system_s: system,
         },
-        totals: Stats::from_counts(&all, outcome.load_seconds, outcome.final_vus.iter().sum()),
+        totals,
         endpoints,
         timeline: outcome.timeline,
         scaling_events: outcome.scaling_events,
+        thresholds,
         samples: None,
         histograms,
+        histograms_corrected,
     }
 }
 

@@ -67,8 +67,12 @@ pub fn micros(d: Duration) -> u64 {
 /// Counts for one endpoint over one interval (or, merged, over a run).
 #[derive(Clone, Debug)]
 pub struct EndpointStats {
-    /// Latency of every complete response, accepted or not, in µs.
+    /// Latency of every complete response, accepted or not, in µs, from
+    /// the actual send.
     pub latency: Histogram<u64>,
+    /// Open model: the same responses' latency from their intended send
+    /// time (coordinated-omission corrected); empty for closed-model endpoints.
+    pub corrected: Histogram<u64>,
     /// Requests that ended: complete responses plus failed attempts.
     pub requests: u64,
     /// Failed requests: transport errors plus unaccepted statuses.
@@ -77,6 +81,10 @@ pub struct EndpointStats {
     pub bytes_out: u64,
     pub status: Box<[u64; STATUS_SLOTS]>,
     pub error_kinds: [u64; ErrorKind::ALL.len()],
+    /// Open model: sends that could not start within the request timeout.
+    pub dropped: u64,
+    /// Open model: sends that left 1 ms or more after their intended time.
+    pub late: u64,
 }
 
 impl Default for EndpointStats {
@@ -89,20 +97,32 @@ impl EndpointStats {
     pub fn new() -> EndpointStats {
         EndpointStats {
             latency: new_histogram(),
+            corrected: new_histogram(),
             requests: 0,
             errors: 0,
             bytes_in: 0,
             bytes_out: 0,
             status: Box::new([0; STATUS_SLOTS]),
             error_kinds: [0; ErrorKind::ALL.len()],
+            dropped: 0,
+            late: 0,
         }
     }
 
     /// A complete response.
     #[inline]
-    pub fn record_response(&mut self, latency_us: u64, status: u16, accepted: bool) {
+    pub fn record_response(
+        &mut self,
+        latency_us: u64,
+        corrected_us: Option<u64>,
+        status: u16,
+        accepted: bool,
+    ) {
         self.requests += 1;
         self.latency.saturating_record(latency_us);
+        if let Some(c) = corrected_us {
+            self.corrected.saturating_record(c);
+        }
         self.status[(status as usize).min(STATUS_SLOTS - 1)] += 1;
         if !accepted {
             self.errors += 1;
@@ -119,6 +139,9 @@ impl EndpointStats {
 
     pub fn add(&mut self, other: &EndpointStats) {
         self.latency.add(&other.latency).expect("same bounds");
+        self.corrected.add(&other.corrected).expect("same bounds");
+        self.dropped += other.dropped;
+        self.late += other.late;
         self.requests += other.requests;
         self.errors += other.errors;
         self.bytes_in += other.bytes_in;
@@ -133,6 +156,9 @@ impl EndpointStats {
 
     pub fn reset(&mut self) {
         self.latency.reset();
+        self.corrected.reset();
+        self.dropped = 0;
+        self.late = 0;
         self.requests = 0;
         self.errors = 0;
         self.bytes_in = 0;
@@ -174,11 +200,11 @@ mod tests {
     #[test]
     fn records_and_merges() {
         let mut a = EndpointStats::new();
-        a.record_response(1000, 200, true);
-        a.record_response(3000, 503, false);
+        a.record_response(1000, None, 200, true);
+        a.record_response(3000, Some(9000), 503, false);
         a.record_failure(ErrorKind::Connect);
         let mut b = EndpointStats::new();
-        b.record_response(2000, 200, true);
+        b.record_response(2000, None, 200, true);
         b.add(&a);
         assert_eq!((b.requests, b.errors), (4, 2));
         assert_eq!(b.status[200], 2);
@@ -186,6 +212,7 @@ mod tests {
         assert_eq!(b.error_kinds[ErrorKind::Connect as usize], 1);
         assert_eq!(b.error_kinds[ErrorKind::Status as usize], 1);
         assert_eq!(b.latency.len(), 3);
+        assert_eq!(b.corrected.len(), 1);
         b.reset();
         assert_eq!((b.requests, b.latency.len(), b.status[200]), (0, 0, 0));
     }

@@ -11,6 +11,19 @@ use std::collections::BTreeMap;
 
 pub const SUMMARY_SCHEMA: &str = "userflux.summary/v1";
 
+/// Exit code of a run whose thresholds failed (k6 uses 99 too).
+pub const EXIT_THRESHOLDS: i32 = 99;
+
+impl Summary {
+    /// Thresholds that failed (at the end, or live with `abort_on_fail`).
+    pub fn failed_thresholds(&self) -> usize {
+        self.thresholds
+            .iter()
+            .filter(|t| !t.ok || t.aborted)
+            .count()
+    }
+}
+
 /// Where a run is in its life. `finished`, `stopped` and `failed` are final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -44,6 +57,9 @@ pub struct Summary {
     pub run_id: String,
     pub name: String,
     pub state: RunState,
+    /// Why a stopped run stopped (a signal, a stop request, a threshold).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stop_reason: Option<String>,
     /// RFC 3339, UTC.
     pub started_at: String,
     pub ended_at: String,
@@ -57,12 +73,17 @@ pub struct Summary {
     pub timeline: Vec<Second>,
     /// Every change the autoscaler made, in order.
     pub scaling_events: Vec<ScalingEvent>,
+    /// Every threshold with its observed value; any `ok: false` makes the exit code 99.
+    pub thresholds: Vec<crate::thresholds::ThresholdResult>,
     /// `samples.ndjson`, when sampling was on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<SamplesSummary>,
     /// Per endpoint, the whole-run latency histogram (µs) in HdrHistogram's
     /// V2 compressed form, base64: runs and shards merge without loss.
     pub histograms: BTreeMap<String, String>,
+    /// Open-model endpoints: the corrected latency histogram, same form.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub histograms_corrected: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -87,8 +108,19 @@ pub struct Stats {
     pub rps: f64,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    /// Of complete responses, accepted or not; absent when there were none.
+    /// Of complete responses, accepted or not, from the actual send; absent
+    /// when there were none.
     pub latency_ms: Option<Latency>,
+    /// Open model: latency from the intended send time (coordinated-omission
+    /// corrected). In totals, over every endpoint, closed-model ones
+    /// contributing their measured latency (they have no schedule).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency_corrected_ms: Option<Latency>,
+    /// Open model: sends that could not start within the request timeout
+    /// of their intended time (or were still waiting at the end).
+    pub dropped: u64,
+    /// Open model: sends that left 1 ms or more after their intended time.
+    pub late: u64,
     /// Count per status code (`"200": 1234`).
     pub status_codes: BTreeMap<String, u64>,
     /// Count per error kind (`connect`, `timeout`, `read`, `write`, `parse`, `status`).
@@ -235,6 +267,9 @@ impl Stats {
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
             latency_ms: Latency::from_histogram(&s.latency),
+            latency_corrected_ms: Latency::from_histogram(&s.corrected),
+            dropped: s.dropped,
+            late: s.late,
             status_codes,
             error_kinds,
             vus,

@@ -8,6 +8,7 @@
 //! [`Measured`] view of the run (merged HDR histograms and counts).
 
 use crate::duration::Dur;
+use crate::stats::{EndpointStats, new_histogram};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -243,6 +244,62 @@ impl Threshold {
             observed,
             observed.is_none_or(|v| self.op.holds(v, self.value)),
         )
+    }
+}
+
+/// One endpoint's counts as thresholds see them.
+pub struct EndpointView<'a> {
+    pub name: &'a str,
+    pub stats: &'a EndpointStats,
+    /// Open model: its latency is the corrected one.
+    pub open: bool,
+}
+
+/// The outcome of one threshold, as the summary records it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ThresholdResult {
+    /// The metric key as written (`http_req_duration{endpoint:users}`).
+    pub metric: String,
+    pub expression: String,
+    /// The value measured (ms for durations); null when nothing was measured.
+    pub observed: Option<f64>,
+    pub ok: bool,
+    /// This threshold failed during the run with `abort_on_fail` and stopped it.
+    #[serde(default)]
+    pub aborted: bool,
+}
+
+/// Evaluates `t` over the endpoints it covers; `seconds` is the load so far.
+pub fn evaluate(t: &Threshold, endpoints: &[EndpointView<'_>], seconds: f64) -> ThresholdResult {
+    let mut latency = new_histogram();
+    let (mut requests, mut failed, mut dropped) = (0, 0, 0);
+    for e in endpoints
+        .iter()
+        .filter(|e| t.endpoint.as_deref().is_none_or(|n| n == e.name))
+    {
+        let h = if e.open {
+            &e.stats.corrected
+        } else {
+            &e.stats.latency
+        };
+        latency.add(h).expect("same bounds");
+        requests += e.stats.requests;
+        failed += e.stats.errors;
+        dropped += e.stats.dropped;
+    }
+    let (observed, ok) = t.check(&Measured {
+        latency: &latency,
+        requests,
+        failed,
+        dropped,
+        seconds,
+    });
+    ThresholdResult {
+        metric: t.key.clone(),
+        expression: t.expression.clone(),
+        observed,
+        ok,
+        aborted: false,
     }
 }
 

@@ -36,6 +36,20 @@ pub struct Route {
     /// Size of a successful response's body.
     #[serde(default)]
     pub body_bytes: usize,
+    /// Periodic pauses: no response of this route leaves during them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub stall: Option<Stall>,
+}
+
+/// `{"every": "5s", "for": "1s"}`: from the gateway's start, the route's
+/// responses are held during the first `for` of every `every`, and leave
+/// when the pause ends (a stalled dependency, a GC pause).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Stall {
+    pub every: Dur,
+    #[serde(rename = "for")]
+    pub duration: Dur,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -104,6 +118,14 @@ impl RoutesFile {
                     r.method, r.path
                 ));
             }
+            if let Some(s) = r.stall
+                && (s.every.is_zero() || s.duration >= s.every)
+            {
+                return Err(format!(
+                    "routes[{i}].stall: \"for\" ({}) must be shorter than \"every\" ({})",
+                    s.duration, s.every
+                ));
+            }
             if r.body_bytes > MAX_BODY_BYTES {
                 return Err(format!("routes[{i}].body_bytes: at most {MAX_BODY_BYTES}"));
             }
@@ -153,6 +175,7 @@ impl RoutesFile {
             calls,
             mode,
             body_bytes,
+            stall: None,
         };
         RoutesFile {
             routes: vec![
@@ -218,13 +241,35 @@ mod tests {
                 "routes[1]: GET /a is already routes[0]",
             ),
             (
-                r#"{"routes":[{"path":"/a","stall":{}}]}"#,
-                "unknown field `stall`",
+                r#"{"routes":[{"path":"/a","pause":{}}]}"#,
+                "unknown field `pause`",
             ),
         ] {
             let e = RoutesFile::from_json(json).unwrap_err();
             assert!(e.contains(want), "{json}: {e}");
         }
+    }
+
+    #[test]
+    fn stall_windows_are_checked() {
+        for (json, want) in [
+            (
+                r#"{"routes":[{"path":"/a","stall":{"every":"1s"}}]}"#,
+                "routes[0].stall: missing field `for`",
+            ),
+            (
+                r#"{"routes":[{"path":"/a","stall":{"every":"1s","for":"2s"}}]}"#,
+                "routes[0].stall: \"for\" (2s) must be shorter",
+            ),
+        ] {
+            let e = RoutesFile::from_json(json).unwrap_err();
+            assert!(e.contains(want), "{json}: {e}");
+        }
+        let ok = RoutesFile::from_json(
+            r#"{"routes":[{"path":"/a","stall":{"every":"5s","for":"1s"}}]}"#,
+        )
+        .unwrap();
+        assert_eq!(ok.routes[0].stall.unwrap().duration, Dur::from_secs(1));
     }
 
     #[test]

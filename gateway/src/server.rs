@@ -17,6 +17,8 @@ use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 
 const LISTENER: Token = Token(usize::MAX);
+/// A timer entry with this "service" releases a response held by a stall.
+const STALL_RELEASE: usize = usize::MAX;
 /// Largest request head; beyond it the answer is 431 and a close.
 const MAX_HEAD: usize = 16 * 1024;
 /// Largest request body accepted.
@@ -38,6 +40,8 @@ struct CallSpec {
 struct RouteSpec {
     calls: Vec<CallSpec>,
     sequential: bool,
+    /// (every, for): responses wait out these periodic pauses.
+    stall: Option<(Duration, Duration)>,
     /// The whole 200 response, rendered once.
     ok: Vec<u8>,
 }
@@ -82,6 +86,8 @@ pub struct Server {
     /// Calls in progress, by when they end, with their service.
     timers: BinaryHeap<Reverse<(Instant, CallRef, usize)>>,
     rng: u64,
+    /// Stall windows are counted from here.
+    started: Instant,
 }
 
 fn response(status: &str, body: &[u8], close: bool) -> Vec<u8> {
@@ -130,6 +136,7 @@ impl Server {
             specs.push(RouteSpec {
                 calls,
                 sequential: r.mode == Mode::Sequential,
+                stall: r.stall.map(|s| (s.every.0, s.duration.0)),
                 ok: response("200 OK", &body, false),
             });
             index.insert((r.method.clone(), r.path.clone()), i);
@@ -145,6 +152,7 @@ impl Server {
             free: Vec::new(),
             timers: BinaryHeap::new(),
             rng: seed | 1,
+            started: Instant::now(),
         })
     }
 
@@ -180,7 +188,16 @@ impl Server {
                     break;
                 }
                 self.timers.pop();
-                self.call_done(call, service, now);
+                if service == STALL_RELEASE {
+                    if self.conns[call.conn]
+                        .as_ref()
+                        .is_some_and(|c| c.generation == call.generation)
+                    {
+                        self.finish(call.conn);
+                    }
+                } else {
+                    self.call_done(call, service, now);
+                }
             }
         }
     }
@@ -326,7 +343,7 @@ impl Server {
             close_after,
         });
         if n_calls == 0 {
-            return self.finish(idx);
+            return self.done(idx, Instant::now());
         }
         let now = Instant::now();
         let starts = if sequential { 1 } else { n_calls };
@@ -395,7 +412,7 @@ impl Server {
         }
         a.pending -= 1;
         if a.pending == 0 {
-            self.finish(call.conn);
+            self.done(call.conn, now);
         }
     }
 
@@ -412,6 +429,27 @@ impl Server {
                 return;
             }
         }
+    }
+
+    /// A request's calls are done: answer now, or when its route's stall ends.
+    fn done(&mut self, idx: usize, now: Instant) {
+        let Some(c) = self.conns[idx].as_ref() else {
+            return;
+        };
+        let Some(a) = c.active.as_ref() else { return };
+        if let Some((every, pause)) = self.routes[a.route].stall {
+            let into = now.duration_since(self.started).as_nanos() % every.as_nanos();
+            if into < pause.as_nanos() {
+                let release = now + Duration::from_nanos((pause.as_nanos() - into) as u64);
+                let call = CallRef {
+                    conn: idx,
+                    generation: c.generation,
+                    call: 0,
+                };
+                return self.timers.push(Reverse((release, call, STALL_RELEASE)));
+            }
+        }
+        self.finish(idx);
     }
 
     fn finish(&mut self, idx: usize) {

@@ -419,3 +419,33 @@ fn target_flag_supplies_or_replaces_the_configs_target() {
         "config.json holds the target used"
     );
 }
+
+#[test]
+fn a_closed_stdout_does_not_panic_the_engine() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let mut child = engine()
+        .args([
+            "run",
+            "-q",
+            "-c",
+            "1",
+            "-d",
+            "1s",
+            "--threads",
+            "1",
+            "--run-dir",
+        ])
+        .arg(tmp.path().join("run"))
+        .arg(format!("{}/health", gw.url()))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take()); // the reader went away, as `| head` does
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(tmp.path().join("run/summary.json").exists());
+}

@@ -10,6 +10,7 @@ use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use parking_lot::Mutex;
 use signal_hook::consts::{SIGINT, SIGTERM};
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -274,7 +275,20 @@ fn start(
         summary.totals.errors,
         summary.totals.rps
     ))?;
-    print!("{}", human_summary(&summary));
-    println!("Run directory: {}", dir.path.display());
+    // A closed stdout (`| head`) must not turn a finished run into a panic:
+    // everything is on disk already, so a failed write is only reported.
+    let mut out = std::io::stdout().lock();
+    let printed = writeln!(
+        out,
+        "{}Run directory: {}",
+        human_summary(&summary),
+        dir.path.display()
+    );
+    if let Err(e) = printed.and_then(|()| out.flush()) {
+        eprintln!(
+            "userflux-engine: could not print the summary ({e}); it is in {}",
+            dir.file("summary.json").display()
+        );
+    }
     Ok(ExitCode::from(code as u8))
 }

@@ -129,7 +129,10 @@ fn run(args: RunArgs) -> ExitCode {
     // Overrides apply before validation, so `--target` can supply a target
     // the file leaves out.
     let config = match &args.config {
-        Some(path) => Config::read(path).map(|mut c| {
+        Some(path) => Config::read(path).map(|(mut c, warnings)| {
+            for w in warnings {
+                eprintln!("userflux-engine: {}: converted: {w}", path.display());
+            }
             if args.target.is_some() {
                 c.target.clone_from(&args.target);
             }

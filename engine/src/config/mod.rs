@@ -380,16 +380,28 @@ fn default_request_timeout() -> Dur {
 
 impl Config {
     /// Reads, parses, validates and resolves a config file; errors name the file.
+    /// Migration warnings are dropped here; use [`Config::read`] to show them.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
-        Config::read(path)?.resolve().map_err(|e| e.in_file(path))
+        Config::read(path)?.0.resolve().map_err(|e| e.in_file(path))
     }
 
     /// Reads and parses a config file without validating or resolving it,
     /// so a caller can apply overrides (`--target`, `--threads`) first.
-    pub fn read(path: &Path) -> Result<Config, ConfigError> {
+    /// Older forms (Tressi's, the quick form) are converted first; the
+    /// warnings say what was converted.
+    pub fn read(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
         let text = std::fs::read_to_string(path)
             .map_err(|e| ConfigError::one(format!("{}: cannot read: {e}", path.display())))?;
-        Config::parse(&text).map_err(|e| e.in_file(path))
+        Config::parse_migrating(&text).map_err(|e| e.in_file(path))
+    }
+
+    /// Parses JSON text in any accepted form, converting older ones;
+    /// returns the unvalidated config and the migration warnings.
+    pub fn parse_migrating(text: &str) -> Result<(Config, Vec<String>), ConfigError> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| ConfigError::one(format!("invalid JSON: {e}")))?;
+        let (value, warnings) = crate::migrate::migrate(value).map_err(ConfigError::one)?;
+        Ok((Config::from_value(value)?, warnings))
     }
 
     /// Parses, validates and resolves a config from JSON text.
@@ -401,6 +413,11 @@ impl Config {
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
         let value: serde_json::Value = serde_json::from_str(text)
             .map_err(|e| ConfigError::one(format!("invalid JSON: {e}")))?;
+        Config::from_value(value)
+    }
+
+    /// A config from parsed JSON in the current form, unvalidated; errors name the field path.
+    pub fn from_value(value: serde_json::Value) -> Result<Config, ConfigError> {
         let config: Config = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let inner = e.into_inner().to_string();

@@ -80,3 +80,46 @@ pub fn map_window(file: &File, offset: u64, len: usize) -> io::Result<memmap2::M
             .map_mut(file)
     }
 }
+
+/// Sends `signal` to process `pid`.
+pub fn kill(pid: u32, signal: i32) -> io::Result<()> {
+    // SAFETY: kill(2) takes plain integers and touches no memory of ours.
+    let r = unsafe { libc::kill(pid as libc::pid_t, signal) };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// Whether process `pid` exists (it may belong to another user).
+pub fn alive(pid: u32) -> bool {
+    kill(pid, 0).is_ok() || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+}
+
+/// Takes an exclusive lock on `file` without waiting; false when another
+/// process holds it. The lock lasts as long as the file stays open.
+pub fn try_lock(file: &File) -> io::Result<bool> {
+    // SAFETY: flock(2) on an fd we own; no memory is passed.
+    let r = unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
+    if r == 0 {
+        return Ok(true);
+    }
+    let e = io::Error::last_os_error();
+    if e.raw_os_error() == Some(libc::EWOULDBLOCK) {
+        Ok(false)
+    } else {
+        Err(e)
+    }
+}
+
+/// Runs `f` with the process umask set to `mask`, then restores it, so a
+/// socket or file is created with no window of wider permissions.
+pub fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
+    // SAFETY: umask(2) only swaps an integer in the process's state.
+    let old = unsafe { libc::umask(mask as libc::mode_t) };
+    let out = f();
+    // SAFETY: as above, restoring the previous value.
+    unsafe { libc::umask(old) };
+    out
+}

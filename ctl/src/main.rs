@@ -1,0 +1,499 @@
+//! `userfluxctl`: the Userflux CLI. It talks to `userfluxd` over its Unix
+//! socket for daemons and runs, and works locally for configs.
+//!
+//! Exit codes: 0 ok; 1 failure (including a failed run and an unreachable
+//! daemon); 2 bad usage or config; 99 a run's thresholds failed.
+//!
+//! # Layout
+//!
+//! - `client.rs`: one HTTP request over the daemon's socket.
+//! - `main.rs`: the commands.
+
+mod client;
+
+use clap::{Args, Parser, Subcommand};
+use client::{Client, ClientError, Reply};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode, Stdio};
+use std::time::{Duration, Instant};
+use userflux_engine::aggregator::progress_line;
+use userflux_engine::config::Config;
+use userflux_engine::report::human_summary;
+use userflux_engine::status::Status;
+use userflux_engine::summary::{EXIT_THRESHOLDS, RunState, Summary};
+
+#[derive(Parser)]
+#[command(
+    name = "userfluxctl",
+    version,
+    about = "Userflux: the daemon, runs, configs"
+)]
+struct Cli {
+    /// The daemon's socket [env: USERFLUX_SOCKET; default: runs/userfluxd.sock]
+    #[arg(long, global = true)]
+    socket: Option<PathBuf>,
+    /// Machine-readable JSON output for read commands.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Cmd,
+}
+
+#[derive(Subcommand)]
+enum Cmd {
+    /// Start, stop or check userfluxd.
+    #[command(subcommand)]
+    Daemon(DaemonCmd),
+    /// Start, follow, list and stop runs.
+    #[command(subcommand)]
+    Run(RunCmd),
+    /// Validate, migrate and describe configs (no daemon needed).
+    #[command(subcommand)]
+    Config(ConfigCmd),
+}
+
+#[derive(Subcommand)]
+enum DaemonCmd {
+    /// Start userfluxd in the background and wait until it answers.
+    Start {
+        /// Where runs are kept.
+        #[arg(long, default_value = "runs")]
+        runs_dir: PathBuf,
+    },
+    /// Ask userfluxd to stop (its active run is stopped first).
+    Stop,
+    /// Whether userfluxd answers, and what it is running.
+    Status,
+}
+
+#[derive(Subcommand)]
+enum RunCmd {
+    /// Submit a config; with --wait, follow it and exit with its exit code.
+    Start(StartArgs),
+    /// A run's status (default: the latest run).
+    Status { id: Option<String> },
+    /// Every run.
+    List,
+    /// Stop a run (SIGTERM to its engine, SIGKILL after the grace period).
+    Stop { id: String },
+    /// A run's logs.txt; with --follow, until the run ends.
+    Logs {
+        id: String,
+        #[arg(long, short)]
+        follow: bool,
+    },
+}
+
+#[derive(Args)]
+struct StartArgs {
+    /// The config file (JSON; older Userflux and Tressi forms are converted).
+    config: PathBuf,
+    /// Follow the run's progress, print its summary, exit with its exit code.
+    #[arg(long)]
+    wait: bool,
+}
+
+#[derive(Subcommand)]
+enum ConfigCmd {
+    /// Check a config; print it resolved, or the errors with their field paths.
+    Validate { file: PathBuf },
+    /// Print the JSON Schema of the config.
+    Schema,
+    /// Convert an older Userflux or Tressi config to the current form.
+    Migrate { file: PathBuf },
+}
+
+/// A failure with the exit code it deserves.
+struct Fail(u8, String);
+
+impl From<ClientError> for Fail {
+    fn from(e: ClientError) -> Fail {
+        Fail(1, e.to_string())
+    }
+}
+
+type Out = Result<u8, Fail>;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let socket = cli
+        .socket
+        .clone()
+        .or_else(|| std::env::var_os("USERFLUX_SOCKET").map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("runs/userfluxd.sock"));
+    let client = Client::new(&socket);
+    let result = match &cli.command {
+        Cmd::Daemon(d) => daemon(&cli, &client, d),
+        Cmd::Run(r) => run(&cli, &client, r),
+        Cmd::Config(c) => config(&cli, c),
+    };
+    match result {
+        Ok(code) => ExitCode::from(code),
+        Err(Fail(code, msg)) => {
+            eprintln!("userfluxctl: {msg}");
+            ExitCode::from(code)
+        }
+    }
+}
+
+fn print_json(v: &serde_json::Value) {
+    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+}
+
+/// The reply's body when the status is `ok`, else its error as a failure.
+fn expect(reply: Reply, ok: u16) -> Result<Reply, Fail> {
+    if reply.status == ok {
+        return Ok(reply);
+    }
+    let code = if reply.status == 400 { 2 } else { 1 };
+    Err(Fail(code, reply.error_message()))
+}
+
+fn daemon(cli: &Cli, client: &Client, cmd: &DaemonCmd) -> Out {
+    match cmd {
+        DaemonCmd::Status => {
+            let h = expect(client.get("/v1/health")?, 200)?.json();
+            if cli.json {
+                print_json(&h);
+            } else {
+                println!(
+                    "userfluxd {} (pid {}) on {}: runs in {}; active {}; {} queued",
+                    h["version"].as_str().unwrap_or("?"),
+                    h["pid"],
+                    client.socket.display(),
+                    h["runs_dir"].as_str().unwrap_or("?"),
+                    h["active"].as_str().unwrap_or("none"),
+                    h["queued"].as_array().map_or(0, Vec::len)
+                );
+            }
+            Ok(0)
+        }
+        DaemonCmd::Start { runs_dir } => {
+            if client.get("/v1/health").is_ok() {
+                println!(
+                    "userfluxd is already running on {}",
+                    client.socket.display()
+                );
+                return Ok(0);
+            }
+            std::fs::create_dir_all(runs_dir)
+                .map_err(|e| Fail(1, format!("cannot create {}: {e}", runs_dir.display())))?;
+            let exe = std::env::current_exe()
+                .map_err(|e| Fail(1, e.to_string()))?
+                .with_file_name("userfluxd");
+            let log = runs_dir.join("userfluxd.log");
+            let out = std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&log)
+                .map_err(|e| Fail(1, format!("cannot open {}: {e}", log.display())))?;
+            let err = out.try_clone().map_err(|e| Fail(1, e.to_string()))?;
+            let mut child = Command::new(&exe)
+                .arg("--runs-dir")
+                .arg(runs_dir)
+                .arg("--socket")
+                .arg(&client.socket)
+                .stdin(Stdio::null())
+                .stdout(out)
+                .stderr(err)
+                .spawn()
+                .map_err(|e| Fail(1, format!("cannot start {}: {e}", exe.display())))?;
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(10) {
+                if client.get("/v1/health").is_ok() {
+                    println!(
+                        "userfluxd started (pid {}) on {}; its log is {}",
+                        child.id(),
+                        client.socket.display(),
+                        log.display()
+                    );
+                    return Ok(0);
+                }
+                if let Ok(Some(st)) = child.try_wait() {
+                    let tail = std::fs::read_to_string(&log).unwrap_or_default();
+                    let last = tail.lines().last().unwrap_or("").to_string();
+                    return Err(Fail(1, format!("userfluxd exited ({st}) at start: {last}")));
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            Err(Fail(
+                1,
+                format!(
+                    "userfluxd did not answer on {} within 10 s; see {}",
+                    client.socket.display(),
+                    log.display()
+                ),
+            ))
+        }
+        DaemonCmd::Stop => {
+            expect(client.post("/v1/shutdown", None)?, 202)?;
+            let t0 = Instant::now();
+            while client.get("/v1/health").is_ok() {
+                if t0.elapsed() > Duration::from_secs(60) {
+                    return Err(Fail(1, "userfluxd is still answering after 60 s".into()));
+                }
+                std::thread::sleep(Duration::from_millis(100));
+            }
+            println!("userfluxd stopped");
+            Ok(0)
+        }
+    }
+}
+
+fn status_of(client: &Client, id: &str) -> Result<Status, Fail> {
+    let r = expect(client.get(&format!("/v1/runs/{id}"))?, 200)?;
+    serde_json::from_slice(&r.body)
+        .map_err(|e| Fail(1, format!("a status the CLI cannot read: {e}")))
+}
+
+fn final_state(s: RunState) -> bool {
+    matches!(s, RunState::Finished | RunState::Stopped | RunState::Failed)
+}
+
+/// The exit code a run ends with: 99 for failed thresholds, 1 for a failed
+/// run, 0 otherwise.
+fn exit_for(st: &Status) -> u8 {
+    match (st.state, st.exit_code) {
+        (_, Some(c)) if c == EXIT_THRESHOLDS => EXIT_THRESHOLDS as u8,
+        (RunState::Failed, _) => 1,
+        _ => 0,
+    }
+}
+
+fn status_line(st: &Status) -> String {
+    let err = st
+        .error
+        .as_ref()
+        .map(|e| format!("  [{}: {}]", e.kind, e.message))
+        .unwrap_or_default();
+    format!(
+        "{}  {:<8}  {}{err}",
+        st.run_id,
+        st.state.as_str(),
+        progress_line(&st.progress)
+    )
+}
+
+fn run(cli: &Cli, client: &Client, cmd: &RunCmd) -> Out {
+    match cmd {
+        RunCmd::Start(args) => {
+            let body = std::fs::read(&args.config)
+                .map_err(|e| Fail(2, format!("{}: cannot read: {e}", args.config.display())))?;
+            let reply = client.post("/v1/runs", Some(&body))?;
+            if reply.status == 400 {
+                let v = reply.json();
+                let problems: Vec<String> = v["error"]["problems"]
+                    .as_array()
+                    .map(|a| {
+                        a.iter()
+                            .filter_map(|p| {
+                                p.as_str()
+                                    .map(|p| format!("  {}: {p}", args.config.display()))
+                            })
+                            .collect()
+                    })
+                    .unwrap_or_default();
+                return Err(Fail(2, format!("invalid config:\n{}", problems.join("\n"))));
+            }
+            let v = expect(reply, 201)?.json();
+            let id = v["run_id"].as_str().unwrap_or_default().to_string();
+            for w in v["warnings"].as_array().into_iter().flatten() {
+                eprintln!(
+                    "userfluxctl: {}: converted: {}",
+                    args.config.display(),
+                    w.as_str().unwrap_or_default()
+                );
+            }
+            if cli.json && !args.wait {
+                print_json(&v);
+                return Ok(0);
+            }
+            println!("run {id} queued ({} ahead)", v["ahead"]);
+            if !args.wait {
+                return Ok(0);
+            }
+            follow(cli, client, &id)
+        }
+        RunCmd::Status { id } => {
+            let id = match id {
+                Some(id) => id.clone(),
+                None => {
+                    let v = expect(client.get("/v1/runs")?, 200)?.json();
+                    let runs = v["runs"].as_array().cloned().unwrap_or_default();
+                    let last = runs.last().ok_or(Fail(1, "there are no runs yet".into()))?;
+                    last["run_id"].as_str().unwrap_or_default().to_string()
+                }
+            };
+            let st = status_of(client, &id)?;
+            if cli.json {
+                print_json(&serde_json::to_value(&st).unwrap_or_default());
+            } else {
+                println!("{}", status_line(&st));
+            }
+            Ok(0)
+        }
+        RunCmd::List => {
+            let v = expect(client.get("/v1/runs")?, 200)?.json();
+            if cli.json {
+                print_json(&v);
+                return Ok(0);
+            }
+            let runs: Vec<Status> = serde_json::from_value(v["runs"].clone()).unwrap_or_default();
+            if runs.is_empty() {
+                println!("no runs");
+            }
+            for st in runs {
+                println!(
+                    "{:<22} {:<9} {:<16} {:>10} requests {:>8} errors",
+                    st.run_id,
+                    st.state.as_str(),
+                    st.name,
+                    st.progress.requests,
+                    st.progress.errors
+                );
+            }
+            Ok(0)
+        }
+        RunCmd::Stop { id } => {
+            let v = expect(client.post(&format!("/v1/runs/{id}/stop"), None)?, 202)?.json();
+            if cli.json {
+                print_json(&v);
+            } else {
+                println!("run {id}: {}", v["state"].as_str().unwrap_or("?"));
+            }
+            Ok(0)
+        }
+        RunCmd::Logs { id, follow } => {
+            let mut offset = 0u64;
+            loop {
+                let r = expect(
+                    client.get(&format!("/v1/runs/{id}/logs?offset={offset}"))?,
+                    200,
+                )?;
+                let next = r
+                    .header("X-Userflux-Offset")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(offset);
+                let mut out = std::io::stdout().lock();
+                if out.write_all(&r.body).and_then(|()| out.flush()).is_err() {
+                    return Ok(0); // the reader went away
+                }
+                let got_some = next > offset;
+                offset = next;
+                if !follow {
+                    return Ok(0);
+                }
+                if !got_some {
+                    if final_state(status_of(client, id)?.state) {
+                        return Ok(0);
+                    }
+                    std::thread::sleep(Duration::from_millis(300));
+                }
+            }
+        }
+    }
+}
+
+/// Follows a run to its end: a progress line, then its summary.
+fn follow(cli: &Cli, client: &Client, id: &str) -> Out {
+    let tty = std::io::stderr().is_terminal();
+    let mut last_plain = Instant::now();
+    let st = loop {
+        let st = status_of(client, id)?;
+        if final_state(st.state) {
+            break st;
+        }
+        if st.state == RunState::Running {
+            let line = progress_line(&st.progress);
+            if tty {
+                eprint!("\r\x1b[2K{line}");
+            } else if last_plain.elapsed() >= Duration::from_secs(5) {
+                eprintln!("{line}");
+                last_plain = Instant::now();
+            }
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    };
+    if tty {
+        eprintln!();
+    }
+    match client.get(&format!("/v1/runs/{id}/summary")) {
+        Ok(r) if r.status == 200 => {
+            if cli.json {
+                print_json(&r.json());
+            } else if let Ok(s) = serde_json::from_slice::<Summary>(&r.body) {
+                print!("{}", human_summary(&s));
+            }
+        }
+        _ => eprintln!("userfluxctl: run {id} has no summary"),
+    }
+    if !cli.json {
+        println!("{}", status_line(&st));
+    }
+    Ok(exit_for(&st))
+}
+
+fn config(cli: &Cli, cmd: &ConfigCmd) -> Out {
+    match cmd {
+        ConfigCmd::Schema => {
+            print_json(&userflux_engine::schema::by_name("config").unwrap_or_default());
+            Ok(0)
+        }
+        ConfigCmd::Validate { file } => {
+            let (config, warnings) = read(file)?;
+            let config = config.resolve().map_err(|e| invalid(file, &e.problems))?;
+            userflux_engine::run::prepare(&config).map_err(|e| invalid(file, &e.problems))?;
+            for w in &warnings {
+                eprintln!("userfluxctl: {}: converted: {w}", file.display());
+            }
+            if cli.json {
+                print_json(&serde_json::to_value(&config).unwrap_or_default());
+            } else {
+                println!(
+                    "{}: valid ({} endpoint(s), {:.0} s)",
+                    file.display(),
+                    config.endpoints.len(),
+                    config.duration().as_secs_f64()
+                );
+            }
+            Ok(0)
+        }
+        ConfigCmd::Migrate { file } => {
+            let text = std::fs::read_to_string(file)
+                .map_err(|e| Fail(2, format!("{}: cannot read: {e}", file.display())))?;
+            let value: serde_json::Value = serde_json::from_str(&text)
+                .map_err(|e| Fail(2, format!("{}: invalid JSON: {e}", file.display())))?;
+            let (migrated, warnings) = userflux_engine::migrate::migrate(value)
+                .map_err(|e| Fail(2, format!("{}: {e}", file.display())))?;
+            for w in &warnings {
+                eprintln!("userfluxctl: {}: converted: {w}", file.display());
+            }
+            if warnings.is_empty() {
+                eprintln!(
+                    "userfluxctl: {}: already in the current form",
+                    file.display()
+                );
+            }
+            // What it converted to must itself be a valid config.
+            Config::from_value(migrated.clone())
+                .and_then(Config::resolve)
+                .map_err(|e| invalid(file, &e.problems))?;
+            print_json(&migrated);
+            Ok(0)
+        }
+    }
+}
+
+fn read(file: &Path) -> Result<(Config, Vec<String>), Fail> {
+    Config::read(file)
+        .map_err(|e| Fail(2, format!("invalid config:\n  {}", e.problems.join("\n  "))))
+}
+
+fn invalid(file: &Path, problems: &[String]) -> Fail {
+    let lines: Vec<String> = problems
+        .iter()
+        .map(|p| format!("  {}: {p}", file.display()))
+        .collect();
+    Fail(2, format!("invalid config:\n{}", lines.join("\n")))
+}

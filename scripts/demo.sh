@@ -1,20 +1,37 @@
 #!/usr/bin/env bash
-# The demo: the gateway on a free loopback port, the engine running
-# examples/demo.json against it, the summary and the run directory printed.
-# Only 127.0.0.1 is ever loaded; the gateway stops when the script ends.
+# The demo, through the orchestrator: the gateway on a free loopback port,
+# userfluxd on runs/ (started here unless one is already running), the run of
+# examples/demo.json submitted with userfluxctl and followed to its summary.
+# Only 127.0.0.1 is ever loaded; the gateway (and a daemon started here)
+# stop when the script ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=target/release
 config=${1:-examples/demo.json}
+export USERFLUX_SOCKET=runs/userfluxd.sock
 out=$(mktemp)
 "$bin/userflux-gateway" --listen 127.0.0.1:0 > "$out" &
 gw=$!
-trap 'kill $gw 2>/dev/null || true; rm -f "$out"' EXIT
+started_daemon=""
+cleanup() {
+  kill "$gw" 2>/dev/null || true
+  [ -n "$started_daemon" ] && "$bin/userfluxctl" daemon stop > /dev/null 2>&1 || true
+  rm -f "$out"
+}
+trap cleanup EXIT
 for _ in $(seq 50); do
   grep -q '^listening on ' "$out" && break
   sleep 0.1
 done
 addr=$(sed -n 's/^listening on //p' "$out")
 [ -n "$addr" ] || { echo "demo: the gateway did not start" >&2; exit 1; }
-echo "demo: gateway listening on $addr; running $config"
-"$bin/userflux-engine" run --config "$config" --target "http://$addr"
+echo "demo: gateway listening on $addr"
+if ! "$bin/userfluxctl" daemon status > /dev/null 2>&1; then
+  "$bin/userfluxctl" daemon start --runs-dir runs
+  started_daemon=1
+fi
+code=0
+"$bin/userfluxctl" run start "$config" --target "http://$addr" --wait || code=$?
+id=$("$bin/userfluxctl" --json run status | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])')
+echo "demo: run directory runs/$id"
+exit "$code"

@@ -92,6 +92,9 @@ struct StartArgs {
     /// Follow the run's progress, print its summary, exit with its exit code.
     #[arg(long)]
     wait: bool,
+    /// Base URL that replaces the config's `target`.
+    #[arg(long)]
+    target: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -278,8 +281,19 @@ fn status_line(st: &Status) -> String {
 fn run(cli: &Cli, client: &Client, cmd: &RunCmd) -> Out {
     match cmd {
         RunCmd::Start(args) => {
-            let body = std::fs::read(&args.config)
+            let mut body = std::fs::read(&args.config)
                 .map_err(|e| Fail(2, format!("{}: cannot read: {e}", args.config.display())))?;
+            if let Some(target) = &args.target {
+                let mut v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
+                    Fail(2, format!("{}: invalid JSON: {e}", args.config.display()))
+                })?;
+                let obj = v.as_object_mut().ok_or(Fail(
+                    2,
+                    format!("{}: not a JSON object", args.config.display()),
+                ))?;
+                obj.insert("target".into(), serde_json::Value::String(target.clone()));
+                body = serde_json::to_vec(&v).unwrap_or_default();
+            }
             let reply = client.post("/v1/runs", Some(&body))?;
             if reply.status == 400 {
                 let v = reply.json();

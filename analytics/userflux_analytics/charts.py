@@ -1,0 +1,170 @@
+"""The report's figures. Each function takes what it draws and returns PNG
+bytes, or ``None`` when the run has no such data (a chart is left out, never
+drawn empty). Axes are labelled with units."""
+
+import io
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator  # noqa: E402
+
+from . import samples as smp  # noqa: E402
+from .hdr import Histogram  # noqa: E402
+
+DPI = 100
+SIZE = (9, 3.6)
+
+
+def _png(fig) -> bytes:
+    buf = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buf, format="png", dpi=DPI)
+    plt.close(fig)
+    return buf.getvalue()
+
+
+def _seconds(timeline: list[dict]) -> list[float]:
+    return [e["t"] for e in timeline]
+
+
+def throughput(timeline: list[dict], label: str = "") -> bytes | None:
+    """Requests per second over the run: the total and each endpoint."""
+    if not timeline:
+        return None
+    fig, ax = plt.subplots(figsize=SIZE)
+    x = _seconds(timeline)
+    ax.plot(x, [e["rps"] for e in timeline], label=f"total{label}", linewidth=2)
+    names = sorted({n for e in timeline for n in e.get("endpoints", {})})
+    if len(names) > 1:
+        for n in names:
+            ax.plot(x, [e["endpoints"].get(n, {}).get("rps", 0) for e in timeline], label=n, linewidth=1)
+    ax.set(xlabel="time since start (s)", ylabel="requests per second", title="Throughput")
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def latency_over_time(timeline: list[dict]) -> bytes | None:
+    """p50, p95 and p99 latency of the responses completed in each second."""
+    points = [e for e in timeline if e.get("p50") is not None]
+    if not points:
+        return None
+    fig, ax = plt.subplots(figsize=SIZE)
+    x = _seconds(points)
+    for key in ("p50", "p95", "p99"):
+        ax.plot(x, [e[key] for e in points], label=key)
+    ax.set(xlabel="time since start (s)", ylabel="latency (ms)", title="Latency percentiles over time")
+    ax.set_yscale("log")
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3, which="both")
+    return _png(fig)
+
+
+def spectrum(histograms: dict[str, Histogram], corrected: dict[str, Histogram] | None = None) -> bytes | None:
+    """The latency percentile spectrum per endpoint, as HdrHistogram plots it:
+    latency against percentile on a 1/(1-p) axis, so the tail gets the room."""
+    series = [(n, h, "-") for n, h in sorted(histograms.items()) if h.total]
+    series += [(f"{n} (corrected)", h, "--") for n, h in sorted((corrected or {}).items()) if h.total]
+    if not series:
+        return None
+    fig, ax = plt.subplots(figsize=SIZE)
+    for name, h, style in series:
+        # The top percentile is as fine as the count allows (1 - 1/count), not
+        # 100 %, whose 1/(1-p) would be infinite.
+        top = 1.0 - 1.0 / max(h.total, 2)
+        pts = [(1.0 / (1.0 - min(p / 100.0, top)), v / 1000.0) for p, v in h.spectrum()]
+        ax.step([p for p, _ in pts], [v for _, v in pts], style, where="post", label=name)
+    ax.set_xscale("log")
+    ticks = [1, 10, 100, 1000, 10000, 100000, 1000000]
+    names = ["0%", "90%", "99%", "99.9%", "99.99%", "99.999%", "99.9999%"]
+    ax.xaxis.set_major_locator(FixedLocator(ticks))
+    ax.xaxis.set_minor_locator(NullLocator())
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: names[ticks.index(v)] if v in ticks else ""))
+    ax.set(xlabel="percentile", ylabel="latency (ms)", title="Latency by percentile")
+    ax.legend(loc="upper left", fontsize="small")
+    ax.grid(alpha=0.3, which="both")
+    return _png(fig)
+
+
+def endpoints(stats: dict[str, dict]) -> bytes | None:
+    """p50 / p90 / p99 latency of each endpoint, side by side."""
+    named = [(n, e["latency_ms"]) for n, e in sorted(stats.items()) if e.get("latency_ms")]
+    if len(named) < 1:
+        return None
+    fig, ax = plt.subplots(figsize=SIZE)
+    width = 0.25
+    for k, key in enumerate(("p50", "p90", "p99")):
+        xs = [i + (k - 1) * width for i in range(len(named))]
+        ax.bar(xs, [lat[key] for _, lat in named], width, label=key)
+    ax.set_xticks(range(len(named)), [n for n, _ in named])
+    ax.set(ylabel="latency (ms)", title="Latency per endpoint")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3, axis="y")
+    return _png(fig)
+
+
+def errors_over_time(timeline: list[dict]) -> bytes | None:
+    """Failed requests per second, per endpoint."""
+    if not any(e.get("errors") for e in timeline):
+        return None
+    fig, ax = plt.subplots(figsize=SIZE)
+    x = _seconds(timeline)
+    names = sorted({n for e in timeline for n in e.get("endpoints", {})})
+    for n in names:
+        ax.plot(x, [e["endpoints"].get(n, {}).get("errors", 0) for e in timeline], label=n)
+    ax.set(xlabel="time since start (s)", ylabel="errors per second", title="Errors over time")
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def workers(timeline: list[dict], events: list[dict]) -> bytes | None:
+    """VUs (workers) per endpoint each second, with the autoscaler's changes marked."""
+    names = sorted({n for e in timeline for n in e.get("endpoints", {})})
+    if not timeline or not any(e.get("vus") for e in timeline):
+        return None
+    fig, ax = plt.subplots(figsize=SIZE)
+    x = _seconds(timeline)
+    for n in names:
+        ax.step(x, [e["endpoints"].get(n, {}).get("vus", 0) for e in timeline], where="post", label=n)
+    for ev in events:
+        ax.annotate(
+            "",
+            xy=(ev["t"], ev["to"]),
+            xytext=(ev["t"], ev["from"]),
+            arrowprops={"arrowstyle": "->", "color": "tab:red", "lw": 1.2},
+        )
+    if events:
+        ax.plot([], [], color="tab:red", label="scaling event")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="time since start (s)", ylabel="workers (VUs)", title="Workers per endpoint")
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
+def samples_heatmap(stats: smp.SampleStats) -> bytes | None:
+    """Every sampled request: how many completed in each second at each
+    latency (log scale), from samples.ndjson."""
+    if not stats.grid:
+        return None
+    t0, t1 = min(stats.grid), max(stats.grid)
+    width = t1 - t0 + 1
+    matrix = [[0] * width for _ in range(smp.LAT_BINS)]
+    for t, row in stats.grid.items():
+        for b, c in enumerate(row):
+            matrix[b][t - t0] = c
+    fig, ax = plt.subplots(figsize=SIZE)
+    edges_y = [smp.lat_edge_ms(i) for i in range(smp.LAT_BINS + 1)]
+    edges_x = [t0 + i for i in range(width + 1)]
+    mesh = ax.pcolormesh(edges_x, edges_y, [[c if c else float("nan") for c in r] for r in matrix], cmap="viridis")
+    fig.colorbar(mesh, ax=ax, label="requests")
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    rows = [i for i in range(smp.LAT_BINS) if any(matrix[i])]
+    ax.set_ylim(edges_y[rows[0]], edges_y[rows[-1] + 1])
+    ax.set(xlabel="time since start (s)", ylabel="latency (ms)", title=f"Sampled requests ({stats.lines:,})")
+    return _png(fig)

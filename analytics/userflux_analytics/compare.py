@@ -1,0 +1,140 @@
+"""Two runs side by side: per endpoint (and totals), RPS, error rate and
+each latency percentile of run A and run B, the change, and whether the
+change is a regression beyond the tolerance:
+
+- latency (p50 … max) regressed when B is more than ``tolerance`` slower;
+- RPS regressed when B is more than ``tolerance`` lower;
+- error rate regressed when B's is more than ``tolerance`` higher (relative)
+  *and* at least 0.1 percentage point higher, so 0.001 % → 0.002 % is not news.
+"""
+
+import base64
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import matplotlib.pyplot as plt
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from . import charts
+from .report import decode_histograms
+from .run import Run
+
+LATENCY = ("p50", "p90", "p95", "p99", "p99_9", "max")
+ERROR_RATE_FLOOR = 0.001
+
+
+@dataclass
+class Row:
+    endpoint: str
+    metric: str
+    a: float | None
+    b: float | None
+    regression: bool
+
+    @property
+    def change(self) -> float | None:
+        if self.a is None or self.b is None or self.a == 0:
+            return None
+        return self.b / self.a - 1.0
+
+
+@dataclass
+class Comparison:
+    a: Run
+    b: Run
+    tolerance: float
+    rows: list[Row] = field(default_factory=list)
+
+    @property
+    def regressions(self) -> list[Row]:
+        return [r for r in self.rows if r.regression]
+
+
+def _latency(stats: dict) -> dict:
+    return stats.get("latency_corrected_ms") or stats.get("latency_ms") or {}
+
+
+def rows_for(name: str, a: dict, b: dict, tol: float) -> list[Row]:
+    out = [Row(name, "rps", a["rps"], b["rps"], b["rps"] < a["rps"] * (1 - tol))]
+    ea, eb = a["error_rate"], b["error_rate"]
+    out.append(Row(name, "error_rate", ea, eb, eb > ea * (1 + tol) and eb - ea >= ERROR_RATE_FLOOR))
+    la, lb = _latency(a), _latency(b)
+    for p in LATENCY:
+        va, vb = la.get(p), lb.get(p)
+        bad = va is not None and vb is not None and vb > va * (1 + tol)
+        out.append(Row(name, f"{p} ms", va, vb, bad))
+    return out
+
+
+def compare(a: Run, b: Run, tolerance: float) -> Comparison:
+    c = Comparison(a, b, tolerance)
+    for name in sorted(set(a.summary["endpoints"]) & set(b.summary["endpoints"])):
+        c.rows += rows_for(name, a.summary["endpoints"][name], b.summary["endpoints"][name], tolerance)
+    c.rows += rows_for("total", a.summary["totals"], b.summary["totals"], tolerance)
+    return c
+
+
+def describe(c: Comparison) -> list[str]:
+    lines = [f"{c.b.run_id} against {c.a.run_id} (tolerance {c.tolerance:.0%}):"]
+    if not c.regressions:
+        lines.append("no regressions")
+    for r in c.regressions:
+        lines.append(
+            f"REGRESSION {r.endpoint} {r.metric}: {r.a:.4g} → {r.b:.4g} ({r.change:+.1%})"
+            if r.change is not None
+            else f"REGRESSION {r.endpoint} {r.metric}: {r.a} → {r.b}"
+        )
+    return lines
+
+
+def _overlay(title: str, ylabel: str, series: list[tuple[str, list[float], list[float]]], log: bool = False):
+    if not any(xs for _, xs, _ in series):
+        return None
+    fig, ax = plt.subplots(figsize=charts.SIZE)
+    for label, xs, ys in series:
+        ax.plot(xs, ys, label=label)
+    ax.set(xlabel="time since start (s)", ylabel=ylabel, title=title)
+    if log:
+        ax.set_yscale("log")
+    ax.legend(fontsize="small")
+    ax.grid(alpha=0.3)
+    return charts._png(fig)
+
+
+def build(a: Run, b: Run, out: Path, tolerance: float) -> Comparison:
+    c = compare(a, b, tolerance)
+    out.mkdir(parents=True, exist_ok=True)
+    ta, tb = a.summary["timeline"], b.summary["timeline"]
+    la, lb = f"A {a.run_id}", f"B {b.run_id}"
+    p99 = [
+        (lbl, [e["t"] for e in tl if e.get("p99") is not None], [e["p99"] for e in tl if e.get("p99") is not None])
+        for lbl, tl in ((la, ta), (lb, tb))
+    ]
+    figures = [
+        (
+            "Throughput",
+            "compare-throughput.png",
+            _overlay(
+                "Throughput",
+                "requests per second",
+                [
+                    (la, [e["t"] for e in ta], [e["rps"] for e in ta]),
+                    (lb, [e["t"] for e in tb], [e["rps"] for e in tb]),
+                ],
+            ),
+        ),
+        ("p99 latency over time", "compare-p99.png", _overlay("p99 latency over time", "latency (ms)", p99, log=True)),
+    ]
+    ha = decode_histograms(a.summary, "histograms")
+    hb = decode_histograms(b.summary, "histograms")
+    spectrum = charts.spectrum({f"A {k}": v for k, v in ha.items()} | {f"B {k}": v for k, v in hb.items()})
+    figures.append(("Latency by percentile", "compare-spectrum.png", spectrum))
+    figures = [(t, f, p) for t, f, p in figures if p]
+    for _, name, png in figures:
+        (out / name).write_bytes(png)
+    env = Environment(loader=PackageLoader("userflux_analytics", "templates"), autoescape=select_autoescape())
+    html = env.get_template("compare.html.j2").render(
+        c=c, charts=[{"title": t, "b64": base64.b64encode(p).decode()} for t, _, p in figures]
+    )
+    (out / "compare.html").write_text(html, encoding="utf-8")
+    return c

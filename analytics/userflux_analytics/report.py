@@ -1,0 +1,128 @@
+"""``report.html`` and the PNG charts of one run: pure functions build the
+page's data from the run; the Jinja template in ``templates/`` renders it.
+The page embeds its charts, so it opens with no network."""
+
+import base64
+import json
+from pathlib import Path
+
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from . import charts, hdr
+from . import samples as smp
+from .run import Run
+
+PERCENTILES = ("p50", "p90", "p95", "p99", "p99_9", "max")
+
+
+def _env() -> Environment:
+    env = Environment(loader=PackageLoader("userflux_analytics", "templates"), autoescape=select_autoescape())
+    env.filters["ms"] = lambda v: (
+        "–" if v is None else (f"{v:.0f}" if v >= 100 else f"{v:.2f}" if v < 10 else f"{v:.1f}")
+    )
+    env.filters["pct"] = lambda v: f"{100 * v:.2f}%"
+    env.filters["num"] = lambda v: f"{v:,.0f}" if isinstance(v, int | float) else str(v)
+    return env
+
+
+def decode_histograms(summary: dict, key: str) -> dict[str, hdr.Histogram]:
+    out = {}
+    for name, text in (summary.get(key) or {}).items():
+        try:
+            out[name] = hdr.decode(text)
+        except hdr.HistogramError:
+            continue  # reported as a missing spectrum, not a crash
+    return out
+
+
+def verdict(summary: dict) -> dict:
+    """The line read first: thresholds, error rate, achieved vs target."""
+    t = summary.get("thresholds") or []
+    failed = [x for x in t if not x.get("ok") or x.get("aborted")]
+    targets = []
+    for name, e in sorted(summary["endpoints"].items()):
+        if e.get("target_rps"):
+            targets.append({"name": name, "target": e["target_rps"], "achieved": e.get("achieved_rps") or e["rps"]})
+    totals = summary["totals"]
+    ok = not failed and summary.get("state") != "failed"
+    return {
+        "ok": ok,
+        "thresholds": f"{len(t) - len(failed)} of {len(t)} thresholds passed" if t else "no thresholds",
+        "error_rate": totals.get("error_rate", 0.0),
+        "rps": totals.get("rps", 0.0),
+        "targets": targets,
+        "state": summary.get("state"),
+        "stop_reason": summary.get("stop_reason"),
+    }
+
+
+def endpoint_rows(summary: dict) -> list[dict]:
+    rows = []
+    items = sorted(summary["endpoints"].items())
+    if len(items) > 1:
+        items.append(("total", summary["totals"]))
+    for name, e in items:
+        lat = e.get("latency_corrected_ms") or e.get("latency_ms") or {}
+        rows.append(
+            {
+                "name": name,
+                "requests": e["requests"],
+                "rps": e["rps"],
+                "error_rate": e["error_rate"],
+                "latency": [lat.get(p) for p in PERCENTILES],
+                "corrected": bool(e.get("latency_corrected_ms")),
+                "measured": [(e.get("latency_ms") or {}).get(p) for p in PERCENTILES],
+                "status_codes": e.get("status_codes", {}),
+                "error_kinds": e.get("error_kinds", {}),
+                "dropped": e.get("dropped", 0),
+                "late": e.get("late", 0),
+            }
+        )
+    return rows
+
+
+def make_charts(run: Run, sample_stats: smp.SampleStats | None) -> list[tuple[str, str, bytes]]:
+    """(title, file name, PNG) for every chart the run has data for."""
+    s = run.summary
+    tl = s["timeline"]
+    made = [
+        ("Throughput", "throughput.png", charts.throughput(tl)),
+        ("Latency percentiles over time", "latency.png", charts.latency_over_time(tl)),
+        (
+            "Latency by percentile",
+            "spectrum.png",
+            charts.spectrum(decode_histograms(s, "histograms"), decode_histograms(s, "histograms_corrected")),
+        ),
+        ("Latency per endpoint", "endpoints.png", charts.endpoints(s["endpoints"])),
+        ("Errors over time", "errors.png", charts.errors_over_time(tl)),
+        ("Workers per endpoint", "workers.png", charts.workers(tl, s.get("scaling_events") or [])),
+        ("Sampled requests", "samples.png", charts.samples_heatmap(sample_stats) if sample_stats else None),
+    ]
+    return [(t, f, png) for t, f, png in made if png]
+
+
+def build(run: Run, out_dir: Path | None = None) -> Path:
+    """Writes report.html and the PNGs into ``out_dir`` (default: the run directory)."""
+    out = out_dir or run.path
+    out.mkdir(parents=True, exist_ok=True)
+    sample_stats = smp.read(run.samples_path) if run.samples_path else None
+    figures = make_charts(run, sample_stats)
+    for _, name, png in figures:
+        (out / name).write_bytes(png)
+    html = (
+        _env()
+        .get_template("report.html.j2")
+        .render(
+            s=run.summary,
+            verdict=verdict(run.summary),
+            rows=endpoint_rows(run.summary),
+            charts=[{"title": t, "file": f, "b64": base64.b64encode(p).decode()} for t, f, p in figures],
+            events=run.summary.get("scaling_events") or [],
+            thresholds=run.summary.get("thresholds") or [],
+            samples=sample_stats,
+            config=json.dumps(run.config, indent=2) if run.config else None,
+        )
+    )
+    path = out / "report.html"
+    path.write_text(html, encoding="utf-8")
+    return path

@@ -1,9 +1,12 @@
 # Userflux: `make demo` shows a run against the demo gateway; `make test`
-# is what CI runs. Everything builds with cargo; nothing is installed globally.
+# is what CI runs. Rust builds with cargo; the Python analytics live in
+# analytics/.venv (created by `make setup`); nothing is installed globally.
 
 CARGO ?= cargo
+PYTHON ?= python3
+VENV := analytics/.venv
 
-.PHONY: all build release demo test lint fmt bench clean
+.PHONY: all build release setup demo test lint test-rust test-python fmt bench fixtures clean
 
 all: build
 
@@ -13,22 +16,47 @@ build:
 release:
 	$(CARGO) build --workspace --release
 
-## Start the gateway on a free loopback port, run examples/demo.json against
-## it, print the summary and the run directory, stop the gateway.
-demo: release
+## The Python analytics in analytics/.venv (matplotlib, jinja2; pytest, ruff, jsonschema for tests).
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: analytics/pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install -q --upgrade pip
+	$(VENV)/bin/pip install -q -e 'analytics[dev]'
+	touch $@
+
+## Start the gateway on a free loopback port and userfluxd on runs/, run
+## examples/demo.json through it, print the summary, write the report.
+demo: release setup
 	scripts/demo.sh
 
-## Formatting, lints, then every test (unit and end-to-end over the real binaries).
-test: lint
+## Formatting, lints, then every test: Rust (unit and end-to-end over the
+## real binaries) and Python (analytics).
+test: lint test-rust test-python
+
+lint: setup
+	$(CARGO) fmt --all --check
+	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	cd analytics && .venv/bin/ruff check . && .venv/bin/ruff format --check .
+
+test-rust:
 	$(CARGO) build --workspace
 	$(CARGO) test --workspace
 
-lint:
-	$(CARGO) fmt --all --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+test-python: setup
+	cd analytics && .venv/bin/pytest -q
 
 fmt:
 	$(CARGO) fmt --all
+	cd analytics && .venv/bin/ruff format .
+
+bench:
+	$(CARGO) bench --bench hot_path
+
+## Re-record the analytics test fixtures from real runs.
+fixtures: release
+	analytics/tests/make_fixtures.sh
 
 clean:
 	$(CARGO) clean
+	rm -rf $(VENV)

@@ -34,4 +34,5 @@ code=0
 "$bin/userfluxctl" run start "$config" --target "http://$addr" --wait || code=$?
 id=$("$bin/userfluxctl" --json run status | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])')
 echo "demo: run directory runs/$id"
+"$bin/userfluxctl" report "$id"
 exit "$code"

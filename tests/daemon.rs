@@ -423,3 +423,40 @@ fn ctl_config_commands_work_without_a_daemon() {
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(schema["additionalProperties"], false);
 }
+
+#[test]
+fn report_and_compare_through_userfluxctl() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let d = Daemon::start(&tmp.path().join("runs"));
+    let a = d.submit(&config(&gw, 1, ""));
+    d.wait_for(&a, is_final, 15);
+    let b = d.submit(&config(&gw, 1, ""));
+    d.wait_for(&b, is_final, 15);
+    let venv = Path::new(env!("CARGO_MANIFEST_DIR")).join("analytics/.venv/bin/python");
+    let out = d.ctl(&["report", &a]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if !venv.exists() {
+        // Without `make setup` the CLI says what to run, and fails.
+        assert_eq!(out.status.code(), Some(1));
+        assert!(stderr.contains("make setup"), "{stderr}");
+        return;
+    }
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert!(d.runs.join(&a).join("report.html").exists());
+    assert!(d.runs.join(&a).join("throughput.png").exists());
+    let out = d.ctl(&["compare", &a, &b, "--tolerance", "1000%"]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("no regressions"));
+    let out = d.ctl(&["report", "../../etc"]);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a bad id is refused before any path is built"
+    );
+}

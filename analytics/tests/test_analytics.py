@@ -98,7 +98,8 @@ def test_report_verdict_and_sections(run_copy):
     d = run_copy("autoscale")
     main(["report", str(d)])
     html = (d / "report.html").read_text()
-    assert "PASSED" in html and 'id="events"' in html and "of 300 req/s target" in html
+    assert "FINISHED" in html and "no thresholds set" in html
+    assert 'id="events"' in html and "of 300 req/s target" in html
     assert 'id="thresholds"' not in html, "no thresholds section without thresholds"
 
 
@@ -189,3 +190,25 @@ def test_load_reads_the_run(run_copy):
     with pytest.raises(RunDirError):
         load(DATA / "does-not-exist")
     assert report.verdict(run.summary)["ok"] is False
+
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+@pytest.mark.skipif(CHROMIUM is None, reason="chromium is not installed here (.ci/run installs it)")
+def test_the_report_renders_in_headless_chromium_without_console_errors(run_copy, tmp_path):
+    d = run_copy("closed")
+    main(["report", str(d)])
+    shot = tmp_path / "report.png"
+    r = subprocess.run(
+        [CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
+         "--disable-component-update", "--disable-sync", "--no-first-run", f"--user-data-dir={tmp_path / 'profile'}",
+         "--enable-logging=stderr", "--v=0", "--window-size=1100,3800", f"--screenshot={shot}",
+         (d / "report.html").as_uri()],
+        capture_output=True, text=True, timeout=180,
+    )  # fmt: skip
+    assert shot.exists() and shot.stat().st_size > 50_000, r.stderr[-2000:]
+    console = [line for line in r.stderr.splitlines() if "CONSOLE" in line or "Uncaught" in line]
+    assert not console, console
+    if out := __import__("os").environ.get("USERFLUX_SCREENSHOT"):
+        shutil.copy(shot, out)

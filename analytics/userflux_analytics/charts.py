@@ -57,6 +57,8 @@ def latency_over_time(timeline: list[dict]) -> bytes | None:
         ax.plot(x, [e[key] for e in points], label=key)
     ax.set(xlabel="time since start (s)", ylabel="latency (ms)", title="Latency percentiles over time")
     ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
     ax.legend(loc="best", fontsize="small")
     ax.grid(alpha=0.3, which="both")
     return _png(fig)

@@ -45,8 +45,13 @@ def verdict(summary: dict) -> dict:
             targets.append({"name": name, "target": e["target_rps"], "achieved": e.get("achieved_rps") or e["rps"]})
     totals = summary["totals"]
     ok = not failed and summary.get("state") != "failed"
+    # Without thresholds nothing was asked, so nothing passed: the verdict
+    # says how the run ended instead.
+    word = ("PASSED" if ok else "FAILED") if t else ("FAILED" if summary.get("state") == "failed" else "FINISHED")
     return {
         "ok": ok,
+        "word": word,
+        "class": "ok" if t and ok else "bad" if not ok else "neutral",
         "thresholds": f"{len(t) - len(failed)} of {len(t)} thresholds passed" if t else "no thresholds",
         "error_rate": totals.get("error_rate", 0.0),
         "rps": totals.get("rps", 0.0),
@@ -116,6 +121,7 @@ def build(run: Run, out_dir: Path | None = None) -> Path:
             s=run.summary,
             verdict=verdict(run.summary),
             rows=endpoint_rows(run.summary),
+            any_corrected=any(e.get("latency_corrected_ms") for e in run.summary["endpoints"].values()),
             charts=[{"title": t, "file": f, "b64": base64.b64encode(p).decode()} for t, f, p in figures],
             events=run.summary.get("scaling_events") or [],
             thresholds=run.summary.get("thresholds") or [],

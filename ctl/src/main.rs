@@ -51,6 +51,21 @@ enum Cmd {
     /// Validate, migrate and describe configs (no daemon needed).
     #[command(subcommand)]
     Config(ConfigCmd),
+    /// Write a run's report.html and PNG charts (the Python analytics).
+    Report {
+        id: String,
+        /// Open the report in a browser afterwards (xdg-open).
+        #[arg(long)]
+        open: bool,
+    },
+    /// Compare two runs; exit 1 when the second regressed from the first.
+    Compare {
+        a: String,
+        b: String,
+        /// Allowed change before a regression, e.g. 5%.
+        #[arg(long, default_value = "5%")]
+        tolerance: String,
+    },
 }
 
 #[derive(Subcommand)]
@@ -130,6 +145,8 @@ fn main() -> ExitCode {
         Cmd::Daemon(d) => daemon(&cli, &client, d),
         Cmd::Run(r) => run(&cli, &client, r),
         Cmd::Config(c) => config(&cli, c),
+        Cmd::Report { id, open } => analytics_report(&client, id, *open),
+        Cmd::Compare { a, b, tolerance } => analytics_compare(&client, a, b, tolerance),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -497,6 +514,98 @@ fn config(cli: &Cli, cmd: &ConfigCmd) -> Out {
             Ok(0)
         }
     }
+}
+
+/// Where a run's directory is: under the daemon's runs directory when one
+/// answers, else under `runs/`. Ids are checked so no other path is built.
+fn run_dir(client: &Client, id: &str) -> Result<PathBuf, Fail> {
+    if !userflux_engine::rundir::is_run_id(id) {
+        return Err(Fail(
+            2,
+            format!("\"{id}\" is not a run id (YYYYMMDD-HHMMSS-xxxx)"),
+        ));
+    }
+    let runs = client
+        .get("/v1/health")
+        .ok()
+        .and_then(|r| r.json()["runs_dir"].as_str().map(PathBuf::from))
+        .unwrap_or_else(|| PathBuf::from("runs"));
+    let dir = runs.join(id);
+    if !dir.is_dir() {
+        return Err(Fail(1, format!("no run {id} in {}", runs.display())));
+    }
+    Ok(dir)
+}
+
+/// The analytics' Python: `USERFLUX_PYTHON`, else the venv `make setup`
+/// creates in the checkout this binary was built in.
+fn analytics_python() -> Result<PathBuf, Fail> {
+    if let Some(p) = std::env::var_os("USERFLUX_PYTHON") {
+        return Ok(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(|e| Fail(1, e.to_string()))?;
+    // target/<profile>/userfluxctl → the checkout
+    let venv = exe
+        .ancestors()
+        .nth(3)
+        .map(|root| root.join("analytics/.venv/bin/python"));
+    match venv.filter(|p| p.exists()) {
+        Some(p) => Ok(p),
+        None => Err(Fail(1, "the Python analytics are not set up: run `make setup` (it creates analytics/.venv), or set USERFLUX_PYTHON".into())),
+    }
+}
+
+fn analytics(args: &[&std::ffi::OsStr]) -> Result<std::process::Output, Fail> {
+    let python = analytics_python()?;
+    let out = Command::new(&python)
+        .arg("-m")
+        .arg("userflux_analytics")
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .map_err(|e| {
+            Fail(
+                1,
+                format!("cannot run {}: {e}; run `make setup`", python.display()),
+            )
+        })?;
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    if stderr.contains("No module named") {
+        return Err(Fail(
+            1,
+            format!("{}: {}; run `make setup`", python.display(), stderr.trim()),
+        ));
+    }
+    eprint!("{stderr}");
+    print!("{}", String::from_utf8_lossy(&out.stdout));
+    Ok(out)
+}
+
+fn analytics_report(client: &Client, id: &str, open: bool) -> Out {
+    let dir = run_dir(client, id)?;
+    let out = analytics(&["report".as_ref(), dir.as_os_str()])?;
+    if !out.status.success() {
+        return Ok(out.status.code().map_or(1, |c| c as u8));
+    }
+    if open {
+        let report = dir.join("report.html");
+        if Command::new("xdg-open").arg(&report).status().is_err() {
+            println!("open {} in a browser", report.display());
+        }
+    }
+    Ok(0)
+}
+
+fn analytics_compare(client: &Client, a: &str, b: &str, tolerance: &str) -> Out {
+    let (da, db) = (run_dir(client, a)?, run_dir(client, b)?);
+    let out = analytics(&[
+        "compare".as_ref(),
+        da.as_os_str(),
+        db.as_os_str(),
+        "--tolerance".as_ref(),
+        tolerance.as_ref(),
+    ])?;
+    Ok(out.status.code().map_or(1, |c| c as u8))
 }
 
 fn read(file: &Path) -> Result<(Config, Vec<String>), Fail> {

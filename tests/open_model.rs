@@ -273,3 +273,37 @@ fn open_model_config_errors_exit_2_with_the_path() {
     }
     assert!(!tmp.path().join("r").exists());
 }
+
+#[test]
+fn with_autoscale_an_open_model_endpoints_connections_are_scaled() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(Some(ROUTES), tmp.path());
+    // 40 req/s on a 500 ms route needs ~20 connections; the autoscaler starts
+    // the cap at 1 and must raise it (doubling each second here).
+    let (out, s, _) = run(
+        tmp.path(),
+        "open-autoscale",
+        format!(
+            r#"{{"target": "{}", "threads": 1, "duration": "8s", "timeouts": {{"request": "5s"}},
+                "endpoints": [{{"name": "slow", "path": "/slow", "rate": 40, "pre_allocated_vus": 1, "max_vus": 1,
+                  "autoscale": {{"target_rps": 40, "min_workers": 1, "max_workers": 30, "interval": "1s",
+                                 "cooldown": "1s", "scale_up_factor": 1.0}}}}]}}"#,
+            gw.url()
+        ),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ups: Vec<_> = s.scaling_events.iter().filter(|e| e.to > e.from).collect();
+    assert!(ups.len() >= 3, "{:?}", s.scaling_events);
+    let vus: Vec<u32> = s.timeline.iter().map(|t| t.endpoints["slow"].vus).collect();
+    assert!(
+        vus.iter().max().unwrap() >= &10,
+        "connections grew with the cap: {vus:?}"
+    );
+    let first = s.timeline[0].endpoints["slow"].rps;
+    let last = s.timeline.iter().rfind(|t| t.t < 8).unwrap().endpoints["slow"].rps;
+    assert!(first <= 4.0 && last >= 30.0, "rps {first} → {last}");
+}

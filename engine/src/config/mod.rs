@@ -484,11 +484,15 @@ impl Config {
             g.field_problems("autoscale", &mut problems);
         }
         for (i, ep) in self.endpoints.iter_mut().enumerate() {
+            let autoscaled = ep.autoscale_on(self.autoscale.is_some());
             if ep.is_open() {
                 let pre = *ep
                     .pre_allocated_vus
                     .get_or_insert(DEFAULT_PRE_ALLOCATED_VUS);
-                ep.max_vus.get_or_insert(pre);
+                // With autoscale the cap is the autoscaler's, so max_vus stays unset.
+                if !autoscaled {
+                    ep.max_vus.get_or_insert(pre);
+                }
             }
             let at = format!("endpoints[{i}].autoscale");
             let spec = match (&ep.autoscale, &self.autoscale) {
@@ -739,6 +743,13 @@ impl Config {
                     "every stage's target is 0: nothing would be sent".into(),
                 );
             }
+            let autoscaled = ep.autoscale_on(self.autoscale.is_some());
+            if ep.is_open() && autoscaled && ep.max_vus.is_some() {
+                bad(
+                    at("max_vus"),
+                    "with autoscale on, the autoscaler sets the connections (within its min_workers and max_workers); remove max_vus".into(),
+                );
+            }
             if ep.is_open() {
                 if !ep.think_time.is_zero() {
                     bad(
@@ -816,6 +827,16 @@ impl Config {
 }
 
 impl Endpoint {
+    /// Whether autoscale applies: its own setting, else whether there is a
+    /// global `autoscale`.
+    pub fn autoscale_on(&self, global: bool) -> bool {
+        match &self.autoscale {
+            Some(EndpointAutoscale::On(_)) => true,
+            Some(EndpointAutoscale::Off) => false,
+            None => global,
+        }
+    }
+
     /// Open model: sends on a schedule (`rate` or `rate_stages`).
     pub fn is_open(&self) -> bool {
         self.rate.is_some() || !self.rate_stages.is_empty()
@@ -972,6 +993,11 @@ mod tests {
                 "/endpoints/0/max_vus",
                 3.into(),
                 "endpoints[0].max_vus: only applies to the open model",
+            ),
+            (
+                "/endpoints/0",
+                serde_json::json!({"name": "users", "path": "/u", "rate": 5, "max_vus": 3, "autoscale": {"target_rps": 5}}),
+                "endpoints[0].max_vus: with autoscale on, the autoscaler sets the connections",
             ),
             (
                 "/endpoints/0/rate_stages",

@@ -449,3 +449,36 @@ fn a_closed_stdout_does_not_panic_the_engine() {
     assert_eq!(out.status.code(), Some(0), "{stderr}");
     assert!(tmp.path().join("run/summary.json").exists());
 }
+
+#[test]
+fn the_open_file_limit_is_raised_when_it_can_be_and_explained_when_not() {
+    let tmp = tempfile::tempdir().unwrap();
+    let engine = userflux::bin("userflux-engine");
+    let runs = tmp.path().join("runs");
+    let port = closed_port();
+    let run = |limits: &str| {
+        let script = format!(
+            "{limits} && exec {} run -q -c 3000 -d 1s --threads 1 --runs-dir {} http://127.0.0.1:{port}/",
+            engine.display(),
+            runs.display()
+        );
+        Command::new("sh").args(["-c", &script]).output().unwrap()
+    };
+    // soft 1000 < 3000 ≤ hard: raised, the run happens
+    let out = run("ulimit -Sn 1000");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // hard 2000 < 3000: refused before any load, saying the limit and how to raise it
+    let _ = std::fs::remove_dir_all(&runs);
+    let out = run("ulimit -Sn 1000 && ulimit -Hn 2000");
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("the hard limit is 2000") && stderr.contains("ulimit -Hn"),
+        "{stderr}"
+    );
+    assert!(!runs.exists(), "refused before creating the run directory");
+}

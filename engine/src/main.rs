@@ -167,6 +167,10 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return config_error(&e.to_string()),
     };
+    if let Err(e) = userflux_engine::run::ensure_file_limit(&config) {
+        eprintln!("userflux-engine: {e}");
+        return ExitCode::from(1);
+    }
     let plan = match prepare(&config) {
         Ok(p) => p,
         Err(e) => return config_error(&e.to_string()),

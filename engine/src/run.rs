@@ -107,6 +107,57 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
     Ok(plan)
 }
 
+/// File descriptors the engine keeps besides connections (files, epoll,
+/// wakers, channels, std streams).
+const FD_OVERHEAD: u64 = 64;
+
+/// The most connections a plan can hold at once.
+pub fn max_connections(config: &Config) -> u64 {
+    let vus = config
+        .stages
+        .iter()
+        .map(|s| s.target as u64)
+        .max()
+        .unwrap_or(0);
+    let vus = config.max_workers.map_or(vus, |m| vus.min(m as u64));
+    let autoscaled: u64 = config
+        .endpoints
+        .iter()
+        .filter_map(|e| e.autoscale())
+        .map(|a| a.max_workers as u64)
+        .sum();
+    let open: u64 = config
+        .endpoints
+        .iter()
+        .filter(|e| e.is_open() && e.autoscale().is_none())
+        .filter_map(|e| e.max_vus)
+        .map(u64::from)
+        .sum();
+    vus + autoscaled + open
+}
+
+/// Makes room for every connection the plan can open: raises the soft
+/// open-file limit up to the hard one when needed, or says which limit is
+/// too low and how to raise it, before any load is sent.
+pub fn ensure_file_limit(config: &Config) -> Result<(), String> {
+    let needed = max_connections(config) + FD_OVERHEAD;
+    let (soft, hard) =
+        crate::sys::nofile().map_err(|e| format!("cannot read the open-file limit: {e}"))?;
+    if needed <= soft {
+        return Ok(());
+    }
+    if needed <= hard {
+        return crate::sys::set_nofile(needed)
+            .map_err(|e| format!("cannot raise the open-file limit to {needed}: {e}"));
+    }
+    Err(format!(
+        "this run can hold {} connections and needs about {needed} open files, but the hard limit is {hard} \
+         (soft {soft}); raise it (e.g. `ulimit -Hn {needed}` as root, or nofile in /etc/security/limits.conf) \
+         or lower the VUs",
+        needed - FD_OVERHEAD
+    ))
+}
+
 /// The initial `status.json` of a run about to start.
 pub fn initial_status(dir: &RunDir, config: &Config) -> Status {
     let now = now_rfc3339();

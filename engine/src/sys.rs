@@ -123,3 +123,30 @@ pub fn with_umask<T>(mask: u32, f: impl FnOnce() -> T) -> T {
     unsafe { libc::umask(old) };
     out
 }
+
+/// The open-file limit: (soft, hard).
+pub fn nofile() -> io::Result<(u64, u64)> {
+    // SAFETY: getrlimit writes into the struct we pass; a zeroed rlimit is valid.
+    unsafe {
+        let mut r: libc::rlimit = std::mem::zeroed();
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok((r.rlim_cur as u64, r.rlim_max as u64))
+    }
+}
+
+/// Raises the soft open-file limit to `soft` (at most the hard limit).
+pub fn set_nofile(soft: u64) -> io::Result<()> {
+    let (_, hard) = nofile()?;
+    let r = libc::rlimit {
+        rlim_cur: soft.min(hard) as libc::rlim_t,
+        rlim_max: hard as libc::rlim_t,
+    };
+    // SAFETY: setrlimit reads the struct we pass and nothing else.
+    if unsafe { libc::setrlimit(libc::RLIMIT_NOFILE, &r) } == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

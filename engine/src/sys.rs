@@ -150,3 +150,28 @@ pub fn set_nofile(soft: u64) -> io::Result<()> {
         Err(io::Error::last_os_error())
     }
 }
+
+/// Sets SO_LINGER: with `Some(Duration::ZERO)`, closing the socket sends a
+/// reset instead of a FIN (used by tests that play a hostile server).
+pub fn set_linger(sock: &impl AsRawFd, linger: Option<std::time::Duration>) -> io::Result<()> {
+    let l = libc::linger {
+        l_onoff: i32::from(linger.is_some()),
+        l_linger: linger.map_or(0, |d| d.as_secs() as i32),
+    };
+    // SAFETY: setsockopt reads `size_of::<linger>()` bytes from a valid
+    // struct on our stack; the fd belongs to `sock` for the call.
+    let r = unsafe {
+        libc::setsockopt(
+            sock.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            (&l as *const libc::linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}

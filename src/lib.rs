@@ -37,8 +37,13 @@ pub struct Gateway {
 impl Gateway {
     /// Starts the gateway on `127.0.0.1:0` with `routes` (JSON) or the defaults.
     pub fn start(routes: Option<&str>, dir: &Path) -> Gateway {
+        Gateway::start_on("127.0.0.1:0", routes, dir)
+    }
+
+    /// Starts the gateway on a given loopback address (to restart one in place).
+    pub fn start_on(listen: &str, routes: Option<&str>, dir: &Path) -> Gateway {
         let mut cmd = Command::new(bin("userflux-gateway"));
-        cmd.args(["--listen", "127.0.0.1:0"])
+        cmd.args(["--listen", listen])
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(json) = routes {

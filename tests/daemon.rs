@@ -460,3 +460,35 @@ fn report_and_compare_through_userfluxctl() {
         "a bad id is refused before any path is built"
     );
 }
+
+#[test]
+fn a_stalled_client_does_not_block_others() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&tmp.path().join("runs"));
+    // Half a request head, then nothing: it holds one connection thread...
+    let mut stalled: Vec<UnixStream> = (0..8)
+        .map(|_| {
+            let mut s = UnixStream::connect(&d.socket).unwrap();
+            s.write_all(b"GET /v1/hea").unwrap();
+            s
+        })
+        .collect();
+    // ...while everyone else is answered at once.
+    let t0 = Instant::now();
+    for _ in 0..5 {
+        assert_eq!(d.request("GET", "/v1/health", "").0, 200);
+    }
+    assert!(
+        t0.elapsed() < Duration::from_secs(2),
+        "answers took {:?}",
+        t0.elapsed()
+    );
+    // A body that never finishes arriving is refused after the request timeout.
+    let mut slow = UnixStream::connect(&d.socket).unwrap();
+    slow.write_all(b"POST /v1/runs HTTP/1.1\r\nContent-Length: 100\r\n\r\n{")
+        .unwrap();
+    let mut answer = String::new();
+    slow.read_to_string(&mut answer).unwrap();
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
+    stalled.clear();
+}

@@ -31,6 +31,7 @@ pub mod autoscale;
 pub mod config;
 pub mod duration;
 pub mod framing;
+pub mod fuzzing;
 pub mod migrate;
 pub mod open;
 pub mod plan;

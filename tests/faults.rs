@@ -60,3 +60,33 @@ fn a_target_restarting_mid_run_counts_the_gap_and_connections_come_back() {
         "connections came back after the restart: {per_second:?}"
     );
 }
+
+#[test]
+fn a_full_disk_at_the_end_fails_the_run_with_a_clear_error_and_a_valid_status() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let dir = tmp.path().join("run");
+    // 4 KiB per file: config.json and status.json fit, summary.json (with its
+    // histograms and timeline) does not.
+    let script = format!(
+        "ulimit -f 4 && exec {} run -q -c 2 -d 1s --threads 1 --run-dir {} {}/api/users",
+        bin("userflux-engine").display(),
+        dir.display(),
+        gw.url()
+    );
+    let out = Command::new("sh").args(["-c", &script]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("summary.json"), "{stderr}");
+    let st: userflux_engine::status::Status =
+        serde_json::from_value(read_json(&dir.join("status.json"))).unwrap();
+    assert_eq!(st.state, RunState::Failed);
+    let e = st.error.unwrap();
+    assert_eq!(e.kind, "io");
+    assert!(
+        e.message.contains("cannot write summary.json"),
+        "{}",
+        e.message
+    );
+    assert!(!dir.join("summary.json.tmp").exists());
+}

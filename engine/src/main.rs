@@ -93,6 +93,10 @@ struct RunArgs {
 }
 
 fn main() -> ExitCode {
+    // A file over `ulimit -f` must be a write error the run reports (state
+    // failed, or sampling stopped), not SIGXFSZ killing the process with no
+    // final status (found by tests/faults.rs).
+    userflux_engine::sys::ignore_sigxfsz();
     let cli = Cli::parse();
     match cli.command {
         Command::Validate { config } => match Config::load(&config) {

@@ -391,9 +391,16 @@ struct Head {
 
 /// Parses a response head; `None` when more bytes are needed.
 fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<(usize, Head)>, FrameError> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut resp = httparse::Response::new(&mut headers);
-    let n = match resp.parse(buf) {
+    // Uninitialized header slots: zeroing 64 of them (2 KiB) for every
+    // response cost more than parsing a small one (see the commit).
+    let mut headers =
+        [const { std::mem::MaybeUninit::<httparse::Header<'_>>::uninit() }; MAX_HEADERS];
+    let mut resp = httparse::Response::new(&mut []);
+    let n = match httparse::ParserConfig::default().parse_response_with_uninit_headers(
+        &mut resp,
+        buf,
+        &mut headers,
+    ) {
         Ok(httparse::Status::Complete(n)) => n,
         Ok(httparse::Status::Partial) => return Ok(None),
         Err(e) => return Err(FrameError::Malformed(httparse_reason(e))),

@@ -161,10 +161,16 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            let timeout = self
-                .timers
-                .peek()
-                .map(|Reverse((at, ..))| at.saturating_duration_since(Instant::now()));
+            // epoll sleeps in whole milliseconds (mio rounds up): sleep the
+            // whole ones, then poll without blocking for the last, so a
+            // "10ms" call takes 10 ms and not up to 11 — the gateway is the
+            // reference the engine's accuracy is measured against.
+            let timeout = self.timers.peek().map(|Reverse((at, ..))| {
+                let wait = at.saturating_duration_since(Instant::now());
+                Duration::from_millis(
+                    wait.saturating_sub(Duration::from_millis(1)).as_millis() as u64
+                )
+            });
             match self.poll.poll(&mut events, timeout) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => r?,

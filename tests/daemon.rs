@@ -89,6 +89,17 @@ impl Daemon {
         v["run_id"].as_str().unwrap().to_string()
     }
 
+    fn run_ids_on_disk(&self) -> usize {
+        std::fs::read_dir(&self.runs)
+            .unwrap()
+            .filter(|e| {
+                userflux_engine::rundir::is_run_id(
+                    &e.as_ref().unwrap().file_name().to_string_lossy(),
+                )
+            })
+            .count()
+    }
+
     fn status(&self, id: &str) -> Status {
         serde_json::from_value(read_json(&self.runs.join(id).join("status.json"))).unwrap()
     }
@@ -491,4 +502,23 @@ fn a_stalled_client_does_not_block_others() {
     slow.read_to_string(&mut answer).unwrap();
     assert!(answer.starts_with("HTTP/1.1 408"), "{answer}");
     stalled.clear();
+}
+
+#[test]
+fn a_config_cannot_name_a_program_or_arguments_for_the_engine() {
+    let tmp = tempfile::tempdir().unwrap();
+    let d = Daemon::start(&tmp.path().join("runs"));
+    for field in [
+        r#""engine": "/bin/sh""#,
+        r#""args": ["--run-dir", "/etc"]"#,
+        r#""run_dir": "/tmp/x""#,
+    ] {
+        let body = format!(
+            r#"{{{field}, "target": "http://127.0.0.1:1", "stages": [{{"duration": "1s", "target": 1}}], "endpoints": [{{"name": "a", "path": "/"}}]}}"#
+        );
+        let (code, answer) = d.request("POST", "/v1/runs", &body);
+        assert_eq!(code, 400, "{field}: {answer}");
+        assert!(answer.contains("unknown field"), "{answer}");
+    }
+    assert_eq!(d.run_ids_on_disk(), 0);
 }

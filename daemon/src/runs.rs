@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use userflux_engine::config::Config;
 use userflux_engine::rundir::{RunDir, is_run_id, now_rfc3339, write_json_atomic};
-use userflux_engine::status::{Progress, RunError, Status};
+use userflux_engine::status::{RunError, Status};
 use userflux_engine::summary::RunState;
 use userflux_engine::sys;
 
@@ -175,22 +175,7 @@ impl Manager {
     pub fn submit(&self, config: &Config, warnings: &[String]) -> std::io::Result<(String, usize)> {
         let dir = RunDir::create_in(&self.runs_dir)?;
         dir.write_json("config.json", config)?;
-        let now = now_rfc3339();
-        let status = Status {
-            state: RunState::Queued,
-            run_id: dir.run_id.clone(),
-            name: config.name.clone(),
-            pid: None,
-            started_at: None,
-            updated_at: now,
-            ended_at: None,
-            progress: Progress {
-                duration_s: config.duration().as_secs_f64(),
-                ..Progress::default()
-            },
-            exit_code: None,
-            error: None,
-        };
+        let status = Status::new(RunState::Queued, &dir.run_id, config, None);
         dir.write_json("status.json", &status)?;
         for w in warnings {
             log(&dir.path, &format!("config converted: {w}"));

@@ -217,13 +217,7 @@ impl Migration {
         if o.contains_key("description") {
             self.warn("description: no Userflux equivalent; ignored");
         }
-        let requests = o
-            .get("requests")
-            .and_then(Value::as_array)
-            .ok_or("requests: expected an array")?;
-        if requests.is_empty() {
-            return Err("requests: Tressi config has no requests".into());
-        }
+        let requests = requests_of(&o)?;
         let global = o
             .get("headers")
             .and_then(Value::as_object)
@@ -355,13 +349,7 @@ impl Migration {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        let requests = o
-            .get("requests")
-            .and_then(Value::as_array)
-            .ok_or("requests: expected an array")?;
-        if requests.is_empty() {
-            return Err("requests: Tressi config has no requests".into());
-        }
+        let requests = requests_of(&o)?;
         let mut taken = Vec::new();
         let mut endpoints = Vec::new();
         for (i, r) in requests.iter().enumerate() {
@@ -434,6 +422,18 @@ impl Migration {
         }
         Ok(c)
     }
+}
+
+/// Tressi's `requests`, which must be a non-empty array.
+fn requests_of(o: &Map<String, Value>) -> Result<&Vec<Value>, String> {
+    let requests = o
+        .get("requests")
+        .and_then(Value::as_array)
+        .ok_or("requests: expected an array")?;
+    if requests.is_empty() {
+        return Err("requests: Tressi config has no requests".into());
+    }
+    Ok(requests)
 }
 
 /// A rate reached over `ramp` seconds, then held until `duration`.

@@ -8,7 +8,7 @@ use crate::request::render;
 use crate::rundir::{RunDir, now_rfc3339};
 use crate::samples::{SampleError, SampleFile};
 use crate::stats::{EndpointStats, StatusSet};
-use crate::status::{Progress, RunError, Status};
+use crate::status::{RunError, Status};
 use crate::summary::{
     EngineInfo, Latency, RunState, SUMMARY_SCHEMA, SamplesSummary, Stats, Summary, encode_histogram,
 };
@@ -160,22 +160,12 @@ pub fn ensure_file_limit(config: &Config) -> Result<(), String> {
 
 /// The initial `status.json` of a run about to start.
 pub fn initial_status(dir: &RunDir, config: &Config) -> Status {
-    let now = now_rfc3339();
-    Status {
-        state: RunState::Running,
-        run_id: dir.run_id.clone(),
-        name: config.name.clone(),
-        pid: Some(std::process::id()),
-        started_at: Some(now.clone()),
-        updated_at: now,
-        ended_at: None,
-        progress: Progress {
-            duration_s: config.duration().as_secs_f64(),
-            ..Progress::default()
-        },
-        exit_code: None,
-        error: None,
-    }
+    Status::new(
+        RunState::Running,
+        &dir.run_id,
+        config,
+        Some(std::process::id()),
+    )
 }
 
 /// Runs the plan to the end (or until `stop` says why to stop early) and

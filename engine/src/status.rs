@@ -2,8 +2,33 @@
 //! daemon) at least once a second while running, atomically, so a reader
 //! polling it always sees a whole document.
 
+use crate::config::Config;
+use crate::rundir::now_rfc3339;
 use crate::summary::RunState;
 use serde::{Deserialize, Serialize};
+
+impl Status {
+    /// A run's first status: `state` (queued by the daemon, running by the
+    /// engine), nothing measured yet.
+    pub fn new(state: RunState, run_id: &str, config: &Config, pid: Option<u32>) -> Status {
+        let now = now_rfc3339();
+        Status {
+            state,
+            run_id: run_id.to_string(),
+            name: config.name.clone(),
+            pid,
+            started_at: (state == RunState::Running).then(|| now.clone()),
+            updated_at: now,
+            ended_at: None,
+            progress: Progress {
+                duration_s: config.duration().as_secs_f64(),
+                ..Progress::default()
+            },
+            exit_code: None,
+            error: None,
+        }
+    }
+}
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Status {

@@ -106,6 +106,40 @@ pub fn only_run(runs: &Path) -> PathBuf {
     dirs.into_iter().next().expect("one")
 }
 
+/// Writes `json` to `config_file` and runs `userflux-engine run -q --config
+/// it --runs-dir runs [extra…]`.
+pub fn run_with_config(
+    json: &str,
+    config_file: &Path,
+    runs: &Path,
+    extra: &[&str],
+) -> std::process::Output {
+    std::fs::write(config_file, json).expect("write the config");
+    engine()
+        .args(["run", "-q", "--config"])
+        .arg(config_file)
+        .arg("--runs-dir")
+        .arg(runs)
+        .args(extra)
+        .output()
+        .expect("run the engine")
+}
+
+/// The summary and status of a run directory, read through the contract's
+/// types (so a file that does not match them fails the test).
+pub fn load_run(
+    dir: &Path,
+) -> (
+    userflux_engine::summary::Summary,
+    userflux_engine::status::Status,
+) {
+    let summary = serde_json::from_value(read_json(&dir.join("summary.json")))
+        .expect("summary matches the contract");
+    let status = serde_json::from_value(read_json(&dir.join("status.json")))
+        .expect("status matches the contract");
+    (summary, status)
+}
+
 /// Reads and parses a JSON file of a run.
 pub fn read_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));

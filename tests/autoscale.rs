@@ -2,7 +2,7 @@
 //! real workers against the real gateway.
 
 use std::path::Path;
-use userflux::{Gateway, engine, only_run, read_json};
+use userflux::{Gateway, engine, load_run, only_run, run_with_config};
 use userflux_engine::summary::Summary;
 
 const ROUTES: &str = r#"{"routes": [
@@ -12,16 +12,8 @@ const ROUTES: &str = r#"{"routes": [
 ]}"#;
 
 fn run(tmp: &Path, config: String) -> Summary {
-    let file = tmp.join("config.json");
-    std::fs::write(&file, config).unwrap();
     let runs = tmp.join("runs");
-    let out = engine()
-        .args(["run", "-q", "--config"])
-        .arg(&file)
-        .arg("--runs-dir")
-        .arg(&runs)
-        .output()
-        .unwrap();
+    let out = run_with_config(&config, &tmp.join("config.json"), &runs, &[]);
     assert!(
         out.status.success(),
         "{}",
@@ -29,7 +21,7 @@ fn run(tmp: &Path, config: String) -> Summary {
     );
     let dir = only_run(&runs);
     let logs = std::fs::read_to_string(dir.join("logs.txt")).unwrap();
-    let s: Summary = serde_json::from_value(read_json(&dir.join("summary.json"))).unwrap();
+    let (s, _) = load_run(&dir);
     for e in &s.scaling_events {
         assert!(
             logs.contains(&format!("scaling {} {} → {}", e.endpoint, e.from, e.to)),

@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use userflux::{Gateway, closed_port, engine, only_run, read_json};
+use userflux::{Gateway, closed_port, engine, load_run, only_run, read_json, run_with_config};
 use userflux_engine::status::Status;
 use userflux_engine::summary::{RunState, Summary};
 
@@ -16,34 +16,16 @@ const TWO_ROUTES: &str = r#"{"routes": [
   {"method": "GET", "path": "/slow", "calls": [{"service": "slow", "latency": "3s"}]}
 ]}"#;
 
-fn write_config(dir: &Path, json: &str) -> std::path::PathBuf {
-    let path = dir.join("config.json");
-    std::fs::write(&path, json).unwrap();
-    path
-}
-
 fn run_config(dir: &Path, json: &str, extra: &[&str]) -> Output {
-    let config = write_config(dir, json);
-    engine()
-        .args(["run", "-q", "--config"])
-        .arg(&config)
-        .arg("--runs-dir")
-        .arg(dir.join("runs"))
-        .args(extra)
-        .output()
-        .expect("run engine")
+    run_with_config(json, &dir.join("config.json"), &dir.join("runs"), extra)
 }
 
 fn summary_of(runs: &Path) -> (Summary, Status) {
     let dir = only_run(&runs.join("runs"));
-    let summary: Summary = serde_json::from_value(read_json(&dir.join("summary.json")))
-        .expect("summary matches the contract");
-    let status: Status = serde_json::from_value(read_json(&dir.join("status.json")))
-        .expect("status matches the contract");
     for f in ["config.json", "logs.txt"] {
         assert!(dir.join(f).exists(), "{f} missing");
     }
-    (summary, status)
+    load_run(&dir)
 }
 
 #[test]

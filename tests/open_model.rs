@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::process::Output;
 use std::time::{Duration, Instant};
-use userflux::{Gateway, engine, only_run, read_json};
+use userflux::{Gateway, engine, load_run, only_run, run_with_config};
 use userflux_engine::status::Status;
 use userflux_engine::summary::{RunState, Summary};
 
@@ -16,24 +16,14 @@ const ROUTES: &str = r#"{"routes": [
 ]}"#;
 
 fn run(tmp: &Path, name: &str, config: String) -> (Output, Summary, Status) {
-    let file = tmp.join(format!("{name}.json"));
-    std::fs::write(&file, config).unwrap();
     let runs = tmp.join(format!("runs-{name}"));
-    let out = engine()
-        .args(["run", "-q", "--config"])
-        .arg(&file)
-        .arg("--runs-dir")
-        .arg(&runs)
-        .output()
-        .unwrap();
+    let out = run_with_config(&config, &tmp.join(format!("{name}.json")), &runs, &[]);
     assert!(
         runs.exists(),
         "no run was created: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let dir = only_run(&runs);
-    let s = serde_json::from_value(read_json(&dir.join("summary.json"))).expect("summary");
-    let st = serde_json::from_value(read_json(&dir.join("status.json"))).expect("status");
+    let (s, st) = load_run(&only_run(&runs));
     (out, s, st)
 }
 

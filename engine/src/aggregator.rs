@@ -6,13 +6,14 @@
 //! and passes a stop request on to the workers. It is off the per-request
 //! path: workers only ever `send` to it.
 
+use crate::plan::Plan;
 use crate::rundir::{RunDir, now_rfc3339};
 use crate::scaler::Scaler;
 use crate::stats::{EndpointStats, new_histogram};
 use crate::status::{Progress, Status};
 use crate::summary::{ScalingEvent, Second, SecondEndpoint, percentile_ms};
 use crate::thresholds::{EndpointView, evaluate};
-use crate::worker::{Control, Msg, Plan, Report, WorkerHandle};
+use crate::worker::{Control, Msg, Report, WorkerHandle};
 use crossbeam_channel::{Receiver, Sender, select};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;

@@ -191,7 +191,7 @@ fn run(args: RunArgs) -> ExitCode {
 fn start(
     args: &RunArgs,
     config: &Config,
-    plan: userflux_engine::worker::Plan,
+    plan: userflux_engine::plan::Plan,
 ) -> anyhow::Result<ExitCode> {
     let dir = match &args.run_dir {
         Some(p) => RunDir::at(p),

@@ -1,10 +1,14 @@
-//! The load plan as pure functions of time: how many VUs the stages ask for
-//! at an instant, how they split over endpoints (by weight) and over workers.
+//! The load plan: what the workers run (`Plan`, built once from a config),
+//! and pure functions of time — how many VUs the stages ask for at an
+//! instant, how they split over endpoints and over workers, when the k-th
+//! open-model send is due.
 //!
 //! Workers evaluate these themselves on their control tick, so a ramp needs
 //! no message from the aggregator and every worker agrees on the split.
 
-use crate::config::{Distribution, Priority, PriorityShares, Stage};
+use crate::config::{Autoscale, Distribution, Priority, PriorityShares, Stage};
+use crate::stats::StatusSet;
+use std::net::SocketAddr;
 use std::time::Duration;
 
 /// VUs the stages ask for at `elapsed` since the run start: linear from the
@@ -151,6 +155,93 @@ pub fn worker_share(n: u32, workers: usize, w: usize, offset: usize) -> u32 {
     let extra = n % workers;
     let pos = ((w + workers as usize - offset % workers as usize) % workers as usize) as u32;
     base + u32::from(pos < extra)
+}
+
+/// One endpoint as the workers run it.
+#[derive(Debug)]
+pub struct EndpointPlan {
+    pub name: String,
+    pub addr: SocketAddr,
+    /// The rendered request, written as is.
+    pub request: Box<[u8]>,
+    /// HEAD requests get responses without bodies.
+    pub head: bool,
+    pub think: Duration,
+    pub weight: f64,
+    pub priority: Priority,
+    pub accept: StatusSet,
+    /// When set, the aggregator's autoscaler owns this endpoint's VU count.
+    pub autoscale: Option<Autoscale>,
+    /// An autoscaled endpoint's VUs until the autoscaler first changes them.
+    pub initial_workers: u32,
+    /// Open model: the endpoint sends on this schedule instead of looping VUs.
+    pub open: Option<OpenPlan>,
+}
+
+/// An open-model endpoint's schedule and connection limits.
+#[derive(Debug)]
+pub struct OpenPlan {
+    pub stages: Vec<RateStage>,
+    pub pre_allocated: u32,
+    /// Most connections (the autoscaler's count when autoscale is on).
+    pub max_vus: u32,
+}
+
+/// Everything the workers need to know about the run; shared read-only.
+#[derive(Debug)]
+pub struct Plan {
+    pub endpoints: Vec<EndpointPlan>,
+    pub stages: Vec<Stage>,
+    pub workers: usize,
+    pub connect_timeout: Duration,
+    pub request_timeout: Duration,
+    pub graceful_stop: Duration,
+    /// Length of the load phase.
+    pub duration: Duration,
+    pub distribution: Distribution,
+    pub priority_shares: PriorityShares,
+    /// Most VUs over all endpoints.
+    pub max_workers: Option<u32>,
+    /// Checked at the end, and every second for those that abort on failure.
+    pub thresholds: Vec<crate::thresholds::Threshold>,
+}
+
+impl Plan {
+    /// The stages' `total` VUs split over endpoints by the distribution,
+    /// under the global `max_workers`. Autoscaled endpoints' parts are their
+    /// starting share; afterwards the autoscaler sets them.
+    /// Open-model endpoints take no part (they get 0).
+    pub fn distribute(&self, total: u32) -> Vec<u32> {
+        let total = self.max_workers.map_or(total, |m| total.min(m));
+        let closed: Vec<usize> = (0..self.endpoints.len())
+            .filter(|&i| self.endpoints[i].open.is_none())
+            .collect();
+        let eps: Vec<(f64, Priority)> = closed
+            .iter()
+            .map(|&i| (self.endpoints[i].weight, self.endpoints[i].priority))
+            .collect();
+        let mut out = vec![0; self.endpoints.len()];
+        for (i, n) in closed.into_iter().zip(allocate(
+            total,
+            &eps,
+            self.distribution,
+            &self.priority_shares,
+        )) {
+            out[i] = n;
+        }
+        out
+    }
+
+    /// VUs of the endpoints with autoscale off, `elapsed` into the run.
+    pub fn fixed_vus(&self, elapsed: Duration) -> u32 {
+        let parts = self.distribute(vus_at(&self.stages, elapsed));
+        parts
+            .iter()
+            .zip(&self.endpoints)
+            .filter(|(_, e)| e.autoscale.is_none())
+            .map(|(n, _)| n)
+            .sum()
+    }
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 
 use crate::aggregator::{Aggregator, Outcome, Sinks};
 use crate::config::{Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Method, Samples};
+use crate::plan::{EndpointPlan, OpenPlan, Plan};
 use crate::request::render;
 use crate::rundir::{RunDir, now_rfc3339};
 use crate::samples::{SampleError, SampleFile};
@@ -13,7 +14,7 @@ use crate::summary::{
     EngineInfo, Latency, RunState, SUMMARY_SCHEMA, SamplesSummary, Stats, Summary, encode_histogram,
 };
 use crate::thresholds::{EndpointView, evaluate};
-use crate::worker::{self, EndpointPlan, Msg, OpenPlan, Plan, WorkerHandle};
+use crate::worker::{self, Msg, WorkerHandle};
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 use std::net::ToSocketAddrs;

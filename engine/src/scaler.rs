@@ -6,9 +6,9 @@
 
 use crate::autoscale::{EndpointInput, Observation, decide};
 use crate::config::{Autoscale, Priority};
+use crate::plan::Plan;
 use crate::stats::{EndpointStats, new_histogram};
 use crate::summary::{ScalingEvent, percentile_ms};
-use crate::worker::Plan;
 use hdrhistogram::Histogram;
 use std::time::Duration;
 

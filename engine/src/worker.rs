@@ -11,19 +11,18 @@
 //! it has), so the loop stops there instead of paying for an `EAGAIN` read;
 //! new data raises a new edge.
 
-use crate::config::{Autoscale, Distribution, Priority, PriorityShares, Stage};
 use crate::framing::{FrameError, Framed, Framer};
 use crate::open::{LATE, OpenState};
-use crate::plan::{RateStage, allocate, steady_until, vus_at, worker_share};
+use crate::plan::{EndpointPlan, Plan};
+use crate::plan::{steady_until, vus_at, worker_share};
 use crate::samples::{Sample, SampleFile, SampleWriter};
-use crate::stats::{EndpointStats, ErrorKind, StatusSet, micros};
+use crate::stats::{EndpointStats, ErrorKind, micros};
 use crate::timer::TimerWheel;
 use crossbeam_channel::{Receiver, Sender};
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Events, Interest, Poll, Token, Waker};
 use std::io::{self, Read, Write};
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -36,93 +35,6 @@ const READ_BUF: usize = 64 * 1024;
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const WAKER: Token = Token(usize::MAX);
 const NOT_ARMED: u64 = u64::MAX;
-
-/// One endpoint as the workers run it.
-#[derive(Debug)]
-pub struct EndpointPlan {
-    pub name: String,
-    pub addr: SocketAddr,
-    /// The rendered request, written as is.
-    pub request: Box<[u8]>,
-    /// HEAD requests get responses without bodies.
-    pub head: bool,
-    pub think: Duration,
-    pub weight: f64,
-    pub priority: Priority,
-    pub accept: StatusSet,
-    /// When set, the aggregator's autoscaler owns this endpoint's VU count.
-    pub autoscale: Option<Autoscale>,
-    /// An autoscaled endpoint's VUs until the autoscaler first changes them.
-    pub initial_workers: u32,
-    /// Open model: the endpoint sends on this schedule instead of looping VUs.
-    pub open: Option<OpenPlan>,
-}
-
-/// An open-model endpoint's schedule and connection limits.
-#[derive(Debug)]
-pub struct OpenPlan {
-    pub stages: Vec<RateStage>,
-    pub pre_allocated: u32,
-    /// Most connections (the autoscaler's count when autoscale is on).
-    pub max_vus: u32,
-}
-
-/// Everything the workers need to know about the run; shared read-only.
-#[derive(Debug)]
-pub struct Plan {
-    pub endpoints: Vec<EndpointPlan>,
-    pub stages: Vec<Stage>,
-    pub workers: usize,
-    pub connect_timeout: Duration,
-    pub request_timeout: Duration,
-    pub graceful_stop: Duration,
-    /// Length of the load phase.
-    pub duration: Duration,
-    pub distribution: Distribution,
-    pub priority_shares: PriorityShares,
-    /// Most VUs over all endpoints.
-    pub max_workers: Option<u32>,
-    /// Checked at the end, and every second for those that abort on failure.
-    pub thresholds: Vec<crate::thresholds::Threshold>,
-}
-
-impl Plan {
-    /// The stages' `total` VUs split over endpoints by the distribution,
-    /// under the global `max_workers`. Autoscaled endpoints' parts are their
-    /// starting share; afterwards the autoscaler sets them.
-    /// Open-model endpoints take no part (they get 0).
-    pub fn distribute(&self, total: u32) -> Vec<u32> {
-        let total = self.max_workers.map_or(total, |m| total.min(m));
-        let closed: Vec<usize> = (0..self.endpoints.len())
-            .filter(|&i| self.endpoints[i].open.is_none())
-            .collect();
-        let eps: Vec<(f64, Priority)> = closed
-            .iter()
-            .map(|&i| (self.endpoints[i].weight, self.endpoints[i].priority))
-            .collect();
-        let mut out = vec![0; self.endpoints.len()];
-        for (i, n) in closed.into_iter().zip(allocate(
-            total,
-            &eps,
-            self.distribution,
-            &self.priority_shares,
-        )) {
-            out[i] = n;
-        }
-        out
-    }
-
-    /// VUs of the endpoints with autoscale off, `elapsed` into the run.
-    pub fn fixed_vus(&self, elapsed: Duration) -> u32 {
-        let parts = self.distribute(vus_at(&self.stages, elapsed));
-        parts
-            .iter()
-            .zip(&self.endpoints)
-            .filter(|(_, e)| e.autoscale.is_none())
-            .map(|(n, _)| n)
-            .sum()
-    }
-}
 
 /// Aggregator → worker.
 #[derive(Debug)]

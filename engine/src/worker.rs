@@ -545,15 +545,22 @@ impl Worker {
         }
         match c.state {
             State::Connecting => {
-                let msg = format!("connect timed out after {:?}", self.plan.connect_timeout);
-                self.fail(idx, ErrorKind::Connect, &msg, now)
+                let t = self.plan.connect_timeout;
+                self.fail(
+                    idx,
+                    ErrorKind::Connect,
+                    move || format!("connect timed out after {t:?}"),
+                    now,
+                )
             }
             State::Awaiting => {
-                let msg = format!(
-                    "no complete response within {:?}",
-                    self.plan.request_timeout
-                );
-                self.fail(idx, ErrorKind::Timeout, &msg, now)
+                let t = self.plan.request_timeout;
+                self.fail(
+                    idx,
+                    ErrorKind::Timeout,
+                    move || format!("no complete response within {t:?}"),
+                    now,
+                )
             }
             State::Thinking => self.send_request(idx, now),
             State::Backoff => self.connect(idx, now),
@@ -586,7 +593,9 @@ impl Worker {
         let addr = self.plan.endpoints[ep].addr;
         let mut sock = match TcpStream::connect(addr) {
             Ok(s) => s,
-            Err(e) => return self.fail(idx, ErrorKind::Connect, &format!("{addr}: {e}"), now),
+            Err(e) => {
+                return self.fail(idx, ErrorKind::Connect, move || format!("{addr}: {e}"), now);
+            }
         };
         if let Err(e) = self.poll.registry().register(
             &mut sock,
@@ -596,7 +605,7 @@ impl Worker {
             return self.fail(
                 idx,
                 ErrorKind::Connect,
-                &format!("cannot register socket: {e}"),
+                move || format!("cannot register socket: {e}"),
                 now,
             );
         }
@@ -631,7 +640,7 @@ impl Worker {
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {} // not yet
             Err(e) => {
                 let addr = self.plan.endpoints[c.ep].addr;
-                self.fail(idx, ErrorKind::Connect, &format!("{addr}: {e}"), now);
+                self.fail(idx, ErrorKind::Connect, move || format!("{addr}: {e}"), now);
             }
         }
     }
@@ -665,17 +674,20 @@ impl Worker {
                 return;
             }
             match sock.write(&request[c.written..]) {
-                Ok(0) => break "the socket accepted no bytes".to_string(),
+                Ok(0) => break None,
                 Ok(n) => {
                     c.written += n;
                     self.stats[c.ep].bytes_out += n as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                Err(e) => break e.to_string(),
+                Err(e) => break Some(e),
             }
         };
-        self.fail(idx, ErrorKind::Write, &failure, Instant::now());
+        let detail = move || {
+            failure.map_or_else(|| "the socket accepted no bytes".into(), |e| e.to_string())
+        };
+        self.fail(idx, ErrorKind::Write, detail, Instant::now());
     }
 
     /// Reads until the response is framed, the socket is drained, or it
@@ -691,7 +703,9 @@ impl Worker {
                 Ok(n) => n,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                Err(e) => return self.fail(idx, ErrorKind::Read, &e.to_string(), Instant::now()),
+                Err(e) => {
+                    return self.fail(idx, ErrorKind::Read, move || e.to_string(), Instant::now());
+                }
             };
             self.stats[c.ep].bytes_in += n as u64;
             c.received += n as u64;
@@ -708,13 +722,15 @@ impl Worker {
                     Err(_) => self.fail(
                         idx,
                         ErrorKind::Read,
-                        "connection closed before the response was complete",
+                        || "connection closed before the response was complete".into(),
                         now,
                     ),
                 };
             }
             match c.framer.feed(&buf[..n]) {
-                Err(e) => return self.fail(idx, ErrorKind::Parse, &e.to_string(), Instant::now()),
+                Err(e) => {
+                    return self.fail(idx, ErrorKind::Parse, move || e.to_string(), Instant::now());
+                }
                 Ok((_, Framed::Partial)) => {}
                 Ok((used, Framed::Complete(resp))) => {
                     let now = Instant::now();
@@ -882,7 +898,9 @@ impl Worker {
     }
 
     /// A request failed: count it, drop the socket, reconnect after a backoff.
-    fn fail(&mut self, idx: usize, kind: ErrorKind, detail: &str, now: Instant) {
+    /// `detail` is only formatted for the first error of a kind (the one
+    /// logged): a failing target must not cost an allocation per request.
+    fn fail(&mut self, idx: usize, kind: ErrorKind, detail: impl FnOnce() -> String, now: Instant) {
         let c = self.conns[idx].as_mut().expect("a live connection");
         let ep = c.ep;
         self.stats[ep].record_failure(kind);
@@ -908,9 +926,10 @@ impl Worker {
             self.logged[kind as usize] = true;
             let name = &self.plan.endpoints[ep].name;
             self.log(format!(
-                "worker {}: endpoint {name}: first {} error: {detail}",
+                "worker {}: endpoint {name}: first {} error: {}",
                 self.id,
-                kind.as_str()
+                kind.as_str(),
+                detail()
             ));
         }
         if retire {

@@ -292,16 +292,16 @@ fn build_summary(
         let name = plan.endpoints[i].name.clone();
         let open = plan.endpoints[i].open.is_some();
         all.add(s);
-        effective
-            .add(if open { &s.corrected } else { &s.latency })
-            .expect("same bounds");
+        if let Some(h) = s.effective_latency(open) {
+            effective.add(h).expect("same bounds");
+        }
         views.push(EndpointView {
             name: &plan.endpoints[i].name,
             stats: s,
             open,
         });
-        if open {
-            histograms_corrected.insert(name.clone(), encode_histogram(&s.corrected));
+        if let Some(h) = s.corrected.as_ref().filter(|_| open) {
+            histograms_corrected.insert(name.clone(), encode_histogram(h));
         }
         let mut stats = Stats::from_counts(s, outcome.load_seconds, outcome.final_vus[i]);
         if let Some(a) = plan.endpoints[i].autoscale {

@@ -267,7 +267,7 @@ impl Stats {
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
             latency_ms: Latency::from_histogram(&s.latency),
-            latency_corrected_ms: Latency::from_histogram(&s.corrected),
+            latency_corrected_ms: s.corrected.as_ref().and_then(Latency::from_histogram),
             dropped: s.dropped,
             late: s.late,
             status_codes,

@@ -277,12 +277,9 @@ pub fn evaluate(t: &Threshold, endpoints: &[EndpointView<'_>], seconds: f64) -> 
         .iter()
         .filter(|e| t.endpoint.as_deref().is_none_or(|n| n == e.name))
     {
-        let h = if e.open {
-            &e.stats.corrected
-        } else {
-            &e.stats.latency
-        };
-        latency.add(h).expect("same bounds");
+        if let Some(h) = e.stats.effective_latency(e.open) {
+            latency.add(h).expect("same bounds");
+        }
         requests += e.stats.requests;
         failed += e.stats.errors;
         dropped += e.stats.dropped;

@@ -7,13 +7,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 cargo build -q --release
 work=$(mktemp -d)
-trap 'kill $gw 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill ${gw:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 echo '{"routes": [{"path": "/ten", "calls": [{"service": "s", "latency": "10ms"}]}]}' > "$work/routes.json"
 last=$(( $(nproc) - 1 ))
-taskset -c "$last" target/release/userflux-gateway --listen 127.0.0.1:0 --routes "$work/routes.json" > "$work/gw.out" &
-gw=$!
-for _ in $(seq 50); do grep -q '^listening on ' "$work/gw.out" && break; sleep 0.1; done
-addr=$(sed -n 's/^listening on //p' "$work/gw.out")
+. scripts/gateway.sh
+start_gateway "$work/gw.out" taskset -c "$last" target/release/userflux-gateway --routes "$work/routes.json"
 for c in "${@:-8 32}"; do
   for conns in $c; do
     taskset -c 0 target/release/userflux-engine run "http://$addr/ten" -c "$conns" -d 5s --threads 1 -q --run-dir "$work/run-$conns" > /dev/null

@@ -11,14 +11,12 @@ cd "$(dirname "$0")/.."
 target=${1:-1000} latency=${2:-10ms} secs=${3:-30}
 cargo build -q --release
 work=$(mktemp -d)
-trap 'kill $gw 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill ${gw:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 cat > "$work/routes.json" <<JSON
 {"routes": [{"path": "/r", "calls": [{"service": "s", "latency": "$latency"}]}]}
 JSON
-target/release/userflux-gateway --listen 127.0.0.1:0 --routes "$work/routes.json" > "$work/gw.out" &
-gw=$!
-for _ in $(seq 50); do grep -q '^listening on ' "$work/gw.out" && break; sleep 0.1; done
-addr=$(sed -n 's/^listening on //p' "$work/gw.out")
+. scripts/gateway.sh
+start_gateway "$work/gw.out" target/release/userflux-gateway --routes "$work/routes.json"
 cat > "$work/config.json" <<JSON
 {"target": "http://$addr", "threads": 1,
  "stages": [{"duration": "0s", "target": 1}, {"duration": "${secs}s", "target": 1}],

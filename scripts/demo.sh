@@ -10,21 +10,15 @@ bin=target/release
 config=${1:-examples/demo.json}
 export USERFLUX_SOCKET=runs/userfluxd.sock
 out=$(mktemp)
-"$bin/userflux-gateway" --listen 127.0.0.1:0 > "$out" &
-gw=$!
 started_daemon=""
 cleanup() {
-  kill "$gw" 2>/dev/null || true
+  kill "${gw:-}" 2>/dev/null || true
   [ -n "$started_daemon" ] && "$bin/userfluxctl" daemon stop > /dev/null 2>&1 || true
   rm -f "$out"
 }
 trap cleanup EXIT
-for _ in $(seq 50); do
-  grep -q '^listening on ' "$out" && break
-  sleep 0.1
-done
-addr=$(sed -n 's/^listening on //p' "$out")
-[ -n "$addr" ] || { echo "demo: the gateway did not start" >&2; exit 1; }
+. scripts/gateway.sh
+start_gateway "$out" "$bin/userflux-gateway"
 echo "demo: gateway listening on $addr"
 if ! "$bin/userfluxctl" daemon status > /dev/null 2>&1; then
   "$bin/userfluxctl" daemon start --runs-dir runs

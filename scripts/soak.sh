@@ -11,11 +11,9 @@ minutes=${1:-30} rate=${2:-0.1}
 cargo build -q --release
 bin=target/release
 work=$(mktemp -d)
-trap 'kill $gw $eng 2>/dev/null || true' EXIT
-"$bin/userflux-gateway" --listen 127.0.0.1:0 > "$work/gw.out" &
-gw=$!
-for _ in $(seq 50); do grep -q '^listening on ' "$work/gw.out" && break; sleep 0.1; done
-addr=$(sed -n 's/^listening on //p' "$work/gw.out")
+trap 'kill ${gw:-} ${eng:-} 2>/dev/null || true' EXIT
+. scripts/gateway.sh
+start_gateway "$work/gw.out" "$bin/userflux-gateway"
 cat > "$work/soak.json" <<JSON
 {"name": "soak", "threads": 1,
  "stages": [{"duration": "0s", "target": 64}, {"duration": "${minutes}m", "target": 64}],
@@ -44,7 +42,8 @@ rows = [(int(r["seconds"]), int(r["rss_kib"]), int(r["fds"])) for r in csv.DictR
 first = [r for r in rows if 60 <= r[0] < 120] or rows[:6]
 last = [r for r in rows if r[0] >= (minutes - 1) * 60] or rows[-6:]
 rss1 = max(r[1] for r in first); rssn = max(r[1] for r in last)
-fds = [r[2] for r in rows if r[0] >= 60] or [r[2] for r in rows]
+# after start-up: the sample at 0 s is taken before any connection opens
+fds = [r[2] for r in rows if r[0] >= 60] or [r[2] for r in rows if r[0] > 0]
 s = json.load(open(f"{work}/run/summary.json"))
 lines = sum(1 for _ in open(f"{work}/run/samples.ndjson", "rb"))
 ok_rss = rssn <= rss1 * 1.05

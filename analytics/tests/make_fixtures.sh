@@ -11,7 +11,7 @@ root=$(cd "$here/../.." && pwd)
 bin=$root/target/release
 data=$here/data
 work=$(mktemp -d)
-trap 'kill $gw 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill ${gw:-} 2>/dev/null || true; rm -rf "$work"' EXIT
 cat > "$work/routes.json" <<'JSON'
 {"routes": [
   {"path": "/users", "calls": [{"service": "users", "latency": "2ms"}], "body_bytes": 256},
@@ -22,10 +22,9 @@ cat > "$work/routes.json" <<'JSON'
   {"path": "/stalls", "calls": [{"service": "stalls", "latency": "2ms"}], "stall": {"every": "3s", "for": "600ms"}}
 ]}
 JSON
-"$bin/userflux-gateway" --listen 127.0.0.1:0 --routes "$work/routes.json" > "$work/gw.out" &
-gw=$!
-for _ in $(seq 50); do grep -q '^listening on ' "$work/gw.out" && break; sleep 0.1; done
-target="http://$(sed -n 's/^listening on //p' "$work/gw.out")"
+. "$root/scripts/gateway.sh"
+start_gateway "$work/gw.out" "$bin/userflux-gateway" --routes "$work/routes.json"
+target="http://$addr"
 run() { # name config-json [engine args...]
   local name=$1 config=$2; shift 2
   rm -rf "${data:?}/$name"

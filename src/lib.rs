@@ -11,6 +11,20 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
+/// Reads one request head (until a blank line) from a scripted server's
+/// connection; false when the client left or the read failed.
+pub fn read_request(s: &mut impl std::io::Read) -> bool {
+    let mut got = Vec::new();
+    let mut b = [0u8; 1024];
+    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
+        match s.read(&mut b) {
+            Ok(0) | Err(_) => return false,
+            Ok(n) => got.extend_from_slice(&b[..n]),
+        }
+    }
+    true
+}
+
 /// A binary of this workspace in the same profile as the running test.
 pub fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current exe");

@@ -298,8 +298,18 @@ fn a_restarted_daemon_adopts_a_live_engine_and_fails_a_dead_one() {
         10,
     );
     drop(d);
-    userflux_engine::sys::kill(st.pid.unwrap(), 9).unwrap();
-    std::thread::sleep(Duration::from_millis(200));
+    let pid = st.pid.unwrap();
+    userflux_engine::sys::kill(pid, 9).unwrap();
+    // Dead once it is gone or a zombie (empty cmdline); a busy machine can
+    // take a while to tear a process down.
+    let t0 = std::time::Instant::now();
+    while std::fs::read(format!("/proc/{pid}/cmdline")).is_ok_and(|c| !c.is_empty()) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the engine did not die"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let d = Daemon::start(&runs);
     let st = d.status(&dead);
     assert_eq!(st.state, RunState::Failed);

@@ -5,7 +5,9 @@
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
-use userflux::{Gateway, closed_port, engine, load_run, only_run, read_json, run_with_config};
+use userflux::{
+    Gateway, closed_port, engine, load_run, only_run, read_json, read_request, run_with_config,
+};
 use userflux_engine::status::Status;
 use userflux_engine::summary::{RunState, Summary};
 
@@ -463,4 +465,87 @@ fn the_open_file_limit_is_raised_when_it_can_be_and_explained_when_not() {
         "{stderr}"
     );
     assert!(!runs.exists(), "refused before creating the run directory");
+}
+
+/// Whether every thread of process `pid` is stopped (SIGSTOP took hold).
+fn all_threads_stopped(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().all(|t| {
+        std::fs::read_to_string(t.path().join("stat"))
+            .ok()
+            .and_then(|s| {
+                s.rsplit_once(')')
+                    .map(|(_, rest)| rest.trim_start().starts_with('T'))
+            })
+            .unwrap_or(false)
+    })
+}
+
+/// Latency ends when the response reached this host, not when the engine got
+/// round to reading it: a response that arrives while the engine is paused
+/// (SIGSTOP for a second) does not count the pause.
+#[test]
+fn latency_does_not_count_the_engines_own_delay() {
+    use std::io::Write;
+    let tmp = tempfile::tempdir().unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let run = tmp.path().join("run");
+    let mut child = engine()
+        .args([
+            "run",
+            "-q",
+            "-c",
+            "1",
+            "-d",
+            "3s",
+            "--threads",
+            "1",
+            "--run-dir",
+        ])
+        .arg(&run)
+        .arg(format!("http://127.0.0.1:{port}/"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let (mut s, _) = listener.accept().unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let response = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok";
+    // Answer for a while first: the kernel turns packet stamping on a moment
+    // after the first socket asks for it.
+    let t0 = Instant::now();
+    while t0.elapsed() < Duration::from_millis(500) {
+        assert!(read_request(&mut s));
+        s.write_all(response).unwrap();
+    }
+    assert!(read_request(&mut s));
+    // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGSTOP) }, 0);
+    while !all_threads_stopped(child.id()) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "SIGSTOP did not take"
+        );
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    s.write_all(response).unwrap();
+    std::thread::sleep(Duration::from_secs(1));
+    // SAFETY: as above.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGCONT) }, 0);
+    while read_request(&mut s) {
+        if s.write_all(response).is_err() {
+            break;
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    let summary = read_json(&run.join("summary.json"));
+    let totals = &summary["totals"];
+    assert_eq!(totals["errors"], 0, "{totals}");
+    assert!(totals["requests"].as_u64().unwrap() > 10, "{totals}");
+    // Counting the pause would make the slowest request take over 1000 ms.
+    let max = totals["latency_ms"]["max"].as_f64().unwrap();
+    assert!(max < 500.0, "the engine's pause was counted: max {max} ms");
 }

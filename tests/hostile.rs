@@ -9,7 +9,7 @@ use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-use userflux::{bin, read_json};
+use userflux::{bin, read_json, read_request};
 use userflux_engine::summary::{RunState, Summary};
 
 /// A server whose every connection runs `behave`; stops accepting on drop.
@@ -45,19 +45,6 @@ impl Drop for Hostile {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
     }
-}
-
-/// Reads one request head (until a blank line); false when the client left.
-fn read_request(s: &mut TcpStream) -> bool {
-    let mut got = Vec::new();
-    let mut b = [0u8; 1024];
-    while !got.windows(4).any(|w| w == b"\r\n\r\n") {
-        match s.read(&mut b) {
-            Ok(0) | Err(_) => return false,
-            Ok(n) => got.extend_from_slice(&b[..n]),
-        }
-    }
-    true
 }
 
 /// Answers every request on the connection with `bytes`, then keeps it open.

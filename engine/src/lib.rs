@@ -28,6 +28,7 @@
 
 pub mod aggregator;
 pub mod autoscale;
+pub mod clock;
 pub mod config;
 pub mod duration;
 pub mod framing;

@@ -11,12 +11,14 @@
 //! it has), so the loop stops there instead of paying for an `EAGAIN` read;
 //! new data raises a new edge.
 
+use crate::clock::arrival;
 use crate::framing::{FrameError, Framed, Framer};
 use crate::open::{LATE, OpenState};
 use crate::plan::{EndpointPlan, Plan};
 use crate::plan::{steady_until, vus_at, worker_share};
 use crate::samples::{Sample, SampleFile, SampleWriter};
 use crate::stats::{EndpointStats, ErrorKind, micros};
+use crate::sys;
 use crate::timer::TimerWheel;
 use crossbeam_channel::{Receiver, Sender};
 use mio::event::Event;
@@ -597,6 +599,9 @@ impl Worker {
                 return self.fail(idx, ErrorKind::Connect, move || format!("{addr}: {e}"), now);
             }
         };
+        // Without receive times latency falls back to when the worker read
+        // the response, which adds its own wake-up delay (see [`arrival`]).
+        let _ = sys::enable_rx_timestamps(&sock);
         if let Err(e) = self.poll.registry().register(
             &mut sock,
             Token(idx),
@@ -699,8 +704,8 @@ impl Worker {
                 return;
             };
             let Some(sock) = c.sock.as_mut() else { return };
-            let n = match sock.read(buf) {
-                Ok(n) => n,
+            let (n, stamp) = match sys::recv_stamped(sock, buf) {
+                Ok(r) => r,
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
@@ -718,7 +723,7 @@ impl Worker {
                     c.framer.eof()
                 };
                 return match ended {
-                    Ok(resp) => self.complete(idx, resp.status, false, now),
+                    Ok(resp) => self.complete(idx, resp.status, false, now, now),
                     Err(_) => self.fail(
                         idx,
                         ErrorKind::Read,
@@ -740,7 +745,8 @@ impl Worker {
                     if !reuse {
                         c.sock = None;
                     }
-                    return self.complete(idx, resp.status, reuse, now);
+                    let done = arrival(stamp, c.sent_at, now);
+                    return self.complete(idx, resp.status, reuse, done, now);
                 }
             }
             // A short read drained the socket; new data raises a new edge.
@@ -769,15 +775,16 @@ impl Worker {
         }
     }
 
-    /// A complete response: record it, then the VU's next step.
-    fn complete(&mut self, idx: usize, status: u16, reuse: bool, now: Instant) {
+    /// A complete response, its last bytes received at `done`: record it,
+    /// then the VU's next step.
+    fn complete(&mut self, idx: usize, status: u16, reuse: bool, done: Instant, now: Instant) {
         let c = self.conns[idx].as_mut().expect("a live connection");
         let ep = &self.plan.endpoints[c.ep];
-        let latency = micros(now - c.sent_at);
+        let latency = micros(done.saturating_duration_since(c.sent_at));
         let corrected = c
             .intended
             .take()
-            .map(|at| micros(now.saturating_duration_since(at)));
+            .map(|at| micros(done.saturating_duration_since(at)));
         let accepted = ep.accept.contains(status);
         self.stats[c.ep].record_response(latency, corrected, status, accepted);
         if let Some(s) = self.samples.as_mut()

@@ -13,8 +13,10 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::io::{self, Read, Write};
+use std::io::{self, Write};
 use std::time::{Duration, Instant};
+use userflux_engine::clock::arrival;
+use userflux_engine::sys;
 
 const LISTENER: Token = Token(usize::MAX);
 /// A timer entry with this "service" releases a response held by a stall.
@@ -71,6 +73,11 @@ struct Conn {
     active: Option<Active>,
     /// Close once `outbuf` is written.
     closing: bool,
+    accepted: Instant,
+    /// When the bytes of the last read arrived (the kernel's receive time):
+    /// a request read then starts its calls from there, so a gateway woken
+    /// late does not add its own delay to a route's latency.
+    arrived: Option<Instant>,
 }
 
 pub struct Server {
@@ -213,6 +220,7 @@ impl Server {
             match self.listener.accept() {
                 Ok((mut sock, _)) => {
                     let _ = sock.set_nodelay(true);
+                    let _ = sys::enable_rx_timestamps(&sock);
                     let idx = self.free.pop().unwrap_or_else(|| {
                         self.conns.push(None);
                         self.generations.push(0);
@@ -239,6 +247,8 @@ impl Server {
                         outbuf: Vec::new(),
                         active: None,
                         closing: false,
+                        accepted: Instant::now(),
+                        arrived: None,
                     });
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
@@ -260,13 +270,14 @@ impl Server {
             let Some(c) = self.conns[idx].as_mut() else {
                 return;
             };
-            match c.sock.read(buf) {
-                Ok(0) => return self.close(idx),
-                Ok(n) => {
+            match sys::recv_stamped(&c.sock, buf) {
+                Ok((0, _)) => return self.close(idx),
+                Ok((n, stamp)) => {
                     if c.inbuf.len() + n > MAX_HEAD + MAX_BODY {
                         return self.close(idx);
                     }
                     c.inbuf.extend_from_slice(&buf[..n]);
+                    c.arrived = Some(arrival(stamp, c.accepted, Instant::now()));
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
@@ -342,6 +353,9 @@ impl Server {
         let n_calls = self.routes[route].calls.len();
         let sequential = self.routes[route].sequential;
         let generation = c.generation;
+        // A request pipelined behind another starts when that one is done
+        // (`arrived` is taken by the first), not when its bytes came.
+        let now = c.arrived.take().unwrap_or_else(Instant::now);
         c.active = Some(Active {
             route,
             pending: if sequential { n_calls.min(1) } else { n_calls },
@@ -351,7 +365,6 @@ impl Server {
         if n_calls == 0 {
             return self.done(idx, Instant::now());
         }
-        let now = Instant::now();
         let starts = if sequential { 1 } else { n_calls };
         for call in 0..starts {
             self.start_call(

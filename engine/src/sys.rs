@@ -258,6 +258,67 @@ pub fn recv_stamped(
     Ok((n as usize, stamp))
 }
 
+/// A CLOCK_MONOTONIC timerfd: a wake-up epoll can wait for with nanosecond
+/// precision (an epoll timeout is whole milliseconds). Register it with mio
+/// through `mio::unix::SourceFd` for READABLE.
+pub struct TimerFd(std::os::fd::OwnedFd);
+
+impl TimerFd {
+    pub fn new() -> io::Result<TimerFd> {
+        // SAFETY: timerfd_create takes no pointers; a non-negative result is
+        // a new fd that nothing else owns.
+        let fd = unsafe {
+            libc::timerfd_create(
+                libc::CLOCK_MONOTONIC,
+                libc::TFD_NONBLOCK | libc::TFD_CLOEXEC,
+            )
+        };
+        if fd < 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: `fd` is a fresh descriptor owned by nobody else.
+        Ok(TimerFd(unsafe { std::os::fd::FromRawFd::from_raw_fd(fd) }))
+    }
+
+    /// Fires once, `after` from now (at least 1 ns: zero would disarm).
+    pub fn arm(&self, after: std::time::Duration) -> io::Result<()> {
+        let after = after.max(std::time::Duration::from_nanos(1));
+        let spec = libc::itimerspec {
+            it_interval: libc::timespec {
+                tv_sec: 0,
+                tv_nsec: 0,
+            },
+            it_value: libc::timespec {
+                tv_sec: after.as_secs().min(i64::MAX as u64) as libc::time_t,
+                tv_nsec: after.subsec_nanos() as libc::c_long,
+            },
+        };
+        // SAFETY: timerfd_settime reads the itimerspec on our stack and
+        // writes nothing (old value null); the fd is ours.
+        let r =
+            unsafe { libc::timerfd_settime(self.0.as_raw_fd(), 0, &spec, std::ptr::null_mut()) };
+        if r == 0 {
+            Ok(())
+        } else {
+            Err(io::Error::last_os_error())
+        }
+    }
+
+    /// Consumes a pending expiry, so the next one raises a new edge.
+    pub fn clear(&self) {
+        let mut ticks = [0u8; 8];
+        // SAFETY: read writes at most 8 bytes into our buffer; the fd is
+        // ours. EAGAIN (nothing pending) is fine and ignored.
+        let _ = unsafe { libc::read(self.0.as_raw_fd(), ticks.as_mut_ptr().cast(), 8) };
+    }
+}
+
+impl AsRawFd for TimerFd {
+    fn as_raw_fd(&self) -> std::os::fd::RawFd {
+        self.0.as_raw_fd()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

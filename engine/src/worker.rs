@@ -11,7 +11,7 @@
 //! it has), so the loop stops there instead of paying for an `EAGAIN` read;
 //! new data raises a new edge.
 
-use crate::clock::arrival;
+use crate::clock::{Alarm, arrival};
 use crate::framing::{FrameError, Framed, Framer};
 use crate::open::{LATE, OpenState};
 use crate::plan::{EndpointPlan, Plan};
@@ -36,6 +36,7 @@ const READ_BUF: usize = 64 * 1024;
 /// Reconnect delay after consecutive failures: 0, then 10 ms doubling to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 const WAKER: Token = Token(usize::MAX);
+const ALARM: Token = Token(usize::MAX - 1);
 const NOT_ARMED: u64 = u64::MAX;
 
 /// Aggregator → worker.
@@ -103,6 +104,7 @@ pub fn spawn(
 ) -> io::Result<WorkerHandle> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
+    let alarm = Alarm::new(poll.registry(), ALARM)?;
     let (control_tx, control_rx) = crossbeam_channel::unbounded();
     let thread = std::thread::Builder::new()
         .name(format!("userflux-worker-{id}"))
@@ -114,6 +116,7 @@ pub fn spawn(
             let mut w = Worker {
                 id,
                 poll,
+                alarm,
                 wheel: TimerWheel::new(start),
                 start,
                 conns: Vec::new(),
@@ -193,6 +196,8 @@ struct Conn {
 struct Worker {
     id: usize,
     poll: Poll,
+    /// Wakes the loop for the next open-model send.
+    alarm: Alarm,
     wheel: TimerWheel,
     start: Instant,
     /// A slab: the index is the connection's mio token.
@@ -331,17 +336,13 @@ impl Worker {
                 until = until.min(t);
             }
             let mut timeout = until.saturating_duration_since(Instant::now());
-            if let Some(at) = next_send {
-                // mio rounds a poll timeout up to whole milliseconds (epoll's
-                // unit): sleep only the whole milliseconds that end a
-                // millisecond before the send, then poll without blocking,
-                // or sends leave up to 1 ms late (measured: 179 of 2000 late
-                // at 500 req/s, corrected p50 0.5 ms above measured).
-                let wait = at.saturating_duration_since(Instant::now());
-                let sleep = Duration::from_millis(
-                    wait.saturating_sub(Duration::from_millis(1)).as_millis() as u64,
-                );
-                timeout = timeout.min(sleep);
+            if let Some(at) = next_send
+                && let Some(t) = self.alarm.wait_for(at)
+            {
+                // Sends go out on time, not up to 1 ms late as with an epoll
+                // timeout (measured with that: 179 of 2000 late at 500
+                // req/s, corrected p50 0.5 ms above measured).
+                timeout = timeout.min(t);
             }
             if let Err(e) = self.poll.poll(&mut events, Some(timeout))
                 && e.kind() != io::ErrorKind::Interrupted
@@ -350,8 +351,10 @@ impl Worker {
                 break;
             }
             for ev in events.iter() {
-                if ev.token() != WAKER {
-                    self.on_event(ev.token().0, ev, &mut buf);
+                match ev.token() {
+                    WAKER => {}
+                    ALARM => self.alarm.rang(),
+                    t => self.on_event(t.0, ev, &mut buf),
                 }
             }
         }

@@ -15,10 +15,11 @@ use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io::{self, Write};
 use std::time::{Duration, Instant};
-use userflux_engine::clock::arrival;
+use userflux_engine::clock::{Alarm, arrival};
 use userflux_engine::sys;
 
 const LISTENER: Token = Token(usize::MAX);
+const ALARM: Token = Token(usize::MAX - 1);
 /// A timer entry with this "service" releases a response held by a stall.
 const STALL_RELEASE: usize = usize::MAX;
 /// Largest request head; beyond it the answer is 431 and a close.
@@ -95,6 +96,8 @@ pub struct Server {
     rng: u64,
     /// Stall windows are counted from here.
     started: Instant,
+    /// Wakes the loop when the earliest timer is due.
+    alarm: Alarm,
 }
 
 fn response(status: &str, body: &[u8], close: bool) -> Vec<u8> {
@@ -114,6 +117,7 @@ impl Server {
         let mut listener = listener;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
+        let alarm = Alarm::new(poll.registry(), ALARM)?;
         let mut services: Vec<Service> = Vec::new();
         let mut service_ids: HashMap<String, usize> = HashMap::new();
         let mut specs = Vec::new();
@@ -160,6 +164,7 @@ impl Server {
             timers: BinaryHeap::new(),
             rng: seed | 1,
             started: Instant::now(),
+            alarm,
         })
     }
 
@@ -168,16 +173,13 @@ impl Server {
         let mut events = Events::with_capacity(1024);
         let mut buf = vec![0u8; 64 * 1024];
         loop {
-            // epoll sleeps in whole milliseconds (mio rounds up): sleep the
-            // whole ones, then poll without blocking for the last, so a
-            // "10ms" call takes 10 ms and not up to 11 — the gateway is the
-            // reference the engine's accuracy is measured against.
-            let timeout = self.timers.peek().map(|Reverse((at, ..))| {
-                let wait = at.saturating_duration_since(Instant::now());
-                Duration::from_millis(
-                    wait.saturating_sub(Duration::from_millis(1)).as_millis() as u64
-                )
-            });
+            // A "10ms" call takes 10 ms, not up to 11 (see `Alarm`): the
+            // gateway is the reference the engine's accuracy is measured
+            // against.
+            let timeout = match self.timers.peek() {
+                Some(Reverse((at, ..))) => self.alarm.wait_for(*at),
+                None => None,
+            };
             match self.poll.poll(&mut events, timeout) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => r?,
@@ -185,6 +187,7 @@ impl Server {
             for ev in events.iter() {
                 match ev.token() {
                     LISTENER => self.accept(),
+                    ALARM => self.alarm.rang(),
                     Token(idx) => {
                         if ev.is_writable() {
                             self.flush(idx);

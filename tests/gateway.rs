@@ -148,3 +148,22 @@ fn capacity_queues_calls_and_error_rate_fails_that_share() {
         "sequential 20+30 ms gave p50 {p50}"
     );
 }
+
+#[test]
+fn stats_count_the_calls_ended_and_how_late_they_fired() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    // Pipelined: each request starts when the one before it is answered, so
+    // the stats request sees all three calls (users, 2 ms) ended.
+    let out = exchange(
+        &gw,
+        b"GET /api/users HTTP/1.1\r\n\r\nGET /api/users HTTP/1.1\r\n\r\nGET /api/users HTTP/1.1\r\n\r\nGET /__gateway/stats HTTP/1.1\r\n\r\n",
+        4,
+    );
+    let body = out.rsplit("\r\n\r\n").next().unwrap();
+    let stats: serde_json::Value = serde_json::from_str(body).unwrap();
+    assert_eq!(stats["calls_ended"], 3, "{out}");
+    let late = stats["calls_late_1ms"].as_u64().unwrap();
+    assert!(late <= 3, "{stats}");
+    assert!(stats["max_late_us"].is_u64(), "{stats}");
+}

@@ -20,6 +20,8 @@ use userflux_engine::sys;
 
 const LISTENER: Token = Token(usize::MAX);
 const ALARM: Token = Token(usize::MAX - 1);
+/// Any method: the gateway's own timing, as JSON (see README).
+const STATS_PATH: &str = "/__gateway/stats";
 /// A timer entry with this "service" releases a response held by a stall.
 const STALL_RELEASE: usize = usize::MAX;
 /// Largest request head; beyond it the answer is 431 and a close.
@@ -98,6 +100,10 @@ pub struct Server {
     started: Instant,
     /// Wakes the loop when the earliest timer is due.
     alarm: Alarm,
+    /// Calls ended, and how late their timers fired, for `GET /__gateway/stats`.
+    calls_ended: u64,
+    calls_late_1ms: u64,
+    max_late: Duration,
 }
 
 fn response(status: &str, body: &[u8], close: bool) -> Vec<u8> {
@@ -165,6 +171,9 @@ impl Server {
             rng: seed | 1,
             started: Instant::now(),
             alarm,
+            calls_ended: 0,
+            calls_late_1ms: 0,
+            max_late: Duration::ZERO,
         })
     }
 
@@ -212,6 +221,12 @@ impl Server {
                         self.finish(call.conn);
                     }
                 } else {
+                    // The gateway is the reference the engine's accuracy is
+                    // measured against: it says when it was late itself.
+                    let late = now - at;
+                    self.calls_ended += 1;
+                    self.calls_late_1ms += u64::from(late >= Duration::from_millis(1));
+                    self.max_late = self.max_late.max(late);
                     self.call_done(call, service, now);
                 }
             }
@@ -339,6 +354,20 @@ impl Server {
             .unwrap_or("/")
             .to_string();
         c.inbuf.drain(..head_len + body_len);
+        if path == STATS_PATH {
+            let body = format!(
+                "{{\"calls_ended\":{},\"calls_late_1ms\":{},\"max_late_us\":{}}}",
+                self.calls_ended,
+                self.calls_late_1ms,
+                self.max_late.as_micros()
+            );
+            self.respond(
+                idx,
+                response("200 OK", body.as_bytes(), close_after),
+                close_after,
+            );
+            return self.next_request(idx);
+        }
         let Some(&route) = self.index.get(&(method, path.clone())) else {
             let known = self.index.keys().any(|(_, p)| *p == path);
             let status = if known {

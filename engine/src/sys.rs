@@ -158,15 +158,22 @@ pub fn set_linger(sock: &impl AsRawFd, linger: Option<std::time::Duration>) -> i
         l_onoff: i32::from(linger.is_some()),
         l_linger: linger.map_or(0, |d| d.as_secs() as i32),
     };
-    // SAFETY: setsockopt reads `size_of::<linger>()` bytes from a valid
-    // struct on our stack; the fd belongs to `sock` for the call.
+    set_socket_option(sock, libc::SO_LINGER, &l)
+}
+
+/// setsockopt(SOL_SOCKET, `name`) with `value`, a plain C value whose type
+/// is the one the option takes.
+fn set_socket_option<T: Copy>(sock: &impl AsRawFd, name: libc::c_int, value: &T) -> io::Result<()> {
+    // SAFETY: setsockopt reads `size_of::<T>()` bytes from `value`, a live
+    // reference; the fd belongs to `sock` for the call. The callers pass
+    // the C type each option expects.
     let r = unsafe {
         libc::setsockopt(
             sock.as_raw_fd(),
             libc::SOL_SOCKET,
-            libc::SO_LINGER,
-            (&l as *const libc::linger).cast(),
-            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+            name,
+            (value as *const T).cast(),
+            std::mem::size_of::<T>() as libc::socklen_t,
         )
     };
     if r == 0 {
@@ -191,23 +198,7 @@ pub fn children_cpu_seconds() -> f64 {
 /// Asks the kernel to note when each packet for `sock` arrives
 /// (SO_TIMESTAMPNS); [`recv_stamped`] reads the note back.
 pub fn enable_rx_timestamps(sock: &impl AsRawFd) -> io::Result<()> {
-    let on: libc::c_int = 1;
-    // SAFETY: setsockopt reads `size_of::<c_int>()` bytes from a valid int on
-    // our stack; the fd belongs to `sock` for the call.
-    let r = unsafe {
-        libc::setsockopt(
-            sock.as_raw_fd(),
-            libc::SOL_SOCKET,
-            libc::SO_TIMESTAMPNS,
-            (&on as *const libc::c_int).cast(),
-            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
-        )
-    };
-    if r == 0 {
-        Ok(())
-    } else {
-        Err(io::Error::last_os_error())
-    }
+    set_socket_option(sock, libc::SO_TIMESTAMPNS, &(1 as libc::c_int))
 }
 
 /// Reads like `read(2)`, and returns with the byte count when the kernel

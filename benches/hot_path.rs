@@ -63,7 +63,7 @@ fn samples(c: &mut Criterion) {
                 endpoint: "users",
                 status: Some(200),
                 error: None,
-                latency_us: 1834,
+                latency_us: Some(1834),
                 corrected_us: None,
                 bytes: 512,
                 worker: 0,

@@ -78,7 +78,10 @@ fn at_rate_1_every_request_has_exactly_one_line() {
             ("default", Some(200), None),
             "{l:?}"
         );
-        assert!(l.lat > 0 && l.t <= 3_000_000 && l.b > 0, "{l:?}");
+        assert!(
+            l.lat.is_some_and(|lat| lat > 0) && l.t <= 3_000_000 && l.b > 0,
+            "{l:?}"
+        );
     }
     assert_eq!(
         got.iter().map(|l| l.b).sum::<u64>(),

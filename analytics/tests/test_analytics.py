@@ -151,6 +151,19 @@ def test_samples_reader_applies_the_crash_rule_and_counts_garbage(tmp_path):
     assert sum(sum(row) for row in s.grid.values()) == 50
 
 
+def test_an_interrupted_request_is_counted_but_has_no_latency(tmp_path):
+    rows = [
+        {"t": 0, "ep": "a", "st": 200, "lat": 900, "b": 10, "w": 0},
+        {"t": 5, "ep": "a", "err": "interrupted", "b": 0, "w": 0},
+        {"t": 7, "ep": "a", "st": 200, "b": 10, "w": 0},  # no latency and no error: broken
+    ]
+    p = tmp_path / "samples.ndjson"
+    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    s = smp.read(p)
+    assert (s.lines, s.errors, s.unparsable) == (2, 1, 1)
+    assert sum(sum(row) for row in s.grid.values()) == 1, "only the line with a latency is plotted"
+
+
 def test_samples_reader_matches_the_engines_count(run_copy):
     d = run_copy("closed")
     s = smp.read(d / "samples.ndjson")

@@ -77,13 +77,17 @@ def read(path: Path) -> SampleStats:
         try:
             d = loads(line)
             t = int(d["t"]) // 1_000_000
-            lat = float(d.get("co", d["lat"]))
+            # an `interrupted` request has no latency: counted, not plotted
+            lat = d.get("co", d.get("lat"))
+            lat = float(lat) if lat is not None or "err" not in d else None
         except (ValueError, KeyError, TypeError):
             s.unparsable += 1
             continue
         s.lines += 1
         if "err" in d:
             s.errors += 1
+        if lat is None:
+            continue
         row = grid.get(t)
         if row is None:
             row = grid[t] = [0] * LAT_BINS

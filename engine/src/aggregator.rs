@@ -23,6 +23,15 @@ use std::time::{Duration, Instant};
 /// How often a non-terminal stderr gets a progress line.
 const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
+/// A request from outside the engine (a signal) to end the run.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Halt {
+    /// Stop sending; requests in flight get the graceful stop. Says why.
+    Stop(String),
+    /// End now: requests in flight are `interrupted`. Says why.
+    Abort(String),
+}
+
 /// What a run produced, for the summary.
 pub struct Outcome {
     /// Whole-run counts per endpoint.
@@ -39,6 +48,8 @@ pub struct Outcome {
     pub scaling_events: Vec<ScalingEvent>,
     /// Index (in the plan) of the threshold whose failure stopped the run.
     pub aborted_by: Option<usize>,
+    /// Why the run was ended at once (a second signal), if it was.
+    pub halted: Option<String>,
 }
 
 /// Where the aggregator sends what it learns, besides the outcome.
@@ -77,6 +88,9 @@ pub struct Aggregator<'a> {
     stop_at: Option<Instant>,
     stopped: Option<String>,
     aborted_by: Option<usize>,
+    halted: Option<String>,
+    /// When a worker found the request budget spent (all told at once).
+    spent_at: Option<Instant>,
     scaler: Scaler,
     tty: bool,
     last_plain: Instant,
@@ -105,6 +119,8 @@ impl<'a> Aggregator<'a> {
             stop_at: None,
             stopped: None,
             aborted_by: None,
+            halted: None,
+            spent_at: None,
             scaler: Scaler::new(plan),
             tty: sinks.progress && std::io::stderr().is_terminal(),
             last_plain: start,
@@ -113,7 +129,7 @@ impl<'a> Aggregator<'a> {
     }
 
     /// Runs until every worker has sent its last report.
-    pub fn run(mut self, reports: Receiver<Msg>, stop: Receiver<String>) -> Outcome {
+    pub fn run(mut self, reports: Receiver<Msg>, stop: Receiver<Halt>) -> Outcome {
         let mut next_status = self.start;
         while self.finished.iter().any(|f| !f) {
             let timeout = next_status.saturating_duration_since(Instant::now());
@@ -121,13 +137,14 @@ impl<'a> Aggregator<'a> {
                 recv(reports) -> msg => match msg {
                     Ok(Msg::Report(r)) => self.on_report(r),
                     Ok(Msg::Log(line)) => self.log(&line),
+                    Ok(Msg::Spent) => self.spent(),
                     Err(_) => break, // every worker is gone
                 },
-                recv(stop) -> reason => {
-                    if let Ok(reason) = reason {
-                        self.stop(reason);
-                    }
-                }
+                recv(stop) -> halt => match halt {
+                    Ok(Halt::Stop(reason)) => self.stop(reason),
+                    Ok(Halt::Abort(reason)) => self.abort(reason),
+                    Err(_) => {}
+                },
                 default(timeout) => {}
             }
             if Instant::now() >= next_status {
@@ -140,10 +157,13 @@ impl<'a> Aggregator<'a> {
         if self.tty {
             eprintln!();
         }
-        let load_end = self
-            .stop_at
-            .unwrap_or(self.start + self.plan.duration)
-            .min(self.start + self.plan.duration);
+        // Load ends at the stages' end, at a stop, or once the request
+        // budget's last request ended (the workers ended early).
+        let planned = self.start + self.plan.duration;
+        let mut load_end = self.stop_at.unwrap_or(planned).min(planned);
+        if self.spent_at.is_some() {
+            load_end = load_end.min(end);
+        }
         Outcome {
             endpoints: self.totals,
             timeline: self
@@ -161,6 +181,41 @@ impl<'a> Aggregator<'a> {
             elapsed_seconds: (end - self.start).as_secs_f64(),
             scaling_events: self.scaler.events,
             aborted_by: self.aborted_by,
+            halted: self.halted,
+        }
+    }
+
+    /// Ends the run at once: workers count what is in flight as interrupted.
+    fn abort(&mut self, reason: String) {
+        if self.halted.is_some() {
+            return;
+        }
+        self.log(&format!("ending at once: {reason}"));
+        if self.stop_at.is_none() {
+            self.stop_at = Some(Instant::now());
+            self.stopped = Some(reason.clone());
+        }
+        self.halted = Some(reason);
+        for w in self.workers {
+            w.send(Control::Abort);
+        }
+    }
+
+    /// A worker found the request budget spent: every worker finishes with
+    /// the tickets it holds, so one with none left (or no VUs) ends now.
+    fn spent(&mut self) {
+        if self.spent_at.is_some() {
+            return;
+        }
+        self.spent_at = Some(Instant::now());
+        if let Some(n) = self.plan.requests {
+            self.log(&format!(
+                "all {n} requests started by {:.2}s; finishing those in flight",
+                self.start.elapsed().as_secs_f64()
+            ));
+        }
+        for w in self.workers {
+            w.send(Control::Spent);
         }
     }
 

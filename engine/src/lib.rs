@@ -6,6 +6,7 @@
 //! - [`config`], [`duration`], [`url`]: what a user writes, validated with
 //!   field paths, resolved with defaults.
 //! - [`plan`]: stage interpolation and VU distribution, as pure functions.
+//! - [`budget`]: the `requests` budget's tickets, shared by the workers.
 //! - [`request`], [`framing`]: requests rendered once; responses framed
 //!   incrementally (httparse for the head, our own body framing).
 //! - [`timer`]: the hashed wheel for connect/request timeouts and think time.
@@ -28,6 +29,7 @@
 
 pub mod aggregator;
 pub mod autoscale;
+pub mod budget;
 pub mod clock;
 pub mod config;
 pub mod duration;

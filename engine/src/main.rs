@@ -3,8 +3,10 @@
 //!
 //! Exit codes: 0 the run finished (or was stopped on request) and its
 //! summary is written; 1 the run could not be carried out; 2 bad usage or
-//! config (nothing is created); 130 a second SIGINT/SIGTERM ended the
-//! process at once (`status.json` still says `stopped`).
+//! config (nothing is created); 99 thresholds failed; 130 a second
+//! SIGINT/SIGTERM ended the run at once (requests in flight counted as
+//! `interrupted`, the summary still written; a third signal, or a summary
+//! not written within [`ABORT_WAIT`], exits with only `status.json`).
 
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
@@ -14,7 +16,10 @@ use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use userflux_engine::config::Config;
+use std::sync::atomic::{AtomicBool, Ordering};
+use userflux_engine::aggregator::Halt;
+use userflux_engine::config::quick::{self, Quick};
+use userflux_engine::config::{Config, ConfigError, Method};
 use userflux_engine::duration::Dur;
 use userflux_engine::report::human_summary;
 use userflux_engine::run::{execute, finish_status, finish_status_with, initial_status, prepare};
@@ -36,7 +41,7 @@ struct Cli {
 #[derive(Subcommand)]
 enum Command {
     /// Run a load test: `run URL -c CONNS -d DURATION` or `run --config FILE`.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
     /// Check a config file and print it resolved (defaults filled), or the errors.
     Validate {
         /// The config file (JSON).
@@ -50,22 +55,57 @@ enum Command {
     },
 }
 
+/// Exit code of a run ended at once by a second signal (128 + SIGINT, as shells report it).
+const EXIT_SIGNALLED: i32 = 130;
+/// How long a second signal waits for the summary before exiting without it.
+const ABORT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+/// Largest `--body-file` (the body is sent whole with every request).
+const MAX_BODY_FILE: u64 = 16 * 1024 * 1024;
+
 #[derive(Args)]
 struct RunArgs {
-    /// Target URL for the quick form (one GET endpoint), e.g. http://127.0.0.1:8080/
+    /// Target URL for the quick form (one endpoint), e.g. http://127.0.0.1:8080/
     #[arg(conflicts_with = "config", required_unless_present = "config")]
     url: Option<String>,
-    /// Connections (VUs) in the quick form.
+    /// Connections (VUs) in the quick form; with --rate, the most connections.
     #[arg(
         short = 'c',
         long = "connections",
         default_value_t = 10,
+        value_parser = clap::value_parser!(u32).range(1..=i64::from(userflux_engine::config::MAX_VUS)),
         conflicts_with = "config"
     )]
     connections: u32,
-    /// Duration of the quick form, e.g. 10s, 2m.
-    #[arg(short = 'd', long = "duration", default_value = "10s", value_parser = Dur::parse, conflicts_with = "config")]
-    duration: Dur,
+    /// Duration of the quick form, e.g. 10s, 2m [default: 10s; with -n, at most 10m].
+    #[arg(short = 'd', long = "duration", value_parser = quick::parse_timeout, conflicts_with = "config")]
+    duration: Option<Dur>,
+    /// Quick form: the request method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS).
+    #[arg(short = 'm', long, value_name = "METHOD", value_parser = quick::parse_method, conflicts_with = "config")]
+    method: Option<Method>,
+    /// Quick form: a request header 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "NAME: VALUE", value_parser = quick::parse_header, conflicts_with = "config")]
+    headers: Vec<(String, String)>,
+    /// Quick form: the request body (Content-Length is set).
+    #[arg(long, conflicts_with_all = ["config", "body_file"])]
+    body: Option<String>,
+    /// Quick form: the request body, read from FILE at start.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    body_file: Option<PathBuf>,
+    /// Exactly N requests in total, then finish (overrides the config's `requests`).
+    #[arg(short = 'n', long = "requests", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    requests: Option<u64>,
+    /// Quick form: open model at R requests per second; -c is the most connections.
+    #[arg(long, value_name = "R", value_parser = quick::parse_rate, conflicts_with = "config")]
+    rate: Option<f64>,
+    /// Quick form: longest wait for a complete response [default: 30s].
+    #[arg(long, value_name = "D", value_parser = quick::parse_timeout, conflicts_with = "config")]
+    timeout: Option<Dur>,
+    /// Quick form: longest wait for a TCP connection [default: 5s].
+    #[arg(long, value_name = "D", value_parser = quick::parse_timeout, conflicts_with = "config")]
+    connect_timeout: Option<Dur>,
+    /// Quick form: `Connection: close` on every request (a new connection each time).
+    #[arg(long, conflicts_with = "config")]
+    no_keepalive: bool,
     /// A config file (JSON); see the README's config reference.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -73,7 +113,8 @@ struct RunArgs {
     #[arg(long, requires = "config")]
     target: Option<String>,
     /// Worker threads (overrides the config's `threads`); default: all cores.
-    #[arg(long)]
+    #[arg(short = 't', long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
+        .range(1..=userflux_engine::config::MAX_THREADS as u64))]
     threads: Option<usize>,
     /// Where to create `<run_id>/`.
     #[arg(long, default_value = "runs", conflicts_with = "run_dir")]
@@ -90,6 +131,55 @@ struct RunArgs {
     /// No live progress line on stderr.
     #[arg(long, short = 'q')]
     quiet: bool,
+    /// Print summary.json on stdout (the human summary goes to stderr).
+    #[arg(long)]
+    json: bool,
+}
+
+impl RunArgs {
+    /// The quick form's flags; a `--body-file` that cannot be used is an
+    /// error naming it.
+    fn quick(&self) -> Result<Quick, ConfigError> {
+        let mut q = Quick::new(
+            self.url.as_deref().unwrap_or_default(),
+            self.connections,
+            self.duration,
+        );
+        q.method = self.method.unwrap_or_default();
+        q.headers.clone_from(&self.headers);
+        q.body = match &self.body_file {
+            Some(path) => Some(read_body(path).map_err(|why| ConfigError {
+                problems: vec![format!("--body-file {}: {why}", path.display())],
+            })?),
+            None => self.body.clone(),
+        };
+        q.requests = self.requests;
+        q.rate = self.rate;
+        q.timeout = self.timeout;
+        q.connect_timeout = self.connect_timeout;
+        q.keepalive = !self.no_keepalive;
+        Ok(q)
+    }
+}
+
+/// A body file's text, bounded in size (a FIFO or `/dev/zero` must not hang
+/// or exhaust memory).
+fn read_body(path: &std::path::Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(MAX_BODY_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > MAX_BODY_FILE {
+        return Err(format!("larger than {} MiB", MAX_BODY_FILE / (1024 * 1024)));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not UTF-8 text (byte {}); binary bodies are not supported",
+            e.utf8_error().valid_up_to()
+        )
+    })
 }
 
 fn main() -> ExitCode {
@@ -109,7 +199,7 @@ fn main() -> ExitCode {
             }
             Err(e) => config_error(&e.to_string()),
         },
-        Command::Run(args) => run(args),
+        Command::Run(args) => run(*args),
         Command::Schema { name } => {
             let schema = userflux_engine::schema::by_name(&name).expect("clap checked the name");
             println!(
@@ -129,6 +219,15 @@ fn config_error(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// Quick-form flags that clap accepted but that do not make a valid run.
+fn usage_error(msg: &str) -> ExitCode {
+    eprintln!("userflux-engine: invalid arguments:");
+    for line in msg.lines() {
+        eprintln!("  {line}");
+    }
+    ExitCode::from(2)
+}
+
 fn run(args: RunArgs) -> ExitCode {
     // Overrides apply before validation, so `--target` can supply a target
     // the file leaves out.
@@ -142,15 +241,14 @@ fn run(args: RunArgs) -> ExitCode {
             }
             c
         }),
-        None => Config::quick(
-            args.url.as_deref().unwrap_or_default(),
-            args.connections,
-            args.duration,
-        ),
+        None => args.quick().and_then(|q| q.config()),
     };
     let config = config.and_then(|mut c| {
         if args.threads.is_some() {
             c.threads = args.threads;
+        }
+        if args.requests.is_some() {
+            c.requests = args.requests;
         }
         if args.samples || args.sample_rate.is_some() {
             let rate = args
@@ -169,6 +267,7 @@ fn run(args: RunArgs) -> ExitCode {
     });
     let config = match config {
         Ok(c) => c,
+        Err(e) if args.config.is_none() => return usage_error(&e.to_string()),
         Err(e) => return config_error(&e.to_string()),
     };
     if let Err(e) = userflux_engine::run::ensure_file_limit(&config) {
@@ -186,6 +285,19 @@ fn run(args: RunArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// Leaves a valid `status.json` (stopped, exit 130) and exits at once: a
+/// third signal, or a run that could not write its summary in time.
+fn exit_without_summary(status: &Mutex<userflux_engine::status::Status>, dir: &RunDir) -> ! {
+    let error = RunError {
+        kind: "signal".into(),
+        message: "ended at once by a signal, without a summary".into(),
+    };
+    let st = finish_status(status, RunState::Stopped, EXIT_SIGNALLED, Some(error));
+    let _ = dir.write_json("status.json", &st);
+    let _ = dir.log("ended at once by a signal, without a summary");
+    std::process::exit(EXIT_SIGNALLED);
 }
 
 fn start(
@@ -212,26 +324,32 @@ fn start(
     let (stop_tx, stop_rx) = crossbeam_channel::unbounded();
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
         .context("cannot install signal handlers")?;
+    let aborted = Arc::new(AtomicBool::new(false));
     {
-        let (status, dir) = (Arc::clone(&status), dir.clone());
+        let (status, dir, aborted) = (Arc::clone(&status), dir.clone(), Arc::clone(&aborted));
         std::thread::Builder::new()
             .name("userflux-signals".into())
             .spawn(move || {
                 for (n, sig) in signals.forever().enumerate() {
                     let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
-                    if n == 0 {
-                        let _ = stop_tx.send(format!("received {name}"));
-                        continue;
+                    match n {
+                        0 => {
+                            let _ = stop_tx.send(Halt::Stop(format!("received {name}")));
+                        }
+                        1 => {
+                            // End now; the summary still gets written, with
+                            // what was in flight counted as interrupted. A run
+                            // too stuck to write it in time exits anyway.
+                            aborted.store(true, Ordering::SeqCst);
+                            let _ = stop_tx.send(Halt::Abort(format!("second {name}")));
+                            let (status, dir) = (Arc::clone(&status), dir.clone());
+                            std::thread::spawn(move || {
+                                std::thread::sleep(ABORT_WAIT);
+                                exit_without_summary(&status, &dir);
+                            });
+                        }
+                        _ => exit_without_summary(&status, &dir),
                     }
-                    // A second signal: leave a valid status and exit at once.
-                    let error = RunError {
-                        kind: "signal".into(),
-                        message: format!("second {name}: exited at once"),
-                    };
-                    let st = finish_status(&status, RunState::Stopped, 130, Some(error));
-                    let _ = dir.write_json("status.json", &st);
-                    let _ = dir.log(&format!("second {name}: exiting at once"));
-                    std::process::exit(130);
                 }
             })?;
     }
@@ -260,7 +378,13 @@ fn start(
         anyhow::bail!("cannot write {}: {e}", dir.file("summary.json").display());
     }
     let failed = summary.failed_thresholds();
-    let code = if failed > 0 { EXIT_THRESHOLDS } else { 0 };
+    let code = if aborted.load(Ordering::SeqCst) {
+        EXIT_SIGNALLED
+    } else if failed > 0 {
+        EXIT_THRESHOLDS
+    } else {
+        0
+    };
     let error = if failed > 0 {
         Some(RunError {
             kind: "thresholds".into(),
@@ -286,16 +410,23 @@ fn start(
         summary.totals.errors,
         summary.totals.rps
     ))?;
-    // A closed stdout (`| head`) must not turn a finished run into a panic:
-    // everything is on disk already, so a failed write is only reported.
-    let mut out = std::io::stdout().lock();
-    let printed = writeln!(
-        out,
-        "{}Run directory: {}",
+    let human = format!(
+        "{}Run directory: {}\n",
         human_summary(&summary),
         dir.path.display()
     );
-    if let Err(e) = printed.and_then(|()| out.flush()) {
+    // A closed stdout (`| head`) must not turn a finished run into a panic:
+    // everything is on disk already, so a failed write is only reported.
+    let printed = if args.json {
+        eprint!("{human}");
+        let json = serde_json::to_string_pretty(&summary).expect("a summary serializes");
+        let mut out = std::io::stdout().lock();
+        writeln!(out, "{json}").and_then(|()| out.flush())
+    } else {
+        let mut out = std::io::stdout().lock();
+        out.write_all(human.as_bytes()).and_then(|()| out.flush())
+    };
+    if let Err(e) = printed {
         eprintln!(
             "userflux-engine: could not print the summary ({e}); it is in {}",
             dir.file("summary.json").display()

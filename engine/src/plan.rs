@@ -166,6 +166,9 @@ pub struct EndpointPlan {
     pub request: Box<[u8]>,
     /// HEAD requests get responses without bodies.
     pub head: bool,
+    /// The request says `Connection: close`: a new connection for each
+    /// request, even from a server that would keep it open.
+    pub close: bool,
     pub think: Duration,
     pub weight: f64,
     pub priority: Priority,
@@ -204,6 +207,8 @@ pub struct Plan {
     pub max_workers: Option<u32>,
     /// Checked at the end, and every second for those that abort on failure.
     pub thresholds: Vec<crate::thresholds::Threshold>,
+    /// `requests`: the run finishes after exactly this many requests in total.
+    pub requests: Option<u64>,
 }
 
 impl Plan {

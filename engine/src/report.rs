@@ -159,6 +159,24 @@ pub fn human_summary(s: &Summary) -> String {
     if let Some(why) = &s.stop_reason {
         let _ = writeln!(out, "Stopped: {why}");
     }
+    if let Some(i) = &s.interrupted {
+        let _ = writeln!(
+            out,
+            "Interrupted: {} request(s) were still waiting for their response when {}; \
+             they count as failed (error kind `interrupted`) and have no latency",
+            i.requests, i.reason
+        );
+    }
+    let t = &s.totals;
+    if t.requests == 0 {
+        let _ = writeln!(out, "No requests: nothing was sent or attempted");
+    } else if t.status_codes.is_empty() {
+        let _ = writeln!(
+            out,
+            "No responses: none of the {} request(s) got a complete response (see Errors)",
+            t.requests
+        );
+    }
     let _ = writeln!(out, "Status codes: {}", counts(&s.totals.status_codes));
     let _ = writeln!(out, "Errors: {}", counts(&s.totals.error_kinds));
     let _ = writeln!(

@@ -2,16 +2,17 @@
 //! anything is written), start the workers and the aggregator, build the
 //! summary from what they measured.
 
-use crate::aggregator::{Aggregator, Outcome, Sinks};
+use crate::aggregator::{Aggregator, Halt, Outcome, Sinks};
 use crate::config::{Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Method, Samples};
 use crate::plan::{EndpointPlan, OpenPlan, Plan};
 use crate::request::render;
 use crate::rundir::{RunDir, now_rfc3339};
 use crate::samples::{SampleError, SampleFile};
-use crate::stats::{EndpointStats, StatusSet};
+use crate::stats::{EndpointStats, ErrorKind, StatusSet};
 use crate::status::{RunError, Status};
 use crate::summary::{
-    EngineInfo, Latency, RunState, SUMMARY_SCHEMA, SamplesSummary, Stats, Summary, encode_histogram,
+    EngineInfo, Interrupted, Latency, RunState, SUMMARY_SCHEMA, SamplesSummary, Stats, Summary,
+    encode_histogram,
 };
 use crate::thresholds::{EndpointView, evaluate};
 use crate::worker::{self, Msg, WorkerHandle};
@@ -60,6 +61,9 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
             addr,
             request: render(ep.method, url, &ep.headers, ep.body.as_deref()).into_boxed_slice(),
             head: ep.method == Method::Head,
+            close: ep.headers.iter().any(|(k, v)| {
+                k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close")
+            }),
             think: ep.think_time.0,
             weight: ep.weight,
             priority: ep.priority,
@@ -90,6 +94,7 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
         thresholds: config
             .parsed_thresholds()
             .map_err(|problems| ConfigError { problems })?,
+        requests: config.requests,
     };
     // An autoscaled endpoint starts with its share of the first stage that
     // asks for VUs, within its bounds; then the autoscaler decides.
@@ -176,7 +181,7 @@ pub fn execute(
     plan: Plan,
     dir: &RunDir,
     status: &Mutex<Status>,
-    stop: Receiver<String>,
+    stop: Receiver<Halt>,
     progress: bool,
 ) -> std::io::Result<Summary> {
     let started_at = now_rfc3339();
@@ -205,6 +210,9 @@ pub fn execute(
             }
         },
     };
+    let budget = plan
+        .requests
+        .map(|n| crate::budget::Budget::new(n, plan.workers));
     for id in 0..plan.workers {
         let core = (!cores.is_empty()).then(|| cores[id % cores.len()]);
         pinned.extend(core.map(|c| c.id));
@@ -217,7 +225,10 @@ pub fn execute(
             start,
             to_aggregator.clone(),
             rx,
-            sample_file.clone(),
+            worker::Shared {
+                samples: sample_file.clone(),
+                budget: budget.clone(),
+            },
         )?);
     }
     drop(to_aggregator);
@@ -328,6 +339,17 @@ fn build_summary(
         None
     };
     let (user, system) = crate::sys::cpu_seconds();
+    let interrupted = all.error_kinds[ErrorKind::Interrupted as usize];
+    let interrupted = (interrupted > 0).then(|| Interrupted {
+        requests: interrupted,
+        reason: match &outcome.halted {
+            Some(why) => format!("the run was ended at once ({why})"),
+            None => format!(
+                "the graceful stop ({}) ran out",
+                crate::duration::Dur(plan.graceful_stop)
+            ),
+        },
+    });
     Summary {
         schema: SUMMARY_SCHEMA.into(),
         run_id: dir.run_id.clone(),
@@ -338,6 +360,7 @@ fn build_summary(
             RunState::Finished
         },
         stop_reason: outcome.stopped.clone(),
+        interrupted,
         started_at,
         ended_at: now_rfc3339(),
         duration_s: outcome.elapsed_seconds,

@@ -51,11 +51,13 @@ pub struct SampleLine {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub st: Option<u16>,
     /// Error kind of a failed request (`connect`, `timeout`, `read`,
-    /// `write`, `parse`, or `status` with `st` set).
+    /// `write`, `parse`, `interrupted`, or `status` with `st` set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub err: Option<String>,
-    /// Latency in µs: to the complete response, or to the failure.
-    pub lat: u64,
+    /// Latency in µs: to the complete response, or to the failure. Absent
+    /// for an `interrupted` request, which has none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub lat: Option<u64>,
     /// Coordinated-omission-corrected latency in µs (open model only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub co: Option<u64>,
@@ -72,7 +74,8 @@ pub struct Sample<'a> {
     pub endpoint: &'a str,
     pub status: Option<u16>,
     pub error: Option<ErrorKind>,
-    pub latency_us: u64,
+    /// None for a request that never ended (`interrupted`).
+    pub latency_us: Option<u64>,
     pub corrected_us: Option<u64>,
     pub bytes: u64,
     pub worker: u32,
@@ -98,8 +101,10 @@ pub fn encode(s: &Sample<'_>, out: &mut [u8]) -> usize {
         w.put(e.as_str().as_bytes());
         w.put(b"\"");
     }
-    w.put(b",\"lat\":");
-    w.put(num.format(s.latency_us).as_bytes());
+    if let Some(lat) = s.latency_us {
+        w.put(b",\"lat\":");
+        w.put(num.format(lat).as_bytes());
+    }
     if let Some(co) = s.corrected_us {
         w.put(b",\"co\":");
         w.put(num.format(co).as_bytes());
@@ -396,7 +401,7 @@ mod tests {
             endpoint: "users",
             status,
             error,
-            latency_us: 1834,
+            latency_us: Some(1834),
             corrected_us: None,
             bytes: 512,
             worker: 0,
@@ -423,6 +428,14 @@ mod tests {
             (line.st, line.err.as_deref(), line.co),
             (Some(503), Some("status"), Some(99))
         );
+        // An interrupted request has no latency: the line has no `lat`.
+        let mut s = sample(None, Some(ErrorKind::Interrupted));
+        s.latency_us = None;
+        let n = encode(&s, &mut buf);
+        assert_eq!(
+            &buf[..n],
+            b"{\"t\":1234567,\"ep\":\"users\",\"err\":\"interrupted\",\"b\":512,\"w\":0}\n"
+        );
     }
 
     #[test]
@@ -432,8 +445,8 @@ mod tests {
             t_us: u64::MAX,
             endpoint: &name,
             status: Some(999),
-            error: Some(ErrorKind::Connect),
-            latency_us: u64::MAX,
+            error: Some(ErrorKind::Interrupted), // the longest kind's name
+            latency_us: Some(u64::MAX),
             corrected_us: Some(u64::MAX),
             bytes: u64::MAX,
             worker: u32::MAX,
@@ -475,7 +488,7 @@ mod tests {
                             endpoint: "e",
                             status: Some(200),
                             error: None,
-                            latency_us: i * 3,
+                            latency_us: Some(i * 3),
                             corrected_us: None,
                             bytes: 7,
                             worker: w,
@@ -502,7 +515,7 @@ mod tests {
         let mut per_worker = [0u64; 4];
         for line in bytes.split(|&b| b == b'\n').filter(|l| !l.is_empty()) {
             let s: SampleLine = serde_json::from_slice(line).unwrap();
-            assert_eq!(s.lat, s.t * 3, "fields of one line stay together");
+            assert_eq!(s.lat, Some(s.t * 3), "fields of one line stay together");
             per_worker[s.w as usize] += 1;
         }
         assert_eq!(written, 4 * per_writer);

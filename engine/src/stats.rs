@@ -30,16 +30,20 @@ pub enum ErrorKind {
     Parse,
     /// A complete response whose status is not accepted (`expect`).
     Status,
+    /// Still waiting for its response when the run ended: the graceful stop
+    /// ran out, or a second signal ended the run at once. It has no latency.
+    Interrupted,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 6] = [
+    pub const ALL: [ErrorKind; 7] = [
         ErrorKind::Connect,
         ErrorKind::Timeout,
         ErrorKind::Read,
         ErrorKind::Write,
         ErrorKind::Parse,
         ErrorKind::Status,
+        ErrorKind::Interrupted,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -50,6 +54,7 @@ impl ErrorKind {
             ErrorKind::Write => "write",
             ErrorKind::Parse => "parse",
             ErrorKind::Status => "status",
+            ErrorKind::Interrupted => "interrupted",
         }
     }
 }

@@ -24,6 +24,14 @@ impl Summary {
     }
 }
 
+/// Requests a run ended while they waited for their response.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct Interrupted {
+    pub requests: u64,
+    /// E.g. `the graceful stop (5s) ran out`, or `a second SIGINT ended the run at once`.
+    pub reason: String,
+}
+
 /// Where a run is in its life. `finished`, `stopped` and `failed` are final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -60,6 +68,11 @@ pub struct Summary {
     /// Why a stopped run stopped (a signal, a stop request, a threshold).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stop_reason: Option<String>,
+    /// Requests still waiting for their response when the run ended, and
+    /// why they were cut off; they are counted in `totals` and their
+    /// endpoints as errors of kind `interrupted`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub interrupted: Option<Interrupted>,
     /// RFC 3339, UTC.
     pub started_at: String,
     pub ended_at: String,

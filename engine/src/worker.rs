@@ -11,6 +11,7 @@
 //! it has), so the loop stops there instead of paying for an `EAGAIN` read;
 //! new data raises a new edge.
 
+use crate::budget::{Budget, Tickets};
 use crate::clock::{Alarm, arrival};
 use crate::framing::{FrameError, Framed, Framer};
 use crate::open::{LATE, OpenState};
@@ -46,6 +47,11 @@ const NOT_ARMED: u64 = u64::MAX;
 pub enum Control {
     /// Stop sending; let in-flight requests finish within the graceful stop.
     Stop,
+    /// End now: requests in flight are counted as `interrupted`.
+    Abort,
+    /// The run's request budget is spent: finish once this worker's own
+    /// tickets are used.
+    Spent,
     /// The autoscaler's VU count for an endpoint, over all workers.
     SetVus { endpoint: usize, total: u32 },
 }
@@ -56,6 +62,8 @@ pub enum Msg {
     Report(Report),
     /// A line for `logs.txt` (the first error of each kind, per worker).
     Log(String),
+    /// This worker found the request budget empty.
+    Spent,
 }
 
 /// A worker's counts for one interval.
@@ -93,8 +101,16 @@ pub struct WorkerEnd {
     pub samples: Option<(u64, Vec<(u64, usize)>)>,
 }
 
-/// Starts worker `id`, pinned to `core` when given; it writes samples into
-/// `samples` when sampling is on.
+/// What every worker of a run writes into or takes from, besides its own state.
+#[derive(Clone, Default)]
+pub struct Shared {
+    /// `samples.ndjson`, when sampling is on.
+    pub samples: Option<Arc<SampleFile>>,
+    /// The request budget, when the run has `requests`.
+    pub budget: Option<Arc<Budget>>,
+}
+
+/// Starts worker `id`, pinned to `core` when given.
 pub fn spawn(
     id: usize,
     core: Option<core_affinity::CoreId>,
@@ -102,7 +118,7 @@ pub fn spawn(
     start: Instant,
     to_aggregator: Sender<Msg>,
     recycled: Receiver<Vec<EndpointStats>>,
-    samples: Option<Arc<SampleFile>>,
+    shared: Shared,
 ) -> io::Result<WorkerHandle> {
     let poll = Poll::new()?;
     let waker = Arc::new(Waker::new(poll.registry(), WAKER)?);
@@ -141,7 +157,9 @@ pub fn spawn(
                     .enumerate()
                     .map(|(ep, e)| open_share(&plan, e, id, ep))
                     .collect(),
-                samples: samples.map(|f| SampleWriter::new(f, seed(id))),
+                samples: shared.samples.map(|f| SampleWriter::new(f, seed(id))),
+                tickets: shared.budget.map(Tickets::new),
+                spent: false,
                 plan,
                 to_aggregator,
                 recycled,
@@ -194,6 +212,9 @@ struct Conn {
     received: u64,
     /// Open model: when the send this connection carries was due.
     intended: Option<Instant>,
+    /// Holds a ticket of the request budget for a request not yet counted
+    /// (see [`crate::budget`]); always set when the run has no budget.
+    ticket: bool,
 }
 
 struct Worker {
@@ -228,6 +249,10 @@ struct Worker {
     /// Per open-model endpoint, this worker's share of its schedule.
     open: Vec<Option<OpenState>>,
     samples: Option<SampleWriter>,
+    /// This worker's share of the run's request budget, if it has one.
+    tickets: Option<Tickets>,
+    /// The budget is spent: no new request starts on this worker.
+    spent: bool,
     plan: Arc<Plan>,
     to_aggregator: Sender<Msg>,
     recycled: Receiver<Vec<EndpointStats>>,
@@ -335,6 +360,15 @@ impl Worker {
             while let Ok(msg) = self.control.try_recv() {
                 match msg {
                     Control::Stop => self.stop(now),
+                    Control::Abort => {
+                        self.stop(now);
+                        self.stopping = Some(now);
+                    }
+                    Control::Spent => {
+                        if self.tickets.as_ref().is_some_and(|t| t.held() == 0) {
+                            self.spend(now);
+                        }
+                    }
                     Control::SetVus { endpoint, total } => {
                         self.scaled[endpoint] = Some(total);
                         let e = &self.plan.endpoints[endpoint];
@@ -348,9 +382,6 @@ impl Worker {
                         next_control = now;
                     }
                 }
-            }
-            if self.stopping.is_none() && now >= end {
-                self.stop(now);
             }
             if self.stopping.is_none() && now >= next_control {
                 let elapsed = now - self.start;
@@ -367,11 +398,16 @@ impl Worker {
             for (tick, key) in fired.drain(..) {
                 self.on_timer(tick, key, now);
             }
+            // Sends due before the end go out before it stops the load (a
+            // wake-up just past the end dropped the schedule's last send).
             let next_send = if self.stopping.is_none() {
                 self.pump_open(now)
             } else {
                 None
             };
+            if self.stopping.is_none() && now >= end {
+                self.stop(now);
+            }
             while now >= self.start + Duration::from_secs(second) {
                 self.report(second, false);
                 second += 1;
@@ -417,7 +453,29 @@ impl Worker {
                 }
             }
         }
-        // In-flight requests past the graceful stop are abandoned, not counted.
+        // A request still waiting for its response has no latency, but it
+        // was sent: it counts as failed, so a stuck target is never reported
+        // as a quiet one (a run against a server that never answers used to
+        // end with "0 requests").
+        let now = Instant::now();
+        for idx in 0..self.conns.len() {
+            if self.conns[idx]
+                .as_ref()
+                .is_some_and(|c| c.state == State::Awaiting)
+            {
+                let waited = now.saturating_duration_since(self.conn(idx).sent_at);
+                self.fail(
+                    idx,
+                    ErrorKind::Interrupted,
+                    move || {
+                        format!(
+                            "still waiting for its response after {waited:?} when the run ended"
+                        )
+                    },
+                    now,
+                );
+            }
+        }
         self.conns.clear();
         self.report(second, true);
     }
@@ -454,25 +512,74 @@ impl Worker {
         }
         self.stopping = Some(now + self.plan.graceful_stop);
         // Sends due but never started are dropped; later ones are not due.
+        // Past a spent budget they are no sends of this run at all.
         for (ep, open) in self.open.iter_mut().enumerate() {
-            if let Some(open) = open {
+            if let Some(open) = open
+                && !self.spent
+            {
                 open.advance(now.saturating_duration_since(self.start));
                 self.stats[ep].dropped += open.drop_all();
             }
         }
         for idx in 0..self.conns.len() {
+            let Some(c) = self.conns[idx].as_ref() else {
+                continue;
+            };
+            if c.state != State::Awaiting {
+                // A send still connecting never left: dropped, like those above.
+                if c.intended.is_some() {
+                    self.stats[c.ep].dropped += 1;
+                }
+                self.remove(idx);
+            }
+        }
+    }
+
+    /// Takes a budget ticket for connection `idx`'s next request unless it
+    /// holds one; false when the budget is spent.
+    #[inline]
+    fn ticket(&mut self, idx: usize) -> bool {
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        if !c.ticket {
+            c.ticket = self.tickets.as_mut().is_none_or(Tickets::take);
+        }
+        c.ticket
+    }
+
+    /// Connection `idx` found the budget spent: it ends, and so does the
+    /// worker's load.
+    fn out_of_tickets(&mut self, idx: usize, now: Instant) {
+        self.remove(idx);
+        self.spend(now);
+    }
+
+    /// The request budget is spent: connections that carry no counted
+    /// request close now, the others finish theirs; the worker ends when
+    /// none is left.
+    fn spend(&mut self, now: Instant) {
+        if !self.spent {
+            self.spent = true;
+            let _ = self.to_aggregator.send(Msg::Spent);
+        }
+        for idx in 0..self.conns.len() {
             if self.conns[idx]
                 .as_ref()
-                .is_some_and(|c| c.state != State::Awaiting)
+                .is_some_and(|c| c.state != State::Awaiting && !c.ticket)
             {
                 self.remove(idx);
             }
+        }
+        if self.live == 0 {
+            self.stop(now);
         }
     }
 
     /// Brings each endpoint's connections on this worker to its share of
     /// `total` VUs (or of its autoscaled count).
     fn adjust(&mut self, total: u32, now: Instant) {
+        if self.spent {
+            return;
+        }
         let per_endpoint = self.plan.distribute(total);
         for (ep, n) in per_endpoint.into_iter().enumerate() {
             if let Some(open) = &self.open[ep] {
@@ -510,6 +617,8 @@ impl Worker {
             failures: 0,
             received: 0,
             intended,
+            // an open-model send was given its ticket by `dispatch`
+            ticket: intended.is_some(),
         };
         let idx = match self.free.pop() {
             Some(i) => {
@@ -556,6 +665,11 @@ impl Worker {
         if let Some(c) = self.conns[idx].take() {
             if !c.retire {
                 self.active[c.ep] -= 1;
+            }
+            if c.ticket
+                && let Some(t) = self.tickets.as_mut()
+            {
+                t.give_back();
             }
             if c.state == State::Idle
                 && let Some(open) = self.open[c.ep].as_mut()
@@ -654,6 +768,11 @@ impl Worker {
 
     fn connect(&mut self, idx: usize, now: Instant) {
         let ep = self.conn(idx).ep;
+        // A closed-model VU's request starts with its connection (a failed
+        // connect is a failed request); an open-model one with its send.
+        if self.open[ep].is_none() && !self.ticket(idx) {
+            return self.out_of_tickets(idx, now);
+        }
         let addr = self.plan.endpoints[ep].addr;
         let mut sock = match TcpStream::connect(addr) {
             Ok(s) => s,
@@ -713,6 +832,9 @@ impl Worker {
     }
 
     fn send_request(&mut self, idx: usize, now: Instant) {
+        if !self.ticket(idx) {
+            return self.out_of_tickets(idx, now);
+        }
         let c = self.conns[idx].as_mut().expect("a live connection");
         if c.sock.is_none() {
             return self.connect(idx, now);
@@ -854,6 +976,7 @@ impl Worker {
             .map(|at| micros(done.saturating_duration_since(at)));
         let accepted = ep.accept.contains(status);
         self.stats[c.ep].record_response(latency, corrected, status, accepted);
+        c.ticket = false;
         if let Some(s) = self.samples.as_mut()
             && s.wants()
         {
@@ -862,7 +985,7 @@ impl Worker {
                 endpoint: &ep.name,
                 status: Some(status),
                 error: (!accepted).then_some(ErrorKind::Status),
-                latency_us: latency,
+                latency_us: Some(latency),
                 corrected_us: corrected,
                 bytes: c.received,
                 worker: self.id as u32,
@@ -870,7 +993,7 @@ impl Worker {
         }
         let think = ep.think;
         c.failures = 0;
-        if !reuse {
+        if !reuse || ep.close {
             c.sock = None;
         }
         if c.retire || self.stopping.is_some() {
@@ -918,25 +1041,29 @@ impl Worker {
     /// Hands waiting sends of open-model endpoint `ep` to idle connections,
     /// opening new ones up to the cap.
     fn dispatch(&mut self, ep: usize, now: Instant) {
-        if self.stopping.is_some() {
+        if self.stopping.is_some() || self.spent {
             return;
         }
         loop {
             let Some(open) = self.open[ep].as_mut() else {
                 return;
             };
-            if open.pending() == 0 {
-                return;
+            if open.pending() == 0 || (open.idle.is_empty() && self.active[ep] >= open.cap) {
+                return; // nothing due, or every connection busy: the sends wait
             }
+            if !self.tickets.as_mut().is_none_or(Tickets::take) {
+                return self.spend(now);
+            }
+            let open = self.open[ep].as_mut().expect("checked above");
             if let Some(idx) = open.idle.pop() {
                 let at = self.start + open.take().expect("pending");
-                self.conn(idx).intended = Some(at);
+                let c = self.conn(idx);
+                c.intended = Some(at);
+                c.ticket = true;
                 self.send_request(idx, now);
-            } else if self.active[ep] < open.cap {
+            } else {
                 let at = self.start + open.take().expect("pending");
                 self.add(ep, now, Some(at));
-            } else {
-                return; // every connection busy: the sends wait
             }
         }
     }
@@ -978,6 +1105,7 @@ impl Worker {
         let c = self.conns[idx].as_mut().expect("a live connection");
         let ep = c.ep;
         self.stats[ep].record_failure(kind);
+        c.ticket = false;
         if let Some(s) = self.samples.as_mut()
             && s.wants()
         {
@@ -986,7 +1114,8 @@ impl Worker {
                 endpoint: &self.plan.endpoints[ep].name,
                 status: None,
                 error: Some(kind),
-                latency_us: micros(now.saturating_duration_since(c.sent_at)),
+                latency_us: (kind != ErrorKind::Interrupted)
+                    .then(|| micros(now.saturating_duration_since(c.sent_at))),
                 corrected_us: None,
                 bytes: c.received,
                 worker: self.id as u32,

@@ -10,6 +10,7 @@
 //! decided), which is what a run writes to `config.json`.
 
 pub mod autoscale;
+pub mod quick;
 
 pub use autoscale::{Autoscale, AutoscaleSpec, EndpointAutoscale};
 
@@ -79,6 +80,11 @@ pub struct Config {
     /// lasts the longest of this, the stages and every endpoint's rate_stages.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub duration: Option<Dur>,
+    /// Finish after exactly this many requests over all endpoints (each
+    /// ending as a response, a failure or `interrupted`), or at the end of
+    /// the run's length if that comes first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests: Option<u64>,
     /// k6-style thresholds by metric key; any failed one makes the exit code 99.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub thresholds: BTreeMap<String, Vec<ThresholdSpec>>,
@@ -430,52 +436,6 @@ impl Config {
         Ok(config)
     }
 
-    /// The quick form, like wrk: `CONNS` VUs on one URL for `duration`.
-    pub fn quick(url: &str, conns: u32, duration: Dur) -> Result<Config, ConfigError> {
-        let config = Config {
-            name: "quick".into(),
-            target: Some(url.to_string()),
-            threads: None,
-            stages: vec![
-                Stage {
-                    duration: Dur::from_secs(0),
-                    target: conns,
-                },
-                Stage {
-                    duration,
-                    target: conns,
-                },
-            ],
-            endpoints: vec![Endpoint {
-                name: "default".into(),
-                method: Method::Get,
-                path: Some(String::new()),
-                url: None,
-                headers: BTreeMap::new(),
-                body: None,
-                weight: 1.0,
-                think_time: Dur::default(),
-                expect: vec![],
-                priority: Priority::default(),
-                autoscale: None,
-                rate: None,
-                rate_stages: vec![],
-                pre_allocated_vus: None,
-                max_vus: None,
-            }],
-            duration: None,
-            thresholds: BTreeMap::new(),
-            timeouts: Timeouts::default(),
-            graceful_stop: default_graceful_stop(),
-            autoscale: None,
-            distribution: Distribution::default(),
-            priority_shares: PriorityShares::default(),
-            max_workers: None,
-            samples: None,
-        };
-        config.resolve()
-    }
-
     /// Validates every field, merges each endpoint's autoscale over the
     /// global one, and fills the defaults that depend on the machine.
     pub fn resolve(mut self) -> Result<Config, ConfigError> {
@@ -634,6 +594,9 @@ impl Config {
                     format!("at most {MAX_VUS} VUs, got {}", s.target),
                 );
             }
+        }
+        if self.requests == Some(0) {
+            bad("requests".into(), "must be at least 1".into());
         }
         if let Err(errors) = self.parsed_thresholds() {
             out.extend(errors);
@@ -1176,13 +1139,5 @@ mod tests {
             e.contains("endpoints[0].path: a path needs a top-level target"),
             "{e}"
         );
-    }
-
-    #[test]
-    fn quick_form_is_a_step_then_a_hold() {
-        let c = Config::quick("http://127.0.0.1:1/x", 64, Dur::from_secs(3)).unwrap();
-        assert_eq!(c.duration().as_secs(), 3);
-        assert_eq!(c.endpoint_urls().unwrap()[0].path, "/x");
-        assert!(Config::quick("ftp://x", 1, Dur::from_secs(1)).is_err());
     }
 }

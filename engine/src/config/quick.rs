@@ -1,0 +1,322 @@
+//! The quick form, `userflux-engine run URL -c 64 -d 30s …`, as a wrk or oha
+//! user types it: method, headers, body, a request count, a rate, timeouts.
+//!
+//! It is sugar for a config with one endpoint named `default`, so a quick
+//! run goes through exactly the path a config file does (validation, plan,
+//! workers, summary) and `config.json` shows what it meant.
+
+use super::{
+    Config, ConfigError, Distribution, Endpoint, Method, Priority, PriorityShares, Stage, Timeouts,
+    default_graceful_stop,
+};
+use crate::duration::Dur;
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+/// How long a quick run lasts without `-d`.
+pub const DEFAULT_DURATION: Dur = Dur::from_secs(10);
+/// With `-n` and no `-d`, the most a run may take to do its requests (k6's
+/// `shared-iterations` executor has the same default `maxDuration`).
+pub const REQUESTS_MAX_DURATION: Dur = Dur::from_secs(600);
+
+/// What the quick form's flags say; [`Quick::config`] turns it into a config.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quick {
+    pub url: String,
+    /// VUs (closed model), or with `rate` the most connections.
+    pub connections: u32,
+    pub duration: Option<Dur>,
+    pub method: Method,
+    /// In the order given; names are unique (case-insensitive).
+    pub headers: Vec<(String, String)>,
+    pub body: Option<String>,
+    /// `-n`: exactly this many requests, then finish.
+    pub requests: Option<u64>,
+    /// `--rate`: open model, requests per second.
+    pub rate: Option<f64>,
+    pub timeout: Option<Dur>,
+    pub connect_timeout: Option<Dur>,
+    /// false: `Connection: close` on every request.
+    pub keepalive: bool,
+}
+
+impl Quick {
+    /// `conns` VUs on `url` for `duration`, like `wrk -c CONNS -d DURATION URL`.
+    pub fn new(url: &str, conns: u32, duration: Option<Dur>) -> Quick {
+        Quick {
+            url: url.to_string(),
+            connections: conns,
+            duration,
+            method: Method::Get,
+            headers: Vec::new(),
+            body: None,
+            requests: None,
+            rate: None,
+            timeout: None,
+            connect_timeout: None,
+            keepalive: true,
+        }
+    }
+
+    /// The run's length: `-d`; else, with `-n`, the time `-n` sends take at
+    /// `--rate` (or at most [`REQUESTS_MAX_DURATION`] without a rate); else
+    /// [`DEFAULT_DURATION`].
+    fn length(&self) -> Dur {
+        if let Some(d) = self.duration {
+            return d;
+        }
+        match (self.requests, self.rate) {
+            // Sends k = 0..n-1 are due at k/rate, so a schedule of length
+            // n/rate holds them (see `plan::send_time`); the budget stops
+            // at n should rounding let one more in.
+            (Some(n), Some(r)) if r > 0.0 => Dur(Duration::from_secs_f64(n as f64 / r)),
+            (Some(_), _) => REQUESTS_MAX_DURATION,
+            _ => DEFAULT_DURATION,
+        }
+    }
+
+    /// The config this quick form stands for, unvalidated (call
+    /// [`Config::resolve`]); errors name the flag.
+    pub fn config(&self) -> Result<Config, ConfigError> {
+        let mut headers = BTreeMap::new();
+        for (name, value) in &self.headers {
+            if headers
+                .keys()
+                .any(|k: &String| k.eq_ignore_ascii_case(name))
+            {
+                return Err(ConfigError::one(format!(
+                    "-H: \"{name}\" is given twice (one value per header name)"
+                )));
+            }
+            headers.insert(name.clone(), value.clone());
+        }
+        if !self.keepalive {
+            if let Some((k, v)) = headers
+                .iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case("connection"))
+                && !v.eq_ignore_ascii_case("close")
+            {
+                return Err(ConfigError::one(format!(
+                    "--no-keepalive: conflicts with -H '{k}: {v}'"
+                )));
+            }
+            headers
+                .entry("Connection".to_string())
+                .or_insert_with(|| "close".to_string());
+        }
+        let length = self.length();
+        let (stages, duration) = match self.rate {
+            // Open model: no VU stages; the run lasts `length`.
+            Some(_) => (Vec::new(), Some(length)),
+            None => (
+                vec![
+                    Stage {
+                        duration: Dur::from_secs(0),
+                        target: self.connections,
+                    },
+                    Stage {
+                        duration: length,
+                        target: self.connections,
+                    },
+                ],
+                None,
+            ),
+        };
+        let mut timeouts = Timeouts::default();
+        if let Some(t) = self.timeout {
+            timeouts.request = t;
+        }
+        if let Some(t) = self.connect_timeout {
+            timeouts.connect = t;
+        }
+        Ok(Config {
+            name: "quick".into(),
+            target: Some(self.url.clone()),
+            threads: None,
+            stages,
+            endpoints: vec![Endpoint {
+                name: "default".into(),
+                method: self.method,
+                path: Some(String::new()),
+                url: None,
+                headers,
+                body: self.body.clone(),
+                weight: 1.0,
+                think_time: Dur::default(),
+                expect: vec![],
+                priority: Priority::default(),
+                autoscale: None,
+                rate: self.rate,
+                rate_stages: vec![],
+                pre_allocated_vus: self.rate.map(|_| self.connections),
+                max_vus: self.rate.map(|_| self.connections),
+            }],
+            duration,
+            requests: self.requests,
+            thresholds: BTreeMap::new(),
+            timeouts,
+            graceful_stop: default_graceful_stop(),
+            autoscale: None,
+            distribution: Distribution::default(),
+            priority_shares: PriorityShares::default(),
+            max_workers: None,
+            samples: None,
+        })
+    }
+}
+
+/// `-H 'Name: value'`: a header as curl, wrk and oha take it.
+pub fn parse_header(s: &str) -> Result<(String, String), String> {
+    let Some((name, value)) = s.split_once(':') else {
+        return Err(format!("missing ':' in \"{s}\" (write 'Name: value')"));
+    };
+    let (name, value) = (name.trim(), value.trim());
+    if name.is_empty() || !name.bytes().all(super::is_token_byte) {
+        return Err(format!("\"{name}\" is not a valid header name"));
+    }
+    if ["content-length", "transfer-encoding"].contains(&name.to_ascii_lowercase().as_str()) {
+        return Err(format!(
+            "{name} is set by the engine from the body (--body, --body-file)"
+        ));
+    }
+    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        return Err(format!("the value of {name} contains CR, LF or NUL"));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
+/// `-m`: a method the engine sends, in any case.
+pub fn parse_method(s: &str) -> Result<Method, String> {
+    let upper = s.to_ascii_uppercase();
+    Method::ALL
+        .into_iter()
+        .find(|m| m.as_str() == upper)
+        .ok_or_else(|| {
+            let all: Vec<_> = Method::ALL.iter().map(|m| m.as_str()).collect();
+            format!("unknown method \"{s}\" (one of {})", all.join(", "))
+        })
+}
+
+/// `--rate`: requests per second, above 0.
+pub fn parse_rate(s: &str) -> Result<f64, String> {
+    match s.trim().parse::<f64>() {
+        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        _ => Err(format!(
+            "\"{s}\" is not a rate above 0 (requests per second, e.g. 400)"
+        )),
+    }
+}
+
+/// A timeout flag: a duration above zero.
+pub fn parse_timeout(s: &str) -> Result<Dur, String> {
+    let d = Dur::parse(s)?;
+    if d.is_zero() {
+        return Err("must be above 0 (e.g. \"2s\")".into());
+    }
+    Ok(d)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_quick_form_is_a_step_then_a_hold() {
+        let c = Quick::new("http://127.0.0.1:1/x", 64, Some(Dur::from_secs(3)))
+            .config()
+            .unwrap()
+            .resolve()
+            .unwrap();
+        assert_eq!(c.duration().as_secs(), 3);
+        assert_eq!(c.stages[0].target, 64);
+        assert_eq!(c.endpoint_urls().unwrap()[0].path, "/x");
+        assert!(
+            Quick::new("ftp://x", 1, None)
+                .config()
+                .unwrap()
+                .resolve()
+                .is_err()
+        );
+        let default = Quick::new("http://127.0.0.1:1/", 1, None).config().unwrap();
+        assert_eq!(default.duration(), DEFAULT_DURATION.0);
+    }
+
+    #[test]
+    fn flags_map_onto_the_endpoint() {
+        let mut q = Quick::new("http://127.0.0.1:1/", 4, None);
+        q.method = Method::Post;
+        q.headers = vec![("X-A".into(), "1".into()), ("Accept".into(), "*/*".into())];
+        q.body = Some("{}".into());
+        q.timeout = Some(Dur::from_secs(2));
+        q.connect_timeout = Some(Dur::from_millis(300));
+        q.keepalive = false;
+        q.requests = Some(100);
+        let c = q.config().unwrap().resolve().unwrap();
+        let ep = &c.endpoints[0];
+        assert_eq!(ep.method, Method::Post);
+        assert_eq!(ep.body.as_deref(), Some("{}"));
+        assert_eq!(ep.headers.get("X-A").map(String::as_str), Some("1"));
+        assert_eq!(
+            ep.headers.get("Connection").map(String::as_str),
+            Some("close")
+        );
+        assert_eq!(c.timeouts.request, Dur::from_secs(2));
+        assert_eq!(c.timeouts.connect, Dur::from_millis(300));
+        assert_eq!(c.requests, Some(100));
+        // -n without -d: at most ten minutes
+        assert_eq!(c.duration(), REQUESTS_MAX_DURATION.0);
+    }
+
+    #[test]
+    fn rate_is_the_open_model_with_c_as_the_cap() {
+        let mut q = Quick::new("http://127.0.0.1:1/", 16, Some(Dur::from_secs(5)));
+        q.rate = Some(400.0);
+        let c = q.config().unwrap().resolve().unwrap();
+        let ep = &c.endpoints[0];
+        assert!(c.stages.is_empty() && ep.is_open());
+        assert_eq!((ep.max_vus, ep.pre_allocated_vus), (Some(16), Some(16)));
+        assert_eq!(c.duration().as_secs(), 5);
+        // with -n: exactly n sends in the schedule
+        q.duration = None;
+        q.requests = Some(1000);
+        let c = q.config().unwrap().resolve().unwrap();
+        let stages = c.endpoints[0].rate_schedule(c.duration());
+        assert!(crate::plan::send_time(&stages, 999).is_some());
+        assert!(crate::plan::send_time(&stages, 1000).is_none());
+    }
+
+    #[test]
+    fn bad_flags_say_which() {
+        assert!(
+            parse_header("foo")
+                .unwrap_err()
+                .contains("missing ':' in \"foo\"")
+        );
+        assert!(parse_header("a b: c").unwrap_err().contains("header name"));
+        assert!(parse_header("Content-Length: 3").is_err());
+        assert_eq!(
+            parse_header("X-Id:  42 ").unwrap(),
+            ("X-Id".into(), "42".into())
+        );
+        assert_eq!(parse_header("X-Empty:").unwrap().1, "");
+        assert_eq!(parse_method("post").unwrap(), Method::Post);
+        assert!(
+            parse_method("FETCH")
+                .unwrap_err()
+                .contains("unknown method")
+        );
+        assert!(parse_rate("0").is_err() && parse_rate("inf").is_err() && parse_rate("x").is_err());
+        assert!(parse_timeout("0s").is_err() && parse_timeout("2s").is_ok());
+        let mut q = Quick::new("http://127.0.0.1:1/", 1, None);
+        q.headers = vec![("x-a".into(), "1".into()), ("X-A".into(), "2".into())];
+        assert!(q.config().unwrap_err().to_string().contains("given twice"));
+        q.headers = vec![("Connection".into(), "keep-alive".into())];
+        q.keepalive = false;
+        assert!(
+            q.config()
+                .unwrap_err()
+                .to_string()
+                .contains("--no-keepalive")
+        );
+    }
+}

@@ -483,6 +483,21 @@ fn all_threads_stopped(pid: u32) -> bool {
     })
 }
 
+/// Whether process `pid`'s worker thread sleeps in the kernel (epoll_wait).
+fn worker_waiting(pid: u32) -> bool {
+    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
+        return false;
+    };
+    tasks.flatten().any(|t| {
+        let comm = std::fs::read_to_string(t.path().join("comm")).unwrap_or_default();
+        let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+        comm.starts_with("userflux-worker")
+            && stat
+                .rsplit_once(')')
+                .is_some_and(|(_, rest)| rest.trim_start().starts_with('S'))
+    })
+}
+
 /// Latency ends when the response reached this host, not when the engine got
 /// round to reading it: a response that arrives while the engine is paused
 /// (SIGSTOP for a second) does not count the pause.
@@ -522,6 +537,17 @@ fn latency_does_not_count_the_engines_own_delay() {
         s.write_all(response).unwrap();
     }
     assert!(read_request(&mut s));
+    // Pause the engine while it waits for this response, as the test means:
+    // a worker stopped before it got back to epoll_wait has spent the pause
+    // "handling events", is judged saturated, and rightly reads without
+    // receive times (this race failed the test on a busy machine).
+    while !worker_waiting(child.id()) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "the worker never went back to waiting"
+        );
+        std::thread::sleep(Duration::from_micros(200));
+    }
     // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGSTOP) }, 0);
     while !all_threads_stopped(child.id()) {
@@ -548,4 +574,56 @@ fn latency_does_not_count_the_engines_own_delay() {
     // Counting the pause would make the slowest request take over 1000 ms.
     let max = totals["latency_ms"]["max"].as_f64().unwrap();
     assert!(max < 500.0, "the engine's pause was counted: max {max} ms");
+}
+
+#[test]
+fn a_configs_requests_budget_is_exact_over_endpoints_workers_and_models() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(Some(TWO_ROUTES), tmp.path());
+    // Two closed-model endpoints and one open-model one, on two workers.
+    let config = format!(
+        r#"{{"target": "{}", "threads": 2, "requests": 1234,
+            "stages": [{{"duration": "0s", "target": 5}}, {{"duration": "30s", "target": 5}}],
+            "endpoints": [{{"name": "a", "path": "/a", "weight": 2}}, {{"name": "b", "path": "/b"}},
+                          {{"name": "o", "path": "/a", "rate": 200}}]}}"#,
+        gw.url()
+    );
+    let out = run_config(tmp.path(), &config, &[]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let (s, _) = summary_of(tmp.path());
+    assert_eq!(s.state, RunState::Finished);
+    assert_eq!(s.totals.requests, 1234, "{:?}", s.totals);
+    let by_endpoint: u64 = s.endpoints.values().map(|e| e.requests).sum();
+    assert_eq!(by_endpoint, 1234);
+    assert_eq!(s.timeline.iter().map(|t| t.requests).sum::<u64>(), 1234);
+    assert!(
+        s.endpoints["o"].requests > 0,
+        "the open model shared the budget"
+    );
+    assert_eq!(s.totals.dropped, 0, "sends past the budget are not dropped");
+    assert!(
+        s.duration_s < 25.0,
+        "finished at the budget: {}",
+        s.duration_s
+    );
+
+    // `-n` replaces it
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_config(tmp.path(), &config, &["-n", "100"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let (s, _) = summary_of(tmp.path());
+    assert_eq!(s.totals.requests, 100);
+    assert!(
+        s.duration_s < 25.0,
+        "finished at the budget: {}",
+        s.duration_s
+    );
+
+    // and 0 is refused, naming the field
+    let tmp = tempfile::tempdir().unwrap();
+    let out = run_config(tmp.path(), &config.replace("1234", "0"), &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("requests: must be at least 1"), "{err}");
+    assert!(!tmp.path().join("runs").exists());
 }

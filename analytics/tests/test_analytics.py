@@ -103,6 +103,16 @@ def test_report_verdict_and_sections(run_copy):
     assert 'id="thresholds"' not in html, "no thresholds section without thresholds"
 
 
+def test_the_verdict_says_when_requests_were_interrupted(run_copy):
+    d = run_copy("closed")
+    s = json.loads((d / "summary.json").read_text())
+    s["interrupted"] = {"requests": 8, "reason": "the graceful stop (5s) ran out"}
+    (d / "summary.json").write_text(json.dumps(s))
+    assert main(["report", str(d)]) == 0
+    html = (d / "report.html").read_text()
+    assert "Interrupted: 8 request(s) were still waiting for their response when the graceful stop (5s) ran out" in html
+
+
 def test_a_summary_without_optional_parts_still_reports(run_copy):
     d = run_copy("closed")
     s = json.loads((d / "summary.json").read_text())

@@ -58,6 +58,8 @@ def verdict(summary: dict) -> dict:
         "targets": targets,
         "state": summary.get("state"),
         "stop_reason": summary.get("stop_reason"),
+        # requests cut off by the end of the run (error kind `interrupted`)
+        "interrupted": summary.get("interrupted"),
     }
 
 

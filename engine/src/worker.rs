@@ -400,7 +400,7 @@ impl Worker {
             }
             // Sends due before the end go out before it stops the load (a
             // wake-up just past the end dropped the schedule's last send).
-            let next_send = if self.stopping.is_none() {
+            let next_send = if self.stopping.is_none() && !self.spent {
                 self.pump_open(now)
             } else {
                 None
@@ -551,16 +551,18 @@ impl Worker {
     fn out_of_tickets(&mut self, idx: usize, now: Instant) {
         self.remove(idx);
         self.spend(now);
+        self.end_if_spent(now);
     }
 
     /// The request budget is spent: connections that carry no counted
-    /// request close now, the others finish theirs; the worker ends when
-    /// none is left.
+    /// request close now; the others close as their request ends (see
+    /// [`Worker::complete`], [`Worker::fail`]).
     fn spend(&mut self, now: Instant) {
-        if !self.spent {
-            self.spent = true;
-            let _ = self.to_aggregator.send(Msg::Spent);
+        if self.spent {
+            return;
         }
+        self.spent = true;
+        let _ = self.to_aggregator.send(Msg::Spent);
         for idx in 0..self.conns.len() {
             if self.conns[idx]
                 .as_ref()
@@ -569,7 +571,12 @@ impl Worker {
                 self.remove(idx);
             }
         }
-        if self.live == 0 {
+        self.end_if_spent(now);
+    }
+
+    /// With the budget spent, the worker ends once its last request has.
+    fn end_if_spent(&mut self, now: Instant) {
+        if self.spent && self.live == 0 {
             self.stop(now);
         }
     }
@@ -996,8 +1003,9 @@ impl Worker {
         if !reuse || ep.close {
             c.sock = None;
         }
-        if c.retire || self.stopping.is_some() {
-            return self.remove(idx);
+        if c.retire || self.stopping.is_some() || self.spent {
+            self.remove(idx);
+            return self.end_if_spent(now);
         }
         if self.open[c.ep].is_some() {
             let ep = c.ep;
@@ -1124,7 +1132,7 @@ impl Worker {
         c.sock = None;
         c.failures += 1;
         let delay = backoff(c.failures);
-        let retire = c.retire || self.stopping.is_some();
+        let retire = c.retire || self.stopping.is_some() || self.spent;
         if !self.logged[kind as usize] {
             self.logged[kind as usize] = true;
             let name = &self.plan.endpoints[ep].name;
@@ -1136,7 +1144,8 @@ impl Worker {
             ));
         }
         if retire {
-            return self.remove(idx);
+            self.remove(idx);
+            return self.end_if_spent(now);
         }
         if self.open[ep].is_some() {
             // The schedule paces reconnects: the next send on this connection

@@ -320,6 +320,23 @@ fn run_dir_writes_into_exactly_that_directory() {
     assert!(
         String::from_utf8_lossy(&out.stdout).contains(&format!("Run directory: {}", dir.display()))
     );
+
+    // A second run into the same directory is refused, and the first run's
+    // files are as they were.
+    let before = std::fs::read(dir.join("summary.json")).unwrap();
+    let out = Command::new(userflux::bin("userflux-engine"))
+        .args(["run", "-q", "-c", "1", "-d", "1s", "--run-dir"])
+        .arg(&dir)
+        .arg(format!("{}/health", gw.url()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains(&format!("--run-dir {}: already holds", dir.display())),
+        "{err}"
+    );
+    assert_eq!(std::fs::read(dir.join("summary.json")).unwrap(), before);
 }
 
 #[test]

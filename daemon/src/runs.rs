@@ -326,6 +326,8 @@ impl Manager {
                 .arg(dir.join("config.json"))
                 .arg("--run-dir")
                 .arg(&dir)
+                // the daemon wrote this run's config, status and logs there
+                .arg("--prepared")
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(f))
                 .stderr(Stdio::from(err))

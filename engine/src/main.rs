@@ -77,7 +77,7 @@ struct RunArgs {
     )]
     connections: u32,
     /// Duration of the quick form, e.g. 10s, 2m [default: 10s; with -n, at most 10m].
-    #[arg(short = 'd', long = "duration", value_parser = quick::parse_timeout, conflicts_with = "config")]
+    #[arg(short = 'd', long = "duration", value_parser = quick::parse_duration, conflicts_with = "config")]
     duration: Option<Dur>,
     /// Quick form: the request method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS).
     #[arg(short = 'm', long, value_name = "METHOD", value_parser = quick::parse_method, conflicts_with = "config")]
@@ -92,7 +92,7 @@ struct RunArgs {
     #[arg(long, value_name = "FILE", conflicts_with = "config")]
     body_file: Option<PathBuf>,
     /// Exactly N requests in total, then finish (overrides the config's `requests`).
-    #[arg(short = 'n', long = "requests", value_name = "N", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(short = 'n', long = "requests", value_name = "N", value_parser = clap::value_parser!(u64).range(1..=userflux_engine::config::limits::MAX_REQUESTS))]
     requests: Option<u64>,
     /// Quick form: open model at R requests per second; -c is the most connections.
     #[arg(long, value_name = "R", value_parser = quick::parse_rate, conflicts_with = "config")]
@@ -119,9 +119,12 @@ struct RunArgs {
     /// Where to create `<run_id>/`.
     #[arg(long, default_value = "runs", conflicts_with = "run_dir")]
     runs_dir: PathBuf,
-    /// Write the run into exactly this directory (used by the daemon).
+    /// Write the run into exactly this directory, new or empty (a run is never overwritten).
     #[arg(long)]
     run_dir: Option<PathBuf>,
+    /// The daemon's: --run-dir was prepared for this run (config, queued status, logs).
+    #[arg(long, hide = true, requires = "run_dir")]
+    prepared: bool,
     /// Write a line per request to samples.ndjson (see `--sample-rate`).
     #[arg(long)]
     samples: bool,
@@ -160,6 +163,13 @@ impl RunArgs {
         q.keepalive = !self.no_keepalive;
         Ok(q)
     }
+}
+
+/// The name of some entry of `dir`, if it exists and is not empty.
+fn first_entry(dir: &std::path::Path) -> Option<String> {
+    let mut entries = std::fs::read_dir(dir).ok()?;
+    let first = entries.next()?.ok()?;
+    Some(first.file_name().to_string_lossy().into_owned())
 }
 
 /// A body file's text, bounded in size (a FIFO or `/dev/zero` must not hang
@@ -270,6 +280,15 @@ fn run(args: RunArgs) -> ExitCode {
         Err(e) if args.config.is_none() => return usage_error(&e.to_string()),
         Err(e) => return config_error(&e.to_string()),
     };
+    if let Some(dir) = args.run_dir.as_ref().filter(|_| !args.prepared)
+        && let Some(file) = first_entry(dir)
+    {
+        return usage_error(&format!(
+            "--run-dir {}: already holds {file}; a run is never written over another \
+             (give a new or empty directory, or use --runs-dir)",
+            dir.display()
+        ));
+    }
     if let Err(e) = userflux_engine::run::ensure_file_limit(&config) {
         eprintln!("userflux-engine: {e}");
         return ExitCode::from(1);

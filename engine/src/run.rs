@@ -67,7 +67,7 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
             think: ep.think_time.0,
             weight: ep.weight,
             priority: ep.priority,
-            accept: StatusSet::from_expect(&ep.expect),
+            accept: StatusSet::from_expect(ep.expect.as_deref().unwrap_or_default()),
             autoscale: ep.autoscale(),
             initial_workers: 0,
             open: ep.is_open().then(|| OpenPlan {

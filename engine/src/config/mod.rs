@@ -10,6 +10,8 @@
 //! decided), which is what a run writes to `config.json`.
 
 pub mod autoscale;
+pub mod json;
+pub mod limits;
 pub mod quick;
 
 pub use autoscale::{Autoscale, AutoscaleSpec, EndpointAutoscale};
@@ -23,10 +25,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
 
-/// Most VUs one run may ask for; far above what one machine's file limit allows.
-pub const MAX_VUS: u32 = 1_000_000;
-/// Most worker threads; a guard against typos such as `"threads": 20000`.
-pub const MAX_THREADS: usize = 1024;
+pub use limits::{MAX_THREADS, MAX_VUS};
 
 /// Everything wrong with a config, one `path: reason` line per problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -238,9 +237,10 @@ pub struct Endpoint {
     /// Pause between a response and this VU's next request.
     #[serde(default, skip_serializing_if = "Dur::is_zero")]
     pub think_time: Dur,
-    /// Accepted status codes; others count as `status` errors. Default: 100–399.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub expect: Vec<u16>,
+    /// Accepted status codes; others count as `status` errors. Default
+    /// (left out): 100–399. An empty list is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect: Option<Vec<u16>>,
     /// Who gets VUs first under `distribution: priority` and a binding `max_workers`.
     #[serde(default)]
     pub priority: Priority,
@@ -396,16 +396,15 @@ impl Config {
     /// Older forms (Tressi's, the quick form) are converted first; the
     /// warnings say what was converted.
     pub fn read(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| ConfigError::one(format!("{}: cannot read: {e}", path.display())))?;
+        let text =
+            read_bounded(path).map_err(|e| ConfigError::one(format!("{}: {e}", path.display())))?;
         Config::parse_migrating(&text).map_err(|e| e.in_file(path))
     }
 
     /// Parses JSON text in any accepted form, converting older ones;
     /// returns the unvalidated config and the migration warnings.
     pub fn parse_migrating(text: &str) -> Result<(Config, Vec<String>), ConfigError> {
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| ConfigError::one(format!("invalid JSON: {e}")))?;
+        let value = json_object(text)?;
         let (value, warnings) = crate::migrate::migrate(value).map_err(ConfigError::one)?;
         Ok((Config::from_value(value)?, warnings))
     }
@@ -417,9 +416,7 @@ impl Config {
 
     /// Parses JSON text into a config, unvalidated.
     pub fn parse(text: &str) -> Result<Config, ConfigError> {
-        let value: serde_json::Value = serde_json::from_str(text)
-            .map_err(|e| ConfigError::one(format!("invalid JSON: {e}")))?;
-        Config::from_value(value)
+        Config::from_value(json_object(text)?)
     }
 
     /// A config from parsed JSON in the current form, unvalidated; errors name the field path.
@@ -494,12 +491,17 @@ impl Config {
     /// Total length of the load phase (the sum of the stages).
     /// The run's length: the longest of `duration`, the stages and every
     /// endpoint's `rate_stages`.
+    /// Saturating: a config with absurd durations is refused by validation
+    /// (see [`limits`]), which calls this first.
     pub fn duration(&self) -> std::time::Duration {
-        let stages: std::time::Duration = self.stages.iter().map(|s| s.duration.0).sum();
+        let total = |ds: &mut dyn Iterator<Item = std::time::Duration>| {
+            ds.fold(std::time::Duration::ZERO, |a, d| a.saturating_add(d))
+        };
+        let stages = total(&mut self.stages.iter().map(|s| s.duration.0));
         let rates = self
             .endpoints
             .iter()
-            .map(|e| e.rate_stages.iter().map(|s| s.duration.0).sum());
+            .map(|e| total(&mut e.rate_stages.iter().map(|s| s.duration.0)));
         rates
             .chain([
                 stages,
@@ -554,7 +556,7 @@ impl Config {
     }
 
     fn problems(&self) -> Vec<String> {
-        let mut out = Vec::new();
+        let mut out = limits::problems(self);
         let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
         if self.name.trim().is_empty() {
             bad("name".into(), "must not be empty".into());
@@ -594,6 +596,17 @@ impl Config {
                     format!("at most {MAX_VUS} VUs, got {}", s.target),
                 );
             }
+        }
+        let sends = self.stages.iter().any(|s| s.target > 0)
+            || self
+                .endpoints
+                .iter()
+                .any(|e| e.is_open() || e.autoscale_on(self.autoscale.is_some()));
+        if !self.stages.is_empty() && !sends {
+            bad(
+                "stages".into(),
+                "every stage's target is 0 VUs and no endpoint has a rate or autoscale: the run would send nothing".into(),
+            );
         }
         if self.requests == Some(0) {
             bad("requests".into(), "must be at least 1".into());
@@ -742,7 +755,7 @@ impl Config {
                     }
                 }
             }
-            for (j, code) in ep.expect.iter().enumerate() {
+            for (j, code) in ep.expect.iter().flatten().enumerate() {
                 if !(100..=599).contains(code) {
                     bad(
                         format!("endpoints[{i}].expect[{j}]"),
@@ -778,12 +791,6 @@ impl Config {
                 "samples.rate".into(),
                 format!("must be between 0 and 1, got {}", s.rate),
             );
-        }
-        if self.timeouts.connect.is_zero() {
-            bad("timeouts.connect".into(), "must be above 0".into());
-        }
-        if self.timeouts.request.is_zero() {
-            bad("timeouts.request".into(), "must be above 0".into());
         }
         out
     }
@@ -836,6 +843,47 @@ impl Endpoint {
             _ => None,
         }
     }
+}
+
+/// A config file's text, refused past [`json::MAX_CONFIG_BYTES`] (reading
+/// `/dev/zero` must end with an error, not with all of memory).
+fn read_bounded(path: &Path) -> Result<String, String> {
+    use std::io::Read as _;
+    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
+    let mut bytes = Vec::new();
+    file.take(json::MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| format!("cannot read: {e}"))?;
+    if bytes.len() as u64 > json::MAX_CONFIG_BYTES {
+        return Err(format!(
+            "larger than {} MiB; a config is a few KB (data sets are separate files)",
+            json::MAX_CONFIG_BYTES / (1024 * 1024)
+        ));
+    }
+    String::from_utf8(bytes).map_err(|e| {
+        format!(
+            "not UTF-8 text (bad byte at offset {})",
+            e.utf8_error().valid_up_to()
+        )
+    })
+}
+
+/// Config text as a JSON object (strict: see [`json`]).
+fn json_object(text: &str) -> Result<serde_json::Value, ConfigError> {
+    let value = json::parse(text).map_err(ConfigError::one)?;
+    if !value.is_object() {
+        let kind = match value {
+            serde_json::Value::Array(_) => "an array",
+            serde_json::Value::String(_) => "a string",
+            serde_json::Value::Number(_) => "a number",
+            serde_json::Value::Bool(_) => "a boolean",
+            _ => "null",
+        };
+        return Err(ConfigError::one(format!(
+            "a config is a JSON object ({{\"target\": …, \"endpoints\": […]}}), got {kind}"
+        )));
+    }
+    Ok(value)
 }
 
 fn valid_name(s: &str) -> bool {
@@ -909,7 +957,7 @@ mod tests {
             (
                 "/timeouts/connect",
                 "0s".into(),
-                "timeouts.connect: must be above 0",
+                "timeouts.connect: must be at least 1ms",
             ),
             ("/threads", 0.into(), "threads: must be between 1"),
             (
@@ -1017,6 +1065,79 @@ mod tests {
                 serde_json::json!([]),
                 "endpoints: at least one endpoint",
             ),
+            // bounds (issue #21): each of these validated and then broke the run
+            (
+                "/stages/0/duration",
+                "18446744073709551615s".into(),
+                "stages[0].duration: must be at most 30days",
+            ),
+            (
+                "/stages",
+                serde_json::json!([{"duration": "18446744073709551615s", "target": 1},
+                                   {"duration": "18446744073709551615s", "target": 1}]),
+                "the run's length (stages, duration, rate_stages): must be at most 30days",
+            ),
+            (
+                "/duration",
+                "18446744073709551615s".into(),
+                "duration: must be at most 30days",
+            ),
+            (
+                "/graceful_stop",
+                "18446744073709551615s".into(),
+                "graceful_stop: must be at most 1h",
+            ),
+            (
+                "/timeouts/request",
+                "2h".into(),
+                "timeouts.request: must be at most 1h",
+            ),
+            (
+                "/endpoints/0/think_time",
+                "18446744073709551615s".into(),
+                "endpoints[0].think_time: must be at most 1h",
+            ),
+            (
+                "/endpoints/0/rate",
+                1e12.into(),
+                "endpoints[0].rate: at most 10000000 requests per second",
+            ),
+            (
+                "/endpoints/0/rate_stages",
+                serde_json::json!([{"duration": "40days", "target": 1e9}]),
+                "endpoints[0].rate_stages[0].target: at most 10000000",
+            ),
+            (
+                "/endpoints/0/expect",
+                serde_json::json!([]),
+                "endpoints[0].expect: give at least one status code",
+            ),
+            (
+                "/name",
+                "a\u{0}b".into(),
+                "name: contains control characters",
+            ),
+            (
+                "/stages",
+                serde_json::json!([{"duration": "5s", "target": 0}]),
+                "the run would send nothing",
+            ),
+            ("/requests", 0.into(), "requests: must be at least 1"),
+            (
+                "/max_workers",
+                5_000_000.into(),
+                "max_workers: at most 1000000 VUs",
+            ),
+            (
+                "/endpoints/0/body",
+                "x".repeat(16 * 1024 * 1024 + 1).into(),
+                "endpoints[0].body: at most 16777216 bytes",
+            ),
+            (
+                "/autoscale",
+                serde_json::json!({"target_rps": 1e9, "interval": "2h"}),
+                "autoscale.target_rps: at most 10000000",
+            ),
         ];
         for (pointer, value, want) in cases {
             let mut v = base.clone();
@@ -1038,6 +1159,40 @@ mod tests {
                 "{pointer}={value}: got {err:?}, want {want:?}"
             );
         }
+    }
+
+    #[test]
+    fn config_text_is_read_strictly() {
+        let e =
+            Config::parse(r#"{"target": "http://127.0.0.1:1", "target": "http://127.0.0.1:2"}"#)
+                .unwrap_err()
+                .to_string();
+        assert!(
+            e.contains("target: the key \"target\" is given twice"),
+            "{e}"
+        );
+        let e = Config::parse("[]").unwrap_err().to_string();
+        assert!(e.contains("a config is a JSON object"), "{e}");
+        assert!(e.contains("got an array"), "{e}");
+        let bom = format!("\u{feff}{ISSUE_EXAMPLE}");
+        assert!(
+            Config::from_json(&bom).is_ok(),
+            "a byte-order mark is skipped"
+        );
+    }
+
+    #[test]
+    fn a_config_file_is_read_up_to_its_size_limit() {
+        let dir = tempfile::tempdir().unwrap();
+        let big = dir.path().join("big.json");
+        let f = std::fs::File::create(&big).unwrap();
+        f.set_len(json::MAX_CONFIG_BYTES + 1).unwrap();
+        let e = Config::read(&big).unwrap_err().to_string();
+        assert!(e.contains("big.json: larger than 16 MiB"), "{e}");
+        let e = Config::read(Path::new("/dev/zero"))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("/dev/zero: larger than 16 MiB"), "{e}");
     }
 
     #[test]

@@ -5,6 +5,7 @@
 //! run goes through exactly the path a config file does (validation, plan,
 //! workers, summary) and `config.json` shows what it meant.
 
+use super::limits;
 use super::{
     Config, ConfigError, Distribution, Endpoint, Method, Priority, PriorityShares, Stage, Timeouts,
     default_graceful_stop,
@@ -143,7 +144,7 @@ impl Quick {
                 body: self.body.clone(),
                 weight: 1.0,
                 think_time: Dur::default(),
-                expect: vec![],
+                expect: None,
                 priority: Priority::default(),
                 autoscale: None,
                 rate: self.rate,
@@ -197,23 +198,33 @@ pub fn parse_method(s: &str) -> Result<Method, String> {
         })
 }
 
-/// `--rate`: requests per second, above 0.
+/// `--rate`: requests per second, above 0 and at most [`limits::MAX_RATE`].
 pub fn parse_rate(s: &str) -> Result<f64, String> {
     match s.trim().parse::<f64>() {
-        Ok(r) if r.is_finite() && r > 0.0 => Ok(r),
+        Ok(r) if r.is_finite() && r > 0.0 && r <= limits::MAX_RATE => Ok(r),
         _ => Err(format!(
-            "\"{s}\" is not a rate above 0 (requests per second, e.g. 400)"
+            "\"{s}\" is not a rate above 0 and at most {} (requests per second, e.g. 400)",
+            limits::MAX_RATE
         )),
     }
 }
 
-/// A timeout flag: a duration above zero.
+/// A timeout flag: from [`limits::MIN_TIMEOUT`] to [`limits::MAX_WAIT`].
 pub fn parse_timeout(s: &str) -> Result<Dur, String> {
+    bounded(s, limits::MAX_WAIT)
+}
+
+/// `-d`: from [`limits::MIN_TIMEOUT`] to [`limits::MAX_RUN`].
+pub fn parse_duration(s: &str) -> Result<Dur, String> {
+    bounded(s, limits::MAX_RUN)
+}
+
+fn bounded(s: &str, max: Duration) -> Result<Dur, String> {
     let d = Dur::parse(s)?;
-    if d.is_zero() {
-        return Err("must be above 0 (e.g. \"2s\")".into());
+    match limits::check_duration("", d.0, limits::MIN_TIMEOUT, max) {
+        Some(why) => Err(why.trim_start_matches(": ").to_string()),
+        None => Ok(d),
     }
-    Ok(d)
 }
 
 #[cfg(test)]
@@ -307,6 +318,14 @@ mod tests {
         );
         assert!(parse_rate("0").is_err() && parse_rate("inf").is_err() && parse_rate("x").is_err());
         assert!(parse_timeout("0s").is_err() && parse_timeout("2s").is_ok());
+        assert!(parse_timeout("2h").unwrap_err().contains("at most 1h"));
+        assert!(
+            parse_duration("31days")
+                .unwrap_err()
+                .contains("at most 30days")
+        );
+        assert!(parse_duration("2h").is_ok());
+        assert!(parse_rate("1e12").is_err());
         let mut q = Quick::new("http://127.0.0.1:1/", 1, None);
         q.headers = vec![("x-a".into(), "1".into()), ("X-A".into(), "2".into())];
         assert!(q.config().unwrap_err().to_string().contains("given twice"));

@@ -1,0 +1,286 @@
+//! Bounds on every number and duration a config (or a quick-form flag) can
+//! hold, each with its reason. Validation refuses a value outside them with
+//! the field path, so whatever validates can run: no time or count
+//! arithmetic overflows, no loop outruns its stop check, no run asks for
+//! more memory than one machine has (issue #21 found each of these).
+
+use std::time::Duration;
+
+/// Longest run (stages, `duration`, each endpoint's `rate_stages`): 30
+/// days, far past any soak test, and far from overflowing `Instant`
+/// arithmetic (a `u64` of seconds).
+pub const MAX_RUN: Duration = Duration::from_secs(30 * 24 * 3600);
+/// Longest wait of a single request or pause (timeouts, `graceful_stop`,
+/// `think_time`, autoscale `interval`/`cooldown`/`max_p99`): one hour, the
+/// top of the latency histograms.
+pub const MAX_WAIT: Duration = Duration::from_secs(3600);
+/// Shortest timeout: below a millisecond a timeout only measures the timer wheel.
+pub const MIN_TIMEOUT: Duration = Duration::from_millis(1);
+/// Highest rate, in requests per second, for `rate`, `rate_stages` and
+/// autoscale `target_rps`: 10 million. One pinned worker sends about 130
+/// thousand req/s against a minimal server on this class of machine
+/// (`../shared/bench/compare.sh`), so this is what 75 such cores could do —
+/// beyond one machine's network stack. A worker behind its schedule
+/// catches up in constant time at any rate (see `open::OpenState::advance`).
+pub const MAX_RATE: f64 = 10_000_000.0;
+/// Most VUs (connections) one run may ask for; far above what one
+/// machine's file limit allows.
+pub const MAX_VUS: u32 = 1_000_000;
+/// Most worker threads; a guard against typos such as `"threads": 20000`.
+pub const MAX_THREADS: usize = 1024;
+/// Most endpoints: each costs memory per worker (its statistics), measured
+/// in the README's Performance section. A config generated from a HAR file
+/// or an OpenAPI spec has hundreds.
+pub const MAX_ENDPOINTS: usize = 2000;
+/// Most stages (of VUs, or of one endpoint's rate).
+pub const MAX_STAGES: usize = 1000;
+/// Most headers on one endpoint.
+pub const MAX_HEADERS: usize = 100;
+/// Longest header value, path or URL: 8 KiB, what common servers accept
+/// in a request line or header (nginx's large_client_header_buffers).
+pub const MAX_LINE: usize = 8 * 1024;
+/// Largest request body: sent whole with every request.
+pub const MAX_BODY: usize = 16 * 1024 * 1024;
+/// Most requests for `requests` / `-n`: a million a second for 30 days is 2.6e12.
+pub const MAX_REQUESTS: u64 = 1_000_000_000_000_000;
+/// Largest endpoint `weight` (weights are relative; this only keeps sums finite and exact).
+pub const MAX_WEIGHT: f64 = 1_000_000.0;
+/// Longest run name, in bytes.
+pub const MAX_NAME: usize = 256;
+/// Most thresholds in total.
+pub const MAX_THRESHOLDS: usize = 1000;
+
+/// `path: reason` when `d` is outside `[min, max]`.
+pub fn check_duration(path: &str, d: Duration, min: Duration, max: Duration) -> Option<String> {
+    let show = |d: Duration| crate::duration::Dur(d).to_string();
+    if d < min {
+        Some(format!(
+            "{path}: must be at least {}, got {}",
+            show(min),
+            show(d)
+        ))
+    } else if d > max {
+        Some(format!(
+            "{path}: must be at most {}, got {}",
+            show(max),
+            show(d)
+        ))
+    } else {
+        None
+    }
+}
+
+/// `path: reason` when `n` is above `max`.
+pub fn check_max<T: PartialOrd + std::fmt::Display>(
+    path: &str,
+    n: T,
+    max: T,
+    what: &str,
+) -> Option<String> {
+    (n > max).then(|| format!("{path}: at most {max} {what}, got {n}"))
+}
+
+/// Whether a name has a control character (NUL, newline, ESC…), which
+/// would corrupt a log line or a terminal.
+pub fn has_control(s: &str) -> bool {
+    s.chars().any(char::is_control)
+}
+
+/// Every value of `c` outside its bound, as `path: reason` lines.
+pub fn problems(c: &super::Config) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut push = |p: Option<String>| out.extend(p);
+    let wait = |path: &str, d: Duration| check_duration(path, d, Duration::ZERO, MAX_WAIT);
+    let timeout = |path: &str, d: Duration| check_duration(path, d, MIN_TIMEOUT, MAX_WAIT);
+    let run = |path: &str, d: Duration| check_duration(path, d, Duration::ZERO, MAX_RUN);
+    let rate = |path: &str, r: f64| {
+        (r.is_finite() && r > MAX_RATE)
+            .then(|| format!("{path}: at most {MAX_RATE} requests per second, got {r}"))
+    };
+
+    if c.name.len() > MAX_NAME {
+        push(Some(format!(
+            "name: at most {MAX_NAME} bytes, got {}",
+            c.name.len()
+        )));
+    }
+    if has_control(&c.name) {
+        push(Some("name: contains control characters".into()));
+    }
+    push(check_max("stages", c.stages.len(), MAX_STAGES, "stages"));
+    for (i, s) in c.stages.iter().enumerate() {
+        push(run(&format!("stages[{i}].duration"), s.duration.0));
+    }
+    if let Some(d) = c.duration {
+        push(run("duration", d.0));
+    }
+    push(run(
+        "the run's length (stages, duration, rate_stages)",
+        c.duration(),
+    ));
+    if let Some(n) = c.requests {
+        push(check_max("requests", n, MAX_REQUESTS, "requests"));
+    }
+    push(timeout("timeouts.connect", c.timeouts.connect.0));
+    push(timeout("timeouts.request", c.timeouts.request.0));
+    push(wait("graceful_stop", c.graceful_stop.0));
+    if let Some(m) = c.max_workers {
+        push(check_max("max_workers", m, MAX_VUS, "VUs"));
+    }
+    let thresholds: usize = c.thresholds.values().map(Vec::len).sum();
+    push(check_max(
+        "thresholds",
+        thresholds,
+        MAX_THRESHOLDS,
+        "thresholds",
+    ));
+    for (key, specs) in &c.thresholds {
+        for (i, spec) in specs.iter().enumerate() {
+            if let crate::thresholds::ThresholdSpec::Full(f) = spec {
+                push(run(
+                    &format!("thresholds.{key}[{i}].delay_abort_eval"),
+                    f.delay_abort_eval.0,
+                ));
+            }
+        }
+    }
+    if let Some(a) = &c.autoscale {
+        autoscale_problems("autoscale", a, &mut out);
+    }
+    let mut push = |p: Option<String>| out.extend(p);
+    push(check_max(
+        "endpoints",
+        c.endpoints.len(),
+        MAX_ENDPOINTS,
+        "endpoints",
+    ));
+    for (i, ep) in c.endpoints.iter().enumerate() {
+        let at = |f: &str| format!("endpoints[{i}].{f}");
+        push(wait(&at("think_time"), ep.think_time.0));
+        push(check_max(
+            &at("headers"),
+            ep.headers.len(),
+            MAX_HEADERS,
+            "headers",
+        ));
+        for (k, v) in &ep.headers {
+            push(check_max(
+                &at(&format!("headers.{k}")),
+                v.len(),
+                MAX_LINE,
+                "bytes",
+            ));
+        }
+        for (f, s) in [("path", &ep.path), ("url", &ep.url)] {
+            if let Some(s) = s {
+                push(check_max(&at(f), s.len(), MAX_LINE, "bytes"));
+            }
+        }
+        if let Some(b) = &ep.body {
+            push(check_max(&at("body"), b.len(), MAX_BODY, "bytes"));
+        }
+        if ep.weight.is_finite() {
+            push(check_max(&at("weight"), ep.weight, MAX_WEIGHT, ""));
+        }
+        if let Some(r) = ep.rate {
+            push(rate(&at("rate"), r));
+        }
+        push(check_max(
+            &at("rate_stages"),
+            ep.rate_stages.len(),
+            MAX_STAGES,
+            "stages",
+        ));
+        for (j, s) in ep.rate_stages.iter().enumerate() {
+            push(run(
+                &at(&format!("rate_stages[{j}].duration")),
+                s.duration.0,
+            ));
+            push(rate(&at(&format!("rate_stages[{j}].target")), s.target));
+        }
+        for (f, v) in [
+            ("pre_allocated_vus", ep.pre_allocated_vus),
+            ("max_vus", ep.max_vus),
+        ] {
+            if let Some(v) = v {
+                push(check_max(&at(f), v, MAX_VUS, "VUs"));
+            }
+        }
+        if ep.expect.as_ref().is_some_and(Vec::is_empty) {
+            push(Some(format!(
+                "{}: give at least one status code, or leave expect out for 100-399",
+                at("expect")
+            )));
+        }
+    }
+    for (i, ep) in c.endpoints.iter().enumerate() {
+        if let Some(super::EndpointAutoscale::On(a)) = &ep.autoscale {
+            autoscale_problems(&format!("endpoints[{i}].autoscale"), a, &mut out);
+        }
+    }
+    out
+}
+
+fn autoscale_problems(at: &str, a: &super::AutoscaleSpec, out: &mut Vec<String>) {
+    let path = |f: &str| format!("{at}.{f}");
+    if let Some(t) = a.target_rps
+        && t.is_finite()
+        && t > MAX_RATE
+    {
+        out.push(format!(
+            "{}: at most {MAX_RATE} requests per second, got {t}",
+            path("target_rps")
+        ));
+    }
+    for (f, v) in [
+        ("min_workers", a.min_workers),
+        ("max_workers", a.max_workers),
+    ] {
+        if let Some(v) = v {
+            out.extend(check_max(&path(f), v, MAX_VUS, "VUs"));
+        }
+    }
+    for (f, d) in [
+        ("interval", a.interval),
+        ("cooldown", a.cooldown),
+        ("max_p99", a.max_p99),
+    ] {
+        if let Some(d) = d {
+            out.extend(check_duration(&path(f), d.0, Duration::ZERO, MAX_WAIT));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn checks_name_the_field_and_the_bound() {
+        let d = Duration::from_secs;
+        assert_eq!(check_duration("x", d(5), d(1), d(10)), None);
+        assert_eq!(
+            check_duration("timeouts.request", d(7200), MIN_TIMEOUT, MAX_WAIT).unwrap(),
+            "timeouts.request: must be at most 1h, got 2h"
+        );
+        assert!(
+            check_duration("t", Duration::ZERO, MIN_TIMEOUT, MAX_WAIT)
+                .unwrap()
+                .contains("at least 1ms")
+        );
+        assert_eq!(
+            check_max("endpoints", 3000, MAX_ENDPOINTS, "endpoints").unwrap(),
+            "endpoints: at most 2000 endpoints, got 3000"
+        );
+        assert!(has_control("a\0b") && has_control("a\nb") && !has_control("ünï code"));
+    }
+
+    #[test]
+    fn the_largest_values_cannot_overflow_time_arithmetic() {
+        let now = std::time::Instant::now();
+        let stages = MAX_RUN.checked_mul(MAX_STAGES as u32).expect("fits");
+        assert!(now.checked_add(stages + MAX_WAIT * 3).is_some());
+        // every send of the largest schedule has an index
+        assert!(MAX_RATE * MAX_RUN.as_secs_f64() < u64::MAX as f64 / 4.0);
+    }
+}

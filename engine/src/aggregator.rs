@@ -50,6 +50,8 @@ pub struct Outcome {
     pub aborted_by: Option<usize>,
     /// Why the run was ended at once (a second signal), if it was.
     pub halted: Option<String>,
+    /// The engine failed during the run (a worker panicked): why.
+    pub failed: Option<String>,
 }
 
 /// Where the aggregator sends what it learns, besides the outcome.
@@ -89,6 +91,7 @@ pub struct Aggregator<'a> {
     stopped: Option<String>,
     aborted_by: Option<usize>,
     halted: Option<String>,
+    failed: Option<String>,
     /// When a worker found the request budget spent (all told at once).
     spent_at: Option<Instant>,
     scaler: Scaler,
@@ -120,6 +123,7 @@ impl<'a> Aggregator<'a> {
             stopped: None,
             aborted_by: None,
             halted: None,
+            failed: None,
             spent_at: None,
             scaler: Scaler::new(plan),
             tty: sinks.progress && std::io::stderr().is_terminal(),
@@ -138,6 +142,7 @@ impl<'a> Aggregator<'a> {
                     Ok(Msg::Report(r)) => self.on_report(r),
                     Ok(Msg::Log(line)) => self.log(&line),
                     Ok(Msg::Spent) => self.spent(),
+                    Ok(Msg::Failed(why)) => self.failed(why),
                     Err(_) => break, // every worker is gone
                 },
                 recv(stop) -> halt => match halt {
@@ -182,7 +187,16 @@ impl<'a> Aggregator<'a> {
             scaling_events: self.scaler.events,
             aborted_by: self.aborted_by,
             halted: self.halted,
+            failed: self.failed,
         }
+    }
+
+    /// A worker panicked: what it measured is in its last report; the run
+    /// stops and ends `failed`.
+    fn failed(&mut self, why: String) {
+        self.log(&format!("engine failure: {why}"));
+        self.failed.get_or_insert_with(|| why.clone());
+        self.stop(format!("engine failure: {why}"));
     }
 
     /// Ends the run at once: workers count what is in flight as interrupted.
@@ -323,6 +337,9 @@ impl<'a> Aggregator<'a> {
             self.totals[i].add(s);
         }
         if !p.partial {
+            if self.plan.fault == Some(crate::fault::Fault::AggregatorPanic) && t + 1 == 2 {
+                panic!("injected by {}=aggregator-panic", crate::fault::FAULT_ENV);
+            }
             self.final_vus.clone_from(&p.vus);
             self.autoscale(t + 1, &p.stats);
             self.check_aborts(t + 1);

@@ -21,6 +21,8 @@
 //! - [`samples`]: `samples.ndjson` written through memory maps by every worker.
 //! - [`schema`]: the contract's JSON Schemas, generated from these types.
 //! - [`sys`]: the only `unsafe`: OS calls and memory maps.
+//! - [`fault`]: the panic hook that keeps a dead engine's run honest, and
+//!   the fault injection its tests use.
 //! - [`report`]: the human summary printed at the end.
 //!
 //! Values cross threads only over crossbeam channels: workers send reports
@@ -33,6 +35,7 @@ pub mod budget;
 pub mod clock;
 pub mod config;
 pub mod duration;
+pub mod fault;
 pub mod framing;
 pub mod fuzzing;
 pub mod migrate;

@@ -293,9 +293,13 @@ fn run(args: RunArgs) -> ExitCode {
         eprintln!("userflux-engine: {e}");
         return ExitCode::from(1);
     }
-    let plan = match prepare(&config) {
+    let mut plan = match prepare(&config) {
         Ok(p) => p,
         Err(e) => return config_error(&e.to_string()),
+    };
+    plan.fault = match userflux_engine::fault::Fault::from_env() {
+        Ok(f) => f,
+        Err(e) => return usage_error(&e),
     };
     match start(&args, &config, plan) {
         Ok(code) => code,
@@ -339,6 +343,27 @@ fn start(
     let status = Arc::new(Mutex::new(initial_status(&dir, config)));
     dir.write_json("status.json", &*status.lock())
         .context("cannot write status.json")?;
+    {
+        // A panic anywhere marks the run failed at once; a worker's is then
+        // caught and the summary still written (see `fault`).
+        let (status, dir) = (Arc::clone(&status), dir.clone());
+        userflux_engine::fault::install(move |why| {
+            let Some(mut st) = status.try_lock() else {
+                return; // the panicking thread holds it; nothing safe to do
+            };
+            st.state = RunState::Failed;
+            // Rust's exit code for a panic that ends the process; a
+            // worker's panic is caught and the final status says 1.
+            st.exit_code = Some(101);
+            st.error = Some(RunError {
+                kind: "panic".into(),
+                message: why.to_string(),
+            });
+            st.pid = None;
+            let _ = dir.write_json("status.json", &*st);
+            let _ = dir.log(&format!("engine failure: {why}"));
+        });
+    }
 
     let (stop_tx, stop_rx) = crossbeam_channel::unbounded();
     let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
@@ -397,14 +422,24 @@ fn start(
         anyhow::bail!("cannot write {}: {e}", dir.file("summary.json").display());
     }
     let failed = summary.failed_thresholds();
-    let code = if aborted.load(Ordering::SeqCst) {
+    let code = if summary.state == RunState::Failed {
+        1
+    } else if aborted.load(Ordering::SeqCst) {
         EXIT_SIGNALLED
     } else if failed > 0 {
         EXIT_THRESHOLDS
     } else {
         0
     };
-    let error = if failed > 0 {
+    let error = if summary.state == RunState::Failed {
+        Some(RunError {
+            kind: "panic".into(),
+            message: summary
+                .stop_reason
+                .clone()
+                .unwrap_or_else(|| "the engine failed".into()),
+        })
+    } else if failed > 0 {
         Some(RunError {
             kind: "thresholds".into(),
             message: format!("{failed} of {} thresholds failed", summary.thresholds.len()),

@@ -11,11 +11,18 @@
 //! Latency is later measured both from the intended time (corrected for
 //! coordinated omission, as wrk2 does) and from the actual send.
 
-use crate::plan::{RateStage, send_time};
+use crate::plan::{RateStage, send_time, sends_by};
 use std::time::Duration;
 
 /// A send that leaves this long (or more) after its intended time is late.
 pub const LATE: Duration = Duration::from_millis(1);
+/// Sends stepped through one by one before a worker that is this far
+/// behind jumps ahead with [`sends_by`]: the per-send loop took a worker
+/// past its stop check at `"rate": 1e12` (issue #21).
+const STEPS_BEFORE_JUMP: u64 = 64;
+/// How far short of [`sends_by`]'s float estimate a jump lands, so the
+/// exact per-send steps finish the count.
+const JUMP_MARGIN: u64 = 4;
 
 #[derive(Debug)]
 pub struct OpenState {
@@ -49,19 +56,35 @@ impl OpenState {
         }
     }
 
-    /// Moves every send due by `elapsed` (since the run start) into the backlog.
+    /// Moves every send due by `elapsed` (since the run start) into the
+    /// backlog, in bounded time however far behind the worker is.
     pub fn advance(&mut self, elapsed: Duration) {
+        let mut steps = 0;
         while let Some(at) = self.next_at {
             if at > elapsed {
                 break;
             }
-            if self.pending == 0 {
-                self.pending_k = self.next_k;
+            steps += 1;
+            if steps == STEPS_BEFORE_JUMP {
+                let due = (sends_by(&self.stages, elapsed) as u64).saturating_sub(JUMP_MARGIN);
+                let own = due.saturating_sub(self.next_k).div_ceil(self.stride);
+                if own > 1 {
+                    self.queue(own - 1);
+                    continue;
+                }
             }
-            self.pending += 1;
-            self.next_k += self.stride;
-            self.next_at = send_time(&self.stages, self.next_k);
+            self.queue(1);
         }
+    }
+
+    /// Moves this worker's next `n` sends into the backlog.
+    fn queue(&mut self, n: u64) {
+        if self.pending == 0 {
+            self.pending_k = self.next_k;
+        }
+        self.pending += n;
+        self.next_k += n * self.stride;
+        self.next_at = send_time(&self.stages, self.next_k);
     }
 
     /// The intended time of the oldest send waiting.
@@ -77,12 +100,26 @@ impl OpenState {
         Some(at)
     }
 
-    /// Drops waiting sends intended before `cutoff`; returns how many.
+    /// Drops waiting sends intended before `cutoff`; returns how many. In
+    /// bounded time, like [`OpenState::advance`].
     pub fn drop_before(&mut self, cutoff: Duration) -> u64 {
         let mut dropped = 0;
         while self.oldest().is_some_and(|at| at < cutoff) {
-            self.take();
             dropped += 1;
+            if dropped == STEPS_BEFORE_JUMP {
+                let due = (sends_by(&self.stages, cutoff) as u64).saturating_sub(JUMP_MARGIN);
+                let own = due
+                    .saturating_sub(self.pending_k)
+                    .div_ceil(self.stride)
+                    .min(self.pending);
+                if own > 1 {
+                    self.pending -= own - 1;
+                    self.pending_k += (own - 1) * self.stride;
+                    dropped += own - 2;
+                    continue;
+                }
+            }
+            self.take();
         }
         dropped
     }
@@ -142,6 +179,43 @@ mod tests {
             counts.push(times.len());
         }
         assert_eq!(counts, vec![34, 33, 33]);
+    }
+
+    #[test]
+    fn a_worker_far_behind_jumps_ahead_and_counts_exactly() {
+        // 10,000 sends over 3 workers, all due at once: the jump must land
+        // on the same counts as stepping through them.
+        let mut total = 0;
+        for pos in 0..3 {
+            let mut s = OpenState::new(constant(10_000.0, 1), pos, 3, 10);
+            s.advance(Duration::from_millis(500));
+            let half = s.pending();
+            s.advance(Duration::from_secs(2));
+            assert_eq!(s.next_due(), None);
+            let n = s.pending();
+            assert!((1660..=1670).contains(&half), "{half}");
+            assert_eq!(
+                s.drop_before(Duration::from_millis(250)),
+                834 - u64::from(pos > 0)
+            );
+            assert_eq!(
+                s.drop_before(Duration::from_secs(2)),
+                n - 834 + u64::from(pos > 0)
+            );
+            assert_eq!(s.pending(), 0);
+            total += n;
+        }
+        assert_eq!(total, 10_000);
+        // At a rate no machine sends, a turn still ends at once. (Intended
+        // times have nanosecond resolution: at 1e12/s a thousand sends share
+        // one, hence the tolerance.)
+        let mut s = OpenState::new(constant(1e12, 10), 1, 2, 10);
+        s.advance(Duration::from_secs(5));
+        let n = s.pending();
+        assert!((n as f64 - 2.5e12).abs() < 1000.0, "{n}");
+        let dropped = s.drop_before(Duration::from_secs(4));
+        assert!((dropped as f64 - 2e12).abs() < 1000.0, "{dropped}");
+        assert_eq!(s.drop_all(), n - dropped);
     }
 
     #[test]

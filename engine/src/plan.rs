@@ -106,6 +106,27 @@ pub fn send_time(stages: &[RateStage], k: u64) -> Option<Duration> {
     None
 }
 
+/// The schedule's send count by `t`: the integral of the rate over
+/// `[0, t)`, the inverse of [`send_time`] (send `k` is due before `t`
+/// exactly when `k < sends_by(t)`, up to float rounding). Lets a worker far
+/// behind its schedule skip ahead in constant time.
+pub fn sends_by(stages: &[RateStage], t: Duration) -> f64 {
+    let mut from = 0.0f64;
+    let mut done = 0.0f64;
+    let mut start = Duration::ZERO;
+    for s in stages {
+        let d = s.duration.as_secs_f64();
+        let tau = t.saturating_sub(start).as_secs_f64();
+        if tau < d {
+            return done + from * tau + (s.target - from) * tau * tau / (2.0 * d);
+        }
+        done += (from + s.target) / 2.0 * d;
+        from = s.target;
+        start += s.duration;
+    }
+    done
+}
+
 /// Splits `total` VUs over endpoints by the distribution strategy.
 /// `endpoints` holds each endpoint's weight and priority. Under `Priority`,
 /// each level gets its share of `total` (levels no endpoint uses hand theirs
@@ -209,6 +230,8 @@ pub struct Plan {
     pub thresholds: Vec<crate::thresholds::Threshold>,
     /// `requests`: the run finishes after exactly this many requests in total.
     pub requests: Option<u64>,
+    /// A fault to inject (tests only; see [`crate::fault`]).
+    pub fault: Option<crate::fault::Fault>,
 }
 
 impl Plan {
@@ -328,6 +351,17 @@ mod tests {
             None,
             "exactly rate × duration sends"
         );
+    }
+
+    #[test]
+    fn sends_by_inverts_send_time() {
+        let stages = [rs(10.0, 100.0), rs(5.0, 100.0), rs(10.0, 0.0)];
+        for k in [0u64, 1, 7, 125, 499, 500, 777, 1000, 1499] {
+            let t = send_time(&stages, k).unwrap();
+            let n = sends_by(&stages, t);
+            assert!((n - k as f64).abs() < 1e-6, "send {k} at {t:?}: {n}");
+        }
+        assert!((sends_by(&stages, Duration::from_secs(99)) - 1500.0).abs() < 1e-9);
     }
 
     #[test]

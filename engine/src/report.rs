@@ -157,7 +157,12 @@ pub fn human_summary(s: &Summary) -> String {
         }
     }
     if let Some(why) = &s.stop_reason {
-        let _ = writeln!(out, "Stopped: {why}");
+        let word = if s.state == crate::summary::RunState::Failed {
+            "Failed"
+        } else {
+            "Stopped"
+        };
+        let _ = writeln!(out, "{word}: {why}");
     }
     if let Some(i) = &s.interrupted {
         let _ = writeln!(

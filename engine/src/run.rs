@@ -95,6 +95,7 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
             .parsed_thresholds()
             .map_err(|problems| ConfigError { problems })?,
         requests: config.requests,
+        fault: None,
     };
     // An autoscaled endpoint starts with its share of the first stage that
     // asks for VUs, within its bounds; then the autoscaler decides.
@@ -354,12 +355,14 @@ fn build_summary(
         schema: SUMMARY_SCHEMA.into(),
         run_id: dir.run_id.clone(),
         name: config.name.clone(),
-        state: if outcome.stopped.is_some() {
+        state: if outcome.failed.is_some() {
+            RunState::Failed
+        } else if outcome.stopped.is_some() {
             RunState::Stopped
         } else {
             RunState::Finished
         },
-        stop_reason: outcome.stopped.clone(),
+        stop_reason: outcome.failed.clone().or_else(|| outcome.stopped.clone()),
         interrupted,
         started_at,
         ended_at: now_rfc3339(),

@@ -64,6 +64,8 @@ pub enum Msg {
     Log(String),
     /// This worker found the request budget empty.
     Spent,
+    /// This worker panicked (the message says where); its last report follows.
+    Failed(String),
 }
 
 /// A worker's counts for one interval.
@@ -151,6 +153,7 @@ pub fn spawn(
                     .collect(),
                 logged: [false; ErrorKind::ALL.len()],
                 stopping: None,
+                second: 1,
                 open: plan
                     .endpoints
                     .iter()
@@ -165,7 +168,15 @@ pub fn spawn(
                 recycled,
                 control: control_rx,
             };
-            w.run();
+            // A panic must not lose the run: report what was measured, say
+            // why, and let the aggregator stop the others (see `fault`).
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| w.run()));
+            if ran.is_err() {
+                let why = crate::fault::first().unwrap_or_else(|| "a worker panicked".into());
+                let _ = w.to_aggregator.send(Msg::Failed(why));
+                w.conns.clear();
+                w.report(w.second, true);
+            }
             WorkerEnd {
                 samples: w.samples.take().map(SampleWriter::finish),
             }
@@ -246,6 +257,8 @@ struct Worker {
     logged: [bool; ErrorKind::ALL.len()],
     /// Set once stopping: the deadline for in-flight requests.
     stopping: Option<Instant>,
+    /// The second of the run the next report covers.
+    second: u64,
     /// Per open-model endpoint, this worker's share of its schedule.
     open: Vec<Option<OpenState>>,
     samples: Option<SampleWriter>,
@@ -351,7 +364,6 @@ impl Worker {
         let mut buf = vec![0u8; READ_BUF];
         let end = self.start + self.plan.duration;
         let mut next_control = self.start;
-        let mut second = 1u64;
         let mut last_total = u32::MAX;
         self.preallocate(Instant::now());
         let mut load = Load::new(Instant::now());
@@ -408,16 +420,16 @@ impl Worker {
             if self.stopping.is_none() && now >= end {
                 self.stop(now);
             }
-            while now >= self.start + Duration::from_secs(second) {
-                self.report(second, false);
-                second += 1;
+            while now >= self.start + Duration::from_secs(self.second) {
+                self.report(self.second, false);
+                self.second += 1;
             }
             if let Some(deadline) = self.stopping
                 && (self.live == 0 || now >= deadline)
             {
                 break;
             }
-            let mut until = self.start + Duration::from_secs(second);
+            let mut until = self.start + Duration::from_secs(self.second);
             match self.stopping {
                 Some(deadline) => until = until.min(deadline),
                 None => until = until.min(next_control).min(end),
@@ -477,10 +489,17 @@ impl Worker {
             }
         }
         self.conns.clear();
-        self.report(second, true);
+        self.report(self.second, true);
     }
 
     fn report(&mut self, second: u64, last: bool) {
+        if self.plan.fault == Some(crate::fault::Fault::WorkerPanic)
+            && self.id == 0
+            && second == 2
+            && !last
+        {
+            panic!("injected by {}=worker-panic", crate::fault::FAULT_ENV);
+        }
         let fresh = self.recycled.try_recv().unwrap_or_else(|_| {
             self.plan
                 .endpoints

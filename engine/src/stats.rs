@@ -1,10 +1,16 @@
 //! Per-worker, per-endpoint statistics: what a worker counts between two
 //! reports to the aggregator.
 //!
-//! Recording never allocates: the histogram's bounds are fixed (1 µs to 1 h,
-//! 3 significant digits), status codes index a fixed array. A worker swaps
-//! its whole `Vec<EndpointStats>` out every second, as HdrHistogram_rust's
-//! `sync` recorder does, and the aggregator sends emptied ones back.
+//! Histograms cover 1 µs to 1 h at 3 significant digits, but each is sized
+//! to the largest latency it has recorded (HdrHistogram's auto-resize): one
+//! sized for the full hour is 188 KB, one for latencies under 16 ms is
+//! 40 KB, and a run holds several per endpoint per worker — 1,000 endpoints
+//! on 2 workers took 1.9 GB with full-size ones (issue #21). Recording
+//! allocates only when a latency is larger than any that histogram has
+//! seen (its range doubles), a handful of times per buffer per run: a
+//! worker swaps its whole `Vec<EndpointStats>` out every second, as
+//! HdrHistogram_rust's `sync` recorder does, and the aggregator sends the
+//! emptied ones back with their size. Status codes index a fixed array.
 
 use hdrhistogram::Histogram;
 use std::time::Duration;
@@ -59,9 +65,27 @@ impl ErrorKind {
     }
 }
 
-/// A latency histogram with the engine's fixed bounds.
+/// A latency histogram, 3 significant digits, growing to the largest value
+/// recorded (see the module doc); record into it with [`record`].
 pub fn new_histogram() -> Histogram<u64> {
-    Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant bounds are valid")
+    Histogram::new(3).expect("constant bounds are valid")
+}
+
+/// The full-range form (1 µs to 1 h, fixed), in which summaries carry
+/// histograms so every run's encode the same way and merge without loss.
+pub fn full_range(h: &Histogram<u64>) -> Histogram<u64> {
+    let mut full =
+        Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant bounds are valid");
+    full.add(h).expect("values are within the full range");
+    full
+}
+
+/// Records `us` into `h`, saturating at [`MAX_LATENCY_US`].
+#[inline]
+pub fn record(h: &mut Histogram<u64>, us: u64) {
+    // Cannot fail: the range only grows up to MAX_LATENCY_US, far below
+    // what a usize-indexed counts array can hold.
+    let _ = h.record(us.clamp(1, MAX_LATENCY_US));
 }
 
 /// Microseconds, at least 1 (the histogram's lowest value).
@@ -126,11 +150,9 @@ impl EndpointStats {
         accepted: bool,
     ) {
         self.requests += 1;
-        self.latency.saturating_record(latency_us);
+        record(&mut self.latency, latency_us);
         if let Some(c) = corrected_us {
-            self.corrected
-                .get_or_insert_with(new_histogram)
-                .saturating_record(c);
+            record(self.corrected.get_or_insert_with(new_histogram), c);
         }
         self.status[(status as usize).min(STATUS_SLOTS - 1)] += 1;
         if !accepted {
@@ -147,12 +169,12 @@ impl EndpointStats {
     }
 
     pub fn add(&mut self, other: &EndpointStats) {
-        self.latency.add(&other.latency).expect("same bounds");
+        self.latency.add(&other.latency).expect("grows to fit");
         if let Some(o) = &other.corrected {
             self.corrected
                 .get_or_insert_with(new_histogram)
                 .add(o)
-                .expect("same bounds");
+                .expect("grows to fit");
         }
         self.dropped += other.dropped;
         self.late += other.late;

@@ -292,11 +292,12 @@ impl Stats {
     }
 }
 
-/// HdrHistogram V2 compressed, base64 (what `HistogramLogReader`s read).
+/// HdrHistogram V2 compressed, base64 (what `HistogramLogReader`s read),
+/// in the full-range form ([`crate::stats::full_range`]).
 pub fn encode_histogram(h: &Histogram<u64>) -> String {
     let mut bytes = Vec::new();
     V2DeflateSerializer::new()
-        .serialize(h, &mut bytes)
+        .serialize(&crate::stats::full_range(h), &mut bytes)
         .expect("serializing to memory cannot fail");
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }
@@ -322,7 +323,12 @@ mod tests {
             h.record_n(v, v % 7 + 1).unwrap();
         }
         let back = decode_histogram(&encode_histogram(&h)).unwrap();
-        assert_eq!(back, h);
+        assert_eq!(back, crate::stats::full_range(&h));
+        assert_eq!(back.high(), crate::stats::MAX_LATENCY_US);
+        assert_eq!(
+            (back.len(), back.max(), back.value_at_quantile(0.5)),
+            (h.len(), h.max(), h.value_at_quantile(0.5))
+        );
         assert!(decode_histogram("not base64!").is_err());
     }
 

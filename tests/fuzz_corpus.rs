@@ -29,6 +29,11 @@ fn the_config_corpus_never_panics() {
     assert!(replay("config", userflux_engine::fuzzing::config) >= 5);
 }
 
+#[test]
+fn the_plan_corpus_builds_plans_and_runs_that_end() {
+    assert!(replay("plan", userflux_engine::fuzzing::plan) >= 5);
+}
+
 /// A bounded, deterministic mutation pass over each corpus: flips, inserts,
 /// deletions and splices, 20,000 inputs per target. Cheaper than libFuzzer
 /// and run on every `make test`; the coverage-guided runs are in fuzz/.

@@ -58,3 +58,63 @@ pub fn config(data: &[u8]) {
         Err(e) => assert!(!e.problems.is_empty()),
     }
 }
+
+/// A config to a plan and a run (issue #21): whatever validates builds a
+/// plan without panic, and a run of it ends with a summary. The run is held
+/// to one worker, 50 ms (10 ms of graceful stop) and 16 connections per
+/// endpoint, and every host is moved to a closed loopback port (no DNS, no
+/// traffic beyond refused connects).
+pub fn plan(data: &[u8]) {
+    use crate::config::Config;
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let Ok(mut config) = Config::parse_migrating(text).and_then(|(c, _)| c.resolve()) else {
+        return;
+    };
+    config.target = Some("http://127.0.0.1:1".into());
+    for e in &mut config.endpoints {
+        if e.url.take().is_some() {
+            e.path = Some("/".into());
+        }
+    }
+    let mut plan = match crate::run::prepare(&config) {
+        Ok(p) => p,
+        Err(e) => panic!("a validated config must build a plan: {e}"),
+    };
+    const MOST: u32 = 16;
+    plan.workers = 1;
+    plan.duration = plan.duration.min(std::time::Duration::from_millis(50));
+    plan.graceful_stop = plan.graceful_stop.min(std::time::Duration::from_millis(10));
+    for s in &mut plan.stages {
+        s.target = s.target.min(MOST);
+    }
+    for e in &mut plan.endpoints {
+        e.initial_workers = e.initial_workers.min(MOST);
+        if let Some(a) = &mut e.autoscale {
+            a.min_workers = a.min_workers.min(MOST);
+            a.max_workers = a.max_workers.min(MOST);
+        }
+        if let Some(o) = &mut e.open {
+            o.pre_allocated = o.pre_allocated.min(MOST);
+            o.max_vus = o.max_vus.min(MOST);
+        }
+    }
+    let root = std::env::temp_dir().join(format!(
+        "userflux-fuzz-plan-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    let dir = crate::rundir::RunDir::create_in(&root).expect("a temporary run directory");
+    let status = parking_lot::Mutex::new(crate::run::initial_status(&dir, &config));
+    let (_keep, stop) = crossbeam_channel::unbounded();
+    let summary = crate::run::execute(&config, plan, &dir, &status, stop, false);
+    let _ = std::fs::remove_dir_all(&root);
+    let summary = summary.expect("the run ends with a summary");
+    assert_ne!(
+        summary.state,
+        crate::summary::RunState::Failed,
+        "the engine failed: {:?}",
+        summary.stop_reason
+    );
+}

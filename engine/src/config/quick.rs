@@ -70,7 +70,10 @@ impl Quick {
             // Sends k = 0..n-1 are due at k/rate, so a schedule of length
             // n/rate holds them (see `plan::send_time`); the budget stops
             // at n should rounding let one more in.
-            (Some(n), Some(r)) if r > 0.0 => Dur(Duration::from_secs_f64(n as f64 / r)),
+            // (Saturating: a length past the bound is refused by validation.)
+            (Some(n), Some(r)) if r > 0.0 => {
+                Dur(Duration::try_from_secs_f64(n as f64 / r).unwrap_or(Duration::MAX))
+            }
             (Some(_), _) => REQUESTS_MAX_DURATION,
             _ => DEFAULT_DURATION,
         }
@@ -294,6 +297,10 @@ mod tests {
         let stages = c.endpoints[0].rate_schedule(c.duration());
         assert!(crate::plan::send_time(&stages, 999).is_some());
         assert!(crate::plan::send_time(&stages, 1000).is_none());
+        // a rate so low the run would outlast the bound is refused, not a panic
+        q.rate = Some(1e-300);
+        let e = q.config().unwrap().resolve().unwrap_err().to_string();
+        assert!(e.contains("duration: must be at most 30days"), "{e}");
     }
 
     #[test]

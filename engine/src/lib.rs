@@ -11,7 +11,8 @@
 //!   incrementally (httparse for the head, our own body framing).
 //! - [`timer`]: the hashed wheel for connect/request timeouts and think time.
 //! - [`stats`]: per-endpoint counts and HDR histograms a worker records.
-//! - [`worker`]: one pinned thread per core, a `mio::Poll` and its connections.
+//! - [`worker`]: one pinned thread per core, a `mio::Poll` and its connections;
+//!   its `conn` module is one connection's life, the per-request path.
 //! - [`aggregator`]: merges worker reports into the timeline and totals,
 //!   refreshes `status.json` and the progress line.
 //! - [`autoscale`]: the per-endpoint controller, a pure function; [`scaler`]

@@ -1,0 +1,487 @@
+//! One connection's life, the worker's per-connection state machine:
+//! connect, write the request, read and frame the response, then complete
+//! it or count its failure, and what a connection does when its timer fires.
+//! The worker (`mod.rs`) keeps the loop, control messages, the VU pool and
+//! the reports; TLS and templated requests grow here.
+//!
+//! The per-request path is: read until the response is framed, record it,
+//! write the next request on the same connection at once. Sockets are
+//! registered once for both directions (mio is edge-triggered), so a request
+//! costs one `write` and one `read` and no `epoll_ctl`. A read shorter than
+//! the buffer means the socket is drained (a TCP receive queue hands over all
+//! it has), so the loop stops there instead of paying for an `EAGAIN` read;
+//! new data raises a new edge.
+
+use super::Worker;
+use crate::clock::arrival;
+use crate::framing::{FrameError, Framed, Framer};
+use crate::open::LATE;
+use crate::samples::Sample;
+use crate::stats::{ErrorKind, micros};
+use crate::sys;
+use mio::event::Event;
+use mio::net::TcpStream;
+use mio::{Interest, Token};
+use std::io::{self, Read, Write};
+use std::time::{Duration, Instant};
+
+/// Reconnect delay after consecutive failures: 0, then 10 ms doubling to this.
+const MAX_BACKOFF: Duration = Duration::from_secs(1);
+pub(super) const NOT_ARMED: u64 = u64::MAX;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum State {
+    /// TCP connect in progress.
+    Connecting,
+    /// Request sent (or being sent); waiting for the response.
+    Awaiting,
+    /// Between a response and the next request (think time).
+    Thinking,
+    /// Waiting to reconnect after a failure; no socket.
+    Backoff,
+    /// Open model: waiting for the schedule to hand it a send.
+    Idle,
+}
+
+/// A VU: one keep-alive connection looping request → response.
+pub(super) struct Conn {
+    pub(super) sock: Option<TcpStream>,
+    pub(super) ep: usize,
+    pub(super) state: State,
+    pub(super) framer: Framer,
+    pub(super) sent_at: Instant,
+    /// When the current state times out (connect, request) or ends (think, backoff).
+    pub(super) deadline: Instant,
+    /// Ticks of this connection's entries in the timer wheel ([`NOT_ARMED`] = none).
+    pub(super) armed: [u64; 2],
+    /// Bytes of the request written so far.
+    pub(super) written: usize,
+    /// Removed once its in-flight request ends.
+    pub(super) retire: bool,
+    /// Consecutive failures, for the reconnect backoff.
+    pub(super) failures: u32,
+    /// Bytes of the current response received so far.
+    pub(super) received: u64,
+    /// Open model: when the send this connection carries was due.
+    pub(super) intended: Option<Instant>,
+    /// Holds a ticket of the request budget (see [`crate::budget`]) for a
+    /// request not yet counted; without a budget tickets are free and this
+    /// only marks a request in progress.
+    pub(super) ticket: bool,
+}
+
+fn backoff(failures: u32) -> Duration {
+    if failures <= 1 {
+        return Duration::ZERO;
+    }
+    let ms = 10u64.saturating_mul(1 << (failures - 2).min(20));
+    Duration::from_millis(ms).min(MAX_BACKOFF)
+}
+
+impl Worker {
+    /// Sets the connection's deadline and makes sure a timer entry fires by then.
+    pub(super) fn set_deadline(&mut self, idx: usize, at: Instant) {
+        let key = (idx as u64) << 32 | self.gens[idx] as u64;
+        let tick = self.wheel.tick_of(at);
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        c.deadline = at;
+        // An entry due no later than `at` re-arms itself when it fires early.
+        if c.armed.iter().any(|&t| t <= tick) {
+            return;
+        }
+        // Reuse a free slot, else forget the later entry (it fires as stale).
+        let slot = if c.armed[0] == NOT_ARMED || c.armed[0] > c.armed[1] {
+            0
+        } else {
+            1
+        };
+        c.armed[slot] = self.wheel.insert(at, key);
+    }
+
+    pub(super) fn on_timer(&mut self, tick: u64, key: u64, now: Instant) {
+        let idx = (key >> 32) as usize;
+        if self.gens.get(idx) != Some(&(key as u32)) {
+            return;
+        }
+        let Some(c) = self.conns[idx].as_mut() else {
+            return;
+        };
+        let Some(slot) = c.armed.iter().position(|&t| t == tick) else {
+            return;
+        };
+        c.armed[slot] = NOT_ARMED;
+        if now < c.deadline {
+            let at = c.deadline;
+            return self.set_deadline(idx, at);
+        }
+        match c.state {
+            State::Connecting => {
+                let t = self.plan.connect_timeout;
+                self.fail(
+                    idx,
+                    ErrorKind::Connect,
+                    move || format!("connect timed out after {t:?}"),
+                    now,
+                )
+            }
+            State::Awaiting => {
+                let t = self.plan.request_timeout;
+                self.fail(
+                    idx,
+                    ErrorKind::Timeout,
+                    move || format!("no complete response within {t:?}"),
+                    now,
+                )
+            }
+            State::Thinking => self.send_request(idx, now),
+            State::Backoff => self.connect(idx, now),
+            State::Idle => {}
+        }
+    }
+
+    pub(super) fn on_event(&mut self, idx: usize, ev: &Event, buf: &mut [u8]) {
+        let Some(c) = self.conns.get(idx).and_then(Option::as_ref) else {
+            return;
+        };
+        match c.state {
+            State::Connecting => self.finish_connect(idx),
+            State::Awaiting => {
+                let request_len = self.plan.endpoints[c.ep].request.len();
+                if ev.is_writable() && c.written < request_len {
+                    self.write_request(idx);
+                }
+                if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
+                    self.read_response(idx, buf, ev.is_read_closed() || ev.is_error());
+                }
+            }
+            State::Thinking | State::Idle => self.drain_idle(idx, buf),
+            State::Backoff => {}
+        }
+    }
+
+    pub(super) fn connect(&mut self, idx: usize, now: Instant) {
+        let ep = self.conn(idx).ep;
+        // A closed-model VU's request starts with its connection (a failed
+        // connect is a failed request); an open-model one with its send.
+        if self.open[ep].is_none() && !self.ticket(idx) {
+            return self.out_of_tickets(idx, now);
+        }
+        let addr = self.plan.endpoints[ep].addr;
+        let mut sock = match TcpStream::connect(addr) {
+            Ok(s) => s,
+            Err(e) => {
+                return self.fail(idx, ErrorKind::Connect, move || format!("{addr}: {e}"), now);
+            }
+        };
+        // Without receive times latency falls back to when the worker read
+        // the response, which adds its own wake-up delay (see [`arrival`]).
+        let _ = sys::enable_rx_timestamps(&sock);
+        if let Err(e) = self.poll.registry().register(
+            &mut sock,
+            Token(idx),
+            Interest::READABLE | Interest::WRITABLE,
+        ) {
+            return self.fail(
+                idx,
+                ErrorKind::Connect,
+                move || format!("cannot register socket: {e}"),
+                now,
+            );
+        }
+        let c = self.conn(idx);
+        c.sock = Some(sock);
+        c.state = State::Connecting;
+        c.sent_at = now; // a connect failure's latency counts from here
+        let at = now + self.plan.connect_timeout;
+        self.set_deadline(idx, at);
+    }
+
+    /// A connecting socket became ready: connected, failed, or a spurious wake-up.
+    fn finish_connect(&mut self, idx: usize) {
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        let Some(sock) = c.sock.as_ref() else { return };
+        let result = match sock.take_error() {
+            Ok(Some(e)) | Err(e) => Err(e),
+            Ok(None) => sock.peer_addr().map(|_| ()),
+        };
+        let now = Instant::now();
+        match result {
+            Ok(()) => {
+                let _ = sock.set_nodelay(true);
+                if self.open[c.ep].is_some() && c.intended.is_none() {
+                    let ep = c.ep;
+                    self.park(idx); // pre-allocated: wait for a send
+                    self.dispatch(ep, now);
+                } else {
+                    self.send_request(idx, now);
+                }
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotConnected => {} // not yet
+            Err(e) => {
+                let addr = self.plan.endpoints[c.ep].addr;
+                self.fail(idx, ErrorKind::Connect, move || format!("{addr}: {e}"), now);
+            }
+        }
+    }
+
+    pub(super) fn send_request(&mut self, idx: usize, now: Instant) {
+        if !self.ticket(idx) {
+            return self.out_of_tickets(idx, now);
+        }
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        if c.sock.is_none() {
+            return self.connect(idx, now);
+        }
+        let head = self.plan.endpoints[c.ep].head;
+        c.framer.start(head);
+        if c.intended
+            .is_some_and(|at| now.saturating_duration_since(at) >= LATE)
+        {
+            self.stats[c.ep].late += 1;
+        }
+        c.sent_at = now;
+        c.written = 0;
+        c.received = 0;
+        c.state = State::Awaiting;
+        self.set_deadline(idx, now + self.plan.request_timeout);
+        self.write_request(idx);
+    }
+
+    fn write_request(&mut self, idx: usize) {
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        let request = &self.plan.endpoints[c.ep].request;
+        let Some(sock) = c.sock.as_mut() else { return };
+        let failure = loop {
+            if c.written == request.len() {
+                return;
+            }
+            match sock.write(&request[c.written..]) {
+                Ok(0) => break None,
+                Ok(n) => {
+                    c.written += n;
+                    self.stats[c.ep].bytes_out += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Some(e),
+            }
+        };
+        let detail = move || {
+            failure.map_or_else(|| "the socket accepted no bytes".into(), |e| e.to_string())
+        };
+        self.fail(idx, ErrorKind::Write, detail, Instant::now());
+    }
+
+    /// Reads until the response is framed, the socket is drained, or it
+    /// fails. `peer_closed` is the event's read-closed flag: the FIN came with
+    /// the data, raised no edge of its own, and must be read now.
+    fn read_response(&mut self, idx: usize, buf: &mut [u8], peer_closed: bool) {
+        loop {
+            let Some(c) = self.conns[idx].as_mut() else {
+                return;
+            };
+            let Some(sock) = c.sock.as_mut() else { return };
+            let read = if self.stamped {
+                sys::recv_stamped(sock, buf)
+            } else {
+                sock.read(buf).map(|n| (n, None))
+            };
+            let (n, stamp) = match read {
+                Ok(r) => r,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    return self.fail(idx, ErrorKind::Read, move || e.to_string(), Instant::now());
+                }
+            };
+            self.stats[c.ep].bytes_in += n as u64;
+            c.received += n as u64;
+            if n == 0 {
+                c.sock = None;
+                let now = Instant::now();
+                let ended = if c.framer.is_idle() {
+                    Err(FrameError::UnexpectedEof)
+                } else {
+                    c.framer.eof()
+                };
+                return match ended {
+                    Ok(resp) => self.complete(idx, resp.status, false, now, now),
+                    Err(_) => self.fail(
+                        idx,
+                        ErrorKind::Read,
+                        || "connection closed before the response was complete".into(),
+                        now,
+                    ),
+                };
+            }
+            match c.framer.feed(&buf[..n]) {
+                Err(e) => {
+                    return self.fail(idx, ErrorKind::Parse, move || e.to_string(), Instant::now());
+                }
+                Ok((_, Framed::Partial)) => {}
+                Ok((used, Framed::Complete(resp))) => {
+                    let now = Instant::now();
+                    // Bytes after a response answer no request: the stream is
+                    // out of step, so the connection is not reused.
+                    let reuse = resp.keep_alive && used == n;
+                    if !reuse {
+                        c.sock = None;
+                    }
+                    let done = arrival(stamp, c.sent_at, now);
+                    return self.complete(idx, resp.status, reuse, done, now);
+                }
+            }
+            // A short read drained the socket; new data raises a new edge.
+            // But a FIN that arrived with this data already raised its edge:
+            // read on to see it (found by tests/hostile.rs: a partial body then
+            // a close was counted as a timeout, not a read error).
+            if n < buf.len() && !peer_closed {
+                return;
+            }
+        }
+    }
+
+    /// A connection between requests became readable: the server closed it
+    /// (fine: reconnect before the next request) or sent bytes unasked.
+    fn drain_idle(&mut self, idx: usize, buf: &mut [u8]) {
+        let c = self.conn(idx);
+        let Some(sock) = c.sock.as_mut() else { return };
+        match sock.read(buf) {
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+                ) => {}
+            Ok(0) | Err(_) => c.sock = None,
+            Ok(_) => c.sock = None,
+        }
+    }
+
+    /// A complete response, its last bytes received at `done`: record it,
+    /// then the VU's next step.
+    pub(super) fn complete(
+        &mut self,
+        idx: usize,
+        status: u16,
+        reuse: bool,
+        done: Instant,
+        now: Instant,
+    ) {
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        let ep = &self.plan.endpoints[c.ep];
+        let latency = micros(done.saturating_duration_since(c.sent_at));
+        let corrected = c
+            .intended
+            .take()
+            .map(|at| micros(done.saturating_duration_since(at)));
+        let accepted = ep.accept.contains(status);
+        self.stats[c.ep].record_response(latency, corrected, status, accepted);
+        c.ticket = false;
+        if let Some(s) = self.samples.as_mut()
+            && s.wants()
+        {
+            s.write(&Sample {
+                t_us: micros(c.sent_at.saturating_duration_since(self.start)),
+                endpoint: &ep.name,
+                status: Some(status),
+                error: (!accepted).then_some(ErrorKind::Status),
+                latency_us: Some(latency),
+                corrected_us: corrected,
+                bytes: c.received,
+                worker: self.id as u32,
+            });
+        }
+        let think = ep.think;
+        c.failures = 0;
+        if !reuse || ep.close {
+            c.sock = None;
+        }
+        if c.retire || self.stopping.is_some() || self.spent {
+            self.remove(idx);
+            return self.end_if_spent(now);
+        }
+        if self.open[c.ep].is_some() {
+            let ep = c.ep;
+            self.park(idx);
+            return self.dispatch(ep, now);
+        }
+        if !think.is_zero() {
+            c.state = State::Thinking;
+            return self.set_deadline(idx, now + think);
+        }
+        self.send_request(idx, now);
+    }
+
+    /// A request failed: count it, drop the socket, reconnect after a backoff.
+    /// `detail` is only formatted for the first error of a kind (the one
+    /// logged): a failing target must not cost an allocation per request.
+    pub(super) fn fail(
+        &mut self,
+        idx: usize,
+        kind: ErrorKind,
+        detail: impl FnOnce() -> String,
+        now: Instant,
+    ) {
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        let ep = c.ep;
+        self.stats[ep].record_failure(kind);
+        c.ticket = false;
+        if let Some(s) = self.samples.as_mut()
+            && s.wants()
+        {
+            s.write(&Sample {
+                t_us: micros(c.sent_at.saturating_duration_since(self.start)),
+                endpoint: &self.plan.endpoints[ep].name,
+                status: None,
+                error: Some(kind),
+                latency_us: (kind != ErrorKind::Interrupted)
+                    .then(|| micros(now.saturating_duration_since(c.sent_at))),
+                corrected_us: None,
+                bytes: c.received,
+                worker: self.id as u32,
+            });
+        }
+        c.sock = None;
+        c.failures += 1;
+        let delay = backoff(c.failures);
+        let retire = c.retire || self.stopping.is_some() || self.spent;
+        if !self.logged[kind as usize] {
+            self.logged[kind as usize] = true;
+            let name = &self.plan.endpoints[ep].name;
+            self.log(format!(
+                "worker {}: endpoint {name}: first {} error: {}",
+                self.id,
+                kind.as_str(),
+                detail()
+            ));
+        }
+        if retire {
+            self.remove(idx);
+            return self.end_if_spent(now);
+        }
+        if self.open[ep].is_some() {
+            // The schedule paces reconnects: the next send on this connection
+            // reconnects it.
+            self.park(idx);
+            return self.dispatch(ep, now);
+        }
+        let c = self.conn(idx);
+        c.state = State::Backoff;
+        self.set_deadline(idx, now + delay);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_starts_at_zero_and_is_capped() {
+        assert_eq!(backoff(1), Duration::ZERO);
+        assert_eq!(backoff(2), Duration::from_millis(10));
+        assert_eq!(backoff(3), Duration::from_millis(20));
+        assert_eq!(backoff(8), Duration::from_millis(640));
+        assert_eq!(backoff(9), MAX_BACKOFF);
+        assert_eq!(backoff(u32::MAX), MAX_BACKOFF);
+    }
+}

@@ -87,6 +87,9 @@ fn interrupted_everywhere(s: &Summary) {
         (VUS, VUS),
         "in the timeline's last second"
     );
+    // That second is the graceful stop's tail: its rate is per whole second,
+    // not 3 requests over a sliver of one (a spike at the end of every chart).
+    assert_eq!(last.rps, VUS as f64, "{last:?}");
     let i = s.interrupted.as_ref().expect("the summary says why");
     assert_eq!(i.requests, VUS);
     assert!(i.reason.contains("graceful stop (500ms)"), "{}", i.reason);

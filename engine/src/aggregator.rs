@@ -162,11 +162,9 @@ impl<'a> Aggregator<'a> {
         if self.tty {
             eprintln!();
         }
-        // Load ends at the stages' end, at a stop, or once the request
-        // budget's last request ended (the workers ended early).
-        let planned = self.start + self.plan.duration;
-        let mut load_end = self.stop_at.unwrap_or(planned).min(planned);
+        let mut load_end = self.load_end();
         if self.spent_at.is_some() {
+            // the workers ended early, once the budget's last request ended
             load_end = load_end.min(end);
         }
         Outcome {
@@ -197,6 +195,13 @@ impl<'a> Aggregator<'a> {
         self.log(&format!("engine failure: {why}"));
         self.failed.get_or_insert_with(|| why.clone());
         self.stop(format!("engine failure: {why}"));
+    }
+
+    /// When the load ends (or ended): at the stages' end, or at a stop. A
+    /// spent request budget ends it when the workers end.
+    fn load_end(&self) -> Instant {
+        let planned = self.start + self.plan.duration;
+        self.stop_at.unwrap_or(planned).min(planned)
     }
 
     /// Ends the run at once: workers count what is in flight as interrupted.
@@ -300,7 +305,14 @@ impl<'a> Aggregator<'a> {
                 continue;
             }
             let start = second.saturating_sub(1);
-            let span = if p.partial {
+            // A partial second during the load is a rate over the part that
+            // ran. One that starts once the load has ended holds only the
+            // graceful stop's tail: its few responses (or interrupted
+            // requests) over a sliver of a second read as a spike of
+            // thousands of req/s at the end of every chart, so it counts
+            // per whole second.
+            let tail = (self.load_end() - self.start).as_secs_f64() <= start as f64;
+            let span = if p.partial && !tail {
                 (now - self.start)
                     .as_secs_f64()
                     .clamp(start as f64 + 1e-3, second as f64)

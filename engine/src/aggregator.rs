@@ -11,7 +11,7 @@ use crate::rundir::{RunDir, now_rfc3339};
 use crate::scaler::Scaler;
 use crate::stats::{EndpointStats, new_histogram};
 use crate::status::{Progress, Status};
-use crate::summary::{ScalingEvent, Second, SecondEndpoint, percentile_ms};
+use crate::summary::{MetricSecond, ScalingEvent, Second, SecondEndpoint, percentile_ms};
 use crate::thresholds::{EndpointView, evaluate};
 use crate::worker::{Control, Msg, Report, WorkerHandle};
 use crossbeam_channel::{Receiver, Sender, select};
@@ -345,6 +345,20 @@ impl<'a> Aggregator<'a> {
                 p95: percentile_ms(&s.latency, 95.0),
                 p99: percentile_ms(&s.latency, 99.0),
                 vus,
+                server_timing: s
+                    .server_timing
+                    .iter()
+                    .map(|(name, h)| {
+                        let q = |p| h.value_at_quantile(p) as f64 / 1000.0;
+                        (
+                            name.to_string(),
+                            MetricSecond {
+                                p50: q(0.5),
+                                p99: q(0.99),
+                            },
+                        )
+                    })
+                    .collect(),
             });
             self.totals[i].add(s);
         }

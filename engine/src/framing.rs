@@ -121,6 +121,11 @@ pub struct Framer {
     /// Bytes of the current chunk-size line, or of trailers.
     line_bytes: u32,
     resp: Response,
+    /// Whether `Server-Timing` values are kept (see [`Framer::collect_timing`]).
+    collect_timing: bool,
+    /// The current response's `Server-Timing` values, comma-joined; the
+    /// buffer is kept, so a connection stops allocating once warm.
+    timing: Vec<u8>,
 }
 
 impl Default for Framer {
@@ -141,13 +146,28 @@ impl Framer {
                 status: 0,
                 keep_alive: true,
             },
+            collect_timing: false,
+            timing: Vec::new(),
         }
+    }
+
+    /// Keep the `Server-Timing` header values of each response (for
+    /// [`Framer::timing`]); off, the framer only compares header names.
+    pub fn collect_timing(&mut self, on: bool) {
+        self.collect_timing = on;
+    }
+
+    /// The last response's `Server-Timing` values (several headers joined
+    /// by commas); empty when it had none or collection is off.
+    pub fn timing(&self) -> &[u8] {
+        &self.timing
     }
 
     /// Prepares for the response to a new request.
     pub fn start(&mut self, head_request: bool) {
         self.state = State::Head;
         self.head.clear();
+        self.timing.clear();
         self.head_request = head_request;
         self.interim = 0;
         self.line_bytes = 0;
@@ -209,7 +229,8 @@ impl Framer {
     /// Reads head bytes; returns how many bytes of `input` were used.
     fn feed_head(&mut self, input: &[u8]) -> Result<usize, FrameError> {
         if self.head.is_empty() {
-            return match parse_head(input, self.head_request)? {
+            let timing = self.collect_timing.then_some(&mut self.timing);
+            return match parse_head(input, self.head_request, timing)? {
                 Some((n, head)) => {
                     self.begin_body(head)?;
                     Ok(n)
@@ -224,7 +245,8 @@ impl Framer {
         let prev = self.head.len();
         let take = input.len().min(MAX_HEAD + 1 - prev);
         self.head.extend_from_slice(&input[..take]);
-        match parse_head(&self.head, self.head_request)? {
+        let timing = self.collect_timing.then_some(&mut self.timing);
+        match parse_head(&self.head, self.head_request, timing)? {
             Some((n, head)) => {
                 self.head.clear();
                 self.begin_body(head)?;
@@ -389,8 +411,13 @@ struct Head {
     body: Body,
 }
 
-/// Parses a response head; `None` when more bytes are needed.
-fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<(usize, Head)>, FrameError> {
+/// Parses a response head; `None` when more bytes are needed. With
+/// `timing`, appends the values of its `Server-Timing` headers.
+fn parse_head(
+    buf: &[u8],
+    head_request: bool,
+    mut timing: Option<&mut Vec<u8>>,
+) -> Result<Option<(usize, Head)>, FrameError> {
     // Uninitialized header slots: zeroing 64 of them (2 KiB) for every
     // response cost more than parsing a small one (see the commit).
     let mut headers =
@@ -430,6 +457,13 @@ fn parse_head(buf: &[u8], head_request: bool) -> Result<Option<(usize, Head)>, F
                     keep_alive = false;
                 }
             }
+        } else if let Some(out) = timing.as_deref_mut()
+            && name.eq_ignore_ascii_case(b"server-timing")
+        {
+            if !out.is_empty() {
+                out.push(b',');
+            }
+            out.extend_from_slice(h.value);
         }
     }
     // HTTP/1.0 answers always reconnect (DESIGN §2): keep-alive there is opt-in
@@ -590,6 +624,39 @@ mod tests {
                 "{name} byte by byte"
             );
         }
+    }
+
+    #[test]
+    fn keeps_server_timing_values_split_at_every_byte() {
+        let wire: &[u8] = b"HTTP/1.1 200 OK\r\nServer-Timing: db;dur=5.5\r\nContent-Length: 2\r\nserver-timing: cache;desc=\"hit, warm\", app;dur=1\r\n\r\nok";
+        for cut in 0..=wire.len() {
+            let mut f = Framer::new();
+            f.collect_timing(true);
+            f.start(false);
+            let (a, b) = wire.split_at(cut);
+            let mut done = None;
+            for piece in [a, b] {
+                if let (_, Framed::Complete(r)) = f.feed(piece).unwrap() {
+                    done = Some(r);
+                }
+            }
+            assert_eq!(done, Some(ok(200, true)), "split at {cut}");
+            assert_eq!(
+                f.timing(),
+                b"db;dur=5.5,cache;desc=\"hit, warm\", app;dur=1",
+                "split at {cut}"
+            );
+            // the next response starts empty
+            f.start(false);
+            f.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+                .unwrap();
+            assert!(f.timing().is_empty());
+        }
+        // off by default: nothing kept
+        let mut f = Framer::new();
+        f.start(false);
+        f.feed(wire).unwrap();
+        assert!(f.timing().is_empty());
     }
 
     #[test]

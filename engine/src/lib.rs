@@ -10,7 +10,8 @@
 //! - [`request`], [`framing`]: requests rendered once; responses framed
 //!   incrementally (httparse for the head, our own body framing).
 //! - [`timer`]: the hashed wheel for connect/request timeouts and think time.
-//! - [`stats`]: per-endpoint counts and HDR histograms a worker records.
+//! - [`stats`]: per-endpoint counts and HDR histograms a worker records;
+//!   [`server_timing`]: the `Server-Timing` parser and per-metric histograms.
 //! - [`worker`]: one pinned thread per core, a `mio::Poll` and its connections;
 //!   its `conn` module is one connection's life, the per-request path.
 //! - [`aggregator`]: merges worker reports into the timeline and totals,
@@ -49,6 +50,7 @@ pub mod rundir;
 pub mod samples;
 pub mod scaler;
 pub mod schema;
+pub mod server_timing;
 pub mod stats;
 pub mod status;
 pub mod summary;

@@ -187,6 +187,8 @@ pub struct EndpointPlan {
     pub request: Box<[u8]>,
     /// HEAD requests get responses without bodies.
     pub head: bool,
+    /// Collect responses' `Server-Timing` metrics.
+    pub server_timing: bool,
     /// The request says `Connection: close`: a new connection for each
     /// request, even from a server that would keep it open.
     pub close: bool,

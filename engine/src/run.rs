@@ -61,6 +61,7 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
             addr,
             request: render(ep.method, url, &ep.headers, ep.body.as_deref()).into_boxed_slice(),
             head: ep.method == Method::Head,
+            server_timing: ep.server_timing,
             close: ep.headers.iter().any(|(k, v)| {
                 k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close")
             }),
@@ -334,6 +335,15 @@ fn build_summary(
         })
         .collect();
     let mut totals = Stats::from_counts(&all, outcome.load_seconds, outcome.final_vus.iter().sum());
+    // A metric in one endpoint only is already there; totals compare the
+    // ones that several endpoints report (e.g. a `gateway` total).
+    totals.server_timing.retain(|metric, _| {
+        endpoints
+            .values()
+            .filter(|e: &&Stats| e.server_timing.contains_key(metric))
+            .count()
+            > 1
+    });
     totals.latency_corrected_ms = if views.iter().any(|v| v.open) {
         Latency::from_histogram(&effective)
     } else {

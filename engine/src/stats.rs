@@ -116,6 +116,8 @@ pub struct EndpointStats {
     pub dropped: u64,
     /// Open model: sends that left 1 ms or more after their intended time.
     pub late: u64,
+    /// What responses' `Server-Timing` headers said, per metric name.
+    pub server_timing: crate::server_timing::Timings,
 }
 
 impl Default for EndpointStats {
@@ -137,6 +139,7 @@ impl EndpointStats {
             error_kinds: [0; ErrorKind::ALL.len()],
             dropped: 0,
             late: 0,
+            server_timing: Default::default(),
         }
     }
 
@@ -178,6 +181,7 @@ impl EndpointStats {
         }
         self.dropped += other.dropped;
         self.late += other.late;
+        self.server_timing.add(&other.server_timing);
         self.requests += other.requests;
         self.errors += other.errors;
         self.bytes_in += other.bytes_in;
@@ -207,6 +211,7 @@ impl EndpointStats {
         }
         self.dropped = 0;
         self.late = 0;
+        self.server_timing.reset();
         self.requests = 0;
         self.errors = 0;
         self.bytes_in = 0;

@@ -147,6 +147,58 @@ pub struct Stats {
     /// of the load phase, what it reached once scaled.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub achieved_rps: Option<f64>,
+    /// What the responses' `Server-Timing` headers said, per metric (ms).
+    /// In totals, the metrics that several endpoints report.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub server_timing: BTreeMap<String, ServerTimingMetric>,
+    /// `Server-Timing` entries that could not be parsed (skipped).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub server_timing_malformed: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// One `Server-Timing` metric over a run, in milliseconds (µs precision).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct ServerTimingMetric {
+    /// Responses that reported it (with a `dur`).
+    pub count: u64,
+    pub mean: f64,
+    pub p50: f64,
+    pub p90: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub p99_9: f64,
+    pub max: f64,
+    /// Its histogram (µs) in HdrHistogram's V2 compressed form, base64,
+    /// like `histograms`.
+    pub histogram: String,
+}
+
+impl ServerTimingMetric {
+    pub fn from_histogram(h: &Histogram<u64>) -> ServerTimingMetric {
+        let q = |p: f64| ms(h.value_at_quantile(p));
+        ServerTimingMetric {
+            count: h.len(),
+            mean: h.mean() / 1000.0,
+            p50: q(0.50),
+            p90: q(0.90),
+            p95: q(0.95),
+            p99: q(0.99),
+            p99_9: q(0.999),
+            max: ms(h.max()),
+            histogram: encode_histogram(h),
+        }
+    }
+}
+
+/// A `Server-Timing` metric in one second of the timeline, ms.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct MetricSecond {
+    pub p50: f64,
+    pub p99: f64,
 }
 
 /// What was written to `samples.ndjson`.
@@ -217,6 +269,9 @@ pub struct SecondEndpoint {
     pub p95: Option<f64>,
     pub p99: Option<f64>,
     pub vus: u32,
+    /// `Server-Timing` metrics reported in this second.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub server_timing: BTreeMap<String, MetricSecond>,
 }
 
 fn ms(us: u64) -> f64 {
@@ -288,6 +343,12 @@ impl Stats {
             vus,
             target_rps: None,
             achieved_rps: None,
+            server_timing: s
+                .server_timing
+                .iter()
+                .map(|(name, h)| (name.to_string(), ServerTimingMetric::from_histogram(h)))
+                .collect(),
+            server_timing_malformed: s.server_timing.malformed,
         }
     }
 }

@@ -264,6 +264,13 @@ pub struct Endpoint {
     /// `pre_allocated_vus`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_vus: Option<u32>,
+    /// Collect the responses' `Server-Timing` metrics (default true).
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub server_timing: bool,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// A stage of an arrival rate, in requests per second.

@@ -154,6 +154,7 @@ impl Quick {
                 rate_stages: vec![],
                 pre_allocated_vus: self.rate.map(|_| self.connections),
                 max_vus: self.rate.map(|_| self.connections),
+                server_timing: true,
             }],
             duration,
             requests: self.requests,

@@ -376,6 +376,9 @@ impl Worker {
             .map(|at| micros(done.saturating_duration_since(at)));
         let accepted = ep.accept.contains(status);
         self.stats[c.ep].record_response(latency, corrected, status, accepted);
+        if !c.framer.timing().is_empty() {
+            self.stats[c.ep].server_timing.record(c.framer.timing());
+        }
         c.ticket = false;
         if let Some(s) = self.samples.as_mut()
             && s.wants()

@@ -576,11 +576,13 @@ impl Worker {
     /// Opens a connection for `ep`; an open-model one carrying the send
     /// due at `intended`, if any. Returns its slab index.
     fn add(&mut self, ep: usize, now: Instant, intended: Option<Instant>) -> usize {
+        let mut framer = Framer::new();
+        framer.collect_timing(self.plan.endpoints[ep].server_timing);
         let conn = Conn {
             sock: None,
             ep,
             state: State::Backoff,
-            framer: Framer::new(),
+            framer,
             sent_at: now,
             deadline: now,
             armed: [NOT_ARMED; 2],

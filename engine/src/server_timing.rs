@@ -262,7 +262,8 @@ mod tests {
 
     #[test]
     fn parses_the_w3c_grammar() {
-        let cases: &[(&str, &[(&str, Option<f64>)], u32)] = &[
+        type Case<'a> = (&'a str, &'a [(&'a str, Option<f64>)], u32);
+        let cases: &[Case<'_>] = &[
             ("payments;dur=8.3", &[("payments", Some(8.3))], 0),
             (
                 "payments;dur=8.3, inventory;dur=2.9",

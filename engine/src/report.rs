@@ -73,6 +73,55 @@ fn counts(map: &std::collections::BTreeMap<String, u64>) -> String {
         .join(", ")
 }
 
+/// Per endpoint, what its responses' `Server-Timing` said, next to the
+/// latency measured: which downstream part the time went to.
+fn server_timing(out: &mut String, s: &Summary) {
+    if s.endpoints.values().all(|e| e.server_timing.is_empty()) {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "Server-Timing (ms)  {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "count", "p50", "p90", "p99", "p99.9", "max"
+    );
+    for (name, e) in s
+        .endpoints
+        .iter()
+        .filter(|(_, e)| !e.server_timing.is_empty())
+    {
+        let measured = e.latency_ms.as_ref();
+        let _ = writeln!(
+            out,
+            "  {name:<17} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}  (measured)",
+            e.requests,
+            measured.map_or("-".into(), |l| ms(l.p50)),
+            measured.map_or("-".into(), |l| ms(l.p90)),
+            measured.map_or("-".into(), |l| ms(l.p99)),
+            measured.map_or("-".into(), |l| ms(l.p99_9)),
+            measured.map_or("-".into(), |l| ms(l.max)),
+        );
+        for (metric, m) in &e.server_timing {
+            let _ = writeln!(
+                out,
+                "    {metric:<15} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                m.count,
+                ms(m.p50),
+                ms(m.p90),
+                ms(m.p99),
+                ms(m.p99_9),
+                ms(m.max)
+            );
+        }
+        if e.server_timing_malformed > 0 {
+            let _ = writeln!(
+                out,
+                "    ({} malformed Server-Timing entries skipped)",
+                e.server_timing_malformed
+            );
+        }
+    }
+}
+
 pub fn human_summary(s: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -105,6 +154,7 @@ pub fn human_summary(s: &Summary) -> String {
             ms(l.max)
         );
     }
+    server_timing(&mut out, s);
     for (name, e) in s.endpoints.iter().filter(|(_, e)| e.target_rps.is_some()) {
         let target = e.target_rps.unwrap_or(0.0);
         let changes = s

@@ -24,6 +24,8 @@ pub enum Metric {
     Reqs,
     /// Open-model sends that could not be made.
     Dropped,
+    /// A `Server-Timing` metric's durations, ms (`{metric:NAME}` names it).
+    ServerTiming,
 }
 
 impl Metric {
@@ -33,13 +35,14 @@ impl Metric {
             "http_req_failed" => Metric::Failed,
             "http_reqs" => Metric::Reqs,
             "dropped_iterations" => Metric::Dropped,
+            "server_timing" => Metric::ServerTiming,
             _ => return None,
         })
     }
 
     fn aggregations(self) -> &'static str {
         match self {
-            Metric::Duration => "avg, min, max, med, p(N)",
+            Metric::Duration | Metric::ServerTiming => "avg, min, max, med, p(N)",
             Metric::Failed => "rate",
             Metric::Reqs | Metric::Dropped => "count, rate",
         }
@@ -109,6 +112,8 @@ pub struct Threshold {
     pub metric: Metric,
     /// Sub-metric: only this endpoint.
     pub endpoint: Option<String>,
+    /// `server_timing{metric:NAME}`: the `Server-Timing` metric read.
+    pub server_metric: Option<String>,
     pub aggregation: Aggregation,
     pub op: Op,
     pub value: f64,
@@ -124,7 +129,8 @@ impl fmt::Display for Threshold {
 
 /// What a threshold reads: merged over the whole run so far.
 pub struct Measured<'a> {
-    /// Latency (µs) for `http_req_duration`.
+    /// Latency (µs) for `http_req_duration`; the named metric's
+    /// durations for `server_timing`.
     pub latency: &'a Histogram<u64>,
     pub requests: u64,
     pub failed: u64,
@@ -141,34 +147,47 @@ impl Threshold {
             ThresholdSpec::Expr(e) => (e.as_str(), false, std::time::Duration::ZERO),
             ThresholdSpec::Full(o) => (o.threshold.as_str(), o.abort_on_fail, o.delay_abort_eval.0),
         };
-        let (name, endpoint) = match key.split_once('{') {
-            None => (key, None),
-            Some((name, rest)) => {
-                let inner = rest
-                    .strip_suffix('}')
-                    .ok_or_else(|| format!("unclosed '{{' in \"{key}\""))?;
-                let (tag, value) = inner
-                    .split_once(':')
-                    .ok_or_else(|| format!("expected {{endpoint:NAME}}, got {{{inner}}}"))?;
-                if tag.trim() != "endpoint" {
-                    return Err(format!(
-                        "unknown tag \"{}\" (only endpoint is supported)",
-                        tag.trim()
-                    ));
-                }
-                let value = value.trim();
-                if !endpoints.contains(&value) {
-                    return Err(format!("no endpoint named \"{value}\""));
-                }
-                (name, Some(value.to_string()))
-            }
+        let (name, tags) = match key.split_once('{') {
+            None => (key, ""),
+            Some((name, rest)) => (
+                name,
+                rest.strip_suffix('}')
+                    .ok_or_else(|| format!("unclosed '{{' in \"{key}\""))?,
+            ),
         };
         let metric = Metric::parse(name.trim()).ok_or_else(|| {
-            format!("unknown metric \"{name}\" (one of http_req_duration, http_req_failed, http_reqs, dropped_iterations)")
+            format!("unknown metric \"{name}\" (one of http_req_duration, http_req_failed, http_reqs, dropped_iterations, server_timing)")
         })?;
+        let (mut endpoint, mut server_metric) = (None, None);
+        for tag in tags.split(',').filter(|t| !t.trim().is_empty()) {
+            let (tag, value) = tag
+                .split_once(':')
+                .ok_or_else(|| format!("expected {{TAG:VALUE}}, got {{{tag}}}"))?;
+            let value = value.trim();
+            match tag.trim() {
+                "endpoint" if endpoints.contains(&value) => endpoint = Some(value.to_string()),
+                "endpoint" => return Err(format!("no endpoint named \"{value}\"")),
+                "metric" if metric == Metric::ServerTiming && !value.is_empty() => {
+                    server_metric = Some(value.to_string());
+                }
+                other => {
+                    let known = if metric == Metric::ServerTiming {
+                        "endpoint and metric are supported"
+                    } else {
+                        "only endpoint is supported"
+                    };
+                    return Err(format!("unknown tag \"{other}\" ({known})"));
+                }
+            }
+        }
+        if metric == Metric::ServerTiming && server_metric.is_none() {
+            return Err(format!(
+                "\"{key}\": name the Server-Timing metric, e.g. server_timing{{metric:payments}}"
+            ));
+        }
         let (aggregation, op, value) = parse_expression(expr)?;
         let fits = match metric {
-            Metric::Duration => {
+            Metric::Duration | Metric::ServerTiming => {
                 matches!(
                     aggregation,
                     Aggregation::Avg
@@ -194,6 +213,7 @@ impl Threshold {
             expression: expr.to_string(),
             metric,
             endpoint,
+            server_metric,
             aggregation,
             op,
             value,
@@ -214,13 +234,14 @@ impl Threshold {
                 0.0
             }
         };
+        let durations = matches!(self.metric, Metric::Duration | Metric::ServerTiming);
         Some(match (self.metric, self.aggregation) {
-            (Metric::Duration, _) if h.is_empty() => return None,
-            (Metric::Duration, Aggregation::Avg) => h.mean() / 1000.0,
-            (Metric::Duration, Aggregation::Min) => ms(h.min()),
-            (Metric::Duration, Aggregation::Max) => ms(h.max()),
-            (Metric::Duration, Aggregation::Med) => ms(h.value_at_quantile(0.5)),
-            (Metric::Duration, Aggregation::P(p)) => ms(h.value_at_quantile(p / 100.0)),
+            _ if durations && h.is_empty() => return None,
+            (_, Aggregation::Avg) if durations => h.mean() / 1000.0,
+            (_, Aggregation::Min) if durations => ms(h.min()),
+            (_, Aggregation::Max) if durations => ms(h.max()),
+            (_, Aggregation::Med) if durations => ms(h.value_at_quantile(0.5)),
+            (_, Aggregation::P(p)) if durations => ms(h.value_at_quantile(p / 100.0)),
             (Metric::Failed, _) => {
                 if m.requests == 0 {
                     0.0
@@ -232,7 +253,7 @@ impl Threshold {
             (Metric::Reqs, _) => per_second(m.requests),
             (Metric::Dropped, Aggregation::Count) => m.dropped as f64,
             (Metric::Dropped, _) => per_second(m.dropped),
-            (Metric::Duration, _) => return None,
+            (Metric::Duration | Metric::ServerTiming, _) => return None,
         })
     }
 
@@ -277,8 +298,17 @@ pub fn evaluate(t: &Threshold, endpoints: &[EndpointView<'_>], seconds: f64) -> 
         .iter()
         .filter(|e| t.endpoint.as_deref().is_none_or(|n| n == e.name))
     {
-        if let Some(h) = e.stats.effective_latency(e.open) {
-            latency.add(h).expect("same bounds");
+        match &t.server_metric {
+            Some(name) => {
+                if let Some((_, h)) = e.stats.server_timing.iter().find(|(n, _)| n == name) {
+                    latency.add(h).expect("grows to fit");
+                }
+            }
+            None => {
+                if let Some(h) = e.stats.effective_latency(e.open) {
+                    latency.add(h).expect("grows to fit");
+                }
+            }
         }
         requests += e.stats.requests;
         failed += e.stats.errors;
@@ -503,6 +533,71 @@ mod tests {
             parse("http_req_duration", "p(99)<1").unwrap().check(&none),
             (None, true)
         );
+    }
+
+    #[test]
+    fn server_timing_thresholds_name_their_metric() {
+        let t = parse("server_timing{metric:payments}", "p(99)<20").unwrap();
+        assert_eq!(
+            (t.metric, t.server_metric.as_deref(), t.endpoint.as_deref()),
+            (Metric::ServerTiming, Some("payments"), None)
+        );
+        let t = parse("server_timing{endpoint:orders, metric:payments}", "avg<5").unwrap();
+        assert_eq!(t.endpoint.as_deref(), Some("orders"));
+        assert_eq!(t.server_metric.as_deref(), Some("payments"));
+        for (key, expr, want) in [
+            ("server_timing", "p(99)<1", "name the Server-Timing metric"),
+            (
+                "server_timing{metric:}",
+                "p(99)<1",
+                "unknown tag \"metric\"",
+            ),
+            (
+                "server_timing{metric:a}",
+                "rate<1",
+                "server_timing takes avg",
+            ),
+            (
+                "http_req_duration{metric:a}",
+                "p(99)<1",
+                "unknown tag \"metric\"",
+            ),
+            (
+                "server_timing{metric:a,endpoint:nope}",
+                "p(99)<1",
+                "no endpoint named",
+            ),
+        ] {
+            let e = parse(key, expr).unwrap_err();
+            assert!(e.contains(want), "{key} {expr}: {e}");
+        }
+        // evaluated over the named metric of the endpoints it covers
+        let mut a = EndpointStats::new();
+        a.server_timing.record(b"payments;dur=10, db;dur=1");
+        let mut b = EndpointStats::new();
+        b.server_timing.record(b"payments;dur=30");
+        let views = [
+            EndpointView {
+                name: "users",
+                stats: &a,
+                open: false,
+            },
+            EndpointView {
+                name: "orders",
+                stats: &b,
+                open: false,
+            },
+        ];
+        let r = evaluate(
+            &parse("server_timing{metric:payments}", "max<20").unwrap(),
+            &views,
+            1.0,
+        );
+        assert!(!r.ok && (r.observed.unwrap() - 30.0).abs() < 0.05, "{r:?}");
+        let t = parse("server_timing{endpoint:users,metric:payments}", "max<20").unwrap();
+        assert!(evaluate(&t, &views, 1.0).ok);
+        let t = parse("server_timing{metric:nothing}", "max<20").unwrap();
+        assert_eq!(evaluate(&t, &views, 1.0).observed, None);
     }
 
     #[test]

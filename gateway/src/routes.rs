@@ -8,7 +8,10 @@
 //! ```
 //! A service is named by its calls; every call to one service shares its
 //! `capacity` (concurrent calls beyond it wait in a queue), so its capacity
-//! must be the same wherever it is named.
+//! must be the same wherever it is named. A call's `latency` is a fixed
+//! duration or a distribution, `{"p50": "2ms", "p99": "20ms"}`: log-normal,
+//! fitted to the two, so responses have the spread and tail real services
+//! have (and a fan-out's p99 grows with its number of parallel calls).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -66,13 +69,81 @@ pub struct Call {
     pub service: String,
     /// Time the call takes once the service starts it.
     #[serde(default)]
-    pub latency: Dur,
+    pub latency: Latency,
     /// Chance (0..1) the call fails; a failed call makes the route answer 503.
     #[serde(default)]
     pub error_rate: f64,
     /// Calls the service runs at once; more wait in its queue.
     #[serde(default = "default_capacity")]
     pub capacity: u32,
+}
+
+/// A call's latency: fixed, or log-normal with the given median and 99th
+/// percentile.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[serde(untagged)]
+pub enum Latency {
+    Fixed(Dur),
+    Spread { p50: Dur, p99: Dur },
+}
+
+impl Default for Latency {
+    fn default() -> Latency {
+        Latency::Fixed(Dur::default())
+    }
+}
+
+/// z of the 99th percentile of the standard normal distribution.
+const Z99: f64 = 2.326_347_874_040_841;
+
+impl Latency {
+    /// One call's latency; `normal` draws a standard normal number.
+    pub fn sample(&self, normal: impl FnOnce() -> f64) -> std::time::Duration {
+        match *self {
+            Latency::Fixed(d) => d.0,
+            Latency::Spread { p50, p99 } => {
+                // ln X ~ N(mu, sigma): median e^mu, 99th percentile e^(mu + z99·sigma)
+                let median = p50.0.as_secs_f64();
+                let sigma = (p99.0.as_secs_f64() / median).ln() / Z99;
+                let secs = median * (sigma * normal()).exp();
+                // a draw far in the tail is capped at an hour, like any latency
+                std::time::Duration::from_secs_f64(secs.min(3600.0))
+            }
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Latency {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Latency, D::Error> {
+        use serde::de::Error;
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct Spread {
+            p50: Dur,
+            p99: Dur,
+        }
+        match serde_json::Value::deserialize(d)? {
+            v @ serde_json::Value::String(_) => serde_json::from_value(v)
+                .map(Latency::Fixed)
+                .map_err(D::Error::custom),
+            v @ serde_json::Value::Object(_) => {
+                let s: Spread = serde_json::from_value(v).map_err(D::Error::custom)?;
+                if s.p50.is_zero() || s.p99 < s.p50 {
+                    return Err(D::Error::custom(format!(
+                        "p50 ({}) must be above 0 and p99 ({}) at least p50",
+                        s.p50, s.p99
+                    )));
+                }
+                Ok(Latency::Spread {
+                    p50: s.p50,
+                    p99: s.p99,
+                })
+            }
+            other => Err(D::Error::custom(format!(
+                "expected a duration (\"2ms\") or {{\"p50\": \"2ms\", \"p99\": \"20ms\"}}, got {other}"
+            ))),
+        }
+    }
 }
 
 fn default_method() -> String {
@@ -161,11 +232,15 @@ impl RoutesFile {
     }
 
     /// The routes used when no file is given: a health check and three API
-    /// routes with different fan-out shapes and latencies.
+    /// routes with different fan-out shapes, each call with a spread and a
+    /// tail (p99 four to five times its median).
     pub fn default_routes() -> RoutesFile {
-        let call = |service: &str, ms: u64, error_rate: f64| Call {
+        let call = |service: &str, p50_ms: u64, p99_ms: u64, error_rate: f64| Call {
             service: service.into(),
-            latency: Dur::from_millis(ms),
+            latency: Latency::Spread {
+                p50: Dur::from_millis(p50_ms),
+                p99: Dur::from_millis(p99_ms),
+            },
             error_rate,
             capacity: 256,
         };
@@ -183,21 +258,21 @@ impl RoutesFile {
                 route(
                     "GET",
                     "/api/users",
-                    vec![call("users", 2, 0.0)],
+                    vec![call("users", 2, 8, 0.0)],
                     Mode::Parallel,
                     512,
                 ),
                 route(
                     "GET",
                     "/api/products",
-                    vec![call("catalog", 5, 0.0), call("pricing", 3, 0.0)],
+                    vec![call("catalog", 5, 20, 0.0), call("pricing", 3, 15, 0.0)],
                     Mode::Parallel,
                     2048,
                 ),
                 route(
                     "POST",
                     "/api/orders",
-                    vec![call("inventory", 3, 0.0), call("payments", 8, 0.01)],
+                    vec![call("inventory", 3, 12, 0.0), call("payments", 8, 40, 0.01)],
                     Mode::Sequential,
                     128,
                 ),
@@ -216,7 +291,21 @@ mod tests {
             r#"{"routes": [{"method": "GET", "path": "/api/users", "calls": [{"service": "users", "latency": "2ms", "error_rate": 0.0, "capacity": 64}], "body_bytes": 512}]}"#,
         )
         .unwrap();
-        assert_eq!(f.routes[0].calls[0].latency, Dur::from_millis(2));
+        assert_eq!(
+            f.routes[0].calls[0].latency,
+            Latency::Fixed(Dur::from_millis(2))
+        );
+        let f = RoutesFile::from_json(
+            r#"{"routes": [{"path": "/a", "calls": [{"service": "s", "latency": {"p50": "2ms", "p99": "20ms"}}]}]}"#,
+        )
+        .unwrap();
+        assert_eq!(
+            f.routes[0].calls[0].latency,
+            Latency::Spread {
+                p50: Dur::from_millis(2),
+                p99: Dur::from_millis(20)
+            }
+        );
         assert_eq!(f.routes[0].mode, Mode::Parallel);
     }
 
@@ -244,6 +333,18 @@ mod tests {
                 r#"{"routes":[{"path":"/a","pause":{}}]}"#,
                 "unknown field `pause`",
             ),
+            (
+                r#"{"routes":[{"path":"/a","calls":[{"service":"s","latency":{"p50":"5ms","p99":"1ms"}}]}]}"#,
+                "routes[0].calls[0].latency: p50 (5ms) must be above 0 and p99 (1ms) at least p50",
+            ),
+            (
+                r#"{"routes":[{"path":"/a","calls":[{"service":"s","latency":{"p50":"5ms"}}]}]}"#,
+                "routes[0].calls[0].latency: missing field `p99`",
+            ),
+            (
+                r#"{"routes":[{"path":"/a","calls":[{"service":"s","latency":5}]}]}"#,
+                "routes[0].calls[0].latency: expected a duration",
+            ),
         ] {
             let e = RoutesFile::from_json(json).unwrap_err();
             assert!(e.contains(want), "{json}: {e}");
@@ -270,6 +371,37 @@ mod tests {
         )
         .unwrap();
         assert_eq!(ok.routes[0].stall.unwrap().duration, Dur::from_secs(1));
+    }
+
+    #[test]
+    fn a_spread_has_the_configured_median_and_99th_percentile() {
+        let l = Latency::Spread {
+            p50: Dur::from_millis(2),
+            p99: Dur::from_millis(20),
+        };
+        // normal draws by Box-Muller over a fixed uniform sequence
+        let mut x = 7u64;
+        let mut uniform = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            (x >> 11) as f64 / (1u64 << 53) as f64
+        };
+        let mut draws: Vec<f64> = (0..100_000)
+            .map(|_| {
+                let (u, v) = (uniform().max(1e-300), uniform());
+                let z = (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos();
+                l.sample(|| z).as_secs_f64() * 1000.0
+            })
+            .collect();
+        draws.sort_by(f64::total_cmp);
+        let (p50, p99) = (draws[50_000], draws[99_000]);
+        assert!((p50 - 2.0).abs() < 0.1, "{p50}");
+        assert!((p99 - 20.0).abs() < 1.5, "{p99}");
+        assert_eq!(
+            Latency::Fixed(Dur::from_millis(3)).sample(|| 5.0),
+            std::time::Duration::from_millis(3)
+        );
     }
 
     #[test]

@@ -7,8 +7,12 @@
 //! timer, so thousands of slow requests cost no threads. When the last call
 //! is done the response is written: 200 with `body_bytes` of body, or 503
 //! when any call failed. Requests on one connection are answered in order.
+//! Every response says where its time went in a `Server-Timing` header: one
+//! entry per call (`<service>;dur=<ms>`, from when the gateway issued the
+//! call, its service's queue included, to its end) and `gateway;dur=<ms>`
+//! for the whole request.
 
-use crate::routes::{Mode, RoutesFile};
+use crate::routes::{Latency, Mode, RoutesFile};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use std::cmp::Reverse;
@@ -38,7 +42,7 @@ struct Service {
 
 struct CallSpec {
     service: usize,
-    latency: Duration,
+    latency: Latency,
     error_rate: f64,
 }
 
@@ -66,6 +70,11 @@ struct Active {
     pending: usize,
     failed: bool,
     close_after: bool,
+    /// When the request started (its bytes arrived).
+    started: Instant,
+    /// Per call: when the gateway issued it, and how long it took once done.
+    issued: Vec<Instant>,
+    took: Vec<Option<Duration>>,
 }
 
 struct Conn {
@@ -90,6 +99,8 @@ pub struct Server {
     /// (method, path) → route index.
     index: HashMap<(String, String), usize>,
     services: Vec<Service>,
+    /// Service names, for `Server-Timing`.
+    service_names: Vec<String>,
     conns: Vec<Option<Conn>>,
     generations: Vec<u32>,
     free: Vec<usize>,
@@ -125,6 +136,7 @@ impl Server {
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let alarm = Alarm::new(poll.registry(), ALARM)?;
         let mut services: Vec<Service> = Vec::new();
+        let mut service_names: Vec<String> = Vec::new();
         let mut service_ids: HashMap<String, usize> = HashMap::new();
         let mut specs = Vec::new();
         let mut index = HashMap::new();
@@ -139,11 +151,12 @@ impl Server {
                             active: 0,
                             queue: VecDeque::new(),
                         });
+                        service_names.push(c.service.clone());
                         services.len() - 1
                     });
                     CallSpec {
                         service,
-                        latency: c.latency.0,
+                        latency: c.latency,
                         error_rate: c.error_rate,
                     }
                 })
@@ -164,6 +177,7 @@ impl Server {
             routes: specs,
             index,
             services,
+            service_names,
             conns: Vec::new(),
             generations: Vec::new(),
             free: Vec::new(),
@@ -393,6 +407,9 @@ impl Server {
             pending: if sequential { n_calls.min(1) } else { n_calls },
             failed: false,
             close_after,
+            started: now,
+            issued: vec![now; n_calls],
+            took: vec![None; n_calls],
         });
         if n_calls == 0 {
             return self.done(idx, Instant::now());
@@ -416,20 +433,24 @@ impl Server {
 
     /// Takes a slot of the call's service, or queues for one.
     fn start_call(&mut self, call: CallRef, now: Instant) {
-        let Some(route) = self.conns[call.conn]
-            .as_ref()
-            .and_then(|c| c.active.as_ref())
-            .map(|a| a.route)
+        let Some(a) = self.conns[call.conn]
+            .as_mut()
+            .and_then(|c| c.active.as_mut())
         else {
             return;
         };
+        let route = a.route;
         let spec = &self.routes[route].calls[call.call];
         let svc = &mut self.services[spec.service];
         if svc.active < svc.capacity {
             svc.active += 1;
+            let rng = &mut self.rng;
+            let latency = spec.latency.sample(|| normal(rng));
             self.timers
-                .push(Reverse((now + spec.latency, call, spec.service)));
+                .push(Reverse((now + latency, call, spec.service)));
         } else {
+            // issued now; its time in the queue is part of the call's
+            a.issued[call.call] = now;
             svc.queue.push_back(call);
         }
     }
@@ -448,11 +469,13 @@ impl Server {
             .as_mut()
             .expect("a call belongs to an active request");
         let route = &self.routes[a.route];
+        a.took[call.call] = Some(now.saturating_duration_since(a.issued[call.call]));
         let error_rate = route.calls[call.call].error_rate;
         let failed = error_rate > 0.0 && next_f64(&mut self.rng) < error_rate;
         a.failed |= failed;
         // Sequential calls stop at the first failure, as a real chain would.
         if route.sequential && !failed && call.call + 1 < route.calls.len() {
+            a.issued[call.call + 1] = now;
             return self.start_call(
                 CallRef {
                     call: call.call + 1,
@@ -508,7 +531,8 @@ impl Server {
             return;
         };
         let Some(a) = c.active.take() else { return };
-        let bytes = if a.failed {
+        let timing = self.server_timing(&a, Instant::now());
+        let mut bytes = if a.failed {
             response(
                 "503 Service Unavailable",
                 b"{\"error\":\"a downstream call failed\"}",
@@ -527,8 +551,38 @@ impl Server {
         } else {
             self.routes[a.route].ok.clone()
         };
+        let at = bytes
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("rendered head")
+            + 2;
+        bytes.splice(at..at, timing.into_bytes());
         self.respond(idx, bytes, a.close_after);
         self.next_request(idx);
+    }
+
+    /// `Server-Timing: users;dur=2.013, gateway;dur=2.101\r\n` for a
+    /// finished request: each call that ran, then the whole request.
+    fn server_timing(&self, a: &Active, now: Instant) -> String {
+        use std::fmt::Write as _;
+        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
+        let mut h = String::from("Server-Timing: ");
+        for (spec, took) in self.routes[a.route].calls.iter().zip(&a.took) {
+            if let Some(d) = took {
+                let _ = write!(
+                    h,
+                    "{};dur={:.3}, ",
+                    self.service_names[spec.service],
+                    ms(*d)
+                );
+            }
+        }
+        let _ = write!(
+            h,
+            "gateway;dur={:.3}\r\n",
+            ms(now.saturating_duration_since(a.started))
+        );
+        h
     }
 
     fn respond(&mut self, idx: usize, bytes: Vec<u8>, close: bool) {
@@ -559,6 +613,13 @@ impl Server {
             self.close(idx);
         }
     }
+}
+
+/// A standard normal number (Box-Muller), for log-normal latencies.
+fn normal(state: &mut u64) -> f64 {
+    let u = next_f64(state).max(f64::MIN_POSITIVE);
+    let v = next_f64(state);
+    (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
 }
 
 /// xorshift64*: a fast, seedable generator for simulated failures.

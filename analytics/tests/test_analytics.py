@@ -55,9 +55,13 @@ def test_decode_rejects_garbage():
 @pytest.mark.parametrize(
     "name, charts",
     [
-        ("closed", {"throughput", "latency", "spectrum", "endpoints", "errors", "workers", "samples"}),
-        ("autoscale", {"throughput", "latency", "spectrum", "endpoints", "workers"}),
-        ("open", {"throughput", "latency", "spectrum", "endpoints", "workers"}),
+        (
+            "closed",
+            {"throughput", "latency", "spectrum", "endpoints", "errors", "workers", "samples"}
+            | {"time-users", "time-search", "time-orders"},
+        ),
+        ("autoscale", {"throughput", "latency", "spectrum", "endpoints", "workers", "time-steady"}),
+        ("open", {"throughput", "latency", "spectrum", "endpoints", "workers", "time-stalls"}),
     ],
 )
 def test_report_writes_every_chart_it_has_data_for(run_copy, name, charts):
@@ -111,6 +115,30 @@ def test_the_verdict_says_when_requests_were_interrupted(run_copy):
     assert main(["report", str(d)]) == 0
     html = (d / "report.html").read_text()
     assert "Interrupted: 8 request(s) were still waiting for their response when the graceful stop (5s) ran out" in html
+
+
+def test_the_report_shows_where_the_time_goes(run_copy):
+    d = run_copy("closed")
+    s = summary("closed")
+    assert main(["report", str(d)]) == 0
+    html = (d / "report.html").read_text()
+    assert "Where the time goes: search" in html and 'id="server-timing"' in html
+    for name, e in s["endpoints"].items():
+        png = d / f"time-{name}.png"
+        assert png.read_bytes().startswith(PNG), name
+        for metric, m in e["server_timing"].items():
+            assert f'<td style="text-align:left">{metric}</td>' in html
+            # the engine's percentiles are the histogram's (ceiling rank, as the crate rounds)
+            h = hdr.decode(m["histogram"])
+            assert h.total == m["count"]
+    # the search route's calls were 8 ms and 3 ms, fixed
+    assert abs(s["endpoints"]["search"]["server_timing"]["search"]["p50"] - 8.0) < 0.5
+    # a run without Server-Timing has no such chart
+    for e in s["endpoints"].values():
+        e.pop("server_timing")
+    (d / "summary.json").write_text(json.dumps(s))
+    assert main(["report", str(d)]) == 0
+    assert "Where the time goes" not in (d / "report.html").read_text()
 
 
 def test_a_summary_without_optional_parts_still_reports(run_copy):

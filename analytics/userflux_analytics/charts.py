@@ -107,6 +107,38 @@ def endpoints(stats: dict[str, dict]) -> bytes | None:
     return _png(fig)
 
 
+def where_time_goes(name: str, stats: dict, timeline: list[dict]) -> bytes | None:
+    """Where one endpoint's time goes, from its responses' Server-Timing
+    headers: on the left the latency Userflux measured (p50 and p99) above
+    each metric the server reported; on the right each metric's p50 over
+    time. ``None`` when the endpoint reported no Server-Timing."""
+    metrics = stats.get("server_timing") or {}
+    measured = stats.get("latency_ms")
+    if not metrics:
+        return None
+    rows = ([("measured", measured["p50"], measured["p99"])] if measured else []) + [
+        (m, v["p50"], v["p99"]) for m, v in sorted(metrics.items(), key=lambda kv: -kv[1]["p99"])
+    ]
+    fig, (bars, over) = plt.subplots(1, 2, figsize=(SIZE[0], max(SIZE[1], 0.45 * len(rows) + 1.2)))
+    ys = list(range(len(rows)))[::-1]
+    height = 0.38
+    bars.barh([y + height / 2 for y in ys], [r[1] for r in rows], height, label="p50")
+    bars.barh([y - height / 2 for y in ys], [r[2] for r in rows], height, label="p99")
+    bars.set_yticks(ys, [r[0] for r in rows])
+    bars.set(xlabel="ms", title=f"Where the time goes: {name}")
+    bars.legend(fontsize="small", loc="lower right")
+    bars.grid(alpha=0.3, axis="x")
+    for m in sorted(metrics):
+        pts = [(e["t"], e["endpoints"][name]["server_timing"][m]["p50"]) for e in timeline
+               if m in e.get("endpoints", {}).get(name, {}).get("server_timing", {})]  # fmt: skip
+        if pts:
+            over.plot([t for t, _ in pts], [v for _, v in pts], label=m)
+    over.set(xlabel="time since start (s)", ylabel="p50 (ms)", title="Each metric over time")
+    over.legend(fontsize="small", loc="best")
+    over.grid(alpha=0.3)
+    return _png(fig)
+
+
 def errors_over_time(timeline: list[dict]) -> bytes | None:
     """Failed requests per second, per endpoint."""
     if not any(e.get("errors") for e in timeline):

@@ -88,6 +88,32 @@ def endpoint_rows(summary: dict) -> list[dict]:
     return rows
 
 
+def slug(name: str) -> str:
+    """A file-name-safe form of an endpoint name."""
+    return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def server_timing_rows(summary: dict) -> list[dict]:
+    """Per endpoint, the measured latency and each Server-Timing metric (ms)."""
+    rows = []
+    for name, e in sorted(summary["endpoints"].items()):
+        metrics = e.get("server_timing") or {}
+        if not metrics:
+            continue
+        lat = e.get("latency_ms") or {}
+        rows.append({"name": name, "metric": "measured", "count": e["requests"],
+                     **{k: lat.get(k) for k in ("p50", "p90", "p99", "max")}})  # fmt: skip
+        for m, v in sorted(metrics.items()):
+            rows.append(
+                {"name": "", "metric": m, "count": v["count"], **{k: v[k] for k in ("p50", "p90", "p99", "max")}}
+            )
+        if e.get("server_timing_malformed"):
+            rows.append(
+                {"name": "", "metric": f"{e['server_timing_malformed']} malformed entries skipped", "count": None}
+            )
+    return rows
+
+
 def make_charts(run: Run, sample_stats: smp.SampleStats | None) -> list[tuple[str, str, bytes]]:
     """(title, file name, PNG) for every chart the run has data for."""
     s = run.summary
@@ -105,6 +131,9 @@ def make_charts(run: Run, sample_stats: smp.SampleStats | None) -> list[tuple[st
         ("Workers per endpoint", "workers.png", charts.workers(tl, s.get("scaling_events") or [])),
         ("Sampled requests", "samples.png", charts.samples_heatmap(sample_stats) if sample_stats else None),
     ]
+    # One chart per endpoint whose server said where its time went (Server-Timing).
+    for name, e in sorted(s["endpoints"].items()):
+        made.append((f"Where the time goes: {name}", f"time-{slug(name)}.png", charts.where_time_goes(name, e, tl)))
     return [(t, f, png) for t, f, png in made if png]
 
 
@@ -123,6 +152,7 @@ def build(run: Run, out_dir: Path | None = None) -> Path:
             s=run.summary,
             verdict=verdict(run.summary),
             rows=endpoint_rows(run.summary),
+            timing_rows=server_timing_rows(run.summary),
             any_corrected=any(e.get("latency_corrected_ms") for e in run.summary["endpoints"].values()),
             charts=[{"title": t, "file": f, "b64": base64.b64encode(p).decode()} for t, f, p in figures],
             events=run.summary.get("scaling_events") or [],

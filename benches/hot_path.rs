@@ -32,13 +32,46 @@ fn framing(c: &mut Criterion) {
     g.finish();
 }
 
+/// A response with the gateway's three-entry Server-Timing header: framed
+/// with collection on, then its metrics recorded — what the header costs
+/// an endpoint per response, against `framing/small` without it.
+fn server_timing(c: &mut Criterion) {
+    const TIMED: &[u8] = b"HTTP/1.1 200 OK\r\nServer: floor\r\nContent-Length: 2\r\nServer-Timing: payments;dur=8.312, inventory;dur=2.904, gateway;dur=11.530\r\n\r\nok";
+    let mut g = c.benchmark_group("server_timing");
+    g.bench_function("frame_and_record_3", |b| {
+        let mut f = Framer::new();
+        f.collect_timing(true);
+        let mut t = userflux_engine::server_timing::Timings::default();
+        b.iter(|| {
+            f.start(false);
+            let (_, done) = f.feed(black_box(TIMED)).unwrap();
+            assert!(matches!(done, Framed::Complete(_)));
+            t.record(f.timing());
+        })
+    });
+    g.bench_function("record_3", |b| {
+        let mut t = userflux_engine::server_timing::Timings::default();
+        let value: &[u8] = b"payments;dur=8.312, inventory;dur=2.904, gateway;dur=11.530";
+        b.iter(|| t.record(black_box(value)))
+    });
+    g.bench_function("parse_3", |b| {
+        let value: &[u8] = b"payments;dur=8.312, inventory;dur=2.904, gateway;dur=11.530";
+        b.iter(|| {
+            let mut n = 0.0;
+            userflux_engine::server_timing::parse(black_box(value), |_, d| n += d.unwrap_or(0.0));
+            n
+        })
+    });
+    g.finish();
+}
+
 fn histogram(c: &mut Criterion) {
     let mut h = new_histogram();
     let mut v = 1u64;
     c.bench_function("histogram_record", |b| {
         b.iter(|| {
             v = v.wrapping_mul(6364136223846793005).wrapping_add(1);
-            h.saturating_record(black_box(500 + (v >> 50)));
+            userflux_engine::stats::record(&mut h, black_box(500 + (v >> 50)));
         })
     });
 }
@@ -127,6 +160,7 @@ fn controller(c: &mut Criterion) {
 criterion_group!(
     benches,
     framing,
+    server_timing,
     histogram,
     samples,
     timer_wheel,

@@ -264,29 +264,25 @@ fn a_rate_far_beyond_the_machine_ends_on_time_and_honours_the_first_signal() {
     assert_eq!(load_run(&only_run(&runs)).0.state, RunState::Stopped);
 }
 
+/// A 20 s quick run against the gateway with the fault `fault` injected.
+fn with_fault(fault: &str, gw: &Gateway, runs: &Path, args: &[&str]) -> Output {
+    engine()
+        .args(["run", &format!("{}/health", gw.url()), "-d", "20s", "-q"])
+        .args(args)
+        .arg("--runs-dir")
+        .arg(runs)
+        .env("USERFLUX_TEST_FAULT", fault)
+        .env("RUST_BACKTRACE", "0")
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn a_panicking_worker_leaves_a_failed_run_with_its_summary() {
     let tmp = tempfile::tempdir().unwrap();
     let gw = Gateway::start(None, tmp.path());
     let runs = tmp.path().join("runs");
-    let out = engine()
-        .args([
-            "run",
-            &format!("{}/health", gw.url()),
-            "-c",
-            "4",
-            "-d",
-            "20s",
-            "-t",
-            "2",
-            "-q",
-        ])
-        .arg("--runs-dir")
-        .arg(&runs)
-        .env("USERFLUX_TEST_FAULT", "worker-panic")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
+    let out = with_fault("worker-panic", &gw, &runs, &["-c", "4", "-t", "2"]);
     assert_eq!(out.status.code(), Some(1), "{out:?}");
     let dir = only_run(&runs);
     let (s, st) = load_run(&dir);
@@ -313,24 +309,7 @@ fn a_panicking_aggregator_leaves_a_failed_status() {
     let tmp = tempfile::tempdir().unwrap();
     let gw = Gateway::start(None, tmp.path());
     let runs = tmp.path().join("runs");
-    let out = engine()
-        .args([
-            "run",
-            &format!("{}/health", gw.url()),
-            "-c",
-            "2",
-            "-d",
-            "20s",
-            "-t",
-            "1",
-            "-q",
-        ])
-        .arg("--runs-dir")
-        .arg(&runs)
-        .env("USERFLUX_TEST_FAULT", "aggregator-panic")
-        .env("RUST_BACKTRACE", "0")
-        .output()
-        .unwrap();
+    let out = with_fault("aggregator-panic", &gw, &runs, &["-c", "2", "-t", "1"]);
     assert_eq!(out.status.code(), Some(101), "{out:?}");
     let dir = only_run(&runs);
     let st: Status = serde_json::from_value(userflux::read_json(&dir.join("status.json"))).unwrap();

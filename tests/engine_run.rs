@@ -644,3 +644,47 @@ fn a_configs_requests_budget_is_exact_over_endpoints_workers_and_models() {
     assert!(err.contains("requests: must be at least 1"), "{err}");
     assert!(!tmp.path().join("runs").exists());
 }
+
+#[test]
+fn validate_warns_of_a_host_that_does_not_resolve_here_and_run_refuses_it() {
+    // `.invalid` is reserved (RFC 6761): it never resolves, and resolvers
+    // answer for it without a query leaving the machine.
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("c.json");
+    std::fs::write(
+        &file,
+        r#"{"target": "http://gateway.userflux.invalid:8080", "threads": 1,
+            "stages": [{"duration": "1s", "target": 1}], "endpoints": [{"name": "a", "path": "/"}]}"#,
+    )
+    .unwrap();
+    for mut cmd in [
+        {
+            let mut c = engine();
+            c.arg("validate");
+            c
+        },
+        {
+            let mut c = Command::new(userflux::bin("userfluxctl"));
+            c.args(["config", "validate"]);
+            c
+        },
+    ] {
+        let out = cmd.arg(&file).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{err}");
+        assert!(
+            err.contains("warning: target: cannot resolve host \"gateway.userflux.invalid\""),
+            "{err}"
+        );
+    }
+    let out = engine()
+        .args(["run", "-q", "--config"])
+        .arg(&file)
+        .arg("--runs-dir")
+        .arg(tmp.path().join("runs"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("cannot resolve host"));
+    assert!(!tmp.path().join("runs").exists());
+}

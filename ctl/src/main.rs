@@ -474,9 +474,11 @@ fn config(cli: &Cli, cmd: &ConfigCmd) -> Out {
         ConfigCmd::Validate { file } => {
             let (config, warnings) = read(file)?;
             let config = config.resolve().map_err(|e| invalid(file, &e.problems))?;
-            userflux_engine::run::prepare(&config).map_err(|e| invalid(file, &e.problems))?;
             for w in &warnings {
                 eprintln!("userfluxctl: {}: converted: {w}", file.display());
+            }
+            for w in userflux_engine::run::host_warnings(&config) {
+                eprintln!("userfluxctl: {}: warning: {w}", file.display());
             }
             if cli.json {
                 print_json(&serde_json::to_value(&config).unwrap_or_default());

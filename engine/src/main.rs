@@ -201,6 +201,9 @@ fn main() -> ExitCode {
     match cli.command {
         Command::Validate { config } => match Config::load(&config) {
             Ok(c) => {
+                for w in userflux_engine::run::host_warnings(&c) {
+                    eprintln!("userflux-engine: {}: warning: {w}", config.display());
+                }
                 println!(
                     "{}",
                     serde_json::to_string_pretty(&c).expect("a config serializes")

@@ -34,25 +34,10 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
     let mut endpoints = Vec::with_capacity(urls.len());
     let mut problems = Vec::new();
     for (i, (ep, url)) in config.endpoints.iter().zip(&urls).enumerate() {
-        let field = if ep.url.is_some() {
-            format!("endpoints[{i}].url")
-        } else {
-            "target".to_string()
-        };
-        let addr = match (url.host.as_str(), url.port)
-            .to_socket_addrs()
-            .map(|mut a| a.next())
-        {
-            Ok(Some(addr)) => addr,
-            Ok(None) => {
-                problems.push(format!("{field}: host \"{}\" has no address", url.host));
-                continue;
-            }
-            Err(e) => {
-                problems.push(format!(
-                    "{field}: cannot resolve host \"{}\": {e}",
-                    url.host
-                ));
+        let addr = match resolve_host(config, i, url) {
+            Ok(addr) => addr,
+            Err(why) => {
+                problems.push(why);
                 continue;
             }
         };
@@ -113,6 +98,50 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
         }
     }
     Ok(plan)
+}
+
+/// Endpoint `i`'s address, or `field: why` naming the field its host came from.
+fn resolve_host(
+    config: &Config,
+    i: usize,
+    url: &crate::url::HttpUrl,
+) -> Result<std::net::SocketAddr, String> {
+    let field = if config.endpoints[i].url.is_some() {
+        format!("endpoints[{i}].url")
+    } else {
+        "target".to_string()
+    };
+    match (url.host.as_str(), url.port)
+        .to_socket_addrs()
+        .map(|mut a| a.next())
+    {
+        Ok(Some(addr)) => Ok(addr),
+        Ok(None) => Err(format!("{field}: host \"{}\" has no address", url.host)),
+        Err(e) => Err(format!(
+            "{field}: cannot resolve host \"{}\": {e}",
+            url.host
+        )),
+    }
+}
+
+/// For `validate`: the hosts of a valid config that do not resolve on this
+/// machine, as warnings. A config is checked in CI or on a laptop away from
+/// the network it will load; the run itself still fails at start, naming
+/// the host, if it cannot resolve it there.
+pub fn host_warnings(config: &Config) -> Vec<String> {
+    let Ok(urls) = config.endpoint_urls() else {
+        return Vec::new();
+    };
+    let mut seen = std::collections::BTreeSet::new();
+    (0..urls.len())
+        .filter(|&i| seen.insert((urls[i].host.clone(), urls[i].port)))
+        .filter_map(|i| resolve_host(config, i, &urls[i]).err())
+        .map(|why| {
+            format!(
+                "{why} (not resolvable here; the run fails at start if it is not where it runs)"
+            )
+        })
+        .collect()
 }
 
 /// File descriptors the engine keeps besides connections (files, epoll,

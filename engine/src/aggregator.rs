@@ -396,11 +396,7 @@ impl<'a> Aggregator<'a> {
             .endpoints
             .iter()
             .zip(&self.totals)
-            .map(|(e, s)| EndpointView {
-                name: &e.name,
-                stats: s,
-                open: e.open.is_some(),
-            })
+            .map(|(e, s)| EndpointView::of(e, s))
             .collect();
         let failed = self.plan.thresholds.iter().enumerate().find_map(|(i, t)| {
             if !t.abort_on_fail || now < t.delay_abort_eval {

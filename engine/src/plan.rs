@@ -185,6 +185,10 @@ pub struct EndpointPlan {
     pub addr: SocketAddr,
     /// The rendered request, written as is.
     pub request: Box<[u8]>,
+    /// The method, full URL and path, for thresholds' `method` and `url` tags.
+    pub method: &'static str,
+    pub url: String,
+    pub path: String,
     /// HEAD requests get responses without bodies.
     pub head: bool,
     /// Collect responses' `Server-Timing` metrics.

@@ -45,6 +45,9 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
             name: ep.name.clone(),
             addr,
             request: render(ep.method, url, &ep.headers, ep.body.as_deref()).into_boxed_slice(),
+            method: ep.method.as_str(),
+            url: format!("http://{}{}", url.authority(), url.path),
+            path: url.path.clone(),
             head: ep.method == Method::Head,
             server_timing: ep.server_timing,
             close: ep.headers.iter().any(|(k, v)| {
@@ -337,11 +340,7 @@ fn build_summary(
         if let Some(h) = s.effective_latency(open) {
             effective.add(h).expect("same bounds");
         }
-        views.push(EndpointView {
-            name: &plan.endpoints[i].name,
-            stats: s,
-            open,
-        });
+        views.push(EndpointView::of(&plan.endpoints[i], s));
         if let Some(h) = s.corrected.as_ref().filter(|_| open) {
             histograms_corrected.insert(name.clone(), encode_histogram(h));
         }

@@ -118,6 +118,11 @@ pub struct EndpointStats {
     pub late: u64,
     /// What responses' `Server-Timing` headers said, per metric name.
     pub server_timing: crate::server_timing::Timings,
+    /// The latency (as [`EndpointStats::effective_latency`] has it) of the
+    /// responses whose status was not accepted, for thresholds'
+    /// `expected_response` tag. Allocated at the first such response: a
+    /// healthy endpoint never pays for it.
+    pub unexpected: Option<Histogram<u64>>,
 }
 
 impl Default for EndpointStats {
@@ -140,6 +145,7 @@ impl EndpointStats {
             dropped: 0,
             late: 0,
             server_timing: Default::default(),
+            unexpected: None,
         }
     }
 
@@ -161,6 +167,8 @@ impl EndpointStats {
         if !accepted {
             self.errors += 1;
             self.error_kinds[ErrorKind::Status as usize] += 1;
+            let h = self.unexpected.get_or_insert_with(new_histogram);
+            record(h, corrected_us.unwrap_or(latency_us));
         }
     }
 
@@ -182,6 +190,12 @@ impl EndpointStats {
         self.dropped += other.dropped;
         self.late += other.late;
         self.server_timing.add(&other.server_timing);
+        if let Some(u) = &other.unexpected {
+            self.unexpected
+                .get_or_insert_with(new_histogram)
+                .add(u)
+                .expect("grows to fit");
+        }
         self.requests += other.requests;
         self.errors += other.errors;
         self.bytes_in += other.bytes_in;
@@ -212,6 +226,9 @@ impl EndpointStats {
         self.dropped = 0;
         self.late = 0;
         self.server_timing.reset();
+        if let Some(u) = &mut self.unexpected {
+            u.reset();
+        }
         self.requests = 0;
         self.errors = 0;
         self.bytes_in = 0;

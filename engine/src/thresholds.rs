@@ -16,26 +16,38 @@ use std::fmt;
 /// A metric the engine measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
-    /// Latency, ms (corrected for open-model endpoints).
+    /// Latency, ms (corrected for open-model endpoints). Also
+    /// `iteration_duration`: without flows each request is an iteration,
+    /// as in an HTTP-only k6 script.
     Duration,
     /// Share of failed requests.
     Failed,
-    /// Requests.
+    /// Requests (also `iterations`).
     Reqs,
     /// Open-model sends that could not be made.
     Dropped,
     /// A `Server-Timing` metric's durations, ms (`{metric:NAME}` names it).
     ServerTiming,
+    /// Request bytes written.
+    DataSent,
+    /// Response bytes read.
+    DataReceived,
 }
+
+/// The metric names thresholds accept, for error messages.
+const METRICS: &str = "http_req_duration, http_req_failed, http_reqs, iterations, iteration_duration, \
+     dropped_iterations, data_sent, data_received, server_timing";
 
 impl Metric {
     fn parse(s: &str) -> Option<Metric> {
         Some(match s {
-            "http_req_duration" => Metric::Duration,
+            "http_req_duration" | "iteration_duration" => Metric::Duration,
             "http_req_failed" => Metric::Failed,
-            "http_reqs" => Metric::Reqs,
+            "http_reqs" | "iterations" => Metric::Reqs,
             "dropped_iterations" => Metric::Dropped,
             "server_timing" => Metric::ServerTiming,
+            "data_sent" => Metric::DataSent,
+            "data_received" => Metric::DataReceived,
             _ => return None,
         })
     }
@@ -44,10 +56,39 @@ impl Metric {
         match self {
             Metric::Duration | Metric::ServerTiming => "avg, min, max, med, p(N)",
             Metric::Failed => "rate",
-            Metric::Reqs | Metric::Dropped => "count, rate",
+            Metric::Reqs | Metric::Dropped | Metric::DataSent | Metric::DataReceived => {
+                "count, rate"
+            }
         }
     }
+
+    fn is_duration(self) -> bool {
+        matches!(self, Metric::Duration | Metric::ServerTiming)
+    }
 }
+
+/// A threshold's tag filters (`http_req_duration{endpoint:orders,
+/// expected_response:true}`); all of them must hold (k6: AND).
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Filter {
+    /// `endpoint`, `name` or `scenario`: one endpoint.
+    pub endpoint: Option<String>,
+    /// `method`: endpoints sending this method.
+    pub method: Option<String>,
+    /// `url`: the endpoint whose full URL or path this is.
+    pub url: Option<String>,
+    /// `status`: responses with this status code.
+    pub status: Option<u16>,
+    /// `expected_response`: responses whose status is (or is not) in the
+    /// endpoint's `expect`.
+    pub expected: Option<bool>,
+    /// `metric` (server_timing only): the `Server-Timing` metric.
+    pub server_metric: Option<String>,
+}
+
+/// The tags thresholds accept, for error messages.
+const TAGS: &str = "endpoint (or name, scenario), method, url, status, expected_response, \
+     and metric for server_timing";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Aggregation {
@@ -83,24 +124,82 @@ impl Op {
     }
 }
 
-/// A threshold as written in a config: an expression, or the object form.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+/// A threshold as written in a config: an expression, or the object form
+/// (k6's `abortOnFail`/`delayAbortEval` keys, or snake_case).
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum ThresholdSpec {
     Expr(String),
     Full(ThresholdObject),
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
-#[serde(deny_unknown_fields)]
+#[derive(Clone, Debug, PartialEq, Serialize, schemars::JsonSchema)]
 pub struct ThresholdObject {
     pub threshold: String,
-    /// Stop the run as soon as the threshold fails.
+    /// Stop the run as soon as the threshold fails (k6: `abortOnFail`).
     #[serde(default)]
     pub abort_on_fail: bool,
-    /// Do not abort during this first part of the run.
+    /// Do not abort during this first part of the run (k6: `delayAbortEval`).
     #[serde(default)]
     pub delay_abort_eval: Dur,
+}
+
+/// By hand rather than serde's untagged enum, whose only message for any
+/// mistake is "data did not match any variant": each error here says
+/// which key or type was wrong (issue #20).
+impl<'de> Deserialize<'de> for ThresholdSpec {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<ThresholdSpec, D::Error> {
+        use serde::de::Error;
+        const KNOWN: &str =
+            "threshold, abortOnFail, delayAbortEval (or abort_on_fail, delay_abort_eval)";
+        match serde_json::Value::deserialize(d)? {
+            serde_json::Value::String(e) => Ok(ThresholdSpec::Expr(e)),
+            serde_json::Value::Object(m) => {
+                let (mut threshold, mut abort, mut delay) = (None, false, Dur::default());
+                for (k, v) in m {
+                    let bad =
+                        |what: &str| D::Error::custom(format!("{k}: expected {what}, got {v}"));
+                    match k.as_str() {
+                        "threshold" => {
+                            threshold = Some(
+                                v.as_str()
+                                    .ok_or_else(|| bad("a string such as \"p(95)<200\""))?
+                                    .to_string(),
+                            )
+                        }
+                        "abortOnFail" | "abort_on_fail" => {
+                            abort = v.as_bool().ok_or_else(|| bad("true or false"))?
+                        }
+                        "delayAbortEval" | "delay_abort_eval" => {
+                            let text = v
+                                .as_str()
+                                .ok_or_else(|| bad("a duration such as \"10s\""))?;
+                            delay = Dur::parse(text)
+                                .map_err(|e| D::Error::custom(format!("{k}: {e}")))?;
+                        }
+                        other => {
+                            return Err(D::Error::custom(format!(
+                                "unknown key \"{other}\" in a threshold object (known: {KNOWN})"
+                            )));
+                        }
+                    }
+                }
+                let threshold = threshold.ok_or_else(|| {
+                    D::Error::custom(format!(
+                        "a threshold object needs \"threshold\" (known keys: {KNOWN})"
+                    ))
+                })?;
+                Ok(ThresholdSpec::Full(ThresholdObject {
+                    threshold,
+                    abort_on_fail: abort,
+                    delay_abort_eval: delay,
+                }))
+            }
+            other => Err(D::Error::custom(format!(
+                "a threshold is a string such as \"p(95)<200\" or an object {{\"threshold\": \"p(95)<200\", \"abortOnFail\": true}}, got {other}"
+            ))),
+        }
+    }
 }
 
 /// A parsed threshold.
@@ -110,10 +209,8 @@ pub struct Threshold {
     pub key: String,
     pub expression: String,
     pub metric: Metric,
-    /// Sub-metric: only this endpoint.
-    pub endpoint: Option<String>,
-    /// `server_timing{metric:NAME}`: the `Server-Timing` metric read.
-    pub server_metric: Option<String>,
+    /// Its tags: which endpoints and responses it reads.
+    pub filter: Filter,
     pub aggregation: Aggregation,
     pub op: Op,
     pub value: f64,
@@ -135,6 +232,8 @@ pub struct Measured<'a> {
     pub requests: u64,
     pub failed: u64,
     pub dropped: u64,
+    pub bytes_out: u64,
+    pub bytes_in: u64,
     /// Seconds of load, for `rate` of counters.
     pub seconds: f64,
 }
@@ -147,45 +246,9 @@ impl Threshold {
             ThresholdSpec::Expr(e) => (e.as_str(), false, std::time::Duration::ZERO),
             ThresholdSpec::Full(o) => (o.threshold.as_str(), o.abort_on_fail, o.delay_abort_eval.0),
         };
-        let (name, tags) = match key.split_once('{') {
-            None => (key, ""),
-            Some((name, rest)) => (
-                name,
-                rest.strip_suffix('}')
-                    .ok_or_else(|| format!("unclosed '{{' in \"{key}\""))?,
-            ),
-        };
-        let metric = Metric::parse(name.trim()).ok_or_else(|| {
-            format!("unknown metric \"{name}\" (one of http_req_duration, http_req_failed, http_reqs, dropped_iterations, server_timing)")
-        })?;
-        let (mut endpoint, mut server_metric) = (None, None);
-        for tag in tags.split(',').filter(|t| !t.trim().is_empty()) {
-            let (tag, value) = tag
-                .split_once(':')
-                .ok_or_else(|| format!("expected {{TAG:VALUE}}, got {{{tag}}}"))?;
-            let value = value.trim();
-            match tag.trim() {
-                "endpoint" if endpoints.contains(&value) => endpoint = Some(value.to_string()),
-                "endpoint" => return Err(format!("no endpoint named \"{value}\"")),
-                "metric" if metric == Metric::ServerTiming && !value.is_empty() => {
-                    server_metric = Some(value.to_string());
-                }
-                other => {
-                    let known = if metric == Metric::ServerTiming {
-                        "endpoint and metric are supported"
-                    } else {
-                        "only endpoint is supported"
-                    };
-                    return Err(format!("unknown tag \"{other}\" ({known})"));
-                }
-            }
-        }
-        if metric == Metric::ServerTiming && server_metric.is_none() {
-            return Err(format!(
-                "\"{key}\": name the Server-Timing metric, e.g. server_timing{{metric:payments}}"
-            ));
-        }
+        let (metric, filter) = Threshold::parse_key(key, endpoints)?;
         let (aggregation, op, value) = parse_expression(expr)?;
+        let name = key.split('{').next().unwrap_or(key).trim();
         let fits = match metric {
             Metric::Duration | Metric::ServerTiming => {
                 matches!(
@@ -198,7 +261,7 @@ impl Threshold {
                 )
             }
             Metric::Failed => aggregation == Aggregation::Rate,
-            Metric::Reqs | Metric::Dropped => {
+            Metric::Reqs | Metric::Dropped | Metric::DataSent | Metric::DataReceived => {
                 matches!(aggregation, Aggregation::Count | Aggregation::Rate)
             }
         };
@@ -212,14 +275,88 @@ impl Threshold {
             key: key.to_string(),
             expression: expr.to_string(),
             metric,
-            endpoint,
-            server_metric,
+            filter,
             aggregation,
             op,
             value,
             abort_on_fail: abort,
             delay_abort_eval: delay,
         })
+    }
+
+    /// A metric key's metric and tags (`http_req_duration{endpoint:users}`);
+    /// `endpoints` are the names an endpoint tag may use. Also checks the
+    /// key of an empty threshold list, which reports and judges nothing.
+    pub fn parse_key(key: &str, endpoints: &[&str]) -> Result<(Metric, Filter), String> {
+        let (name, tags) = match key.split_once('{') {
+            None => (key, ""),
+            Some((name, rest)) => (
+                name,
+                rest.strip_suffix('}')
+                    .ok_or_else(|| format!("unclosed '{{' in \"{key}\""))?,
+            ),
+        };
+        let name = name.trim();
+        let metric = Metric::parse(name).ok_or_else(|| match name {
+            "checks" | "vus" | "vus_max" => {
+                format!("metric \"{name}\" is not measured yet (one of {METRICS})")
+            }
+            _ => format!(
+                "unknown metric \"{name}\": Userflux has no custom metrics (one of {METRICS})"
+            ),
+        })?;
+        let mut f = Filter::default();
+        for tag in tags.split(',').filter(|t| !t.trim().is_empty()) {
+            let (tag, value) = tag
+                .split_once(':')
+                .ok_or_else(|| format!("expected {{TAG:VALUE}}, got {{{tag}}}"))?;
+            let value = value.trim();
+            match tag.trim() {
+                "endpoint" | "name" | "scenario" if endpoints.contains(&value) => {
+                    f.endpoint = Some(value.to_string());
+                }
+                "endpoint" | "name" | "scenario" => {
+                    return Err(format!("no endpoint named \"{value}\""));
+                }
+                "method" if !value.is_empty() => f.method = Some(value.to_ascii_uppercase()),
+                "url" if !value.is_empty() => f.url = Some(value.to_string()),
+                "status" => {
+                    let code: u16 = value
+                        .parse()
+                        .ok()
+                        .filter(|c| (100..=599).contains(c))
+                        .ok_or_else(|| format!("status:{value} is not an HTTP status (100-599)"))?;
+                    if metric.is_duration() {
+                        return Err(format!(
+                            "{name}{{status:{code}}}: latency is not kept per status code; \
+                             use expected_response:true or false"
+                        ));
+                    }
+                    f.status = Some(code);
+                }
+                "expected_response" => {
+                    f.expected = Some(match value {
+                        "true" => true,
+                        "false" => false,
+                        _ => {
+                            return Err(format!("expected_response:{value} must be true or false"));
+                        }
+                    });
+                }
+                "metric" if metric == Metric::ServerTiming && !value.is_empty() => {
+                    f.server_metric = Some(value.to_string());
+                }
+                other => {
+                    return Err(format!("unknown tag \"{other}\" (supported: {TAGS})"));
+                }
+            }
+        }
+        if metric == Metric::ServerTiming && f.server_metric.is_none() {
+            return Err(format!(
+                "\"{key}\": name the Server-Timing metric, e.g. server_timing{{metric:payments}}"
+            ));
+        }
+        Ok((metric, f))
     }
 
     /// The observed value; `None` when there is nothing to observe (no
@@ -234,7 +371,7 @@ impl Threshold {
                 0.0
             }
         };
-        let durations = matches!(self.metric, Metric::Duration | Metric::ServerTiming);
+        let durations = self.metric.is_duration();
         Some(match (self.metric, self.aggregation) {
             _ if durations && h.is_empty() => return None,
             (_, Aggregation::Avg) if durations => h.mean() / 1000.0,
@@ -253,6 +390,10 @@ impl Threshold {
             (Metric::Reqs, _) => per_second(m.requests),
             (Metric::Dropped, Aggregation::Count) => m.dropped as f64,
             (Metric::Dropped, _) => per_second(m.dropped),
+            (Metric::DataSent, Aggregation::Count) => m.bytes_out as f64,
+            (Metric::DataSent, _) => per_second(m.bytes_out),
+            (Metric::DataReceived, Aggregation::Count) => m.bytes_in as f64,
+            (Metric::DataReceived, _) => per_second(m.bytes_in),
             (Metric::Duration | Metric::ServerTiming, _) => return None,
         })
     }
@@ -274,6 +415,35 @@ pub struct EndpointView<'a> {
     pub stats: &'a EndpointStats,
     /// Open model: its latency is the corrected one.
     pub open: bool,
+    /// For the `method` and `url` tags.
+    pub method: &'a str,
+    pub url: &'a str,
+    pub path: &'a str,
+    /// For `expected_response` and `status`: the statuses `expect` accepts.
+    pub accept: &'a crate::stats::StatusSet,
+}
+
+impl<'a> EndpointView<'a> {
+    /// The view of planned endpoint `e` with its counts `stats`.
+    pub fn of(e: &'a crate::plan::EndpointPlan, stats: &'a EndpointStats) -> EndpointView<'a> {
+        EndpointView {
+            name: &e.name,
+            stats,
+            open: e.open.is_some(),
+            method: e.method,
+            url: &e.url,
+            path: &e.path,
+            accept: &e.accept,
+        }
+    }
+
+    fn selected_by(&self, f: &Filter) -> bool {
+        f.endpoint.as_deref().is_none_or(|n| n == self.name)
+            && f.method.as_deref().is_none_or(|m| m == self.method)
+            && f.url
+                .as_deref()
+                .is_none_or(|u| u == self.url || u == self.path)
+    }
 }
 
 /// The outcome of one threshold, as the summary records it.
@@ -290,35 +460,60 @@ pub struct ThresholdResult {
     pub aborted: bool,
 }
 
-/// Evaluates `t` over the endpoints it covers; `seconds` is the load so far.
+/// Evaluates `t` over the endpoints and responses its tags select;
+/// `seconds` is the load so far.
 pub fn evaluate(t: &Threshold, endpoints: &[EndpointView<'_>], seconds: f64) -> ThresholdResult {
+    let f = &t.filter;
     let mut latency = new_histogram();
     let (mut requests, mut failed, mut dropped) = (0, 0, 0);
-    for e in endpoints
-        .iter()
-        .filter(|e| t.endpoint.as_deref().is_none_or(|n| n == e.name))
-    {
-        match &t.server_metric {
-            Some(name) => {
-                if let Some((_, h)) = e.stats.server_timing.iter().find(|(n, _)| n == name) {
-                    latency.add(h).expect("grows to fit");
-                }
+    let (mut bytes_out, mut bytes_in) = (0, 0);
+    for e in endpoints.iter().filter(|e| e.selected_by(f)) {
+        let st = e.stats;
+        if let Some(name) = &f.server_metric {
+            if let Some((_, h)) = st.server_timing.iter().find(|(n, _)| n == name) {
+                latency.add(h).expect("grows to fit");
             }
-            None => {
-                if let Some(h) = e.stats.effective_latency(e.open) {
-                    latency.add(h).expect("grows to fit");
+        } else if let Some(h) = st.effective_latency(e.open) {
+            match (f.expected, &st.unexpected) {
+                (Some(false), Some(u)) => latency.add(u).expect("grows to fit"),
+                (Some(false), None) => {}
+                (Some(true), Some(u)) => {
+                    let mut ok = h.clone();
+                    ok.subtract(u).expect("recorded alongside");
+                    latency.add(&ok).expect("grows to fit");
                 }
+                _ => latency.add(h).expect("grows to fit"),
             }
         }
-        requests += e.stats.requests;
-        failed += e.stats.errors;
-        dropped += e.stats.dropped;
+        // Counts of the responses (and failures) the tags select.
+        let (n, bad) = match (f.status, f.expected) {
+            (Some(code), expected) => {
+                let n = st.status[code as usize];
+                let accepted = e.accept.contains(code);
+                let n = if expected.is_some_and(|x| x != accepted) {
+                    0
+                } else {
+                    n
+                };
+                (n, if accepted { 0 } else { n })
+            }
+            (None, Some(true)) => (st.requests - st.errors, 0),
+            (None, Some(false)) => (st.errors, st.errors),
+            (None, None) => (st.requests, st.errors),
+        };
+        requests += n;
+        failed += bad;
+        dropped += st.dropped;
+        bytes_out += st.bytes_out;
+        bytes_in += st.bytes_in;
     }
     let (observed, ok) = t.check(&Measured {
         latency: &latency,
         requests,
         failed,
         dropped,
+        bytes_out,
+        bytes_in,
         seconds,
     });
     ThresholdResult {
@@ -336,6 +531,8 @@ fn parse_expression(expr: &str) -> Result<(Aggregation, Op, f64), String> {
     let ops = [
         ("<=", Op::Le),
         (">=", Op::Ge),
+        ("===", Op::Eq),
+        ("!==", Op::Ne),
         ("==", Op::Eq),
         ("!=", Op::Ne),
         ("<", Op::Lt),
@@ -345,7 +542,7 @@ fn parse_expression(expr: &str) -> Result<(Aggregation, Op, f64), String> {
         .iter()
         .filter_map(|(s, op)| e.find(s).map(|i| (i, *s, *op)))
         .min_by_key(|(i, s, _)| (*i, std::cmp::Reverse(s.len())))
-        .ok_or_else(|| format!("\"{expr}\": no comparison (one of <, <=, >, >=, ==, !=)"))?;
+        .ok_or_else(|| format!("\"{expr}\": no comparison (one of <, <=, >, >=, ==, ===, !=)"))?;
     let left = e[..at].trim();
     let right = e[at + sym.len()..].trim();
     let value: f64 = right
@@ -455,6 +652,7 @@ mod tests {
         assert_eq!(
             parse("http_req_duration{endpoint:users}", "p(99)<1")
                 .unwrap()
+                .filter
                 .endpoint
                 .as_deref(),
             Some("users")
@@ -486,9 +684,9 @@ mod tests {
                 "no endpoint named \"nope\"",
             ),
             (
-                "http_req_duration{status:200}",
+                "http_req_duration{color:red}",
                 "p(95)<1",
-                "unknown tag \"status\"",
+                "unknown tag \"color\"",
             ),
             ("http_req_duration{endpoint:users", "p(95)<1", "unclosed"),
         ];
@@ -509,6 +707,8 @@ mod tests {
             requests: 200,
             failed: 3,
             dropped: 5,
+            bytes_out: 1000,
+            bytes_in: 5000,
             seconds: 10.0,
         };
         let check = |k: &str, e: &str| parse(k, e).unwrap().check(&m);
@@ -527,6 +727,8 @@ mod tests {
             requests: 0,
             failed: 0,
             dropped: 0,
+            bytes_out: 0,
+            bytes_in: 0,
             seconds: 1.0,
         };
         assert_eq!(
@@ -535,16 +737,195 @@ mod tests {
         );
     }
 
+    fn view<'a>(
+        name: &'a str,
+        stats: &'a EndpointStats,
+        accept: &'a crate::stats::StatusSet,
+    ) -> EndpointView<'a> {
+        EndpointView {
+            name,
+            stats,
+            open: false,
+            method: if name == "orders" { "POST" } else { "GET" },
+            url: if name == "orders" {
+                "http://127.0.0.1:1/api/orders"
+            } else {
+                "http://127.0.0.1:1/api/users"
+            },
+            path: if name == "orders" {
+                "/api/orders"
+            } else {
+                "/api/users"
+            },
+            accept,
+        }
+    }
+
+    /// k6's spellings, as users copy them from k6's documentation.
+    #[test]
+    fn accepts_k6s_grammar_and_says_what_is_wrong() {
+        let ok: &[(&str, &str)] = &[
+            ("http_req_duration{expected_response:true}", "p(95)<200"),
+            ("http_req_duration{name:users}", "p(99)<300"),
+            ("http_req_duration{scenario:orders}", "avg<100"),
+            (
+                "http_req_duration{method:POST, url:/api/orders}",
+                "p(90)<50",
+            ),
+            ("http_reqs{status:200}", "count>10"),
+            ("http_req_failed{status:503}", "rate<0.5"),
+            ("http_req_failed{expected_response:false}", "rate===1"),
+            ("iterations", "count>=100"),
+            ("iteration_duration", "p(95)<1000"),
+            ("data_received", "count>0"),
+            ("data_sent", "rate>1"),
+            ("http_reqs", "count!==0"),
+        ];
+        for (key, expr) in ok {
+            parse(key, expr).unwrap_or_else(|e| panic!("{key} {expr}: {e}"));
+        }
+        assert_eq!(parse("http_reqs", "count===5").unwrap().op, Op::Eq);
+        let bad: &[(&str, &str, &str)] = &[
+            (
+                "http_req_duration{status:200}",
+                "p(95)<1",
+                "latency is not kept per status code",
+            ),
+            (
+                "http_req_duration{expected_response:yes}",
+                "p(95)<1",
+                "must be true or false",
+            ),
+            (
+                "http_req_duration{group:x}",
+                "p(95)<1",
+                "unknown tag \"group\" (supported: endpoint",
+            ),
+            (
+                "http_req_duration{name:nope}",
+                "p(95)<1",
+                "no endpoint named \"nope\"",
+            ),
+            ("http_reqs{status:42}", "count>1", "not an HTTP status"),
+            ("my_counter", "count>1", "Userflux has no custom metrics"),
+            (
+                "checks",
+                "rate>0.9",
+                "metric \"checks\" is not measured yet",
+            ),
+        ];
+        for (key, expr, want) in bad {
+            let e = parse(key, expr).unwrap_err();
+            assert!(e.contains(want), "{key} {expr}: {e}");
+        }
+        // the object form, k6's keys and ours, and its errors
+        for (json, want) in [
+            (
+                r#"{"threshold": "p(99)<10", "abortOnFail": true, "delayAbortEval": "10s"}"#,
+                Ok((true, 10)),
+            ),
+            (
+                r#"{"threshold": "p(99)<10", "abort_on_fail": true}"#,
+                Ok((true, 0)),
+            ),
+            (
+                r#"{"threshold": "p(99)<10", "abortonfail": true}"#,
+                Err(
+                    "unknown key \"abortonfail\" in a threshold object (known: threshold, abortOnFail, delayAbortEval",
+                ),
+            ),
+            (r#"{"abortOnFail": true}"#, Err("needs \"threshold\"")),
+            (r#"{"threshold": 5}"#, Err("threshold: expected a string")),
+            (
+                r#"{"threshold": "p(99)<1", "delayAbortEval": "soon"}"#,
+                Err("delayAbortEval: invalid duration"),
+            ),
+            ("7", Err("a threshold is a string such as")),
+        ] {
+            let got = serde_json::from_str::<ThresholdSpec>(json).map_err(|e| e.to_string());
+            match (got, want) {
+                (Ok(ThresholdSpec::Full(o)), Ok((abort, secs))) => {
+                    assert_eq!(
+                        (o.abort_on_fail, o.delay_abort_eval.0.as_secs()),
+                        (abort, secs),
+                        "{json}"
+                    );
+                }
+                (Err(e), Err(want)) => {
+                    assert!(e.contains(want), "{json}: {e}");
+                    assert!(
+                        !e.contains("untagged") && !e.contains("did not match any variant"),
+                        "{e}"
+                    );
+                }
+                (got, want) => panic!("{json}: {got:?}, want {want:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn tags_select_endpoints_and_responses() {
+        let accept = crate::stats::StatusSet::from_expect(&[]);
+        let mut users = EndpointStats::new();
+        for _ in 0..97 {
+            users.record_response(2_000, None, 200, true);
+        }
+        for _ in 0..3 {
+            users.record_response(90_000, None, 503, false);
+        }
+        users.bytes_in = 12_345;
+        let mut orders = EndpointStats::new();
+        orders.record_response(50_000, None, 201, true);
+        let views = [
+            view("users", &users, &accept),
+            view("orders", &orders, &accept),
+        ];
+        let eval = |k: &str, e: &str| evaluate(&parse(k, e).unwrap(), &views, 10.0).observed;
+        // expected_response:true leaves the 503s' 90 ms out of the latency
+        assert!(eval("http_req_duration{name:users}", "max<1").unwrap() > 89.0);
+        assert!(
+            eval(
+                "http_req_duration{name:users,expected_response:true}",
+                "max<1"
+            )
+            .unwrap()
+                < 2.1
+        );
+        assert!(eval("http_req_duration{expected_response:false}", "min<1").unwrap() > 89.0);
+        assert_eq!(
+            eval("http_reqs{expected_response:true}", "count>0"),
+            Some(98.0)
+        );
+        assert_eq!(
+            eval("http_req_failed{expected_response:true}", "rate<1"),
+            Some(0.0)
+        );
+        assert_eq!(eval("http_reqs{status:503}", "count>0"), Some(3.0));
+        assert_eq!(eval("http_req_failed{status:503}", "rate<1"), Some(1.0));
+        assert_eq!(eval("http_reqs{method:POST}", "count>0"), Some(1.0));
+        assert_eq!(eval("http_reqs{url:/api/users}", "count>0"), Some(100.0));
+        assert_eq!(
+            eval("http_reqs{url:http://127.0.0.1:1/api/orders}", "count>0"),
+            Some(1.0)
+        );
+        assert_eq!(eval("data_received{name:users}", "count>0"), Some(12_345.0));
+        assert_eq!(eval("iterations", "rate>0"), Some(10.1));
+    }
+
     #[test]
     fn server_timing_thresholds_name_their_metric() {
         let t = parse("server_timing{metric:payments}", "p(99)<20").unwrap();
         assert_eq!(
-            (t.metric, t.server_metric.as_deref(), t.endpoint.as_deref()),
+            (
+                t.metric,
+                t.filter.server_metric.as_deref(),
+                t.filter.endpoint.as_deref()
+            ),
             (Metric::ServerTiming, Some("payments"), None)
         );
         let t = parse("server_timing{endpoint:orders, metric:payments}", "avg<5").unwrap();
-        assert_eq!(t.endpoint.as_deref(), Some("orders"));
-        assert_eq!(t.server_metric.as_deref(), Some("payments"));
+        assert_eq!(t.filter.endpoint.as_deref(), Some("orders"));
+        assert_eq!(t.filter.server_metric.as_deref(), Some("payments"));
         for (key, expr, want) in [
             ("server_timing", "p(99)<1", "name the Server-Timing metric"),
             (
@@ -576,18 +957,8 @@ mod tests {
         a.server_timing.record(b"payments;dur=10, db;dur=1");
         let mut b = EndpointStats::new();
         b.server_timing.record(b"payments;dur=30");
-        let views = [
-            EndpointView {
-                name: "users",
-                stats: &a,
-                open: false,
-            },
-            EndpointView {
-                name: "orders",
-                stats: &b,
-                open: false,
-            },
-        ];
+        let any = crate::stats::StatusSet::from_expect(&[]);
+        let views = [view("users", &a, &any), view("orders", &b, &any)];
         let r = evaluate(
             &parse("server_timing{metric:payments}", "max<20").unwrap(),
             &views,

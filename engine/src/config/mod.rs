@@ -524,10 +524,12 @@ impl Config {
         let mut out = Vec::new();
         let mut errors = Vec::new();
         for (key, specs) in &self.thresholds {
-            if specs.is_empty() {
-                errors.push(format!(
-                    "thresholds.{key}: give at least one threshold, e.g. [\"p(95)<200\"]"
-                ));
+            // An empty list is k6's way to report a metric without judging
+            // it: the key must still make sense.
+            if specs.is_empty()
+                && let Err(e) = Threshold::parse_key(key, &names)
+            {
+                errors.push(format!("thresholds.{key}: {e}"));
             }
             for (i, spec) in specs.iter().enumerate() {
                 match Threshold::parse(key, spec, &names) {
@@ -1034,8 +1036,8 @@ mod tests {
             ),
             (
                 "/thresholds",
-                serde_json::json!({"http_req_failed": []}),
-                "thresholds.http_req_failed: give at least one threshold",
+                serde_json::json!({"my_metric": []}),
+                "thresholds.my_metric: unknown metric \"my_metric\": Userflux has no custom metrics",
             ),
             (
                 "/thresholds",

@@ -141,6 +141,17 @@ def test_the_report_shows_where_the_time_goes(run_copy):
     assert "Where the time goes" not in (d / "report.html").read_text()
 
 
+def test_names_are_escaped_in_the_html(run_copy):
+    d = run_copy("closed")
+    s = json.loads((d / "summary.json").read_text())
+    s["endpoints"]["<b>bold & /x</b>"] = s["endpoints"].pop("users")
+    (d / "summary.json").write_text(json.dumps(s))
+    assert main(["report", str(d)]) == 0
+    html = (d / "report.html").read_text()
+    assert "&lt;b&gt;bold &amp; /x&lt;/b&gt;" in html and "<b>bold" not in html
+    assert (d / "time-_b_bold____x__b_.png").exists()
+
+
 def test_a_summary_without_optional_parts_still_reports(run_copy):
     d = run_copy("closed")
     s = json.loads((d / "summary.json").read_text())

@@ -128,13 +128,16 @@ def where_time_goes(name: str, stats: dict, timeline: list[dict]) -> bytes | Non
     bars.set(xlabel="ms", title=f"Where the time goes: {name}")
     bars.legend(fontsize="small", loc="lower right")
     bars.grid(alpha=0.3, axis="x")
+    plotted = False
     for m in sorted(metrics):
         pts = [(e["t"], e["endpoints"][name]["server_timing"][m]["p50"]) for e in timeline
                if m in e.get("endpoints", {}).get(name, {}).get("server_timing", {})]  # fmt: skip
         if pts:
             over.plot([t for t, _ in pts], [v for _, v in pts], label=m)
+            plotted = True
     over.set(xlabel="time since start (s)", ylabel="p50 (ms)", title="Each metric over time")
-    over.legend(fontsize="small", loc="best")
+    if plotted:
+        over.legend(fontsize="small", loc="best")
     over.grid(alpha=0.3)
     return _png(fig)
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import matplotlib.pyplot as plt
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 
 from . import charts
 from .report import decode_histograms
@@ -132,7 +132,7 @@ def build(a: Run, b: Run, out: Path, tolerance: float) -> Comparison:
     figures = [(t, f, p) for t, f, p in figures if p]
     for _, name, png in figures:
         (out / name).write_bytes(png)
-    env = Environment(loader=PackageLoader("userflux_analytics", "templates"), autoescape=select_autoescape())
+    env = Environment(loader=PackageLoader("userflux_analytics", "templates"), autoescape=True)
     html = env.get_template("compare.html.j2").render(
         c=c, charts=[{"title": t, "b64": base64.b64encode(p).decode()} for t, _, p in figures]
     )

@@ -6,7 +6,7 @@ import base64
 import json
 from pathlib import Path
 
-from jinja2 import Environment, PackageLoader, select_autoescape
+from jinja2 import Environment, PackageLoader
 
 from . import charts, hdr
 from . import samples as smp
@@ -16,7 +16,7 @@ PERCENTILES = ("p50", "p90", "p95", "p99", "p99_9", "max")
 
 
 def _env() -> Environment:
-    env = Environment(loader=PackageLoader("userflux_analytics", "templates"), autoescape=select_autoescape())
+    env = Environment(loader=PackageLoader("userflux_analytics", "templates"), autoescape=True)
     env.filters["ms"] = lambda v: (
         "–" if v is None else (f"{v:.0f}" if v >= 100 else f"{v:.2f}" if v < 10 else f"{v:.1f}")
     )

@@ -182,6 +182,9 @@ pub fn worker_share(n: u32, workers: usize, w: usize, offset: usize) -> u32 {
 #[derive(Debug)]
 pub struct EndpointPlan {
     pub name: String,
+    /// The name escaped for a JSON string, once: sample lines are encoded
+    /// without a serializer.
+    pub json_name: Box<str>,
     pub addr: SocketAddr,
     /// The rendered request, written as is.
     pub request: Box<[u8]>,

@@ -41,8 +41,10 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
                 continue;
             }
         };
+        let quoted = serde_json::to_string(&ep.name).expect("a string serializes");
         endpoints.push(EndpointPlan {
             name: ep.name.clone(),
+            json_name: quoted[1..quoted.len() - 1].into(),
             addr,
             request: render(ep.method, url, &ep.headers, ep.body.as_deref()).into_boxed_slice(),
             method: ep.method.as_str(),

@@ -35,8 +35,10 @@ pub const CHUNK: usize = 256 * 1024;
 const GROWTH: u64 = 32 * 1024 * 1024;
 /// Space left free on the disk for the summary, status and logs.
 const HEADROOM: u64 = 4 * 1024 * 1024;
-/// Longest encoded line: names are at most 64 bytes, numbers 20 digits.
-pub const MAX_LINE: usize = 256;
+/// Longest encoded line: a name of 128 characters, each up to 4 bytes and
+/// escaped to at most 6 (`\u001f`; control characters are refused, so 2
+/// in practice), and numbers of 20 digits.
+pub const MAX_LINE: usize = 128 * 6 + 256;
 
 /// One sampled request, as a line of `samples.ndjson`. Field names are
 /// short because lines are written at full request rate.
@@ -71,6 +73,8 @@ pub struct SampleLine {
 #[derive(Clone, Copy, Debug)]
 pub struct Sample<'a> {
     pub t_us: u64,
+    /// The endpoint's name, already escaped for a JSON string
+    /// ([`crate::plan::EndpointPlan::json_name`]).
     pub endpoint: &'a str,
     pub status: Option<u16>,
     pub error: Option<ErrorKind>,
@@ -90,7 +94,7 @@ pub fn encode(s: &Sample<'_>, out: &mut [u8]) -> usize {
     w.put(b"{\"t\":");
     w.put(num.format(s.t_us).as_bytes());
     w.put(b",\"ep\":\"");
-    w.put(&s.endpoint.as_bytes()[..s.endpoint.len().min(64)]);
+    w.put(s.endpoint.as_bytes());
     w.put(b"\"");
     if let Some(st) = s.status {
         w.put(b",\"st\":");
@@ -440,7 +444,8 @@ mod tests {
 
     #[test]
     fn the_longest_line_fits() {
-        let name = "n".repeat(64);
+        // the longest name, every character escaped to its longest form
+        let name = "\\u001f".repeat(128);
         let s = Sample {
             t_us: u64::MAX,
             endpoint: &name,

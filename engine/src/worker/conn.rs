@@ -385,7 +385,7 @@ impl Worker {
         {
             s.write(&Sample {
                 t_us: micros(c.sent_at.saturating_duration_since(self.start)),
-                endpoint: &ep.name,
+                endpoint: &ep.json_name,
                 status: Some(status),
                 error: (!accepted).then_some(ErrorKind::Status),
                 latency_us: Some(latency),
@@ -434,7 +434,7 @@ impl Worker {
         {
             s.write(&Sample {
                 t_us: micros(c.sent_at.saturating_duration_since(self.start)),
-                endpoint: &self.plan.endpoints[ep].name,
+                endpoint: &self.plan.endpoints[ep].json_name,
                 status: None,
                 error: Some(kind),
                 latency_us: (kind != ErrorKind::Interrupted)

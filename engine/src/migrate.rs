@@ -162,9 +162,16 @@ impl Migration {
             name = format!("{name}-{i}");
         }
         taken.push(name.clone());
+        // Header names are case-insensitive: the request's own value
+        // replaces a global one of the same name in any case, so one field
+        // goes on the wire (a global Content-Type and a request's
+        // content-type were both sent).
         let mut headers = global.clone();
         if let Some(h) = r.get("headers").and_then(Value::as_object) {
-            headers.extend(h.clone());
+            for (k, v) in h {
+                headers.retain(|g, _| !g.eq_ignore_ascii_case(k));
+                headers.insert(k.clone(), v.clone());
+            }
         }
         let mut ep = Map::new();
         ep.insert("name".into(), json!(name));
@@ -541,6 +548,23 @@ mod tests {
             assert_eq!(e.headers["Authorization"], "Bearer t");
         }
         assert_eq!(c.endpoints[0].headers["Accept"], "application/json");
+        // a request's header replaces a global one whatever the case: one field on the wire
+        let (merged, _) = migrate(json!({
+            "headers": {"Content-Type": "text/plain", "X-A": "1"},
+            "requests": [{"url": "http://127.0.0.1:8080/a", "method": "POST",
+                          "headers": {"content-type": "application/json"}, "payload": {"x": 1}}],
+            "workers": 1, "duration": 1
+        }))
+        .unwrap();
+        let one = Config::from_value(merged).unwrap().resolve().unwrap();
+        let h = &one.endpoints[0].headers;
+        let types: Vec<&String> = h
+            .keys()
+            .filter(|k| k.eq_ignore_ascii_case("content-type"))
+            .collect();
+        assert_eq!(types, ["content-type"], "{h:?}");
+        assert_eq!(h["content-type"], "application/json");
+        assert_eq!(h["X-A"], "1");
         assert_eq!(
             c.endpoints[1].body.as_deref(),
             Some(r#"{"limit":20,"query":"electronics"}"#)

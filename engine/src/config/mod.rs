@@ -682,6 +682,18 @@ impl Config {
                     }
                 }
             }
+            let mut seen_headers: Vec<&str> = Vec::new();
+            for k in ep.headers.keys() {
+                if let Some(first) = seen_headers.iter().find(|s| s.eq_ignore_ascii_case(k)) {
+                    bad(
+                        at("headers"),
+                        format!(
+                            "\"{first}\" and \"{k}\" are one header (names ignore case); keep one"
+                        ),
+                    );
+                }
+                seen_headers.push(k);
+            }
             for (k, v) in &ep.headers {
                 let path = format!("endpoints[{i}].headers.{k}");
                 if k.is_empty() || !k.bytes().all(is_token_byte) {
@@ -1144,6 +1156,11 @@ mod tests {
                 "the run would send nothing",
             ),
             ("/requests", 0.into(), "requests: must be at least 1"),
+            (
+                "/endpoints/1/headers",
+                serde_json::json!({"Content-Type": "a", "content-type": "b"}),
+                "endpoints[1].headers: \"Content-Type\" and \"content-type\" are one header",
+            ),
             (
                 "/max_workers",
                 5_000_000.into(),

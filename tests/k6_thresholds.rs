@@ -23,6 +23,8 @@ fn k6_thresholds_judge_a_real_run() {
               "http_reqs{{url:/users}}": ["count>0"],
               "iterations": ["count>0"],
               "data_received{{scenario:users}}": ["count>0"],
+              "vus": ["max==4", "min>0"],
+              "vus_max": ["value==4"],
               "http_req_waiting_for_nothing": []
             }},
             "endpoints": [{{"name": "orders", "method": "POST", "path": "/orders"}},
@@ -77,5 +79,6 @@ fn k6_thresholds_judge_a_real_run() {
         Some(s.endpoints["users"].bytes_in as f64),
         "the bytes the server sent"
     );
-    assert_eq!(s.thresholds.len(), 7, "the empty list judges nothing");
+    assert_eq!(by_key("vus_max").observed, Some(4.0));
+    assert_eq!(s.thresholds.len(), 10, "the empty list judges nothing");
 }

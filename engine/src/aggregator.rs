@@ -12,7 +12,7 @@ use crate::scaler::Scaler;
 use crate::stats::{EndpointStats, new_histogram};
 use crate::status::{Progress, Status};
 use crate::summary::{MetricSecond, ScalingEvent, Second, SecondEndpoint, percentile_ms};
-use crate::thresholds::{EndpointView, evaluate};
+use crate::thresholds::{EndpointView, RunView, evaluate};
 use crate::worker::{Control, Msg, Report, WorkerHandle};
 use crossbeam_channel::{Receiver, Sender, select};
 use parking_lot::Mutex;
@@ -402,7 +402,13 @@ impl<'a> Aggregator<'a> {
             if !t.abort_on_fail || now < t.delay_abort_eval {
                 return None;
             }
-            let r = evaluate(t, &views, end as f64);
+            let vus: Vec<u32> = self.timeline.iter().map(|(s, _)| s.vus).collect();
+            let run = RunView {
+                seconds: end as f64,
+                vus: &vus,
+                vus_max: self.plan.vus_max,
+            };
+            let r = evaluate(t, &views, &run);
             (!r.ok).then(|| {
                 (
                     i,

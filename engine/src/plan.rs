@@ -241,6 +241,8 @@ pub struct Plan {
     pub requests: Option<u64>,
     /// A fault to inject (tests only; see [`crate::fault`]).
     pub fault: Option<crate::fault::Fault>,
+    /// The most VUs the run may hold at once (thresholds' `vus_max`).
+    pub vus_max: u32,
 }
 
 impl Plan {

@@ -14,7 +14,7 @@ use crate::summary::{
     EngineInfo, Interrupted, Latency, RunState, SUMMARY_SCHEMA, SamplesSummary, Stats, Summary,
     encode_histogram,
 };
-use crate::thresholds::{EndpointView, evaluate};
+use crate::thresholds::{EndpointView, RunView, evaluate};
 use crate::worker::{self, Msg, WorkerHandle};
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
@@ -87,6 +87,7 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
             .map_err(|problems| ConfigError { problems })?,
         requests: config.requests,
         fault: None,
+        vus_max: u32::try_from(max_connections(config)).unwrap_or(u32::MAX),
     };
     // An autoscaled endpoint starts with its share of the first stage that
     // asks for VUs, within its bounds; then the autoscaler decides.
@@ -354,12 +355,18 @@ fn build_summary(
         endpoints.insert(name.clone(), stats);
         histograms.insert(name, encode_histogram(&s.latency));
     }
+    let vus: Vec<u32> = outcome.timeline.iter().map(|s| s.vus).collect();
     let thresholds = plan
         .thresholds
         .iter()
         .enumerate()
         .map(|(i, t)| {
-            let mut r = evaluate(t, &views, outcome.load_seconds);
+            let run = RunView {
+                seconds: outcome.load_seconds,
+                vus: &vus,
+                vus_max: plan.vus_max,
+            };
+            let mut r = evaluate(t, &views, &run);
             r.aborted = outcome.aborted_by == Some(i);
             r
         })

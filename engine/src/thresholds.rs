@@ -32,11 +32,15 @@ pub enum Metric {
     DataSent,
     /// Response bytes read.
     DataReceived,
+    /// Active VUs (connections), a gauge sampled every second.
+    Vus,
+    /// The most VUs the run may hold (stages, open-model caps, autoscale bounds).
+    VusMax,
 }
 
 /// The metric names thresholds accept, for error messages.
 const METRICS: &str = "http_req_duration, http_req_failed, http_reqs, iterations, iteration_duration, \
-     dropped_iterations, data_sent, data_received, server_timing";
+     dropped_iterations, data_sent, data_received, vus, vus_max, server_timing";
 
 impl Metric {
     fn parse(s: &str) -> Option<Metric> {
@@ -48,6 +52,8 @@ impl Metric {
             "server_timing" => Metric::ServerTiming,
             "data_sent" => Metric::DataSent,
             "data_received" => Metric::DataReceived,
+            "vus" => Metric::Vus,
+            "vus_max" => Metric::VusMax,
             _ => return None,
         })
     }
@@ -59,6 +65,7 @@ impl Metric {
             Metric::Reqs | Metric::Dropped | Metric::DataSent | Metric::DataReceived => {
                 "count, rate"
             }
+            Metric::Vus | Metric::VusMax => "value, min, max",
         }
     }
 
@@ -99,6 +106,8 @@ pub enum Aggregation {
     P(f64),
     Rate,
     Count,
+    /// A gauge's last value.
+    Value,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -236,6 +245,10 @@ pub struct Measured<'a> {
     pub bytes_in: u64,
     /// Seconds of load, for `rate` of counters.
     pub seconds: f64,
+    /// VUs: the last second's, the fewest and the most over the seconds so
+    /// far (none before the first second), and the most the run may hold.
+    pub vus: Option<(f64, f64, f64)>,
+    pub vus_max: f64,
 }
 
 impl Threshold {
@@ -264,6 +277,10 @@ impl Threshold {
             Metric::Reqs | Metric::Dropped | Metric::DataSent | Metric::DataReceived => {
                 matches!(aggregation, Aggregation::Count | Aggregation::Rate)
             }
+            Metric::Vus | Metric::VusMax => matches!(
+                aggregation,
+                Aggregation::Value | Aggregation::Min | Aggregation::Max
+            ),
         };
         if !fits {
             return Err(format!(
@@ -298,7 +315,7 @@ impl Threshold {
         };
         let name = name.trim();
         let metric = Metric::parse(name).ok_or_else(|| match name {
-            "checks" | "vus" | "vus_max" => {
+            "checks" => {
                 format!("metric \"{name}\" is not measured yet (one of {METRICS})")
             }
             _ => format!(
@@ -306,6 +323,9 @@ impl Threshold {
             ),
         })?;
         let mut f = Filter::default();
+        if matches!(metric, Metric::Vus | Metric::VusMax) && !tags.trim().is_empty() {
+            return Err(format!("{name} is for the whole run: it takes no tags"));
+        }
         for tag in tags.split(',').filter(|t| !t.trim().is_empty()) {
             let (tag, value) = tag
                 .split_once(':')
@@ -394,6 +414,15 @@ impl Threshold {
             (Metric::DataSent, _) => per_second(m.bytes_out),
             (Metric::DataReceived, Aggregation::Count) => m.bytes_in as f64,
             (Metric::DataReceived, _) => per_second(m.bytes_in),
+            (Metric::Vus, agg) => {
+                let (last, min, max) = m.vus?;
+                match agg {
+                    Aggregation::Min => min,
+                    Aggregation::Max => max,
+                    _ => last,
+                }
+            }
+            (Metric::VusMax, _) => m.vus_max,
             (Metric::Duration | Metric::ServerTiming, _) => return None,
         })
     }
@@ -460,9 +489,34 @@ pub struct ThresholdResult {
     pub aborted: bool,
 }
 
-/// Evaluates `t` over the endpoints and responses its tags select;
-/// `seconds` is the load so far.
-pub fn evaluate(t: &Threshold, endpoints: &[EndpointView<'_>], seconds: f64) -> ThresholdResult {
+/// What thresholds read of the whole run so far.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct RunView<'a> {
+    /// Seconds of load.
+    pub seconds: f64,
+    /// Active VUs at the end of each whole second so far.
+    pub vus: &'a [u32],
+    /// The most VUs the run may hold.
+    pub vus_max: u32,
+}
+
+impl RunView<'_> {
+    /// Only the load's length (nothing about VUs).
+    pub fn seconds(seconds: f64) -> RunView<'static> {
+        RunView {
+            seconds,
+            ..RunView::default()
+        }
+    }
+}
+
+/// Evaluates `t` over the endpoints and responses its tags select, on the
+/// run so far.
+pub fn evaluate(
+    t: &Threshold,
+    endpoints: &[EndpointView<'_>],
+    run: &RunView<'_>,
+) -> ThresholdResult {
     let f = &t.filter;
     let mut latency = new_histogram();
     let (mut requests, mut failed, mut dropped) = (0, 0, 0);
@@ -514,7 +568,13 @@ pub fn evaluate(t: &Threshold, endpoints: &[EndpointView<'_>], seconds: f64) -> 
         dropped,
         bytes_out,
         bytes_in,
-        seconds,
+        seconds: run.seconds,
+        vus: run.vus.last().map(|&last| {
+            let min = run.vus.iter().copied().min().unwrap_or(last);
+            let max = run.vus.iter().copied().max().unwrap_or(last);
+            (f64::from(last), f64::from(min), f64::from(max))
+        }),
+        vus_max: f64::from(run.vus_max),
     });
     ThresholdResult {
         metric: t.key.clone(),
@@ -558,11 +618,12 @@ fn parse_expression(expr: &str) -> Result<(Aggregation, Op, f64), String> {
         "med" => Aggregation::Med,
         "rate" => Aggregation::Rate,
         "count" => Aggregation::Count,
+        "value" => Aggregation::Value,
         _ => {
             let inner = left
                 .strip_prefix("p(")
                 .and_then(|r| r.strip_suffix(')'))
-                .ok_or_else(|| format!("\"{expr}\": unknown aggregation \"{left}\" (avg, min, max, med, p(N), rate, count)"))?;
+                .ok_or_else(|| format!("\"{expr}\": unknown aggregation \"{left}\" (avg, min, max, med, p(N), rate, count, value)"))?;
             let p: f64 = inner
                 .trim()
                 .parse()
@@ -710,6 +771,8 @@ mod tests {
             bytes_out: 1000,
             bytes_in: 5000,
             seconds: 10.0,
+            vus: Some((4.0, 1.0, 8.0)),
+            vus_max: 10.0,
         };
         let check = |k: &str, e: &str| parse(k, e).unwrap().check(&m);
         // HDR keeps 3 significant digits: 95 ms reads as up to 95.1 ms
@@ -721,6 +784,10 @@ mod tests {
         assert_eq!(check("http_req_failed", "rate<0.01"), (Some(0.015), false));
         assert_eq!(check("http_reqs", "rate>=20"), (Some(20.0), true));
         assert_eq!(check("dropped_iterations", "count==0"), (Some(5.0), false));
+        assert_eq!(check("vus", "value==4"), (Some(4.0), true));
+        assert_eq!(check("vus", "min>=2"), (Some(1.0), false));
+        assert_eq!(check("vus", "max<=8"), (Some(8.0), true));
+        assert_eq!(check("vus_max", "value<10"), (Some(10.0), false));
         let empty = crate::stats::new_histogram();
         let none = Measured {
             latency: &empty,
@@ -730,6 +797,8 @@ mod tests {
             bytes_out: 0,
             bytes_in: 0,
             seconds: 1.0,
+            vus: None,
+            vus_max: 0.0,
         };
         assert_eq!(
             parse("http_req_duration", "p(99)<1").unwrap().check(&none),
@@ -813,6 +882,12 @@ mod tests {
                 "rate>0.9",
                 "metric \"checks\" is not measured yet",
             ),
+            (
+                "vus{name:users}",
+                "value<5",
+                "vus is for the whole run: it takes no tags",
+            ),
+            ("vus", "p(95)<5", "vus takes value, min, max"),
         ];
         for (key, expr, want) in bad {
             let e = parse(key, expr).unwrap_err();
@@ -880,7 +955,9 @@ mod tests {
             view("users", &users, &accept),
             view("orders", &orders, &accept),
         ];
-        let eval = |k: &str, e: &str| evaluate(&parse(k, e).unwrap(), &views, 10.0).observed;
+        let eval = |k: &str, e: &str| {
+            evaluate(&parse(k, e).unwrap(), &views, &RunView::seconds(10.0)).observed
+        };
         // expected_response:true leaves the 503s' 90 ms out of the latency
         assert!(eval("http_req_duration{name:users}", "max<1").unwrap() > 89.0);
         assert!(
@@ -962,13 +1039,13 @@ mod tests {
         let r = evaluate(
             &parse("server_timing{metric:payments}", "max<20").unwrap(),
             &views,
-            1.0,
+            &RunView::seconds(1.0),
         );
         assert!(!r.ok && (r.observed.unwrap() - 30.0).abs() < 0.05, "{r:?}");
         let t = parse("server_timing{endpoint:users,metric:payments}", "max<20").unwrap();
-        assert!(evaluate(&t, &views, 1.0).ok);
+        assert!(evaluate(&t, &views, &RunView::seconds(1.0)).ok);
         let t = parse("server_timing{metric:nothing}", "max<20").unwrap();
-        assert_eq!(evaluate(&t, &views, 1.0).observed, None);
+        assert_eq!(evaluate(&t, &views, &RunView::seconds(1.0)).observed, None);
     }
 
     #[test]

@@ -338,6 +338,7 @@ impl Migration {
             "rampUpTimeSec",
             "headers",
             "threads",
+            "workerEarlyExit",
         ];
         self.unmapped(&options, &known, "options.");
         let duration = options
@@ -359,6 +360,10 @@ impl Migration {
         let requests = requests_of(&o)?;
         let mut taken = Vec::new();
         let mut endpoints = Vec::new();
+        let mut thresholds = Map::new();
+        if let Some(e) = options.get("workerEarlyExit") {
+            self.early_exit(e, "options.workerEarlyExit", "{", &mut thresholds)?;
+        }
         for (i, r) in requests.iter().enumerate() {
             let mut ep = self.endpoint(i, r, &global, &mut taken)?;
             let ro = r.as_object().expect("checked by endpoint");
@@ -398,22 +403,21 @@ impl Migration {
                     String::new()
                 }
             ));
-            if ro
-                .get("earlyExit")
-                .and_then(|e| e.get("enabled"))
-                .and_then(Value::as_bool)
-                == Some(true)
-            {
-                self.warn(format!(
-                    "{at}earlyExit: no equivalent; ignored (a threshold such as http_req_failed{{endpoint:{}}}: [{{\"threshold\": \"rate<0.1\", \"abort_on_fail\": true}}] stops a run on errors)",
-                    ep["name"].as_str().unwrap_or_default()
-                ));
-            } else if ro.contains_key("earlyExit") {
-                self.warn(format!("{at}earlyExit: disabled; nothing to convert"));
+            if let Some(e) = ro.get("earlyExit") {
+                let name = ep["name"].as_str().unwrap_or_default().to_string();
+                self.early_exit(
+                    e,
+                    &format!("{at}earlyExit"),
+                    &format!("{{endpoint:{name}"),
+                    &mut thresholds,
+                )?;
             }
             endpoints.push(Value::Object(ep));
         }
         let mut c = json!({"name": "tressi", "duration": dur(duration), "endpoints": endpoints});
+        if !thresholds.is_empty() {
+            c["thresholds"] = Value::Object(thresholds);
+        }
         if let Some(t) = options.get("threads") {
             c["threads"] = t.clone();
             self.warn(format!("options.threads {t}: worker threads"));
@@ -428,6 +432,89 @@ impl Migration {
             );
         }
         Ok(c)
+    }
+}
+
+impl Migration {
+    /// Tressi's `earlyExit` (`{enabled, errorRateThreshold, exitStatusCodes,
+    /// monitoringWindowMs}`) as thresholds that stop the run, under tags
+    /// opened by `tags` (`{endpoint:NAME` or `{`): an error rate above the
+    /// threshold (a fraction, or a percent when above 1, as Tressi's
+    /// versions wrote it) and any response with an exit status code.
+    fn early_exit(
+        &mut self,
+        e: &Value,
+        at: &str,
+        tags: &str,
+        thresholds: &mut Map<String, Value>,
+    ) -> Result<(), String> {
+        let Some(o) = e.as_object() else {
+            return Err(format!("{at}: expected an object"));
+        };
+        self.unmapped(
+            o,
+            &[
+                "enabled",
+                "errorRateThreshold",
+                "exitStatusCodes",
+                "monitoringWindowMs",
+            ],
+            &format!("{at}."),
+        );
+        if o.get("enabled").and_then(Value::as_bool) != Some(true) {
+            self.warn(format!("{at}: disabled; nothing to convert"));
+            return Ok(());
+        }
+        let key = |metric: &str, extra: &str| {
+            let inner = format!("{}{extra}", tags.trim_start_matches('{'));
+            if inner.is_empty() {
+                metric.to_string()
+            } else {
+                format!("{metric}{{{}}}", inner.trim_start_matches(','))
+            }
+        };
+        let mut made = Vec::new();
+        if let Some(r) = o.get("errorRateThreshold").and_then(Value::as_f64)
+            && r > 0.0
+        {
+            let rate = if r > 1.0 { r / 100.0 } else { r };
+            let k = key("http_req_failed", "");
+            thresholds.insert(
+                k.clone(),
+                json!([{"threshold": format!("rate<{rate}"), "abortOnFail": true}]),
+            );
+            made.push(format!("{k}: rate<{rate}"));
+        }
+        for code in o
+            .get("exitStatusCodes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_u64)
+        {
+            let k = key("http_reqs", &format!(",status:{code}"));
+            thresholds.insert(
+                k.clone(),
+                json!([{"threshold": "count==0", "abortOnFail": true}]),
+            );
+            made.push(format!("{k}: count==0"));
+        }
+        if made.is_empty() {
+            self.warn(format!(
+                "{at}: enabled without a rate or status codes; nothing to convert"
+            ));
+        } else {
+            self.warn(format!(
+                "{at}: thresholds that stop the run (abortOnFail): {}",
+                made.join(", ")
+            ));
+        }
+        if let Some(w) = o.get("monitoringWindowMs") {
+            self.warn(format!(
+                "{at}.monitoringWindowMs {w}: no equivalent; thresholds judge the whole run so far, every second"
+            ));
+        }
+        Ok(())
     }
 }
 
@@ -646,16 +733,53 @@ mod tests {
             "the request's own ramp wins"
         );
         assert_eq!(post.headers["User-Agent"], "Tressi");
+        // earlyExit became thresholds that stop the run
+        let keys: Vec<&String> = c.thresholds.keys().collect();
+        assert_eq!(
+            keys,
+            [
+                &format!("http_req_failed{{endpoint:{}}}", post.name),
+                &format!("http_reqs{{endpoint:{},status:500}}", post.name)
+            ]
+        );
+        let parsed = c.parsed_thresholds().unwrap();
+        assert!(parsed.iter().all(|t| t.abort_on_fail));
+        assert_eq!(parsed[0].expression, "rate<0.1");
         let all = w.join("\n");
         for want in [
             "options.workerMemoryLimit: no Userflux equivalent",
-            "options.workerEarlyExit: no Userflux equivalent",
-            "requests[1].earlyExit: no equivalent",
+            "options.workerEarlyExit: disabled; nothing to convert",
+            "requests[1].earlyExit: thresholds that stop the run (abortOnFail): http_req_failed{endpoint:",
+            "requests[1].earlyExit.monitoringWindowMs 1000: no equivalent",
             "requests[0].rps 50: open-model rate 50 req/s",
             "options.threads 2",
         ] {
             assert!(all.contains(want), "missing {want:?} in\n{all}");
         }
+    }
+
+    #[test]
+    fn a_global_early_exit_in_percent_becomes_a_run_threshold() {
+        let (c, w) = converted(json!({
+            "options": {"durationSec": 5, "workerEarlyExit": {"enabled": true, "errorRateThreshold": 5, "exitStatusCodes": [503]}},
+            "requests": [{"url": "http://127.0.0.1:1/get", "rps": 5}]
+        }));
+        let parsed = c.parsed_thresholds().unwrap();
+        let got: Vec<(&str, &str, bool)> = parsed
+            .iter()
+            .map(|t| (t.key.as_str(), t.expression.as_str(), t.abort_on_fail))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("http_req_failed", "rate<0.05", true),
+                ("http_reqs{status:503}", "count==0", true)
+            ]
+        );
+        assert!(
+            w.join("\n")
+                .contains("options.workerEarlyExit: thresholds that stop the run")
+        );
     }
 
     #[test]

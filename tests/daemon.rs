@@ -418,7 +418,7 @@ fn ctl_config_commands_work_without_a_daemon() {
     let tressi = tmp.path().join("tressi.json");
     std::fs::write(
         &tressi,
-        r#"{"options": {"durationSec": 10, "threads": 1}, "requests": [{"url": "http://127.0.0.1:9/x", "rps": 5, "earlyExit": {"enabled": true}}]}"#,
+        r#"{"options": {"durationSec": 10, "threads": 1}, "requests": [{"url": "http://127.0.0.1:9/x", "rps": 5, "earlyExit": {"enabled": true, "errorRateThreshold": 0.2}}]}"#,
     )
     .unwrap();
     let out = ctl(&["config", "migrate", tressi.to_str().unwrap()]);
@@ -429,7 +429,15 @@ fn ctl_config_commands_work_without_a_daemon() {
     );
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["endpoints"][0]["rate_stages"][1]["target"], 5.0);
-    assert!(String::from_utf8_lossy(&out.stderr).contains("requests[0].earlyExit: no equivalent"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("requests[0].earlyExit: thresholds that stop the run")
+    );
+    let key = v["thresholds"]
+        .as_object()
+        .and_then(|t| t.keys().next().cloned())
+        .unwrap_or_default();
+    assert!(key.starts_with("http_req_failed{endpoint:"), "{v}");
     let out = ctl(&["config", "validate", tressi.to_str().unwrap()]);
     assert!(out.status.success());
     let bad = tmp.path().join("bad.json");

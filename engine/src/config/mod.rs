@@ -695,15 +695,8 @@ impl Config {
                 seen_headers.push(k);
             }
             for (k, v) in &ep.headers {
-                let path = format!("endpoints[{i}].headers.{k}");
-                if k.is_empty() || !k.bytes().all(is_token_byte) {
-                    bad(path, "is not a valid header name".into());
-                } else if ["content-length", "transfer-encoding"]
-                    .contains(&k.to_ascii_lowercase().as_str())
-                {
-                    bad(path, "is set by the engine from the body".into());
-                } else if v.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-                    bad(path, "value contains CR, LF or NUL".into());
+                if let Some(why) = header_problem(k, v) {
+                    bad(format!("endpoints[{i}].headers.{k}"), why.into());
                 }
             }
             if !(ep.weight.is_finite() && ep.weight > 0.0) {
@@ -919,6 +912,21 @@ fn valid_name(s: &str) -> bool {
         && s.trim() == s
         && s.chars().count() <= MAX_ENDPOINT_NAME
         && !s.chars().any(char::is_control)
+}
+
+/// What is wrong with a request header a user gives (in a config or with
+/// `-H`), if anything.
+pub fn header_problem(name: &str, value: &str) -> Option<&'static str> {
+    if name.is_empty() || !name.bytes().all(is_token_byte) {
+        Some("is not a valid header name")
+    } else if ["content-length", "transfer-encoding"].contains(&name.to_ascii_lowercase().as_str())
+    {
+        Some("is set by the engine from the body")
+    } else if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+        Some("value contains CR, LF or NUL")
+    } else {
+        None
+    }
 }
 
 /// RFC 9110 `tchar`.

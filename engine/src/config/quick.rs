@@ -176,16 +176,8 @@ pub fn parse_header(s: &str) -> Result<(String, String), String> {
         return Err(format!("missing ':' in \"{s}\" (write 'Name: value')"));
     };
     let (name, value) = (name.trim(), value.trim());
-    if name.is_empty() || !name.bytes().all(super::is_token_byte) {
-        return Err(format!("\"{name}\" is not a valid header name"));
-    }
-    if ["content-length", "transfer-encoding"].contains(&name.to_ascii_lowercase().as_str()) {
-        return Err(format!(
-            "{name} is set by the engine from the body (--body, --body-file)"
-        ));
-    }
-    if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
-        return Err(format!("the value of {name} contains CR, LF or NUL"));
+    if let Some(why) = super::header_problem(name, value) {
+        return Err(format!("\"{name}\" {why}"));
     }
     Ok((name.to_string(), value.to_string()))
 }

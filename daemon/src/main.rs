@@ -84,13 +84,18 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
         std::fs::remove_file(&socket)
             .with_context(|| format!("cannot remove the stale socket {}", socket.display()))?;
     }
-    // 0600 from the first instant: no window where others could connect.
-    let listener = userflux_engine::sys::with_umask(0o177, || UnixListener::bind(&socket))
-        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    // Reconcile runs/ before the socket exists: a client that can connect
+    // sees every run's recovered state (a run whose engine died reads
+    // `failed`, never a stale `running`). With the bind first, a client
+    // connecting in between read `running` — the flaky
+    // `a_restarted_daemon_adopts…` test of sessions 1–3.
     let manager = runs::Manager::new(cli.runs_dir.clone(), engine);
     for note in manager.recover() {
         eprintln!("userfluxd: recovered {note}");
     }
+    // 0600 from the first instant: no window where others could connect.
+    let listener = userflux_engine::sys::with_umask(0o177, || UnixListener::bind(&socket))
+        .with_context(|| format!("cannot listen on {}", socket.display()))?;
     let supervisor = {
         let m = Arc::clone(&manager);
         std::thread::Builder::new()

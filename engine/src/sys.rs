@@ -92,9 +92,25 @@ pub fn kill(pid: u32, signal: i32) -> io::Result<()> {
     }
 }
 
-/// Whether process `pid` exists (it may belong to another user).
+/// Whether process `pid` is running (it may belong to another user). A
+/// zombie — exited, not yet reaped by its parent — is not, although
+/// `kill(pid, 0)` succeeds on one: a daemon watching an adopted engine
+/// (not its child) would otherwise wait on it until something reaps it.
 pub fn alive(pid: u32) -> bool {
-    kill(pid, 0).is_ok() || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM)
+    let exists =
+        kill(pid, 0).is_ok() || io::Error::last_os_error().raw_os_error() == Some(libc::EPERM);
+    exists && !exited(pid)
+}
+
+/// Whether `pid` has exited but is not reaped yet (state Z or X in /proc).
+fn exited(pid: u32) -> bool {
+    std::fs::read_to_string(format!("/proc/{pid}/stat"))
+        .ok()
+        .and_then(|s| {
+            s.rsplit_once(')')
+                .map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
+        })
+        .unwrap_or(false)
 }
 
 /// Takes an exclusive lock on `file` without waiting; false when another
@@ -313,6 +329,29 @@ impl AsRawFd for TimerFd {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_zombie_is_not_alive() {
+        let mut child = std::process::Command::new("sleep")
+            .arg("0.05")
+            .spawn()
+            .unwrap();
+        let pid = child.id();
+        assert!(alive(pid), "running");
+        // not reaped: a zombie once it exits
+        let t0 = std::time::Instant::now();
+        while !exited(pid) {
+            assert!(
+                t0.elapsed() < std::time::Duration::from_secs(10),
+                "never exited"
+            );
+            std::thread::sleep(std::time::Duration::from_millis(5));
+        }
+        assert!(kill(pid, 0).is_ok(), "the kernel still has the zombie");
+        assert!(!alive(pid), "but it is not running");
+        child.wait().unwrap();
+        assert!(!alive(pid));
+    }
     use std::io::Write;
     use std::net::{TcpListener, TcpStream};
     use std::time::{SystemTime, UNIX_EPOCH};

@@ -126,6 +126,14 @@ pub struct Framer {
     /// The current response's `Server-Timing` values, comma-joined; the
     /// buffer is kept, so a connection stops allocating once warm.
     timing: Vec<u8>,
+    /// Keep the response head / the body up to this many bytes, for a
+    /// flow step's captures and cookies (see [`Framer::keep`]).
+    keep_head: bool,
+    keep_body: Option<usize>,
+    kept_head: Vec<u8>,
+    kept_body: Vec<u8>,
+    /// The body went past `keep_body`'s limit (then it is not kept).
+    kept_over: bool,
 }
 
 impl Default for Framer {
@@ -148,6 +156,41 @@ impl Framer {
             },
             collect_timing: false,
             timing: Vec::new(),
+            keep_head: false,
+            keep_body: None,
+            kept_head: Vec::new(),
+            kept_body: Vec::new(),
+            kept_over: false,
+        }
+    }
+
+    /// Keep the next responses' head, and their body up to `body` bytes
+    /// (de-chunked), for [`Framer::kept`]. Off by default: bodies are
+    /// counted, not kept.
+    pub fn keep(&mut self, head: bool, body: Option<usize>) {
+        self.keep_head = head;
+        self.keep_body = body;
+    }
+
+    /// The last response's kept head and body.
+    pub fn kept(&self) -> crate::capture::Kept<'_> {
+        crate::capture::Kept {
+            head: &self.kept_head,
+            body: &self.kept_body,
+            over: self.kept_over.then_some(self.keep_body.unwrap_or(0)),
+        }
+    }
+
+    fn keep_bytes(&mut self, b: &[u8]) {
+        if let Some(limit) = self.keep_body
+            && !self.kept_over
+        {
+            if self.kept_body.len() + b.len() > limit {
+                self.kept_over = true;
+                self.kept_body.clear();
+            } else {
+                self.kept_body.extend_from_slice(b);
+            }
         }
     }
 
@@ -168,6 +211,11 @@ impl Framer {
         self.state = State::Head;
         self.head.clear();
         self.timing.clear();
+        if self.keep_head || self.keep_body.is_some() {
+            self.kept_head.clear();
+            self.kept_body.clear();
+            self.kept_over = false;
+        }
         self.head_request = head_request;
         self.interim = 0;
         self.line_bytes = 0;
@@ -190,11 +238,19 @@ impl Framer {
                 State::Head => used += self.feed_head(rest)?,
                 State::Length(left) => {
                     let n = (left.min(rest.len() as u64)) as usize;
+                    if self.keep_body.is_some() {
+                        self.keep_bytes(&rest[..n]);
+                    }
                     used += n;
                     self.state = State::Length(left - n as u64);
                 }
                 State::Chunked(_) => used += self.feed_chunked(rest)?,
-                State::UntilClose => used = input.len(),
+                State::UntilClose => {
+                    if self.keep_body.is_some() {
+                        self.keep_bytes(rest);
+                    }
+                    used = input.len()
+                }
                 State::Done => {}
             }
             if let Some(done) = self.take_complete() {
@@ -232,6 +288,10 @@ impl Framer {
             let timing = self.collect_timing.then_some(&mut self.timing);
             return match parse_head(input, self.head_request, timing)? {
                 Some((n, head)) => {
+                    if self.keep_head {
+                        self.kept_head.clear();
+                        self.kept_head.extend_from_slice(&input[..n]);
+                    }
                     self.begin_body(head)?;
                     Ok(n)
                 }
@@ -248,6 +308,10 @@ impl Framer {
         let timing = self.collect_timing.then_some(&mut self.timing);
         match parse_head(&self.head, self.head_request, timing)? {
             Some((n, head)) => {
+                if self.keep_head {
+                    self.kept_head.clear();
+                    self.kept_head.extend_from_slice(&self.head[..n]);
+                }
                 self.head.clear();
                 self.begin_body(head)?;
                 Ok(n - prev)
@@ -301,6 +365,9 @@ impl Framer {
         while i < input.len() {
             if let Chunk::Data(left) = c {
                 let n = left.min((input.len() - i) as u64);
+                if self.keep_body.is_some() {
+                    self.keep_bytes(&input[i..i + n as usize]);
+                }
                 i += n as usize;
                 c = if left == n {
                     Chunk::DataCr
@@ -700,5 +767,36 @@ mod tests {
             run(&flood, &[], false, false).map(|(r, _)| r),
             Err(FrameError::TooManyInterim)
         );
+    }
+
+    #[test]
+    fn kept_bodies_are_de_chunked_in_any_split_and_bounded() {
+        let resp = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nX-A: 1\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n";
+        for split in 1..resp.len() {
+            let mut f = Framer::new();
+            f.keep(true, Some(64));
+            f.start(false);
+            let (a, b) = resp.split_at(split);
+            let mut done = matches!(f.feed(a).unwrap().1, Framed::Complete(_));
+            if !done {
+                done = matches!(f.feed(b).unwrap().1, Framed::Complete(_));
+            }
+            assert!(done, "split {split}");
+            let k = f.kept();
+            assert_eq!(k.body, b"hello world", "split {split}");
+            assert!(k.head.starts_with(b"HTTP/1.1 200 OK\r\nX-A: 1"), "split {split}");
+            assert_eq!(k.over, None);
+        }
+        let mut f = Framer::new();
+        f.keep(false, Some(4));
+        f.start(false);
+        let r = f.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789").unwrap();
+        assert!(matches!(r.1, Framed::Complete(_)));
+        assert_eq!(f.kept().over, Some(4));
+        assert!(f.kept().body.is_empty() && f.kept().head.is_empty());
+        // the next response starts clean
+        f.start(false);
+        f.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").unwrap();
+        assert_eq!((f.kept().body, f.kept().over), (&b"ok"[..], None));
     }
 }

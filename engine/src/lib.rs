@@ -9,6 +9,10 @@
 //! - [`budget`]: the `requests` budget's tickets, shared by the workers.
 //! - [`request`], [`framing`]: requests rendered once; responses framed
 //!   incrementally (httparse for the head, our own body framing).
+//! - [`template`], [`data`]: `{{ }}` templates parsed at load and rendered
+//!   into a connection's buffer; data sets loaded once, shared read-only.
+//! - [`capture`], [`cookies`]: what a flow step reads from a response, and
+//!   a flow VU's cookie jar.
 //! - [`timer`]: the hashed wheel for connect/request timeouts and think time.
 //! - [`stats`]: per-endpoint counts and HDR histograms a worker records;
 //!   [`server_timing`]: the `Server-Timing` parser and per-metric histograms.
@@ -34,8 +38,11 @@
 pub mod aggregator;
 pub mod autoscale;
 pub mod budget;
+pub mod capture;
 pub mod clock;
 pub mod config;
+pub mod cookies;
+pub mod data;
 pub mod duration;
 pub mod fault;
 pub mod framing;
@@ -55,6 +62,7 @@ pub mod stats;
 pub mod status;
 pub mod summary;
 pub mod sys;
+pub mod template;
 pub mod thresholds;
 pub mod timer;
 pub mod url;

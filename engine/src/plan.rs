@@ -178,7 +178,10 @@ pub fn worker_share(n: u32, workers: usize, w: usize, offset: usize) -> u32 {
     base + u32::from(pos < extra)
 }
 
-/// One endpoint as the workers run it.
+/// One request row as the workers run it: an endpoint, or a flow's step.
+/// An endpoint and a flow's first step are load units (they carry the
+/// weight, VUs, schedule and autoscale; a flow's VUs start at its first
+/// step); later steps are reached from the step before.
 #[derive(Debug)]
 pub struct EndpointPlan {
     pub name: String,
@@ -186,8 +189,17 @@ pub struct EndpointPlan {
     /// without a serializer.
     pub json_name: Box<str>,
     pub addr: SocketAddr,
-    /// The rendered request, written as is.
+    /// The rendered request, written as is (when `template` is `None`).
     pub request: Box<[u8]>,
+    /// A request rendered for each send, into the connection's buffer.
+    pub template: Option<crate::request::RequestTemplate>,
+    /// The data sets an endpoint's template reads: a row of each is taken
+    /// for every request (a flow takes its rows per iteration instead).
+    pub data_sets: Box<[usize]>,
+    /// Whether this row is a load unit (see the type's doc).
+    pub unit: bool,
+    /// For a flow step: where it is in its flow, and what it captures.
+    pub step: Option<StepPlan>,
     /// The method, full URL and path, for thresholds' `method` and `url` tags.
     pub method: &'static str,
     pub url: String,
@@ -209,6 +221,35 @@ pub struct EndpointPlan {
     pub initial_workers: u32,
     /// Open model: the endpoint sends on this schedule instead of looping VUs.
     pub open: Option<OpenPlan>,
+}
+
+/// A flow step's place and what its response gives the next steps.
+#[derive(Debug)]
+pub struct StepPlan {
+    pub flow: usize,
+    pub index: usize,
+    pub last: bool,
+    /// (value number in the flow's vars, selector).
+    pub captures: Vec<(usize, crate::capture::Selector)>,
+    /// Keep the response head (header captures, cookies) and the body
+    /// (body captures) for this step.
+    pub keep_head: bool,
+    pub keep_body: bool,
+}
+
+/// A flow as the workers run it; its steps are rows `first..first + steps`.
+#[derive(Debug)]
+pub struct FlowPlan {
+    pub name: String,
+    pub first: usize,
+    pub steps: usize,
+    pub cookies: bool,
+    /// Pause after each iteration.
+    pub think: Duration,
+    /// The names of the values its steps capture (index = value number).
+    pub vars: Vec<String>,
+    /// The data sets its steps read: a row of each per iteration.
+    pub data_sets: Box<[usize]>,
 }
 
 /// An open-model endpoint's schedule and connection limits.
@@ -243,6 +284,14 @@ pub struct Plan {
     pub fault: Option<crate::fault::Fault>,
     /// The most VUs the run may hold at once (thresholds' `vus_max`).
     pub vus_max: u32,
+    pub flows: Vec<FlowPlan>,
+    /// The data sets, shared read-only by every worker.
+    pub data: Vec<std::sync::Arc<crate::data::DataSet>>,
+    /// The next `{{seq}}` over the whole run.
+    pub seq: std::sync::atomic::AtomicU64,
+    /// Per data set, the next row of a `sequential` one.
+    pub data_next: Vec<std::sync::atomic::AtomicU64>,
+    pub max_capture_body: usize,
 }
 
 impl Plan {
@@ -253,7 +302,7 @@ impl Plan {
     pub fn distribute(&self, total: u32) -> Vec<u32> {
         let total = self.max_workers.map_or(total, |m| total.min(m));
         let closed: Vec<usize> = (0..self.endpoints.len())
-            .filter(|&i| self.endpoints[i].open.is_none())
+            .filter(|&i| self.endpoints[i].unit && self.endpoints[i].open.is_none())
             .collect();
         let eps: Vec<(f64, Priority)> = closed
             .iter()

@@ -4,8 +4,11 @@
 
 use crate::aggregator::{Aggregator, Halt, Outcome, Sinks};
 use crate::config::{Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Method, Samples};
-use crate::plan::{EndpointPlan, OpenPlan, Plan};
-use crate::request::render;
+use crate::capture::Selector;
+use crate::config::traffic;
+use crate::plan::{EndpointPlan, FlowPlan, OpenPlan, Plan, StepPlan};
+use crate::request::{RequestTemplate, render};
+use crate::template::{Expr, Template};
 use crate::rundir::{RunDir, now_rfc3339};
 use crate::samples::{SampleError, SampleFile};
 use crate::stats::{EndpointStats, ErrorKind, StatusSet};
@@ -20,6 +23,7 @@ use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
 use std::net::ToSocketAddrs;
 use std::sync::Arc;
+use std::sync::atomic::AtomicU64;
 use std::time::Instant;
 
 /// The samples file's name inside a run directory.
@@ -31,22 +35,101 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
     let urls = config
         .endpoint_urls()
         .map_err(|e| ConfigError { problems: vec![e] })?;
+    let rows = config.rows();
+    let places = config.row_places();
     let mut endpoints = Vec::with_capacity(urls.len());
     let mut problems = Vec::new();
-    for (i, (ep, url)) in config.endpoints.iter().zip(&urls).enumerate() {
-        let addr = match resolve_host(config, i, url) {
+    let flow_vars: Vec<Vec<String>> = config.flows.iter().map(|f| f.var_names()).collect();
+    for ((ep, url), (at, place)) in rows.iter().zip(&urls).zip(&places) {
+        let addr = match resolve_host(at, ep.url.is_some(), url) {
             Ok(addr) => addr,
             Err(why) => {
                 problems.push(why);
                 continue;
             }
         };
+        // An endpoint is its own load unit; a flow's first step carries the flow's.
+        let unit = match place {
+            None => Some(ep.clone()),
+            Some((f, 0)) => Some(config.flows[*f].as_unit()),
+            Some(_) => None,
+        };
+        let flow = place.map(|(f, _)| &config.flows[f]);
+        let before: Vec<String> = match place {
+            Some((f, j)) => {
+                let mut names: Vec<String> = Vec::new();
+                for s in &config.flows[*f].steps[..*j] {
+                    for k in s.capture.keys() {
+                        if !names.contains(k) {
+                            names.push(k.clone());
+                        }
+                    }
+                }
+                names
+            }
+            None => Vec::new(),
+        };
+        let vars = place.map(|(f, _)| (before.as_slice(), flow_vars[f].as_slice()));
+        let mut full = ep.clone();
+        full.path = Some(url.path.clone());
+        full.url = None;
+        let parsed = traffic::parse_request(config, at, &full, vars, &mut problems);
+        let cookies = flow.is_some_and(|f| f.cookies);
+        let dynamic = parsed.path.as_ref().is_some_and(Template::is_dynamic)
+            || parsed.headers.iter().any(|(_, t)| t.is_dynamic())
+            || parsed.body.as_ref().is_some_and(Template::is_dynamic);
+        let template = (dynamic || cookies).then(|| {
+            RequestTemplate::new(
+                ep.method,
+                url,
+                parsed
+                    .path
+                    .unwrap_or_else(|| Template::literal(url.path.as_bytes())),
+                parsed.headers,
+                parsed.body,
+            )
+        });
+        let mut data_sets: Vec<usize> = Vec::new();
+        for t in template.iter().flat_map(RequestTemplate::templates) {
+            for e in t.exprs() {
+                if let Expr::Data { set, .. } = e
+                    && !data_sets.contains(set)
+                {
+                    data_sets.push(*set);
+                }
+            }
+        }
+        let step = place.map(|(f, j)| {
+            let flow = &config.flows[f];
+            let spec = &flow.steps[j];
+            let captures: Vec<(usize, Selector)> = spec
+                .capture
+                .iter()
+                .filter_map(|(name, sel)| {
+                    let n = flow_vars[f].iter().position(|v| v == name)?;
+                    Some((n, Selector::compile(sel).ok()?))
+                })
+                .collect();
+            StepPlan {
+                flow: f,
+                index: j,
+                last: j + 1 == flow.steps.len(),
+                keep_head: flow.cookies || !captures.is_empty(),
+                keep_body: captures.iter().any(|(_, s)| s.needs_body()),
+                captures,
+            }
+        });
         let quoted = serde_json::to_string(&ep.name).expect("a string serializes");
+        let load = unit.as_ref().unwrap_or(ep);
         endpoints.push(EndpointPlan {
             name: ep.name.clone(),
             json_name: quoted[1..quoted.len() - 1].into(),
             addr,
             request: render(ep.method, url, &ep.headers, ep.body.as_deref()).into_boxed_slice(),
+            template,
+            data_sets: data_sets.into(),
+            unit: unit.is_some(),
+            step,
             method: ep.method.as_str(),
             url: format!("http://{}{}", url.authority(), url.path),
             path: url.path.clone(),
@@ -56,17 +139,38 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
                 k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close")
             }),
             think: ep.think_time.0,
-            weight: ep.weight,
-            priority: ep.priority,
+            weight: load.weight,
+            priority: load.priority,
             accept: StatusSet::from_expect(ep.expect.as_deref().unwrap_or_default()),
-            autoscale: ep.autoscale(),
+            autoscale: unit.as_ref().and_then(|u| u.autoscale()),
             initial_workers: 0,
-            open: ep.is_open().then(|| OpenPlan {
-                stages: ep.rate_schedule(config.duration()),
-                pre_allocated: ep.pre_allocated_vus.unwrap_or(DEFAULT_PRE_ALLOCATED_VUS),
-                max_vus: ep.max_vus.unwrap_or(DEFAULT_PRE_ALLOCATED_VUS),
+            open: unit.as_ref().filter(|u| u.is_open()).map(|u| OpenPlan {
+                stages: u.rate_schedule(config.duration()),
+                pre_allocated: u.pre_allocated_vus.unwrap_or(DEFAULT_PRE_ALLOCATED_VUS),
+                max_vus: u.max_vus.unwrap_or(DEFAULT_PRE_ALLOCATED_VUS),
             }),
         });
+    }
+    let mut flows = Vec::with_capacity(config.flows.len());
+    let mut first = config.endpoints.len();
+    for (f, flow) in config.flows.iter().enumerate() {
+        let rows = endpoints.get(first..first + flow.steps.len()).unwrap_or_default();
+        let mut data_sets: Vec<usize> = Vec::new();
+        for d in rows.iter().flat_map(|r| r.data_sets.iter()) {
+            if !data_sets.contains(d) {
+                data_sets.push(*d);
+            }
+        }
+        flows.push(FlowPlan {
+            name: flow.name.clone(),
+            first,
+            steps: flow.steps.len(),
+            cookies: flow.cookies,
+            think: flow.think_time.0,
+            vars: flow_vars[f].clone(),
+            data_sets: data_sets.into(),
+        });
+        first += flow.steps.len();
     }
     if !problems.is_empty() {
         return Err(ConfigError { problems });
@@ -88,6 +192,11 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
         requests: config.requests,
         fault: None,
         vus_max: u32::try_from(max_connections(config)).unwrap_or(u32::MAX),
+        flows,
+        data: config.data_sets.0.clone(),
+        seq: AtomicU64::new(0),
+        data_next: config.data_sets.0.iter().map(|_| AtomicU64::new(0)).collect(),
+        max_capture_body: config.max_capture_body,
     };
     // An autoscaled endpoint starts with its share of the first stage that
     // asks for VUs, within its bounds; then the autoscaler decides.
@@ -106,14 +215,15 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
     Ok(plan)
 }
 
-/// Endpoint `i`'s address, or `field: why` naming the field its host came from.
+/// A request row's address, or `field: why` naming the field its host
+/// came from (the row at `at`'s `url`, else `target`).
 fn resolve_host(
-    config: &Config,
-    i: usize,
+    at: &str,
+    has_url: bool,
     url: &crate::url::HttpUrl,
 ) -> Result<std::net::SocketAddr, String> {
-    let field = if config.endpoints[i].url.is_some() {
-        format!("endpoints[{i}].url")
+    let field = if has_url {
+        format!("{at}.url")
     } else {
         "target".to_string()
     };
@@ -138,10 +248,12 @@ pub fn host_warnings(config: &Config) -> Vec<String> {
     let Ok(urls) = config.endpoint_urls() else {
         return Vec::new();
     };
+    let rows = config.rows();
+    let places = config.row_places();
     let mut seen = std::collections::BTreeSet::new();
     (0..urls.len())
         .filter(|&i| seen.insert((urls[i].host.clone(), urls[i].port)))
-        .filter_map(|i| resolve_host(config, i, &urls[i]).err())
+        .filter_map(|i| resolve_host(&places[i].0, rows[i].url.is_some(), &urls[i]).err())
         .map(|why| {
             format!(
                 "{why} (not resolvable here; the run fails at start if it is not where it runs)"
@@ -163,14 +275,13 @@ pub fn max_connections(config: &Config) -> u64 {
         .max()
         .unwrap_or(0);
     let vus = config.max_workers.map_or(vus, |m| vus.min(m as u64));
-    let autoscaled: u64 = config
-        .endpoints
+    let units = config.units();
+    let autoscaled: u64 = units
         .iter()
         .filter_map(|e| e.autoscale())
         .map(|a| a.max_workers as u64)
         .sum();
-    let open: u64 = config
-        .endpoints
+    let open: u64 = units
         .iter()
         .filter(|e| e.is_open() && e.autoscale().is_none())
         .filter_map(|e| e.max_vus)

@@ -39,10 +39,13 @@ pub enum ErrorKind {
     /// Still waiting for its response when the run ended: the graceful stop
     /// ran out, or a second signal ended the run at once. It has no latency.
     Interrupted,
+    /// A flow step's response lacks what a capture looks for (or a
+    /// captured value could not be sent): the iteration ends as failed.
+    Capture,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 7] = [
+    pub const ALL: [ErrorKind; 8] = [
         ErrorKind::Connect,
         ErrorKind::Timeout,
         ErrorKind::Read,
@@ -50,6 +53,7 @@ impl ErrorKind {
         ErrorKind::Parse,
         ErrorKind::Status,
         ErrorKind::Interrupted,
+        ErrorKind::Capture,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -61,6 +65,7 @@ impl ErrorKind {
             ErrorKind::Parse => "parse",
             ErrorKind::Status => "status",
             ErrorKind::Interrupted => "interrupted",
+            ErrorKind::Capture => "capture",
         }
     }
 }
@@ -156,7 +161,7 @@ impl EndpointStats {
         latency_us: u64,
         corrected_us: Option<u64>,
         status: u16,
-        accepted: bool,
+        error: Option<ErrorKind>,
     ) {
         self.requests += 1;
         record(&mut self.latency, latency_us);
@@ -164,15 +169,16 @@ impl EndpointStats {
             record(self.corrected.get_or_insert_with(new_histogram), c);
         }
         self.status[(status as usize).min(STATUS_SLOTS - 1)] += 1;
-        if !accepted {
+        if let Some(kind) = error {
             self.errors += 1;
-            self.error_kinds[ErrorKind::Status as usize] += 1;
+            self.error_kinds[kind as usize] += 1;
             let h = self.unexpected.get_or_insert_with(new_histogram);
             record(h, corrected_us.unwrap_or(latency_us));
         }
     }
 
-    /// A request that got no complete response.
+    /// A request that got no complete response (or whose response a flow
+    /// could not use: see [`ErrorKind::Capture`]).
     pub fn record_failure(&mut self, kind: ErrorKind) {
         self.requests += 1;
         self.errors += 1;
@@ -238,6 +244,40 @@ impl EndpointStats {
     }
 }
 
+/// Counts for one flow over one interval (or, merged, over a run).
+#[derive(Clone, Debug)]
+pub struct FlowStats {
+    /// Iterations whose every step succeeded.
+    pub iterations: u64,
+    /// Iterations ended by a failed step (any error kind, an unexpected
+    /// status, a capture that found nothing).
+    pub failed: u64,
+    /// Iterations cut off between steps by the end of the run.
+    pub interrupted: u64,
+    /// Duration of the completed iterations, in µs, think time included.
+    pub duration: Histogram<u64>,
+}
+
+impl Default for FlowStats {
+    fn default() -> FlowStats {
+        FlowStats {
+            iterations: 0,
+            failed: 0,
+            interrupted: 0,
+            duration: new_histogram(),
+        }
+    }
+}
+
+impl FlowStats {
+    pub fn add(&mut self, o: &FlowStats) {
+        self.iterations += o.iterations;
+        self.failed += o.failed;
+        self.interrupted += o.interrupted;
+        self.duration.add(&o.duration).expect("grows to fit");
+    }
+}
+
 /// The set of accepted status codes, as a bitmap over 0..1024.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct StatusSet([u64; 16]);
@@ -270,11 +310,11 @@ mod tests {
     #[test]
     fn records_and_merges() {
         let mut a = EndpointStats::new();
-        a.record_response(1000, None, 200, true);
-        a.record_response(3000, Some(9000), 503, false);
+        a.record_response(1000, None, 200, None);
+        a.record_response(3000, Some(9000), 503, Some(ErrorKind::Status));
         a.record_failure(ErrorKind::Connect);
         let mut b = EndpointStats::new();
-        b.record_response(2000, None, 200, true);
+        b.record_response(2000, None, 200, None);
         b.add(&a);
         assert_eq!((b.requests, b.errors), (4, 2));
         assert_eq!(b.status[200], 2);

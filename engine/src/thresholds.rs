@@ -937,14 +937,14 @@ mod tests {
         let accept = crate::stats::StatusSet::from_expect(&[]);
         let mut users = EndpointStats::new();
         for _ in 0..97 {
-            users.record_response(2_000, None, 200, true);
+            users.record_response(2_000, None, 200, None);
         }
         for _ in 0..3 {
-            users.record_response(90_000, None, 503, false);
+            users.record_response(90_000, None, 503, Some(crate::stats::ErrorKind::Status));
         }
         users.bytes_in = 12_345;
         let mut orders = EndpointStats::new();
-        orders.record_response(50_000, None, 201, true);
+        orders.record_response(50_000, None, 201, None);
         let views = [
             view("users", &users, &accept),
             view("orders", &orders, &accept),

@@ -13,13 +13,17 @@ pub mod autoscale;
 pub mod json;
 pub mod limits;
 pub mod quick;
+pub mod traffic;
 
 pub use autoscale::{Autoscale, AutoscaleSpec, EndpointAutoscale};
+pub use traffic::{DataSpec, Flow, Step};
 
 use crate::duration::Dur;
 use crate::plan::RateStage;
 use crate::thresholds::{Threshold, ThresholdSpec};
+use crate::template::Template;
 use crate::url::HttpUrl;
+use traffic::Part;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
@@ -87,7 +91,23 @@ pub struct Config {
     /// k6-style thresholds by metric key; any failed one makes the exit code 99.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub thresholds: BTreeMap<String, Vec<ThresholdSpec>>,
+    /// Single requests, each a load unit with its own VUs or rate.
+    #[serde(default)]
     pub endpoints: Vec<Endpoint>,
+    /// Multi-step flows: load units whose VUs run their steps in order,
+    /// carrying captured values and cookies from step to step.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub flows: Vec<Flow>,
+    /// Data sets for `{{data.SET.COLUMN}}` in templates, by name.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub data: BTreeMap<String, DataSpec>,
+    /// Largest response body a capture reads, in bytes; over it the
+    /// capture fails naming the limit.
+    #[serde(
+        default = "default_max_capture_body",
+        skip_serializing_if = "is_default_capture_body"
+    )]
+    pub max_capture_body: usize,
     #[serde(default)]
     pub timeouts: Timeouts,
     /// How long in-flight requests may finish after the load stops.
@@ -109,6 +129,15 @@ pub struct Config {
     /// Per-request lines in `samples.ndjson`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<Samples>,
+    /// The directory of the config file, for data files given relative to
+    /// it; set by [`Config::read`], absent for a config sent as text.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub base_dir: Option<std::path::PathBuf>,
+    /// The data sets, loaded by [`Config::resolve`].
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub data_sets: traffic::DataSets,
 }
 
 /// `samples`: which requests get a line in `samples.ndjson`.
@@ -375,6 +404,14 @@ impl<'de> Deserialize<'de> for Method {
     }
 }
 
+/// `max_capture_body` unless set: 64 KiB.
+pub const DEFAULT_MAX_CAPTURE_BODY: usize = 64 * 1024;
+fn default_max_capture_body() -> usize {
+    DEFAULT_MAX_CAPTURE_BODY
+}
+fn is_default_capture_body(n: &usize) -> bool {
+    *n == DEFAULT_MAX_CAPTURE_BODY
+}
 fn default_name() -> String {
     "run".into()
 }
@@ -405,7 +442,11 @@ impl Config {
     pub fn read(path: &Path) -> Result<(Config, Vec<String>), ConfigError> {
         let text =
             read_bounded(path).map_err(|e| ConfigError::one(format!("{}: {e}", path.display())))?;
-        Config::parse_migrating(&text).map_err(|e| e.in_file(path))
+        let (mut config, warnings) = Config::parse_migrating(&text).map_err(|e| e.in_file(path))?;
+        config.base_dir = std::path::absolute(path)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf));
+        Ok((config, warnings))
     }
 
     /// Parses JSON text in any accepted form, converting older ones;
@@ -443,37 +484,26 @@ impl Config {
     /// Validates every field, merges each endpoint's autoscale over the
     /// global one, and fills the defaults that depend on the machine.
     pub fn resolve(mut self) -> Result<Config, ConfigError> {
-        let mut problems = self.problems();
+        // Data sets first: templates name their columns.
+        let mut problems = traffic::load_data(&mut self);
+        problems.extend(self.problems());
         if let Some(g) = &self.autoscale {
             g.field_problems("autoscale", &mut problems);
         }
+        let (global, max_workers) = (self.autoscale.clone(), self.max_workers);
         for (i, ep) in self.endpoints.iter_mut().enumerate() {
-            let autoscaled = ep.autoscale_on(self.autoscale.is_some());
-            if ep.is_open() {
-                let pre = *ep
-                    .pre_allocated_vus
-                    .get_or_insert(DEFAULT_PRE_ALLOCATED_VUS);
-                // With autoscale the cap is the autoscaler's, so max_vus stays unset.
-                if !autoscaled {
-                    ep.max_vus.get_or_insert(pre);
-                }
-            }
-            let at = format!("endpoints[{i}].autoscale");
-            let spec = match (&ep.autoscale, &self.autoscale) {
-                (Some(EndpointAutoscale::Off), _) | (None, None) => continue,
-                (Some(EndpointAutoscale::On(own)), global) => {
-                    own.field_problems(&at, &mut problems);
-                    own.merged_over(&global.clone().unwrap_or_default())
-                }
-                (None, Some(global)) => global.clone(),
-            };
-            let spec = spec.with_defaults(self.max_workers);
-            spec.merged_problems(&at, &mut problems);
-            ep.autoscale = Some(EndpointAutoscale::On(spec));
+            resolve_unit(ep, &format!("endpoints[{i}]"), &global, max_workers, &mut problems);
+        }
+        for (i, f) in self.flows.iter_mut().enumerate() {
+            let mut unit = f.as_unit();
+            resolve_unit(&mut unit, &format!("flows[{i}]"), &global, max_workers, &mut problems);
+            f.autoscale = unit.autoscale;
+            f.pre_allocated_vus = unit.pre_allocated_vus;
+            f.max_vus = unit.max_vus;
         }
         if let Some(max) = self.max_workers {
             let floor: u64 = self
-                .endpoints
+                .units()
                 .iter()
                 .filter_map(Endpoint::autoscale)
                 .map(|a| a.min_workers as u64)
@@ -508,7 +538,9 @@ impl Config {
         let rates = self
             .endpoints
             .iter()
-            .map(|e| total(&mut e.rate_stages.iter().map(|s| s.duration.0)));
+            .map(|e| &e.rate_stages)
+            .chain(self.flows.iter().map(|f| &f.rate_stages))
+            .map(|r| total(&mut r.iter().map(|s| s.duration.0)));
         rates
             .chain([
                 stages,
@@ -545,10 +577,11 @@ impl Config {
         }
     }
 
-    /// The URL each endpoint loads, in endpoint order. Call on a valid config.
+    /// The URL each request row loads (see [`Config::rows`]: endpoints,
+    /// then flow steps), in that order. Call on a valid config.
     pub fn endpoint_urls(&self) -> Result<Vec<HttpUrl>, String> {
         let target = self.target.as_deref().map(HttpUrl::parse).transpose()?;
-        self.endpoints
+        self.rows()
             .iter()
             .map(|ep| match (&ep.url, &ep.path, &target) {
                 (Some(u), _, _) => HttpUrl::parse(u),
@@ -583,8 +616,8 @@ impl Config {
                 format!("must be between 1 and {MAX_THREADS}, got {n}"),
             );
         }
-        let closed: Vec<&str> = self
-            .endpoints
+        let units = self.units();
+        let closed: Vec<&str> = units
             .iter()
             .filter(|e| !e.is_open())
             .map(|e| e.name.as_str())
@@ -607,8 +640,7 @@ impl Config {
             }
         }
         let sends = self.stages.iter().any(|s| s.target > 0)
-            || self
-                .endpoints
+            || units
                 .iter()
                 .any(|e| e.is_open() || e.autoscale_on(self.autoscale.is_some()));
         if !self.stages.is_empty() && !sends {
@@ -624,7 +656,7 @@ impl Config {
             out.extend(errors);
         }
         let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
-        if !self.endpoints.is_empty() && self.duration().is_zero() && self.stages.is_empty() {
+        if !units.is_empty() && self.duration().is_zero() && self.stages.is_empty() {
             bad(
                 "duration".into(),
                 "the run has no length: give stages, rate_stages or a duration such as \"30s\""
@@ -636,13 +668,19 @@ impl Config {
                 "the stages add up to no time; give a stage a duration such as \"30s\"".into(),
             );
         }
-        if self.endpoints.is_empty() {
-            bad("endpoints".into(), "at least one endpoint is needed".into());
+        if units.is_empty() {
+            bad(
+                "endpoints".into(),
+                "at least one endpoint (or flow) is needed".into(),
+            );
         }
+        out.extend(traffic::problems(self));
+        let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
         let mut names = BTreeSet::new();
-        for (i, ep) in self.endpoints.iter().enumerate() {
-            let at = |f: &str| format!("endpoints[{i}].{f}");
-            if !valid_name(&ep.name) {
+        for part in self.parts() {
+            let ep = &part.ep;
+            let at = |f: &str| format!("{}.{f}", part.at);
+            if part.request && !valid_name(&ep.name) {
                 bad(
                     at("name"),
                     format!(
@@ -650,54 +688,17 @@ impl Config {
                         ep.name
                     ),
                 );
-            } else if !names.insert(ep.name.as_str()) {
+            } else if part.request && part.unit && !names.insert(ep.name.clone()) {
                 bad(
                     at("name"),
                     format!("\"{}\" is used by an earlier endpoint", ep.name),
                 );
             }
-            match (&ep.path, &ep.url) {
-                (Some(_), Some(_)) => bad(at("path"), "give either path or url, not both".into()),
-                (None, None) => bad(
-                    at("path"),
-                    "missing: give a path (relative to target) or a url".into(),
-                ),
-                (Some(p), None) => {
-                    if self.target.is_none() {
-                        bad(
-                            at("path"),
-                            "a path needs a top-level target; or give a full url".into(),
-                        );
-                    }
-                    if !p.is_empty() && !p.starts_with('/') {
-                        bad(at("path"), format!("\"{p}\" must start with '/'"));
-                    }
-                    if p.bytes().any(|b| b <= b' ' || b == 0x7f) {
-                        bad(at("path"), "contains spaces or control characters".into());
-                    }
-                }
-                (None, Some(u)) => {
-                    if let Err(e) = HttpUrl::parse(u) {
-                        bad(at("url"), e);
-                    }
-                }
+            if part.request {
+                self.request_problems(&part, &mut bad);
             }
-            let mut seen_headers: Vec<&str> = Vec::new();
-            for k in ep.headers.keys() {
-                if let Some(first) = seen_headers.iter().find(|s| s.eq_ignore_ascii_case(k)) {
-                    bad(
-                        at("headers"),
-                        format!(
-                            "\"{first}\" and \"{k}\" are one header (names ignore case); keep one"
-                        ),
-                    );
-                }
-                seen_headers.push(k);
-            }
-            for (k, v) in &ep.headers {
-                if let Some(why) = header_problem(k, v) {
-                    bad(format!("endpoints[{i}].headers.{k}"), why.into());
-                }
+            if !part.unit {
+                continue;
             }
             if !(ep.weight.is_finite() && ep.weight > 0.0) {
                 bad(
@@ -722,7 +723,7 @@ impl Config {
             for (j, s) in ep.rate_stages.iter().enumerate() {
                 if !(s.target.is_finite() && s.target >= 0.0) {
                     bad(
-                        format!("endpoints[{i}].rate_stages[{j}].target"),
+                        at(&format!("rate_stages[{j}].target")),
                         format!("must be 0 or more req/s, got {}", s.target),
                     );
                 }
@@ -769,14 +770,6 @@ impl Config {
                     }
                 }
             }
-            for (j, code) in ep.expect.iter().flatten().enumerate() {
-                if !(100..=599).contains(code) {
-                    bad(
-                        format!("endpoints[{i}].expect[{j}]"),
-                        format!("{code} is not an HTTP status (100-599)"),
-                    );
-                }
-            }
         }
         let shares = self.priority_shares;
         for (f, v) in [
@@ -807,6 +800,66 @@ impl Config {
             );
         }
         out
+    }
+}
+
+impl Config {
+    /// The request fields of an endpoint or a flow step.
+    fn request_problems(&self, part: &Part, bad: &mut impl FnMut(String, String)) {
+        let ep = &part.ep;
+        let at = |f: &str| format!("{}.{f}", part.at);
+        match (&ep.path, &ep.url) {
+            (Some(_), Some(_)) => bad(at("path"), "give either path or url, not both".into()),
+            (None, None) => bad(
+                at("path"),
+                "missing: give a path (relative to target) or a url".into(),
+            ),
+            (Some(p), None) => {
+                if self.target.is_none() {
+                    bad(
+                        at("path"),
+                        "a path needs a top-level target; or give a full url".into(),
+                    );
+                }
+                if !p.is_empty() && !p.starts_with('/') {
+                    bad(at("path"), format!("\"{p}\" must start with '/'"));
+                }
+                // a template's own spaces (`{{ seq }}`) are checked with it
+        if !Template::is_templated(p) && p.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                    bad(at("path"), "contains spaces or control characters".into());
+                }
+            }
+            (None, Some(u)) => {
+                if let Err(e) = HttpUrl::parse(u) {
+                    bad(at("url"), e);
+                }
+            }
+        }
+        let mut seen_headers: Vec<&str> = Vec::new();
+        for k in ep.headers.keys() {
+            if let Some(first) = seen_headers.iter().find(|s| s.eq_ignore_ascii_case(k)) {
+                bad(
+                    at("headers"),
+                    format!(
+                        "\"{first}\" and \"{k}\" are one header (names ignore case); keep one"
+                    ),
+                );
+            }
+            seen_headers.push(k);
+        }
+        for (k, v) in &ep.headers {
+            if let Some(why) = header_problem(k, v) {
+                bad(at(&format!("headers.{k}")), why.into());
+            }
+        }
+        for (j, code) in ep.expect.iter().flatten().enumerate() {
+            if !(100..=599).contains(code) {
+                bad(
+                    at(&format!("expect[{j}]")),
+                    format!("{code} is not an HTTP status (100-599)"),
+                );
+            }
+        }
     }
 }
 
@@ -857,6 +910,39 @@ impl Endpoint {
             _ => None,
         }
     }
+}
+
+/// Fills a load unit's open-model defaults and merges its autoscale over
+/// the global one; `at` is its field path (`endpoints[0]`, `flows[1]`).
+fn resolve_unit(
+    ep: &mut Endpoint,
+    at: &str,
+    global: &Option<AutoscaleSpec>,
+    max_workers: Option<u32>,
+    problems: &mut Vec<String>,
+) {
+    let autoscaled = ep.autoscale_on(global.is_some());
+    if ep.is_open() {
+        let pre = *ep
+            .pre_allocated_vus
+            .get_or_insert(DEFAULT_PRE_ALLOCATED_VUS);
+        // With autoscale the cap is the autoscaler's, so max_vus stays unset.
+        if !autoscaled {
+            ep.max_vus.get_or_insert(pre);
+        }
+    }
+    let at = format!("{at}.autoscale");
+    let spec = match (&ep.autoscale, global) {
+        (Some(EndpointAutoscale::Off), _) | (None, None) => return,
+        (Some(EndpointAutoscale::On(own)), global) => {
+            own.field_problems(&at, problems);
+            own.merged_over(&global.clone().unwrap_or_default())
+        }
+        (None, Some(global)) => global.clone(),
+    };
+    let spec = spec.with_defaults(max_workers);
+    spec.merged_problems(&at, problems);
+    ep.autoscale = Some(EndpointAutoscale::On(spec));
 }
 
 /// A config file's text, refused past [`json::MAX_CONFIG_BYTES`] (reading

@@ -13,7 +13,11 @@
 //! new data raises a new edge.
 
 use super::Worker;
+use crate::capture::{Reader, headers};
 use crate::clock::arrival;
+use crate::cookies::Jar;
+use crate::data::Order;
+use crate::template::{Ctx, RenderError, Vars};
 use crate::framing::{FrameError, Framed, Framer};
 use crate::open::LATE;
 use crate::samples::Sample;
@@ -23,6 +27,8 @@ use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
 use std::io::{self, Read, Write};
+use std::net::SocketAddr;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 /// Reconnect delay after consecutive failures: 0, then 10 ms doubling to this.
@@ -46,7 +52,22 @@ pub(super) enum State {
 /// A VU: one keep-alive connection looping request → response.
 pub(super) struct Conn {
     pub(super) sock: Option<TcpStream>,
+    /// Where `sock` is connected (a flow's steps may name other hosts).
+    pub(super) addr: Option<SocketAddr>,
+    /// The load unit (an endpoint, or a flow's first step): its pool, its
+    /// schedule, its VU count.
     pub(super) ep: usize,
+    /// The request row being sent: `ep`, or the flow's current step.
+    pub(super) row: usize,
+    /// A templated request, rendered for each send (see `Worker::render`).
+    pub(super) out: Vec<u8>,
+    /// This VU's iteration: requests sent for an endpoint, iterations
+    /// ended for a flow (the templates' `iteration`).
+    pub(super) iteration: u64,
+    /// The current row of each data set (the templates' `data.`).
+    pub(super) rows: Box<[u32]>,
+    /// A flow VU's iteration state.
+    pub(super) flow: Option<Box<FlowConn>>,
     pub(super) state: State,
     pub(super) framer: Framer,
     pub(super) sent_at: Instant,
@@ -68,6 +89,27 @@ pub(super) struct Conn {
     /// request not yet counted; without a budget tickets are free and this
     /// only marks a request in progress.
     pub(super) ticket: bool,
+}
+
+/// What a flow VU carries through one iteration.
+pub(super) struct FlowConn {
+    pub(super) vars: Vars,
+    pub(super) jar: Jar,
+    /// When the iteration's first step was sent.
+    pub(super) started: Instant,
+    /// An iteration is under way (its first step was sent, its last not done).
+    pub(super) begun: bool,
+}
+
+impl FlowConn {
+    pub(super) fn new(vars: usize, now: Instant) -> FlowConn {
+        FlowConn {
+            vars: Vars::new(vars),
+            jar: Jar::default(),
+            started: now,
+            begun: false,
+        }
+    }
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -146,7 +188,12 @@ impl Worker {
         match c.state {
             State::Connecting => self.finish_connect(idx),
             State::Awaiting => {
-                let request_len = self.plan.endpoints[c.ep].request.len();
+                let row = &self.plan.endpoints[c.row];
+                let request_len = if row.template.is_some() {
+                    c.out.len()
+                } else {
+                    row.request.len()
+                };
                 if ev.is_writable() && c.written < request_len {
                     self.write_request(idx);
                 }
@@ -166,7 +213,8 @@ impl Worker {
         if self.open[ep].is_none() && !self.ticket(idx) {
             return self.out_of_tickets(idx, now);
         }
-        let addr = self.plan.endpoints[ep].addr;
+        let row = self.conn(idx).row;
+        let addr = self.plan.endpoints[row].addr;
         let mut sock = match TcpStream::connect(addr) {
             Ok(s) => s,
             Err(e) => {
@@ -190,6 +238,7 @@ impl Worker {
         }
         let c = self.conn(idx);
         c.sock = Some(sock);
+        c.addr = Some(addr);
         c.state = State::Connecting;
         c.sent_at = now; // a connect failure's latency counts from here
         let at = now + self.plan.connect_timeout;
@@ -208,7 +257,8 @@ impl Worker {
         match result {
             Ok(()) => {
                 let _ = sock.set_nodelay(true);
-                if self.open[c.ep].is_some() && c.intended.is_none() {
+                let mid_iteration = c.flow.as_ref().is_some_and(|f| f.begun);
+                if self.open[c.ep].is_some() && c.intended.is_none() && !mid_iteration {
                     let ep = c.ep;
                     self.park(idx); // pre-allocated: wait for a send
                     self.dispatch(ep, now);
@@ -218,7 +268,7 @@ impl Worker {
             }
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {} // not yet
             Err(e) => {
-                let addr = self.plan.endpoints[c.ep].addr;
+                let addr = self.plan.endpoints[c.row].addr;
                 self.fail(idx, ErrorKind::Connect, move || format!("{addr}: {e}"), now);
             }
         }
@@ -229,27 +279,124 @@ impl Worker {
             return self.out_of_tickets(idx, now);
         }
         let c = self.conns[idx].as_mut().expect("a live connection");
+        let row = &self.plan.endpoints[c.row];
+        if let Some(step) = &row.step {
+            // a step on another host than the last one reconnects
+            if c.sock.is_some() && c.addr != Some(row.addr) {
+                c.sock = None;
+            }
+            let body = step.keep_body.then_some(self.plan.max_capture_body);
+            c.framer.keep(step.keep_head, body);
+            c.framer.collect_timing(row.server_timing);
+        }
         if c.sock.is_none() {
             return self.connect(idx, now);
         }
-        let head = self.plan.endpoints[c.ep].head;
-        c.framer.start(head);
+        c.framer.start(row.head);
         if c.intended
             .is_some_and(|at| now.saturating_duration_since(at) >= LATE)
         {
-            self.stats[c.ep].late += 1;
+            self.stats[c.row].late += 1;
         }
         c.sent_at = now;
         c.written = 0;
         c.received = 0;
         c.state = State::Awaiting;
+        let dynamic = row.template.is_some() || row.step.is_some();
         self.set_deadline(idx, now + self.plan.request_timeout);
+        if dynamic && !self.render(idx, now) {
+            return;
+        }
         self.write_request(idx);
+    }
+
+    /// Before a templated request or a flow step goes out: starts the flow
+    /// iteration (its data rows, an empty jar and vars) at its first step,
+    /// takes an endpoint's data rows, and renders the request into the
+    /// connection's buffer. A captured value that cannot be sent fails the
+    /// request (kind `capture`); then this returns false.
+    fn render(&mut self, idx: usize, now: Instant) -> bool {
+        let plan = &*self.plan;
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        let row = &plan.endpoints[c.row];
+        // VU numbers are unique over the run: slots interleaved by worker
+        let vu = (idx * plan.workers + self.id) as u64;
+        let sets = match (&row.step, c.flow.as_deref_mut()) {
+            (Some(step), Some(f)) if !f.begun => {
+                f.begun = true;
+                f.started = now;
+                f.vars.clear();
+                f.jar.clear();
+                &plan.flows[step.flow].data_sets[..]
+            }
+            (Some(_), _) => &[][..],
+            (None, _) => &row.data_sets[..],
+        };
+        for &set in sets {
+            let d = &plan.data[set];
+            let n = d.rows as u64;
+            let r = match d.order {
+                Order::Sequential => plan.data_next[set].fetch_add(1, Ordering::Relaxed) % n,
+                Order::Random => self.rng.u64(..n),
+                Order::PerVu => vu % n,
+            };
+            c.rows[set] = r as u32;
+        }
+        let Some(t) = &row.template else {
+            return true;
+        };
+        let cookies = row
+            .step
+            .as_ref()
+            .is_some_and(|s| plan.flows[s.flow].cookies);
+        let flow = c.flow.as_deref();
+        let mut ctx = Ctx {
+            vu,
+            iteration: c.iteration,
+            seq: None,
+            seq_source: &plan.seq,
+            rng: &mut self.rng,
+            data: &plan.data,
+            rows: &c.rows,
+            vars: flow.map(|f| &f.vars),
+        };
+        let rendered = t.render(&mut c.out, &mut ctx, flow.filter(|_| cookies).map(|f| &f.jar));
+        if row.step.is_none() {
+            c.iteration += 1;
+        }
+        match rendered {
+            Ok(()) => true,
+            Err(e) => {
+                let (RenderError::Unsafe(n) | RenderError::Missing(n)) = e;
+                let name = row
+                    .step
+                    .as_ref()
+                    .and_then(|s| plan.flows[s.flow].vars.get(n))
+                    .cloned()
+                    .unwrap_or_default();
+                let why = match e {
+                    RenderError::Unsafe(_) => "holds a byte a request line or header cannot carry (CR, LF, NUL; a space in a path)",
+                    RenderError::Missing(_) => "was not captured in this iteration",
+                };
+                self.fail(
+                    idx,
+                    ErrorKind::Capture,
+                    move || format!("vars.{name} {why}; the request was not sent"),
+                    now,
+                );
+                false
+            }
+        }
     }
 
     fn write_request(&mut self, idx: usize) {
         let c = self.conns[idx].as_mut().expect("a live connection");
-        let request = &self.plan.endpoints[c.ep].request;
+        let row = &self.plan.endpoints[c.row];
+        let request: &[u8] = if row.template.is_some() {
+            &c.out
+        } else {
+            &row.request
+        };
         let Some(sock) = c.sock.as_mut() else { return };
         let failure = loop {
             if c.written == request.len() {
@@ -259,7 +406,7 @@ impl Worker {
                 Ok(0) => break None,
                 Ok(n) => {
                     c.written += n;
-                    self.stats[c.ep].bytes_out += n as u64;
+                    self.stats[c.row].bytes_out += n as u64;
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
@@ -294,7 +441,7 @@ impl Worker {
                     return self.fail(idx, ErrorKind::Read, move || e.to_string(), Instant::now());
                 }
             };
-            self.stats[c.ep].bytes_in += n as u64;
+            self.stats[c.row].bytes_in += n as u64;
             c.received += n as u64;
             if n == 0 {
                 c.sock = None;
@@ -368,16 +515,21 @@ impl Worker {
         now: Instant,
     ) {
         let c = self.conns[idx].as_mut().expect("a live connection");
-        let ep = &self.plan.endpoints[c.ep];
+        let row = &self.plan.endpoints[c.row];
         let latency = micros(done.saturating_duration_since(c.sent_at));
         let corrected = c
             .intended
             .take()
             .map(|at| micros(done.saturating_duration_since(at)));
-        let accepted = ep.accept.contains(status);
-        self.stats[c.ep].record_response(latency, corrected, status, accepted);
+        let mut error = (!row.accept.contains(status)).then_some(ErrorKind::Status);
+        if row.step.is_some() {
+            error = error.or_else(|| self.take_captures(idx));
+        }
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        let row = &self.plan.endpoints[c.row];
+        self.stats[c.row].record_response(latency, corrected, status, error);
         if !c.framer.timing().is_empty() {
-            self.stats[c.ep].server_timing.record(c.framer.timing());
+            self.stats[c.row].server_timing.record(c.framer.timing());
         }
         c.ticket = false;
         if let Some(s) = self.samples.as_mut()
@@ -385,20 +537,34 @@ impl Worker {
         {
             s.write(&Sample {
                 t_us: micros(c.sent_at.saturating_duration_since(self.start)),
-                endpoint: &ep.json_name,
+                endpoint: &row.json_name,
                 status: Some(status),
-                error: (!accepted).then_some(ErrorKind::Status),
+                error,
                 latency_us: Some(latency),
                 corrected_us: corrected,
                 bytes: c.received,
                 worker: self.id as u32,
             });
         }
-        let think = ep.think;
         c.failures = 0;
-        if !reuse || ep.close {
+        if !reuse || row.close {
             c.sock = None;
         }
+        let mut think = row.think;
+        let step = row
+            .step
+            .as_ref()
+            .map(|s| (s.last, self.plan.flows[s.flow].think));
+        if let Some((last, flow_think)) = step {
+            if error.is_some() || last {
+                self.end_iteration(idx, error.is_none(), now);
+                think += flow_think;
+            } else {
+                self.conn(idx).row += 1;
+                return self.next_request(idx, think, now);
+            }
+        }
+        let c = self.conns[idx].as_mut().expect("a live connection");
         if c.retire || self.stopping.is_some() || self.spent {
             self.remove(idx);
             return self.end_if_spent(now);
@@ -408,11 +574,87 @@ impl Worker {
             self.park(idx);
             return self.dispatch(ep, now);
         }
+        self.next_request(idx, think, now)
+    }
+
+    /// The VU's next request, after `think`; a VU told to stop between a
+    /// flow's steps stops there (its iteration counts as interrupted).
+    fn next_request(&mut self, idx: usize, think: Duration, now: Instant) {
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        if c.retire || self.stopping.is_some() || self.spent {
+            self.remove(idx);
+            return self.end_if_spent(now);
+        }
         if !think.is_zero() {
             c.state = State::Thinking;
             return self.set_deadline(idx, now + think);
         }
-        self.send_request(idx, now);
+        self.send_request(idx, now)
+    }
+
+    /// A flow step's response was accepted: reads its captures into the
+    /// iteration's vars and its `Set-Cookie`s into the jar. A capture that
+    /// finds nothing is the request's error (kind `capture`).
+    fn take_captures(&mut self, idx: usize) -> Option<ErrorKind> {
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        let row = &self.plan.endpoints[c.row];
+        let step = row.step.as_ref()?;
+        let flow = &self.plan.flows[step.flow];
+        let f = c.flow.as_deref_mut()?;
+        let kept = c.framer.kept();
+        if flow.cookies {
+            let now = std::time::SystemTime::now();
+            for v in headers(kept.head, "set-cookie") {
+                f.jar.store(v, &row.path, now);
+            }
+        }
+        let mut reader = Reader::new(kept);
+        for (n, sel) in &step.captures {
+            self.value.clear();
+            if let Err(miss) = reader.select(sel, &mut self.value) {
+                if !self.logged[ErrorKind::Capture as usize] {
+                    self.logged[ErrorKind::Capture as usize] = true;
+                    let line = format!(
+                        "worker {}: endpoint {}: first capture error: {} ({}) {miss}",
+                        self.id,
+                        row.name,
+                        flow.vars[*n],
+                        sel.describe()
+                    );
+                    let _ = self.to_aggregator.send(super::Msg::Log(line));
+                }
+                return Some(ErrorKind::Capture);
+            }
+            f.vars.set(*n, &self.value);
+        }
+        None
+    }
+
+    /// A flow iteration ended at the current step, completed (`ok`) or
+    /// failed: counts it; the VU's next request is the first step.
+    fn end_iteration(&mut self, idx: usize, ok: bool, now: Instant) {
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        let Some(step) = &self.plan.endpoints[c.row].step else {
+            return;
+        };
+        let flow = &self.plan.flows[step.flow];
+        let stats = &mut self.flow_stats[step.flow];
+        if let Some(f) = c.flow.as_deref_mut()
+            && f.begun
+        {
+            f.begun = false;
+            if ok {
+                stats.iterations += 1;
+                crate::stats::record(
+                    &mut stats.duration,
+                    micros(now.saturating_duration_since(f.started)),
+                );
+            } else {
+                stats.failed += 1;
+            }
+        }
+        c.iteration += 1;
+        c.row = flow.first;
     }
 
     /// A request failed: count it, drop the socket, reconnect after a backoff.
@@ -426,15 +668,15 @@ impl Worker {
         now: Instant,
     ) {
         let c = self.conns[idx].as_mut().expect("a live connection");
-        let ep = c.ep;
-        self.stats[ep].record_failure(kind);
+        let (ep, row) = (c.ep, c.row);
+        self.stats[row].record_failure(kind);
         c.ticket = false;
         if let Some(s) = self.samples.as_mut()
             && s.wants()
         {
             s.write(&Sample {
                 t_us: micros(c.sent_at.saturating_duration_since(self.start)),
-                endpoint: &self.plan.endpoints[ep].json_name,
+                endpoint: &self.plan.endpoints[row].json_name,
                 status: None,
                 error: Some(kind),
                 latency_us: (kind != ErrorKind::Interrupted)
@@ -450,7 +692,7 @@ impl Worker {
         let retire = c.retire || self.stopping.is_some() || self.spent;
         if !self.logged[kind as usize] {
             self.logged[kind as usize] = true;
-            let name = &self.plan.endpoints[ep].name;
+            let name = &self.plan.endpoints[row].name;
             self.log(format!(
                 "worker {}: endpoint {name}: first {} error: {}",
                 self.id,
@@ -458,6 +700,8 @@ impl Worker {
                 detail()
             ));
         }
+        // a failed step ends its flow's iteration
+        self.end_iteration(idx, false, now);
         if retire {
             self.remove(idx);
             return self.end_if_spent(now);

@@ -9,7 +9,7 @@
 
 mod conn;
 
-use conn::{Conn, NOT_ARMED, State};
+use conn::{Conn, FlowConn, NOT_ARMED, State};
 
 use crate::budget::{Budget, Tickets};
 use crate::clock::Alarm;
@@ -18,7 +18,7 @@ use crate::open::OpenState;
 use crate::plan::{EndpointPlan, Plan};
 use crate::plan::{steady_until, vus_at, worker_share};
 use crate::samples::{SampleFile, SampleWriter};
-use crate::stats::{EndpointStats, ErrorKind};
+use crate::stats::{EndpointStats, ErrorKind, FlowStats};
 use crate::timer::TimerWheel;
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
@@ -71,6 +71,8 @@ pub struct Report {
     pub second: u64,
     pub last: bool,
     pub stats: Vec<EndpointStats>,
+    /// Per flow, its iterations in the interval.
+    pub flows: Vec<FlowStats>,
     /// Active VUs per endpoint at the end of the interval.
     pub vus: Vec<u32>,
 }
@@ -140,6 +142,9 @@ pub fn spawn(
                 live: 0,
                 active: vec![0; endpoints],
                 stats: (0..endpoints).map(|_| EndpointStats::new()).collect(),
+                flow_stats: plan.flows.iter().map(|_| FlowStats::default()).collect(),
+                rng: fastrand::Rng::with_seed(seed(id)),
+                value: Vec::new(),
                 scaled: plan
                     .endpoints
                     .iter()
@@ -208,6 +213,11 @@ struct Worker {
     /// Per autoscaled endpoint, its VUs over all workers as last set.
     scaled: Vec<Option<u32>>,
     stats: Vec<EndpointStats>,
+    flow_stats: Vec<FlowStats>,
+    /// For templates' random values and `random` data rows.
+    rng: fastrand::Rng,
+    /// Scratch for a captured value.
+    value: Vec<u8>,
     logged: [bool; ErrorKind::ALL.len()],
     /// Set once stopping: the deadline for in-flight requests.
     stopping: Option<Instant>,
@@ -454,11 +464,17 @@ impl Worker {
                 .collect()
         });
         let stats = std::mem::replace(&mut self.stats, fresh);
+        let flows = self
+            .flow_stats
+            .iter_mut()
+            .map(std::mem::take)
+            .collect();
         let report = Report {
             worker: self.id,
             second,
             last,
             stats,
+            flows,
             vus: self.active.clone(),
         };
         // The aggregator outlives the workers; if it is gone the run is over anyway.
@@ -577,10 +593,20 @@ impl Worker {
     /// due at `intended`, if any. Returns its slab index.
     fn add(&mut self, ep: usize, now: Instant, intended: Option<Instant>) -> usize {
         let mut framer = Framer::new();
-        framer.collect_timing(self.plan.endpoints[ep].server_timing);
+        let e = &self.plan.endpoints[ep];
+        framer.collect_timing(e.server_timing);
+        let flow = e.step.as_ref().map(|s| {
+            Box::new(FlowConn::new(self.plan.flows[s.flow].vars.len(), now))
+        });
         let conn = Conn {
             sock: None,
+            addr: None,
             ep,
+            row: ep,
+            out: Vec::new(),
+            iteration: 0,
+            rows: vec![0; self.plan.data.len()].into(),
+            flow,
             state: State::Backoff,
             framer,
             sent_at: now,
@@ -637,6 +663,12 @@ impl Worker {
 
     fn remove(&mut self, idx: usize) {
         if let Some(c) = self.conns[idx].take() {
+            // A flow VU stopped between steps: its iteration is cut off.
+            if let (Some(f), Some(step)) = (&c.flow, &self.plan.endpoints[c.row].step)
+                && f.begun
+            {
+                self.flow_stats[step.flow].interrupted += 1;
+            }
             if !c.retire {
                 self.active[c.ep] -= 1;
             }

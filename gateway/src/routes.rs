@@ -28,7 +28,8 @@ pub struct RoutesFile {
 pub struct Route {
     #[serde(default = "default_method")]
     pub method: String,
-    /// Exact path; the query string is ignored when matching.
+    /// The path; a segment `{name}` matches any one segment
+    /// (`/api/products/{id}`). The query string is ignored when matching.
     pub path: String,
     /// Downstream calls made for every request.
     #[serde(default)]
@@ -42,6 +43,18 @@ pub struct Route {
     /// Periodic pauses: no response of this route leaves during them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub stall: Option<Stall>,
+    /// A login: the 200 response's body is `{"token": "…"}` and it sets
+    /// the cookie `session` to the same token.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub login: bool,
+    /// Answer 401 (without calling anything) unless the request carries a
+    /// token from a login: `Authorization: Bearer TOKEN` or the cookie
+    /// `session=TOKEN`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub auth: bool,
+    /// The 200 response's body is `{"id": N}`, N counting up from 1.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ids: bool,
 }
 
 /// `{"every": "5s", "for": "1s"}`: from the gateway's start, the route's
@@ -183,6 +196,20 @@ impl RoutesFile {
                     r.method
                 ));
             }
+            for seg in r.path.split('/') {
+                let braces = seg.contains('{') || seg.contains('}');
+                let param = seg.len() > 2 && seg.starts_with('{') && seg.ends_with('}');
+                if braces && !param {
+                    return Err(format!(
+                        "routes[{i}].path: \"{seg}\": a parameter is a whole segment, such as {{id}}"
+                    ));
+                }
+            }
+            if [r.login, r.ids].iter().filter(|&&b| b).count() > 1 || (r.login && r.auth) {
+                return Err(format!(
+                    "routes[{i}]: login, ids and auth: a login needs no auth, and a body is a token or an id"
+                ));
+            }
             if let Some(j) = seen.insert((r.method.as_str(), r.path.as_str()), i) {
                 return Err(format!(
                     "routes[{i}]: {} {} is already routes[{j}]",
@@ -251,6 +278,9 @@ impl RoutesFile {
             mode,
             body_bytes,
             stall: None,
+            login: false,
+            auth: false,
+            ids: false,
         };
         RoutesFile {
             routes: vec![
@@ -276,6 +306,48 @@ impl RoutesFile {
                     Mode::Sequential,
                     128,
                 ),
+                // a session: log in, then browse, fill a cart and check out
+                Route {
+                    login: true,
+                    ..route(
+                        "POST",
+                        "/api/login",
+                        vec![call("auth", 2, 8, 0.0)],
+                        Mode::Parallel,
+                        0,
+                    )
+                },
+                Route {
+                    auth: true,
+                    ..route(
+                        "GET",
+                        "/api/products/{id}",
+                        vec![call("catalog", 5, 20, 0.0), call("pricing", 3, 15, 0.0)],
+                        Mode::Parallel,
+                        1024,
+                    )
+                },
+                Route {
+                    auth: true,
+                    ids: true,
+                    ..route(
+                        "POST",
+                        "/api/cart",
+                        vec![call("carts", 2, 10, 0.0)],
+                        Mode::Parallel,
+                        0,
+                    )
+                },
+                Route {
+                    auth: true,
+                    ..route(
+                        "POST",
+                        "/api/checkout",
+                        vec![call("inventory", 3, 12, 0.0), call("payments", 8, 40, 0.0)],
+                        Mode::Sequential,
+                        128,
+                    )
+                },
             ],
         }
     }

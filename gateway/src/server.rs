@@ -53,6 +53,12 @@ struct RouteSpec {
     stall: Option<(Duration, Duration)>,
     /// The whole 200 response, rendered once.
     ok: Vec<u8>,
+    /// Answers with a session token (see `Route::login`).
+    login: bool,
+    /// Needs a session token (see `Route::auth`).
+    auth: bool,
+    /// Answers `{"id": N}` (see `Route::ids`).
+    ids: bool,
 }
 
 /// A call in flight: which connection (and which of its lives) it serves.
@@ -98,6 +104,13 @@ pub struct Server {
     routes: Vec<RouteSpec>,
     /// (method, path) → route index.
     index: HashMap<(String, String), usize>,
+    /// Routes with `{name}` segments: method, segments (`None` = any), index.
+    patterns: Vec<(String, Vec<Option<String>>, usize)>,
+    /// Session tokens are `N.MAC` with MAC a keyed hash of N: checked
+    /// without keeping every token issued.
+    secret: u64,
+    tokens: u64,
+    ids: u64,
     services: Vec<Service>,
     /// Service names, for `Server-Timing`.
     service_names: Vec<String>,
@@ -140,6 +153,7 @@ impl Server {
         let mut service_ids: HashMap<String, usize> = HashMap::new();
         let mut specs = Vec::new();
         let mut index = HashMap::new();
+        let mut patterns = Vec::new();
         for (i, r) in routes.routes.iter().enumerate() {
             let calls = r
                 .calls
@@ -168,14 +182,30 @@ impl Server {
                 sequential: r.mode == Mode::Sequential,
                 stall: r.stall.map(|s| (s.every.0, s.duration.0)),
                 ok: response("200 OK", &body, false),
+                login: r.login,
+                auth: r.auth,
+                ids: r.ids,
             });
-            index.insert((r.method.clone(), r.path.clone()), i);
+            if r.path.contains('{') {
+                let segs = r
+                    .path
+                    .split('/')
+                    .map(|s| (!s.starts_with('{')).then(|| s.to_string()))
+                    .collect();
+                patterns.push((r.method.clone(), segs, i));
+            } else {
+                index.insert((r.method.clone(), r.path.clone()), i);
+            }
         }
         Ok(Server {
             poll,
             listener,
             routes: specs,
             index,
+            patterns,
+            secret: mix(seed ^ 0x7075_6e6b_7365_6372),
+            tokens: 0,
+            ids: 0,
             services,
             service_names,
             conns: Vec::new(),
@@ -339,7 +369,19 @@ impl Server {
         };
         let mut body_len = 0usize;
         let mut close_after = req.version == Some(0);
+        let mut token: Option<String> = None;
         for h in req.headers.iter() {
+            if h.name.eq_ignore_ascii_case("authorization")
+                && let Some(t) = h.value.strip_prefix(b"Bearer ")
+            {
+                token = Some(String::from_utf8_lossy(t).trim().to_string());
+            } else if h.name.eq_ignore_ascii_case("cookie") && token.is_none() {
+                token = String::from_utf8_lossy(h.value)
+                    .split(';')
+                    .filter_map(|kv| kv.trim().split_once('='))
+                    .find(|(k, _)| *k == "session")
+                    .map(|(_, v)| v.to_string());
+            }
             if h.name.eq_ignore_ascii_case("content-length") {
                 match std::str::from_utf8(h.value)
                     .ok()
@@ -382,8 +424,9 @@ impl Server {
             );
             return self.next_request(idx);
         }
-        let Some(&route) = self.index.get(&(method, path.clone())) else {
-            let known = self.index.keys().any(|(_, p)| *p == path);
+        let Some(route) = self.lookup(&method, &path) else {
+            let known = self.index.keys().any(|(_, p)| *p == path)
+                || self.patterns.iter().any(|(_, segs, _)| matches(segs, &path));
             let status = if known {
                 "405 Method Not Allowed"
             } else {
@@ -396,8 +439,21 @@ impl Server {
             );
             return self.next_request(idx);
         };
+        if self.routes[route].auth && !token.as_deref().is_some_and(|t| self.valid(t)) {
+            self.respond(
+                idx,
+                response(
+                    "401 Unauthorized",
+                    b"{\"error\":\"log in first: Authorization: Bearer TOKEN or the session cookie\"}",
+                    close_after,
+                ),
+                close_after,
+            );
+            return self.next_request(idx);
+        }
         let n_calls = self.routes[route].calls.len();
         let sequential = self.routes[route].sequential;
+        let c = self.conns[idx].as_mut().expect("read above");
         let generation = c.generation;
         // A request pipelined behind another starts when that one is done
         // (`arrived` is taken by the first), not when its bytes came.
@@ -532,24 +588,33 @@ impl Server {
         };
         let Some(a) = c.active.take() else { return };
         let timing = self.server_timing(&a, Instant::now());
+        let spec = &self.routes[a.route];
         let mut bytes = if a.failed {
             response(
                 "503 Service Unavailable",
                 b"{\"error\":\"a downstream call failed\"}",
                 a.close_after,
             )
-        } else if a.close_after {
-            let ok = &self.routes[a.route].ok;
-            let mut r = ok.clone();
-            let at = r
-                .windows(4)
-                .position(|w| w == b"\r\n\r\n")
-                .expect("rendered head")
-                + 2;
-            r.splice(at..at, b"Connection: close\r\n".iter().copied());
-            r
         } else {
-            self.routes[a.route].ok.clone()
+            let mut r = if spec.login {
+                self.tokens += 1;
+                let t = token_for(self.secret, self.tokens);
+                let mut r = response("200 OK", format!("{{\"token\":\"{t}\"}}").as_bytes(), false);
+                let at = head_end(&r);
+                let cookie = format!("Set-Cookie: session={t}; Path=/; HttpOnly\r\n");
+                r.splice(at..at, cookie.into_bytes());
+                r
+            } else if spec.ids {
+                self.ids += 1;
+                response("200 OK", format!("{{\"id\":{}}}", self.ids).as_bytes(), false)
+            } else {
+                spec.ok.clone()
+            };
+            if a.close_after {
+                let at = head_end(&r);
+                r.splice(at..at, b"Connection: close\r\n".iter().copied());
+            }
+            r
         };
         let at = bytes
             .windows(4)
@@ -559,6 +624,25 @@ impl Server {
         bytes.splice(at..at, timing.into_bytes());
         self.respond(idx, bytes, a.close_after);
         self.next_request(idx);
+    }
+
+    /// The route for a request: an exact path, else a pattern.
+    fn lookup(&self, method: &str, path: &str) -> Option<usize> {
+        if let Some(&r) = self.index.get(&(method.to_string(), path.to_string())) {
+            return Some(r);
+        }
+        self.patterns
+            .iter()
+            .find(|(m, segs, _)| m == method && matches(segs, path))
+            .map(|(_, _, r)| *r)
+    }
+
+    /// Whether a token came from this gateway's logins.
+    fn valid(&self, token: &str) -> bool {
+        token
+            .split_once('.')
+            .and_then(|(n, _)| u64::from_str_radix(n, 16).ok())
+            .is_some_and(|n| n >= 1 && n <= self.tokens && token_for(self.secret, n) == token)
     }
 
     /// `Server-Timing: users;dur=2.013, gateway;dur=2.101\r\n` for a
@@ -616,6 +700,42 @@ impl Server {
 }
 
 /// A standard normal number (Box-Muller), for log-normal latencies.
+/// Where a rendered response's head ends, before its blank line.
+fn head_end(r: &[u8]) -> usize {
+    r.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("rendered head")
+        + 2
+}
+
+/// Whether `path` fits a route pattern's segments (`None` matches any
+/// non-empty segment).
+fn matches(segs: &[Option<String>], path: &str) -> bool {
+    let mut parts = path.split('/');
+    for s in segs {
+        match (s, parts.next()) {
+            (Some(lit), Some(p)) if lit == p => {}
+            (None, Some(p)) if !p.is_empty() => {}
+            _ => return false,
+        }
+    }
+    parts.next().is_none()
+}
+
+/// A login's `n`-th token: `n` and a keyed hash of it.
+fn token_for(secret: u64, n: u64) -> String {
+    format!("{n:x}.{:016x}", mix(n ^ secret))
+}
+
+/// splitmix64's finalizer: a cheap keyed mix, enough to tell a token the
+/// gateway issued from one a client made up.
+fn mix(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 fn normal(state: &mut u64) -> f64 {
     let u = next_f64(state).max(f64::MIN_POSITIVE);
     let v = next_f64(state);

@@ -552,7 +552,8 @@ impl Config {
 
     /// Every threshold, parsed; errors name `thresholds.KEY[i]`.
     pub fn parsed_thresholds(&self) -> Result<Vec<Threshold>, Vec<String>> {
-        let names: Vec<&str> = self.endpoints.iter().map(|e| e.name.as_str()).collect();
+        let rows = self.rows();
+        let names: Vec<&str> = rows.iter().map(|e| e.name.as_str()).collect();
         let mut out = Vec::new();
         let mut errors = Vec::new();
         for (key, specs) in &self.thresholds {

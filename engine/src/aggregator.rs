@@ -9,9 +9,11 @@
 use crate::plan::Plan;
 use crate::rundir::{RunDir, now_rfc3339};
 use crate::scaler::Scaler;
-use crate::stats::{EndpointStats, new_histogram};
+use crate::stats::{EndpointStats, FlowStats, new_histogram};
 use crate::status::{Progress, Status};
-use crate::summary::{MetricSecond, ScalingEvent, Second, SecondEndpoint, percentile_ms};
+use crate::summary::{
+    MetricSecond, ScalingEvent, Second, SecondEndpoint, SecondFlow, percentile_ms,
+};
 use crate::thresholds::{EndpointView, RunView, evaluate};
 use crate::worker::{Control, Msg, Report, WorkerHandle};
 use crossbeam_channel::{Receiver, Sender, select};
@@ -36,6 +38,8 @@ pub enum Halt {
 pub struct Outcome {
     /// Whole-run counts per endpoint.
     pub endpoints: Vec<EndpointStats>,
+    /// Whole-run iterations per flow.
+    pub flows: Vec<FlowStats>,
     pub timeline: Vec<Second>,
     /// VUs per endpoint at the end of the load phase.
     pub final_vus: Vec<u32>,
@@ -66,6 +70,7 @@ pub struct Sinks<'a> {
 
 struct Pending {
     stats: Vec<EndpointStats>,
+    flows: Vec<FlowStats>,
     vus: Vec<u32>,
     /// A worker's last report is in this second: it may be shorter than 1 s.
     partial: bool,
@@ -82,6 +87,7 @@ pub struct Aggregator<'a> {
     finished: Vec<bool>,
     pending: BTreeMap<u64, Pending>,
     totals: Vec<EndpointStats>,
+    flow_totals: Vec<FlowStats>,
     /// The seconds so far, each endpoint's by plan index; named maps are
     /// built once at the end. A map per second cost ~1.3 KB and grew RSS 9 %
     /// over 10 minutes (scripts/soak.sh); a Vec is ~80 B per endpoint.
@@ -117,6 +123,7 @@ impl<'a> Aggregator<'a> {
             finished: vec![false; workers.len()],
             pending: BTreeMap::new(),
             totals: (0..n).map(|_| EndpointStats::new()).collect(),
+            flow_totals: plan.flows.iter().map(|_| FlowStats::default()).collect(),
             timeline: Vec::new(),
             final_vus: vec![0; n],
             stop_at: None,
@@ -169,6 +176,7 @@ impl<'a> Aggregator<'a> {
         }
         Outcome {
             endpoints: self.totals,
+            flows: self.flow_totals,
             timeline: self
                 .timeline
                 .into_iter()
@@ -258,13 +266,18 @@ impl<'a> Aggregator<'a> {
 
     fn on_report(&mut self, mut r: Report) {
         let n = self.plan.endpoints.len();
+        let flows = self.plan.flows.len();
         let p = self.pending.entry(r.second).or_insert_with(|| Pending {
             stats: (0..n).map(|_| EndpointStats::new()).collect(),
+            flows: (0..flows).map(|_| FlowStats::default()).collect(),
             vus: vec![0; n],
             partial: false,
         });
         for (acc, s) in p.stats.iter_mut().zip(&r.stats) {
             acc.add(s);
+        }
+        for (acc, f) in p.flows.iter_mut().zip(&r.flows) {
+            acc.add(f);
         }
         if !r.last {
             for (acc, v) in p.vus.iter_mut().zip(&r.vus) {
@@ -301,6 +314,9 @@ impl<'a> Aggregator<'a> {
             if p.partial && p.stats.iter().all(|s| s.requests == 0) {
                 for (acc, s) in self.totals.iter_mut().zip(&p.stats) {
                     acc.add(s); // bytes may still have moved
+                }
+                for (acc, f) in self.flow_totals.iter_mut().zip(&p.flows) {
+                    acc.add(f); // iterations cut off at the end
                 }
                 continue;
             }
@@ -367,8 +383,31 @@ impl<'a> Aggregator<'a> {
                 panic!("injected by {}=aggregator-panic", crate::fault::FAULT_ENV);
             }
             self.final_vus.clone_from(&p.vus);
-            self.autoscale(t + 1, &p.stats);
+            self.autoscale(t + 1, &p.stats, &p.flows);
             self.check_aborts(t + 1);
+        }
+        let vus = endpoints.iter().map(|e| e.vus).sum();
+        // A flow's VUs are its first step's; every step of it shows them.
+        let mut flows = BTreeMap::new();
+        for (f, fs) in self.plan.flows.iter().zip(&p.flows) {
+            let flow_vus = endpoints[f.first].vus;
+            for e in &mut endpoints[f.first..f.first + f.steps] {
+                e.vus = flow_vus;
+            }
+            flows.insert(
+                f.name.clone(),
+                SecondFlow {
+                    iterations: fs.iterations,
+                    failed: fs.failed,
+                    rate: fs.iterations as f64 / span,
+                    p50: percentile_ms(&fs.duration, 50.0),
+                    p99: percentile_ms(&fs.duration, 99.0),
+                    vus: flow_vus,
+                },
+            );
+        }
+        for (acc, f) in self.flow_totals.iter_mut().zip(&p.flows) {
+            acc.add(f);
         }
         let second = Second {
             t,
@@ -378,8 +417,9 @@ impl<'a> Aggregator<'a> {
             p50: percentile_ms(&all, 50.0),
             p95: percentile_ms(&all, 95.0),
             p99: percentile_ms(&all, 99.0),
-            vus: endpoints.iter().map(|e| e.vus).sum(),
+            vus,
             endpoints: BTreeMap::new(),
+            flows,
         };
         self.timeline.push((second, endpoints));
     }
@@ -427,12 +467,12 @@ impl<'a> Aggregator<'a> {
     }
 
     /// Runs the autoscaler at the end of second `end` while load is running.
-    fn autoscale(&mut self, end: u64, stats: &[EndpointStats]) {
+    fn autoscale(&mut self, end: u64, stats: &[EndpointStats], flows: &[FlowStats]) {
         let running = self.stop_at.is_none() && Duration::from_secs(end) < self.plan.duration;
         if !running || !self.scaler.is_active() {
             return;
         }
-        for change in self.scaler.on_second(self.plan, end, stats) {
+        for change in self.scaler.on_second(self.plan, end, stats, flows) {
             for w in self.workers {
                 w.send(Control::SetVus {
                     endpoint: change.endpoint,

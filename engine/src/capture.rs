@@ -147,9 +147,9 @@ impl<'a> Reader<'a> {
             }
             Selector::Json(pointer) => {
                 let body = self.kept.body;
-                let doc = self.json.get_or_insert_with(|| {
-                    serde_json::from_slice(body).map_err(|e| e.to_string())
-                });
+                let doc = self
+                    .json
+                    .get_or_insert_with(|| serde_json::from_slice(body).map_err(|e| e.to_string()));
                 let doc = doc.as_ref().map_err(|e| Miss::NotJson(e.clone()))?;
                 match doc.pointer(pointer) {
                     None | Some(serde_json::Value::Null) => return Err(Miss::NotFound),
@@ -207,14 +207,29 @@ mod tests {
         let body = br#"{"token":"t0k","n":{"id":42},"list":[1,{"x":true}],"nul":null}"#;
         assert_eq!(get(&sel(r#"{"json":"/token"}"#), body).unwrap(), "t0k");
         assert_eq!(get(&sel(r#"{"json":"/n/id"}"#), body).unwrap(), "42");
-        assert_eq!(get(&sel(r#"{"json":"/list/1"}"#), body).unwrap(), r#"{"x":true}"#);
+        assert_eq!(
+            get(&sel(r#"{"json":"/list/1"}"#), body).unwrap(),
+            r#"{"x":true}"#
+        );
         assert_eq!(get(&sel(r#"{"json":"/nope"}"#), body), Err(Miss::NotFound));
         assert_eq!(get(&sel(r#"{"json":"/nul"}"#), body), Err(Miss::NotFound));
-        assert!(matches!(get(&sel(r#"{"json":"/a"}"#), b"<html>"), Err(Miss::NotJson(_))));
+        assert!(matches!(
+            get(&sel(r#"{"json":"/a"}"#), b"<html>"),
+            Err(Miss::NotJson(_))
+        ));
         assert_eq!(get(&sel(r#"{"header":"X-SESSION"}"#), b"").unwrap(), "abc");
-        assert_eq!(get(&sel(r#"{"header":"x-missing"}"#), b""), Err(Miss::NotFound));
-        assert_eq!(get(&sel(r#"{"regex":"id=(\\d+)"}"#), b"a id=77 id=8").unwrap(), "77");
-        assert_eq!(get(&sel(r#"{"regex":"id=(\\d+)"}"#), b"none"), Err(Miss::NotFound));
+        assert_eq!(
+            get(&sel(r#"{"header":"x-missing"}"#), b""),
+            Err(Miss::NotFound)
+        );
+        assert_eq!(
+            get(&sel(r#"{"regex":"id=(\\d+)"}"#), b"a id=77 id=8").unwrap(),
+            "77"
+        );
+        assert_eq!(
+            get(&sel(r#"{"regex":"id=(\\d+)"}"#), b"none"),
+            Err(Miss::NotFound)
+        );
         assert_eq!(headers(HEAD, "set-cookie"), [b"a=1" as &[u8], b"b=2"]);
     }
 
@@ -227,8 +242,12 @@ mod tests {
         });
         let mut out = Vec::new();
         let e = r.select(&sel(r#"{"json":"/t"}"#), &mut out).unwrap_err();
-        assert!(e.to_string().contains("max_capture_body (65536 bytes)"), "{e}");
-        r.select(&sel(r#"{"header":"x-session"}"#), &mut out).unwrap();
+        assert!(
+            e.to_string().contains("max_capture_body (65536 bytes)"),
+            "{e}"
+        );
+        r.select(&sel(r#"{"header":"x-session"}"#), &mut out)
+            .unwrap();
     }
 
     #[test]

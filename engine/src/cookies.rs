@@ -142,9 +142,15 @@ mod tests {
         jar.store(b"sid=abc; Path=/; HttpOnly", "/login", now);
         jar.store(b"cart=9; Path=/api/cart", "/login", now);
         jar.store(b"dir=1", "/api/products/7", now); // default path /api/products
-        assert_eq!(header(&jar, "/api/cart/items?x=1"), "Cookie: cart=9; sid=abc\r\n");
+        assert_eq!(
+            header(&jar, "/api/cart/items?x=1"),
+            "Cookie: cart=9; sid=abc\r\n"
+        );
         assert_eq!(header(&jar, "/api/cartoon"), "Cookie: sid=abc\r\n");
-        assert_eq!(header(&jar, "/api/products/8"), "Cookie: dir=1; sid=abc\r\n");
+        assert_eq!(
+            header(&jar, "/api/products/8"),
+            "Cookie: dir=1; sid=abc\r\n"
+        );
         assert_eq!(header(&jar, "/api/products"), "Cookie: dir=1; sid=abc\r\n");
         // the same name and path replaces
         jar.store(b"sid=new; Path=/", "/", now);
@@ -158,10 +164,18 @@ mod tests {
         jar.store(b"a=1; Path=/", "/", now);
         jar.store(b"b=2; Path=/", "/", now);
         jar.store(b"a=; Path=/; Max-Age=0", "/", now);
-        jar.store(b"b=x; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT", "/", now);
+        jar.store(
+            b"b=x; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+            "/",
+            now,
+        );
         assert!(jar.is_empty());
         // Max-Age wins over a past Expires
-        jar.store(b"c=3; Path=/; Max-Age=60; Expires=Thu, 01 Jan 1970 00:00:00 GMT", "/", now);
+        jar.store(
+            b"c=3; Path=/; Max-Age=60; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
+            "/",
+            now,
+        );
         assert_eq!(header(&jar, "/"), "Cookie: c=3\r\n");
         jar.clear();
         assert_eq!(header(&jar, "/"), "");

@@ -62,10 +62,7 @@ impl DataSet {
         let shown = path.display();
         let meta = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?;
         if meta.len() > MAX_DATA_BYTES {
-            return Err(format!(
-                "{shown}: larger than {} GiB",
-                MAX_DATA_BYTES >> 30
-            ));
+            return Err(format!("{shown}: larger than {} GiB", MAX_DATA_BYTES >> 30));
         }
         let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
         let sha256 = hex(&Sha256::digest(&bytes));
@@ -210,10 +207,12 @@ impl Builder {
 
     fn json(&mut self, bytes: &[u8]) -> Result<(), String> {
         let shown = self.shown();
-        let v: serde_json::Value = serde_json::from_slice(bytes)
-            .map_err(|e| format!("{shown}:{}: {e}", e.line()))?;
+        let v: serde_json::Value =
+            serde_json::from_slice(bytes).map_err(|e| format!("{shown}:{}: {e}", e.line()))?;
         let serde_json::Value::Array(items) = v else {
-            return Err(format!("{shown}:1: a .json data file is an array of objects"));
+            return Err(format!(
+                "{shown}:1: a .json data file is an array of objects"
+            ));
         };
         for (i, item) in items.iter().enumerate() {
             // a JSON array's rows have no line of their own: name the row
@@ -225,7 +224,11 @@ impl Builder {
     fn ndjson(&mut self, bytes: &[u8]) -> Result<(), String> {
         let shown = self.shown();
         let text = std::str::from_utf8(bytes).map_err(|e| {
-            let line = bytes[..e.valid_up_to()].iter().filter(|&&b| b == b'\n').count() + 1;
+            let line = bytes[..e.valid_up_to()]
+                .iter()
+                .filter(|&&b| b == b'\n')
+                .count()
+                + 1;
             format!("{shown}:{line}: not UTF-8")
         })?;
         for (i, line) in text.lines().enumerate() {
@@ -268,7 +271,10 @@ impl Builder {
 
     fn check_size(&self, line: u64) -> Result<(), String> {
         if self.set.text.len() as u64 > MAX_DATA_BYTES {
-            return Err(format!("{}:{line}: more than 2 GiB of values", self.shown()));
+            return Err(format!(
+                "{}:{line}: more than 2 GiB of values",
+                self.shown()
+            ));
         }
         Ok(())
     }
@@ -312,9 +318,8 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join(format!("d.{ext}"));
         std::fs::write(&p, text).unwrap();
-        DataSet::load("d", &p, Order::Sequential).map_err(|e| {
-            e.replace(&p.display().to_string(), "FILE")
-        })
+        DataSet::load("d", &p, Order::Sequential)
+            .map_err(|e| e.replace(&p.display().to_string(), "FILE"))
     }
 
     #[test]
@@ -322,7 +327,10 @@ mod tests {
         for (ext, text) in [
             ("csv", "name,id\nann,1\n\"b,ob\",2\n"),
             ("json", r#"[{"name":"ann","id":1},{"name":"b,ob","id":2}]"#),
-            ("ndjson", "{\"name\":\"ann\",\"id\":1}\n\n{\"name\":\"b,ob\",\"id\":2}\n"),
+            (
+                "ndjson",
+                "{\"name\":\"ann\",\"id\":1}\n\n{\"name\":\"b,ob\",\"id\":2}\n",
+            ),
         ] {
             let d = load(ext, text).unwrap();
             let col = |n: &str| d.columns.iter().position(|c| c == n).unwrap();
@@ -338,12 +346,20 @@ mod tests {
     #[test]
     fn bad_files_name_file_and_line() {
         for (ext, text, want) in [
-            ("csv", "a,b\n1,2\n3\n", "FILE:3: has 1 fields where the header has 2"),
+            (
+                "csv",
+                "a,b\n1,2\n3\n",
+                "FILE:3: has 1 fields where the header has 2",
+            ),
             ("csv", "a,a\n1,2\n", "FILE:1: column \"a\" appears twice"),
             ("csv", "a,b\n", "FILE: no rows"),
             ("csv", "", "FILE"),
             ("json", "{\"a\":1}", "FILE:1: a .json data file is an array"),
-            ("json", "[{\"a\":1},{\"b\":2}]", "FILE: row 2: has keys b where the first row has a"),
+            (
+                "json",
+                "[{\"a\":1},{\"b\":2}]",
+                "FILE: row 2: has keys b where the first row has a",
+            ),
             ("json", "[1]", "FILE: row 1: a row must be a JSON object"),
             ("ndjson", "{\"a\":1}\n{\"a\":\n", "FILE:2:"),
             ("txt", "a\n1\n", "unknown data format \"txt\""),
@@ -358,10 +374,11 @@ mod tests {
     #[test]
     fn a_bad_cell_is_found_by_line() {
         let d = load("csv", "p\nok\nalso-ok\nhas space\n").unwrap();
-        let e = d
-            .check_column(0, |b| b == b' ', "has a space")
-            .unwrap_err();
-        assert_eq!(e, format!("{}:4: column \"p\" has a space", d.path.display()));
+        let e = d.check_column(0, |b| b == b' ', "has a space").unwrap_err();
+        assert_eq!(
+            e,
+            format!("{}:4: column \"p\" has a space", d.path.display())
+        );
         assert!(d.check_column(0, |b| b == b'\n', "x").is_ok());
     }
 }

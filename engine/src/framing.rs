@@ -784,19 +784,25 @@ mod tests {
             assert!(done, "split {split}");
             let k = f.kept();
             assert_eq!(k.body, b"hello world", "split {split}");
-            assert!(k.head.starts_with(b"HTTP/1.1 200 OK\r\nX-A: 1"), "split {split}");
+            assert!(
+                k.head.starts_with(b"HTTP/1.1 200 OK\r\nX-A: 1"),
+                "split {split}"
+            );
             assert_eq!(k.over, None);
         }
         let mut f = Framer::new();
         f.keep(false, Some(4));
         f.start(false);
-        let r = f.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789").unwrap();
+        let r = f
+            .feed(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n0123456789")
+            .unwrap();
         assert!(matches!(r.1, Framed::Complete(_)));
         assert_eq!(f.kept().over, Some(4));
         assert!(f.kept().body.is_empty() && f.kept().head.is_empty());
         // the next response starts clean
         f.start(false);
-        f.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok").unwrap();
+        f.feed(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+            .unwrap();
         assert_eq!((f.kept().body, f.kept().over), (&b"ok"[..], None));
     }
 }

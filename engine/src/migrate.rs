@@ -29,7 +29,11 @@ pub fn detect(v: &Value) -> Form {
     let Some(o) = v.as_object() else {
         return Form::Current;
     };
-    if o.contains_key("endpoints") {
+    // `flows` and a number of `requests` are only ours (Tressi's requests are a list)
+    if o.contains_key("endpoints")
+        || o.contains_key("flows")
+        || o.get("requests").is_some_and(Value::is_number)
+    {
         Form::Current
     } else if o.contains_key("requests") && o.contains_key("options") {
         Form::TressiOptions

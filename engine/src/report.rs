@@ -154,6 +154,24 @@ pub fn human_summary(s: &Summary) -> String {
             ms(l.max)
         );
     }
+    if !s.flows.is_empty() {
+        let _ = writeln!(
+            out,
+            "  {:<16} {:>10} {:>8} {:>8} {:>10}  iteration ms: p50 p90 p95 p99 p99.9 max",
+            "flow", "iterations", "failed", "cut off", "it/s"
+        );
+        for (name, f) in &s.flows {
+            let _ = writeln!(
+                out,
+                "  {name:<16} {:>10} {:>8} {:>8} {:>10.1}  {}",
+                f.iterations,
+                f.failed_iterations,
+                f.interrupted_iterations,
+                f.iterations_per_s,
+                percentiles(f.iteration_duration_ms.as_ref())
+            );
+        }
+    }
     server_timing(&mut out, s);
     for (name, e) in s.endpoints.iter().filter(|(_, e)| e.target_rps.is_some()) {
         let target = e.target_rps.unwrap_or(0.0);

@@ -5,7 +5,9 @@
 
 use crate::config::Method;
 use crate::cookies::Jar;
-use crate::template::{Ctx, RenderError, Template, unsafe_in_body, unsafe_in_header, unsafe_in_path};
+use crate::template::{
+    Ctx, RenderError, Template, unsafe_in_body, unsafe_in_header, unsafe_in_path,
+};
 use crate::url::HttpUrl;
 use std::collections::BTreeMap;
 use std::io::Write as _;
@@ -75,10 +77,14 @@ impl RequestTemplate {
         let has = |name: &str| headers.iter().any(|(k, _)| k.eq_ignore_ascii_case(name));
         let mut h = Template::default();
         if !has("host") {
-            h.append(Template::literal(format!("Host: {}\r\n", url.authority()).as_bytes()));
+            h.append(Template::literal(
+                format!("Host: {}\r\n", url.authority()).as_bytes(),
+            ));
         }
         if !has("user-agent") {
-            h.append(Template::literal(format!("User-Agent: {USER_AGENT}\r\n").as_bytes()));
+            h.append(Template::literal(
+                format!("User-Agent: {USER_AGENT}\r\n").as_bytes(),
+            ));
         }
         for (k, v) in headers {
             h.append(Template::literal(format!("{k}: ").as_bytes()));
@@ -201,13 +207,19 @@ mod tests {
             };
             let mut out = Vec::new();
             t.render(&mut out, &mut ctx, None).unwrap();
-            assert_eq!(String::from_utf8(out.clone()).unwrap(), String::from_utf8(want).unwrap());
+            assert_eq!(
+                String::from_utf8(out.clone()).unwrap(),
+                String::from_utf8(want).unwrap()
+            );
             // with a jar, its cookies for the path come before the length
             let mut jar = Jar::default();
             jar.store(b"sid=1; Path=/api", "/", std::time::SystemTime::now());
             t.render(&mut out, &mut ctx, Some(&jar)).unwrap();
             let text = String::from_utf8(out.clone()).unwrap();
-            assert!(text.contains("content-type: application/json\r\nCookie: sid=1\r\n"), "{text}");
+            assert!(
+                text.contains("content-type: application/json\r\nCookie: sid=1\r\n"),
+                "{text}"
+            );
         }
     }
 }

@@ -3,20 +3,20 @@
 //! summary from what they measured.
 
 use crate::aggregator::{Aggregator, Halt, Outcome, Sinks};
-use crate::config::{Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Method, Samples};
 use crate::capture::Selector;
 use crate::config::traffic;
+use crate::config::{Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Method, Samples};
 use crate::plan::{EndpointPlan, FlowPlan, OpenPlan, Plan, StepPlan};
 use crate::request::{RequestTemplate, render};
-use crate::template::{Expr, Template};
 use crate::rundir::{RunDir, now_rfc3339};
 use crate::samples::{SampleError, SampleFile};
 use crate::stats::{EndpointStats, ErrorKind, StatusSet};
 use crate::status::{RunError, Status};
 use crate::summary::{
-    EngineInfo, Interrupted, Latency, RunState, SUMMARY_SCHEMA, SamplesSummary, Stats, Summary,
-    encode_histogram,
+    EngineInfo, FlowSummary, Interrupted, Latency, RunState, SUMMARY_SCHEMA, SamplesSummary, Stats,
+    Summary, encode_histogram,
 };
+use crate::template::{Expr, Template};
 use crate::thresholds::{EndpointView, RunView, evaluate};
 use crate::worker::{self, Msg, WorkerHandle};
 use crossbeam_channel::Receiver;
@@ -154,7 +154,9 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
     let mut flows = Vec::with_capacity(config.flows.len());
     let mut first = config.endpoints.len();
     for (f, flow) in config.flows.iter().enumerate() {
-        let rows = endpoints.get(first..first + flow.steps.len()).unwrap_or_default();
+        let rows = endpoints
+            .get(first..first + flow.steps.len())
+            .unwrap_or_default();
         let mut data_sets: Vec<usize> = Vec::new();
         for d in rows.iter().flat_map(|r| r.data_sets.iter()) {
             if !data_sets.contains(d) {
@@ -195,7 +197,12 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
         flows,
         data: config.data_sets.0.clone(),
         seq: AtomicU64::new(0),
-        data_next: config.data_sets.0.iter().map(|_| AtomicU64::new(0)).collect(),
+        data_next: config
+            .data_sets
+            .0
+            .iter()
+            .map(|_| AtomicU64::new(0))
+            .collect(),
         max_capture_body: config.max_capture_body,
     };
     // An autoscaled endpoint starts with its share of the first stage that
@@ -458,7 +465,12 @@ fn build_summary(
         if let Some(h) = s.corrected.as_ref().filter(|_| open) {
             histograms_corrected.insert(name.clone(), encode_histogram(h));
         }
-        let mut stats = Stats::from_counts(s, outcome.load_seconds, outcome.final_vus[i]);
+        // a flow's VUs are its first step's; each of its steps shows them
+        let unit = plan.endpoints[i]
+            .step
+            .as_ref()
+            .map_or(i, |st| plan.flows[st.flow].first);
+        let mut stats = Stats::from_counts(s, outcome.load_seconds, outcome.final_vus[unit]);
         if let Some(a) = plan.endpoints[i].autoscale {
             stats.target_rps = Some(a.target_rps);
             stats.achieved_rps = recent_rps(&outcome.timeline, &name, plan.duration.as_secs());
@@ -466,6 +478,27 @@ fn build_summary(
         endpoints.insert(name.clone(), stats);
         histograms.insert(name, encode_histogram(&s.latency));
     }
+    let flows = plan
+        .flows
+        .iter()
+        .zip(&outcome.flows)
+        .map(|(f, fs)| {
+            let summary = FlowSummary {
+                steps: plan.endpoints[f.first..f.first + f.steps]
+                    .iter()
+                    .map(|e| e.name.clone())
+                    .collect(),
+                iterations: fs.iterations,
+                failed_iterations: fs.failed,
+                interrupted_iterations: fs.interrupted,
+                iterations_per_s: fs.iterations as f64 / outcome.load_seconds,
+                vus: outcome.final_vus[f.first],
+                iteration_duration_ms: Latency::from_histogram(&fs.duration),
+                histogram: encode_histogram(&fs.duration),
+            };
+            (f.name.clone(), summary)
+        })
+        .collect();
     let vus: Vec<u32> = outcome.timeline.iter().map(|s| s.vus).collect();
     let thresholds = plan
         .thresholds
@@ -534,6 +567,7 @@ fn build_summary(
         },
         totals,
         endpoints,
+        flows,
         timeline: outcome.timeline,
         scaling_events: outcome.scaling_events,
         thresholds,

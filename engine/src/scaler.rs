@@ -7,7 +7,7 @@
 use crate::autoscale::{EndpointInput, Observation, decide};
 use crate::config::{Autoscale, Priority};
 use crate::plan::Plan;
-use crate::stats::{EndpointStats, new_histogram};
+use crate::stats::{EndpointStats, FlowStats, new_histogram};
 use crate::summary::{ScalingEvent, percentile_ms};
 use hdrhistogram::Histogram;
 use std::time::Duration;
@@ -68,14 +68,32 @@ impl Scaler {
 
     /// Adds the second ending `end` seconds into the run and returns the
     /// changes decided at its end.
-    pub fn on_second(&mut self, plan: &Plan, end: u64, stats: &[EndpointStats]) -> Vec<Change> {
+    /// A flow is scaled on its iterations: its rate is completed
+    /// iterations per second, its errors failed iterations, its p99 the
+    /// iterations' duration.
+    pub fn on_second(
+        &mut self,
+        plan: &Plan,
+        end: u64,
+        stats: &[EndpointStats],
+        flows: &[FlowStats],
+    ) -> Vec<Change> {
         let mut index = Vec::new();
         let mut inputs = Vec::new();
         for (i, (track, s)) in self.tracks.iter_mut().zip(stats).enumerate() {
             let Some(t) = track else { continue };
-            t.requests += s.requests;
-            t.errors += s.errors;
-            t.latency.add(&s.latency).expect("same bounds");
+            match plan.endpoints[i].step.as_ref().map(|st| &flows[st.flow]) {
+                Some(f) => {
+                    t.requests += f.iterations + f.failed;
+                    t.errors += f.failed;
+                    t.latency.add(&f.duration).expect("grows to fit");
+                }
+                None => {
+                    t.requests += s.requests;
+                    t.errors += s.errors;
+                    t.latency.add(&s.latency).expect("same bounds");
+                }
+            }
             let interval = t.settings.interval.as_secs_f64().ceil().max(1.0) as u64;
             let due = end.saturating_sub(t.last_eval) >= interval;
             let observed = due.then(|| Observation {
@@ -106,9 +124,13 @@ impl Scaler {
             let obs = inputs[d.endpoint].observed;
             t.workers = d.to;
             t.last_change = Some(now);
+            let name = match &plan.endpoints[i].step {
+                Some(st) => plan.flows[st.flow].name.clone(),
+                None => plan.endpoints[i].name.clone(),
+            };
             let event = ScalingEvent {
                 t: end as f64,
-                endpoint: plan.endpoints[i].name.clone(),
+                endpoint: name,
                 from: d.from,
                 to: d.to,
                 reason: d.reason,

@@ -80,8 +80,11 @@ pub struct Summary {
     pub duration_s: f64,
     pub engine: EngineInfo,
     pub totals: Stats,
-    /// Per endpoint, by name.
+    /// Per endpoint, by name; a flow's steps are rows named `FLOW.STEP`.
     pub endpoints: BTreeMap<String, Stats>,
+    /// Per flow, by name: its iterations.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub flows: BTreeMap<String, FlowSummary>,
     /// One entry per second of the run.
     pub timeline: Vec<Second>,
     /// Every change the autoscaler made, in order.
@@ -245,6 +248,42 @@ pub struct Latency {
     pub max: f64,
 }
 
+/// A flow over the run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct FlowSummary {
+    /// Its steps' rows in `endpoints`, in order.
+    pub steps: Vec<String>,
+    /// Iterations whose every step succeeded.
+    pub iterations: u64,
+    /// Iterations ended by a failed step (an error of any kind, an
+    /// unexpected status, a capture that found nothing).
+    pub failed_iterations: u64,
+    /// Iterations cut off between two steps by the end of the run.
+    pub interrupted_iterations: u64,
+    /// Completed iterations per second of load.
+    pub iterations_per_s: f64,
+    /// VUs at the end of the load phase.
+    pub vus: u32,
+    /// Duration of the completed iterations (first request sent to last
+    /// response, think time included), ms.
+    pub iteration_duration_ms: Option<Latency>,
+    /// The same durations (µs) as an HdrHistogram V2 compressed, base64.
+    pub histogram: String,
+}
+
+/// A flow's iterations in one second.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct SecondFlow {
+    pub iterations: u64,
+    pub failed: u64,
+    /// Completed iterations per second.
+    pub rate: f64,
+    /// Duration of the iterations completed in this second, ms.
+    pub p50: Option<f64>,
+    pub p99: Option<f64>,
+    pub vus: u32,
+}
+
 /// One second of the run: `t` is its start in seconds from the run start.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Second {
@@ -258,6 +297,8 @@ pub struct Second {
     pub p99: Option<f64>,
     pub vus: u32,
     pub endpoints: BTreeMap<String, SecondEndpoint>,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub flows: BTreeMap<String, SecondFlow>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -82,7 +82,7 @@ impl Template {
         let mut t = Template::default();
         let mut rest = text;
         while let Some(open) = rest.find("{{") {
-            t.push_lit(rest[..open].as_bytes());
+            t.push_lit(&rest.as_bytes()[..open]);
             let after = &rest[open + 2..];
             let Some(close) = after.find("}}") else {
                 return Err(format!(
@@ -405,17 +405,24 @@ fn parse_expr(s: &str, scope: &Scope<'_>) -> Result<Resolved, String> {
                 }
                 let (a, b) = (int(args[0])?, int(args[1])?);
                 if a > b {
-                    return Err(format!("rand_int({a},{b}): the first must not exceed the second"));
+                    return Err(format!(
+                        "rand_int({a},{b}): the first must not exceed the second"
+                    ));
                 }
                 Ok(Resolved::Expr(Expr::RandInt(a, b)))
             }
             "rand_str" => {
                 if args.len() != 1 {
-                    return Err(format!("rand_str takes one length, got {} arguments", args.len()));
+                    return Err(format!(
+                        "rand_str takes one length, got {} arguments",
+                        args.len()
+                    ));
                 }
                 let n = int(args[0])?;
                 if !(1..=MAX_RAND_STR as i64).contains(&n) {
-                    return Err(format!("rand_str({n}): the length must be 1 to {MAX_RAND_STR}"));
+                    return Err(format!(
+                        "rand_str({n}): the length must be 1 to {MAX_RAND_STR}"
+                    ));
                 }
                 Ok(Resolved::Expr(Expr::RandStr(n as u32)))
             }
@@ -449,7 +456,10 @@ mod tests {
         ))
     }
 
-    fn scope<'a>(data: &'a [Arc<DataSet>], vars: Option<(&'a [String], &'a [String])>) -> Scope<'a> {
+    fn scope<'a>(
+        data: &'a [Arc<DataSet>],
+        vars: Option<(&'a [String], &'a [String])>,
+    ) -> Scope<'a> {
         Scope {
             data,
             vars,
@@ -485,7 +495,11 @@ mod tests {
         )
         .unwrap();
         assert_eq!(render(&t, &data, &[1], None), "/u/3/9/41-41?t=s3cret&n=bob");
-        assert!(!t.parts.iter().any(|p| matches!(p, Part::Lit(b) if b.is_empty())));
+        assert!(
+            !t.parts
+                .iter()
+                .any(|p| matches!(p, Part::Lit(b) if b.is_empty()))
+        );
 
         let t = Template::parse("{{rand_int(5, 7)}}", &s).unwrap();
         for _ in 0..50 {
@@ -571,7 +585,11 @@ mod tests {
             ("{{rand_int(9,2)}}", &plain, "must not exceed"),
             ("{{rand_int(a,2)}}", &plain, "\"a\" is not an integer"),
             ("{{rand_str(0)}}", &plain, "length must be 1"),
-            ("{{data.people.name}}", &plain, "unknown data set \"people\""),
+            (
+                "{{data.people.name}}",
+                &plain,
+                "unknown data set \"people\"",
+            ),
             ("{{data.users.email}}", &plain, "has no column \"email\""),
             ("{{data.users}}", &plain, "data.SET.COLUMN"),
             ("{{env.NOPE_NOT_SET}}", &plain, "NOPE_NOT_SET is not set"),

@@ -426,7 +426,10 @@ impl Server {
         }
         let Some(route) = self.lookup(&method, &path) else {
             let known = self.index.keys().any(|(_, p)| *p == path)
-                || self.patterns.iter().any(|(_, segs, _)| matches(segs, &path));
+                || self
+                    .patterns
+                    .iter()
+                    .any(|(_, segs, _)| matches(segs, &path));
             let status = if known {
                 "405 Method Not Allowed"
             } else {
@@ -606,7 +609,11 @@ impl Server {
                 r
             } else if spec.ids {
                 self.ids += 1;
-                response("200 OK", format!("{{\"id\":{}}}", self.ids).as_bytes(), false)
+                response(
+                    "200 OK",
+                    format!("{{\"id\":{}}}", self.ids).as_bytes(),
+                    false,
+                )
             } else {
                 spec.ok.clone()
             };

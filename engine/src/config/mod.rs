@@ -20,14 +20,14 @@ pub use traffic::{DataSpec, Flow, Step};
 
 use crate::duration::Dur;
 use crate::plan::RateStage;
-use crate::thresholds::{Threshold, ThresholdSpec};
 use crate::template::Template;
+use crate::thresholds::{Threshold, ThresholdSpec};
 use crate::url::HttpUrl;
-use traffic::Part;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 use std::path::Path;
+use traffic::Part;
 
 pub use limits::{MAX_THREADS, MAX_VUS};
 
@@ -492,11 +492,23 @@ impl Config {
         }
         let (global, max_workers) = (self.autoscale.clone(), self.max_workers);
         for (i, ep) in self.endpoints.iter_mut().enumerate() {
-            resolve_unit(ep, &format!("endpoints[{i}]"), &global, max_workers, &mut problems);
+            resolve_unit(
+                ep,
+                &format!("endpoints[{i}]"),
+                &global,
+                max_workers,
+                &mut problems,
+            );
         }
         for (i, f) in self.flows.iter_mut().enumerate() {
             let mut unit = f.as_unit();
-            resolve_unit(&mut unit, &format!("flows[{i}]"), &global, max_workers, &mut problems);
+            resolve_unit(
+                &mut unit,
+                &format!("flows[{i}]"),
+                &global,
+                max_workers,
+                &mut problems,
+            );
             f.autoscale = unit.autoscale;
             f.pre_allocated_vus = unit.pre_allocated_vus;
             f.max_vus = unit.max_vus;
@@ -826,7 +838,7 @@ impl Config {
                     bad(at("path"), format!("\"{p}\" must start with '/'"));
                 }
                 // a template's own spaces (`{{ seq }}`) are checked with it
-        if !Template::is_templated(p) && p.bytes().any(|b| b <= b' ' || b == 0x7f) {
+                if !Template::is_templated(p) && p.bytes().any(|b| b <= b' ' || b == 0x7f) {
                     bad(at("path"), "contains spaces or control characters".into());
                 }
             }
@@ -841,9 +853,7 @@ impl Config {
             if let Some(first) = seen_headers.iter().find(|s| s.eq_ignore_ascii_case(k)) {
                 bad(
                     at("headers"),
-                    format!(
-                        "\"{first}\" and \"{k}\" are one header (names ignore case); keep one"
-                    ),
+                    format!("\"{first}\" and \"{k}\" are one header (names ignore case); keep one"),
                 );
             }
             seen_headers.push(k);

@@ -9,9 +9,7 @@ use super::{
 use crate::capture::{Selector, SelectorSpec};
 use crate::data::{DataSet, Order};
 use crate::duration::Dur;
-use crate::template::{
-    Expr, Scope, Template, unsafe_in_body, unsafe_in_header, unsafe_in_path,
-};
+use crate::template::{Expr, Scope, Template, unsafe_in_body, unsafe_in_header, unsafe_in_path};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -374,25 +372,26 @@ pub fn parse_request(
             .keys()
             .any(|k| e.starts_with(&format!("unknown data set \"{k}\"")))
     };
-    let parse = |out: &mut Vec<String>, field: String, text: &str, bad: fn(u8) -> bool, what: &str| {
-        match Template::parse(text, &scope) {
-            Ok(t) => {
-                for e in t.exprs() {
-                    if let Expr::Data { set, col } = *e
-                        && let Err(why) = c.data_sets.0[set].check_column(col, bad, what)
-                    {
-                        out.push(format!("{field}: {why}"));
+    let parse =
+        |out: &mut Vec<String>, field: String, text: &str, bad: fn(u8) -> bool, what: &str| {
+            match Template::parse(text, &scope) {
+                Ok(t) => {
+                    for e in t.exprs() {
+                        if let Expr::Data { set, col } = *e
+                            && let Err(why) = c.data_sets.0[set].check_column(col, bad, what)
+                        {
+                            out.push(format!("{field}: {why}"));
+                        }
                     }
+                    Some(t)
                 }
-                Some(t)
+                Err(e) if loaded_later(&e) => None,
+                Err(e) => {
+                    out.push(format!("{field}: {e}"));
+                    None
+                }
             }
-            Err(e) if loaded_later(&e) => None,
-            Err(e) => {
-                out.push(format!("{field}: {e}"));
-                None
-            }
-        }
-    };
+        };
     let path = ep.path.as_deref().and_then(|p| {
         let t = parse(
             out,
@@ -587,7 +586,10 @@ mod tests {
         assert!(Config::from_json(&text).is_ok());
         std::fs::write(dir.path().join("u.csv"), "id\n9\n").unwrap();
         let e = Config::from_json(&text).unwrap_err().to_string();
-        assert!(e.contains("data.u.sha256:") && e.contains("has changed"), "{e}");
+        assert!(
+            e.contains("data.u.sha256:") && e.contains("has changed"),
+            "{e}"
+        );
         // without a config file, a relative path has nothing to be relative to
         let e = Config::from_json(cfg).unwrap_err().to_string();
         assert!(e.contains("data.u.file: \"./u.csv\" is relative"), "{e}");

@@ -17,12 +17,12 @@ use crate::capture::{Reader, headers};
 use crate::clock::arrival;
 use crate::cookies::Jar;
 use crate::data::Order;
-use crate::template::{Ctx, RenderError, Vars};
 use crate::framing::{FrameError, Framed, Framer};
 use crate::open::LATE;
 use crate::samples::Sample;
 use crate::stats::{ErrorKind, micros};
 use crate::sys;
+use crate::template::{Ctx, RenderError, Vars};
 use mio::event::Event;
 use mio::net::TcpStream;
 use mio::{Interest, Token};
@@ -360,7 +360,11 @@ impl Worker {
             rows: &c.rows,
             vars: flow.map(|f| &f.vars),
         };
-        let rendered = t.render(&mut c.out, &mut ctx, flow.filter(|_| cookies).map(|f| &f.jar));
+        let rendered = t.render(
+            &mut c.out,
+            &mut ctx,
+            flow.filter(|_| cookies).map(|f| &f.jar),
+        );
         if row.step.is_none() {
             c.iteration += 1;
         }
@@ -375,7 +379,9 @@ impl Worker {
                     .cloned()
                     .unwrap_or_default();
                 let why = match e {
-                    RenderError::Unsafe(_) => "holds a byte a request line or header cannot carry (CR, LF, NUL; a space in a path)",
+                    RenderError::Unsafe(_) => {
+                        "holds a byte a request line or header cannot carry (CR, LF, NUL; a space in a path)"
+                    }
                     RenderError::Missing(_) => "was not captured in this iteration",
                 };
                 self.fail(

@@ -464,11 +464,7 @@ impl Worker {
                 .collect()
         });
         let stats = std::mem::replace(&mut self.stats, fresh);
-        let flows = self
-            .flow_stats
-            .iter_mut()
-            .map(std::mem::take)
-            .collect();
+        let flows = self.flow_stats.iter_mut().map(std::mem::take).collect();
         let report = Report {
             worker: self.id,
             second,
@@ -595,9 +591,10 @@ impl Worker {
         let mut framer = Framer::new();
         let e = &self.plan.endpoints[ep];
         framer.collect_timing(e.server_timing);
-        let flow = e.step.as_ref().map(|s| {
-            Box::new(FlowConn::new(self.plan.flows[s.flow].vars.len(), now))
-        });
+        let flow = e
+            .step
+            .as_ref()
+            .map(|s| Box::new(FlowConn::new(self.plan.flows[s.flow].vars.len(), now)));
         let conn = Conn {
             sock: None,
             addr: None,

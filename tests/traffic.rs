@@ -1,0 +1,430 @@
+//! Realistic traffic (issue #15): templated requests seen on the wire,
+//! data set orders, flows with captures and cookies against the gateway
+//! and against a scripted server, and the failures a flow counts.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::io::{Read, Write};
+use std::net::{TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use userflux::{Gateway, load_run, only_run, run_with_config};
+use userflux_engine::summary::Summary;
+
+/// One request as the server read it.
+#[derive(Clone, Debug)]
+struct Seen {
+    path: String,
+    /// Header names lower-cased.
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+type Answer = dyn Fn(&Seen) -> String + Send + Sync;
+
+/// A keep-alive server that records every request and answers with what
+/// `answer` returns for it (a whole HTTP response).
+struct Scripted {
+    port: u16,
+    seen: Arc<Mutex<Vec<Seen>>>,
+    stop: Arc<AtomicBool>,
+}
+
+impl Scripted {
+    fn start(answer: Arc<Answer>) -> Scripted {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let seen = Arc::new(Mutex::new(Vec::new()));
+        let stop = Arc::new(AtomicBool::new(false));
+        let (s, flag) = (Arc::clone(&seen), Arc::clone(&stop));
+        std::thread::spawn(move || {
+            while !flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        conn.set_nonblocking(false).unwrap();
+                        let _ = conn.set_read_timeout(Some(Duration::from_secs(15)));
+                        let (s, a) = (Arc::clone(&s), Arc::clone(&answer));
+                        std::thread::spawn(move || serve(conn, &s, &*a));
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
+                }
+            }
+        });
+        Scripted { port, seen, stop }
+    }
+
+    fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+fn serve(mut conn: TcpStream, seen: &Mutex<Vec<Seen>>, answer: &Answer) {
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let mut lines = head.split("\r\n");
+        let path = lines
+            .next()
+            .and_then(|l| l.split(' ').nth(1))
+            .unwrap_or_default()
+            .to_string();
+        let headers: BTreeMap<String, String> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < head_end + len {
+            match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body = String::from_utf8_lossy(&buf[head_end..head_end + len]).into_owned();
+        buf.drain(..head_end + len);
+        let s = Seen {
+            path,
+            headers,
+            body,
+        };
+        let reply = answer(&s);
+        seen.lock().unwrap().push(s);
+        if conn.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+fn ok(extra_headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\n{extra_headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}
+
+fn run(dir: &Path, config: &str) -> (Summary, i32, String) {
+    let runs = dir.join("runs");
+    let out = run_with_config(config, &dir.join("c.json"), &runs, &[]);
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        out.status.code() != Some(2),
+        "the config was refused: {text}"
+    );
+    let (s, _) = load_run(&only_run(&runs));
+    (s, out.status.code().unwrap_or(-1), text)
+}
+
+fn users_csv(dir: &Path, n: usize) {
+    let mut t = String::from("name,secret\n");
+    for i in 0..n {
+        t.push_str(&format!("user{i},s{i}\n"));
+    }
+    std::fs::write(dir.join("users.csv"), t).unwrap();
+}
+
+fn query(path: &str, key: &str) -> String {
+    path.split(['?', '&'])
+        .find_map(|kv| kv.strip_prefix(&format!("{key}=")))
+        .unwrap_or_else(|| panic!("{key} in {path}"))
+        .to_string()
+}
+
+#[test]
+fn templated_requests_differ_per_request_and_seq_is_unique_across_workers() {
+    let tmp = tempfile::tempdir().unwrap();
+    users_csv(tmp.path(), 10);
+    let server = Scripted::start(Arc::new(|_| ok("", "ok")));
+    let config = format!(
+        r#"{{"target": "{}", "threads": 2, "requests": 400,
+          "stages": [{{"duration": "0s", "target": 4}}, {{"duration": "20s", "target": 4}}],
+          "data": {{"users": {{"file": "users.csv"}}}},
+          "endpoints": [{{"name": "t", "method": "POST",
+            "path": "/t?seq={{{{seq}}}}&again={{{{ seq }}}}&vu={{{{vu}}}}&it={{{{iteration}}}}&r={{{{rand_int(5,9)}}}}&u={{{{data.users.name}}}}",
+            "headers": {{"x-id": "{{{{uuid}}}}", "x-user": "{{{{data.users.secret}}}}"}},
+            "body": "{{\"s\":\"{{{{rand_str(8)}}}}\",\"t\":{{{{now_ms}}}}}}"}}]}}"#,
+        server.url()
+    );
+    let (s, code, text) = run(tmp.path(), &config);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(s.totals.requests, 400);
+    assert_eq!(s.totals.errors, 0, "{text}");
+    let seen = server.seen();
+    assert_eq!(seen.len(), 400);
+    // one seq per request, unique over both workers, 0-based and dense
+    let seqs: BTreeSet<u64> = seen
+        .iter()
+        .map(|r| {
+            assert_eq!(query(&r.path, "seq"), query(&r.path, "again"), "{}", r.path);
+            query(&r.path, "seq").parse().unwrap()
+        })
+        .collect();
+    assert_eq!(seqs, (0..400).collect::<BTreeSet<u64>>());
+    // each VU counts its own iterations from 0; VU numbers are distinct
+    let mut per_vu: BTreeMap<u64, Vec<u64>> = BTreeMap::new();
+    for r in &seen {
+        let vu = query(&r.path, "vu").parse().unwrap();
+        per_vu
+            .entry(vu)
+            .or_default()
+            .push(query(&r.path, "it").parse().unwrap());
+    }
+    assert_eq!(per_vu.len(), 4, "{:?}", per_vu.keys());
+    for (vu, mut its) in per_vu {
+        its.sort_unstable();
+        assert_eq!(its, (0..its.len() as u64).collect::<Vec<_>>(), "vu {vu}");
+    }
+    // rand_int in its range; sequential rows: each of 10 rows 40 times,
+    // the two columns of a request from the same row
+    let mut rows: BTreeMap<String, u32> = BTreeMap::new();
+    let mut uuids = BTreeSet::new();
+    for r in &seen {
+        let n: i64 = query(&r.path, "r").parse().unwrap();
+        assert!((5..=9).contains(&n), "{}", r.path);
+        let user = query(&r.path, "u");
+        assert_eq!(
+            r.headers["x-user"],
+            user.replace("user", "s"),
+            "one row per request"
+        );
+        *rows.entry(user).or_default() += 1;
+        let id = &r.headers["x-id"];
+        assert_eq!(id.len(), 36, "{id}");
+        assert_eq!(&id[14..15], "4", "v4: {id}");
+        uuids.insert(id.clone());
+        let body: serde_json::Value = serde_json::from_str(&r.body).expect("valid JSON body");
+        assert_eq!(body["s"].as_str().unwrap().len(), 8);
+        assert!(body["t"].as_u64().unwrap() > 1_700_000_000_000);
+    }
+    assert_eq!(rows.len(), 10);
+    assert!(rows.values().all(|&n| n == 40), "{rows:?}");
+    assert_eq!(uuids.len(), 400);
+}
+
+#[test]
+fn per_vu_rows_stay_with_their_vu_and_random_rows_spread() {
+    let tmp = tempfile::tempdir().unwrap();
+    users_csv(tmp.path(), 50);
+    let server = Scripted::start(Arc::new(|_| ok("", "ok")));
+    let config = format!(
+        r#"{{"target": "{}", "threads": 2, "requests": 600,
+          "stages": [{{"duration": "0s", "target": 6}}, {{"duration": "20s", "target": 6}}],
+          "data": {{"a": {{"file": "users.csv", "order": "per_vu"}},
+                    "b": {{"file": "users.csv", "order": "random"}}}},
+          "endpoints": [{{"name": "t", "path": "/t?vu={{{{vu}}}}&a={{{{data.a.name}}}}&b={{{{data.b.name}}}}"}}]}}"#,
+        server.url()
+    );
+    let (_, code, text) = run(tmp.path(), &config);
+    assert_eq!(code, 0, "{text}");
+    let seen = server.seen();
+    let mut random = BTreeSet::new();
+    for r in &seen {
+        let vu: usize = query(&r.path, "vu").parse().unwrap();
+        assert_eq!(
+            query(&r.path, "a"),
+            format!("user{}", vu % 50),
+            "{}",
+            r.path
+        );
+        random.insert(query(&r.path, "b"));
+    }
+    assert!(
+        random.len() > 30,
+        "600 random draws of 50 rows: {}",
+        random.len()
+    );
+}
+
+#[test]
+fn cookies_are_kept_by_path_deleted_and_cleared_each_iteration() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Scripted::start(Arc::new(|r: &Seen| match r.path.as_str() {
+        "/login" => ok(
+            "Set-Cookie: sid=s1; Path=/\r\nSet-Cookie: area=x; Path=/api/cart\r\nX-Session: h-42\r\n",
+            r#"{"token":"tok-1","user":{"id":7}}"#,
+        ),
+        "/logout" => ok("Set-Cookie: sid=; Path=/; Max-Age=0\r\n", "bye"),
+        _ => ok("", "id=99;"),
+    }));
+    let config = format!(
+        r#"{{"target": "{}", "threads": 1, "requests": 60,
+          "stages": [{{"duration": "0s", "target": 1}}, {{"duration": "20s", "target": 1}}],
+          "flows": [{{"name": "f", "steps": [
+            {{"name": "login", "method": "POST", "path": "/login",
+              "capture": {{"token": {{"json": "/token"}}, "uid": {{"json": "/user/id"}}, "sess": {{"header": "x-session"}}}}}},
+            {{"name": "cart", "path": "/api/cart/{{{{vars.uid}}}}", "headers": {{"authorization": "Bearer {{{{vars.token}}}}", "x-s": "{{{{vars.sess}}}}"}},
+              "capture": {{"n": {{"regex": "id=(\\d+)"}}}}}},
+            {{"name": "other", "path": "/other?n={{{{vars.n}}}}"}},
+            {{"name": "logout", "path": "/logout"}},
+            {{"name": "after", "path": "/after"}}]}}]}}"#,
+        server.url()
+    );
+    let (s, code, text) = run(tmp.path(), &config);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(s.totals.errors, 0, "{text}");
+    let f = &s.flows["f"];
+    assert_eq!(f.iterations, 12, "60 requests = 12 iterations of 5 steps");
+    assert_eq!(f.failed_iterations, 0);
+    assert_eq!(
+        f.steps,
+        ["f.login", "f.cart", "f.other", "f.logout", "f.after"]
+    );
+    let seen = server.seen();
+    assert_eq!(seen.len(), 60);
+    for (i, r) in seen.iter().enumerate() {
+        let cookie = r.headers.get("cookie").map(String::as_str);
+        let want = match (i % 5, r.path.as_str()) {
+            (0, "/login") => None, // a new iteration starts with an empty jar
+            (1, "/api/cart/7") => Some("area=x; sid=s1"),
+            (2, "/other?n=99") => Some("sid=s1"),
+            (3, "/logout") => Some("sid=s1"),
+            (4, "/after") => None, // Max-Age=0 deleted it
+            other => panic!("request {i}: unexpected {other:?}"),
+        };
+        assert_eq!(cookie, want, "request {i} {}", r.path);
+        if i % 5 == 1 {
+            assert_eq!(r.headers["authorization"], "Bearer tok-1");
+            assert_eq!(r.headers["x-s"], "h-42");
+        }
+    }
+}
+
+#[test]
+fn a_shop_flow_against_the_gateway_logs_in_and_has_no_errors() {
+    let tmp = tempfile::tempdir().unwrap();
+    users_csv(tmp.path(), 20);
+    let gw = Gateway::start(None, tmp.path());
+    // the product step sends the token; the cart and checkout steps only
+    // the session cookie the login set: a wrong one would be a 401
+    let config = format!(
+        r#"{{"target": "{}", "threads": 2,
+          "stages": [{{"duration": "0s", "target": 8}}, {{"duration": "2s", "target": 8}}],
+          "data": {{"users": {{"file": "users.csv", "order": "per_vu"}}}},
+          "flows": [{{"name": "shop", "steps": [
+            {{"name": "login", "method": "POST", "path": "/api/login",
+              "body": "{{\"user\":\"{{{{data.users.name}}}}\"}}", "capture": {{"token": {{"json": "/token"}}}}}},
+            {{"name": "product", "path": "/api/products/{{{{rand_int(1,100)}}}}",
+              "headers": {{"authorization": "Bearer {{{{vars.token}}}}"}}}},
+            {{"name": "cart", "method": "POST", "path": "/api/cart", "capture": {{"cart": {{"json": "/id"}}}}}},
+            {{"name": "checkout", "method": "POST", "path": "/api/checkout", "body": "{{\"cart\":{{{{vars.cart}}}}}}"}}]}}],
+          "thresholds": {{"http_req_failed": ["rate==0"]}}}}"#,
+        gw.url()
+    );
+    let (s, code, text) = run(tmp.path(), &config);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(s.totals.errors, 0, "{text}");
+    let f = &s.flows["shop"];
+    assert!(f.iterations > 20, "{f:?}");
+    assert_eq!(f.failed_iterations, 0);
+    assert_eq!(f.vus, 8);
+    let d = f.iteration_duration_ms.as_ref().unwrap();
+    assert!(d.p50 > 0.0 && d.p50 <= d.p99);
+    // every step ran at least once per completed iteration; the totals add up
+    for step in &f.steps {
+        assert!(s.endpoints[step].requests >= f.iterations, "{step}");
+        assert_eq!(s.endpoints[step].vus, 8, "{step} shows its flow's VUs");
+    }
+    let sum: u64 = s.endpoints.values().map(|e| e.requests).sum();
+    assert_eq!(sum, s.totals.requests);
+    assert!(s.timeline.iter().any(|t| t.flows["shop"].iterations > 0));
+    assert!(text.contains("iteration ms"), "{text}");
+}
+
+#[test]
+fn without_a_token_steps_get_401_and_the_iteration_stops_there() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let config = format!(
+        r#"{{"target": "{}", "threads": 1,
+          "stages": [{{"duration": "0s", "target": 2}}, {{"duration": "1s", "target": 2}}],
+          "flows": [{{"name": "shop", "cookies": false, "steps": [
+            {{"name": "login", "method": "POST", "path": "/api/login"}},
+            {{"name": "product", "path": "/api/products/1"}},
+            {{"name": "cart", "method": "POST", "path": "/api/cart"}}]}}]}}"#,
+        gw.url()
+    );
+    let (s, _, text) = run(tmp.path(), &config);
+    let f = &s.flows["shop"];
+    assert_eq!(f.iterations, 0, "{text}");
+    assert!(f.failed_iterations > 10, "{f:?}");
+    let product = &s.endpoints["shop.product"];
+    assert_eq!(product.errors, product.requests);
+    assert_eq!(product.status_codes["401"], product.requests);
+    assert_eq!(s.endpoints["shop.cart"].requests, 0, "never reached");
+    assert_eq!(s.endpoints["shop.login"].errors, 0);
+}
+
+#[test]
+fn a_capture_that_finds_nothing_is_a_capture_error() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let config = format!(
+        r#"{{"target": "{}", "threads": 1,
+          "stages": [{{"duration": "0s", "target": 2}}, {{"duration": "1s", "target": 2}}],
+          "flows": [{{"name": "shop", "steps": [
+            {{"name": "login", "method": "POST", "path": "/api/login", "capture": {{"t": {{"json": "/tokn"}}}}}},
+            {{"name": "product", "path": "/api/products/1", "headers": {{"authorization": "Bearer {{{{vars.t}}}}"}}}}]}}]}}"#,
+        gw.url()
+    );
+    let (s, _, text) = run(tmp.path(), &config);
+    let login = &s.endpoints["shop.login"];
+    assert!(login.requests > 0);
+    assert_eq!(login.error_kinds["capture"], login.requests, "{text}");
+    assert_eq!(
+        login.status_codes["200"], login.requests,
+        "the response itself was fine"
+    );
+    assert_eq!(s.endpoints["shop.product"].requests, 0);
+    assert_eq!(s.flows["shop"].failed_iterations, login.requests);
+    let logs =
+        std::fs::read_to_string(only_run(&tmp.path().join("runs")).join("logs.txt")).unwrap();
+    assert!(
+        logs.contains("first capture error: t (json \"/tokn\") found nothing"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn config_errors_name_the_field_and_exit_2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = r#"{"target": "http://127.0.0.1:1", "stages": [{"duration": "1s", "target": 1}],
+      "flows": [{"name": "f", "steps": [
+        {"name": "a", "path": "/a", "capture": {"token": {"json": "/token"}}},
+        {"name": "b", "path": "/b", "headers": {"authorization": "Bearer {{vars.tokn}}"}}]}]}"#;
+    let runs = tmp.path().join("runs");
+    let out = run_with_config(config, &tmp.path().join("c.json"), &runs, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("flows[0].steps[1].headers.authorization: unknown variable \"vars.tokn\""),
+        "{err}"
+    );
+    assert!(!runs.exists() || std::fs::read_dir(&runs).unwrap().next().is_none());
+}

@@ -1,8 +1,9 @@
 /* A minimal HTTP/1.1 keep-alive server for benchmarking the engine's
    Server-Timing path (issue #17): one epoll loop, one fixed 200 response per
    request head read; with -t the response carries a three-entry
-   Server-Timing header, as the gateway's would.
-   Usage: timing-server PORT [-t]   (loopback only) */
+   Server-Timing header, as the gateway's would; with -j its body is a small
+   JSON object (for flows that capture from it, benches/traffic.sh).
+   Usage: timing-server PORT [-t|-j]   (loopback only) */
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -19,12 +20,16 @@ static const char plain[] =
 static const char timed[] =
     "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nContent-Type: text/plain\r\n"
     "Server-Timing: payments;dur=8.312, inventory;dur=2.904, gateway;dur=11.530\r\n\r\nok\n";
+static const char json[] =
+    "HTTP/1.1 200 OK\r\nContent-Length: 41\r\nContent-Type: application/json\r\n\r\n"
+    "{\"token\":\"abc123\",\"id\":42,\"ok\":true}\n\n\n\n\n";
 
 int main(int argc, char **argv) {
     int port = argc > 1 ? atoi(argv[1]) : 18082;
     int with_timing = argc > 2 && strcmp(argv[2], "-t") == 0;
-    const char *resp = with_timing ? timed : plain;
-    size_t len = with_timing ? sizeof timed - 1 : sizeof plain - 1;
+    int with_json = argc > 2 && strcmp(argv[2], "-j") == 0;
+    const char *resp = with_timing ? timed : with_json ? json : plain;
+    size_t len = with_timing ? sizeof timed - 1 : with_json ? sizeof json - 1 : sizeof plain - 1;
     int one = 1;
     int ls = socket(AF_INET, SOCK_STREAM, 0);
     setsockopt(ls, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);

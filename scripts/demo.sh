@@ -1,13 +1,16 @@
 #!/usr/bin/env bash
 # The demo, through the orchestrator: the gateway on a free loopback port,
-# userfluxd on runs/ (started here unless one is already running), the run of
-# examples/demo.json submitted with userfluxctl and followed to its summary.
+# userfluxd on runs/ (started here unless one is already running), the runs
+# of examples/demo.json (three endpoints) and examples/shop.json (a login →
+# product → cart → checkout flow from a CSV of users) submitted with
+# userfluxctl and followed to their summaries; or the configs given.
 # Only 127.0.0.1 is ever loaded; the gateway (and a daemon started here)
 # stop when the script ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bin=target/release
-config=${1:-examples/demo.json}
+configs=("$@")
+[ ${#configs[@]} -gt 0 ] || configs=(examples/demo.json examples/shop.json)
 export USERFLUX_SOCKET=runs/userfluxd.sock
 out=$(mktemp)
 started_daemon=""
@@ -25,8 +28,13 @@ if ! "$bin/userfluxctl" daemon status > /dev/null 2>&1; then
   started_daemon=1
 fi
 code=0
-"$bin/userfluxctl" run start "$config" --target "http://$addr" --wait || code=$?
-id=$("$bin/userfluxctl" --json run status | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])')
-echo "demo: run directory runs/$id"
-"$bin/userfluxctl" report "$id"
+for config in "${configs[@]}"; do
+  echo "demo: $config"
+  c=0
+  "$bin/userfluxctl" run start "$config" --target "http://$addr" --wait || c=$?
+  [ "$code" -ne 0 ] || code=$c
+  id=$("$bin/userfluxctl" --json run status | python3 -c 'import json,sys; print(json.load(sys.stdin)["run_id"])')
+  echo "demo: run directory runs/$id"
+  "$bin/userfluxctl" report "$id"
+done
 exit "$code"

@@ -30,6 +30,11 @@ fn the_config_corpus_never_panics() {
 }
 
 #[test]
+fn the_template_corpus_never_panics() {
+    assert!(replay("template", userflux_engine::fuzzing::template) >= 5);
+}
+
+#[test]
 fn the_plan_corpus_builds_plans_and_runs_that_end() {
     assert!(replay("plan", userflux_engine::fuzzing::plan) >= 5);
 }
@@ -90,4 +95,9 @@ fn mutations_of_the_framing_corpus_never_panic() {
 #[test]
 fn mutations_of_the_config_corpus_never_panic() {
     mutate_corpus("config", userflux_engine::fuzzing::config);
+}
+
+#[test]
+fn mutations_of_the_template_corpus_never_panic() {
+    mutate_corpus("template", userflux_engine::fuzzing::template);
 }

@@ -300,6 +300,25 @@ fn run(cli: &Cli, client: &Client, cmd: &RunCmd) -> Out {
         RunCmd::Start(args) => {
             let mut body = std::fs::read(&args.config)
                 .map_err(|e| Fail(2, format!("{}: cannot read: {e}", args.config.display())))?;
+            // The daemon reads the config as text: data files named
+            // relative to the config file go as absolute paths.
+            if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body)
+                && let Some(data) = v.get_mut("data").and_then(|d| d.as_object_mut())
+            {
+                let dir = std::path::absolute(&args.config)
+                    .ok()
+                    .and_then(|p| p.parent().map(Path::to_path_buf))
+                    .unwrap_or_default();
+                for spec in data.values_mut() {
+                    if let Some(file) = spec.get_mut("file")
+                        && let Some(f) = file.as_str()
+                        && Path::new(f).is_relative()
+                    {
+                        *file = serde_json::Value::String(dir.join(f).display().to_string());
+                    }
+                }
+                body = serde_json::to_vec(&v).unwrap_or(body);
+            }
             if let Some(target) = &args.target {
                 let mut v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
                     Fail(2, format!("{}: invalid JSON: {e}", args.config.display()))

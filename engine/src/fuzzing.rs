@@ -39,6 +39,58 @@ pub fn framing(data: &[u8]) {
     let _ = f.eof();
 }
 
+/// Template parsing and rendering: any text is a template or an error
+/// message, never a panic; a template renders, and text without `{{` is
+/// sent exactly as written. The scope has a data set `u` (columns `id`,
+/// `name`) and, in a flow, the captured value `token` (which holds a CR
+/// LF, so rendering it into a header must refuse).
+pub fn template(data: &[u8]) {
+    use crate::template::{Ctx, Scope, Template, Vars, unsafe_in_body, unsafe_in_header};
+    let Ok(text) = std::str::from_utf8(data) else {
+        return;
+    };
+    let sets = [std::sync::Arc::new(crate::data::DataSet::from_rows(
+        "u",
+        &["id", "name"],
+        &[&["1", "ann"], &["2", "b\"ob"]],
+    ))];
+    let names = ["token".to_string()];
+    let env = |n: &str| (n == "HOME").then(|| "/home/u".to_string());
+    let scope = Scope {
+        data: &sets,
+        vars: Some((&names, &names)),
+        env: &env,
+    };
+    let Ok(t) = Template::parse(text, &scope) else {
+        return;
+    };
+    if !Template::is_templated(text) {
+        assert_eq!(t.fixed().as_deref(), Some(text.as_bytes()));
+    }
+    let mut vars = Vars::new(1);
+    vars.set(0, b"evil\r\nX: 1");
+    let seq = std::sync::atomic::AtomicU64::new(0);
+    let mut rng = fastrand::Rng::with_seed(data.len() as u64);
+    for (forbidden, uses_var) in [(unsafe_in_body as fn(u8) -> bool, false), (unsafe_in_header, true)] {
+        let mut ctx = Ctx {
+            vu: 3,
+            iteration: 1,
+            seq: None,
+            seq_source: &seq,
+            rng: &mut rng,
+            data: &sets,
+            rows: &[1],
+            vars: Some(&vars),
+        };
+        let mut out = Vec::new();
+        let var = t
+            .exprs()
+            .any(|e| matches!(e, crate::template::Expr::Var(_)));
+        let r = t.render(&mut out, &mut ctx, forbidden);
+        assert_eq!(r.is_err(), uses_var && var, "{text:?}");
+    }
+}
+
 /// Config parsing: any bytes, in any accepted form, are either a config or
 /// errors with messages — never a panic.
 pub fn config(data: &[u8]) {

@@ -334,13 +334,33 @@ fn a_shop_flow_against_the_gateway_logs_in_and_has_no_errors() {
               "headers": {{"authorization": "Bearer {{{{vars.token}}}}"}}}},
             {{"name": "cart", "method": "POST", "path": "/api/cart", "capture": {{"cart": {{"json": "/id"}}}}}},
             {{"name": "checkout", "method": "POST", "path": "/api/checkout", "body": "{{\"cart\":{{{{vars.cart}}}}}}"}}]}}],
-          "thresholds": {{"http_req_failed": ["rate==0"]}}}}"#,
+          "endpoints": [{{"name": "health", "path": "/health", "weight": 0.001}}],
+          "thresholds": {{"http_req_failed": ["rate==0"],
+            "iterations{{flow:shop}}": ["count>0"], "iterations": ["count>0"],
+            "iteration_duration{{scenario:shop}}": ["p(95)<10000"],
+            "http_req_duration{{flow:shop}}": ["max<10000"],
+            "http_reqs{{flow:shop}}": ["count>0"]}}}}"#,
         gw.url()
     );
     let (s, code, text) = run(tmp.path(), &config);
     assert_eq!(code, 0, "{text}");
     assert_eq!(s.totals.errors, 0, "{text}");
     let f = &s.flows["shop"];
+    // thresholds see the flow's iterations and its steps' requests
+    let observed = |metric: &str| {
+        s.thresholds
+            .iter()
+            .find(|t| t.metric == metric)
+            .and_then(|t| t.observed)
+            .unwrap_or_else(|| panic!("{metric} in {:?}", s.thresholds))
+    };
+    assert_eq!(observed("iterations{flow:shop}"), f.iterations as f64);
+    let health = s.endpoints.get("health").map_or(0, |e| e.requests);
+    assert_eq!(observed("iterations"), (f.iterations + health) as f64);
+    let d = f.iteration_duration_ms.as_ref().unwrap();
+    assert!((observed("iteration_duration{scenario:shop}") - d.p95).abs() < 0.01);
+    let steps: u64 = f.steps.iter().map(|st| s.endpoints[st].requests).sum();
+    assert_eq!(observed("http_reqs{flow:shop}"), steps as f64);
     assert!(f.iterations > 20, "{f:?}");
     assert_eq!(f.failed_iterations, 0);
     assert_eq!(f.vus, 8);
@@ -353,6 +373,7 @@ fn a_shop_flow_against_the_gateway_logs_in_and_has_no_errors() {
     }
     let sum: u64 = s.endpoints.values().map(|e| e.requests).sum();
     assert_eq!(sum, s.totals.requests);
+    assert_eq!(sum, steps + health);
     assert!(s.timeline.iter().any(|t| t.flows["shop"].iterations > 0));
     assert!(text.contains("iteration ms"), "{text}");
 }

@@ -14,7 +14,7 @@ use crate::status::{Progress, Status};
 use crate::summary::{
     MetricSecond, ScalingEvent, Second, SecondEndpoint, SecondFlow, percentile_ms,
 };
-use crate::thresholds::{EndpointView, RunView, evaluate};
+use crate::thresholds::{EndpointView, FlowView, RunView, evaluate};
 use crate::worker::{Control, Msg, Report, WorkerHandle};
 use crossbeam_channel::{Receiver, Sender, select};
 use parking_lot::Mutex;
@@ -431,12 +431,18 @@ impl<'a> Aggregator<'a> {
             return;
         }
         let now = Duration::from_secs(end);
-        let views: Vec<EndpointView<'_>> = self
+        let views: Vec<EndpointView<'_>> = (0..self.totals.len())
+            .map(|i| EndpointView::in_plan(self.plan, i, &self.totals[i]))
+            .collect();
+        let flows: Vec<FlowView<'_>> = self
             .plan
-            .endpoints
+            .flows
             .iter()
-            .zip(&self.totals)
-            .map(|(e, s)| EndpointView::of(e, s))
+            .zip(&self.flow_totals)
+            .map(|(f, stats)| FlowView {
+                name: &f.name,
+                stats,
+            })
             .collect();
         let failed = self.plan.thresholds.iter().enumerate().find_map(|(i, t)| {
             if !t.abort_on_fail || now < t.delay_abort_eval {
@@ -447,6 +453,7 @@ impl<'a> Aggregator<'a> {
                 seconds: end as f64,
                 vus: &vus,
                 vus_max: self.plan.vus_max,
+                flows: &flows,
             };
             let r = evaluate(t, &views, &run);
             (!r.ok).then(|| {
@@ -459,7 +466,7 @@ impl<'a> Aggregator<'a> {
                 )
             })
         });
-        drop(views);
+        drop((views, flows));
         if let Some((i, reason)) = failed {
             self.aborted_by = Some(i);
             self.stop(reason);

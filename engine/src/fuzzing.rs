@@ -71,7 +71,10 @@ pub fn template(data: &[u8]) {
     vars.set(0, b"evil\r\nX: 1");
     let seq = std::sync::atomic::AtomicU64::new(0);
     let mut rng = fastrand::Rng::with_seed(data.len() as u64);
-    for (forbidden, uses_var) in [(unsafe_in_body as fn(u8) -> bool, false), (unsafe_in_header, true)] {
+    for (forbidden, uses_var) in [
+        (unsafe_in_body as fn(u8) -> bool, false),
+        (unsafe_in_header, true),
+    ] {
         let mut ctx = Ctx {
             vu: 3,
             iteration: 1,

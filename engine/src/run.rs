@@ -17,7 +17,7 @@ use crate::summary::{
     Summary, encode_histogram,
 };
 use crate::template::{Expr, Template};
-use crate::thresholds::{EndpointView, RunView, evaluate};
+use crate::thresholds::{EndpointView, FlowView, RunView, evaluate};
 use crate::worker::{self, Msg, WorkerHandle};
 use crossbeam_channel::Receiver;
 use parking_lot::Mutex;
@@ -461,7 +461,7 @@ fn build_summary(
         if let Some(h) = s.effective_latency(open) {
             effective.add(h).expect("same bounds");
         }
-        views.push(EndpointView::of(&plan.endpoints[i], s));
+        views.push(EndpointView::in_plan(plan, i, s));
         if let Some(h) = s.corrected.as_ref().filter(|_| open) {
             histograms_corrected.insert(name.clone(), encode_histogram(h));
         }
@@ -499,6 +499,15 @@ fn build_summary(
             (f.name.clone(), summary)
         })
         .collect();
+    let flow_views: Vec<FlowView<'_>> = plan
+        .flows
+        .iter()
+        .zip(&outcome.flows)
+        .map(|(f, stats)| FlowView {
+            name: &f.name,
+            stats,
+        })
+        .collect();
     let vus: Vec<u32> = outcome.timeline.iter().map(|s| s.vus).collect();
     let thresholds = plan
         .thresholds
@@ -509,6 +518,7 @@ fn build_summary(
                 seconds: outcome.load_seconds,
                 vus: &vus,
                 vus_max: plan.vus_max,
+                flows: &flow_views,
             };
             let mut r = evaluate(t, &views, &run);
             r.aborted = outcome.aborted_by == Some(i);

@@ -16,14 +16,18 @@ use std::fmt;
 /// A metric the engine measures.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Metric {
-    /// Latency, ms (corrected for open-model endpoints). Also
-    /// `iteration_duration`: without flows each request is an iteration,
-    /// as in an HTTP-only k6 script.
+    /// Latency, ms (corrected for open-model endpoints).
     Duration,
     /// Share of failed requests.
     Failed,
-    /// Requests (also `iterations`).
+    /// Requests.
     Reqs,
+    /// Ended iterations: each request of an endpoint (as in an HTTP-only
+    /// k6 script), and each completed or failed iteration of a flow.
+    Iterations,
+    /// Iteration duration, ms: an endpoint's latency, a flow's completed
+    /// iterations' duration.
+    IterationDuration,
     /// Open-model sends that could not be made.
     Dropped,
     /// A `Server-Timing` metric's durations, ms (`{metric:NAME}` names it).
@@ -45,9 +49,11 @@ const METRICS: &str = "http_req_duration, http_req_failed, http_reqs, iterations
 impl Metric {
     fn parse(s: &str) -> Option<Metric> {
         Some(match s {
-            "http_req_duration" | "iteration_duration" => Metric::Duration,
+            "http_req_duration" => Metric::Duration,
+            "iteration_duration" => Metric::IterationDuration,
             "http_req_failed" => Metric::Failed,
-            "http_reqs" | "iterations" => Metric::Reqs,
+            "http_reqs" => Metric::Reqs,
+            "iterations" => Metric::Iterations,
             "dropped_iterations" => Metric::Dropped,
             "server_timing" => Metric::ServerTiming,
             "data_sent" => Metric::DataSent,
@@ -60,17 +66,24 @@ impl Metric {
 
     fn aggregations(self) -> &'static str {
         match self {
-            Metric::Duration | Metric::ServerTiming => "avg, min, max, med, p(N)",
-            Metric::Failed => "rate",
-            Metric::Reqs | Metric::Dropped | Metric::DataSent | Metric::DataReceived => {
-                "count, rate"
+            Metric::Duration | Metric::ServerTiming | Metric::IterationDuration => {
+                "avg, min, max, med, p(N)"
             }
+            Metric::Failed => "rate",
+            Metric::Reqs
+            | Metric::Iterations
+            | Metric::Dropped
+            | Metric::DataSent
+            | Metric::DataReceived => "count, rate",
             Metric::Vus | Metric::VusMax => "value, min, max",
         }
     }
 
     fn is_duration(self) -> bool {
-        matches!(self, Metric::Duration | Metric::ServerTiming)
+        matches!(
+            self,
+            Metric::Duration | Metric::ServerTiming | Metric::IterationDuration
+        )
     }
 }
 
@@ -78,8 +91,11 @@ impl Metric {
 /// expected_response:true}`); all of them must hold (k6: AND).
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Filter {
-    /// `endpoint`, `name` or `scenario`: one endpoint.
+    /// `endpoint`, `name` or `scenario`: one endpoint (or flow step).
     pub endpoint: Option<String>,
+    /// `flow`, or `scenario` naming a flow: that flow's steps (and, for
+    /// `iterations` and `iteration_duration`, its iterations).
+    pub flow: Option<String>,
     /// `method`: endpoints sending this method.
     pub method: Option<String>,
     /// `url`: the endpoint whose full URL or path this is.
@@ -94,8 +110,8 @@ pub struct Filter {
 }
 
 /// The tags thresholds accept, for error messages.
-const TAGS: &str = "endpoint (or name, scenario), method, url, status, expected_response, \
-     and metric for server_timing";
+const TAGS: &str = "endpoint (or name), flow, scenario (an endpoint or a flow), method, url, status, \
+     expected_response, and metric for server_timing";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Aggregation {
@@ -255,15 +271,25 @@ impl Threshold {
     /// Parses a metric key and one threshold of it. `endpoints` are the
     /// names a `{endpoint:NAME}` filter may use.
     pub fn parse(key: &str, spec: &ThresholdSpec, endpoints: &[&str]) -> Result<Threshold, String> {
+        Threshold::parse_in(key, spec, endpoints, &[])
+    }
+
+    /// [`Threshold::parse`] where `flows` are the flows' names.
+    pub fn parse_in(
+        key: &str,
+        spec: &ThresholdSpec,
+        endpoints: &[&str],
+        flows: &[&str],
+    ) -> Result<Threshold, String> {
         let (expr, abort, delay) = match spec {
             ThresholdSpec::Expr(e) => (e.as_str(), false, std::time::Duration::ZERO),
             ThresholdSpec::Full(o) => (o.threshold.as_str(), o.abort_on_fail, o.delay_abort_eval.0),
         };
-        let (metric, filter) = Threshold::parse_key(key, endpoints)?;
+        let (metric, filter) = Threshold::parse_key_in(key, endpoints, flows)?;
         let (aggregation, op, value) = parse_expression(expr)?;
         let name = key.split('{').next().unwrap_or(key).trim();
         let fits = match metric {
-            Metric::Duration | Metric::ServerTiming => {
+            Metric::Duration | Metric::ServerTiming | Metric::IterationDuration => {
                 matches!(
                     aggregation,
                     Aggregation::Avg
@@ -274,7 +300,11 @@ impl Threshold {
                 )
             }
             Metric::Failed => aggregation == Aggregation::Rate,
-            Metric::Reqs | Metric::Dropped | Metric::DataSent | Metric::DataReceived => {
+            Metric::Reqs
+            | Metric::Iterations
+            | Metric::Dropped
+            | Metric::DataSent
+            | Metric::DataReceived => {
                 matches!(aggregation, Aggregation::Count | Aggregation::Rate)
             }
             Metric::Vus | Metric::VusMax => matches!(
@@ -305,6 +335,15 @@ impl Threshold {
     /// `endpoints` are the names an endpoint tag may use. Also checks the
     /// key of an empty threshold list, which reports and judges nothing.
     pub fn parse_key(key: &str, endpoints: &[&str]) -> Result<(Metric, Filter), String> {
+        Threshold::parse_key_in(key, endpoints, &[])
+    }
+
+    /// [`Threshold::parse_key`] where `flows` are the flows' names.
+    pub fn parse_key_in(
+        key: &str,
+        endpoints: &[&str],
+        flows: &[&str],
+    ) -> Result<(Metric, Filter), String> {
         let (name, tags) = match key.split_once('{') {
             None => (key, ""),
             Some((name, rest)) => (
@@ -332,6 +371,10 @@ impl Threshold {
                 .ok_or_else(|| format!("expected {{TAG:VALUE}}, got {{{tag}}}"))?;
             let value = value.trim();
             match tag.trim() {
+                "flow" | "scenario" if flows.contains(&value) => {
+                    f.flow = Some(value.to_string());
+                }
+                "flow" => return Err(format!("no flow named \"{value}\"")),
                 "endpoint" | "name" | "scenario" if endpoints.contains(&value) => {
                     f.endpoint = Some(value.to_string());
                 }
@@ -406,8 +449,8 @@ impl Threshold {
                     m.failed as f64 / m.requests as f64
                 }
             }
-            (Metric::Reqs, Aggregation::Count) => m.requests as f64,
-            (Metric::Reqs, _) => per_second(m.requests),
+            (Metric::Reqs | Metric::Iterations, Aggregation::Count) => m.requests as f64,
+            (Metric::Reqs | Metric::Iterations, _) => per_second(m.requests),
             (Metric::Dropped, Aggregation::Count) => m.dropped as f64,
             (Metric::Dropped, _) => per_second(m.dropped),
             (Metric::DataSent, Aggregation::Count) => m.bytes_out as f64,
@@ -423,7 +466,9 @@ impl Threshold {
                 }
             }
             (Metric::VusMax, _) => m.vus_max,
-            (Metric::Duration | Metric::ServerTiming, _) => return None,
+            (Metric::Duration | Metric::ServerTiming | Metric::IterationDuration, _) => {
+                return None;
+            }
         })
     }
 
@@ -450,12 +495,15 @@ pub struct EndpointView<'a> {
     pub path: &'a str,
     /// For `expected_response` and `status`: the statuses `expect` accepts.
     pub accept: &'a crate::stats::StatusSet,
+    /// A flow step: its flow's name.
+    pub flow: Option<&'a str>,
 }
 
 impl<'a> EndpointView<'a> {
     /// The view of planned endpoint `e` with its counts `stats`.
     pub fn of(e: &'a crate::plan::EndpointPlan, stats: &'a EndpointStats) -> EndpointView<'a> {
         EndpointView {
+            flow: None,
             name: &e.name,
             stats,
             open: e.open.is_some(),
@@ -466,8 +514,22 @@ impl<'a> EndpointView<'a> {
         }
     }
 
+    /// The view of row `i` of `plan` (a step knows its flow).
+    pub fn in_plan(
+        plan: &'a crate::plan::Plan,
+        i: usize,
+        stats: &'a EndpointStats,
+    ) -> EndpointView<'a> {
+        let e = &plan.endpoints[i];
+        EndpointView {
+            flow: e.step.as_ref().map(|s| plan.flows[s.flow].name.as_str()),
+            ..EndpointView::of(e, stats)
+        }
+    }
+
     fn selected_by(&self, f: &Filter) -> bool {
         f.endpoint.as_deref().is_none_or(|n| n == self.name)
+            && f.flow.as_deref().is_none_or(|n| self.flow == Some(n))
             && f.method.as_deref().is_none_or(|m| m == self.method)
             && f.url
                 .as_deref()
@@ -498,6 +560,15 @@ pub struct RunView<'a> {
     pub vus: &'a [u32],
     /// The most VUs the run may hold.
     pub vus_max: u32,
+    /// Each flow's iterations so far.
+    pub flows: &'a [FlowView<'a>],
+}
+
+/// One flow's iterations as thresholds see them.
+#[derive(Clone, Copy, Debug)]
+pub struct FlowView<'a> {
+    pub name: &'a str,
+    pub stats: &'a crate::stats::FlowStats,
 }
 
 impl RunView<'_> {
@@ -521,7 +592,23 @@ pub fn evaluate(
     let mut latency = new_histogram();
     let (mut requests, mut failed, mut dropped) = (0, 0, 0);
     let (mut bytes_out, mut bytes_in) = (0, 0);
-    for e in endpoints.iter().filter(|e| e.selected_by(f)) {
+    // Iterations: an endpoint's requests, a flow's iterations (its steps'
+    // requests are not iterations of their own).
+    let iterations = matches!(t.metric, Metric::Iterations | Metric::IterationDuration);
+    if iterations && f.endpoint.is_none() && f.method.is_none() && f.url.is_none() {
+        for fl in run
+            .flows
+            .iter()
+            .filter(|fl| f.flow.as_deref().is_none_or(|n| n == fl.name))
+        {
+            requests += fl.stats.iterations + fl.stats.failed;
+            latency.add(&fl.stats.duration).expect("grows to fit");
+        }
+    }
+    for e in endpoints
+        .iter()
+        .filter(|e| e.selected_by(f) && !(iterations && e.flow.is_some()))
+    {
         let st = e.stats;
         if let Some(name) = &f.server_metric {
             if let Some((_, h)) = st.server_timing.iter().find(|(n, _)| n == name) {
@@ -643,6 +730,28 @@ mod tests {
 
     fn parse(key: &str, expr: &str) -> Result<Threshold, String> {
         Threshold::parse(key, &ThresholdSpec::Expr(expr.into()), &["users", "orders"])
+    }
+
+    #[test]
+    fn flow_tags_name_flows() {
+        let spec = ThresholdSpec::Expr("count>0".into());
+        let t = Threshold::parse_in("iterations{flow:shop}", &spec, &["shop.login"], &["shop"])
+            .unwrap();
+        assert_eq!(t.filter.flow.as_deref(), Some("shop"));
+        let t = Threshold::parse_in(
+            "http_reqs{scenario:shop}",
+            &spec,
+            &["shop.login"],
+            &["shop"],
+        )
+        .unwrap();
+        assert_eq!(t.filter.flow.as_deref(), Some("shop"));
+        let e = Threshold::parse_in("iterations{flow:nope}", &spec, &["shop.login"], &["shop"])
+            .unwrap_err();
+        assert_eq!(e, "no flow named \"nope\"");
+        let e = Threshold::parse_in("iteration_duration{flow:shop}", &spec, &[], &["shop"])
+            .unwrap_err();
+        assert!(e.contains("avg, min, max, med, p(N)"), "{e}");
     }
 
     #[test]
@@ -860,6 +969,7 @@ mod tests {
                 "/api/users"
             },
             accept,
+            flow: None,
         }
     }
 

@@ -566,18 +566,19 @@ impl Config {
     pub fn parsed_thresholds(&self) -> Result<Vec<Threshold>, Vec<String>> {
         let rows = self.rows();
         let names: Vec<&str> = rows.iter().map(|e| e.name.as_str()).collect();
+        let flows: Vec<&str> = self.flows.iter().map(|f| f.name.as_str()).collect();
         let mut out = Vec::new();
         let mut errors = Vec::new();
         for (key, specs) in &self.thresholds {
             // An empty list is k6's way to report a metric without judging
             // it: the key must still make sense.
             if specs.is_empty()
-                && let Err(e) = Threshold::parse_key(key, &names)
+                && let Err(e) = Threshold::parse_key_in(key, &names, &flows)
             {
                 errors.push(format!("thresholds.{key}: {e}"));
             }
             for (i, spec) in specs.iter().enumerate() {
-                match Threshold::parse(key, spec, &names) {
+                match Threshold::parse_in(key, spec, &names, &flows) {
                     Ok(t) => out.push(t),
                     Err(e) => errors.push(format!("thresholds.{key}[{i}]: {e}")),
                 }

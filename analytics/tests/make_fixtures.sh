@@ -3,6 +3,7 @@
 #   closed/     three closed-model endpoints, one failing 20 %, samples at rate 0.2
 #   autoscale/  an autoscaled endpoint with scaling events, no samples
 #   open/       an open-model endpoint against a stalling route, with thresholds (one fails)
+#   flow/       a three-step flow (login, a product with the token, an order) next to an endpoint
 # Regenerate with: analytics/tests/make_fixtures.sh  (needs `cargo build --release`).
 # Loopback only; each run ends by itself.
 set -euo pipefail
@@ -19,7 +20,10 @@ cat > "$work/routes.json" <<'JSON'
   {"method": "POST", "path": "/orders", "mode": "sequential",
    "calls": [{"service": "stock", "latency": "3ms"}, {"service": "pay", "latency": "5ms", "error_rate": 0.2}], "body_bytes": 64},
   {"path": "/steady", "calls": [{"service": "steady", "latency": "10ms"}]},
-  {"path": "/stalls", "calls": [{"service": "stalls", "latency": "2ms"}], "stall": {"every": "3s", "for": "600ms"}}
+  {"path": "/stalls", "calls": [{"service": "stalls", "latency": "2ms"}], "stall": {"every": "3s", "for": "600ms"}},
+  {"method": "POST", "path": "/login", "login": true, "calls": [{"service": "auth", "latency": "1ms"}]},
+  {"path": "/products/{id}", "auth": true, "calls": [{"service": "catalog", "latency": "3ms"}], "body_bytes": 512},
+  {"method": "POST", "path": "/buy", "auth": true, "calls": [{"service": "pay", "latency": "4ms", "error_rate": 0.1}]}
 ]}
 JSON
 . "$root/scripts/gateway.sh"
@@ -42,4 +46,11 @@ run autoscale '{"name": "autoscale", "threads": 1,
 run open '{"name": "open", "threads": 1, "duration": "4s",
   "thresholds": {"http_req_duration": ["p(90)<200", "p(50)<50"], "http_req_failed": ["rate<0.01"]},
   "endpoints": [{"name": "stalls", "path": "/stalls", "rate": 100, "pre_allocated_vus": 2, "max_vus": 5}]}'
+run flow '{"name": "flow", "threads": 1,
+  "stages": [{"duration": "0s", "target": 4}, {"duration": "3s", "target": 4}],
+  "flows": [{"name": "shop", "weight": 3, "steps": [
+    {"name": "login", "method": "POST", "path": "/login", "capture": {"token": {"json": "/token"}}},
+    {"name": "product", "path": "/products/{{rand_int(1,100)}}", "headers": {"authorization": "Bearer {{vars.token}}"}},
+    {"name": "buy", "method": "POST", "path": "/buy", "body": "{\"n\":{{seq}}}"}]}],
+  "endpoints": [{"name": "users", "path": "/users"}]}'
 du -sh "$data"/*

@@ -24,7 +24,7 @@ def summary(name: str) -> dict:
     return json.loads((DATA / name / "summary.json").read_text())
 
 
-@pytest.mark.parametrize("name", ["closed", "autoscale", "open"])
+@pytest.mark.parametrize("name", ["closed", "autoscale", "open", "flow"])
 def test_fixtures_match_the_committed_schema(name):
     schema = json.loads((SCHEMAS / "summary.schema.json").read_text())
     jsonschema.validate(summary(name), schema)
@@ -32,7 +32,7 @@ def test_fixtures_match_the_committed_schema(name):
     jsonschema.validate(status, json.loads((SCHEMAS / "status.schema.json").read_text()))
 
 
-@pytest.mark.parametrize("name", ["closed", "autoscale", "open"])
+@pytest.mark.parametrize("name", ["closed", "autoscale", "open", "flow"])
 def test_decoded_histograms_give_the_summarys_percentiles(name):
     s = summary(name)
     for ep, text in s["histograms"].items():
@@ -62,6 +62,11 @@ def test_decode_rejects_garbage():
         ),
         ("autoscale", {"throughput", "latency", "spectrum", "endpoints", "workers", "time-steady"}),
         ("open", {"throughput", "latency", "spectrum", "endpoints", "workers", "time-stalls"}),
+        (
+            "flow",
+            {"throughput", "latency", "spectrum", "endpoints", "errors", "workers", "flows"}
+            | {"time-users", "time-shop.login", "time-shop.product", "time-shop.buy"},
+        ),
     ],
 )
 def test_report_writes_every_chart_it_has_data_for(run_copy, name, charts):
@@ -91,6 +96,20 @@ def test_report_tables_hold_the_summary_numbers(run_copy):
     assert f"{orders['latency_ms']['p99']:.2f}" in html or f"{orders['latency_ms']['p99']:.1f}" in html
     assert "503: " in html and "status: " in html
     assert "sampled requests read from samples.ndjson" in html
+
+
+def test_report_shows_flows_with_their_iterations_and_steps(run_copy):
+    d = run_copy("flow")
+    assert main(["report", str(d)]) == 0
+    html = (d / "report.html").read_text()
+    f = summary("flow")["flows"]["shop"]
+    assert 'id="flows"' in html
+    assert f"<td>shop</td><td>{f['iterations']:,}</td><td>{f['failed_iterations']:,}</td>" in html
+    assert "steps: shop.login → shop.product → shop.buy" in html
+    d50 = f["iteration_duration_ms"]["p50"]
+    assert f"{d50:.2f}" in html or f"{d50:.1f}" in html
+    # a flow's iteration histogram decodes to its completed iterations
+    assert hdr.decode(f["histogram"]).total == f["iterations"]
 
 
 def test_report_verdict_and_sections(run_copy):

@@ -142,6 +142,24 @@ def where_time_goes(name: str, stats: dict, timeline: list[dict]) -> bytes | Non
     return _png(fig)
 
 
+def flows(timeline: list[dict]) -> bytes | None:
+    """Per flow, completed and failed iterations per second."""
+    names = sorted({n for e in timeline for n in e.get("flows", {})})
+    if not names:
+        return None
+    fig, ax = plt.subplots(figsize=SIZE)
+    x = _seconds(timeline)
+    for n in names:
+        line = ax.plot(x, [e.get("flows", {}).get(n, {}).get("rate", 0) for e in timeline], label=f"{n} completed")
+        failed = [e.get("flows", {}).get(n, {}).get("failed", 0) for e in timeline]
+        if any(failed):
+            ax.plot(x, failed, label=f"{n} failed", linestyle="--", color=line[0].get_color())
+    ax.set(xlabel="time since start (s)", ylabel="iterations per second", title="Flow iterations")
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3)
+    return _png(fig)
+
+
 def errors_over_time(timeline: list[dict]) -> bytes | None:
     """Failed requests per second, per endpoint."""
     if not any(e.get("errors") for e in timeline):

@@ -114,6 +114,26 @@ def server_timing_rows(summary: dict) -> list[dict]:
     return rows
 
 
+def flow_rows(summary: dict) -> list[dict]:
+    """Per flow: iterations, failures, rate, duration percentiles and its steps."""
+    rows = []
+    for name, f in sorted((summary.get("flows") or {}).items()):
+        d = f.get("iteration_duration_ms") or {}
+        rows.append(
+            {
+                "name": name,
+                "iterations": f["iterations"],
+                "failed": f["failed_iterations"],
+                "interrupted": f["interrupted_iterations"],
+                "rate": f["iterations_per_s"],
+                "vus": f["vus"],
+                "duration": [d.get(k) for k in ("p50", "p95", "p99", "max")],
+                "steps": f["steps"],
+            }
+        )
+    return rows
+
+
 def make_charts(run: Run, sample_stats: smp.SampleStats | None) -> list[tuple[str, str, bytes]]:
     """(title, file name, PNG) for every chart the run has data for."""
     s = run.summary
@@ -128,6 +148,7 @@ def make_charts(run: Run, sample_stats: smp.SampleStats | None) -> list[tuple[st
         ),
         ("Latency per endpoint", "endpoints.png", charts.endpoints(s["endpoints"])),
         ("Errors over time", "errors.png", charts.errors_over_time(tl)),
+        ("Flow iterations", "flows.png", charts.flows(tl)),
         ("Workers per endpoint", "workers.png", charts.workers(tl, s.get("scaling_events") or [])),
         ("Sampled requests", "samples.png", charts.samples_heatmap(sample_stats) if sample_stats else None),
     ]
@@ -153,6 +174,7 @@ def build(run: Run, out_dir: Path | None = None) -> Path:
             verdict=verdict(run.summary),
             rows=endpoint_rows(run.summary),
             timing_rows=server_timing_rows(run.summary),
+            flow_rows=flow_rows(run.summary),
             any_corrected=any(e.get("latency_corrected_ms") for e in run.summary["endpoints"].values()),
             charts=[{"title": t, "file": f, "b64": base64.b64encode(p).decode()} for t, f, p in figures],
             events=run.summary.get("scaling_events") or [],

@@ -64,18 +64,36 @@ impl DataSet {
         if meta.len() > MAX_DATA_BYTES {
             return Err(format!("{shown}: larger than {} GiB", MAX_DATA_BYTES >> 30));
         }
-        let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
-        let sha256 = hex(&Sha256::digest(&bytes));
         let ext = path
             .extension()
             .and_then(|e| e.to_str())
             .unwrap_or("")
             .to_ascii_lowercase();
-        let mut b = Builder::new(name, path, order, sha256);
+        let mut b = Builder::new(name, path, order, String::new());
+        // Cells take about the file's size: reserve it once, no regrowth.
+        b.set.text.reserve(meta.len() as usize);
         match ext.as_str() {
-            "csv" => b.csv(&bytes)?,
-            "json" => b.json(&bytes)?,
-            "ndjson" | "jsonl" => b.ndjson(&bytes)?,
+            "csv" => {
+                // streamed through the hash: the file is never held whole
+                let file = std::fs::File::open(path).map_err(|e| format!("{shown}: {e}"))?;
+                let mut hashing = Hashing {
+                    inner: std::io::BufReader::with_capacity(1 << 16, file),
+                    sha: Sha256::new(),
+                };
+                b.csv(&mut hashing)?;
+                std::io::copy(&mut hashing, &mut std::io::sink())
+                    .map_err(|e| format!("{shown}: {e}"))?;
+                b.set.sha256 = hex(&hashing.sha.finalize());
+            }
+            "json" | "ndjson" | "jsonl" => {
+                let bytes = std::fs::read(path).map_err(|e| format!("{shown}: {e}"))?;
+                b.set.sha256 = hex(&Sha256::digest(&bytes));
+                if ext == "json" {
+                    b.json(&bytes)?
+                } else {
+                    b.ndjson(&bytes)?
+                }
+            }
             _ => {
                 return Err(format!(
                     "{shown}: unknown data format \"{ext}\" (use .csv, .json or .ndjson)"
@@ -112,6 +130,20 @@ impl DataSet {
             }
         }
         Ok(())
+    }
+}
+
+/// A reader that hashes what passes through it.
+struct Hashing<R> {
+    inner: R,
+    sha: Sha256,
+}
+
+impl<R: std::io::Read> std::io::Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.sha.update(&buf[..n]);
+        Ok(n)
     }
 }
 
@@ -169,13 +201,13 @@ impl Builder {
         Ok(())
     }
 
-    fn csv(&mut self, bytes: &[u8]) -> Result<(), String> {
+    fn csv(&mut self, input: &mut impl std::io::Read) -> Result<(), String> {
         let shown = self.shown();
-        let bytes = bytes.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(bytes);
+        // the csv crate skips a UTF-8 byte-order mark itself
         let mut r = csv::ReaderBuilder::new()
             .has_headers(true)
             .flexible(false)
-            .from_reader(bytes);
+            .from_reader(input);
         let at = |e: &csv::Error| {
             e.position()
                 .map_or(String::new(), |p| format!(":{}", p.line()))
@@ -286,8 +318,6 @@ impl Builder {
         self.set.rows = self.lines.len();
         self.set.columns = self.columns;
         self.set.lines = self.lines;
-        self.set.text.shrink_to_fit();
-        self.set.offsets.shrink_to_fit();
         Ok(self.set)
     }
 }
@@ -326,6 +356,7 @@ mod tests {
     fn reads_each_format() {
         for (ext, text) in [
             ("csv", "name,id\nann,1\n\"b,ob\",2\n"),
+            ("csv", "\u{feff}name,id\r\nann,1\r\n\"b,ob\",2"),
             ("json", r#"[{"name":"ann","id":1},{"name":"b,ob","id":2}]"#),
             (
                 "ndjson",
@@ -339,7 +370,7 @@ mod tests {
             assert_eq!(d.cell(0, col("name")), "ann");
             assert_eq!(d.cell(1, col("name")), "b,ob");
             assert_eq!(d.cell(1, col("id")), "2");
-            assert_eq!(d.sha256.len(), 64);
+            assert_eq!(d.sha256, hex(&Sha256::digest(text.as_bytes())), "{ext}: the whole file");
         }
     }
 

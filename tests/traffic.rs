@@ -449,3 +449,33 @@ fn config_errors_name_the_field_and_exit_2() {
     );
     assert!(!runs.exists() || std::fs::read_dir(&runs).unwrap().next().is_none());
 }
+
+#[test]
+fn an_open_model_flow_starts_iterations_on_schedule() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    // 40 iterations a second for 2 s: 80 iterations of three steps, each
+    // started at its time whatever the steps take
+    let config = format!(
+        r#"{{"target": "{}", "threads": 2, "duration": "2s",
+          "flows": [{{"name": "shop", "rate": 40, "pre_allocated_vus": 4, "max_vus": 20, "steps": [
+            {{"name": "login", "method": "POST", "path": "/api/login", "capture": {{"token": {{"json": "/token"}}}}}},
+            {{"name": "product", "path": "/api/products/{{{{seq}}}}", "headers": {{"authorization": "Bearer {{{{vars.token}}}}"}}, "think_time": "20ms"}},
+            {{"name": "cart", "method": "POST", "path": "/api/cart"}}]}}]}}"#,
+        gw.url()
+    );
+    let (s, code, text) = run(tmp.path(), &config);
+    assert_eq!(code, 0, "{text}");
+    let f = &s.flows["shop"];
+    assert_eq!(
+        f.iterations + f.failed_iterations + f.interrupted_iterations,
+        80,
+        "{f:?}"
+    );
+    assert_eq!(f.failed_iterations, 0, "{text}");
+    assert_eq!(s.totals.errors, 0, "{text}");
+    assert_eq!(s.endpoints["shop.login"].dropped, 0);
+    assert_eq!(s.endpoints["shop.login"].requests, 80);
+    // think time inside the iteration counts in its duration
+    assert!(f.iteration_duration_ms.as_ref().unwrap().p50 >= 20.0);
+}

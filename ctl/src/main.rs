@@ -502,8 +502,12 @@ fn config(cli: &Cli, cmd: &ConfigCmd) -> Out {
             if cli.json {
                 print_json(&serde_json::to_value(&config).unwrap_or_default());
             } else {
+                let flows = match config.flows.len() {
+                    0 => String::new(),
+                    n => format!(", {n} flow(s)"),
+                };
                 println!(
-                    "{}: valid ({} endpoint(s), {:.0} s)",
+                    "{}: valid ({} endpoint(s){flows}, {:.0} s)",
                     file.display(),
                     config.endpoints.len(),
                     config.duration().as_secs_f64()

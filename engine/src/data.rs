@@ -370,7 +370,11 @@ mod tests {
             assert_eq!(d.cell(0, col("name")), "ann");
             assert_eq!(d.cell(1, col("name")), "b,ob");
             assert_eq!(d.cell(1, col("id")), "2");
-            assert_eq!(d.sha256, hex(&Sha256::digest(text.as_bytes())), "{ext}: the whole file");
+            assert_eq!(
+                d.sha256,
+                hex(&Sha256::digest(text.as_bytes())),
+                "{ext}: the whole file"
+            );
         }
     }
 

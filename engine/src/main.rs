@@ -192,6 +192,13 @@ fn read_body(path: &std::path::Path) -> Result<String, String> {
     })
 }
 
+/// Prints a line on stdout; a closed pipe (`validate … | head`) is not an
+/// error worth a panic.
+fn print_out(text: &str) {
+    use std::io::Write as _;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
+}
+
 fn main() -> ExitCode {
     // A file over `ulimit -f` must be a write error the run reports (state
     // failed, or sampling stopped), not SIGXFSZ killing the process with no
@@ -204,10 +211,7 @@ fn main() -> ExitCode {
                 for w in userflux_engine::run::host_warnings(&c) {
                     eprintln!("userflux-engine: {}: warning: {w}", config.display());
                 }
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&c).expect("a config serializes")
-                );
+                print_out(&serde_json::to_string_pretty(&c).expect("a config serializes"));
                 ExitCode::SUCCESS
             }
             Err(e) => config_error(&e.to_string()),
@@ -215,10 +219,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run(*args),
         Command::Schema { name } => {
             let schema = userflux_engine::schema::by_name(&name).expect("clap checked the name");
-            println!(
-                "{}",
-                serde_json::to_string_pretty(&schema).expect("a schema serializes")
-            );
+            print_out(&serde_json::to_string_pretty(&schema).expect("a schema serializes"));
             ExitCode::SUCCESS
         }
     }

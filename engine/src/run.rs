@@ -388,7 +388,7 @@ pub fn execute(
     }
     drop(to_aggregator);
     dir.log(&format!(
-        "run {} started: {} endpoint(s), {} worker(s), {:.1}s of stages",
+        "run {} started: {} endpoint(s) (flow steps included), {} worker(s), {:.1}s of stages",
         dir.run_id,
         plan.endpoints.len(),
         plan.workers,

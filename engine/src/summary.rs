@@ -258,7 +258,7 @@ pub struct FlowSummary {
     /// Iterations ended by a failed step (an error of any kind, an
     /// unexpected status, a capture that found nothing).
     pub failed_iterations: u64,
-    /// Iterations cut off between two steps by the end of the run.
+    /// Iterations cut off between two steps by the end of the run or a VU leaving (a ramp-down, the autoscaler).
     pub interrupted_iterations: u64,
     /// Completed iterations per second of load.
     pub iterations_per_s: f64,

@@ -329,7 +329,8 @@ fn a_shop_flow_against_the_gateway_logs_in_and_has_no_errors() {
           "data": {{"users": {{"file": "users.csv", "order": "per_vu"}}}},
           "flows": [{{"name": "shop", "steps": [
             {{"name": "login", "method": "POST", "path": "/api/login",
-              "body": "{{\"user\":\"{{{{data.users.name}}}}\"}}", "capture": {{"token": {{"json": "/token"}}}}}},
+              "body": "{{\"user\":\"{{{{data.users.name}}}}\"}}", "capture": {{"token": {{"json": "/token"}}}},
+              "checks": {{"token": {{"json": "/token", "matches": "\\."}}, "cookie": {{"header": "set-cookie", "matches": "^session="}}}}}},
             {{"name": "product", "path": "/api/products/{{{{rand_int(1,100)}}}}",
               "headers": {{"authorization": "Bearer {{{{vars.token}}}}"}}}},
             {{"name": "cart", "method": "POST", "path": "/api/cart", "capture": {{"cart": {{"json": "/id"}}}}}},
@@ -374,6 +375,14 @@ fn a_shop_flow_against_the_gateway_logs_in_and_has_no_errors() {
     let sum: u64 = s.endpoints.values().map(|e| e.requests).sum();
     assert_eq!(sum, s.totals.requests);
     assert_eq!(sum, steps + health);
+    // a step's checks judge its responses
+    let login = &s.endpoints["shop.login"];
+    assert_eq!(
+        login.checks["token"].passes, login.requests,
+        "{:?}",
+        login.checks
+    );
+    assert_eq!(login.checks["cookie"].passes, login.requests);
     assert!(s.timeline.iter().any(|t| t.flows["shop"].iterations > 0));
     assert!(text.contains("iteration ms"), "{text}");
 }

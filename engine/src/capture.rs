@@ -1,5 +1,5 @@
-//! Reading values out of a response: a flow step's `capture` (one grammar
-//! for every place that looks into a response, so checks can use it too).
+//! Reading values out of a response: a flow step's `capture` and an
+//! endpoint's or step's `checks` (one selector grammar for both).
 //!
 //! A selector is `{"json": "/token"}` (a JSON Pointer, RFC 6901, into the
 //! body), `{"header": "x-session"}` (the first such response header) or
@@ -84,6 +84,190 @@ impl Selector {
     }
 }
 
+/// A check as the config writes it: what it looks at (`status`,
+/// `duration_lt`, `body_contains`, or a selector `json`/`header`/`regex`)
+/// and, for a selector, what must hold (`exists`, `equals`, `matches`;
+/// `exists: true` when none is given).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct CheckSpec {
+    /// The status code is this.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<u16>,
+    /// The response took less than this (from the send to its last byte).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub duration_lt: Option<crate::duration::Dur>,
+    /// The body holds this text.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body_contains: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub header: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub regex: Option<String>,
+    /// The selector finds something (`true`) or nothing (`false`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub exists: Option<bool>,
+    /// The selected value equals this: for `json`, as JSON (`true`, `42`,
+    /// `"ok"`); for `header` and `regex`, a string.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub equals: Option<serde_json::Value>,
+    /// The selected value (a JSON value as its text, strings unquoted)
+    /// matches this regular expression.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub matches: Option<String>,
+}
+
+/// A compiled check.
+#[derive(Debug, Clone)]
+pub enum Check {
+    Status(u16),
+    /// Latency under this many µs.
+    Faster(u64),
+    BodyContains(Vec<u8>),
+    Select(Selector, Pred),
+}
+
+/// What must hold of a selected value.
+#[derive(Debug, Clone)]
+pub enum Pred {
+    Exists(bool),
+    Equals(serde_json::Value),
+    Matches(regex::Regex),
+}
+
+impl Check {
+    /// Compiles a check; the error says what is wrong (the caller adds the
+    /// field path).
+    pub fn compile(spec: &CheckSpec) -> Result<Check, String> {
+        let selector = spec.json.is_some() || spec.header.is_some() || spec.regex.is_some();
+        let subjects = [
+            spec.status.is_some(),
+            spec.duration_lt.is_some(),
+            spec.body_contains.is_some(),
+            selector,
+        ];
+        let preds = [
+            spec.exists.is_some(),
+            spec.equals.is_some(),
+            spec.matches.is_some(),
+        ];
+        match subjects.iter().filter(|&&b| b).count() {
+            0 => {
+                return Err(
+                    "give what to check: status, duration_lt, body_contains, or json/header/regex (with exists, equals or matches)".into(),
+                );
+            }
+            1 => {}
+            _ => return Err("one check looks at one thing: split it into two checks".into()),
+        }
+        if !selector && preds.iter().any(|&b| b) {
+            return Err("exists, equals and matches go with json, header or regex".into());
+        }
+        if preds.iter().filter(|&&b| b).count() > 1 {
+            return Err("give one of exists, equals or matches".into());
+        }
+        if let Some(code) = spec.status {
+            if !(100..=599).contains(&code) {
+                return Err(format!("status: {code} is not an HTTP status (100-599)"));
+            }
+            return Ok(Check::Status(code));
+        }
+        if let Some(d) = spec.duration_lt {
+            return Ok(Check::Faster(d.0.as_micros().min(u64::MAX as u128) as u64));
+        }
+        if let Some(text) = &spec.body_contains {
+            if text.is_empty() {
+                return Err("body_contains: give the text to look for".into());
+            }
+            return Ok(Check::BodyContains(text.as_bytes().to_vec()));
+        }
+        let sel = Selector::compile(&SelectorSpec {
+            json: spec.json.clone(),
+            header: spec.header.clone(),
+            regex: spec.regex.clone(),
+        })?;
+        let pred = match (&spec.exists, &spec.equals, &spec.matches) {
+            (Some(e), _, _) => Pred::Exists(*e),
+            (_, Some(v), _) => {
+                if !matches!(sel, Selector::Json(_)) && !v.is_string() {
+                    return Err(format!(
+                        "equals: a header or a regex group is text; write \"{v}\" as a string"
+                    ));
+                }
+                Pred::Equals(v.clone())
+            }
+            (_, _, Some(m)) => Pred::Matches(
+                regex::RegexBuilder::new(m)
+                    .size_limit(1 << 20)
+                    .build()
+                    .map_err(|e| format!("matches: {e}"))?,
+            ),
+            _ => Pred::Exists(true),
+        };
+        Ok(Check::Select(sel, pred))
+    }
+
+    /// Whether the check reads the body (else the head or nothing kept).
+    pub fn needs_body(&self) -> bool {
+        match self {
+            Check::BodyContains(_) => true,
+            Check::Select(s, _) => s.needs_body(),
+            _ => false,
+        }
+    }
+
+    /// Whether the check reads the response head.
+    pub fn needs_head(&self) -> bool {
+        matches!(self, Check::Select(Selector::Header(_), _))
+    }
+
+    /// Judges a complete response. `scratch` is reused for selected values.
+    pub fn passes(
+        &self,
+        status: u16,
+        latency_us: u64,
+        reader: &mut Reader<'_>,
+        scratch: &mut Vec<u8>,
+    ) -> bool {
+        match self {
+            Check::Status(code) => status == *code,
+            Check::Faster(us) => latency_us < *us,
+            Check::BodyContains(text) => {
+                reader.kept.over.is_none()
+                    && reader
+                        .kept
+                        .body
+                        .windows(text.len())
+                        .any(|w| w == text.as_slice())
+            }
+            Check::Select(sel, Pred::Equals(want)) if matches!(sel, Selector::Json(_)) => {
+                let Selector::Json(pointer) = sel else {
+                    return false;
+                };
+                reader.json_value(pointer).is_ok_and(|v| v == want)
+            }
+            Check::Select(sel, pred) => {
+                scratch.clear();
+                let found = reader.select(sel, scratch).is_ok();
+                match pred {
+                    Pred::Exists(want) => found == *want,
+                    Pred::Equals(want) => {
+                        found
+                            && want
+                                .as_str()
+                                .is_some_and(|w| w.as_bytes() == scratch.as_slice())
+                    }
+                    Pred::Matches(re) => {
+                        found && std::str::from_utf8(scratch).is_ok_and(|s| re.is_match(s))
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// A response as kept for captures.
 #[derive(Debug, Clone, Copy)]
 pub struct Kept<'a> {
@@ -126,6 +310,19 @@ pub struct Reader<'a> {
 impl<'a> Reader<'a> {
     pub fn new(kept: Kept<'a>) -> Reader<'a> {
         Reader { kept, json: None }
+    }
+
+    /// The JSON value at `pointer` in the body.
+    pub fn json_value(&mut self, pointer: &str) -> Result<&serde_json::Value, Miss> {
+        if let Some(n) = self.kept.over {
+            return Err(Miss::TooLarge(n));
+        }
+        let body = self.kept.body;
+        let doc = self
+            .json
+            .get_or_insert_with(|| serde_json::from_slice(body).map_err(|e| e.to_string()));
+        let doc = doc.as_ref().map_err(|e| Miss::NotJson(e.clone()))?;
+        doc.pointer(pointer).ok_or(Miss::NotFound)
     }
 
     /// Appends the value `sel` selects to `out`.
@@ -248,6 +445,71 @@ mod tests {
         );
         r.select(&sel(r#"{"header":"x-session"}"#), &mut out)
             .unwrap();
+    }
+
+    fn check(json: &str) -> Check {
+        Check::compile(&serde_json::from_str(json).unwrap()).unwrap()
+    }
+
+    #[test]
+    fn checks_judge_status_time_body_and_selected_values() {
+        let body = br#"{"id":42,"ok":true,"name":"ann","tags":["a"]}"#;
+        let mut reader = Reader::new(Kept {
+            head: HEAD,
+            body,
+            over: None,
+        });
+        let mut scratch = Vec::new();
+        let mut run = |c: &str| check(c).passes(200, 150_000, &mut reader, &mut scratch);
+        for (c, want) in [
+            (r#"{"status": 200}"#, true),
+            (r#"{"status": 201}"#, false),
+            (r#"{"duration_lt": "200ms"}"#, true),
+            (r#"{"duration_lt": "150ms"}"#, false),
+            (r#"{"body_contains": "\"ok\":true"}"#, true),
+            (r#"{"body_contains": "nope"}"#, false),
+            (r#"{"json": "/id"}"#, true),
+            (r#"{"json": "/id", "exists": true}"#, true),
+            (r#"{"json": "/missing", "exists": false}"#, true),
+            (r#"{"json": "/missing"}"#, false),
+            (r#"{"json": "/ok", "equals": true}"#, true),
+            (r#"{"json": "/id", "equals": 42}"#, true),
+            (r#"{"json": "/id", "equals": "42"}"#, false),
+            (r#"{"json": "/name", "matches": "^a.n$"}"#, true),
+            (r#"{"header": "x-session", "equals": "abc"}"#, true),
+            (r#"{"header": "x-session", "matches": "HIT|MISS"}"#, false),
+            (r#"{"regex": "\"name\":\"(\\w+)\"", "equals": "ann"}"#, true),
+        ] {
+            assert_eq!(run(c), want, "{c}");
+        }
+    }
+
+    #[test]
+    fn bad_checks_are_refused() {
+        for (json, want) in [
+            (r#"{}"#, "give what to check"),
+            (
+                r#"{"status": 200, "json": "/a"}"#,
+                "one check looks at one thing",
+            ),
+            (
+                r#"{"status": 200, "exists": true}"#,
+                "go with json, header or regex",
+            ),
+            (
+                r#"{"json": "/a", "exists": true, "equals": 1}"#,
+                "one of exists, equals or matches",
+            ),
+            (r#"{"header": "x", "equals": 3}"#, "write \"3\" as a string"),
+            (r#"{"status": 99}"#, "not an HTTP status"),
+            (r#"{"json": "/a", "matches": "("}"#, "matches:"),
+            (r#"{"body_contains": ""}"#, "give the text"),
+        ] {
+            let e = Check::compile(&serde_json::from_str(json).unwrap()).unwrap_err();
+            assert!(e.contains(want), "{json}: {e}");
+        }
+        let e = serde_json::from_str::<CheckSpec>(r#"{"stauts": 200}"#).unwrap_err();
+        assert!(e.to_string().contains("unknown field `stauts`"), "{e}");
     }
 
     #[test]

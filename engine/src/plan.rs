@@ -200,6 +200,12 @@ pub struct EndpointPlan {
     pub unit: bool,
     /// For a flow step: where it is in its flow, and what it captures.
     pub step: Option<StepPlan>,
+    /// Named checks on each response.
+    pub checks: Vec<(String, crate::capture::Check)>,
+    /// Keep the response head (header captures and checks, cookies) and
+    /// the body (body captures and checks) for this row.
+    pub keep_head: bool,
+    pub keep_body: bool,
     /// The method, full URL and path, for thresholds' `method` and `url` tags.
     pub method: &'static str,
     pub url: String,
@@ -231,10 +237,6 @@ pub struct StepPlan {
     pub last: bool,
     /// (value number in the flow's vars, selector).
     pub captures: Vec<(usize, crate::capture::Selector)>,
-    /// Keep the response head (header captures, cookies) and the body
-    /// (body captures) for this step.
-    pub keep_head: bool,
-    pub keep_body: bool,
 }
 
 /// A flow as the workers run it; its steps are rows `first..first + steps`.

@@ -122,6 +122,34 @@ fn server_timing(out: &mut String, s: &Summary) {
     }
 }
 
+/// k6's way: `✓ name` when a check always passed, else
+/// `✗ name  98.1% — ✓ 9810 ✗ 190`; each under its endpoint.
+fn checks(out: &mut String, s: &Summary) {
+    let Some(rate) = s.totals.checks_rate else {
+        return;
+    };
+    let (p, f) = s
+        .totals
+        .checks
+        .values()
+        .fold((0, 0), |(p, f), c| (p + c.passes, f + c.fails));
+    let _ = writeln!(out, "Checks {:.1}% — ✓ {p} ✗ {f}", 100.0 * rate);
+    for (endpoint, e) in &s.endpoints {
+        for (name, c) in &e.checks {
+            if c.fails == 0 {
+                let _ = writeln!(out, "  ✓ {endpoint} › {name}");
+            } else {
+                let pct = 100.0 * c.passes as f64 / (c.passes + c.fails) as f64;
+                let _ = writeln!(
+                    out,
+                    "  ✗ {endpoint} › {name}  {pct:.1}% — ✓ {} ✗ {}",
+                    c.passes, c.fails
+                );
+            }
+        }
+    }
+}
+
 pub fn human_summary(s: &Summary) -> String {
     let mut out = String::new();
     let _ = writeln!(
@@ -172,6 +200,7 @@ pub fn human_summary(s: &Summary) -> String {
             );
         }
     }
+    checks(&mut out, s);
     server_timing(&mut out, s);
     for (name, e) in s.endpoints.iter().filter(|(_, e)| e.target_rps.is_some()) {
         let target = e.target_rps.unwrap_or(0.0);

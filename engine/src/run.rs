@@ -3,7 +3,7 @@
 //! summary from what they measured.
 
 use crate::aggregator::{Aggregator, Halt, Outcome, Sinks};
-use crate::capture::Selector;
+use crate::capture::{Check, Selector};
 use crate::config::traffic;
 use crate::config::{Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Method, Samples};
 use crate::plan::{EndpointPlan, FlowPlan, OpenPlan, Plan, StepPlan};
@@ -13,8 +13,8 @@ use crate::samples::{SampleError, SampleFile};
 use crate::stats::{EndpointStats, ErrorKind, StatusSet};
 use crate::status::{RunError, Status};
 use crate::summary::{
-    EngineInfo, FlowSummary, Interrupted, Latency, RunState, SUMMARY_SCHEMA, SamplesSummary, Stats,
-    Summary, encode_histogram,
+    CheckCount, EngineInfo, FlowSummary, Interrupted, Latency, RunState, SUMMARY_SCHEMA,
+    SamplesSummary, Stats, Summary, encode_histogram,
 };
 use crate::template::{Expr, Template};
 use crate::thresholds::{EndpointView, FlowView, RunView, evaluate};
@@ -114,11 +114,22 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
                 flow: f,
                 index: j,
                 last: j + 1 == flow.steps.len(),
-                keep_head: flow.cookies || !captures.is_empty(),
-                keep_body: captures.iter().any(|(_, s)| s.needs_body()),
                 captures,
             }
         });
+        let checks: Vec<(String, Check)> = ep
+            .checks
+            .iter()
+            .filter_map(|(name, spec)| Some((name.clone(), Check::compile(spec).ok()?)))
+            .collect();
+        let captures = step
+            .iter()
+            .flat_map(|s| s.captures.iter().map(|(_, sel)| sel));
+        let keep_head = cookies
+            || captures.clone().next().is_some()
+            || checks.iter().any(|(_, c)| c.needs_head());
+        let keep_body =
+            captures.clone().any(|s| s.needs_body()) || checks.iter().any(|(_, c)| c.needs_body());
         let quoted = serde_json::to_string(&ep.name).expect("a string serializes");
         let load = unit.as_ref().unwrap_or(ep);
         endpoints.push(EndpointPlan {
@@ -130,6 +141,9 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
             data_sets: data_sets.into(),
             unit: unit.is_some(),
             step,
+            checks,
+            keep_head,
+            keep_body,
             method: ep.method.as_str(),
             url: format!("http://{}{}", url.authority(), url.path),
             path: url.path.clone(),
@@ -454,6 +468,7 @@ fn build_summary(
     let mut histograms = std::collections::BTreeMap::new();
     let mut histograms_corrected = std::collections::BTreeMap::new();
     let mut views = Vec::new();
+    let mut check_totals: std::collections::BTreeMap<String, CheckCount> = Default::default();
     for (i, s) in outcome.endpoints.iter().enumerate() {
         let name = plan.endpoints[i].name.clone();
         let open = plan.endpoints[i].open.is_some();
@@ -470,7 +485,18 @@ fn build_summary(
             .step
             .as_ref()
             .map_or(i, |st| plan.flows[st.flow].first);
-        let mut stats = Stats::from_counts(s, outcome.load_seconds, outcome.final_vus[unit]);
+        let names: Vec<&str> = plan.endpoints[i]
+            .checks
+            .iter()
+            .map(|(n, _)| n.as_str())
+            .collect();
+        for (name, counts) in names.iter().zip(&s.checks) {
+            let c = check_totals.entry(name.to_string()).or_default();
+            c.passes += counts[0];
+            c.fails += counts[1];
+        }
+        let mut stats = Stats::from_counts(s, outcome.load_seconds, outcome.final_vus[unit])
+            .with_checks(&names, &s.checks);
         if let Some(a) = plan.endpoints[i].autoscale {
             stats.target_rps = Some(a.target_rps);
             stats.achieved_rps = recent_rps(&outcome.timeline, &name, plan.duration.as_secs());
@@ -526,6 +552,8 @@ fn build_summary(
         })
         .collect();
     let mut totals = Stats::from_counts(&all, outcome.load_seconds, outcome.final_vus.iter().sum());
+    totals.checks_rate = crate::summary::checks_rate(&check_totals);
+    totals.checks = check_totals;
     // A metric in one endpoint only is already there; totals compare the
     // ones that several endpoints report (e.g. a `gateway` total).
     totals.server_timing.retain(|metric, _| {

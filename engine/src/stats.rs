@@ -128,6 +128,8 @@ pub struct EndpointStats {
     /// `expected_response` tag. Allocated at the first such response: a
     /// healthy endpoint never pays for it.
     pub unexpected: Option<Histogram<u64>>,
+    /// Per check of the row (in its order): passes and fails.
+    pub checks: Vec<[u64; 2]>,
 }
 
 impl Default for EndpointStats {
@@ -151,6 +153,7 @@ impl EndpointStats {
             late: 0,
             server_timing: Default::default(),
             unexpected: None,
+            checks: Vec::new(),
         }
     }
 
@@ -177,6 +180,15 @@ impl EndpointStats {
         }
     }
 
+    /// Check `i` of the row passed or failed.
+    #[inline]
+    pub fn record_check(&mut self, i: usize, passed: bool) {
+        if self.checks.len() <= i {
+            self.checks.resize(i + 1, [0; 2]);
+        }
+        self.checks[i][usize::from(!passed)] += 1;
+    }
+
     /// A request that got no complete response (or whose response a flow
     /// could not use: see [`ErrorKind::Capture`]).
     pub fn record_failure(&mut self, kind: ErrorKind) {
@@ -201,6 +213,13 @@ impl EndpointStats {
                 .get_or_insert_with(new_histogram)
                 .add(u)
                 .expect("grows to fit");
+        }
+        if self.checks.len() < other.checks.len() {
+            self.checks.resize(other.checks.len(), [0; 2]);
+        }
+        for (a, b) in self.checks.iter_mut().zip(&other.checks) {
+            a[0] += b[0];
+            a[1] += b[1];
         }
         self.requests += other.requests;
         self.errors += other.errors;
@@ -235,6 +254,7 @@ impl EndpointStats {
         if let Some(u) = &mut self.unexpected {
             u.reset();
         }
+        self.checks.iter_mut().for_each(|c| *c = [0; 2]);
         self.requests = 0;
         self.errors = 0;
         self.bytes_in = 0;

@@ -157,6 +157,29 @@ pub struct Stats {
     /// `Server-Timing` entries that could not be parsed (skipped).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub server_timing_malformed: u64,
+    /// Per check, by name, its passes and fails (in totals, summed over
+    /// the endpoints with a check of that name).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<String, CheckCount>,
+    /// Passed checks / all checks judged (k6's `checks` rate); absent
+    /// without checks.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checks_rate: Option<f64>,
+}
+
+/// A check's outcomes over a run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct CheckCount {
+    pub passes: u64,
+    pub fails: u64,
+}
+
+/// Passes over all judged checks, if any were judged.
+pub fn checks_rate(checks: &BTreeMap<String, CheckCount>) -> Option<f64> {
+    let (p, f) = checks
+        .values()
+        .fold((0, 0), |(p, f), c| (p + c.passes, f + c.fails));
+    (p + f > 0).then(|| p as f64 / (p + f) as f64)
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -390,7 +413,20 @@ impl Stats {
                 .map(|(name, h)| (name.to_string(), ServerTimingMetric::from_histogram(h)))
                 .collect(),
             server_timing_malformed: s.server_timing.malformed,
+            checks: BTreeMap::new(),
+            checks_rate: None,
         }
+    }
+
+    /// Sets the checks from a row's counts (`names` in the row's order).
+    pub fn with_checks(mut self, names: &[&str], counts: &[[u64; 2]]) -> Stats {
+        for (i, name) in names.iter().enumerate() {
+            let [passes, fails] = counts.get(i).copied().unwrap_or_default();
+            self.checks
+                .insert(name.to_string(), CheckCount { passes, fails });
+        }
+        self.checks_rate = checks_rate(&self.checks);
+        self
     }
 }
 

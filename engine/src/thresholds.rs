@@ -40,11 +40,13 @@ pub enum Metric {
     Vus,
     /// The most VUs the run may hold (stages, open-model caps, autoscale bounds).
     VusMax,
+    /// Passed checks / checks judged.
+    Checks,
 }
 
 /// The metric names thresholds accept, for error messages.
 const METRICS: &str = "http_req_duration, http_req_failed, http_reqs, iterations, iteration_duration, \
-     dropped_iterations, data_sent, data_received, vus, vus_max, server_timing";
+     dropped_iterations, data_sent, data_received, vus, vus_max, server_timing, checks";
 
 impl Metric {
     fn parse(s: &str) -> Option<Metric> {
@@ -60,6 +62,7 @@ impl Metric {
             "data_received" => Metric::DataReceived,
             "vus" => Metric::Vus,
             "vus_max" => Metric::VusMax,
+            "checks" => Metric::Checks,
             _ => return None,
         })
     }
@@ -69,7 +72,7 @@ impl Metric {
             Metric::Duration | Metric::ServerTiming | Metric::IterationDuration => {
                 "avg, min, max, med, p(N)"
             }
-            Metric::Failed => "rate",
+            Metric::Failed | Metric::Checks => "rate",
             Metric::Reqs
             | Metric::Iterations
             | Metric::Dropped
@@ -107,11 +110,13 @@ pub struct Filter {
     pub expected: Option<bool>,
     /// `metric` (server_timing only): the `Server-Timing` metric.
     pub server_metric: Option<String>,
+    /// `check` (checks only): the checks of this name.
+    pub check: Option<String>,
 }
 
 /// The tags thresholds accept, for error messages.
 const TAGS: &str = "endpoint (or name), flow, scenario (an endpoint or a flow), method, url, status, \
-     expected_response, and metric for server_timing";
+     expected_response, metric for server_timing, and check for checks";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Aggregation {
@@ -265,13 +270,15 @@ pub struct Measured<'a> {
     /// far (none before the first second), and the most the run may hold.
     pub vus: Option<(f64, f64, f64)>,
     pub vus_max: f64,
+    /// Checks passed and judged.
+    pub checks: (u64, u64),
 }
 
 impl Threshold {
     /// Parses a metric key and one threshold of it. `endpoints` are the
     /// names a `{endpoint:NAME}` filter may use.
     pub fn parse(key: &str, spec: &ThresholdSpec, endpoints: &[&str]) -> Result<Threshold, String> {
-        Threshold::parse_in(key, spec, endpoints, &[])
+        Threshold::parse_in(key, spec, endpoints, &[], &[])
     }
 
     /// [`Threshold::parse`] where `flows` are the flows' names.
@@ -280,12 +287,13 @@ impl Threshold {
         spec: &ThresholdSpec,
         endpoints: &[&str],
         flows: &[&str],
+        checks: &[&str],
     ) -> Result<Threshold, String> {
         let (expr, abort, delay) = match spec {
             ThresholdSpec::Expr(e) => (e.as_str(), false, std::time::Duration::ZERO),
             ThresholdSpec::Full(o) => (o.threshold.as_str(), o.abort_on_fail, o.delay_abort_eval.0),
         };
-        let (metric, filter) = Threshold::parse_key_in(key, endpoints, flows)?;
+        let (metric, filter) = Threshold::parse_key_in(key, endpoints, flows, checks)?;
         let (aggregation, op, value) = parse_expression(expr)?;
         let name = key.split('{').next().unwrap_or(key).trim();
         let fits = match metric {
@@ -299,7 +307,7 @@ impl Threshold {
                         | Aggregation::P(_)
                 )
             }
-            Metric::Failed => aggregation == Aggregation::Rate,
+            Metric::Failed | Metric::Checks => aggregation == Aggregation::Rate,
             Metric::Reqs
             | Metric::Iterations
             | Metric::Dropped
@@ -335,14 +343,16 @@ impl Threshold {
     /// `endpoints` are the names an endpoint tag may use. Also checks the
     /// key of an empty threshold list, which reports and judges nothing.
     pub fn parse_key(key: &str, endpoints: &[&str]) -> Result<(Metric, Filter), String> {
-        Threshold::parse_key_in(key, endpoints, &[])
+        Threshold::parse_key_in(key, endpoints, &[], &[])
     }
 
-    /// [`Threshold::parse_key`] where `flows` are the flows' names.
+    /// [`Threshold::parse_key`] where `flows` are the flows' names and
+    /// `checks` every check's name.
     pub fn parse_key_in(
         key: &str,
         endpoints: &[&str],
         flows: &[&str],
+        checks: &[&str],
     ) -> Result<(Metric, Filter), String> {
         let (name, tags) = match key.split_once('{') {
             None => (key, ""),
@@ -353,13 +363,8 @@ impl Threshold {
             ),
         };
         let name = name.trim();
-        let metric = Metric::parse(name).ok_or_else(|| match name {
-            "checks" => {
-                format!("metric \"{name}\" is not measured yet (one of {METRICS})")
-            }
-            _ => format!(
-                "unknown metric \"{name}\": Userflux has no custom metrics (one of {METRICS})"
-            ),
+        let metric = Metric::parse(name).ok_or_else(|| {
+            format!("unknown metric \"{name}\": Userflux has no custom metrics (one of {METRICS})")
         })?;
         let mut f = Filter::default();
         if matches!(metric, Metric::Vus | Metric::VusMax) && !tags.trim().is_empty() {
@@ -380,6 +385,11 @@ impl Threshold {
                 }
                 "endpoint" | "name" | "scenario" => {
                     return Err(format!("no endpoint named \"{value}\""));
+                }
+                "status" | "expected_response" if metric == Metric::Checks => {
+                    return Err(format!(
+                        "checks{{{tag}}}: checks are counted per endpoint and check, not per status"
+                    ));
                 }
                 "method" if !value.is_empty() => f.method = Some(value.to_ascii_uppercase()),
                 "url" if !value.is_empty() => f.url = Some(value.to_string()),
@@ -408,6 +418,12 @@ impl Threshold {
                 }
                 "metric" if metric == Metric::ServerTiming && !value.is_empty() => {
                     f.server_metric = Some(value.to_string());
+                }
+                "check" if metric == Metric::Checks && checks.contains(&value) => {
+                    f.check = Some(value.to_string());
+                }
+                "check" if metric == Metric::Checks => {
+                    return Err(format!("no check named \"{value}\""));
                 }
                 other => {
                     return Err(format!("unknown tag \"{other}\" (supported: {TAGS})"));
@@ -466,6 +482,13 @@ impl Threshold {
                 }
             }
             (Metric::VusMax, _) => m.vus_max,
+            (Metric::Checks, _) => {
+                let (passed, judged) = m.checks;
+                if judged == 0 {
+                    return None;
+                }
+                passed as f64 / judged as f64
+            }
             (Metric::Duration | Metric::ServerTiming | Metric::IterationDuration, _) => {
                 return None;
             }
@@ -497,6 +520,8 @@ pub struct EndpointView<'a> {
     pub accept: &'a crate::stats::StatusSet,
     /// A flow step: its flow's name.
     pub flow: Option<&'a str>,
+    /// Its checks, in the order of `stats.checks`.
+    pub checks: &'a [(String, crate::capture::Check)],
 }
 
 impl<'a> EndpointView<'a> {
@@ -504,6 +529,7 @@ impl<'a> EndpointView<'a> {
     pub fn of(e: &'a crate::plan::EndpointPlan, stats: &'a EndpointStats) -> EndpointView<'a> {
         EndpointView {
             flow: None,
+            checks: &e.checks,
             name: &e.name,
             stats,
             open: e.open.is_some(),
@@ -592,6 +618,7 @@ pub fn evaluate(
     let mut latency = new_histogram();
     let (mut requests, mut failed, mut dropped) = (0, 0, 0);
     let (mut bytes_out, mut bytes_in) = (0, 0);
+    let (mut passed, mut judged) = (0u64, 0u64);
     // Iterations: an endpoint's requests, a flow's iterations (its steps'
     // requests are not iterations of their own).
     let iterations = matches!(t.metric, Metric::Iterations | Metric::IterationDuration);
@@ -610,6 +637,12 @@ pub fn evaluate(
         .filter(|e| e.selected_by(f) && !(iterations && e.flow.is_some()))
     {
         let st = e.stats;
+        for ((name, _), [p, fl]) in e.checks.iter().zip(&st.checks) {
+            if f.check.as_deref().is_none_or(|c| c == name) {
+                passed += p;
+                judged += p + fl;
+            }
+        }
         if let Some(name) = &f.server_metric {
             if let Some((_, h)) = st.server_timing.iter().find(|(n, _)| n == name) {
                 latency.add(h).expect("grows to fit");
@@ -662,6 +695,7 @@ pub fn evaluate(
             (f64::from(last), f64::from(min), f64::from(max))
         }),
         vus_max: f64::from(run.vus_max),
+        checks: (passed, judged),
     });
     ThresholdResult {
         metric: t.key.clone(),
@@ -735,21 +769,34 @@ mod tests {
     #[test]
     fn flow_tags_name_flows() {
         let spec = ThresholdSpec::Expr("count>0".into());
-        let t = Threshold::parse_in("iterations{flow:shop}", &spec, &["shop.login"], &["shop"])
-            .unwrap();
+        let t = Threshold::parse_in(
+            "iterations{flow:shop}",
+            &spec,
+            &["shop.login"],
+            &["shop"],
+            &[],
+        )
+        .unwrap();
         assert_eq!(t.filter.flow.as_deref(), Some("shop"));
         let t = Threshold::parse_in(
             "http_reqs{scenario:shop}",
             &spec,
             &["shop.login"],
             &["shop"],
+            &[],
         )
         .unwrap();
         assert_eq!(t.filter.flow.as_deref(), Some("shop"));
-        let e = Threshold::parse_in("iterations{flow:nope}", &spec, &["shop.login"], &["shop"])
-            .unwrap_err();
+        let e = Threshold::parse_in(
+            "iterations{flow:nope}",
+            &spec,
+            &["shop.login"],
+            &["shop"],
+            &[],
+        )
+        .unwrap_err();
         assert_eq!(e, "no flow named \"nope\"");
-        let e = Threshold::parse_in("iteration_duration{flow:shop}", &spec, &[], &["shop"])
+        let e = Threshold::parse_in("iteration_duration{flow:shop}", &spec, &[], &["shop"], &[])
             .unwrap_err();
         assert!(e.contains("avg, min, max, med, p(N)"), "{e}");
     }
@@ -880,10 +927,12 @@ mod tests {
             ),
             ("http_reqs{status:42}", "count>1", "not an HTTP status"),
             ("my_counter", "count>1", "Userflux has no custom metrics"),
+            ("checks", "p(95)<1", "checks takes rate"),
+            ("checks{check:nope}", "rate>0.9", "no check named \"nope\""),
             (
-                "checks",
+                "checks{status:200}",
                 "rate>0.9",
-                "metric \"checks\" is not measured yet",
+                "checks are counted per endpoint and check",
             ),
             (
                 "vus{name:users}",
@@ -906,6 +955,7 @@ mod tests {
             h.record(v * 1000).unwrap(); // 1..100 ms
         }
         let m = Measured {
+            checks: (0, 0),
             latency: &h,
             requests: 200,
             failed: 3,
@@ -932,6 +982,7 @@ mod tests {
         assert_eq!(check("vus_max", "value<10"), (Some(10.0), false));
         let empty = crate::stats::new_histogram();
         let none = Measured {
+            checks: (0, 0),
             latency: &empty,
             requests: 0,
             failed: 0,
@@ -970,6 +1021,7 @@ mod tests {
             },
             accept,
             flow: None,
+            checks: &[],
         }
     }
 

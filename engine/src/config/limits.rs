@@ -47,6 +47,8 @@ pub const MAX_REQUESTS: u64 = 1_000_000_000_000_000;
 pub const MAX_WEIGHT: f64 = 1_000_000.0;
 /// Longest run name, in bytes.
 pub const MAX_NAME: usize = 256;
+/// Most checks on one endpoint or step.
+pub const MAX_CHECKS: usize = 100;
 /// Most thresholds in total.
 pub const MAX_THRESHOLDS: usize = 1000;
 

@@ -296,6 +296,10 @@ pub struct Endpoint {
     /// Collect the responses' `Server-Timing` metrics (default true).
     #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub server_timing: bool,
+    /// Named assertions on each response, counted as passes and fails;
+    /// as in k6, a failed check does not fail the request.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<String, crate::capture::CheckSpec>,
 }
 
 fn is_true(b: &bool) -> bool {
@@ -567,18 +571,22 @@ impl Config {
         let rows = self.rows();
         let names: Vec<&str> = rows.iter().map(|e| e.name.as_str()).collect();
         let flows: Vec<&str> = self.flows.iter().map(|f| f.name.as_str()).collect();
+        let checks: Vec<&str> = rows
+            .iter()
+            .flat_map(|r| r.checks.keys().map(String::as_str))
+            .collect();
         let mut out = Vec::new();
         let mut errors = Vec::new();
         for (key, specs) in &self.thresholds {
             // An empty list is k6's way to report a metric without judging
             // it: the key must still make sense.
             if specs.is_empty()
-                && let Err(e) = Threshold::parse_key_in(key, &names, &flows)
+                && let Err(e) = Threshold::parse_key_in(key, &names, &flows, &checks)
             {
                 errors.push(format!("thresholds.{key}: {e}"));
             }
             for (i, spec) in specs.iter().enumerate() {
-                match Threshold::parse_in(key, spec, &names, &flows) {
+                match Threshold::parse_in(key, spec, &names, &flows, &checks) {
                     Ok(t) => out.push(t),
                     Err(e) => errors.push(format!("thresholds.{key}[{i}]: {e}")),
                 }
@@ -862,6 +870,29 @@ impl Config {
         for (k, v) in &ep.headers {
             if let Some(why) = header_problem(k, v) {
                 bad(at(&format!("headers.{k}")), why.into());
+            }
+        }
+        if ep.checks.len() > limits::MAX_CHECKS {
+            bad(
+                at("checks"),
+                format!(
+                    "at most {} checks, got {}",
+                    limits::MAX_CHECKS,
+                    ep.checks.len()
+                ),
+            );
+        }
+        for (name, spec) in &ep.checks {
+            if !valid_name(name) {
+                bad(
+                    at(&format!("checks.{name}")),
+                    format!(
+                        "a check's name is 1-{MAX_ENDPOINT_NAME} printable characters, without control characters or surrounding spaces"
+                    ),
+                );
+            }
+            if let Err(e) = crate::capture::Check::compile(spec) {
+                bad(at(&format!("checks.{name}")), e);
             }
         }
         for (j, code) in ep.expect.iter().flatten().enumerate() {

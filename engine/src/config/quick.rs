@@ -155,6 +155,7 @@ impl Quick {
                 pre_allocated_vus: self.rate.map(|_| self.connections),
                 max_vus: self.rate.map(|_| self.connections),
                 server_timing: true,
+                checks: BTreeMap::new(),
             }],
             flows: Vec::new(),
             data: BTreeMap::new(),

@@ -113,6 +113,9 @@ pub struct Step {
     pub capture: BTreeMap<String, SelectorSpec>,
     #[serde(default = "default_true", skip_serializing_if = "is_true")]
     pub server_timing: bool,
+    /// Named assertions on the step's response (as an endpoint's).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub checks: BTreeMap<String, crate::capture::CheckSpec>,
 }
 
 impl Flow {
@@ -136,6 +139,7 @@ impl Flow {
             pre_allocated_vus: self.pre_allocated_vus,
             max_vus: self.max_vus,
             server_timing: true,
+            checks: BTreeMap::new(),
         }
     }
 
@@ -174,6 +178,7 @@ impl Step {
             pre_allocated_vus: None,
             max_vus: None,
             server_timing: self.server_timing,
+            checks: self.checks.clone(),
         }
     }
 }

@@ -280,13 +280,13 @@ impl Worker {
         }
         let c = self.conns[idx].as_mut().expect("a live connection");
         let row = &self.plan.endpoints[c.row];
-        if let Some(step) = &row.step {
+        if row.step.is_some() {
             // a step on another host than the last one reconnects
             if c.sock.is_some() && c.addr != Some(row.addr) {
                 c.sock = None;
             }
-            let body = step.keep_body.then_some(self.plan.max_capture_body);
-            c.framer.keep(step.keep_head, body);
+            let body = row.keep_body.then_some(self.plan.max_capture_body);
+            c.framer.keep(row.keep_head, body);
             c.framer.collect_timing(row.server_timing);
         }
         if c.sock.is_none() {
@@ -533,6 +533,13 @@ impl Worker {
         }
         let c = self.conns[idx].as_mut().expect("a live connection");
         let row = &self.plan.endpoints[c.row];
+        if !row.checks.is_empty() {
+            let mut reader = Reader::new(c.framer.kept());
+            for (i, (_, check)) in row.checks.iter().enumerate() {
+                let ok = check.passes(status, latency, &mut reader, &mut self.value);
+                self.stats[c.row].record_check(i, ok);
+            }
+        }
         self.stats[c.row].record_response(latency, corrected, status, error);
         if !c.framer.timing().is_empty() {
             self.stats[c.row].server_timing.record(c.framer.timing());
@@ -676,6 +683,11 @@ impl Worker {
         let c = self.conns[idx].as_mut().expect("a live connection");
         let (ep, row) = (c.ep, c.row);
         self.stats[row].record_failure(kind);
+        // without a response every check of the request fails (as k6's
+        // would on a response with status 0)
+        for i in 0..self.plan.endpoints[row].checks.len() {
+            self.stats[row].record_check(i, false);
+        }
         c.ticket = false;
         if let Some(s) = self.samples.as_mut()
             && s.wants()

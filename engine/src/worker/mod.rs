@@ -591,6 +591,10 @@ impl Worker {
         let mut framer = Framer::new();
         let e = &self.plan.endpoints[ep];
         framer.collect_timing(e.server_timing);
+        framer.keep(
+            e.keep_head,
+            e.keep_body.then_some(self.plan.max_capture_body),
+        );
         let flow = e
             .step
             .as_ref()

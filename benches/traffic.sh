@@ -7,7 +7,8 @@
 #   two        two static endpoints
 #   flow       a two-step flow: step 1 captures /token from the JSON body,
 #              step 2 sends it in a header (cookies on)
-# Prints each round and the medians of templated/static and flow/two.
+#   checks     the static endpoint with three checks that read the JSON body
+# Prints each round and the medians of templated/static, flow/two and checks/static.
 #   benches/traffic.sh [ROUNDS] [CONNS] [SECS]   (default 8 64 3; needs a release build, gcc)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -27,6 +28,11 @@ J
 cat > "$work/templated.json" <<J
 {$head, "endpoints": [{"name": "a", "path": "/t/{{seq}}?r={{rand_int(1,1000000)}}"}]}
 J
+cat > "$work/checks.json" <<J
+{$head, "endpoints": [{"name": "a", "path": "/t/1?r=500000", "checks": {
+  "ok": {"json": "/ok", "equals": true}, "has id": {"json": "/id", "exists": true},
+  "token": {"json": "/token", "matches": "^abc"}}}]}
+J
 cat > "$work/two.json" <<J
 {$head, "endpoints": [{"name": "a", "path": "/login"}, {"name": "b", "path": "/next", "headers": {"authorization": "Bearer abc123"}}]}
 J
@@ -38,11 +44,13 @@ J
 rps() { taskset -c 0 target/release/userflux-engine run --config "$work/$1.json" -q \
           --runs-dir "$work/runs" | sed -n 's/Requests\/sec: //p'; }
 for r in $(seq "$rounds"); do
-  echo "$(rps static) $(rps templated) $(rps two) $(rps flow)"
+  echo "$(rps static) $(rps templated) $(rps two) $(rps flow) $(rps checks)"
 done | python3 -c '
 import sys, statistics as st
 rows = [tuple(map(float, l.split())) for l in sys.stdin if l.strip()]
-for s, t, w, f in rows:
-    print(f"static {s:9.0f}  templated {t:9.0f} ({t / s:.3f})  two {w:9.0f}  flow {f:9.0f} ({f / w:.3f})")
-print(f"median templated/static {st.median(t / s for s, t, _, _ in rows):.3f}; "
-      f"median flow/two {st.median(f / w for _, _, w, f in rows):.3f}")'
+for s, t, w, f, c in rows:
+    print(f"static {s:9.0f}  templated {t:9.0f} ({t / s:.3f})  two {w:9.0f}  flow {f:9.0f} ({f / w:.3f})"
+          f"  checks {c:9.0f} ({c / s:.3f})")
+print(f"median templated/static {st.median(r[1] / r[0] for r in rows):.3f}; "
+      f"median flow/two {st.median(r[3] / r[2] for r in rows):.3f}; "
+      f"median checks/static {st.median(r[4] / r[0] for r in rows):.3f}")'

@@ -242,11 +242,8 @@ impl Check {
                         .windows(text.len())
                         .any(|w| w == text.as_slice())
             }
-            Check::Select(sel, Pred::Equals(want)) if matches!(sel, Selector::Json(_)) => {
-                let Selector::Json(pointer) = sel else {
-                    return false;
-                };
-                reader.json_value(pointer).is_ok_and(|v| v == want)
+            Check::Select(Selector::Json(pointer), Pred::Equals(want)) => {
+                reader.json_value(pointer).is_ok_and(|v| v == *want)
             }
             Check::Select(sel, pred) => {
                 scratch.clear();
@@ -300,29 +297,31 @@ impl fmt::Display for Miss {
     }
 }
 
-/// Reads one response once for several selectors: the body is parsed as
-/// JSON at most once.
+/// Reads one response for several selectors and checks. A JSON Pointer is
+/// followed through the body without building a document: keys and values
+/// off the path are skipped as they are parsed, and the value at the end
+/// is handed back as its raw text, so a check costs no allocation.
 pub struct Reader<'a> {
     kept: Kept<'a>,
-    json: Option<Result<serde_json::Value, String>>,
 }
 
 impl<'a> Reader<'a> {
     pub fn new(kept: Kept<'a>) -> Reader<'a> {
-        Reader { kept, json: None }
+        Reader { kept }
     }
 
-    /// The JSON value at `pointer` in the body.
-    pub fn json_value(&mut self, pointer: &str) -> Result<&serde_json::Value, Miss> {
+    /// The raw JSON text of the value at `pointer` in the body.
+    pub fn json_raw(&self, pointer: &str) -> Result<&'a serde_json::value::RawValue, Miss> {
         if let Some(n) = self.kept.over {
             return Err(Miss::TooLarge(n));
         }
-        let body = self.kept.body;
-        let doc = self
-            .json
-            .get_or_insert_with(|| serde_json::from_slice(body).map_err(|e| e.to_string()));
-        let doc = doc.as_ref().map_err(|e| Miss::NotJson(e.clone()))?;
-        doc.pointer(pointer).ok_or(Miss::NotFound)
+        seek(self.kept.body, pointer)
+    }
+
+    /// The JSON value at `pointer` in the body.
+    pub fn json_value(&self, pointer: &str) -> Result<serde_json::Value, Miss> {
+        let raw = self.json_raw(pointer)?;
+        serde_json::from_str(raw.get()).map_err(|e| Miss::NotJson(e.to_string()))
     }
 
     /// Appends the value `sel` selects to `out`.
@@ -343,19 +342,156 @@ impl<'a> Reader<'a> {
                 out.extend_from_slice(m.as_bytes());
             }
             Selector::Json(pointer) => {
-                let body = self.kept.body;
-                let doc = self
-                    .json
-                    .get_or_insert_with(|| serde_json::from_slice(body).map_err(|e| e.to_string()));
-                let doc = doc.as_ref().map_err(|e| Miss::NotJson(e.clone()))?;
-                match doc.pointer(pointer) {
-                    None | Some(serde_json::Value::Null) => return Err(Miss::NotFound),
-                    Some(serde_json::Value::String(s)) => out.extend_from_slice(s.as_bytes()),
-                    Some(v) => out.extend_from_slice(v.to_string().as_bytes()),
+                let raw = self.json_raw(pointer)?.get();
+                if raw == "null" {
+                    return Err(Miss::NotFound);
+                }
+                if raw.starts_with('"') {
+                    // a string as it is: borrowed unless it has escapes
+                    match serde_json::from_str::<&str>(raw) {
+                        Ok(s) => out.extend_from_slice(s.as_bytes()),
+                        Err(_) => {
+                            let s: String = serde_json::from_str(raw)
+                                .map_err(|e| Miss::NotJson(e.to_string()))?;
+                            out.extend_from_slice(s.as_bytes());
+                        }
+                    }
+                } else {
+                    out.extend_from_slice(raw.as_bytes());
                 }
             }
         }
         Ok(())
+    }
+}
+
+/// Follows a JSON Pointer (RFC 6901) through `body`.
+fn seek<'a>(body: &'a [u8], pointer: &str) -> Result<&'a serde_json::value::RawValue, Miss> {
+    use serde::de::DeserializeSeed;
+    let mut de = serde_json::Deserializer::from_slice(body);
+    let found = Seek { rest: pointer }
+        .deserialize(&mut de)
+        .and_then(|v| de.end().map(|()| v))
+        .map_err(|e| Miss::NotJson(e.to_string()))?;
+    found.ok_or(Miss::NotFound)
+}
+
+/// The pointer still to follow, `/a/0/b` (empty: this value is the one).
+struct Seek<'p> {
+    rest: &'p str,
+}
+
+impl<'p> Seek<'p> {
+    /// The next token, unescaped (`~1` is `/`, `~0` is `~`), and what follows.
+    fn split(&self) -> (std::borrow::Cow<'p, str>, &'p str) {
+        let rest = &self.rest[1..];
+        let (token, after) = match rest.find('/') {
+            Some(i) => (&rest[..i], &rest[i..]),
+            None => (rest, ""),
+        };
+        let token = if token.contains('~') {
+            std::borrow::Cow::Owned(token.replace("~1", "/").replace("~0", "~"))
+        } else {
+            std::borrow::Cow::Borrowed(token)
+        };
+        (token, after)
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Seek<'_> {
+    type Value = Option<&'de serde_json::value::RawValue>;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        if self.rest.is_empty() {
+            return <&serde_json::value::RawValue>::deserialize(d).map(Some);
+        }
+        d.deserialize_any(self)
+    }
+}
+
+/// A key compared with a token as it is parsed.
+struct KeyIs<'t>(&'t str);
+
+impl<'de> serde::de::DeserializeSeed<'de> for KeyIs<'_> {
+    type Value = bool;
+
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<bool, D::Error> {
+        d.deserialize_str(self)
+    }
+}
+
+impl serde::de::Visitor<'_> for KeyIs<'_> {
+    type Value = bool;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("an object key")
+    }
+
+    fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<bool, E> {
+        Ok(v == self.0)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Seek<'_> {
+    type Value = Option<&'de serde_json::value::RawValue>;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("JSON")
+    }
+
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        let (token, after) = self.split();
+        let mut found = None;
+        while let Some(hit) = m.next_key_seed(KeyIs(&token))? {
+            if hit && found.is_none() {
+                found = m.next_value_seed(Seek { rest: after })?;
+            } else {
+                m.next_value::<serde::de::IgnoredAny>()?;
+            }
+        }
+        Ok(found)
+    }
+
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<Self::Value, A::Error> {
+        let (token, after) = self.split();
+        // RFC 6901: an index is digits without a leading zero
+        let index: Option<usize> = (token == "0" || !token.starts_with('0'))
+            .then(|| token.parse().ok())
+            .flatten();
+        let mut found = None;
+        let mut i = 0;
+        loop {
+            if Some(i) == index {
+                match s.next_element_seed(Seek { rest: after })? {
+                    Some(v) => found = v,
+                    None => break,
+                }
+            } else if s.next_element::<serde::de::IgnoredAny>()?.is_none() {
+                break;
+            }
+            i += 1;
+        }
+        Ok(found)
+    }
+
+    // A scalar where the pointer goes on: nothing there.
+    fn visit_bool<E>(self, _: bool) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_i64<E>(self, _: i64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_u64<E>(self, _: u64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_f64<E>(self, _: f64) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_str<E>(self, _: &str) -> Result<Self::Value, E> {
+        Ok(None)
+    }
+    fn visit_unit<E>(self) -> Result<Self::Value, E> {
+        Ok(None)
     }
 }
 
@@ -453,7 +589,7 @@ mod tests {
 
     #[test]
     fn checks_judge_status_time_body_and_selected_values() {
-        let body = br#"{"id":42,"ok":true,"name":"ann","tags":["a"]}"#;
+        let body = br#"{"id":42,"ok":true,"name":"ann","tags":["a"],"deep":{"a/b":[0,{"x~y":"z\u0021"}]}}"#;
         let mut reader = Reader::new(Kept {
             head: HEAD,
             body,
@@ -479,6 +615,11 @@ mod tests {
             (r#"{"header": "x-session", "equals": "abc"}"#, true),
             (r#"{"header": "x-session", "matches": "HIT|MISS"}"#, false),
             (r#"{"regex": "\"name\":\"(\\w+)\"", "equals": "ann"}"#, true),
+            (r#"{"json": "/deep/a~1b/1/x~0y", "equals": "z!"}"#, true),
+            (r#"{"json": "/deep/a~1b/01"}"#, false),
+            (r#"{"json": "/tags/0", "equals": "a"}"#, true),
+            (r#"{"json": "/tags/1"}"#, false),
+            (r#"{"json": "/id/x"}"#, false),
         ] {
             assert_eq!(run(c), want, "{c}");
         }

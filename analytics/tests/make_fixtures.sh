@@ -3,7 +3,8 @@
 #   closed/     three closed-model endpoints, one failing 20 %, samples at rate 0.2
 #   autoscale/  an autoscaled endpoint with scaling events, no samples
 #   open/       an open-model endpoint against a stalling route, with thresholds (one fails)
-#   flow/       a three-step flow (login, a product with the token, an order) next to an endpoint
+#   flow/       a three-step flow (login, a product with the token, an order) next to an
+#               endpoint, with checks (one failing some of the time on each)
 # Regenerate with: analytics/tests/make_fixtures.sh  (needs `cargo build --release`).
 # Loopback only; each run ends by itself.
 set -euo pipefail
@@ -51,6 +52,6 @@ run flow '{"name": "flow", "threads": 1,
   "flows": [{"name": "shop", "weight": 3, "steps": [
     {"name": "login", "method": "POST", "path": "/login", "capture": {"token": {"json": "/token"}}},
     {"name": "product", "path": "/products/{{rand_int(1,100)}}", "headers": {"authorization": "Bearer {{vars.token}}"}},
-    {"name": "buy", "method": "POST", "path": "/buy", "body": "{\"n\":{{seq}}}"}]}],
-  "endpoints": [{"name": "users", "path": "/users"}]}'
+    {"name": "buy", "method": "POST", "path": "/buy", "body": "{\"n\":{{seq}}}", "checks": {"paid": {"status": 200}}}]}],
+  "endpoints": [{"name": "users", "path": "/users", "checks": {"status is 200": {"status": 200}, "fast": {"duration_lt": "2300us"}}}]}'
 du -sh "$data"/*

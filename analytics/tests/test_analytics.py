@@ -108,6 +108,11 @@ def test_report_shows_flows_with_their_iterations_and_steps(run_copy):
     assert "steps: shop.login → shop.product → shop.buy" in html
     d50 = f["iteration_duration_ms"]["p50"]
     assert f"{d50:.2f}" in html or f"{d50:.1f}" in html
+    # checks: one row per endpoint and check, with the summary's counts
+    assert 'id="checks"' in html
+    fast = summary("flow")["endpoints"]["users"]["checks"]["fast"]
+    assert f"✗ fast</td>\n      <td>{fast['passes']:,}</td><td>{fast['fails']:,}</td>" in html
+    assert "✓ status is 200" in html
     # a flow's iteration histogram decodes to its completed iterations
     assert hdr.decode(f["histogram"]).total == f["iterations"]
 

@@ -114,6 +114,24 @@ def server_timing_rows(summary: dict) -> list[dict]:
     return rows
 
 
+def check_rows(summary: dict) -> list[dict]:
+    """Per endpoint and check: passes, fails and the share that passed."""
+    rows = []
+    for name, e in sorted(summary["endpoints"].items()):
+        for check, c in sorted((e.get("checks") or {}).items()):
+            judged = c["passes"] + c["fails"]
+            rows.append(
+                {
+                    "endpoint": name,
+                    "name": check,
+                    "passes": c["passes"],
+                    "fails": c["fails"],
+                    "rate": c["passes"] / judged if judged else None,
+                }
+            )
+    return rows
+
+
 def flow_rows(summary: dict) -> list[dict]:
     """Per flow: iterations, failures, rate, duration percentiles and its steps."""
     rows = []
@@ -175,6 +193,7 @@ def build(run: Run, out_dir: Path | None = None) -> Path:
             rows=endpoint_rows(run.summary),
             timing_rows=server_timing_rows(run.summary),
             flow_rows=flow_rows(run.summary),
+            check_rows=check_rows(run.summary),
             any_corrected=any(e.get("latency_corrected_ms") for e in run.summary["endpoints"].values()),
             charts=[{"title": t, "file": f, "b64": base64.b64encode(p).decode()} for t, f, p in figures],
             events=run.summary.get("scaling_events") or [],

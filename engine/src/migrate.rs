@@ -55,6 +55,7 @@ pub fn migrate(v: Value) -> Result<(Value, Vec<String>), String> {
     };
     let mut m = Migration {
         warnings: Vec::new(),
+        version: schema_version(&o),
     };
     let out = match form {
         Form::Current => return Ok((Value::Object(o), vec![])),
@@ -67,6 +68,16 @@ pub fn migrate(v: Value) -> Result<(Value, Vec<String>), String> {
 
 struct Migration {
     warnings: Vec<String>,
+    /// The Tressi version its `$schema` names (`…/tressi.schema.v0.0.13.json`).
+    version: Option<(u32, u32, u32)>,
+}
+
+/// `v0.0.13` in a `$schema` URL.
+fn schema_version(o: &Map<String, Value>) -> Option<(u32, u32, u32)> {
+    let url = o.get("$schema")?.as_str()?;
+    let i = url.rfind(".v")? + 2;
+    let mut parts = url[i..].split('.').map(|p| p.parse::<u32>().ok());
+    Some((parts.next()??, parts.next()??, parts.next()??))
 }
 
 fn secs(v: &Value, field: &str) -> Result<f64, String> {
@@ -102,10 +113,18 @@ impl Migration {
         }
     }
 
-    /// Reports every field of `o` not in `known`.
+    /// Reports every field of `o` not in `known`, with its value.
     fn unmapped(&mut self, o: &Map<String, Value>, known: &[&str], at: &str) {
-        for k in o.keys().filter(|k| !known.contains(&k.as_str())) {
-            self.warn(format!("{at}{k}: no Userflux equivalent; ignored"));
+        for (k, v) in o.iter().filter(|(k, _)| !known.contains(&k.as_str())) {
+            let hint = match k.as_str() {
+                "workerMemoryLimit" => {
+                    " (memory per Tressi worker thread; Userflux's workers need no limit: see README Performance)"
+                }
+                _ => "",
+            };
+            self.warn(format!(
+                "{at}{k} {v}: no Userflux equivalent{hint}; ignored"
+            ));
         }
     }
 
@@ -211,6 +230,16 @@ impl Migration {
     }
 
     fn tressi_flat(&mut self, o: Map<String, Value>) -> Result<Value, String> {
+        // A flat file whose requests carry their own load (rps, a ramp, an
+        // early exit) is read as the options form: the requests decide.
+        let per_request = requests_of(&o)?.iter().any(|r| {
+            ["rps", "rampUpDurationSec", "earlyExit"]
+                .iter()
+                .any(|k| r.get(k).is_some())
+        });
+        if per_request {
+            return self.tressi_flat_per_request(o);
+        }
         let known = [
             "$schema",
             "name",
@@ -245,12 +274,19 @@ impl Migration {
             .map(|v| secs(v, "duration"))
             .transpose()?
             .unwrap_or(10.0);
-        let ramp = o
+        let wanted_ramp = o
             .get("rampUpTime")
             .map(|v| secs(v, "rampUpTime"))
             .transpose()?
-            .unwrap_or(0.0)
-            .min(duration);
+            .unwrap_or(0.0);
+        let ramp = wanted_ramp.min(duration);
+        if wanted_ramp > duration {
+            self.warn(format!(
+                "rampUpTime {wanted_ramp}: longer than the run ({}); the ramp is shortened to {}",
+                dur(duration),
+                dur(ramp)
+            ));
+        }
         let rps = o
             .get("rps")
             .map(|v| v.as_f64().ok_or(format!("rps: expected a number, got {v}")))
@@ -261,6 +297,13 @@ impl Migration {
         let mut endpoints = Vec::new();
         for (i, r) in requests.iter().enumerate() {
             endpoints.push(self.endpoint(i, r, &global, &mut taken)?);
+            if let Some(ro) = r.as_object() {
+                self.unmapped(
+                    ro,
+                    &["url", "method", "headers", "payload"],
+                    &format!("requests[{i}]."),
+                );
+            }
         }
         let mut c = Map::new();
         c.insert(
@@ -276,9 +319,13 @@ impl Migration {
                 c.insert("max_workers".into(), json!(workers));
                 c.insert("stages".into(), json!([{"duration": "0s", "target": n}, {"duration": dur(duration), "target": n}]));
                 self.warn(format!(
-                    "autoscale: true with rps {rps} and workers {workers}: each endpoint autoscales to target_rps {per} \
-                     (rps split evenly), under a global max_workers of {workers}, starting from one worker each"
+                    "autoscale true: each endpoint autoscales to target_rps {per} (rps {rps} split evenly), \
+                     under a global max_workers of {workers}, starting from one worker each"
                 ));
+                self.warn(format!(
+                    "rps {rps}: split evenly, target_rps {per} per endpoint"
+                ));
+                self.warn(format!("workers {workers}: the global max_workers"));
                 if ramp > 0.0 {
                     self.warn(format!("rampUpTime {ramp}: no equivalent under autoscale (the autoscaler ramps); ignored"));
                 }
@@ -295,6 +342,20 @@ impl Migration {
                     "rps {rps} without autoscale: each endpoint becomes open-model at rate {per} req/s \
                      (rps split evenly) with up to {vus} connections (workers {workers} split evenly)"
                 ));
+                if o.contains_key("workers") {
+                    self.warn(format!(
+                        "workers {workers}: up to {vus} connections per endpoint"
+                    ));
+                }
+                if ramp > 0.0 {
+                    self.warn(format!(
+                        "rampUpTime {ramp}: each endpoint's rate ramps from 0 over {}",
+                        dur(ramp)
+                    ));
+                }
+                if let Some(a) = o.get("autoscale") {
+                    self.warn(format!("autoscale {a}: the rate is fixed"));
+                }
             }
             (a, None) => {
                 let mut stages = vec![];
@@ -308,10 +369,18 @@ impl Migration {
                 self.warn(format!(
                     "workers {workers}: {workers} VUs split evenly over the requests"
                 ));
+                if ramp > 0.0 {
+                    self.warn(format!(
+                        "rampUpTime {ramp}: the VUs ramp from 0 over {}",
+                        dur(ramp)
+                    ));
+                }
                 if a {
                     self.warn(
-                        "autoscale: true without rps has no target to scale to; VUs stay fixed",
+                        "autoscale true: without rps there is no target to scale to; VUs stay fixed",
                     );
+                } else if let Some(v) = o.get("autoscale") {
+                    self.warn(format!("autoscale {v}: VUs stay fixed"));
                 }
             }
         }
@@ -326,6 +395,43 @@ impl Migration {
             ));
         }
         Ok(Value::Object(c))
+    }
+
+    /// A flat file with per-request load: its top-level fields become the
+    /// options form's where they have an equivalent there.
+    fn tressi_flat_per_request(&mut self, mut o: Map<String, Value>) -> Result<Value, String> {
+        let mut options = Map::new();
+        for (from, to) in [
+            ("duration", "durationSec"),
+            ("rampUpTime", "rampUpDurationSec"),
+            ("headers", "headers"),
+        ] {
+            if let Some(v) = o.remove(from) {
+                if from != to {
+                    self.warn(format!(
+                        "{from} {v}: read as options.{to} (the requests carry their own rps)"
+                    ));
+                }
+                options.insert(to.into(), v);
+            }
+        }
+        for k in ["workers", "rps", "autoscale"] {
+            if let Some(v) = o.remove(k) {
+                self.warn(format!(
+                    "{k} {v}: ignored: the requests carry their own rps, each an open-model rate"
+                ));
+            }
+        }
+        if let Some(d) = o.remove("description") {
+            self.warn(format!("description {d}: no Userflux equivalent; ignored"));
+        }
+        let name = o.remove("name");
+        o.insert("options".into(), Value::Object(options));
+        let mut c = self.tressi_options(o)?;
+        if let Some(n) = name {
+            c["name"] = n;
+        }
+        Ok(c)
     }
 
     fn tressi_options(&mut self, o: Map<String, Value>) -> Result<Value, String> {
@@ -361,6 +467,15 @@ impl Migration {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
+        if let Some(r) = options
+            .get("rampUpDurationSec")
+            .or(options.get("rampUpTimeSec"))
+        {
+            self.warn(format!(
+                "options.rampUpDurationSec {r}: each request's rate ramps from 0 over {} unless it sets its own",
+                dur(global_ramp)
+            ));
+        }
         let requests = requests_of(&o)?;
         let mut taken = Vec::new();
         let mut endpoints = Vec::new();
@@ -394,10 +509,40 @@ impl Migration {
                 .get("rampUpDurationSec")
                 .map(|v| secs(v, &format!("{at}rampUpDurationSec")))
                 .transpose()?;
-            let ramp = own_ramp
-                .filter(|r| *r > 0.0)
-                .unwrap_or(global_ramp)
-                .min(duration);
+            let wanted = own_ramp.filter(|r| *r > 0.0).unwrap_or(global_ramp);
+            if let Some(own) = own_ramp.filter(|r| *r > 0.0)
+                && global_ramp > 0.0
+                && own != global_ramp
+            {
+                self.warn(format!(
+                    "{at}rampUpDurationSec {own}: overrides options.rampUpDurationSec {global_ramp} for this request"
+                ));
+            }
+            let ramp = wanted.min(duration);
+            let overrides = own_ramp.is_some_and(|r| r > 0.0) && global_ramp > 0.0;
+            if let Some(own) = own_ramp
+                && !overrides
+                && !(own > duration)
+            {
+                self.warn(if own > 0.0 {
+                    format!(
+                        "{at}rampUpDurationSec {own}: its rate ramps from 0 over {}",
+                        dur(own)
+                    )
+                } else {
+                    format!(
+                        "{at}rampUpDurationSec 0: uses options.rampUpDurationSec ({})",
+                        dur(global_ramp)
+                    )
+                });
+            }
+            if wanted > duration {
+                self.warn(format!(
+                    "{at}rampUpDurationSec {wanted}: longer than the run ({}); the ramp is shortened to {} and the rate {rps} req/s is reached at the end",
+                    dur(duration),
+                    dur(ramp)
+                ));
+            }
             ep.insert("rate_stages".into(), rate_stages(rps, ramp, duration));
             self.warn(format!(
                 "{at}rps {rps}: open-model rate {rps} req/s{}",
@@ -462,13 +607,28 @@ impl Migration {
                 "errorRateThreshold",
                 "exitStatusCodes",
                 "monitoringWindowMs",
+                "monitoringWindowSeconds",
             ],
             &format!("{at}."),
         );
         if o.get("enabled").and_then(Value::as_bool) != Some(true) {
-            self.warn(format!("{at}: disabled; nothing to convert"));
+            let fields: Vec<&str> = o.keys().map(String::as_str).collect();
+            self.warn(format!(
+                "{at}: disabled (enabled false); nothing to convert (its {})",
+                fields.join(", ")
+            ));
+            for k in o.keys().filter(|k| *k != "enabled") {
+                self.warn(format!(
+                    "{at}.{k} {}: unused, the early exit is disabled",
+                    o[k]
+                ));
+            }
+            self.warn(format!("{at}.enabled false: no thresholds made"));
             return Ok(());
         }
+        self.warn(format!(
+            "{at}.enabled true: its conditions become thresholds with abortOnFail"
+        ));
         let key = |metric: &str, extra: &str| {
             let inner = format!("{}{extra}", tags.trim_start_matches('{'));
             if inner.is_empty() {
@@ -479,9 +639,34 @@ impl Migration {
         };
         let mut made = Vec::new();
         if let Some(r) = o.get("errorRateThreshold").and_then(Value::as_f64)
+            && r <= 0.0
+        {
+            self.warn(format!(
+                "{at}.errorRateThreshold {r}: 0 sets no error-rate limit"
+            ));
+        }
+        if let Some(r) = o.get("errorRateThreshold").and_then(Value::as_f64)
             && r > 0.0
         {
-            let rate = if r > 1.0 { r / 100.0 } else { r };
+            // Tressi 0.0.13-0.0.19 wrote a fraction (0.0-1.0, with
+            // monitoringWindowMs); 0.0.20 a percent (1-100, with
+            // monitoringWindowSeconds).
+            let percent = if o.contains_key("monitoringWindowSeconds") {
+                true
+            } else if o.contains_key("monitoringWindowMs") {
+                false
+            } else {
+                self.version.is_some_and(|v| v >= (0, 0, 20)) || r > 1.0
+            };
+            let rate = if percent { r / 100.0 } else { r };
+            self.warn(format!(
+                "{at}.errorRateThreshold {r}: {} error rate {rate}",
+                if percent {
+                    "a percent (Tressi 0.0.20):"
+                } else {
+                    "a fraction (Tressi 0.0.13-0.0.19):"
+                }
+            ));
             let k = key("http_req_failed", "");
             thresholds.insert(
                 k.clone(),
@@ -503,6 +688,11 @@ impl Migration {
             );
             made.push(format!("{k}: count==0"));
         }
+        if let Some(codes) = o.get("exitStatusCodes") {
+            self.warn(format!(
+                "{at}.exitStatusCodes {codes}: a response with one of these stops the run (http_reqs{{status:N}} count==0, abortOnFail)"
+            ));
+        }
         if made.is_empty() {
             self.warn(format!(
                 "{at}: enabled without a rate or status codes; nothing to convert"
@@ -513,10 +703,12 @@ impl Migration {
                 made.join(", ")
             ));
         }
-        if let Some(w) = o.get("monitoringWindowMs") {
-            self.warn(format!(
-                "{at}.monitoringWindowMs {w}: no equivalent; thresholds judge the whole run so far, every second"
-            ));
+        for k in ["monitoringWindowMs", "monitoringWindowSeconds"] {
+            if let Some(w) = o.get(k) {
+                self.warn(format!(
+                    "{at}.{k} {w}: no equivalent; thresholds judge the whole run so far, every second"
+                ));
+            }
         }
         Ok(())
     }
@@ -662,7 +854,7 @@ mod tests {
         );
         let all = w.join("\n");
         for want in [
-            "autoscale: true with rps 1000 and workers 50",
+            "autoscale true: each endpoint autoscales to target_rps 333.3333333333333 (rps 1000 split evenly), under a global max_workers of 50",
             "rampUpTime 15: no equivalent",
             "description: no Userflux equivalent",
             "$schema: no Userflux equivalent",
@@ -751,8 +943,8 @@ mod tests {
         assert_eq!(parsed[0].expression, "rate<0.1");
         let all = w.join("\n");
         for want in [
-            "options.workerMemoryLimit: no Userflux equivalent",
-            "options.workerEarlyExit: disabled; nothing to convert",
+            "options.workerMemoryLimit 128: no Userflux equivalent",
+            "options.workerEarlyExit: disabled (enabled false); nothing to convert",
             "requests[1].earlyExit: thresholds that stop the run (abortOnFail): http_req_failed{endpoint:",
             "requests[1].earlyExit.monitoringWindowMs 1000: no equivalent",
             "requests[0].rps 50: open-model rate 50 req/s",

@@ -522,7 +522,7 @@ impl Migration {
             let overrides = own_ramp.is_some_and(|r| r > 0.0) && global_ramp > 0.0;
             if let Some(own) = own_ramp
                 && !overrides
-                && !(own > duration)
+                && own <= duration
             {
                 self.warn(if own > 0.0 {
                     format!(

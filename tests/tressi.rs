@@ -175,19 +175,27 @@ fn per_request_load_survives_any_shape_and_ramps_say_when_they_change() {
 fn a_merged_tressi_config_sends_one_content_type() {
     // a global Content-Type and a request's content-type: the request's,
     // once, on the wire
+    // (the open model pre-opens connections: the request comes on any one)
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let server = std::thread::spawn(move || {
-        let (mut s, _) = listener.accept().unwrap();
-        s.set_read_timeout(Some(std::time::Duration::from_secs(10)))
-            .unwrap();
-        let mut head = Vec::new();
-        let mut b = [0u8; 1];
-        while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
-            head.push(b[0]);
+    let (tx, heads) = std::sync::mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { return };
+            let tx = tx.clone();
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(std::time::Duration::from_secs(10)));
+                let mut head = Vec::new();
+                let mut b = [0u8; 1];
+                while !head.ends_with(b"\r\n\r\n") && s.read(&mut b).unwrap_or(0) == 1 {
+                    head.push(b[0]);
+                }
+                if !head.is_empty() {
+                    let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+                    let _ = tx.send(String::from_utf8_lossy(&head).into_owned());
+                }
+            });
         }
-        let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
-        String::from_utf8_lossy(&head).into_owned()
     });
     let tmp = tempfile::tempdir().unwrap();
     let config = format!(
@@ -197,7 +205,9 @@ fn a_merged_tressi_config_sends_one_content_type() {
     );
     let runs = tmp.path().join("runs");
     let out = userflux::run_with_config(&config, &tmp.path().join("tressi.json"), &runs, &[]);
-    let head = server.join().unwrap();
+    let head = heads
+        .recv_timeout(std::time::Duration::from_secs(10))
+        .expect("a request reached the server");
     let types: Vec<&str> = head
         .lines()
         .filter(|l| l.to_ascii_lowercase().starts_with("content-type:"))

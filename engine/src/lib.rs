@@ -65,5 +65,6 @@ pub mod sys;
 pub mod template;
 pub mod thresholds;
 pub mod timer;
+pub mod tls;
 pub mod url;
 pub mod worker;

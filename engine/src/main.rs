@@ -106,6 +106,23 @@ struct RunArgs {
     /// Quick form: `Connection: close` on every request (a new connection each time).
     #[arg(long, conflicts_with = "config")]
     no_keepalive: bool,
+    /// Quick form, https: do not verify the server's certificate.
+    #[arg(long, conflicts_with = "config")]
+    insecure: bool,
+    /// Quick form, https: trust the CA certificates in this PEM file too.
+    #[arg(long, value_name = "FILE", conflicts_with = "config")]
+    cacert: Option<PathBuf>,
+    /// Quick form, https: client certificate chain (PEM) for mutual TLS; needs --key.
+    #[arg(long, value_name = "FILE", conflicts_with = "config", requires = "key")]
+    cert: Option<PathBuf>,
+    /// Quick form, https: the client certificate's private key (PEM); needs --cert.
+    #[arg(
+        long,
+        value_name = "FILE",
+        conflicts_with = "config",
+        requires = "cert"
+    )]
+    key: Option<PathBuf>,
     /// A config file (JSON); see the README's config reference.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -161,6 +178,16 @@ impl RunArgs {
         q.timeout = self.timeout;
         q.connect_timeout = self.connect_timeout;
         q.keepalive = !self.no_keepalive;
+        let file = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
+        if self.insecure || self.cacert.is_some() || self.cert.is_some() {
+            q.tls = Some(userflux_engine::tls::TlsSpec {
+                insecure: self.insecure,
+                ca_file: file(&self.cacert),
+                client_cert: file(&self.cert),
+                client_key: file(&self.key),
+                ..Default::default()
+            });
+        }
         Ok(q)
     }
 }

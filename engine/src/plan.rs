@@ -210,6 +210,8 @@ pub struct EndpointPlan {
     pub method: &'static str,
     pub url: String,
     pub path: String,
+    /// `https`: the name verified in the server's certificate (and sent as SNI).
+    pub tls_name: Option<rustls::pki_types::ServerName<'static>>,
     /// HEAD requests get responses without bodies.
     pub head: bool,
     /// Collect responses' `Server-Timing` metrics.
@@ -294,6 +296,8 @@ pub struct Plan {
     /// Per data set, the next row of a `sequential` one.
     pub data_next: Vec<std::sync::atomic::AtomicU64>,
     pub max_capture_body: usize,
+    /// The TLS client configuration, when a row is `https`.
+    pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Plan {

@@ -122,6 +122,35 @@ fn server_timing(out: &mut String, s: &Summary) {
     }
 }
 
+/// `Phases (ms, p50 / p99): connect … (N connections)  TLS …  waiting …`
+/// over the whole run, then per endpoint when there are several.
+fn phases(out: &mut String, s: &Summary) {
+    let line = |st: &Stats| {
+        let mut parts = Vec::new();
+        let pair = |l: &crate::summary::Latency| format!("{} / {}", ms(l.p50), ms(l.p99));
+        if let Some(l) = &st.connect_ms {
+            parts.push(format!("connect {}", pair(l)));
+        }
+        if let Some(l) = &st.tls_handshake_ms {
+            parts.push(format!("TLS handshake {}", pair(l)));
+        }
+        if let Some(l) = &st.waiting_ms {
+            parts.push(format!("waiting {}", pair(l)));
+        }
+        parts.join("  ")
+    };
+    let total = line(&s.totals);
+    if total.is_empty() {
+        return;
+    }
+    let _ = writeln!(out, "Phases (ms, p50 / p99): {total}");
+    if s.endpoints.len() > 1 && s.totals.tls_handshake_ms.is_some() {
+        for (name, e) in &s.endpoints {
+            let _ = writeln!(out, "  {name:<16} {}", line(e));
+        }
+    }
+}
+
 /// k6's way: `✓ name` when a check always passed, else
 /// `✗ name  98.1% — ✓ 9810 ✗ 190`; each under its endpoint.
 fn checks(out: &mut String, s: &Summary) {
@@ -182,6 +211,7 @@ pub fn human_summary(s: &Summary) -> String {
             ms(l.max)
         );
     }
+    phases(&mut out, s);
     if !s.flows.is_empty() {
         let _ = writeln!(
             out,

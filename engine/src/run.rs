@@ -40,6 +40,15 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
     let mut endpoints = Vec::with_capacity(urls.len());
     let mut problems = Vec::new();
     let flow_vars: Vec<Vec<String>> = config.flows.iter().map(|f| f.var_names()).collect();
+    let tls_spec = config.tls.clone().unwrap_or_default();
+    let tls = if urls.iter().any(|u| u.tls) {
+        match tls_spec.client_config(config.base_dir.as_deref()) {
+            Ok(c) => Some(c),
+            Err(e) => return Err(ConfigError { problems: vec![e] }),
+        }
+    } else {
+        None
+    };
     for ((ep, url), (at, place)) in rows.iter().zip(&urls).zip(&places) {
         let addr = match resolve_host(at, ep.url.is_some(), url) {
             Ok(addr) => addr,
@@ -145,8 +154,19 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
             keep_head,
             keep_body,
             method: ep.method.as_str(),
-            url: format!("http://{}{}", url.authority(), url.path),
+            url: url.to_string(),
             path: url.path.clone(),
+            tls_name: if url.tls {
+                match tls_spec.name_for(&url.host) {
+                    Ok(n) => Some(n),
+                    Err(e) => {
+                        problems.push(format!("{at}: {e}"));
+                        None
+                    }
+                }
+            } else {
+                None
+            },
             head: ep.method == Method::Head,
             server_timing: ep.server_timing,
             close: ep.headers.iter().any(|(k, v)| {
@@ -218,6 +238,7 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
             .map(|_| AtomicU64::new(0))
             .collect(),
         max_capture_body: config.max_capture_body,
+        tls,
     };
     // An autoscaled endpoint starts with its share of the first stage that
     // asks for VUs, within its bounds; then the autoscaler decides.
@@ -467,6 +488,7 @@ fn build_summary(
     let mut endpoints = std::collections::BTreeMap::new();
     let mut histograms = std::collections::BTreeMap::new();
     let mut histograms_corrected = std::collections::BTreeMap::new();
+    let mut histograms_phases = std::collections::BTreeMap::new();
     let mut views = Vec::new();
     let mut check_totals: std::collections::BTreeMap<String, CheckCount> = Default::default();
     for (i, s) in outcome.endpoints.iter().enumerate() {
@@ -479,6 +501,17 @@ fn build_summary(
         views.push(EndpointView::in_plan(plan, i, s));
         if let Some(h) = s.corrected.as_ref().filter(|_| open) {
             histograms_corrected.insert(name.clone(), encode_histogram(h));
+        }
+        let phases: std::collections::BTreeMap<String, String> = [
+            ("connect", &s.connecting),
+            ("tls_handshake", &s.tls_handshaking),
+            ("waiting", &s.waiting),
+        ]
+        .into_iter()
+        .filter_map(|(k, h)| Some((k.to_string(), encode_histogram(h.as_ref()?))))
+        .collect();
+        if !phases.is_empty() {
+            histograms_phases.insert(name.clone(), phases);
         }
         // a flow's VUs are its first step's; each of its steps shows them
         let unit = plan.endpoints[i]
@@ -612,6 +645,7 @@ fn build_summary(
         samples: None,
         histograms,
         histograms_corrected,
+        histograms_phases,
     }
 }
 

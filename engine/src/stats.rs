@@ -32,6 +32,10 @@ pub enum ErrorKind {
     Read,
     /// Writing the request failed.
     Write,
+    /// The TLS handshake failed (a rejected certificate, an alert, a
+    /// protocol mismatch, no handshake within `timeouts.connect`), or a TLS
+    /// record could not be read.
+    Tls,
     /// The response is not valid HTTP/1.x framing.
     Parse,
     /// A complete response whose status is not accepted (`expect`).
@@ -45,11 +49,12 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 8] = [
+    pub const ALL: [ErrorKind; 9] = [
         ErrorKind::Connect,
         ErrorKind::Timeout,
         ErrorKind::Read,
         ErrorKind::Write,
+        ErrorKind::Tls,
         ErrorKind::Parse,
         ErrorKind::Status,
         ErrorKind::Interrupted,
@@ -62,6 +67,7 @@ impl ErrorKind {
             ErrorKind::Timeout => "timeout",
             ErrorKind::Read => "read",
             ErrorKind::Write => "write",
+            ErrorKind::Tls => "tls",
             ErrorKind::Parse => "parse",
             ErrorKind::Status => "status",
             ErrorKind::Interrupted => "interrupted",
@@ -130,6 +136,12 @@ pub struct EndpointStats {
     pub unexpected: Option<Histogram<u64>>,
     /// Per check of the row (in its order): passes and fails.
     pub checks: Vec<[u64; 2]>,
+    /// Phases, in µs (k6's names): TCP connects and TLS handshakes, once
+    /// per connection made; waiting (sent → first response byte), per
+    /// response. Allocated at first use.
+    pub connecting: Option<Histogram<u64>>,
+    pub tls_handshaking: Option<Histogram<u64>>,
+    pub waiting: Option<Histogram<u64>>,
 }
 
 impl Default for EndpointStats {
@@ -154,6 +166,9 @@ impl EndpointStats {
             server_timing: Default::default(),
             unexpected: None,
             checks: Vec::new(),
+            connecting: None,
+            tls_handshaking: None,
+            waiting: None,
         }
     }
 
@@ -178,6 +193,12 @@ impl EndpointStats {
             let h = self.unexpected.get_or_insert_with(new_histogram);
             record(h, corrected_us.unwrap_or(latency_us));
         }
+    }
+
+    /// A phase's duration, in µs.
+    #[inline]
+    pub fn record_phase(phase: &mut Option<Histogram<u64>>, us: u64) {
+        record(phase.get_or_insert_with(new_histogram), us);
     }
 
     /// Check `i` of the row passed or failed.
@@ -213,6 +234,17 @@ impl EndpointStats {
                 .get_or_insert_with(new_histogram)
                 .add(u)
                 .expect("grows to fit");
+        }
+        for (mine, theirs) in [
+            (&mut self.connecting, &other.connecting),
+            (&mut self.tls_handshaking, &other.tls_handshaking),
+            (&mut self.waiting, &other.waiting),
+        ] {
+            if let Some(h) = theirs {
+                mine.get_or_insert_with(new_histogram)
+                    .add(h)
+                    .expect("grows to fit");
+            }
         }
         if self.checks.len() < other.checks.len() {
             self.checks.resize(other.checks.len(), [0; 2]);
@@ -255,6 +287,16 @@ impl EndpointStats {
             u.reset();
         }
         self.checks.iter_mut().for_each(|c| *c = [0; 2]);
+        for h in [
+            &mut self.connecting,
+            &mut self.tls_handshaking,
+            &mut self.waiting,
+        ]
+        .into_iter()
+        .flatten()
+        {
+            h.reset();
+        }
         self.requests = 0;
         self.errors = 0;
         self.bytes_in = 0;

@@ -100,6 +100,10 @@ pub struct Summary {
     /// Open-model endpoints: the corrected latency histogram, same form.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub histograms_corrected: BTreeMap<String, String>,
+    /// Per endpoint, its phases' histograms (µs, same form), by phase:
+    /// `connect`, `tls_handshake`, `waiting`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub histograms_phases: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -165,6 +169,16 @@ pub struct Stats {
     /// without checks.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub checks_rate: Option<f64>,
+    /// TCP connects (k6's `http_req_connecting`), once per connection made, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_ms: Option<Latency>,
+    /// TLS handshakes (`http_req_tls_handshaking`), once per `https`
+    /// connection made, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls_handshake_ms: Option<Latency>,
+    /// From the send to the first byte of the response (`http_req_waiting`), ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub waiting_ms: Option<Latency>,
 }
 
 /// A check's outcomes over a run.
@@ -415,6 +429,9 @@ impl Stats {
             server_timing_malformed: s.server_timing.malformed,
             checks: BTreeMap::new(),
             checks_rate: None,
+            connect_ms: s.connecting.as_ref().and_then(Latency::from_histogram),
+            tls_handshake_ms: s.tls_handshaking.as_ref().and_then(Latency::from_histogram),
+            waiting_ms: s.waiting.as_ref().and_then(Latency::from_histogram),
         }
     }
 

@@ -42,11 +42,17 @@ pub enum Metric {
     VusMax,
     /// Passed checks / checks judged.
     Checks,
+    /// Phases, ms: TCP connects, TLS handshakes (once per connection),
+    /// waiting (sent → first response byte, per response).
+    Connecting,
+    TlsHandshaking,
+    Waiting,
 }
 
 /// The metric names thresholds accept, for error messages.
 const METRICS: &str = "http_req_duration, http_req_failed, http_reqs, iterations, iteration_duration, \
-     dropped_iterations, data_sent, data_received, vus, vus_max, server_timing, checks";
+     dropped_iterations, data_sent, data_received, vus, vus_max, server_timing, checks, \
+     http_req_connecting, http_req_tls_handshaking, http_req_waiting";
 
 impl Metric {
     fn parse(s: &str) -> Option<Metric> {
@@ -63,15 +69,21 @@ impl Metric {
             "vus" => Metric::Vus,
             "vus_max" => Metric::VusMax,
             "checks" => Metric::Checks,
+            "http_req_connecting" => Metric::Connecting,
+            "http_req_tls_handshaking" => Metric::TlsHandshaking,
+            "http_req_waiting" => Metric::Waiting,
             _ => return None,
         })
     }
 
     fn aggregations(self) -> &'static str {
         match self {
-            Metric::Duration | Metric::ServerTiming | Metric::IterationDuration => {
-                "avg, min, max, med, p(N)"
-            }
+            Metric::Duration
+            | Metric::ServerTiming
+            | Metric::IterationDuration
+            | Metric::Connecting
+            | Metric::TlsHandshaking
+            | Metric::Waiting => "avg, min, max, med, p(N)",
             Metric::Failed | Metric::Checks => "rate",
             Metric::Reqs
             | Metric::Iterations
@@ -85,7 +97,12 @@ impl Metric {
     fn is_duration(self) -> bool {
         matches!(
             self,
-            Metric::Duration | Metric::ServerTiming | Metric::IterationDuration
+            Metric::Duration
+                | Metric::ServerTiming
+                | Metric::IterationDuration
+                | Metric::Connecting
+                | Metric::TlsHandshaking
+                | Metric::Waiting
         )
     }
 }
@@ -297,7 +314,12 @@ impl Threshold {
         let (aggregation, op, value) = parse_expression(expr)?;
         let name = key.split('{').next().unwrap_or(key).trim();
         let fits = match metric {
-            Metric::Duration | Metric::ServerTiming | Metric::IterationDuration => {
+            Metric::Duration
+            | Metric::ServerTiming
+            | Metric::IterationDuration
+            | Metric::Connecting
+            | Metric::TlsHandshaking
+            | Metric::Waiting => {
                 matches!(
                     aggregation,
                     Aggregation::Avg
@@ -407,6 +429,16 @@ impl Threshold {
                     }
                     f.status = Some(code);
                 }
+                "expected_response"
+                    if matches!(
+                        metric,
+                        Metric::Connecting | Metric::TlsHandshaking | Metric::Waiting
+                    ) =>
+                {
+                    return Err(format!(
+                        "{name}{{expected_response:…}}: phases are not kept per status; tag by endpoint"
+                    ));
+                }
                 "expected_response" => {
                     f.expected = Some(match value {
                         "true" => true,
@@ -489,7 +521,15 @@ impl Threshold {
                 }
                 passed as f64 / judged as f64
             }
-            (Metric::Duration | Metric::ServerTiming | Metric::IterationDuration, _) => {
+            (
+                Metric::Duration
+                | Metric::ServerTiming
+                | Metric::IterationDuration
+                | Metric::Connecting
+                | Metric::TlsHandshaking
+                | Metric::Waiting,
+                _,
+            ) => {
                 return None;
             }
         })
@@ -643,7 +683,17 @@ pub fn evaluate(
                 judged += p + fl;
             }
         }
-        if let Some(name) = &f.server_metric {
+        let phase = match t.metric {
+            Metric::Connecting => Some(&st.connecting),
+            Metric::TlsHandshaking => Some(&st.tls_handshaking),
+            Metric::Waiting => Some(&st.waiting),
+            _ => None,
+        };
+        if let Some(h) = phase {
+            if let Some(h) = h {
+                latency.add(h).expect("grows to fit");
+            }
+        } else if let Some(name) = &f.server_metric {
             if let Some((_, h)) = st.server_timing.iter().find(|(n, _)| n == name) {
                 latency.add(h).expect("grows to fit");
             }

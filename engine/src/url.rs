@@ -1,15 +1,16 @@
-//! Plain `http://` URLs: the target and endpoint addresses.
+//! `http://` and `https://` URLs: the target and endpoint addresses.
 //!
-//! Userflux speaks HTTP/1.1 over TCP only, so a URL here is scheme, host,
+//! Userflux speaks HTTP/1.1 over TCP or TLS, so a URL here is scheme, host,
 //! optional port and a path with its query; nothing else is accepted, and
-//! each refusal says why (`https` is named as unsupported rather than failing
-//! on a confusing connect error).
+//! each refusal says why.
 
 use std::fmt;
 
-/// A parsed `http://host[:port][/path][?query]` URL.
+/// A parsed `http[s]://host[:port][/path][?query]` URL.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct HttpUrl {
+    /// `https`: the connection is TLS.
+    pub tls: bool,
     /// Host name or IP literal (IPv6 without brackets).
     pub host: String,
     pub port: u16,
@@ -20,14 +21,14 @@ pub struct HttpUrl {
 impl HttpUrl {
     pub fn parse(s: &str) -> Result<HttpUrl, String> {
         let lower = s.get(..8).unwrap_or("").to_ascii_lowercase();
-        let rest = if lower.starts_with("http://") {
-            &s[7..]
+        let (tls, rest) = if lower.starts_with("http://") {
+            (false, &s[7..])
         } else if lower.starts_with("https://") {
-            return Err(format!(
-                "\"{s}\": https is not supported (Userflux speaks plain HTTP/1.1)"
-            ));
+            (true, &s[8..])
         } else {
-            return Err(format!("\"{s}\": expected a URL starting with http://"));
+            return Err(format!(
+                "\"{s}\": expected a URL starting with http:// or https://"
+            ));
         };
         let rest = rest.split('#').next().unwrap_or("");
         let split = rest.find(['/', '?']).unwrap_or(rest.len());
@@ -37,7 +38,9 @@ impl HttpUrl {
                 "\"{s}\": user information in URLs is not supported"
             ));
         }
-        let (host, port) = split_host_port(authority).map_err(|e| format!("\"{s}\": {e}"))?;
+        let default_port = if tls { 443 } else { 80 };
+        let (host, port) =
+            split_host_port(authority, default_port).map_err(|e| format!("\"{s}\": {e}"))?;
         if path.bytes().any(|b| b <= b' ' || b == 0x7f) {
             return Err(format!(
                 "\"{s}\": the path contains spaces or control characters"
@@ -50,17 +53,28 @@ impl HttpUrl {
         } else {
             path.to_string()
         };
-        Ok(HttpUrl { host, port, path })
+        Ok(HttpUrl {
+            tls,
+            host,
+            port,
+            path,
+        })
     }
 
-    /// The `Host` header value: host, plus the port when it is not 80.
+    /// `http` or `https`.
+    pub fn scheme(&self) -> &'static str {
+        if self.tls { "https" } else { "http" }
+    }
+
+    /// The `Host` header value: host, plus the port when it is not the
+    /// scheme's default.
     pub fn authority(&self) -> String {
         let host = if self.host.contains(':') {
             format!("[{}]", self.host)
         } else {
             self.host.clone()
         };
-        if self.port == 80 {
+        if self.port == if self.tls { 443 } else { 80 } {
             host
         } else {
             format!("{host}:{}", self.port)
@@ -85,11 +99,11 @@ impl HttpUrl {
 
 impl fmt::Display for HttpUrl {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "http://{}{}", self.authority(), self.path)
+        write!(f, "{}://{}{}", self.scheme(), self.authority(), self.path)
     }
 }
 
-fn split_host_port(authority: &str) -> Result<(String, u16), String> {
+fn split_host_port(authority: &str, default_port: u16) -> Result<(String, u16), String> {
     let (host, port) = if let Some(rest) = authority.strip_prefix('[') {
         let end = rest.find(']').ok_or("unclosed '[' in the host")?;
         let after = &rest[end + 1..];
@@ -115,7 +129,7 @@ fn split_host_port(authority: &str) -> Result<(String, u16), String> {
         return Err(format!("invalid host \"{host}\""));
     }
     let port = match port {
-        None => 80,
+        None => default_port,
         Some(p) => match p.parse::<u16>() {
             Ok(n) if n > 0 => n,
             _ => return Err(format!("invalid port \"{p}\"")),
@@ -136,6 +150,8 @@ mod tests {
             ("HTTP://127.0.0.1:1/a/b#frag", "127.0.0.1", 1, "/a/b"),
             ("http://[::1]:9000/x", "::1", 9000, "/x"),
             ("http://127.0.0.1:5?q", "127.0.0.1", 5, "/?q"),
+            ("https://localhost/x", "localhost", 443, "/x"),
+            ("HTTPS://127.0.0.1:8443", "127.0.0.1", 8443, "/"),
         ];
         for (s, host, port, path) in cases {
             let u = HttpUrl::parse(s).unwrap();
@@ -150,7 +166,10 @@ mod tests {
     #[test]
     fn refuses_what_it_cannot_load() {
         for (s, why) in [
-            ("https://127.0.0.1/", "https is not supported"),
+            (
+                "ftp://127.0.0.1/",
+                "expected a URL starting with http:// or https://",
+            ),
             ("127.0.0.1:80", "http://"),
             ("http://:80/", "no host"),
             ("http://h:0/", "invalid port"),
@@ -174,5 +193,12 @@ mod tests {
             HttpUrl::parse("http://[::1]/").unwrap().authority(),
             "[::1]"
         );
+        let tls = HttpUrl::parse("https://h:443/a").unwrap();
+        assert!(tls.tls);
+        assert_eq!(
+            (tls.authority(), tls.to_string()),
+            ("h".into(), "https://h/a".into())
+        );
+        assert_eq!(HttpUrl::parse("https://h:80/").unwrap().authority(), "h:80");
     }
 }

@@ -6,6 +6,7 @@
 
 mod routes;
 mod server;
+mod tls;
 
 use anyhow::Context as _;
 use clap::Parser;
@@ -31,6 +32,28 @@ struct Cli {
     /// Print the routes in use (the defaults when no file is given) and exit.
     #[arg(long)]
     print_routes: bool,
+    /// Serve HTTPS with this certificate chain (PEM); needs --tls-key.
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "tls_key",
+        conflicts_with = "tls_self_signed"
+    )]
+    tls_cert: Option<PathBuf>,
+    /// The private key of --tls-cert (PEM).
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
+    /// Serve HTTPS with a CA and a certificate for 127.0.0.1/localhost made
+    /// now, written to DIR (ca.pem to trust, cert.pem, key.pem, and a
+    /// client certificate client.pem/client-key.pem signed by the same CA).
+    #[arg(long, value_name = "DIR")]
+    tls_self_signed: Option<PathBuf>,
+    /// Require client certificates signed by the CA(s) in this PEM file.
+    #[arg(long, value_name = "FILE")]
+    tls_client_ca: Option<PathBuf>,
+    /// Speak TLS 1.2 only (a server that cannot do 1.3).
+    #[arg(long)]
+    tls12_only: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -67,12 +90,34 @@ fn main() -> std::process::ExitCode {
 }
 
 fn serve(cli: &Cli, routes: &routes::RoutesFile) -> anyhow::Result<()> {
+    let identity = match (&cli.tls_cert, &cli.tls_key, &cli.tls_self_signed) {
+        (Some(cert), Some(key), _) => Some(tls::from_files(cert, key)?),
+        (_, _, Some(dir)) => Some(
+            tls::self_signed(dir)
+                .with_context(|| format!("cannot write the certificates to {}", dir.display()))?,
+        ),
+        _ => None,
+    };
+    anyhow::ensure!(
+        identity.is_some() || (cli.tls_client_ca.is_none() && !cli.tls12_only),
+        "--tls-client-ca and --tls12-only need HTTPS (--tls-cert/--tls-key or --tls-self-signed)"
+    );
+    let tls = identity
+        .map(|(chain, key)| {
+            tls::server_config(chain, key, cli.tls_client_ca.as_deref(), cli.tls12_only)
+        })
+        .transpose()
+        .context("the TLS configuration")?;
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let listener = mio::net::TcpListener::bind(cli.listen)
         .with_context(|| format!("cannot listen on {}", cli.listen))?;
     let addr = listener.local_addr()?;
-    let mut server = server::Server::new(listener, routes, cli.seed)?;
+    let mut server = server::Server::new(listener, routes, cli.seed, tls)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {addr}")?;
+    if scheme == "https" {
+        writeln!(out, "serving https://{addr}")?;
+    }
     out.flush()?;
     drop(out);
     server.serve().context("the event loop failed")

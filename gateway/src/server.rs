@@ -17,7 +17,7 @@ use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap, VecDeque};
-use std::io::{self, Write};
+use std::io::{self, Read, Write};
 use std::time::{Duration, Instant};
 use userflux_engine::clock::{Alarm, arrival};
 use userflux_engine::sys;
@@ -85,6 +85,8 @@ struct Active {
 
 struct Conn {
     sock: TcpStream,
+    /// HTTPS: the connection's TLS state.
+    tls: Option<Box<rustls::ServerConnection>>,
     generation: u32,
     inbuf: Vec<u8>,
     outbuf: Vec<u8>,
@@ -101,6 +103,8 @@ struct Conn {
 pub struct Server {
     poll: Poll,
     listener: TcpListener,
+    /// Serve HTTPS with this configuration.
+    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
     routes: Vec<RouteSpec>,
     /// (method, path) → route index.
     index: HashMap<(String, String), usize>,
@@ -142,7 +146,12 @@ fn response(status: &str, body: &[u8], close: bool) -> Vec<u8> {
 }
 
 impl Server {
-    pub fn new(listener: TcpListener, routes: &RoutesFile, seed: u64) -> io::Result<Server> {
+    pub fn new(
+        listener: TcpListener,
+        routes: &RoutesFile,
+        seed: u64,
+        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    ) -> io::Result<Server> {
         let poll = Poll::new()?;
         let mut listener = listener;
         poll.registry()
@@ -200,6 +209,7 @@ impl Server {
         Ok(Server {
             poll,
             listener,
+            tls,
             routes: specs,
             index,
             patterns,
@@ -302,8 +312,19 @@ impl Server {
                         continue;
                     }
                     let generation = self.generations[idx];
+                    let tls = match &self.tls {
+                        Some(config) => match rustls::ServerConnection::new(config.clone()) {
+                            Ok(t) => Some(Box::new(t)),
+                            Err(_) => {
+                                self.free.push(idx);
+                                continue;
+                            }
+                        },
+                        None => None,
+                    };
                     self.conns[idx] = Some(Conn {
                         sock,
+                        tls,
                         generation,
                         inbuf: Vec::new(),
                         outbuf: Vec::new(),
@@ -327,7 +348,50 @@ impl Server {
         }
     }
 
+    /// An HTTPS connection: TLS records in, plaintext into `inbuf`, the
+    /// handshake's answers out. A bad record closes the connection (after
+    /// our alert).
+    fn read_tls(&mut self, idx: usize, buf: &mut [u8]) {
+        loop {
+            let Some(c) = self.conns[idx].as_mut() else {
+                return;
+            };
+            let tls = c.tls.as_deref_mut().expect("a TLS connection");
+            match tls.read_tls(&mut c.sock) {
+                Ok(0) => return self.close(idx),
+                Ok(_) => {
+                    if tls.process_new_packets().is_err() {
+                        let _ = tls.write_tls(&mut c.sock);
+                        return self.close(idx);
+                    }
+                    loop {
+                        match tls.reader().read(buf) {
+                            Ok(0) => return self.close(idx),
+                            Ok(n) => {
+                                if c.inbuf.len() + n > MAX_HEAD + MAX_BODY {
+                                    return self.close(idx);
+                                }
+                                c.inbuf.extend_from_slice(&buf[..n]);
+                                c.arrived = Some(Instant::now());
+                            }
+                            Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                            Err(_) => return self.close(idx),
+                        }
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => return self.close(idx),
+            }
+        }
+        self.flush(idx); // the handshake's next messages, if any
+        self.next_request(idx);
+    }
+
     fn read(&mut self, idx: usize, buf: &mut [u8]) {
+        if self.conns[idx].as_ref().is_some_and(|c| c.tls.is_some()) {
+            return self.read_tls(idx, buf);
+        }
         loop {
             let Some(c) = self.conns[idx].as_mut() else {
                 return;
@@ -689,6 +753,34 @@ impl Server {
         let Some(c) = self.conns[idx].as_mut() else {
             return;
         };
+        if let Some(tls) = c.tls.as_deref_mut() {
+            loop {
+                while tls.wants_write() {
+                    match tls.write_tls(&mut c.sock) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(_) => return self.close(idx),
+                    }
+                }
+                if c.outbuf.is_empty() {
+                    break;
+                }
+                match tls.writer().write(&c.outbuf) {
+                    Ok(0) => return,
+                    Ok(n) => {
+                        c.outbuf.drain(..n);
+                    }
+                    Err(_) => return self.close(idx),
+                }
+            }
+            if c.closing {
+                tls.send_close_notify();
+                let _ = tls.write_tls(&mut c.sock);
+                self.close(idx);
+            }
+            return;
+        }
         while !c.outbuf.is_empty() {
             match c.sock.write(&c.outbuf) {
                 Ok(0) => return self.close(idx),
@@ -706,7 +798,6 @@ impl Server {
     }
 }
 
-/// A standard normal number (Box-Muller), for log-normal latencies.
 /// Where a rendered response's head ends, before its blank line.
 fn head_end(r: &[u8]) -> usize {
     r.windows(4)
@@ -743,6 +834,7 @@ fn mix(mut z: u64) -> u64 {
     z ^ (z >> 31)
 }
 
+/// A standard normal number (Box-Muller), for log-normal latencies.
 fn normal(state: &mut u64) -> f64 {
     let u = next_f64(state).max(f64::MIN_POSITIVE);
     let v = next_f64(state);

@@ -126,6 +126,9 @@ pub struct Config {
     /// Most VUs over all endpoints at once; priorities decide who gets them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_workers: Option<u32>,
+    /// TLS for `https://` URLs: trust, client certificates, versions, resumption.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<crate::tls::TlsSpec>,
     /// Per-request lines in `samples.ndjson`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<Samples>,
@@ -697,6 +700,9 @@ impl Config {
             );
         }
         out.extend(traffic::problems(self));
+        if let Some(t) = &self.tls {
+            out.extend(t.problems(self.base_dir.as_deref()));
+        }
         let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
         let mut names = BTreeSet::new();
         for part in self.parts() {
@@ -1127,8 +1133,8 @@ mod tests {
             ("/threads", 0.into(), "threads: must be between 1"),
             (
                 "/target",
-                "https://127.0.0.1".into(),
-                "target: \"https://127.0.0.1\": https is not supported",
+                "ftp://127.0.0.1".into(),
+                "target: \"ftp://127.0.0.1\": expected a URL starting with http:// or https://",
             ),
             (
                 "/endpoints/1/name",

@@ -39,6 +39,8 @@ pub struct Quick {
     pub connect_timeout: Option<Dur>,
     /// false: `Connection: close` on every request.
     pub keepalive: bool,
+    /// `--insecure`, `--cacert`, `--cert`, `--key`.
+    pub tls: Option<crate::tls::TlsSpec>,
 }
 
 impl Quick {
@@ -56,6 +58,7 @@ impl Quick {
             timeout: None,
             connect_timeout: None,
             keepalive: true,
+            tls: None,
         }
     }
 
@@ -157,6 +160,7 @@ impl Quick {
                 server_timing: true,
                 checks: BTreeMap::new(),
             }],
+            tls: self.tls.clone(),
             flows: Vec::new(),
             data: BTreeMap::new(),
             max_capture_body: super::DEFAULT_MAX_CAPTURE_BODY,

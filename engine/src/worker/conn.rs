@@ -20,7 +20,7 @@ use crate::data::Order;
 use crate::framing::{FrameError, Framed, Framer};
 use crate::open::LATE;
 use crate::samples::Sample;
-use crate::stats::{ErrorKind, micros};
+use crate::stats::{EndpointStats, ErrorKind, micros};
 use crate::sys;
 use crate::template::{Ctx, RenderError, Vars};
 use mio::event::Event;
@@ -39,6 +39,8 @@ pub(super) const NOT_ARMED: u64 = u64::MAX;
 pub(super) enum State {
     /// TCP connect in progress.
     Connecting,
+    /// TLS handshake in progress (an `https` row).
+    Handshaking,
     /// Request sent (or being sent); waiting for the response.
     Awaiting,
     /// Between a response and the next request (think time).
@@ -68,6 +70,13 @@ pub(super) struct Conn {
     pub(super) rows: Box<[u32]>,
     /// A flow VU's iteration state.
     pub(super) flow: Option<Box<FlowConn>>,
+    /// An `https` connection's TLS state (see [`crate::tls`]); plain
+    /// connections have none and keep their own path.
+    pub(super) tls: Option<Box<rustls::ClientConnection>>,
+    /// When the TCP connection was established (the handshake starts).
+    pub(super) connected_at: Instant,
+    /// When the first byte of a response that took several reads came.
+    pub(super) first_byte: Option<Instant>,
     pub(super) state: State,
     pub(super) framer: Framer,
     pub(super) sent_at: Instant,
@@ -166,6 +175,15 @@ impl Worker {
                     now,
                 )
             }
+            State::Handshaking => {
+                let t = self.plan.connect_timeout;
+                self.fail(
+                    idx,
+                    ErrorKind::Tls,
+                    move || format!("no TLS handshake within {t:?} of the connect"),
+                    now,
+                )
+            }
             State::Awaiting => {
                 let t = self.plan.request_timeout;
                 self.fail(
@@ -187,6 +205,7 @@ impl Worker {
         };
         match c.state {
             State::Connecting => self.finish_connect(idx),
+            State::Handshaking => self.handshake(idx),
             State::Awaiting => {
                 let row = &self.plan.endpoints[c.row];
                 let request_len = if row.template.is_some() {
@@ -194,7 +213,9 @@ impl Worker {
                 } else {
                     row.request.len()
                 };
-                if ev.is_writable() && c.written < request_len {
+                let pending =
+                    c.written < request_len || c.tls.as_ref().is_some_and(|t| t.wants_write());
+                if ev.is_writable() && pending {
                     self.write_request(idx);
                 }
                 if ev.is_readable() || ev.is_read_closed() || ev.is_error() {
@@ -238,6 +259,7 @@ impl Worker {
         }
         let c = self.conn(idx);
         c.sock = Some(sock);
+        c.tls = None;
         c.addr = Some(addr);
         c.state = State::Connecting;
         c.sent_at = now; // a connect failure's latency counts from here
@@ -257,20 +279,93 @@ impl Worker {
         match result {
             Ok(()) => {
                 let _ = sock.set_nodelay(true);
-                let mid_iteration = c.flow.as_ref().is_some_and(|f| f.begun);
-                if self.open[c.ep].is_some() && c.intended.is_none() && !mid_iteration {
-                    let ep = c.ep;
-                    self.park(idx); // pre-allocated: wait for a send
-                    self.dispatch(ep, now);
-                } else {
-                    self.send_request(idx, now);
+                let row = c.row;
+                let connecting = micros(now.saturating_duration_since(c.sent_at));
+                EndpointStats::record_phase(&mut self.stats[row].connecting, connecting);
+                c.connected_at = now;
+                if let Some(name) = &self.plan.endpoints[row].tls_name {
+                    let config = self.plan.tls.clone().expect("https rows have a TLS config");
+                    match rustls::ClientConnection::new(config, name.clone()) {
+                        Ok(t) => {
+                            c.tls = Some(Box::new(t));
+                            c.state = State::Handshaking;
+                            return self.handshake(idx);
+                        }
+                        Err(e) => {
+                            let why = crate::tls::describe(&e);
+                            return self.fail(idx, ErrorKind::Tls, move || why, now);
+                        }
+                    }
                 }
+                self.ready(idx, now);
             }
             Err(e) if e.kind() == io::ErrorKind::NotConnected => {} // not yet
             Err(e) => {
                 let addr = self.plan.endpoints[c.row].addr;
                 self.fail(idx, ErrorKind::Connect, move || format!("{addr}: {e}"), now);
             }
+        }
+    }
+
+    /// The connection is up (and its TLS handshake done): the VU's request
+    /// goes out, or an open-model connection waits for its send.
+    fn ready(&mut self, idx: usize, now: Instant) {
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        let mid_iteration = c.flow.as_ref().is_some_and(|f| f.begun);
+        if self.open[c.ep].is_some() && c.intended.is_none() && !mid_iteration {
+            let ep = c.ep;
+            self.park(idx); // pre-allocated: wait for a send
+            self.dispatch(ep, now);
+        } else {
+            self.send_request(idx, now);
+        }
+    }
+
+    /// Drives a TLS handshake as far as the socket allows; when it is done,
+    /// the connection is ready. A failure is a `tls` error saying why.
+    fn handshake(&mut self, idx: usize) {
+        {
+            let Some(c) = self.conns[idx].as_mut() else {
+                return;
+            };
+            let (Some(sock), Some(tls)) = (c.sock.as_mut(), c.tls.as_deref_mut()) else {
+                return;
+            };
+            let failure = loop {
+                if tls.wants_write() {
+                    match tls.write_tls(sock) {
+                        Ok(_) => continue,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(e) => break Some(format!("writing the handshake: {e}")),
+                    }
+                }
+                if !tls.is_handshaking() {
+                    break None;
+                }
+                match tls.read_tls(sock) {
+                    Ok(0) => {
+                        break Some("the server closed the connection during the handshake".into());
+                    }
+                    Ok(_) => {
+                        if let Err(e) = tls.process_new_packets() {
+                            let _ = tls.write_tls(sock); // our alert, if any
+                            break Some(crate::tls::describe(&e));
+                        }
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                    Err(e) => break Some(format!("reading the handshake: {e}")),
+                }
+            };
+            let now = Instant::now();
+            if let Some(why) = failure {
+                return self.fail(idx, ErrorKind::Tls, move || why, now);
+            }
+            let c = self.conns[idx].as_mut().expect("a live connection");
+            let took = micros(now.saturating_duration_since(c.connected_at));
+            EndpointStats::record_phase(&mut self.stats[c.row].tls_handshaking, took);
+            self.ready(idx, now)
         }
     }
 
@@ -301,6 +396,7 @@ impl Worker {
         c.sent_at = now;
         c.written = 0;
         c.received = 0;
+        c.first_byte = None;
         c.state = State::Awaiting;
         let dynamic = row.template.is_some() || row.step.is_some();
         self.set_deadline(idx, now + self.plan.request_timeout);
@@ -404,6 +500,41 @@ impl Worker {
             &row.request
         };
         let Some(sock) = c.sock.as_mut() else { return };
+        if let Some(tls) = c.tls.as_deref_mut() {
+            // into rustls as plaintext, out of it as records, as far as
+            // the socket takes them
+            let failure = loop {
+                while tls.wants_write() {
+                    match tls.write_tls(sock) {
+                        Ok(_) => {}
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                        Err(e) => {
+                            return self.fail(
+                                idx,
+                                ErrorKind::Write,
+                                move || e.to_string(),
+                                Instant::now(),
+                            );
+                        }
+                    }
+                }
+                if c.written == request.len() {
+                    return;
+                }
+                match tls.writer().write(&request[c.written..]) {
+                    Ok(0) => break None,
+                    Ok(n) => {
+                        c.written += n;
+                        self.stats[c.row].bytes_out += n as u64;
+                    }
+                    Err(e) => break Some(e),
+                }
+            };
+            let detail =
+                move || failure.map_or_else(|| "TLS accepted no bytes".into(), |e| e.to_string());
+            return self.fail(idx, ErrorKind::Write, detail, Instant::now());
+        }
         let failure = loop {
             if c.written == request.len() {
                 return;
@@ -434,7 +565,9 @@ impl Worker {
                 return;
             };
             let Some(sock) = c.sock.as_mut() else { return };
-            let read = if self.stamped {
+            let read = if let Some(tls) = c.tls.as_deref_mut() {
+                tls_read(tls, sock, buf).map(|n| (n, None))
+            } else if self.stamped {
                 sys::recv_stamped(sock, buf)
             } else {
                 sock.read(buf).map(|n| (n, None))
@@ -444,7 +577,12 @@ impl Worker {
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    return self.fail(idx, ErrorKind::Read, move || e.to_string(), Instant::now());
+                    let kind = if TlsFailure::is(&e) {
+                        ErrorKind::Tls
+                    } else {
+                        ErrorKind::Read
+                    };
+                    return self.fail(idx, kind, move || e.to_string(), Instant::now());
                 }
             };
             self.stats[c.row].bytes_in += n as u64;
@@ -471,7 +609,11 @@ impl Worker {
                 Err(e) => {
                     return self.fail(idx, ErrorKind::Parse, move || e.to_string(), Instant::now());
                 }
-                Ok((_, Framed::Partial)) => {}
+                Ok((_, Framed::Partial)) => {
+                    if c.first_byte.is_none() {
+                        c.first_byte = Some(arrival(stamp, c.sent_at, Instant::now()));
+                    }
+                }
                 Ok((used, Framed::Complete(resp))) => {
                     let now = Instant::now();
                     // Bytes after a response answer no request: the stream is
@@ -488,7 +630,8 @@ impl Worker {
             // But a FIN that arrived with this data already raised its edge:
             // read on to see it (found by tests/hostile.rs: a partial body then
             // a close was counted as a timeout, not a read error).
-            if n < buf.len() && !peer_closed {
+            // (TLS reads on: records may still wait in rustls or the socket.)
+            if n < buf.len() && !peer_closed && c.tls.is_none() {
                 return;
             }
         }
@@ -499,7 +642,12 @@ impl Worker {
     fn drain_idle(&mut self, idx: usize, buf: &mut [u8]) {
         let c = self.conn(idx);
         let Some(sock) = c.sock.as_mut() else { return };
-        match sock.read(buf) {
+        let read = match c.tls.as_deref_mut() {
+            // (a TLS 1.3 session ticket after the handshake is no plaintext)
+            Some(tls) => tls_read(tls, sock, buf),
+            None => sock.read(buf),
+        };
+        match read {
             Err(e)
                 if matches!(
                     e.kind(),
@@ -527,6 +675,8 @@ impl Worker {
             .intended
             .take()
             .map(|at| micros(done.saturating_duration_since(at)));
+        let first = c.first_byte.take().unwrap_or(done);
+        let waiting = micros(first.saturating_duration_since(c.sent_at));
         let mut error = (!row.accept.contains(status)).then_some(ErrorKind::Status);
         if row.step.is_some() {
             error = error.or_else(|| self.take_captures(idx));
@@ -541,6 +691,7 @@ impl Worker {
             }
         }
         self.stats[c.row].record_response(latency, corrected, status, error);
+        EndpointStats::record_phase(&mut self.stats[c.row].waiting, waiting);
         if !c.framer.timing().is_empty() {
             self.stats[c.row].server_timing.record(c.framer.timing());
         }
@@ -733,6 +884,53 @@ impl Worker {
         let c = self.conn(idx);
         c.state = State::Backoff;
         self.set_deadline(idx, now + delay);
+    }
+}
+
+/// A TLS connection's plaintext, read like a socket: `Ok(0)` is the end
+/// (a close_notify, or the socket closing without one), `WouldBlock` that
+/// nothing more is there yet. A bad record is an error [`TlsFailure::is`]
+/// tells from a socket's.
+fn tls_read(
+    tls: &mut rustls::ClientConnection,
+    sock: &mut TcpStream,
+    buf: &mut [u8],
+) -> io::Result<usize> {
+    loop {
+        match tls.reader().read(buf) {
+            Ok(n) => return Ok(n),
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+            Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => return Ok(0),
+            Err(e) => return Err(e),
+        }
+        match tls.read_tls(sock) {
+            Ok(0) => return Ok(0),
+            Ok(_) => {
+                if let Err(e) = tls.process_new_packets() {
+                    let _ = tls.write_tls(sock); // our alert, if any
+                    return Err(io::Error::other(TlsFailure(crate::tls::describe(&e))));
+                }
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+/// A TLS record that could not be read, as an `io::Error`'s inner error.
+#[derive(Debug)]
+struct TlsFailure(String);
+
+impl std::fmt::Display for TlsFailure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for TlsFailure {}
+
+impl TlsFailure {
+    fn is(e: &io::Error) -> bool {
+        e.get_ref().is_some_and(|i| i.is::<TlsFailure>())
     }
 }
 

@@ -56,8 +56,14 @@ impl Gateway {
 
     /// Starts the gateway on a given loopback address (to restart one in place).
     pub fn start_on(listen: &str, routes: Option<&str>, dir: &Path) -> Gateway {
+        Gateway::start_with(listen, routes, dir, &[])
+    }
+
+    /// Starts the gateway with more arguments (`--tls-self-signed DIR`, …).
+    pub fn start_with(listen: &str, routes: Option<&str>, dir: &Path, args: &[&str]) -> Gateway {
         let mut cmd = Command::new(bin("userflux-gateway"));
         cmd.args(["--listen", listen])
+            .args(args)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit());
         if let Some(json) = routes {

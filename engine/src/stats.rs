@@ -142,6 +142,8 @@ pub struct EndpointStats {
     pub connecting: Option<Histogram<u64>>,
     pub tls_handshaking: Option<Histogram<u64>>,
     pub waiting: Option<Histogram<u64>>,
+    /// TLS handshakes that resumed a session (the rest were full ones).
+    pub tls_resumed: u64,
 }
 
 impl Default for EndpointStats {
@@ -169,6 +171,7 @@ impl EndpointStats {
             connecting: None,
             tls_handshaking: None,
             waiting: None,
+            tls_resumed: 0,
         }
     }
 
@@ -246,6 +249,7 @@ impl EndpointStats {
                     .expect("grows to fit");
             }
         }
+        self.tls_resumed += other.tls_resumed;
         if self.checks.len() < other.checks.len() {
             self.checks.resize(other.checks.len(), [0; 2]);
         }
@@ -287,6 +291,7 @@ impl EndpointStats {
             u.reset();
         }
         self.checks.iter_mut().for_each(|c| *c = [0; 2]);
+        self.tls_resumed = 0;
         for h in [
             &mut self.connecting,
             &mut self.tls_handshaking,

@@ -176,6 +176,10 @@ pub struct Stats {
     /// connection made, ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls_handshake_ms: Option<Latency>,
+    /// TLS handshakes that resumed a session (the others, `tls_handshake_ms`'s
+    /// count less these, were full handshakes).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub tls_resumed: u64,
     /// From the send to the first byte of the response (`http_req_waiting`), ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_ms: Option<Latency>,
@@ -431,6 +435,7 @@ impl Stats {
             checks_rate: None,
             connect_ms: s.connecting.as_ref().and_then(Latency::from_histogram),
             tls_handshake_ms: s.tls_handshaking.as_ref().and_then(Latency::from_histogram),
+            tls_resumed: s.tls_resumed,
             waiting_ms: s.waiting.as_ref().and_then(Latency::from_histogram),
         }
     }

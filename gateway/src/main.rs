@@ -116,7 +116,7 @@ fn serve(cli: &Cli, routes: &routes::RoutesFile) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {addr}")?;
     if scheme == "https" {
-        writeln!(out, "serving https://{addr}")?;
+        eprintln!("userflux-gateway: serving https://{addr}");
     }
     out.flush()?;
     drop(out);

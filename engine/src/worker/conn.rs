@@ -341,6 +341,9 @@ impl Worker {
                     }
                 }
                 if !tls.is_handshaking() {
+                    if tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                        self.stats[c.row].tls_resumed += 1;
+                    }
                     break None;
                 }
                 match tls.read_tls(sock) {

@@ -113,6 +113,10 @@ def test_report_shows_flows_with_their_iterations_and_steps(run_copy):
     fast = summary("flow")["endpoints"]["users"]["checks"]["fast"]
     assert f"✗ fast</td>\n      <td>{fast['passes']:,}</td><td>{fast['fails']:,}</td>" in html
     assert "✓ status is 200" in html
+    # phases: connect and waiting per endpoint, from the summary
+    assert 'id="phases"' in html
+    waiting = summary("flow")["endpoints"]["users"]["waiting_ms"]["p99"]
+    assert f"{waiting:.2f}" in html or f"{waiting:.1f}" in html
     # a flow's iteration histogram decodes to its completed iterations
     assert hdr.decode(f["histogram"]).total == f["iterations"]
 

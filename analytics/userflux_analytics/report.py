@@ -114,6 +114,20 @@ def server_timing_rows(summary: dict) -> list[dict]:
     return rows
 
 
+PHASES = (("connect_ms", "connect"), ("tls_handshake_ms", "TLS handshake"), ("waiting_ms", "waiting"))
+
+
+def phase_rows(summary: dict) -> list[dict]:
+    """Per endpoint (and the total), each phase's p50/p90/p99/max in ms, where measured."""
+    rows = []
+    for name, e in [*sorted(summary["endpoints"].items()), ("total", summary["totals"])]:
+        for key, label in PHASES:
+            p = e.get(key)
+            if p:
+                rows.append({"name": name, "phase": label, **{k: p[k] for k in ("p50", "p90", "p99", "max")}})
+    return rows
+
+
 def check_rows(summary: dict) -> list[dict]:
     """Per endpoint and check: passes, fails and the share that passed."""
     rows = []
@@ -194,6 +208,7 @@ def build(run: Run, out_dir: Path | None = None) -> Path:
             timing_rows=server_timing_rows(run.summary),
             flow_rows=flow_rows(run.summary),
             check_rows=check_rows(run.summary),
+            phase_rows=phase_rows(run.summary),
             any_corrected=any(e.get("latency_corrected_ms") for e in run.summary["endpoints"].values()),
             charts=[{"title": t, "file": f, "b64": base64.b64encode(p).decode()} for t, f, p in figures],
             events=run.summary.get("scaling_events") or [],

@@ -262,11 +262,14 @@ fn a_bad_config_exits_2_names_the_field_and_creates_nothing() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("/nonexistent/x.json: cannot read"));
 
     let out = engine()
-        .args(["run", "-c", "2", "-d", "1s", "https://127.0.0.1:1/"])
+        .args(["run", "-c", "2", "-d", "1s", "ftp://127.0.0.1:1/"])
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&out.stderr).contains("https is not supported"));
+    assert!(
+        String::from_utf8_lossy(&out.stderr)
+            .contains("expected a URL starting with http:// or https://")
+    );
 }
 
 #[test]

@@ -172,6 +172,27 @@ fn trust_names_and_insecure() {
         let (s, _) = load_run(&only_run(&runs));
         assert_eq!(s.totals.errors, 0, "{flags:?}");
     }
+    // the quick form names its flag
+    let out = userflux::engine()
+        .args([
+            "run",
+            "-q",
+            "-c",
+            "1",
+            "-d",
+            "1s",
+            "--cacert",
+            "/nonexistent/ca.pem",
+            "--runs-dir",
+        ])
+        .arg(tmp.path().join("quickbad"))
+        .arg(format!("{target}/"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("--cacert: /nonexistent/ca.pem"), "{err}");
+    assert!(!tmp.path().join("quickbad").exists(), "nothing created");
     // a bad CA file is a config error naming it
     let runs = tmp.path().join("badca");
     let bad = config(r#"{"ca_file": "/nonexistent/ca.pem"}"#, 1, 1, "");

@@ -308,7 +308,15 @@ fn run(args: RunArgs) -> ExitCode {
     });
     let config = match config {
         Ok(c) => c,
-        Err(e) if args.config.is_none() => return usage_error(&e.to_string()),
+        Err(e) if args.config.is_none() => {
+            // the quick form's flags, by the names the user typed
+            let msg = e
+                .to_string()
+                .replace("tls.ca_file:", "--cacert:")
+                .replace("tls.client_cert:", "--cert:")
+                .replace("tls.client_key:", "--key:");
+            return usage_error(&msg);
+        }
         Err(e) => return config_error(&e.to_string()),
     };
     if let Some(dir) = args.run_dir.as_ref().filter(|_| !args.prepared)

@@ -300,21 +300,32 @@ fn run(cli: &Cli, client: &Client, cmd: &RunCmd) -> Out {
         RunCmd::Start(args) => {
             let mut body = std::fs::read(&args.config)
                 .map_err(|e| Fail(2, format!("{}: cannot read: {e}", args.config.display())))?;
-            // The daemon reads the config as text: data files named
-            // relative to the config file go as absolute paths.
-            if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body)
-                && let Some(data) = v.get_mut("data").and_then(|d| d.as_object_mut())
-            {
+            // The daemon reads the config as text: files named relative to
+            // the config file (data sets, TLS certificates) go as absolute paths.
+            if let Ok(mut v) = serde_json::from_slice::<serde_json::Value>(&body) {
                 let dir = std::path::absolute(&args.config)
                     .ok()
                     .and_then(|p| p.parent().map(Path::to_path_buf))
                     .unwrap_or_default();
-                for spec in data.values_mut() {
-                    if let Some(file) = spec.get_mut("file")
-                        && let Some(f) = file.as_str()
+                let absolute = |file: &mut serde_json::Value| {
+                    if let Some(f) = file.as_str()
                         && Path::new(f).is_relative()
                     {
                         *file = serde_json::Value::String(dir.join(f).display().to_string());
+                    }
+                };
+                if let Some(data) = v.get_mut("data").and_then(|d| d.as_object_mut()) {
+                    for spec in data.values_mut() {
+                        if let Some(file) = spec.get_mut("file") {
+                            absolute(file);
+                        }
+                    }
+                }
+                if let Some(tls) = v.get_mut("tls").and_then(|t| t.as_object_mut()) {
+                    for k in ["ca_file", "client_cert", "client_key"] {
+                        if let Some(file) = tls.get_mut(k) {
+                            absolute(file);
+                        }
                     }
                 }
                 body = serde_json::to_vec(&v).unwrap_or(body);

@@ -10,6 +10,7 @@
 //! - `main.rs`: the commands.
 
 mod client;
+mod cluster;
 
 use clap::{Args, Parser, Subcommand};
 use client::{Client, ClientError, Reply};
@@ -58,6 +59,22 @@ enum Cmd {
         #[arg(long)]
         open: bool,
     },
+    /// Merge the run directories of a sharded run into one run directory
+    /// (exit 99 when the merged result fails a threshold).
+    Merge {
+        /// The shards' run directories.
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to write the merged run [default: a new run in runs/].
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Merge the shards there are; the summary says which are missing.
+        #[arg(long)]
+        partial: bool,
+    },
+    /// Kubernetes: the manifests of a sharded run (see README).
+    #[command(subcommand)]
+    Cluster(ClusterCmd),
     /// Compare two runs; exit 1 when the second regressed from the first.
     Compare {
         a: String,
@@ -65,6 +82,37 @@ enum Cmd {
         /// Allowed change before a regression, e.g. 5%.
         #[arg(long, default_value = "5%")]
         tolerance: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ClusterCmd {
+    /// Print the YAML of a ConfigMap (the config) and an Indexed Job (N shards).
+    Manifest {
+        config: PathBuf,
+        /// Shards (pods), each a share of the config.
+        #[arg(long)]
+        shards: u32,
+        /// The engine's image (see Containerfile).
+        #[arg(long)]
+        image: String,
+        #[arg(long, default_value = "default")]
+        namespace: String,
+        /// When the shards start, from now (every pod waits for it).
+        #[arg(long, default_value = "60s")]
+        start_in: String,
+        /// CPU cores each pod asks for (whole cores: one pinned worker each).
+        #[arg(long, default_value_t = 2)]
+        cores: u32,
+    },
+    /// Read each shard's run from `kubectl logs` output (one file per pod,
+    /// or one file with all) into run directories under OUT, for `merge`.
+    Collect {
+        /// Files of `kubectl logs` output.
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
     },
 }
 
@@ -147,6 +195,8 @@ fn main() -> ExitCode {
         Cmd::Config(c) => config(&cli, c),
         Cmd::Report { id, open } => analytics_report(&client, id, *open),
         Cmd::Compare { a, b, tolerance } => analytics_compare(&client, a, b, tolerance),
+        Cmd::Merge { dirs, out, partial } => merge(&cli, dirs, out.as_deref(), *partial),
+        Cmd::Cluster(c) => cluster::run(c),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -155,6 +205,36 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
+}
+
+fn merge(cli: &Cli, dirs: &[PathBuf], out: Option<&Path>, partial: bool) -> Out {
+    use userflux_engine::merge;
+    let runs = dirs
+        .iter()
+        .map(|d| merge::ShardRun::read(d))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|e| Fail(2, e))?;
+    let (_, missing) = merge::check(&runs, partial).map_err(|e| Fail(2, e))?;
+    let out = match out {
+        Some(p) => p.to_path_buf(),
+        None => {
+            userflux_engine::rundir::RunDir::create_in(Path::new("runs"))
+                .map_err(|e| Fail(1, format!("cannot create a run directory in runs/: {e}")))?
+                .path
+        }
+    };
+    let summary = merge::merge(&runs, &missing, &out).map_err(|e| Fail(1, e))?;
+    if cli.json {
+        print_json(&serde_json::to_value(&summary).unwrap_or_default());
+    } else {
+        print!("{}", human_summary(&summary));
+        println!("Merged {} shard(s) into {}", runs.len(), out.display());
+    }
+    Ok(if summary.failed_thresholds() > 0 {
+        EXIT_THRESHOLDS as u8
+    } else {
+        0
+    })
 }
 
 fn print_json(v: &serde_json::Value) {

@@ -80,6 +80,7 @@ pub fn template(data: &[u8]) {
             iteration: 1,
             seq: None,
             seq_source: &seq,
+            shard: None,
             rng: &mut rng,
             data: &sets,
             rows: &[1],

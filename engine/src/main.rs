@@ -123,6 +123,17 @@ struct RunArgs {
         requires = "cert"
     )]
     key: Option<PathBuf>,
+    /// Run share I of N of the config (0-based; also USERFLUX_SHARD=I/N or
+    /// the config's `shard`); `userfluxctl merge` joins the shards' runs.
+    #[arg(long, value_name = "I/N")]
+    shard: Option<String>,
+    /// Wait until this wall-clock time (RFC 3339) before t = 0, so every
+    /// shard's stages line up (also USERFLUX_START_AT).
+    #[arg(long, value_name = "TIME")]
+    start_at: Option<String>,
+    /// Names the whole sharded run (default: the config's hash and the start time).
+    #[arg(long, value_name = "NAME")]
+    group: Option<String>,
     /// A config file (JSON); see the README's config reference.
     #[arg(long)]
     config: Option<PathBuf>,
@@ -291,6 +302,21 @@ fn run(args: RunArgs) -> ExitCode {
         if args.requests.is_some() {
             c.requests = args.requests;
         }
+        // --shard, USERFLUX_SHARD, or a Kubernetes Indexed Job's pod index
+        // with USERFLUX_SHARD_COUNT
+        let indexed = || {
+            let i = std::env::var("JOB_COMPLETION_INDEX").ok()?;
+            let n = std::env::var("USERFLUX_SHARD_COUNT").ok()?;
+            Some(format!("{i}/{n}"))
+        };
+        if let Some(s) = args
+            .shard
+            .clone()
+            .or_else(|| std::env::var("USERFLUX_SHARD").ok())
+            .or_else(indexed)
+        {
+            c.shard = Some(s);
+        }
         if args.samples || args.sample_rate.is_some() {
             let rate = args
                 .sample_rate
@@ -328,6 +354,9 @@ fn run(args: RunArgs) -> ExitCode {
             dir.display()
         ));
     }
+    if let Err(e) = start_time(&args) {
+        return usage_error(&e);
+    }
     if let Err(e) = userflux_engine::run::ensure_file_limit(&config) {
         eprintln!("userflux-engine: {e}");
         return ExitCode::from(1);
@@ -347,6 +376,69 @@ fn run(args: RunArgs) -> ExitCode {
             ExitCode::from(1)
         }
     }
+}
+
+/// `--start-at` (or USERFLUX_START_AT): when t = 0 is, if given. A time
+/// more than 1 s past, or more than a day ahead, is an error.
+fn start_time(args: &RunArgs) -> Result<Option<(std::time::SystemTime, String)>, String> {
+    let Some(text) = args
+        .start_at
+        .clone()
+        .or_else(|| std::env::var("USERFLUX_START_AT").ok())
+    else {
+        return Ok(None);
+    };
+    let t = humantime::parse_rfc3339_weak(&text)
+        .map_err(|e| format!("--start-at {text}: not an RFC 3339 time ({e})"))?;
+    let now = std::time::SystemTime::now();
+    if let Ok(late) = now.duration_since(t)
+        && late > std::time::Duration::from_secs(1)
+    {
+        return Err(format!(
+            "--start-at {text}: {:.1} s ago; the shards would not line up (give a time ahead)",
+            late.as_secs_f64()
+        ));
+    }
+    if t.duration_since(now)
+        .is_ok_and(|d| d > std::time::Duration::from_secs(24 * 3600))
+    {
+        return Err(format!("--start-at {text}: more than a day ahead"));
+    }
+    Ok(Some((t, text)))
+}
+
+/// A sharded run waits for its start time, then says who it is.
+fn sharding(
+    args: &RunArgs,
+    config: &Config,
+    dir: &RunDir,
+) -> anyhow::Result<Option<userflux_engine::shard::ShardInfo>> {
+    let start = start_time(args).map_err(anyhow::Error::msg)?;
+    if let Some((t, text)) = &start {
+        let _ = dir.log(&format!("waiting for the start time {text}"));
+        if let Ok(wait) = t.duration_since(std::time::SystemTime::now()) {
+            std::thread::sleep(wait);
+        }
+    }
+    let Some(shard) = config
+        .shard
+        .as_deref()
+        .and_then(|s| userflux_engine::shard::Shard::parse(s).ok())
+    else {
+        return Ok(None);
+    };
+    let start_at = start.map_or_else(userflux_engine::rundir::now_rfc3339, |(_, text)| text);
+    let hash = userflux_engine::shard::config_hash(config);
+    Ok(Some(userflux_engine::shard::ShardInfo {
+        index: shard.index,
+        count: shard.count,
+        group: args
+            .group
+            .clone()
+            .unwrap_or_else(|| format!("{}@{start_at}", &hash[..16])),
+        start_at,
+        config_sha256: hash,
+    }))
 }
 
 /// Leaves a valid `status.json` (stopped, exit 130) and exits at once: a
@@ -438,7 +530,8 @@ fn start(
     }
 
     let progress = !args.quiet;
-    let summary = match execute(config, plan, &dir, &status, stop_rx, progress) {
+    let shard = sharding(args, config, &dir)?;
+    let mut summary = match execute(config, plan, &dir, &status, stop_rx, progress) {
         Ok(s) => s,
         Err(e) => {
             let error = RunError {
@@ -451,6 +544,7 @@ fn start(
             anyhow::bail!("run {} failed: {e}", dir.run_id);
         }
     };
+    summary.shard = shard;
     if let Err(e) = dir.write_json("summary.json", &summary) {
         let error = RunError {
             kind: "io".into(),

@@ -296,6 +296,8 @@ pub struct Plan {
     /// Per data set, the next row of a `sequential` one.
     pub data_next: Vec<std::sync::atomic::AtomicU64>,
     pub max_capture_body: usize,
+    /// This run's share of a sharded run.
+    pub shard: Option<crate::shard::Shard>,
     /// The TLS client configuration, when a row is `https`.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }

@@ -200,6 +200,7 @@ mod tests {
                 iteration: 0,
                 seq: None,
                 seq_source: &seq,
+                shard: None,
                 rng: &mut rng,
                 data: &[],
                 rows: &[],

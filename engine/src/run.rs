@@ -32,6 +32,23 @@ pub const SAMPLES_FILE: &str = "samples.ndjson";
 /// Turns a resolved config into the workers' plan: resolves every address
 /// and renders every request, so a bad host fails before the run starts.
 pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
+    prepare_with(config, true)
+}
+
+/// [`prepare`], or with `resolve` false a plan whose addresses are left
+/// unresolved (for merging results where the target's host may not resolve).
+pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError> {
+    let shard = config
+        .shard
+        .as_deref()
+        .map(crate::shard::Shard::parse)
+        .transpose()
+        .map_err(|e| ConfigError {
+            problems: vec![format!("shard: {e}")],
+        })?;
+    // A shard runs its share of the counts; the config it records is the whole.
+    let applied = shard.map(|s| s.apply(config));
+    let config = applied.as_ref().unwrap_or(config);
     let urls = config
         .endpoint_urls()
         .map_err(|e| ConfigError { problems: vec![e] })?;
@@ -50,7 +67,12 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
         None
     };
     for ((ep, url), (at, place)) in rows.iter().zip(&urls).zip(&places) {
-        let addr = match resolve_host(at, ep.url.is_some(), url) {
+        let resolved = if resolve {
+            resolve_host(at, ep.url.is_some(), url)
+        } else {
+            Ok(std::net::SocketAddr::from(([0, 0, 0, 0], 0)))
+        };
+        let addr = match resolved {
             Ok(addr) => addr,
             Err(why) => {
                 problems.push(why);
@@ -238,6 +260,7 @@ pub fn prepare(config: &Config) -> Result<Plan, ConfigError> {
             .map(|_| AtomicU64::new(0))
             .collect(),
         max_capture_body: config.max_capture_body,
+        shard,
         tls,
     };
     // An autoscaled endpoint starts with its share of the first stage that
@@ -474,7 +497,7 @@ pub fn execute(
     Ok(summary)
 }
 
-fn build_summary(
+pub fn build_summary(
     config: &Config,
     plan: &Plan,
     dir: &RunDir,
@@ -615,6 +638,7 @@ fn build_summary(
     });
     Summary {
         schema: SUMMARY_SCHEMA.into(),
+        shard: None,
         run_id: dir.run_id.clone(),
         name: config.name.clone(),
         state: if outcome.failed.is_some() {

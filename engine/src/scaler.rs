@@ -137,6 +137,7 @@ impl Scaler {
                 rps: obs.map_or(0.0, |o| o.rps),
                 p99_ms: obs.and_then(|o| o.p99_ms),
                 error_rate: obs.map_or(0.0, |o| o.error_rate),
+                shard: None,
             };
             self.events.push(event.clone());
             changes.push(Change {

@@ -80,6 +80,9 @@ pub struct Summary {
     pub duration_s: f64,
     pub engine: EngineInfo,
     pub totals: Stats,
+    /// A sharded run's share and group (see `shard`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<crate::shard::ShardInfo>,
     /// Per endpoint, by name; a flow's steps are rows named `FLOW.STEP`.
     pub endpoints: BTreeMap<String, Stats>,
     /// Per flow, by name: its iterations.
@@ -272,6 +275,9 @@ pub struct ScalingEvent {
     pub rps: f64,
     pub p99_ms: Option<f64>,
     pub error_rate: f64,
+    /// In a merged run: the shard whose autoscaler decided.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<u32>,
 }
 
 /// Latency in milliseconds.

@@ -219,6 +219,8 @@ pub struct Ctx<'a> {
     /// The request's `seq`, taken from `seq_source` at its first use.
     pub seq: Option<u64>,
     pub seq_source: &'a AtomicU64,
+    /// A shard's `seq` values interleave with the other shards'.
+    pub shard: Option<crate::shard::Shard>,
     pub rng: &'a mut fastrand::Rng,
     pub data: &'a [std::sync::Arc<DataSet>],
     /// The current row of each data set (by set index).
@@ -238,10 +240,11 @@ impl Ctx<'_> {
             Expr::Vu => out.extend_from_slice(num.format(self.vu).as_bytes()),
             Expr::Iteration => out.extend_from_slice(num.format(self.iteration).as_bytes()),
             Expr::Seq => {
-                let src = self.seq_source;
-                let n = *self
-                    .seq
-                    .get_or_insert_with(|| src.fetch_add(1, Ordering::Relaxed));
+                let (src, shard) = (self.seq_source, self.shard);
+                let n = *self.seq.get_or_insert_with(|| {
+                    let j = src.fetch_add(1, Ordering::Relaxed);
+                    shard.map_or(j, |s| s.nth(j))
+                });
                 out.extend_from_slice(num.format(n).as_bytes());
             }
             Expr::Uuid => write_uuid(self.rng.u128(..), out),
@@ -475,6 +478,7 @@ mod tests {
             iteration: 9,
             seq: None,
             seq_source: &seq,
+            shard: None,
             rng: &mut rng,
             data,
             rows,
@@ -557,6 +561,7 @@ mod tests {
             iteration: 0,
             seq: None,
             seq_source: &seq,
+            shard: None,
             rng: &mut rng,
             data: &[],
             rows: &[],

@@ -126,6 +126,10 @@ pub struct Config {
     /// Most VUs over all endpoints at once; priorities decide who gets them.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_workers: Option<u32>,
+    /// Run share `"I/N"` of this config (see `shard`); also `--shard` and
+    /// `USERFLUX_SHARD`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub shard: Option<String>,
     /// TLS for `https://` URLs: trust, client certificates, versions, resumption.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::tls::TlsSpec>,
@@ -702,6 +706,11 @@ impl Config {
         out.extend(traffic::problems(self));
         if let Some(t) = &self.tls {
             out.extend(t.problems(self.base_dir.as_deref()));
+        }
+        if let Some(s) = &self.shard
+            && let Err(e) = crate::shard::Shard::parse(s)
+        {
+            out.push(format!("shard: {e}"));
         }
         let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
         let mut names = BTreeSet::new();

@@ -161,6 +161,7 @@ impl Quick {
                 checks: BTreeMap::new(),
             }],
             tls: self.tls.clone(),
+            shard: None,
             flows: Vec::new(),
             data: BTreeMap::new(),
             max_capture_body: super::DEFAULT_MAX_CAPTURE_BODY,

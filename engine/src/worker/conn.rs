@@ -435,7 +435,10 @@ impl Worker {
             let d = &plan.data[set];
             let n = d.rows as u64;
             let r = match d.order {
-                Order::Sequential => plan.data_next[set].fetch_add(1, Ordering::Relaxed) % n,
+                Order::Sequential => {
+                    let j = plan.data_next[set].fetch_add(1, Ordering::Relaxed);
+                    plan.shard.map_or(j, |s| s.nth(j)) % n
+                }
                 Order::Random => self.rng.u64(..n),
                 Order::PerVu => vu % n,
             };
@@ -454,6 +457,7 @@ impl Worker {
             iteration: c.iteration,
             seq: None,
             seq_source: &plan.seq,
+            shard: plan.shard,
             rng: &mut self.rng,
             data: &plan.data,
             rows: &c.rows,

@@ -260,6 +260,14 @@ fn open_share(plan: &Plan, e: &EndpointPlan, id: usize, ep: usize) -> Option<Ope
         o.max_vus
     };
     let cap = worker_share(total, stride as usize, position as usize, 0).max(1);
+    // a shard makes the sends k with k mod N = its index
+    let (position, stride) = match plan.shard {
+        Some(s) => (
+            position * u64::from(s.count) + u64::from(s.index),
+            stride * u64::from(s.count),
+        ),
+        None => (position, stride),
+    };
     Some(OpenState::new(o.stages.clone(), position, stride, cap))
 }
 

@@ -1,0 +1,277 @@
+//! Beyond one machine (issue #18): one config run as 3 shard processes with
+//! one start time, merged by `userfluxctl merge` into what one engine
+//! would have measured; and what merge refuses.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+use std::time::{Duration, SystemTime};
+use userflux::{Gateway, bin, load_run};
+use userflux_engine::summary::Summary;
+
+const CONFIG: &str = r#"{"name": "sharded", "threads": 1,
+  "stages": [{"duration": "0s", "target": 7}, {"duration": "3s", "target": 7}],
+  "samples": {"rate": 1.0},
+  "thresholds": {"http_req_failed": ["rate<0.5"], "http_reqs": ["count>10"]},
+  "endpoints": [
+    {"name": "users", "path": "/api/users", "weight": 2},
+    {"name": "products", "path": "/api/products/{{seq}}", "weight": 1, "expect": [200, 401]},
+    {"name": "open", "path": "/health", "rate": 100, "pre_allocated_vus": 3, "max_vus": 6}]}"#;
+
+fn rfc3339(t: SystemTime) -> String {
+    humantime_like(t)
+}
+
+/// RFC 3339 in UTC with milliseconds, without a date crate.
+fn humantime_like(t: SystemTime) -> String {
+    let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap();
+    let secs = d.as_secs() as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    // civil from days (Howard Hinnant's algorithm)
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let y = yoe + era * 400;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = if month <= 2 { y + 1 } else { y };
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}.{:03}Z",
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60,
+        d.subsec_millis()
+    )
+}
+
+fn shard(
+    config: &Path,
+    runs: &Path,
+    i: u32,
+    n: u32,
+    start: &str,
+    target: &str,
+) -> std::process::Child {
+    Command::new(bin("userflux-engine"))
+        .args(["run", "-q", "--config"])
+        .arg(config)
+        .args([
+            "--target",
+            target,
+            "--shard",
+            &format!("{i}/{n}"),
+            "--start-at",
+            start,
+        ])
+        .arg("--run-dir")
+        .arg(runs.join(format!("shard-{i}")))
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+fn merge(args: &[&Path], extra: &[&str]) -> Output {
+    let mut c = Command::new(bin("userfluxctl"));
+    c.arg("merge").args(args).args(extra);
+    c.output().unwrap()
+}
+
+fn histogram_of(values: &[u64]) -> hdrhistogram::Histogram<u64> {
+    let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+    for &v in values {
+        h.record(v.max(1)).unwrap();
+    }
+    h
+}
+
+#[test]
+fn three_shards_merge_into_one_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let config = tmp.path().join("c.json");
+    std::fs::write(&config, CONFIG).unwrap();
+    let runs = tmp.path().join("runs");
+    let start = rfc3339(SystemTime::now() + Duration::from_millis(1500));
+    let mut children: Vec<_> = (0..3)
+        .map(|i| shard(&config, &runs, i, 3, &start, &gw.url()))
+        .collect();
+    for c in &mut children {
+        assert!(c.wait().unwrap().success());
+    }
+    let dirs: Vec<PathBuf> = (0..3).map(|i| runs.join(format!("shard-{i}"))).collect();
+    let shards: Vec<Summary> = dirs.iter().map(|d| load_run(d).0).collect();
+    // one start: the shards' first seconds line up
+    for s in &shards {
+        let info = s.shard.as_ref().unwrap();
+        assert_eq!(info.start_at, start);
+        assert_eq!(info.group, shards[0].shard.as_ref().unwrap().group);
+    }
+    // VUs split 7 = 3 + 2 + 2 by stage (the users/products split inside each)
+    let vus: Vec<u32> = shards
+        .iter()
+        .map(|s| s.endpoints["users"].vus + s.endpoints["products"].vus)
+        .collect();
+    assert_eq!(vus.iter().sum::<u32>(), 7, "{vus:?}");
+    let merged = tmp.path().join("merged");
+    let out = merge(
+        &dirs.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+        &["--out", merged.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (m, status) = load_run(&merged);
+    assert_eq!(status.state, userflux_engine::summary::RunState::Finished);
+    // counts are the sums
+    let sum = |f: &dyn Fn(&Summary) -> u64| shards.iter().map(f).sum::<u64>();
+    assert_eq!(m.totals.requests, sum(&|s| s.totals.requests));
+    assert_eq!(m.totals.errors, sum(&|s| s.totals.errors));
+    assert_eq!(m.totals.bytes_in, sum(&|s| s.totals.bytes_in));
+    for name in ["users", "products", "open"] {
+        assert_eq!(
+            m.endpoints[name].requests,
+            sum(&|s| s.endpoints[name].requests),
+            "{name}"
+        );
+    }
+    // the open schedule split send by send: 100/s for 3 s = 300 sends in all
+    assert_eq!(
+        m.endpoints["open"].requests + m.endpoints["open"].dropped,
+        300
+    );
+    // percentiles: equal to those of the union of every shard's samples
+    let mut all = Vec::new();
+    for d in &dirs {
+        for line in std::fs::read_to_string(d.join("samples.ndjson"))
+            .unwrap()
+            .lines()
+        {
+            let v: serde_json::Value = serde_json::from_str(line).unwrap();
+            if let Some(l) = v["lat"].as_u64()
+                && v["ep"] == "users"
+            {
+                all.push(l);
+            }
+        }
+    }
+    let union = histogram_of(&all);
+    let lat = m.endpoints["users"].latency_ms.as_ref().unwrap();
+    for (p, got) in [
+        (50.0, lat.p50),
+        (90.0, lat.p90),
+        (99.0, lat.p99),
+        (100.0, lat.max),
+    ] {
+        let want = union.value_at_quantile(p / 100.0) as f64 / 1000.0;
+        assert!((got - want).abs() < 1e-9, "p{p}: merged {got} union {want}");
+    }
+    // the timeline: second by second, sums
+    for s in &m.timeline {
+        let parts: u64 = shards
+            .iter()
+            .filter_map(|x| x.timeline.iter().find(|y| y.t == s.t))
+            .map(|y| y.requests)
+            .sum();
+        assert_eq!(s.requests, parts, "second {}", s.t);
+    }
+    // thresholds judged on the merged result
+    let reqs = m
+        .thresholds
+        .iter()
+        .find(|t| t.metric == "http_reqs")
+        .unwrap();
+    assert_eq!(reqs.observed, Some(m.totals.requests as f64));
+    // the merged directory is a run directory the analytics take as it is
+    assert!(merged.join("config.json").exists() && merged.join("samples.ndjson").exists());
+    let logs = std::fs::read_to_string(merged.join("logs.txt")).unwrap();
+    assert!(
+        logs.contains("shard 2: ") && logs.contains("merged 3 shard(s)"),
+        "{logs}"
+    );
+}
+
+#[test]
+fn merge_refuses_what_is_not_one_sharded_run() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let config = tmp.path().join("c.json");
+    std::fs::write(&config, CONFIG.replace("\"3s\"", "\"1s\"")).unwrap();
+    let runs = tmp.path().join("runs");
+    let start = rfc3339(SystemTime::now() + Duration::from_millis(800));
+    let mut kids: Vec<_> = (0..2)
+        .map(|i| shard(&config, &runs, i, 2, &start, &gw.url()))
+        .collect();
+    // another group: the same config started at another time
+    let other = tmp.path().join("other");
+    let start2 = rfc3339(SystemTime::now() + Duration::from_millis(900));
+    kids.push(shard(&config, &other, 1, 2, &start2, &gw.url()));
+    for k in &mut kids {
+        assert!(k.wait().unwrap().success());
+    }
+    let (s0, s1, o1) = (
+        runs.join("shard-0"),
+        runs.join("shard-1"),
+        other.join("shard-1"),
+    );
+    let refused = |args: &[&Path], extra: &[&str], want: &str| {
+        let out = merge(args, extra);
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{want}: {err}");
+        assert!(err.contains(want), "{want}: {err}");
+    };
+    refused(&[&s0, &o1], &[], "shards of another run");
+    refused(&[&s0, &s0], &[], "shard 0/2 is also");
+    refused(&[&s0], &[], "missing shard(s) 1/2");
+    let plain = tmp.path().join("plain");
+    let out = Command::new(bin("userflux-engine"))
+        .args(["run", "-q", "-c", "1", "-d", "1s", "--run-dir"])
+        .arg(&plain)
+        .arg(format!("{}/health", gw.url()))
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    refused(&[&plain], &[], "not a shard's run");
+    // a partial merge says what is missing
+    let partial = tmp.path().join("partial");
+    let out = merge(&[&s0], &["--partial", "--out", partial.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (m, _) = load_run(&partial);
+    assert!(m.stop_reason.unwrap().contains("shard(s) 1/2 missing"));
+    // and a full merge of the two works; the other group is left out
+    let out = merge(
+        &[&s0, &s1],
+        &["--out", tmp.path().join("full").to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    // a start time in the past is refused before anything is created
+    let out = Command::new(bin("userflux-engine"))
+        .args(["run", "-q", "--config"])
+        .arg(&config)
+        .args([
+            "--target",
+            &gw.url(),
+            "--shard",
+            "0/2",
+            "--start-at",
+            "2020-01-01T00:00:00Z",
+            "--run-dir",
+        ])
+        .arg(tmp.path().join("late"))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("ago"));
+    assert!(!tmp.path().join("late").exists());
+}

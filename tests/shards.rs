@@ -275,3 +275,48 @@ fn merge_refuses_what_is_not_one_sharded_run() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("ago"));
     assert!(!tmp.path().join("late").exists());
 }
+
+#[test]
+fn run_start_with_shards_runs_local_processes_and_merges_them() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let config = tmp.path().join("c.json");
+    std::fs::write(&config, CONFIG.replace("\"3s\"", "\"1s\"")).unwrap();
+    let out = Command::new(bin("userfluxctl"))
+        .current_dir(tmp.path())
+        .args(["run", "start"])
+        .arg(&config)
+        .args(["--target", &gw.url(), "--shards", "2"])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{text}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(text.contains("Merged 2 shard(s) into runs/"), "{text}");
+    let runs: Vec<PathBuf> = std::fs::read_dir(tmp.path().join("runs"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    let merged = runs
+        .iter()
+        .find(|p| !p.to_string_lossy().ends_with("-shards"))
+        .unwrap();
+    let (m, _) = load_run(merged);
+    let shards = merged.with_file_name(format!(
+        "{}-shards",
+        merged.file_name().unwrap().to_string_lossy()
+    ));
+    let parts: u64 = (0..2)
+        .map(|i| {
+            load_run(&shards.join(format!("shard-{i}")))
+                .0
+                .totals
+                .requests
+        })
+        .sum();
+    assert_eq!(m.totals.requests, parts);
+    assert!(m.totals.requests > 0);
+}

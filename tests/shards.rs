@@ -320,3 +320,61 @@ fn run_start_with_shards_runs_local_processes_and_merges_them() {
     assert_eq!(m.totals.requests, parts);
     assert!(m.totals.requests > 0);
 }
+
+#[test]
+fn a_merge_needs_neither_the_data_files_nor_the_machines_threads() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    std::fs::write(tmp.path().join("u.csv"), "id\n1\n2\n3\n").unwrap();
+    let config = tmp.path().join("c.json");
+    std::fs::write(
+        &config,
+        r#"{"name": "data", "stages": [{"duration": "0s", "target": 2}, {"duration": "1s", "target": 2}],
+          "data": {"u": {"file": "u.csv"}},
+          "endpoints": [{"name": "u", "path": "/api/products/{{data.u.id}}", "expect": [401]}]}"#,
+    )
+    .unwrap();
+    let runs = tmp.path().join("runs");
+    let start = rfc3339(SystemTime::now() + Duration::from_millis(800));
+    // the shards run with different thread counts, as on different machines
+    let mut kids: Vec<_> = (0..2)
+        .map(|i| {
+            let mut c = Command::new(bin("userflux-engine"));
+            c.args(["run", "-q", "--config"])
+                .arg(&config)
+                .args([
+                    "--target",
+                    &gw.url(),
+                    "--shard",
+                    &format!("{i}/2"),
+                    "--start-at",
+                    &start,
+                ])
+                .args(["--threads", &(i + 1).to_string(), "--run-dir"])
+                .arg(runs.join(format!("shard-{i}")));
+            c.spawn().unwrap()
+        })
+        .collect();
+    for k in &mut kids {
+        assert!(k.wait().unwrap().success());
+    }
+    std::fs::remove_file(tmp.path().join("u.csv")).unwrap();
+    let merged = tmp.path().join("merged");
+    let dirs = [runs.join("shard-0"), runs.join("shard-1")];
+    let out = merge(&[&dirs[0], &dirs[1]], &["--out", merged.to_str().unwrap()]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (m, _) = load_run(&merged);
+    assert_eq!(m.totals.errors, 0);
+    let config: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(merged.join("config.json")).unwrap())
+            .unwrap();
+    assert_eq!(
+        config["endpoints"][0]["path"],
+        "/api/products/{{data.u.id}}"
+    );
+    assert!(config.get("shard").is_none());
+}

@@ -26,6 +26,9 @@ use std::path::{Path, PathBuf};
 /// One shard's run directory, read.
 pub struct ShardRun {
     pub dir: PathBuf,
+    /// The config as it ran (the merged run's `config.json`, less `shard`).
+    pub raw_config: serde_json::Value,
+    /// The same, as merge reads it (see [`offline`]).
     pub config: Config,
     pub summary: Summary,
 }
@@ -54,15 +57,49 @@ impl ShardRun {
                 file.display()
             ));
         }
-        let config = Config::from_value(read_json(&dir.join("config.json"))?)
+        let raw_config: serde_json::Value = read_json(&dir.join("config.json"))?;
+        let config = Config::from_value(raw_config.clone())
+            .map(offline)
             .and_then(Config::resolve)
             .map_err(|e| format!("{}: {e}", dir.join("config.json").display()))?;
         Ok(ShardRun {
             dir: dir.to_path_buf(),
+            raw_config,
             config,
             summary,
         })
     }
+}
+
+/// The config as merge needs it: names, flows, thresholds, checks, the
+/// load's shape. Files it named on the machine that ran it (data sets,
+/// certificates) need not exist where the merge runs, so templates become
+/// their literal text and the data sets and TLS files are left out.
+fn offline(mut c: Config) -> Config {
+    fn literal(s: &mut String) {
+        while let Some(a) = s.find("{{") {
+            let end = s[a..].find("}}").map_or(s.len(), |b| a + b + 2);
+            s.replace_range(a..end, "x");
+        }
+    }
+    let request = |path: &mut Option<String>,
+                   headers: &mut BTreeMap<String, String>,
+                   body: &mut Option<String>| {
+        path.iter_mut().for_each(literal);
+        headers.values_mut().for_each(literal);
+        body.iter_mut().for_each(literal);
+    };
+    for e in &mut c.endpoints {
+        request(&mut e.path, &mut e.headers, &mut e.body);
+    }
+    for f in &mut c.flows {
+        for s in &mut f.steps {
+            request(&mut s.path, &mut s.headers, &mut s.body);
+        }
+    }
+    c.data.clear();
+    c.tls = None;
+    c
 }
 
 /// Checks that the runs are shards of one sharded run; returns the count
@@ -362,17 +399,22 @@ pub fn merge(runs: &[ShardRun], missing: &[u32], out: &Path) -> Result<Summary, 
             list.join(", ")
         ));
     }
-    write(&dir, &config, &summary, runs).map_err(|e| format!("{}: {e}", out.display()))?;
+    let mut raw = first.raw_config.clone();
+    if let Some(o) = raw.as_object_mut() {
+        o.remove("shard");
+    }
+    write(&dir, &config, &raw, &summary, runs).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(summary)
 }
 
 fn write(
     dir: &RunDir,
     config: &Config,
+    raw: &serde_json::Value,
     summary: &Summary,
     runs: &[ShardRun],
 ) -> std::io::Result<()> {
-    dir.write_json("config.json", config)?;
+    dir.write_json("config.json", raw)?;
     let mut status = crate::status::Status::new(summary.state, &dir.run_id, config, None);
     status.started_at = Some(summary.started_at.clone());
     status.ended_at = Some(summary.ended_at.clone());

@@ -120,12 +120,19 @@ pub struct ShardInfo {
     pub config_sha256: String,
 }
 
-/// The SHA-256 of a config as JSON, without its `shard` (every shard's
-/// config hashes the same).
+/// The SHA-256 of a config as JSON, without what differs from machine to
+/// machine: its `shard`, the threads resolved from the machine's cores, and
+/// where its files are (a data set is its SHA-256; certificates are the
+/// machine's).
 pub fn config_hash(config: &Config) -> String {
     use sha2::{Digest, Sha256};
     let mut c = config.clone();
     c.shard = None;
+    c.threads = None;
+    c.tls = None;
+    for d in c.data.values_mut() {
+        d.file.clear();
+    }
     let text = serde_json::to_string(&c).expect("a config serializes");
     Sha256::digest(text.as_bytes())
         .iter()

@@ -3,6 +3,11 @@
 //!
 //! # Layout
 //!
+//! The rooms are grouped by side (DESIGN §8): [`load`] sends requests and
+//! reads responses, [`measure`] turns what happened into numbers, [`run`]
+//! ties a config to both and writes the run directory; each room keeps its
+//! short path (`crate::worker`, `crate::summary`) through re-exports.
+//!
 //! - [`config`], [`duration`], [`url`]: what a user writes, validated with
 //!   field paths, resolved with defaults.
 //! - [`plan`]: stage interpolation and VU distribution, as pure functions.
@@ -30,43 +35,32 @@
 //! - [`fault`]: the panic hook that keeps a dead engine's run honest, and
 //!   the fault injection its tests use.
 //! - [`report`]: the human summary printed at the end.
+//! - [`tls`]: the rustls client configuration for `https` rows.
+//! - [`shard`], [`merge`]: a config's share for one of N engines, and the
+//!   lossless merge of their run directories.
 //!
 //! Values cross threads only over crossbeam channels: workers send reports
 //! and log lines to the aggregator; the aggregator sends control messages
 //! back and wakes the worker's poll with a `mio::Waker`.
 
-pub mod aggregator;
-pub mod autoscale;
-pub mod budget;
-pub mod capture;
-pub mod clock;
 pub mod config;
-pub mod cookies;
-pub mod data;
 pub mod duration;
 pub mod fault;
-pub mod framing;
 pub mod fuzzing;
-pub mod merge;
+pub mod load;
+pub mod measure;
 pub mod migrate;
-pub mod open;
 pub mod plan;
-pub mod report;
-pub mod request;
 pub mod run;
-pub mod rundir;
-pub mod samples;
-pub mod scaler;
 pub mod schema;
-pub mod server_timing;
-pub mod shard;
-pub mod stats;
-pub mod status;
-pub mod summary;
 pub mod sys;
-pub mod template;
-pub mod thresholds;
-pub mod timer;
-pub mod tls;
 pub mod url;
-pub mod worker;
+
+// Every room keeps its short path (`crate::worker`, `crate::summary`, …).
+pub use load::{
+    budget, capture, clock, cookies, data, framing, open, request, template, timer, tls, worker,
+};
+pub use measure::{
+    aggregator, autoscale, merge, samples, scaler, server_timing, stats, summary, thresholds,
+};
+pub use run::{report, rundir, shard, status};

@@ -28,7 +28,7 @@ pub struct ShardRun {
     pub dir: PathBuf,
     /// The config as it ran (the merged run's `config.json`, less `shard`).
     pub raw_config: serde_json::Value,
-    /// The same, as merge reads it (see [`offline`]).
+    /// The same, as merge reads it (templates read as text, see `offline`).
     pub config: Config,
     pub summary: Summary,
 }

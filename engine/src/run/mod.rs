@@ -2,6 +2,11 @@
 //! anything is written), start the workers and the aggregator, build the
 //! summary from what they measured.
 
+pub mod report;
+pub mod rundir;
+pub mod shard;
+pub mod status;
+
 use crate::aggregator::{Aggregator, Halt, Outcome, Sinks};
 use crate::capture::{Check, Selector};
 use crate::config::traffic;

@@ -488,3 +488,40 @@ fn an_open_model_flow_starts_iterations_on_schedule() {
     // think time inside the iteration counts in its duration
     assert!(f.iteration_duration_ms.as_ref().unwrap().p50 >= 20.0);
 }
+
+#[test]
+fn the_quick_form_url_takes_templates() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Scripted::start(Arc::new(|_| ok("", "ok")));
+    let out = userflux::engine()
+        .args(["run", "-q", "-c", "2", "-n", "50", "--runs-dir"])
+        .arg(tmp.path().join("runs"))
+        .arg(format!(
+            "{}/t/{{{{seq}}}}?r={{{{rand_int(1,9)}}}}",
+            server.url()
+        ))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let paths: BTreeSet<String> = server.seen().into_iter().map(|s| s.path).collect();
+    let want: BTreeSet<String> = (0..50).map(|i| format!("/t/{i}")).collect();
+    let got: BTreeSet<String> = paths
+        .iter()
+        .map(|p| p.split('?').next().unwrap().to_string())
+        .collect();
+    assert_eq!(got, want);
+    let out = userflux::engine()
+        .args(["run", "-q", "-d", "1s", "--runs-dir"])
+        .arg(tmp.path().join("bad"))
+        .arg(format!("{}/x/{{{{nope}}}}", server.url()))
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("URL: unknown variable \"nope\""), "{err}");
+    assert!(!tmp.path().join("bad").exists());
+}

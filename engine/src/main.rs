@@ -363,6 +363,10 @@ fn run(args: RunArgs) -> ExitCode {
     }
     let mut plan = match prepare(&config) {
         Ok(p) => p,
+        // the quick form's one endpoint is its URL
+        Err(e) if args.config.is_none() => {
+            return usage_error(&e.to_string().replace("endpoints[0].path:", "URL:"));
+        }
         Err(e) => return config_error(&e.to_string()),
     };
     plan.fault = match userflux_engine::fault::Fault::from_env() {

@@ -302,3 +302,37 @@ def test_the_report_renders_in_headless_chromium_without_console_errors(run_copy
     assert not console, console
     if out := __import__("os").environ.get("USERFLUX_SCREENSHOT"):
         shutil.copy(shot, out)
+
+
+def test_one_colour_per_endpoint_in_every_chart_and_both_runs_of_a_comparison(run_copy, tmp_path):
+    from userflux_analytics import charts, colors
+
+    d = run_copy("flow")
+    charts.RECORD = []
+    try:
+        assert main(["report", str(d)]) == 0
+        assert main(["compare", str(d), str(d), "--out", str(tmp_path / "cmp")]) in (0, 1)
+        recorded = list(charts.RECORD)
+    finally:
+        charts.RECORD = None
+    s = summary("flow")
+    want = colors.of_runs(s)["endpoints"]
+    seen: dict[str, set[str]] = {}
+    for title, label, color in recorded:
+        name = label.removeprefix("A ").removeprefix("B ").removesuffix(" (corrected)")
+        # (a Server-Timing chart's series are metrics, which have their own colours)
+        if name in want and title != "Each metric over time":
+            seen.setdefault(name, set()).add(color)
+    # every endpoint is drawn, always in its one colour, in the report and the comparison
+    assert set(seen) == set(want), set(want) - set(seen)
+    for name, cs in seen.items():
+        assert cs == {want[name]}, (name, cs)
+    assert len(set(want.values())) == len(want), "distinct endpoints, distinct colours"
+    metrics = colors.of_runs(s)["metrics"]
+    for title, label, color in recorded:
+        if title == "Each metric over time":
+            assert color == metrics[label], (label, color)
+    charts_drawn = {t for t, label, _ in recorded if label in want}
+    assert len(charts_drawn) >= 4, charts_drawn
+    html = (d / "report.html").read_text()
+    assert f'style="background:{want["users"]}"' in html, "the table's swatch has the chart's colour"

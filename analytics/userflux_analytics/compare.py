@@ -15,7 +15,7 @@ from pathlib import Path
 import matplotlib.pyplot as plt
 from jinja2 import Environment, PackageLoader
 
-from . import charts
+from . import charts, colors
 from .report import decode_histograms
 from .run import Run
 
@@ -127,7 +127,14 @@ def build(a: Run, b: Run, out: Path, tolerance: float) -> Comparison:
     ]
     ha = decode_histograms(a.summary, "histograms")
     hb = decode_histograms(b.summary, "histograms")
-    spectrum = charts.spectrum({f"A {k}": v for k, v in ha.items()} | {f"B {k}": v for k, v in hb.items()})
+    # one colour per endpoint in both runs; A solid, B dashed
+    ep = colors.of_runs(a.summary, b.summary)["endpoints"]
+    series = {f"A {k}": v for k, v in ha.items()} | {f"B {k}": v for k, v in hb.items()}
+    spectrum = charts.spectrum(
+        series,
+        colors={f"{r} {k}": ep[k] for r in "AB" for k in ep},
+        styles={f"B {k}": "--" for k in ep},
+    )
     figures.append(("Latency by percentile", "compare-spectrum.png", spectrum))
     figures = [(t, f, p) for t, f, p in figures if p]
     for _, name, png in figures:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader
 
-from . import charts, hdr
+from . import charts, colors, hdr
 from . import samples as smp
 from .run import Run
 
@@ -170,23 +170,28 @@ def make_charts(run: Run, sample_stats: smp.SampleStats | None) -> list[tuple[st
     """(title, file name, PNG) for every chart the run has data for."""
     s = run.summary
     tl = s["timeline"]
+    pal = colors.of_runs(s)
+    ep = pal["endpoints"]
     made = [
-        ("Throughput", "throughput.png", charts.throughput(tl)),
+        ("Throughput", "throughput.png", charts.throughput(tl, colors=ep)),
         ("Latency percentiles over time", "latency.png", charts.latency_over_time(tl)),
         (
             "Latency by percentile",
             "spectrum.png",
-            charts.spectrum(decode_histograms(s, "histograms"), decode_histograms(s, "histograms_corrected")),
+            charts.spectrum(
+                decode_histograms(s, "histograms"), decode_histograms(s, "histograms_corrected"), colors=ep
+            ),
         ),
-        ("Latency per endpoint", "endpoints.png", charts.endpoints(s["endpoints"])),
-        ("Errors over time", "errors.png", charts.errors_over_time(tl)),
-        ("Flow iterations", "flows.png", charts.flows(tl)),
-        ("Workers per endpoint", "workers.png", charts.workers(tl, s.get("scaling_events") or [])),
+        ("Latency per endpoint", "endpoints.png", charts.endpoints(s["endpoints"], ep)),
+        ("Errors over time", "errors.png", charts.errors_over_time(tl, ep)),
+        ("Flow iterations", "flows.png", charts.flows(tl, pal["flows"])),
+        ("Workers per endpoint", "workers.png", charts.workers(tl, s.get("scaling_events") or [], ep)),
         ("Sampled requests", "samples.png", charts.samples_heatmap(sample_stats) if sample_stats else None),
     ]
     # One chart per endpoint whose server said where its time went (Server-Timing).
     for name, e in sorted(s["endpoints"].items()):
-        made.append((f"Where the time goes: {name}", f"time-{slug(name)}.png", charts.where_time_goes(name, e, tl)))
+        png = charts.where_time_goes(name, e, tl, pal["metrics"])
+        made.append((f"Where the time goes: {name}", f"time-{slug(name)}.png", png))
     return [(t, f, png) for t, f, png in made if png]
 
 
@@ -209,6 +214,7 @@ def build(run: Run, out_dir: Path | None = None) -> Path:
             flow_rows=flow_rows(run.summary),
             check_rows=check_rows(run.summary),
             phase_rows=phase_rows(run.summary),
+            colors=colors.of_runs(run.summary),
             any_corrected=any(e.get("latency_corrected_ms") for e in run.summary["endpoints"].values()),
             charts=[{"title": t, "file": f, "b64": base64.b64encode(p).decode()} for t, f, p in figures],
             events=run.summary.get("scaling_events") or [],

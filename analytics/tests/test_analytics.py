@@ -336,3 +336,23 @@ def test_one_colour_per_endpoint_in_every_chart_and_both_runs_of_a_comparison(ru
     assert len(charts_drawn) >= 4, charts_drawn
     html = (d / "report.html").read_text()
     assert f'style="background:{want["users"]}"' in html, "the table's swatch has the chart's colour"
+
+
+def test_compare_takes_more_than_two_runs_and_judges_each_against_the_first(run_copy, capsys):
+    a = run_copy("closed")
+    b, c = a.parent / "closed-b", a.parent / "closed-c"
+    shutil.copytree(a, b)
+    shutil.copytree(a, c)
+    s = json.loads((c / "summary.json").read_text())
+    s["endpoints"]["users"]["latency_ms"]["p99"] *= 2
+    (c / "summary.json").write_text(json.dumps(s))
+    out = a.parent / "trend"
+    assert main(["compare", str(a), str(b), str(c), "--out", str(out)]) == 1
+    text = capsys.readouterr().out
+    assert "REGRESSION users p99 ms" in text
+    html = (out / "compare.html").read_text()
+    assert 'id="trend"' in html and "3 runs, judged against the first" in html
+    assert html.count('class="regression"') == 1, "only run 3's users p99"
+    assert len(list(out.glob("compare-*.png"))) == 2
+    assert main(["compare", str(a), str(b), str(b), "--out", str(a.parent / "trend2")]) == 0
+    assert main(["compare", str(a)]) == 2

@@ -29,10 +29,9 @@ def main(argv: list[str] | None = None) -> int:
     r = sub.add_parser("report", help="write report.html and PNG charts into a run directory")
     r.add_argument("run_dir")
     r.add_argument("--out", help="write here instead of into the run directory")
-    c = sub.add_parser("compare", help="compare two runs; exit 1 when B regressed from A")
-    c.add_argument("run_a")
-    c.add_argument("run_b")
-    c.add_argument("--out", help="directory for compare.html and its charts (default: RUN_B/compare-RUN_A)")
+    c = sub.add_parser("compare", help="compare two runs or more; exit 1 when a later run regressed from the first")
+    c.add_argument("runs", nargs="+", metavar="RUN", help="run directories, the first the baseline")
+    c.add_argument("--out", help="directory for compare.html and its charts (default: LAST_RUN/compare-FIRST_RUN)")
     c.add_argument("--tolerance", type=tolerance, default=0.05, help="allowed change before a regression (default 5%%)")
     args = p.parse_args(argv)
     try:
@@ -40,13 +39,17 @@ def main(argv: list[str] | None = None) -> int:
             path = report.build(load(args.run_dir), Path(args.out) if args.out else None)
             print(f"report: {path}")
             return 0
-        a, b = load(args.run_a), load(args.run_b)
-        out = Path(args.out) if args.out else b.path / f"compare-{a.run_id}"
-        result = compare.build(a, b, out, args.tolerance)
-        for line in compare.describe(result):
-            print(line)
+        if len(args.runs) < 2:
+            print("userflux_analytics: compare needs two runs or more", file=sys.stderr)
+            return 2
+        runs = [load(r) for r in args.runs]
+        out = Path(args.out) if args.out else runs[-1].path / f"compare-{runs[0].run_id}"
+        results = compare.build_many(runs, out, args.tolerance)
+        for result in results:
+            for line in compare.describe(result):
+                print(line)
         print(f"comparison: {out / 'compare.html'}")
-        return 1 if result.regressions else 0
+        return 1 if any(r.regressions for r in results) else 0
     except RunDirError as e:
         print(f"userflux_analytics: {e}", file=sys.stderr)
         return 2

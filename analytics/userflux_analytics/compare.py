@@ -1,4 +1,5 @@
-"""Two runs side by side: per endpoint (and totals), RPS, error rate and
+"""Runs side by side — two, or a trend of several judged against the
+first: per endpoint (and totals), RPS, error rate and
 each latency percentile of run A and run B, the change, and whether the
 change is a regression beyond the tolerance:
 
@@ -145,3 +146,77 @@ def build(a: Run, b: Run, out: Path, tolerance: float) -> Comparison:
     )
     (out / "compare.html").write_text(html, encoding="utf-8")
     return c
+
+
+@dataclass
+class TrendRow:
+    endpoint: str
+    metric: str
+    values: list[float | None]
+    # per later run: a regression from the first
+    regressions: list[bool]
+
+
+def trend(comparisons: list[Comparison]) -> list[TrendRow]:
+    """One row per endpoint and metric: the first run's value, then each later one's."""
+    rows: dict[tuple[str, str], TrendRow] = {}
+    for i, c in enumerate(comparisons):
+        for r in c.rows:
+            key = (r.endpoint, r.metric)
+            if key not in rows:
+                if i > 0:
+                    continue  # only what every run has
+                rows[key] = TrendRow(r.endpoint, r.metric, [r.a], [])
+            t = rows[key]
+            t.values.append(r.b)
+            t.regressions.append(r.regression)
+    n = len(comparisons)
+    return [t for t in rows.values() if len(t.regressions) == n]
+
+
+def _p99_series(tl: list[dict]) -> tuple[list[float], list[float]]:
+    pts = [(e["t"], e["p99"]) for e in tl if e.get("p99") is not None]
+    return [t for t, _ in pts], [v for _, v in pts]
+
+
+def build_many(runs: list[Run], out: Path, tolerance: float) -> list[Comparison]:
+    """Two runs: :func:`build`. More: each later run judged against the
+    first, a trend table and every run overlaid in the charts."""
+    if len(runs) == 2:
+        return [build(runs[0], runs[1], out, tolerance)]
+    first = runs[0]
+    comparisons = [compare(first, r, tolerance) for r in runs[1:]]
+    out.mkdir(parents=True, exist_ok=True)
+    label = [f"{i + 1}. {r.run_id}" for i, r in enumerate(runs)]
+    tls = [r.summary["timeline"] for r in runs]
+    figures = [
+        (
+            "Throughput",
+            _overlay(
+                "Throughput", "requests per second",
+                [(lbl, [e["t"] for e in tl], [e["rps"] for e in tl]) for lbl, tl in zip(label, tls, strict=True)],
+            ),
+        ),
+        (
+            "p99 latency over time",
+            _overlay(
+                "p99 latency over time", "latency (ms)",
+                [(lbl, *_p99_series(tl)) for lbl, tl in zip(label, tls, strict=True)],
+                log=True,
+            ),
+        ),
+    ]  # fmt: skip
+    figures = [(t, p) for t, p in figures if p]
+    for i, (_, png) in enumerate(figures):
+        (out / f"compare-{i}.png").write_bytes(png)
+    env = Environment(loader=PackageLoader("userflux_analytics", "templates"), autoescape=True)
+    html = env.get_template("compare_many.html.j2").render(
+        runs=runs,
+        labels=label,
+        tolerance=tolerance,
+        rows=trend(comparisons),
+        regressions=sum(len(c.regressions) for c in comparisons),
+        charts=[{"title": t, "b64": base64.b64encode(p).decode()} for t, p in figures],
+    )
+    (out / "compare.html").write_text(html, encoding="utf-8")
+    return comparisons

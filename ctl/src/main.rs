@@ -75,10 +75,12 @@ enum Cmd {
     /// Kubernetes: the manifests of a sharded run (see README).
     #[command(subcommand)]
     Cluster(ClusterCmd),
-    /// Compare two runs; exit 1 when the second regressed from the first.
+    /// Compare two runs or more; exit 1 when a later one regressed from the first.
     Compare {
-        a: String,
-        b: String,
+        /// Run IDs (or directories), the first the baseline; more than two
+        /// make a trend, each judged against the first.
+        #[arg(num_args = 2.., required = true)]
+        runs: Vec<String>,
         /// Allowed change before a regression, e.g. 5%.
         #[arg(long, default_value = "5%")]
         tolerance: String,
@@ -199,7 +201,7 @@ fn main() -> ExitCode {
         Cmd::Run(r) => run(&cli, &client, r),
         Cmd::Config(c) => config(&cli, c),
         Cmd::Report { id, open } => analytics_report(&client, id, *open),
-        Cmd::Compare { a, b, tolerance } => analytics_compare(&client, a, b, tolerance),
+        Cmd::Compare { runs, tolerance } => analytics_compare(&client, runs, tolerance),
         Cmd::Merge { dirs, out, partial } => merge(&cli, dirs, out.as_deref(), *partial),
         Cmd::Cluster(c) => cluster::run(c),
     };
@@ -781,15 +783,16 @@ fn analytics_report(client: &Client, id: &str, open: bool) -> Out {
     Ok(0)
 }
 
-fn analytics_compare(client: &Client, a: &str, b: &str, tolerance: &str) -> Out {
-    let (da, db) = (run_dir(client, a)?, run_dir(client, b)?);
-    let out = analytics(&[
-        "compare".as_ref(),
-        da.as_os_str(),
-        db.as_os_str(),
-        "--tolerance".as_ref(),
-        tolerance.as_ref(),
-    ])?;
+fn analytics_compare(client: &Client, runs: &[String], tolerance: &str) -> Out {
+    let dirs = runs
+        .iter()
+        .map(|r| run_dir(client, r))
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut args: Vec<&std::ffi::OsStr> = vec!["compare".as_ref()];
+    args.extend(dirs.iter().map(|d| d.as_os_str()));
+    args.push(std::ffi::OsStr::new("--tolerance"));
+    args.push(std::ffi::OsStr::new(tolerance));
+    let out = analytics(&args)?;
     Ok(out.status.code().map_or(1, |c| c as u8))
 }
 

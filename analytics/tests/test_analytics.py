@@ -356,3 +356,19 @@ def test_compare_takes_more_than_two_runs_and_judges_each_against_the_first(run_
     assert len(list(out.glob("compare-*.png"))) == 2
     assert main(["compare", str(a), str(b), str(b), "--out", str(a.parent / "trend2")]) == 0
     assert main(["compare", str(a)]) == 2
+
+
+def test_a_large_samples_file_reports_progress_on_stderr(tmp_path, monkeypatch, capsys):
+    line = b'{"t":1000000,"ep":"a","st":200,"lat":900,"b":10,"w":0}\n'
+    path = tmp_path / "samples.ndjson"
+    path.write_bytes(line * 20000)
+    monkeypatch.setattr(smp, "PROGRESS_FROM", 1)
+    monkeypatch.setattr(smp, "PROGRESS_EVERY_S", 0.0)
+    s = smp.read(path)
+    assert s.lines == 20000
+    err = capsys.readouterr().err
+    assert "reading samples.ndjson: " in err and "% (" in err and "done" in err
+    # a small file says nothing
+    monkeypatch.setattr(smp, "PROGRESS_FROM", 1 << 40)
+    smp.read(path)
+    assert capsys.readouterr().err == ""

@@ -12,10 +12,15 @@ memory as ten.
 
 import json
 import math
+import sys
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 CHUNK = 1 << 20
+# A samples file this large gets a progress line on stderr while it is read.
+PROGRESS_FROM = 64 << 20
+PROGRESS_EVERY_S = 1.0
 # Latency bins: log-spaced from 10 µs to 100 s.
 LAT_LO_US, LAT_HI_US, LAT_BINS = 10.0, 1e8, 70
 
@@ -45,11 +50,40 @@ class SampleStats:
         return self.incomplete + self.unparsable
 
 
+class Progress:
+    """`reading samples.ndjson: 37% (250 of 680 MB)` on stderr, at most once a
+    second, for a file of at least :data:`PROGRESS_FROM` bytes."""
+
+    def __init__(self, path: Path) -> None:
+        self.size = path.stat().st_size
+        self.name = path.name
+        self.on = self.size >= PROGRESS_FROM
+        self.done = 0
+        self.last = time.monotonic()
+        self.shown = False
+
+    def add(self, n: int) -> None:
+        self.done += n
+        now = time.monotonic()
+        if self.on and now - self.last >= PROGRESS_EVERY_S:
+            self.last = now
+            self.shown = True
+            pct = 100 * self.done // max(self.size, 1)
+            end = "\r" if sys.stderr.isatty() else "\n"
+            print(f"reading {self.name}: {pct}% ({self.done >> 20} of {self.size >> 20} MB)", end=end, file=sys.stderr)
+
+    def finish(self) -> None:
+        if self.shown:
+            print(f"reading {self.name}: done ({self.size >> 20} MB)", file=sys.stderr)
+
+
 def complete_lines(path: Path, counts: SampleStats):
     """Yields the complete lines (bytes, without the newline), per the reader rule."""
     rest = b""
+    progress = Progress(path)
     with path.open("rb") as f:
         while chunk := f.read(CHUNK):
+            progress.add(len(chunk))
             data = rest + chunk
             start = 0
             while True:
@@ -65,6 +99,7 @@ def complete_lines(path: Path, counts: SampleStats):
                 if line:
                     yield line
             rest = data[start:]
+    progress.finish()
     counts.incomplete += sum(1 for piece in rest.split(b"\0") if piece)
 
 

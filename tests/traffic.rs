@@ -525,3 +525,26 @@ fn the_quick_form_url_takes_templates() {
     assert!(err.contains("URL: unknown variable \"nope\""), "{err}");
     assert!(!tmp.path().join("bad").exists());
 }
+
+#[test]
+fn an_iteration_whose_step_the_end_cuts_off_is_interrupted_not_failed() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Scripted::start(Arc::new(|r: &Seen| {
+        if r.path == "/hang" {
+            std::thread::sleep(Duration::from_secs(5));
+        }
+        ok("", "ok")
+    }));
+    let config = format!(
+        r#"{{"target": "{}", "threads": 1, "graceful_stop": "100ms",
+          "stages": [{{"duration": "0s", "target": 2}}, {{"duration": "1s", "target": 2}}],
+          "flows": [{{"name": "f", "steps": [{{"name": "a", "path": "/a"}}, {{"name": "hang", "path": "/hang"}}]}}]}}"#,
+        server.url()
+    );
+    let (s, _, text) = run(tmp.path(), &config);
+    let f = &s.flows["f"];
+    assert_eq!(f.interrupted_iterations, 2, "{f:?}\n{text}");
+    assert_eq!(f.failed_iterations, 0);
+    assert_eq!(f.iterations, 0);
+    assert_eq!(s.endpoints["f.hang"].error_kinds["interrupted"], 2);
+}

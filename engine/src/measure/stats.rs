@@ -319,7 +319,8 @@ pub struct FlowStats {
     /// Iterations ended by a failed step (any error kind, an unexpected
     /// status, a capture that found nothing).
     pub failed: u64,
-    /// Iterations cut off between steps by the end of the run or a VU leaving (a ramp-down, the autoscaler).
+    /// Iterations cut off by the end of the run (between steps, or a step
+    /// whose request it interrupted) or by a VU leaving (a ramp-down, the autoscaler).
     pub interrupted: u64,
     /// Duration of the completed iterations, in µs, think time included.
     pub duration: Histogram<u64>,

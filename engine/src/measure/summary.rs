@@ -305,7 +305,8 @@ pub struct FlowSummary {
     /// Iterations ended by a failed step (an error of any kind, an
     /// unexpected status, a capture that found nothing).
     pub failed_iterations: u64,
-    /// Iterations cut off between two steps by the end of the run or a VU leaving (a ramp-down, the autoscaler).
+    /// Iterations cut off by the end of the run (between two steps, or a
+    /// step whose request it interrupted) or by a VU leaving (a ramp-down, the autoscaler).
     pub interrupted_iterations: u64,
     /// Completed iterations per second of load.
     pub iterations_per_s: f64,

@@ -100,6 +100,16 @@ pub(super) struct Conn {
     pub(super) ticket: bool,
 }
 
+/// How a flow iteration ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum IterationEnd {
+    Completed,
+    /// A step failed (an error, an unexpected status, a capture).
+    Failed,
+    /// The end of the run cut off a step's request.
+    Interrupted,
+}
+
 /// What a flow VU carries through one iteration.
 pub(super) struct FlowConn {
     pub(super) vars: Vars,
@@ -728,7 +738,12 @@ impl Worker {
             .map(|s| (s.last, self.plan.flows[s.flow].think));
         if let Some((last, flow_think)) = step {
             if error.is_some() || last {
-                self.end_iteration(idx, error.is_none(), now);
+                let end = if error.is_none() {
+                    IterationEnd::Completed
+                } else {
+                    IterationEnd::Failed
+                };
+                self.end_iteration(idx, end, now);
                 think += flow_think;
             } else {
                 self.conn(idx).row += 1;
@@ -801,9 +816,9 @@ impl Worker {
         None
     }
 
-    /// A flow iteration ended at the current step, completed (`ok`) or
-    /// failed: counts it; the VU's next request is the first step.
-    fn end_iteration(&mut self, idx: usize, ok: bool, now: Instant) {
+    /// A flow iteration ended at the current step: counts it as it ended;
+    /// the VU's next request is the first step.
+    fn end_iteration(&mut self, idx: usize, end: IterationEnd, now: Instant) {
         let c = self.conns[idx].as_mut().expect("a live connection");
         let Some(step) = &self.plan.endpoints[c.row].step else {
             return;
@@ -814,14 +829,16 @@ impl Worker {
             && f.begun
         {
             f.begun = false;
-            if ok {
-                stats.iterations += 1;
-                crate::stats::record(
-                    &mut stats.duration,
-                    micros(now.saturating_duration_since(f.started)),
-                );
-            } else {
-                stats.failed += 1;
+            match end {
+                IterationEnd::Completed => {
+                    stats.iterations += 1;
+                    crate::stats::record(
+                        &mut stats.duration,
+                        micros(now.saturating_duration_since(f.started)),
+                    );
+                }
+                IterationEnd::Failed => stats.failed += 1,
+                IterationEnd::Interrupted => stats.interrupted += 1,
             }
         }
         c.iteration += 1;
@@ -877,7 +894,13 @@ impl Worker {
             ));
         }
         // a failed step ends its flow's iteration
-        self.end_iteration(idx, false, now);
+        // (a request the end of the run cut off cuts off its iteration)
+        let end = if kind == ErrorKind::Interrupted {
+            IterationEnd::Interrupted
+        } else {
+            IterationEnd::Failed
+        };
+        self.end_iteration(idx, end, now);
         if retire {
             self.remove(idx);
             return self.end_if_spent(now);

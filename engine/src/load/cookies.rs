@@ -9,7 +9,7 @@
 use std::time::{Duration, SystemTime};
 
 /// Most cookies one jar keeps (RFC 6265 §6.1 asks for at least 50 per
-/// domain); past it the oldest goes.
+/// domain); past it the oldest goes. (A bit each in [`Jar::matching`].)
 pub const MAX_COOKIES: usize = 64;
 
 #[derive(Debug, Clone)]
@@ -87,21 +87,41 @@ impl Jar {
     /// Writes `Cookie: a=1; b=2\r\n` for a request to `path` (query
     /// ignored), if any cookie applies; longer paths first (§5.4).
     pub fn write_header(&self, request_path: &str, now: SystemTime, out: &mut Vec<u8>) {
+        let mask = self.matching(request_path, now);
+        self.write_matching(mask, out);
+    }
+
+    /// The cookies that go with a request to `path` (query ignored), as a
+    /// bit per cookie: no allocation, and the path may borrow the buffer
+    /// [`Jar::write_matching`] then writes into.
+    pub fn matching(&self, request_path: &str, now: SystemTime) -> u64 {
         let path = request_path.split('?').next().unwrap_or("");
-        let mut matching: Vec<&Cookie> = self
-            .cookies
+        self.cookies
             .iter()
-            .filter(|c| c.expires.is_none_or(|e| e > now) && path_matches(path, &c.path))
-            .collect();
-        if matching.is_empty() {
+            .enumerate()
+            .filter(|(_, c)| c.expires.is_none_or(|e| e > now) && path_matches(path, &c.path))
+            .fold(0, |m, (i, _)| m | 1 << i)
+    }
+
+    /// Writes the `Cookie` header of [`Jar::matching`]'s cookies, longer
+    /// paths first, in the order they were set among equal ones (§5.4).
+    pub fn write_matching(&self, mut mask: u64, out: &mut Vec<u8>) {
+        if mask == 0 {
             return;
         }
-        matching.sort_by_key(|c| std::cmp::Reverse(c.path.len()));
         out.extend_from_slice(b"Cookie: ");
-        for (i, c) in matching.iter().enumerate() {
-            if i > 0 {
+        let mut first = true;
+        while mask != 0 {
+            let i = (0..self.cookies.len())
+                .filter(|&i| mask & 1 << i != 0)
+                .max_by_key(|&i| (self.cookies[i].path.len(), std::cmp::Reverse(i)))
+                .expect("a bit is set");
+            mask &= !(1 << i);
+            let c = &self.cookies[i];
+            if !first {
                 out.extend_from_slice(b"; ");
             }
+            first = false;
             out.extend_from_slice(c.name.as_bytes());
             out.push(b'=');
             out.extend_from_slice(c.value.as_bytes());

@@ -121,8 +121,10 @@ impl RequestTemplate {
         if let Some(jar) = jar
             && !jar.is_empty()
         {
-            let path = String::from_utf8_lossy(&out[self.around.0..path_end]).into_owned();
-            jar.write_header(&path, std::time::SystemTime::now(), out);
+            // the rendered path picks the cookies; nothing is copied
+            let path = std::str::from_utf8(&out[self.around.0..path_end]).unwrap_or("");
+            let mask = jar.matching(path, std::time::SystemTime::now());
+            jar.write_matching(mask, out);
         }
         let mark = out.len();
         if let Some(b) = &self.body {

@@ -334,52 +334,50 @@ impl Worker {
     /// Drives a TLS handshake as far as the socket allows; when it is done,
     /// the connection is ready. A failure is a `tls` error saying why.
     fn handshake(&mut self, idx: usize) {
-        {
-            let Some(c) = self.conns[idx].as_mut() else {
-                return;
-            };
-            let (Some(sock), Some(tls)) = (c.sock.as_mut(), c.tls.as_deref_mut()) else {
-                return;
-            };
-            let failure = loop {
-                if tls.wants_write() {
-                    match tls.write_tls(sock) {
-                        Ok(_) => continue,
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(e) => break Some(format!("writing the handshake: {e}")),
-                    }
+        let Some(c) = self.conns[idx].as_mut() else {
+            return;
+        };
+        let (Some(sock), Some(tls)) = (c.sock.as_mut(), c.tls.as_deref_mut()) else {
+            return;
+        };
+        let failure = loop {
+            if tls.wants_write() {
+                match tls.write_tls(sock) {
+                    Ok(_) => continue,
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {}
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(e) => break Some(format!("writing the handshake: {e}")),
                 }
-                if !tls.is_handshaking() {
-                    if tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
-                        self.stats[c.row].tls_resumed += 1;
-                    }
-                    break None;
-                }
-                match tls.read_tls(sock) {
-                    Ok(0) => {
-                        break Some("the server closed the connection during the handshake".into());
-                    }
-                    Ok(_) => {
-                        if let Err(e) = tls.process_new_packets() {
-                            let _ = tls.write_tls(sock); // our alert, if any
-                            break Some(crate::tls::describe(&e));
-                        }
-                    }
-                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                    Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
-                    Err(e) => break Some(format!("reading the handshake: {e}")),
-                }
-            };
-            let now = Instant::now();
-            if let Some(why) = failure {
-                return self.fail(idx, ErrorKind::Tls, move || why, now);
             }
-            let c = self.conns[idx].as_mut().expect("a live connection");
-            let took = micros(now.saturating_duration_since(c.connected_at));
-            EndpointStats::record_phase(&mut self.stats[c.row].tls_handshaking, took);
-            self.ready(idx, now)
+            if !tls.is_handshaking() {
+                if tls.handshake_kind() == Some(rustls::HandshakeKind::Resumed) {
+                    self.stats[c.row].tls_resumed += 1;
+                }
+                break None;
+            }
+            match tls.read_tls(sock) {
+                Ok(0) => {
+                    break Some("the server closed the connection during the handshake".into());
+                }
+                Ok(_) => {
+                    if let Err(e) = tls.process_new_packets() {
+                        let _ = tls.write_tls(sock); // our alert, if any
+                        break Some(crate::tls::describe(&e));
+                    }
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => break Some(format!("reading the handshake: {e}")),
+            }
+        };
+        let now = Instant::now();
+        if let Some(why) = failure {
+            return self.fail(idx, ErrorKind::Tls, move || why, now);
         }
+        let c = self.conns[idx].as_mut().expect("a live connection");
+        let took = micros(now.saturating_duration_since(c.connected_at));
+        EndpointStats::record_phase(&mut self.stats[c.row].tls_handshaking, took);
+        self.ready(idx, now)
     }
 
     pub(super) fn send_request(&mut self, idx: usize, now: Instant) {

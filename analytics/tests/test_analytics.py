@@ -11,7 +11,6 @@ import jsonschema
 import pytest
 
 from userflux_analytics import hdr, report
-from userflux_analytics import samples as smp
 from userflux_analytics.__main__ import main
 from userflux_analytics.run import RunDirError, load
 
@@ -216,37 +215,6 @@ def test_not_a_run_directory(tmp_path, capsys):
     assert "not a directory" in capsys.readouterr().err
 
 
-def test_samples_reader_applies_the_crash_rule_and_counts_garbage(tmp_path):
-    lines = [json.dumps({"t": i * 1000, "ep": "a", "st": 200, "lat": 500 + i, "b": 10, "w": 0}) for i in range(50)]
-    crashed = "\n".join(lines[:20]) + "\n" + '{"t":5,"ep":"a","st"' + "\0" * 300 + "\n".join(lines[20:]) + "\n"
-    crashed += "garbage that is not json\n" + '{"t": "x"}\n' + '{"t":9,"ep":"a"' + "\0" * 40
-    p = tmp_path / "samples.ndjson"
-    p.write_bytes(crashed.encode())
-    s = smp.read(p)
-    assert s.lines == 50, "exactly the complete lines"
-    assert s.incomplete == 2 and s.unparsable == 2
-    assert sum(sum(row) for row in s.grid.values()) == 50
-
-
-def test_an_interrupted_request_is_counted_but_has_no_latency(tmp_path):
-    rows = [
-        {"t": 0, "ep": "a", "st": 200, "lat": 900, "b": 10, "w": 0},
-        {"t": 5, "ep": "a", "err": "interrupted", "b": 0, "w": 0},
-        {"t": 7, "ep": "a", "st": 200, "b": 10, "w": 0},  # no latency and no error: broken
-    ]
-    p = tmp_path / "samples.ndjson"
-    p.write_text("".join(json.dumps(r) + "\n" for r in rows))
-    s = smp.read(p)
-    assert (s.lines, s.errors, s.unparsable) == (2, 1, 1)
-    assert sum(sum(row) for row in s.grid.values()) == 1, "only the line with a latency is plotted"
-
-
-def test_samples_reader_matches_the_engines_count(run_copy):
-    d = run_copy("closed")
-    s = smp.read(d / "samples.ndjson")
-    assert s.lines == summary("closed")["samples"]["written"] and s.skipped == 0
-
-
 def test_compare_passes_identical_runs_and_flags_an_injected_regression(run_copy, capsys):
     a = run_copy("closed")
     b = a.parent / "closed-b"
@@ -356,19 +324,3 @@ def test_compare_takes_more_than_two_runs_and_judges_each_against_the_first(run_
     assert len(list(out.glob("compare-*.png"))) == 2
     assert main(["compare", str(a), str(b), str(b), "--out", str(a.parent / "trend2")]) == 0
     assert main(["compare", str(a)]) == 2
-
-
-def test_a_large_samples_file_reports_progress_on_stderr(tmp_path, monkeypatch, capsys):
-    line = b'{"t":1000000,"ep":"a","st":200,"lat":900,"b":10,"w":0}\n'
-    path = tmp_path / "samples.ndjson"
-    path.write_bytes(line * 20000)
-    monkeypatch.setattr(smp, "PROGRESS_FROM", 1)
-    monkeypatch.setattr(smp, "PROGRESS_EVERY_S", 0.0)
-    s = smp.read(path)
-    assert s.lines == 20000
-    err = capsys.readouterr().err
-    assert "reading samples.ndjson: " in err and "% (" in err and "done" in err
-    # a small file says nothing
-    monkeypatch.setattr(smp, "PROGRESS_FROM", 1 << 40)
-    smp.read(path)
-    assert capsys.readouterr().err == ""

@@ -5,6 +5,7 @@ drawn empty). Axes are labelled with units."""
 import io
 
 import matplotlib
+import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
@@ -16,6 +17,8 @@ from .hdr import Histogram  # noqa: E402
 
 DPI = 100
 SIZE = (9, 3.6)
+# The heat map draws at most this many time columns (a 900-pixel chart).
+HEAT_COLUMNS = 900
 # When a list: every chart drawn appends (chart title, series label,
 # colour) for each of its lines and bars (tests check the colours).
 RECORD: list[tuple[str, str, str]] | None = None
@@ -32,6 +35,20 @@ def _record(fig) -> None:
         for c in ax.containers:
             if c.get_label() and not c.get_label().startswith("_") and len(c.patches):
                 RECORD.append((title, c.get_label(), to_hex(c.patches[0].get_facecolor())))
+
+
+def _log_labels(ax) -> None:
+    """Plain numbers on a log latency axis; over more than a decade and a
+    half, minor ticks labelled at 2 and 5 only (all of them crowd)."""
+
+    def minor(v: float, _) -> str:
+        lo, hi = ax.get_ylim()
+        if hi > 30 * max(lo, 1e-12) and f"{v:.1e}"[0] not in "25":
+            return ""
+        return f"{v:g}"
+
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(FuncFormatter(minor))
 
 
 def _png(fig) -> bytes:
@@ -82,8 +99,7 @@ def latency_over_time(timeline: list[dict]) -> bytes | None:
         ax.plot(x, [e[key] for e in points], label=key)
     ax.set(xlabel="time since start (s)", ylabel="latency (ms)", title="Latency percentiles over time")
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    _log_labels(ax)
     ax.legend(loc="best", fontsize="small")
     ax.grid(alpha=0.3, which="both")
     return _png(fig)
@@ -244,24 +260,23 @@ def workers(timeline: list[dict], events: list[dict], colors: dict[str, str] | N
 
 def samples_heatmap(stats: smp.SampleStats) -> bytes | None:
     """Every sampled request: how many completed in each second at each
-    latency (log scale), from samples.ndjson."""
-    if not stats.grid:
+    latency (log scale), from samples.ndjson. A run longer than
+    :data:`HEAT_COLUMNS` seconds is drawn in wider time steps, summed."""
+    heat = stats.heat
+    if heat.size == 0 or not heat.any():
         return None
-    t0, t1 = min(stats.grid), max(stats.grid)
-    width = t1 - t0 + 1
-    matrix = [[0] * width for _ in range(smp.LAT_BINS)]
-    for t, row in stats.grid.items():
-        for b, c in enumerate(row):
-            matrix[b][t - t0] = c
+    step = -(-heat.shape[1] // HEAT_COLUMNS)  # seconds a column
+    if step > 1:
+        pad = (-heat.shape[1]) % step
+        heat = np.pad(heat, ((0, 0), (0, pad))).reshape(heat.shape[0], -1, step).sum(axis=2)
     fig, ax = plt.subplots(figsize=SIZE)
     edges_y = [smp.lat_edge_ms(i) for i in range(smp.LAT_BINS + 1)]
-    edges_x = [t0 + i for i in range(width + 1)]
-    mesh = ax.pcolormesh(edges_x, edges_y, [[c if c else float("nan") for c in r] for r in matrix], cmap="viridis")
-    fig.colorbar(mesh, ax=ax, label="requests")
+    edges_x = [stats.t0 + i * step for i in range(heat.shape[1] + 1)]
+    mesh = ax.pcolormesh(edges_x, edges_y, np.where(heat > 0, heat, np.nan), cmap="viridis")
+    fig.colorbar(mesh, ax=ax, label="requests" if step == 1 else f"requests per {step} s")
     ax.set_yscale("log")
-    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    ax.yaxis.set_minor_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
-    rows = [i for i in range(smp.LAT_BINS) if any(matrix[i])]
+    _log_labels(ax)
+    rows = np.flatnonzero(heat.any(axis=1))
     ax.set_ylim(edges_y[rows[0]], edges_y[rows[-1] + 1])
-    ax.set(xlabel="time since start (s)", ylabel="latency (ms)", title=f"Sampled requests ({stats.lines:,})")
+    ax.set(xlabel="time since start (s)", ylabel="latency (ms)", title=f"Sampled requests ({stats.plotted:,})")
     return _png(fig)

@@ -4,6 +4,7 @@ The page embeds its charts, so it opens with no network."""
 
 import base64
 import json
+import sys
 from pathlib import Path
 
 from jinja2 import Environment, PackageLoader
@@ -166,6 +167,26 @@ def flow_rows(summary: dict) -> list[dict]:
     return rows
 
 
+def sample_rows(stats: smp.SampleStats) -> list[dict]:
+    """Per endpoint, from samples.ndjson: sampled requests, failures by kind,
+    and the busiest second."""
+    rows = []
+    for name, e in sorted(stats.endpoints.items()):
+        per = e.per_second[0]
+        busiest = int(per.argmax())
+        rows.append(
+            {
+                "name": name,
+                "lines": e.lines,
+                "failed": e.failed,
+                "errors": e.errors,
+                "busiest": int(per[busiest]),
+                "busiest_at": stats.t0 + busiest,
+            }
+        )
+    return rows
+
+
 def make_charts(run: Run, sample_stats: smp.SampleStats | None) -> list[tuple[str, str, bytes]]:
     """(title, file name, PNG) for every chart the run has data for."""
     s = run.summary
@@ -199,7 +220,14 @@ def build(run: Run, out_dir: Path | None = None) -> Path:
     """Writes report.html and the PNGs into ``out_dir`` (default: the run directory)."""
     out = out_dir or run.path
     out.mkdir(parents=True, exist_ok=True)
-    sample_stats = smp.read(run.samples_path) if run.samples_path else None
+    sample_stats, samples_error = None, None
+    if run.samples_path:
+        try:
+            sample_stats = smp.read(run.samples_path)
+        except smp.SamplesError as e:
+            # the report goes on without the samples; it says why
+            samples_error = str(e)
+            print(f"userflux_analytics: warning: {e}", file=sys.stderr)
     figures = make_charts(run, sample_stats)
     for _, name, png in figures:
         (out / name).write_bytes(png)
@@ -220,6 +248,8 @@ def build(run: Run, out_dir: Path | None = None) -> Path:
             events=run.summary.get("scaling_events") or [],
             thresholds=run.summary.get("thresholds") or [],
             samples=sample_stats,
+            sample_rows=sample_rows(sample_stats) if sample_stats else [],
+            samples_error=samples_error,
             config=json.dumps(run.config, indent=2) if run.config else None,
         )
     )

@@ -43,7 +43,9 @@ def main() -> None:
     p.add_argument("--dir", default=tempfile.gettempdir(), help="where the samples files are written")
     p.add_argument("--keep", action="store_true", help="keep the samples files for the next run")
     args = p.parse_args()
-    env = dict(os.environ, PYTHONPATH=str(Path(args.analytics).resolve()))
+    # `-m` finds the package in the working directory first, then PYTHONPATH: both are the checkout to run
+    args.analytics = str(Path(args.analytics).resolve())
+    env = dict(os.environ, PYTHONPATH=args.analytics)
     for n in map(count, args.lines):
         samples = Path(args.dir) / f"userflux-bench-samples-{n}.ndjson"
         if not samples.exists():
@@ -58,8 +60,9 @@ def main() -> None:
             link(samples, run / "samples.ndjson")
             t0 = time.perf_counter()
             child = subprocess.Popen(
-                [sys.executable, "-m", "userflux_analytics", "report", str(run)], env=env, stdout=subprocess.DEVNULL
-            )
+                [sys.executable, "-m", "userflux_analytics", "report", str(run)],
+                env=env, cwd=args.analytics, stdout=subprocess.DEVNULL,
+            )  # fmt: skip
             _, status, usage = os.wait4(child.pid, 0)  # this child's own peak RSS and CPU
             wall = time.perf_counter() - t0
             child.returncode = os.waitstatus_to_exitcode(status)

@@ -451,6 +451,18 @@ fn ctl_config_commands_work_without_a_daemon() {
     let out = ctl(&["config", "schema"]);
     let schema: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(schema["additionalProperties"], false);
+    // a reader that went away (`userfluxctl config schema | head -0`) is no panic
+    let mut child = Command::new(bin("userfluxctl"))
+        .args(["config", "schema"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
 }
 
 #[test]

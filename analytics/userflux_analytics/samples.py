@@ -251,8 +251,10 @@ class Repair:
         self.rest, self.skipping = b"", False
 
 
-def _connect() -> duckdb.DuckDBPyConnection:
-    con = duckdb.connect(config={"threads": os.cpu_count() or 1, "memory_limit": MEMORY_LIMIT})
+def _connect(tmp: Path) -> duckdb.DuckDBPyConnection:
+    # every core this process may run on; spilled data (never, for an aggregate this small) under `tmp`
+    config = {"threads": len(os.sched_getaffinity(0)), "memory_limit": MEMORY_LIMIT, "temp_directory": str(tmp)}
+    con = duckdb.connect(config=config)
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = true")
     con.execute("SET enable_progress_bar_print = false")
@@ -279,31 +281,31 @@ def _direct(con: duckdb.DuckDBPyConnection, path: Path, progress: Progress) -> N
         con.execute(f"INSERT INTO g0 {_GROUPS}", {"path": str(path)})
 
 
-def _repaired(con: duckdb.DuckDBPyConnection, path: Path, progress: Progress, stats: "SampleStats") -> None:
+def _repaired(con: duckdb.DuckDBPyConnection, path: Path, tmp: Path, progress: Progress, stats: "SampleStats") -> None:
     rule = Repair()
-    with tempfile.TemporaryDirectory(prefix="userflux-samples-") as tmp:
-        batch_path = Path(tmp) / "batch.ndjson"
-        batch, size, read = [], 0, 0
+    batch_path = tmp / "batch.ndjson"
+    batch, size, read = [], 0, 0
 
-        def flush() -> None:
-            nonlocal batch, size
-            if size:
-                batch_path.write_bytes(b"".join(batch))
-                con.execute(f"INSERT INTO g0 {_GROUPS}", {"path": str(batch_path)})
-            batch, size = [], 0
+    def flush() -> None:
+        nonlocal batch, size
+        if size:
+            batch_path.write_bytes(b"".join(batch))
+            con.execute(f"INSERT INTO g0 {_GROUPS}", {"path": str(batch_path)})
+        batch, size = [], 0
 
-        with path.open("rb") as f:
-            while chunk := f.read(CHUNK):
-                read += len(chunk)
-                progress.show(read / max(progress.size, 1))
-                lines = rule.feed(chunk)
-                if lines:
-                    batch.append(lines)
-                    size += len(lines)
-                if size >= BATCH:
-                    flush()
-        rule.end()
-        flush()
+    with path.open("rb") as f:
+        while chunk := f.read(CHUNK):
+            read += len(chunk)
+            progress.show(read / max(progress.size, 1))
+            lines = rule.feed(chunk)
+            if lines:
+                batch.append(lines)
+                size += len(lines)
+            if size >= BATCH:
+                flush()
+    rule.end()
+    flush()
+    batch_path.unlink(missing_ok=True)
     stats.incomplete += rule.incomplete
     stats.unparsable += rule.too_long
     stats.path = "repaired"
@@ -319,18 +321,19 @@ def read(path: Path) -> SampleStats:
         size = path.stat().st_size
         if size == 0:
             return stats
-        con = _connect()
-        try:
-            clean_end = _ends_with_newline(path, size)
-            if clean_end:
-                _direct(con, path, progress)
-            bad = con.execute("SELECT coalesce(sum(n), 0) FROM g0 WHERE bad").fetchone()[0]
-            if not clean_end or (bad and _has_nul(path)):
-                con.execute("DELETE FROM g0")
-                _repaired(con, path, progress, stats)
-            _summarize(con, stats)
-        finally:
-            con.close()
+        with tempfile.TemporaryDirectory(prefix="userflux-samples-") as tmp:
+            con = _connect(Path(tmp))
+            try:
+                clean_end = _ends_with_newline(path, size)
+                if clean_end:
+                    _direct(con, path, progress)
+                bad = con.execute("SELECT coalesce(sum(n), 0) FROM g0 WHERE bad").fetchone()[0]
+                if not clean_end or (bad and _has_nul(path)):
+                    con.execute("DELETE FROM g0")
+                    _repaired(con, path, Path(tmp), progress, stats)
+                _summarize(con, stats)
+            finally:
+                con.close()
     except (OSError, duckdb.Error) as e:
         raise SamplesError(f"{path}: cannot read: {str(e).splitlines()[0]}") from e
     finally:

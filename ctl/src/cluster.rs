@@ -32,7 +32,7 @@ pub fn run(cmd: &super::ClusterCmd) -> Out {
             cores,
         } => {
             let yaml = manifest(config, *shards, image, namespace, start_in, *cores)?;
-            print!("{yaml}");
+            put!("{yaml}");
             Ok(0)
         }
         super::ClusterCmd::Collect { logs, out } => collect(logs, out),
@@ -324,7 +324,7 @@ fn collect(logs: &[PathBuf], out: &Path) -> Out {
             format!("no framed summary ({BEGIN} … {END}) in the logs given"),
         ));
     }
-    println!(
+    out!(
         "collected {found} shard(s) into {}; next: userfluxctl merge {}/shard-*",
         out.display(),
         out.display()

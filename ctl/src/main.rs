@@ -9,6 +9,23 @@
 //! - `client.rs`: one HTTP request over the daemon's socket.
 //! - `main.rs`: the commands.
 
+/// `println!` that leaves a closed stdout alone (`userfluxctl run list | head`
+/// is not worth a panic).
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = writeln!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
+/// `print!` that leaves a closed stdout alone.
+macro_rules! put {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        let _ = write!(std::io::stdout().lock(), $($arg)*);
+    }};
+}
+
 mod client;
 mod cluster;
 
@@ -297,8 +314,8 @@ fn merge(cli: &Cli, dirs: &[PathBuf], out: Option<&Path>, partial: bool) -> Out 
     if cli.json {
         print_json(&serde_json::to_value(&summary).unwrap_or_default());
     } else {
-        print!("{}", human_summary(&summary));
-        println!("Merged {} shard(s) into {}", runs.len(), out.display());
+        put!("{}", human_summary(&summary));
+        out!("Merged {} shard(s) into {}", runs.len(), out.display());
     }
     Ok(if summary.failed_thresholds() > 0 {
         EXIT_THRESHOLDS as u8
@@ -308,7 +325,7 @@ fn merge(cli: &Cli, dirs: &[PathBuf], out: Option<&Path>, partial: bool) -> Out 
 }
 
 fn print_json(v: &serde_json::Value) {
-    println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
+    out!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
 /// The reply's body when the status is `ok`, else its error as a failure.
@@ -327,7 +344,7 @@ fn daemon(cli: &Cli, client: &Client, cmd: &DaemonCmd) -> Out {
             if cli.json {
                 print_json(&h);
             } else {
-                println!(
+                out!(
                     "userfluxd {} (pid {}) on {}: runs in {}; active {}; {} queued",
                     h["version"].as_str().unwrap_or("?"),
                     h["pid"],
@@ -341,7 +358,7 @@ fn daemon(cli: &Cli, client: &Client, cmd: &DaemonCmd) -> Out {
         }
         DaemonCmd::Start { runs_dir } => {
             if client.get("/v1/health").is_ok() {
-                println!(
+                out!(
                     "userfluxd is already running on {}",
                     client.socket.display()
                 );
@@ -372,7 +389,7 @@ fn daemon(cli: &Cli, client: &Client, cmd: &DaemonCmd) -> Out {
             let t0 = Instant::now();
             while t0.elapsed() < Duration::from_secs(10) {
                 if client.get("/v1/health").is_ok() {
-                    println!(
+                    out!(
                         "userfluxd started (pid {}) on {}; its log is {}",
                         child.id(),
                         client.socket.display(),
@@ -405,7 +422,7 @@ fn daemon(cli: &Cli, client: &Client, cmd: &DaemonCmd) -> Out {
                 }
                 std::thread::sleep(Duration::from_millis(100));
             }
-            println!("userfluxd stopped");
+            out!("userfluxd stopped");
             Ok(0)
         }
     }
@@ -521,7 +538,7 @@ fn run(cli: &Cli, client: &Client, cmd: &RunCmd) -> Out {
                 print_json(&v);
                 return Ok(0);
             }
-            println!("run {id} queued ({} ahead)", v["ahead"]);
+            out!("run {id} queued ({} ahead)", v["ahead"]);
             if !args.wait {
                 return Ok(0);
             }
@@ -541,7 +558,7 @@ fn run(cli: &Cli, client: &Client, cmd: &RunCmd) -> Out {
             if cli.json {
                 print_json(&serde_json::to_value(&st).unwrap_or_default());
             } else {
-                println!("{}", status_line(&st));
+                out!("{}", status_line(&st));
             }
             Ok(0)
         }
@@ -553,10 +570,10 @@ fn run(cli: &Cli, client: &Client, cmd: &RunCmd) -> Out {
             }
             let runs: Vec<Status> = serde_json::from_value(v["runs"].clone()).unwrap_or_default();
             if runs.is_empty() {
-                println!("no runs");
+                out!("no runs");
             }
             for st in runs {
-                println!(
+                out!(
                     "{:<22} {:<9} {:<16} {:>10} requests {:>8} errors",
                     st.run_id,
                     st.state.as_str(),
@@ -572,7 +589,7 @@ fn run(cli: &Cli, client: &Client, cmd: &RunCmd) -> Out {
             if cli.json {
                 print_json(&v);
             } else {
-                println!("run {id}: {}", v["state"].as_str().unwrap_or("?"));
+                out!("run {id}: {}", v["state"].as_str().unwrap_or("?"));
             }
             Ok(0)
         }
@@ -635,13 +652,13 @@ fn follow(cli: &Cli, client: &Client, id: &str) -> Out {
             if cli.json {
                 print_json(&r.json());
             } else if let Ok(s) = serde_json::from_slice::<Summary>(&r.body) {
-                print!("{}", human_summary(&s));
+                put!("{}", human_summary(&s));
             }
         }
         _ => eprintln!("userfluxctl: run {id} has no summary"),
     }
     if !cli.json {
-        println!("{}", status_line(&st));
+        out!("{}", status_line(&st));
     }
     Ok(exit_for(&st))
 }
@@ -668,7 +685,7 @@ fn config(cli: &Cli, cmd: &ConfigCmd) -> Out {
                     0 => String::new(),
                     n => format!(", {n} flow(s)"),
                 };
-                println!(
+                out!(
                     "{}: valid ({} endpoint(s){flows}, {:.0} s)",
                     file.display(),
                     config.endpoints.len(),
@@ -764,7 +781,7 @@ fn analytics(args: &[&std::ffi::OsStr]) -> Result<std::process::Output, Fail> {
         ));
     }
     eprint!("{stderr}");
-    print!("{}", String::from_utf8_lossy(&out.stdout));
+    put!("{}", String::from_utf8_lossy(&out.stdout));
     Ok(out)
 }
 
@@ -777,7 +794,7 @@ fn analytics_report(client: &Client, id: &str, open: bool) -> Out {
     if open {
         let report = dir.join("report.html");
         if Command::new("xdg-open").arg(&report).status().is_err() {
-            println!("open {} in a browser", report.display());
+            out!("open {} in a browser", report.display());
         }
     }
     Ok(0)

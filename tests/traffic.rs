@@ -548,3 +548,69 @@ fn an_iteration_whose_step_the_end_cuts_off_is_interrupted_not_failed() {
     assert_eq!(f.iterations, 0);
     assert_eq!(s.endpoints["f.hang"].error_kinds["interrupted"], 2);
 }
+
+/// An iteration under way when the run ends (or when its VU is ramped
+/// down) finishes its steps within the graceful stop, as k6's gracefulStop
+/// and gracefulRampDown let it; the graceful stop running out cuts it off.
+#[test]
+fn iterations_under_way_finish_within_the_graceful_stop() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Scripted::start(Arc::new(|_| ok("", "ok")));
+    // each iteration: /a, 300 ms of think time (a step's comes after it), /b; 3 VUs for 1 s, then
+    // (second config) 4 VUs for 1 s ramped down to 1 for another second
+    let config = |grace: &str, stages: &str| {
+        format!(
+            r#"{{"target": "{}", "threads": 1, "graceful_stop": "{grace}", "stages": {stages},
+              "flows": [{{"name": "f", "steps": [
+                {{"name": "a", "path": "/a", "think_time": "300ms"}}, {{"name": "b", "path": "/b"}}]}}]}}"#,
+            server.url()
+        )
+    };
+    let hold3 = r#"[{"duration": "0s", "target": 3}, {"duration": "1s", "target": 3}]"#;
+    let dir = tmp.path().join("finish");
+    std::fs::create_dir(&dir).unwrap();
+    let (s, code, text) = run(&dir, &config("3s", hold3));
+    assert_eq!(code, 0, "{text}");
+    let f = &s.flows["f"];
+    let (a, b) = (s.endpoints["f.a"].requests, s.endpoints["f.b"].requests);
+    assert_eq!(
+        (f.interrupted_iterations, f.failed_iterations),
+        (0, 0),
+        "{f:?}\n{text}"
+    );
+    assert_eq!(a, b, "every iteration begun was finished\n{text}");
+    assert_eq!(f.iterations, a);
+    assert!(
+        s.duration_s < 2.5,
+        "the run waited for the iterations, not the whole graceful stop: {} s",
+        s.duration_s
+    );
+
+    // a graceful stop shorter than the think time cuts the 3 iterations off
+    let dir = tmp.path().join("cut");
+    std::fs::create_dir(&dir).unwrap();
+    let (s, code, text) = run(&dir, &config("50ms", hold3));
+    assert_eq!(code, 0, "{text}");
+    let f = &s.flows["f"];
+    let (a, b) = (s.endpoints["f.a"].requests, s.endpoints["f.b"].requests);
+    assert_eq!(f.interrupted_iterations, 3, "{f:?}\n{text}");
+    assert_eq!(a, b + 3, "{text}");
+    assert_eq!(f.iterations, b);
+    assert_eq!(
+        s.totals.errors, 0,
+        "no request was cut off, only iterations"
+    );
+
+    // ramped down from 4 VUs to 1 mid-iteration: the 3 leaving VUs finish first
+    let ramp = r#"[{"duration": "0s", "target": 4}, {"duration": "1s", "target": 4},
+                   {"duration": "0s", "target": 1}, {"duration": "1s", "target": 1}]"#;
+    let dir = tmp.path().join("ramp");
+    std::fs::create_dir(&dir).unwrap();
+    let (s, code, text) = run(&dir, &config("3s", ramp));
+    assert_eq!(code, 0, "{text}");
+    let f = &s.flows["f"];
+    let (a, b) = (s.endpoints["f.a"].requests, s.endpoints["f.b"].requests);
+    assert_eq!(f.interrupted_iterations, 0, "{f:?}\n{text}");
+    assert_eq!(a, b, "{text}");
+    assert_eq!(f.vus, 1);
+}

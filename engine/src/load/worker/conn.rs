@@ -100,6 +100,16 @@ pub(super) struct Conn {
     pub(super) ticket: bool,
 }
 
+impl Conn {
+    /// A flow iteration is under way on this VU: its first step was sent and
+    /// its last is not done. Stopping and ramping down let it finish (within
+    /// the graceful stop), as k6's gracefulStop and gracefulRampDown do.
+    #[inline]
+    pub(super) fn mid_iteration(&self) -> bool {
+        self.flow.as_ref().is_some_and(|f| f.begun)
+    }
+}
+
 /// How a flow iteration ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum IterationEnd {
@@ -321,8 +331,7 @@ impl Worker {
     /// goes out, or an open-model connection waits for its send.
     fn ready(&mut self, idx: usize, now: Instant) {
         let c = self.conns[idx].as_mut().expect("a live connection");
-        let mid_iteration = c.flow.as_ref().is_some_and(|f| f.begun);
-        if self.open[c.ep].is_some() && c.intended.is_none() && !mid_iteration {
+        if self.open[c.ep].is_some() && c.intended.is_none() && !c.mid_iteration() {
             let ep = c.ep;
             self.park(idx); // pre-allocated: wait for a send
             self.dispatch(ep, now);
@@ -761,11 +770,13 @@ impl Worker {
         self.next_request(idx, think, now)
     }
 
-    /// The VU's next request, after `think`; a VU told to stop between a
-    /// flow's steps stops there (its iteration counts as interrupted).
+    /// The VU's next request, after `think`. A VU told to stop or to leave
+    /// between a flow's steps goes on to finish its iteration (the graceful
+    /// stop bounds that); past a spent request budget it stops there (its
+    /// iteration counts as interrupted).
     fn next_request(&mut self, idx: usize, think: Duration, now: Instant) {
         let c = self.conns[idx].as_mut().expect("a live connection");
-        if c.retire || self.stopping.is_some() || self.spent {
+        if self.spent || ((c.retire || self.stopping.is_some()) && !c.mid_iteration()) {
             self.remove(idx);
             return self.end_if_spent(now);
         }

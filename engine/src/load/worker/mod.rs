@@ -452,6 +452,10 @@ impl Worker {
                 );
             }
         }
+        // and a flow VU between its steps when the graceful stop ran out: its iteration was cut off
+        for idx in 0..self.conns.len() {
+            self.remove(idx);
+        }
         self.conns.clear();
         self.report(self.second, true);
     }
@@ -490,7 +494,8 @@ impl Worker {
     }
 
     /// Stops sending: idle connections close now, in-flight ones when their
-    /// response ends or the graceful stop runs out.
+    /// response ends, a flow VU when its iteration ends, or all when the
+    /// graceful stop runs out.
     fn stop(&mut self, now: Instant) {
         if self.stopping.is_some() {
             return;
@@ -510,7 +515,7 @@ impl Worker {
             let Some(c) = self.conns[idx].as_ref() else {
                 continue;
             };
-            if c.state != State::Awaiting {
+            if c.state != State::Awaiting && !c.mid_iteration() {
                 // A send still connecting never left: dropped, like those above.
                 if c.intended.is_some() {
                     self.stats[c.ep].dropped += 1;
@@ -649,7 +654,8 @@ impl Worker {
         idx
     }
 
-    /// Retires `n` connections of `ep`: idle ones now, busy ones after their response.
+    /// Retires `n` connections of `ep`: idle ones now, busy ones after their
+    /// response (a flow VU after its iteration).
     fn retire(&mut self, ep: usize, mut n: u32) {
         for busy in [false, true] {
             for idx in 0..self.conns.len() {
@@ -659,7 +665,9 @@ impl Worker {
                 let Some(c) = self.conns[idx].as_mut() else {
                     continue;
                 };
-                if c.ep != ep || c.retire || (c.state == State::Awaiting) != busy {
+                // a VU inside a flow iteration leaves once the iteration ends
+                let in_use = c.state == State::Awaiting || c.mid_iteration();
+                if c.ep != ep || c.retire || in_use != busy {
                     continue;
                 }
                 if busy {

@@ -761,28 +761,55 @@ fn analytics_python() -> Result<PathBuf, Fail> {
 
 fn analytics(args: &[&std::ffi::OsStr]) -> Result<std::process::Output, Fail> {
     let python = analytics_python()?;
-    let out = Command::new(&python)
+    let cannot = |e: std::io::Error| {
+        Fail(
+            1,
+            format!("cannot run {}: {e}; run `make setup`", python.display()),
+        )
+    };
+    let mut child = Command::new(&python)
         .arg("-m")
         .arg("userflux_analytics")
         .args(args)
         .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            Fail(
-                1,
-                format!("cannot run {}: {e}; run `make setup`", python.display()),
-            )
-        })?;
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    if stderr.contains("No module named") {
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(cannot)?;
+    // stderr is passed on as it comes (the progress line over a large
+    // samples file), and kept to tell a missing setup
+    let mut from = child.stderr.take().expect("piped");
+    let relay = std::thread::spawn(move || {
+        let mut kept = Vec::new();
+        let mut buf = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut from, &mut buf) {
+            if n == 0 {
+                break;
+            }
+            kept.extend_from_slice(&buf[..n]);
+            let _ = std::io::stderr().write_all(&buf[..n]);
+        }
+        kept
+    });
+    let mut stdout = Vec::new();
+    if let Some(mut o) = child.stdout.take() {
+        let _ = std::io::Read::read_to_end(&mut o, &mut stdout);
+    }
+    let status = child.wait().map_err(cannot)?;
+    let stderr = relay.join().unwrap_or_default();
+    let text = String::from_utf8_lossy(&stderr);
+    if text.contains("No module named") {
         return Err(Fail(
             1,
-            format!("{}: {}; run `make setup`", python.display(), stderr.trim()),
+            format!("{}: {}; run `make setup`", python.display(), text.trim()),
         ));
     }
-    eprint!("{stderr}");
-    put!("{}", String::from_utf8_lossy(&out.stdout));
-    Ok(out)
+    put!("{}", String::from_utf8_lossy(&stdout));
+    Ok(std::process::Output {
+        status,
+        stdout,
+        stderr,
+    })
 }
 
 fn analytics_report(client: &Client, id: &str, open: bool) -> Out {

@@ -231,3 +231,20 @@ def test_five_million_lines_report_in_bounded_memory(tmp_path):
     grew, more = peaks[5_000_000] - peaks[500_000], sizes[5_000_000] - sizes[500_000]
     said = f"peak RSS {peaks[500_000] >> 20} → {peaks[5_000_000] >> 20} MB for {more >> 20} MB more file"
     assert grew < more / 4, said
+
+
+def test_a_wild_time_or_a_long_run_is_counted_in_wider_columns_not_more_memory(tmp_path):
+    p = tmp_path / "samples.ndjson"
+    # a day and a bit of samples, and one line whose `t` is 30 years in
+    p.write_bytes(
+        b"".join(line(k * 1_000_000, lat=1000 + k) + b"\n" for k in (0, 1, 86_400, 90_000)) + line(10**15) + b"\n"
+    )
+    s = smp.read(p)
+    assert s.lines == 5 and s.t1 == 10**9
+    assert s.heat.shape[1] <= smp.MAX_COLUMNS and s.step == -(-(10**9 + 1) // smp.MAX_COLUMNS)
+    assert s.plotted == 5 and int(s.endpoints["a"].per_second[0].sum()) == 5
+    assert s.heat[:, 0].sum() == 4, "the day's four fall in the first wide column"
+    p.write_bytes(b"".join(line(k * 1_000_000) + b"\n" for k in range(0, 20_000, 7)))
+    s = smp.read(p)
+    ks = range(0, 20_000, 7)
+    assert (s.t1, s.step) == (ks[-1], 3) and s.heat.shape[1] == ks[-1] // 3 + 1 and s.plotted == len(ks)

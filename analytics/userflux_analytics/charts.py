@@ -261,14 +261,15 @@ def workers(timeline: list[dict], events: list[dict], colors: dict[str, str] | N
 def samples_heatmap(stats: smp.SampleStats) -> bytes | None:
     """Every sampled request: how many completed in each second at each
     latency (log scale), from samples.ndjson. A run longer than
-    :data:`HEAT_COLUMNS` seconds is drawn in wider time steps, summed."""
+    :data:`HEAT_COLUMNS` seconds is drawn in wider time columns, summed."""
     heat = stats.heat
     if heat.size == 0 or not heat.any():
         return None
-    step = -(-heat.shape[1] // HEAT_COLUMNS)  # seconds a column
-    if step > 1:
-        pad = (-heat.shape[1]) % step
-        heat = np.pad(heat, ((0, 0), (0, pad))).reshape(heat.shape[0], -1, step).sum(axis=2)
+    merge = -(-heat.shape[1] // HEAT_COLUMNS)  # the reader's columns summed into one
+    if merge > 1:
+        pad = (-heat.shape[1]) % merge
+        heat = np.pad(heat, ((0, 0), (0, pad))).reshape(heat.shape[0], -1, merge).sum(axis=2)
+    step = merge * stats.step  # seconds a column
     fig, ax = plt.subplots(figsize=SIZE)
     edges_y = [smp.lat_edge_ms(i) for i in range(smp.LAT_BINS + 1)]
     edges_x = [stats.t0 + i * step for i in range(heat.shape[1] + 1)]

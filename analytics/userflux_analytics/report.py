@@ -169,7 +169,7 @@ def flow_rows(summary: dict) -> list[dict]:
 
 def sample_rows(stats: smp.SampleStats) -> list[dict]:
     """Per endpoint, from samples.ndjson: sampled requests, failures by kind,
-    and the busiest second."""
+    and the busiest second (or the busiest column of ``stats.step`` seconds)."""
     rows = []
     for name, e in sorted(stats.endpoints.items()):
         per = e.per_second[0]
@@ -181,7 +181,8 @@ def sample_rows(stats: smp.SampleStats) -> list[dict]:
                 "failed": e.failed,
                 "errors": e.errors,
                 "busiest": int(per[busiest]),
-                "busiest_at": stats.t0 + busiest,
+                "busiest_at": stats.t0 + busiest * stats.step,
+                "step": stats.step,
             }
         )
     return rows

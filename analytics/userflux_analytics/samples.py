@@ -47,6 +47,9 @@ BATCH = 64 << 20
 LONGEST_LINE = 1 << 20
 # DuckDB's memory for the read; the aggregate it keeps is small, this bounds its buffers.
 MEMORY_LIMIT = "1GB"
+# The time axis keeps at most this many columns: a run longer than two hours (or a line with a
+# wild `t`) is counted in columns of several seconds, so memory never follows the run's length.
+MAX_COLUMNS = 7200
 
 COLUMNS = {
     "t": "UBIGINT",
@@ -106,7 +109,7 @@ class EndpointSamples:
 
     lines: int = 0
     errors: dict[str, int] = field(default_factory=dict)
-    # per second from SampleStats.t0: [0] requests, [1] failed
+    # per column of SampleStats.step seconds from SampleStats.t0: [0] requests, [1] failed
     per_second: np.ndarray | None = None
 
     @property
@@ -123,7 +126,9 @@ class SampleStats:
     # the first and last second with a sample (from the run's start)
     t0: int = 0
     t1: int = -1
-    # heat[latency bin][second - t0] = requests
+    # seconds per time column (1 unless the samples span more than MAX_COLUMNS seconds)
+    step: int = 1
+    # heat[latency bin][(second - t0) // step] = requests
     heat: np.ndarray = field(default_factory=lambda: np.zeros((LAT_BINS, 0), dtype=np.int64))
     endpoints: dict[str, EndpointSamples] = field(default_factory=dict)
     # how the file was read: "direct" (valid NDJSON) or "repaired" (the crash rule applied)
@@ -352,18 +357,23 @@ def _summarize(con: duckdb.DuckDBPyConnection, stats: SampleStats) -> None:
     if t0 is None:
         return
     stats.t0, stats.t1 = int(t0), int(t1)
-    width = stats.t1 - stats.t0 + 1
-    heat = con.execute("SELECT bin, s, sum(n)::BIGINT AS n FROM g WHERE bin IS NOT NULL GROUP BY ALL").fetchnumpy()
+    stats.step = -(-(stats.t1 - stats.t0 + 1) // MAX_COLUMNS)
+    width = (stats.t1 - stats.t0) // stats.step + 1
+    col = f"(s - {stats.t0}) // {stats.step}"
+    heat = con.execute(
+        f"SELECT bin, {col} AS c, sum(n)::BIGINT AS n FROM g WHERE bin IS NOT NULL GROUP BY ALL"
+    ).fetchnumpy()
     stats.heat = np.zeros((LAT_BINS, width), dtype=np.int64)
-    np.add.at(stats.heat, (heat["bin"].astype(np.int64), heat["s"].astype(np.int64) - stats.t0), heat["n"])
+    np.add.at(stats.heat, (heat["bin"].astype(np.int64), heat["c"].astype(np.int64)), heat["n"])
     per = con.execute(
-        """SELECT ep, s, sum(n)::BIGINT AS n, coalesce(sum(n) FILTER (WHERE err IS NOT NULL), 0)::BIGINT AS f
-           FROM g WHERE NOT bad GROUP BY ALL ORDER BY ep"""
+        f"""SELECT ep, {col} AS c, sum(n)::BIGINT AS n,
+                   coalesce(sum(n) FILTER (WHERE err IS NOT NULL), 0)::BIGINT AS f
+            FROM g WHERE NOT bad GROUP BY ALL ORDER BY ep"""
     ).fetchnumpy()
     for ep in dict.fromkeys(per["ep"].tolist()):
         rows = per["ep"] == ep
         arr = np.zeros((2, width), dtype=np.int64)
-        cols = per["s"][rows].astype(np.int64) - stats.t0
+        cols = per["c"][rows].astype(np.int64)
         arr[0, cols] = per["n"][rows]
         arr[1, cols] = per["f"][rows]
         stats.endpoints[ep] = EndpointSamples(lines=int(arr[0].sum()), per_second=arr)

@@ -2,6 +2,7 @@
 //! one start time, merged by `userfluxctl merge` into what one engine
 //! would have measured; and what merge refuses.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
@@ -377,4 +378,188 @@ fn a_merge_needs_neither_the_data_files_nor_the_machines_threads() {
         "/api/products/{{data.u.id}}"
     );
     assert!(config.get("shard").is_none());
+}
+
+/// A merged second's percentiles are those of all the shards' responses in
+/// it (their per-second histograms added), not a mean of the shards'
+/// percentiles: here shard 0 only ever asks a fast route and shard 1 a slow
+/// one (sequential data rows go j·N + I), so the slow 5 % set each second's
+/// p99, where a requests-weighted mean of the shards' p99s would hide them.
+#[test]
+fn merged_seconds_have_the_percentiles_of_all_the_shards_responses() {
+    let tmp = tempfile::tempdir().unwrap();
+    let routes = r#"{"routes": [
+        {"path": "/api/fast", "calls": [{"service": "f", "latency": "1ms"}]},
+        {"path": "/api/slow", "calls": [{"service": "s", "latency": "20ms"}]}]}"#;
+    let gw = Gateway::start(Some(routes), tmp.path());
+    std::fs::write(
+        tmp.path().join("kinds.csv"),
+        format!("kind\n{}", "fast\nslow\n".repeat(50)),
+    )
+    .unwrap();
+    let config = tmp.path().join("c.json");
+    std::fs::write(
+        &config,
+        r#"{"name": "split", "threads": 1,
+          "stages": [{"duration": "0s", "target": 4}, {"duration": "3s", "target": 4}],
+          "data": {"kinds": {"file": "kinds.csv"}},
+          "endpoints": [{"name": "api", "path": "/api/{{data.kinds.kind}}"}]}"#,
+    )
+    .unwrap();
+    let runs = tmp.path().join("runs");
+    let start = rfc3339(SystemTime::now() + Duration::from_millis(1500));
+    let mut children: Vec<_> = (0..2)
+        .map(|i| shard(&config, &runs, i, 2, &start, &gw.url()))
+        .collect();
+    for c in &mut children {
+        assert!(c.wait().unwrap().success());
+    }
+    let dirs: Vec<PathBuf> = (0..2).map(|i| runs.join(format!("shard-{i}"))).collect();
+    let shards: Vec<Summary> = dirs.iter().map(|d| load_run(d).0).collect();
+    assert!(
+        shards[0].endpoints["api"].latency_ms.as_ref().unwrap().max < 15.0,
+        "shard 0 is fast"
+    );
+    assert!(
+        shards[1].endpoints["api"].latency_ms.as_ref().unwrap().p50 >= 19.0,
+        "shard 1 is slow"
+    );
+    // each shard's seconds as histograms, from its timeline-histograms.ndjson
+    let per_second: Vec<BTreeMap<u64, hdrhistogram::Histogram<u64>>> = dirs
+        .iter()
+        .map(|d| {
+            let text = std::fs::read_to_string(d.join("timeline-histograms.ndjson")).unwrap();
+            text.lines()
+                .map(|l| {
+                    let v: serde_json::Value = serde_json::from_str(l).unwrap();
+                    let b64 = v["endpoints"]["api"]["latency"]
+                        .as_str()
+                        .unwrap_or_default();
+                    let h = if b64.is_empty() {
+                        hdrhistogram::Histogram::new(3).unwrap()
+                    } else {
+                        userflux_engine::summary::decode_histogram(b64).unwrap()
+                    };
+                    (v["t"].as_u64().unwrap(), h)
+                })
+                .collect()
+        })
+        .collect();
+    let merged = tmp.path().join("merged");
+    let out = merge(
+        &dirs.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+        &["--out", merged.to_str().unwrap()],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (m, _) = load_run(&merged);
+    let mut whole = 0;
+    for s in m.timeline.iter().filter(|s| s.t < 3) {
+        let mut union = hdrhistogram::Histogram::<u64>::new(3).unwrap();
+        for p in &per_second {
+            union.add(&p[&s.t]).unwrap();
+        }
+        let e = &s.endpoints["api"];
+        let want = |q: f64| union.value_at_quantile(q) as f64 / 1000.0;
+        assert_eq!(
+            (e.p50, e.p95, e.p99),
+            (Some(want(0.5)), Some(want(0.95)), Some(want(0.99))),
+            "second {}",
+            s.t
+        );
+        assert_eq!(
+            (s.p50, s.p99),
+            (e.p50, e.p99),
+            "one endpoint: the second's total is its"
+        );
+        // what a requests-weighted mean of the two shards' p99s would say
+        let parts: Vec<(u64, f64)> = shards
+            .iter()
+            .filter_map(|x| x.timeline.iter().find(|y| y.t == s.t))
+            .map(|y| (y.requests, y.p99.unwrap_or(0.0)))
+            .collect();
+        let n: u64 = parts.iter().map(|(n, _)| n).sum();
+        let mean = parts.iter().map(|(n, p)| *n as f64 * p).sum::<f64>() / n as f64;
+        assert!(
+            e.p99.unwrap() >= 19.0,
+            "second {}: the slow shard sets p99: {e:?}",
+            s.t
+        );
+        assert!(
+            mean < 15.0,
+            "second {}: a weighted mean would hide it ({mean})",
+            s.t
+        );
+        whole += 1;
+    }
+    assert_eq!(whole, 3);
+
+    // the same through Kubernetes: each pod prints its histograms, then its summary, framed
+    // (the Job's script); `cluster collect` reads them back from the logs
+    let pod_log = |d: &Path, timeline: bool| {
+        let mut log = String::from("engine output before the frames\n");
+        if timeline {
+            log += &format!(
+                "USERFLUX-TIMELINE-BEGIN\n{}USERFLUX-TIMELINE-END\n",
+                std::fs::read_to_string(d.join("timeline-histograms.ndjson")).unwrap()
+            );
+        }
+        log + &format!(
+            "USERFLUX-SUMMARY-BEGIN\n{}\nUSERFLUX-SUMMARY-END\n",
+            std::fs::read_to_string(d.join("summary.json")).unwrap()
+        )
+    };
+    let collect = |name: &str, with_timeline: [bool; 2]| {
+        let out_dir = tmp.path().join(name);
+        std::fs::create_dir_all(&out_dir).unwrap();
+        let mut config = userflux::read_json(&dirs[0].join("config.json"));
+        config.as_object_mut().unwrap().remove("shard");
+        std::fs::write(out_dir.join("config.json"), config.to_string()).unwrap();
+        let logs: Vec<PathBuf> = (0..2)
+            .map(|i| {
+                let f = out_dir.join(format!("pod-{i}.log"));
+                std::fs::write(&f, pod_log(&dirs[i], with_timeline[i])).unwrap();
+                f
+            })
+            .collect();
+        let out = Command::new(bin("userfluxctl"))
+            .args(["cluster", "collect", "--out"])
+            .arg(&out_dir)
+            .args(&logs)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let shards: Vec<PathBuf> = (0..2).map(|i| out_dir.join(format!("shard-{i}"))).collect();
+        let merged = out_dir.join("merged");
+        let m = merge(
+            &shards.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
+            &["--out", merged.to_str().unwrap()],
+        );
+        assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+        (
+            load_run(&merged).0,
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (k, said) = collect("k8s", [true, true]);
+    assert_eq!(
+        k.timeline, m.timeline,
+        "collected from logs = merged from the directories"
+    );
+    assert!(said.is_empty(), "{said}");
+    // a log the kubelet rotated lost shard 1's histograms: said, and its seconds are means
+    let (k, said) = collect("rotated", [true, false]);
+    assert!(
+        said.contains("shard 1 has no per-second histograms in the logs"),
+        "{said}"
+    );
+    assert_eq!(k.totals.requests, m.totals.requests);
+    assert!(k.timeline[1].endpoints["api"].p99 < m.timeline[1].endpoints["api"].p99);
 }

@@ -4,9 +4,12 @@
 //!
 //! `manifest` prints a ConfigMap (the config, and any data or certificate
 //! files it names) and the Job. Each pod runs its shard with one start time
-//! for all and prints its summary between two marker lines on stdout;
-//! `collect` reads `kubectl logs` output back into run directories that
-//! `userfluxctl merge` joins.
+//! for all and prints its per-second histograms
+//! (`timeline-histograms.ndjson`) and then its summary, each between two
+//! marker lines on stdout; `collect` reads `kubectl logs` output back into
+//! run directories that `userfluxctl merge` joins. The summary comes last:
+//! a log the kubelet rotated loses the histograms first (the merge then
+//! gives per-second percentiles as requests-weighted means), not the summary.
 
 use crate::{Fail, Out};
 use serde_json::{Value, json};
@@ -16,6 +19,9 @@ use userflux_engine::config::Config;
 /// The lines a pod prints around its summary.
 pub const BEGIN: &str = "USERFLUX-SUMMARY-BEGIN";
 pub const END: &str = "USERFLUX-SUMMARY-END";
+/// The lines a pod prints around its timeline's histograms (before the summary).
+pub const TIMELINE_BEGIN: &str = "USERFLUX-TIMELINE-BEGIN";
+pub const TIMELINE_END: &str = "USERFLUX-TIMELINE-END";
 /// Where the ConfigMap is mounted in a pod.
 const MOUNT: &str = "/etc/userflux";
 /// A ConfigMap holds at most 1 MiB.
@@ -156,7 +162,9 @@ pub fn manifest(
     let script = format!(
         "userflux-engine run --config {MOUNT}/config.json --start-at \"$START_AT\" --group \"$GROUP\" \
          --run-dir /tmp/userflux-run -q --json > /tmp/summary.json; code=$?; \
-         echo {BEGIN}; cat /tmp/summary.json; echo {END}; exit $code"
+         echo {TIMELINE_BEGIN}; cat /tmp/userflux-run/{timeline} 2>/dev/null; echo {TIMELINE_END}; \
+         echo {BEGIN}; cat /tmp/summary.json; echo {END}; exit $code",
+        timeline = userflux_engine::run::TIMELINE_HISTOGRAMS_FILE
     );
     let job = json!({
         "apiVersion": "batch/v1",
@@ -278,6 +286,11 @@ fn collect(logs: &[PathBuf], out: &Path) -> Out {
             .map_err(|e| Fail(2, format!("{}: {e}", file.display())))?;
         let mut rest = text.as_str();
         while let Some(b) = rest.find(BEGIN) {
+            // the pod's histograms, framed whole before its summary (a rotated log may have lost them)
+            let timeline = rest[..b].rfind(TIMELINE_BEGIN).and_then(|tb| {
+                let body = &rest[tb + TIMELINE_BEGIN.len()..b];
+                body.find(TIMELINE_END).map(|te| body[..te].trim())
+            });
             let after = &rest[b + BEGIN.len()..];
             let Some(e) = after.find(END) else {
                 return Err(Fail(
@@ -313,6 +326,18 @@ fn collect(logs: &[PathBuf], out: &Path) -> Out {
                     serde_json::to_string_pretty(v).unwrap_or_default(),
                 )
                 .map_err(|e| Fail(1, format!("{}: {e}", dir.display())))?;
+            }
+            let histograms = dir.join(userflux_engine::run::TIMELINE_HISTOGRAMS_FILE);
+            match timeline.filter(|t| !t.is_empty()) {
+                Some(t) => std::fs::write(&histograms, format!("{t}\n"))
+                    .map_err(|e| Fail(1, format!("{}: {e}", histograms.display())))?,
+                None => {
+                    let _ = std::fs::remove_file(&histograms);
+                    eprintln!(
+                        "userfluxctl: {}: shard {i} has no per-second histograms in the logs; the merge gives its seconds' percentiles as requests-weighted means",
+                        file.display()
+                    );
+                }
             }
             found += 1;
             rest = &after[e..];

@@ -12,7 +12,8 @@ use crate::scaler::Scaler;
 use crate::stats::{EndpointStats, FlowStats, new_histogram};
 use crate::status::{Progress, Status};
 use crate::summary::{
-    MetricSecond, ScalingEvent, Second, SecondEndpoint, SecondFlow, percentile_ms,
+    EndpointSecondHistograms, MetricSecond, ScalingEvent, Second, SecondEndpoint, SecondFlow,
+    SecondHistograms, encode_histogram, percentile_ms,
 };
 use crate::thresholds::{EndpointView, FlowView, RunView, evaluate};
 use crate::worker::{Control, Msg, Report, WorkerHandle};
@@ -103,6 +104,8 @@ pub struct Aggregator<'a> {
     scaler: Scaler,
     tty: bool,
     last_plain: Instant,
+    /// A shard writes each second's histograms here, for an exact merge.
+    second_histograms: Option<std::io::BufWriter<std::fs::File>>,
 }
 
 impl<'a> Aggregator<'a> {
@@ -135,7 +138,66 @@ impl<'a> Aggregator<'a> {
             scaler: Scaler::new(plan),
             tty: sinks.progress && std::io::stderr().is_terminal(),
             last_plain: start,
+            second_histograms: None,
             sinks,
+        }
+        .with_second_histograms()
+    }
+
+    /// A shard's run keeps each second's histograms (`timeline-histograms.ndjson`).
+    fn with_second_histograms(mut self) -> Self {
+        if self.plan.shard.is_some() {
+            let path = self.sinks.dir.file(crate::run::TIMELINE_HISTOGRAMS_FILE);
+            match std::fs::File::create(&path) {
+                Ok(f) => self.second_histograms = Some(std::io::BufWriter::new(f)),
+                Err(e) => self.log(&format!(
+                    "cannot create {}: {e}; a merge of this shard gives per-second percentiles as requests-weighted means",
+                    path.display()
+                )),
+            }
+        }
+        self
+    }
+
+    /// Writes second `t`'s histograms (a shard's run).
+    fn write_second_histograms(&mut self, t: u64, p: &Pending) {
+        let Some(w) = self.second_histograms.as_mut() else {
+            return;
+        };
+        let mut line = SecondHistograms {
+            t,
+            ..Default::default()
+        };
+        for (e, s) in self.plan.endpoints.iter().zip(&p.stats) {
+            let h = EndpointSecondHistograms {
+                latency: (!s.latency.is_empty()).then(|| encode_histogram(&s.latency)),
+                server_timing: s
+                    .server_timing
+                    .iter()
+                    .map(|(name, h)| (name.to_string(), encode_histogram(h)))
+                    .collect(),
+            };
+            if h.latency.is_some() || !h.server_timing.is_empty() {
+                line.endpoints.insert(e.name.clone(), h);
+            }
+        }
+        for (f, fs) in self.plan.flows.iter().zip(&p.flows) {
+            if !fs.duration.is_empty() {
+                line.flows
+                    .insert(f.name.clone(), encode_histogram(&fs.duration));
+            }
+        }
+        let written = serde_json::to_writer(&mut *w, &line)
+            .map_err(std::io::Error::from)
+            .and_then(|()| w.write_all(b"\n"));
+        if let Err(e) = written {
+            // half a file would be worse than none: merge falls back for the whole shard
+            self.second_histograms = None;
+            let _ = std::fs::remove_file(self.sinks.dir.file(crate::run::TIMELINE_HISTOGRAMS_FILE));
+            self.log(&format!(
+                "cannot write {}: {e}; a merge of this shard gives per-second percentiles as requests-weighted means",
+                crate::run::TIMELINE_HISTOGRAMS_FILE
+            ));
         }
     }
 
@@ -166,6 +228,15 @@ impl<'a> Aggregator<'a> {
         }
         let end = Instant::now();
         self.flush_pending(true, end);
+        if let Some(mut w) = self.second_histograms.take()
+            && let Err(e) = w.flush()
+        {
+            let _ = std::fs::remove_file(self.sinks.dir.file(crate::run::TIMELINE_HISTOGRAMS_FILE));
+            self.log(&format!(
+                "cannot write {}: {e}; a merge of this shard gives per-second percentiles as requests-weighted means",
+                crate::run::TIMELINE_HISTOGRAMS_FILE
+            ));
+        }
         if self.tty {
             eprintln!();
         }
@@ -341,6 +412,7 @@ impl<'a> Aggregator<'a> {
     }
 
     fn push_second(&mut self, t: u64, span: f64, p: Pending) {
+        self.write_second_histograms(t, &p);
         let mut all = new_histogram();
         let mut endpoints = Vec::with_capacity(p.stats.len());
         let (mut requests, mut errors) = (0, 0);

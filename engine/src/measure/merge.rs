@@ -7,9 +7,11 @@
 //! merged summary is built by the same code that builds a run's
 //! ([`crate::run::build_summary`]): every whole-run percentile is computed
 //! from the merged histograms, and the thresholds are judged on the merged
-//! result. Per-second timeline entries carry no histograms: a merged
-//! second's counts are sums, its percentiles the requests-weighted mean of
-//! the shards' (said in the README).
+//! result. A merged second's counts are sums; its percentiles come from the
+//! shards' per-second histograms (`timeline-histograms.ndjson`, which every
+//! shard writes) added, so they too are exact. Shards without that file
+//! (written by an older engine) give requests-weighted means of their
+//! per-second percentiles (said in the README).
 
 use crate::aggregator::Outcome;
 use crate::config::Config;
@@ -17,7 +19,8 @@ use crate::rundir::RunDir;
 use crate::server_timing::Timings;
 use crate::stats::{EndpointStats, ErrorKind, FlowStats, new_histogram};
 use crate::summary::{
-    SUMMARY_SCHEMA, Second, SecondEndpoint, SecondFlow, Summary, decode_histogram,
+    MetricSecond, SUMMARY_SCHEMA, Second, SecondEndpoint, SecondFlow, SecondHistograms, Summary,
+    decode_histogram, percentile_ms,
 };
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
@@ -31,6 +34,38 @@ pub struct ShardRun {
     /// The same, as merge reads it (templates read as text, see `offline`).
     pub config: Config,
     pub summary: Summary,
+    /// Its timeline as histograms, by second (absent from an older engine's shard).
+    pub seconds: Option<BTreeMap<u64, SecondHistograms>>,
+}
+
+/// Reads `timeline-histograms.ndjson`; a line that does not parse is an
+/// error naming the file and line.
+fn read_seconds(path: &Path) -> Result<Option<BTreeMap<u64, SecondHistograms>>, String> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(format!("{}: {e}", path.display())),
+    };
+    let mut seconds = BTreeMap::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
+        let s: SecondHistograms =
+            serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
+        let bad = s
+            .endpoints
+            .values()
+            .flat_map(|e| e.latency.iter().chain(e.server_timing.values()))
+            .chain(s.flows.values())
+            .find_map(|b| decode_histogram(b).err());
+        if let Some(e) = bad {
+            return Err(format!(
+                "{}:{}: a histogram does not decode: {e}",
+                path.display(),
+                i + 1
+            ));
+        }
+        seconds.insert(s.t, s);
+    }
+    Ok(Some(seconds))
 }
 
 fn read_json<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, String> {
@@ -62,11 +97,13 @@ impl ShardRun {
             .map(offline)
             .and_then(Config::resolve)
             .map_err(|e| format!("{}: {e}", dir.join("config.json").display()))?;
+        let seconds = read_seconds(&dir.join(crate::run::TIMELINE_HISTOGRAMS_FILE))?;
         Ok(ShardRun {
             dir: dir.to_path_buf(),
             raw_config,
             config,
             summary,
+            seconds,
         })
     }
 }
@@ -209,7 +246,67 @@ fn weighted(parts: &[(u64, Option<f64>)]) -> Option<f64> {
     (n > 0).then(|| sum / n as f64)
 }
 
+/// Second `second`'s percentiles (and Server-Timing) from the shards'
+/// histograms of it, added: exact, as one engine's would be.
+fn exact_second(second: &mut Second, hists: &[&SecondHistograms]) {
+    let mut all = new_histogram();
+    for (name, e) in second.endpoints.iter_mut() {
+        let mut h = new_histogram();
+        let mut metrics: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
+        for eh in hists.iter().filter_map(|s| s.endpoints.get(name)) {
+            if let Some(l) = hist(eh.latency.as_ref()) {
+                h.add(&l).expect("grows to fit");
+            }
+            for (m, b) in &eh.server_timing {
+                if let Some(x) = hist(Some(b)) {
+                    let acc = metrics.entry(m.clone()).or_insert_with(new_histogram);
+                    acc.add(&x).expect("grows to fit");
+                }
+            }
+        }
+        e.p50 = percentile_ms(&h, 50.0);
+        e.p95 = percentile_ms(&h, 95.0);
+        e.p99 = percentile_ms(&h, 99.0);
+        e.server_timing = metrics
+            .iter()
+            .map(|(m, h)| {
+                let q = |p| h.value_at_quantile(p) as f64 / 1000.0;
+                (
+                    m.clone(),
+                    MetricSecond {
+                        p50: q(0.5),
+                        p99: q(0.99),
+                    },
+                )
+            })
+            .collect();
+        all.add(&h).expect("grows to fit");
+    }
+    second.p50 = percentile_ms(&all, 50.0);
+    second.p95 = percentile_ms(&all, 95.0);
+    second.p99 = percentile_ms(&all, 99.0);
+    for (name, f) in second.flows.iter_mut() {
+        let mut h = new_histogram();
+        for b in hists.iter().filter_map(|s| s.flows.get(name)) {
+            if let Some(x) = hist(Some(b)) {
+                h.add(&x).expect("grows to fit");
+            }
+        }
+        f.p50 = percentile_ms(&h, 50.0);
+        f.p99 = percentile_ms(&h, 99.0);
+    }
+}
+
 fn merge_timeline(runs: &[ShardRun]) -> Vec<Second> {
+    // every shard's seconds as histograms, or (an older engine's shard) none
+    let exact: Option<Vec<&BTreeMap<u64, SecondHistograms>>> =
+        runs.iter().map(|r| r.seconds.as_ref()).collect();
+    // ... and only when they cover every second that had a latency
+    let exact = exact.filter(|maps| {
+        runs.iter().zip(maps).all(|(r, m)| {
+            (r.summary.timeline.iter()).all(|s| s.p50.is_none() || m.contains_key(&s.t))
+        })
+    });
     let mut by_t: BTreeMap<u64, Vec<&Second>> = BTreeMap::new();
     for r in runs {
         for s in &r.summary.timeline {
@@ -264,7 +361,7 @@ fn merge_timeline(runs: &[ShardRun]) -> Vec<Second> {
                     },
                 );
             }
-            Second {
+            let mut second = Second {
                 t,
                 requests: parts.iter().map(|s| s.requests).sum(),
                 errors: parts.iter().map(|s| s.errors).sum(),
@@ -275,7 +372,13 @@ fn merge_timeline(runs: &[ShardRun]) -> Vec<Second> {
                 vus: parts.iter().map(|s| s.vus).sum(),
                 endpoints,
                 flows,
+            };
+            if let Some(shards) = &exact {
+                let hists: Vec<&SecondHistograms> =
+                    shards.iter().filter_map(|m| m.get(&t)).collect();
+                exact_second(&mut second, &hists);
             }
+            second
         })
         .collect()
 }

@@ -459,6 +459,31 @@ impl Stats {
     }
 }
 
+/// One second of a shard's timeline as histograms, a line of
+/// `timeline-histograms.ndjson`: what `merge` adds to give a merged second
+/// exact percentiles. Empty histograms are left out.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecondHistograms {
+    pub t: u64,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub endpoints: BTreeMap<String, EndpointSecondHistograms>,
+    /// Per flow: the durations of the iterations completed in the second.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub flows: BTreeMap<String, String>,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EndpointSecondHistograms {
+    /// The latencies (µs) of the responses that completed in the second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub latency: Option<String>,
+    /// Per `Server-Timing` metric.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub server_timing: BTreeMap<String, String>,
+}
+
 /// HdrHistogram V2 compressed, base64 (what `HistogramLogReader`s read),
 /// in the full-range form ([`crate::stats::full_range`]).
 pub fn encode_histogram(h: &Histogram<u64>) -> String {

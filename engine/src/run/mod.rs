@@ -33,6 +33,8 @@ use std::time::Instant;
 
 /// The samples file's name inside a run directory.
 pub const SAMPLES_FILE: &str = "samples.ndjson";
+/// A shard's timeline as per-second histograms ([`crate::summary::SecondHistograms`]).
+pub const TIMELINE_HISTOGRAMS_FILE: &str = "timeline-histograms.ndjson";
 
 /// Turns a resolved config into the workers' plan: resolves every address
 /// and renders every request, so a bad host fails before the run starts.

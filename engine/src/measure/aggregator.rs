@@ -150,13 +150,21 @@ impl<'a> Aggregator<'a> {
             let path = self.sinks.dir.file(crate::run::TIMELINE_HISTOGRAMS_FILE);
             match std::fs::File::create(&path) {
                 Ok(f) => self.second_histograms = Some(std::io::BufWriter::new(f)),
-                Err(e) => self.log(&format!(
-                    "cannot create {}: {e}; a merge of this shard gives per-second percentiles as requests-weighted means",
-                    path.display()
-                )),
+                Err(e) => self.lose_second_histograms("create", &e),
             }
         }
         self
+    }
+
+    /// The histograms file cannot be written: it goes (half a file would be
+    /// worse than none: merge falls back for the whole shard), and the log says so.
+    fn lose_second_histograms(&mut self, what: &str, e: &std::io::Error) {
+        self.second_histograms = None;
+        let _ = std::fs::remove_file(self.sinks.dir.file(crate::run::TIMELINE_HISTOGRAMS_FILE));
+        self.log(&format!(
+            "cannot {what} {}: {e}; a merge of this shard gives per-second percentiles as requests-weighted means",
+            crate::run::TIMELINE_HISTOGRAMS_FILE
+        ));
     }
 
     /// Writes second `t`'s histograms (a shard's run).
@@ -191,13 +199,7 @@ impl<'a> Aggregator<'a> {
             .map_err(std::io::Error::from)
             .and_then(|()| w.write_all(b"\n"));
         if let Err(e) = written {
-            // half a file would be worse than none: merge falls back for the whole shard
-            self.second_histograms = None;
-            let _ = std::fs::remove_file(self.sinks.dir.file(crate::run::TIMELINE_HISTOGRAMS_FILE));
-            self.log(&format!(
-                "cannot write {}: {e}; a merge of this shard gives per-second percentiles as requests-weighted means",
-                crate::run::TIMELINE_HISTOGRAMS_FILE
-            ));
+            self.lose_second_histograms("write", &e);
         }
     }
 
@@ -231,11 +233,7 @@ impl<'a> Aggregator<'a> {
         if let Some(mut w) = self.second_histograms.take()
             && let Err(e) = w.flush()
         {
-            let _ = std::fs::remove_file(self.sinks.dir.file(crate::run::TIMELINE_HISTOGRAMS_FILE));
-            self.log(&format!(
-                "cannot write {}: {e}; a merge of this shard gives per-second percentiles as requests-weighted means",
-                crate::run::TIMELINE_HISTOGRAMS_FILE
-            ));
+            self.lose_second_histograms("write", &e);
         }
         if self.tty {
             eprintln!();
@@ -436,16 +434,7 @@ impl<'a> Aggregator<'a> {
                 server_timing: s
                     .server_timing
                     .iter()
-                    .map(|(name, h)| {
-                        let q = |p| h.value_at_quantile(p) as f64 / 1000.0;
-                        (
-                            name.to_string(),
-                            MetricSecond {
-                                p50: q(0.5),
-                                p99: q(0.99),
-                            },
-                        )
-                    })
+                    .map(|(name, h)| (name.to_string(), MetricSecond::of(h)))
                     .collect(),
             });
             self.totals[i].add(s);

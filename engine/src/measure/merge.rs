@@ -269,16 +269,7 @@ fn exact_second(second: &mut Second, hists: &[&SecondHistograms]) {
         e.p99 = percentile_ms(&h, 99.0);
         e.server_timing = metrics
             .iter()
-            .map(|(m, h)| {
-                let q = |p| h.value_at_quantile(p) as f64 / 1000.0;
-                (
-                    m.clone(),
-                    MetricSecond {
-                        p50: q(0.5),
-                        p99: q(0.99),
-                    },
-                )
-            })
+            .map(|(m, h)| (m.clone(), MetricSecond::of(h)))
             .collect();
         all.add(&h).expect("grows to fit");
     }

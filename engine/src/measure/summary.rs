@@ -248,6 +248,17 @@ pub struct MetricSecond {
     pub p99: f64,
 }
 
+impl MetricSecond {
+    /// A second's p50 and p99 of a metric's histogram (µs), in ms.
+    pub fn of(h: &Histogram<u64>) -> MetricSecond {
+        let q = |p| h.value_at_quantile(p) as f64 / 1000.0;
+        MetricSecond {
+            p50: q(0.5),
+            p99: q(0.99),
+        }
+    }
+}
+
 /// What was written to `samples.ndjson`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SamplesSummary {

@@ -165,3 +165,151 @@ pub fn read_json(path: &Path) -> serde_json::Value {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
+
+/// One request as a [`Scripted`] server read it.
+#[derive(Clone, Debug)]
+pub struct Seen {
+    pub method: String,
+    /// The request target (path and query).
+    pub path: String,
+    /// Header names lower-cased.
+    pub headers: std::collections::BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+impl Seen {
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// What a [`Scripted`] server answers to a request: a whole HTTP response.
+pub type Answer = dyn Fn(&Seen) -> String + Send + Sync;
+
+/// A keep-alive server on `127.0.0.1:0` that records every request (head,
+/// then `Content-Length` bytes of body) and answers with what its [`Answer`]
+/// returns; one thread per connection, never closing one itself.
+pub struct Scripted {
+    port: u16,
+    seen: std::sync::Arc<std::sync::Mutex<Vec<Seen>>>,
+    connections: std::sync::Arc<std::sync::atomic::AtomicU64>,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Scripted {
+    pub fn start(answer: std::sync::Arc<Answer>) -> Scripted {
+        use std::sync::Arc;
+        use std::sync::atomic::Ordering;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let server = Scripted {
+            port,
+            seen: Arc::default(),
+            connections: Arc::default(),
+            stop: Arc::default(),
+        };
+        let (seen, n, stop) = (
+            Arc::clone(&server.seen),
+            Arc::clone(&server.connections),
+            Arc::clone(&server.stop),
+        );
+        std::thread::spawn(move || {
+            while !stop.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((conn, _)) => {
+                        n.fetch_add(1, Ordering::Relaxed);
+                        conn.set_nonblocking(false).unwrap();
+                        let _ = conn.set_read_timeout(Some(std::time::Duration::from_secs(15)));
+                        let (s, a) = (Arc::clone(&seen), Arc::clone(&answer));
+                        std::thread::spawn(move || serve_scripted(conn, &s, &*a));
+                    }
+                    Err(_) => std::thread::sleep(std::time::Duration::from_millis(1)),
+                }
+            }
+        });
+        server
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// Every request so far, in the order answered.
+    pub fn seen(&self) -> Vec<Seen> {
+        self.seen.lock().unwrap().clone()
+    }
+
+    /// Connections accepted so far.
+    pub fn connections(&self) -> u64 {
+        self.connections.load(std::sync::atomic::Ordering::Relaxed)
+    }
+}
+
+impl Drop for Scripted {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+fn serve_scripted(
+    mut conn: std::net::TcpStream,
+    seen: &std::sync::Mutex<Vec<Seen>>,
+    answer: &Answer,
+) {
+    use std::io::{Read, Write};
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 4096];
+    loop {
+        let head_end = loop {
+            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                break i + 4;
+            }
+            match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        };
+        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+        let mut lines = head.split("\r\n");
+        let mut start = lines.next().unwrap_or_default().split(' ');
+        let method = start.next().unwrap_or_default().to_string();
+        let path = start.next().unwrap_or_default().to_string();
+        let headers: std::collections::BTreeMap<String, String> = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+            .collect();
+        let len: usize = headers
+            .get("content-length")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0);
+        while buf.len() < head_end + len {
+            match conn.read(&mut chunk) {
+                Ok(0) | Err(_) => return,
+                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+            }
+        }
+        let body = buf[head_end..head_end + len].to_vec();
+        buf.drain(..head_end + len);
+        let s = Seen {
+            method,
+            path,
+            headers,
+            body,
+        };
+        let reply = answer(&s);
+        seen.lock().unwrap().push(s);
+        if conn.write_all(reply.as_bytes()).is_err() {
+            return;
+        }
+    }
+}
+
+/// `200 OK` with `extra_headers` (each ending `\r\n`) and `body`.
+pub fn ok(extra_headers: &str, body: &str) -> String {
+    format!(
+        "HTTP/1.1 200 OK\r\n{extra_headers}Content-Length: {}\r\n\r\n{body}",
+        body.len()
+    )
+}

@@ -3,134 +3,18 @@
 //! every bad value is a usage error (exit 2) naming the flag, with nothing
 //! created.
 
-use std::collections::BTreeMap;
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::io::Write;
+use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use userflux::{engine, load_run, only_run};
+use userflux::{Scripted, engine, load_run, ok, only_run};
 use userflux_engine::summary::{RunState, Summary};
 
-/// One request as the server read it.
-#[derive(Clone, Debug)]
-struct Seen {
-    method: String,
-    /// Header names lower-cased.
-    headers: BTreeMap<String, String>,
-    body: Vec<u8>,
-}
-
-/// A keep-alive server that answers every request `200 ok` and records it;
-/// it never closes a connection itself.
-struct Recorder {
-    port: u16,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    connections: Arc<AtomicU64>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Recorder {
-    fn start() -> Recorder {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let connections = Arc::new(AtomicU64::new(0));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s, n, flag) = (
-            Arc::clone(&seen),
-            Arc::clone(&connections),
-            Arc::clone(&stop),
-        );
-        std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((conn, _)) => {
-                        n.fetch_add(1, Ordering::Relaxed);
-                        conn.set_nonblocking(false).unwrap();
-                        let _ = conn.set_read_timeout(Some(Duration::from_secs(15)));
-                        let s = Arc::clone(&s);
-                        std::thread::spawn(move || serve(conn, &s));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
-                }
-            }
-        });
-        Recorder {
-            port,
-            seen,
-            connections,
-            stop,
-        }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/q?x=1", self.port)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Recorder {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-fn serve(mut conn: TcpStream, seen: &Mutex<Vec<Seen>>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        // a head, then Content-Length bytes of body
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            match conn.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-        let mut lines = head.split("\r\n");
-        let method = lines
-            .next()
-            .and_then(|l| l.split(' ').next())
-            .unwrap_or_default()
-            .to_string();
-        let headers: BTreeMap<String, String> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        let len: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        while buf.len() < head_end + len {
-            match conn.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        let body = buf[head_end..head_end + len].to_vec();
-        buf.drain(..head_end + len);
-        seen.lock().unwrap().push(Seen {
-            method,
-            headers,
-            body,
-        });
-        if conn
-            .write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
-            .is_err()
-        {
-            return;
-        }
-    }
+/// A keep-alive server that answers every request `200 ok` and records it.
+fn recorder() -> Scripted {
+    Scripted::start(Arc::new(|_| ok("", "ok")))
 }
 
 /// `userflux-engine run ARGS… -q --runs-dir RUNS`, output captured.
@@ -152,7 +36,7 @@ fn summary(runs: &Path) -> Summary {
 #[test]
 fn method_headers_body_and_an_exact_request_count() {
     let tmp = tempfile::tempdir().unwrap();
-    let rec = Recorder::start();
+    let rec = recorder();
     let runs = tmp.path().join("runs");
     let out = quick(
         &runs,
@@ -209,7 +93,7 @@ fn an_exact_count_when_a_worker_has_no_connection() {
     // One VU on two workers: the idle worker must end too, and the count
     // still be exact.
     let tmp = tempfile::tempdir().unwrap();
-    let rec = Recorder::start();
+    let rec = recorder();
     let runs = tmp.path().join("runs");
     let out = quick(
         &runs,
@@ -225,7 +109,7 @@ fn an_exact_count_when_a_worker_has_no_connection() {
 #[test]
 fn a_body_file_is_sent_as_the_body() {
     let tmp = tempfile::tempdir().unwrap();
-    let rec = Recorder::start();
+    let rec = recorder();
     let body = tmp.path().join("body.json");
     std::fs::write(&body, "{\"name\": \"ünïcode\"}\n").unwrap();
     let runs = tmp.path().join("runs");
@@ -255,7 +139,7 @@ fn a_body_file_is_sent_as_the_body() {
 #[test]
 fn no_keepalive_opens_a_connection_per_request() {
     let tmp = tempfile::tempdir().unwrap();
-    let rec = Recorder::start();
+    let rec = recorder();
     let runs = tmp.path().join("runs");
     let out = quick(
         &runs,
@@ -269,7 +153,7 @@ fn no_keepalive_opens_a_connection_per_request() {
             .all(|r| r.headers.get("connection").map(String::as_str) == Some("close"))
     );
     // The server keeps connections open; the engine itself reconnects.
-    assert_eq!(rec.connections.load(Ordering::Relaxed), 200);
+    assert_eq!(rec.connections(), 200);
     let s = summary(&runs);
     assert_eq!((s.totals.requests, s.totals.errors), (200, 0));
 }
@@ -277,7 +161,7 @@ fn no_keepalive_opens_a_connection_per_request() {
 #[test]
 fn rate_sends_on_schedule_and_with_n_exactly_n() {
     let tmp = tempfile::tempdir().unwrap();
-    let rec = Recorder::start();
+    let rec = recorder();
     let runs = tmp.path().join("runs");
     let out = quick(&runs, &[&rec.url(), "--rate", "400", "-d", "5s", "-c", "8"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");
@@ -306,7 +190,7 @@ fn rate_sends_on_schedule_and_with_n_exactly_n() {
 #[test]
 fn json_prints_the_summary_on_stdout_and_the_human_one_on_stderr() {
     let tmp = tempfile::tempdir().unwrap();
-    let rec = Recorder::start();
+    let rec = recorder();
     let runs = tmp.path().join("runs");
     let out = quick(&runs, &[&rec.url(), "-n", "50", "-c", "2", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{out:?}");

@@ -3,128 +3,11 @@
 //! and against a scripted server, and the failures a flow counts.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
-use userflux::{Gateway, load_run, only_run, run_with_config};
+use userflux::{Gateway, Scripted, Seen, load_run, ok, only_run, run_with_config};
 use userflux_engine::summary::Summary;
-
-/// One request as the server read it.
-#[derive(Clone, Debug)]
-struct Seen {
-    path: String,
-    /// Header names lower-cased.
-    headers: BTreeMap<String, String>,
-    body: String,
-}
-
-type Answer = dyn Fn(&Seen) -> String + Send + Sync;
-
-/// A keep-alive server that records every request and answers with what
-/// `answer` returns for it (a whole HTTP response).
-struct Scripted {
-    port: u16,
-    seen: Arc<Mutex<Vec<Seen>>>,
-    stop: Arc<AtomicBool>,
-}
-
-impl Scripted {
-    fn start(answer: Arc<Answer>) -> Scripted {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-        listener.set_nonblocking(true).unwrap();
-        let port = listener.local_addr().unwrap().port();
-        let seen = Arc::new(Mutex::new(Vec::new()));
-        let stop = Arc::new(AtomicBool::new(false));
-        let (s, flag) = (Arc::clone(&seen), Arc::clone(&stop));
-        std::thread::spawn(move || {
-            while !flag.load(Ordering::Relaxed) {
-                match listener.accept() {
-                    Ok((conn, _)) => {
-                        conn.set_nonblocking(false).unwrap();
-                        let _ = conn.set_read_timeout(Some(Duration::from_secs(15)));
-                        let (s, a) = (Arc::clone(&s), Arc::clone(&answer));
-                        std::thread::spawn(move || serve(conn, &s, &*a));
-                    }
-                    Err(_) => std::thread::sleep(Duration::from_millis(1)),
-                }
-            }
-        });
-        Scripted { port, seen, stop }
-    }
-
-    fn url(&self) -> String {
-        format!("http://127.0.0.1:{}", self.port)
-    }
-
-    fn seen(&self) -> Vec<Seen> {
-        self.seen.lock().unwrap().clone()
-    }
-}
-
-impl Drop for Scripted {
-    fn drop(&mut self) {
-        self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-fn serve(mut conn: TcpStream, seen: &Mutex<Vec<Seen>>, answer: &Answer) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 4096];
-    loop {
-        let head_end = loop {
-            if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                break i + 4;
-            }
-            match conn.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        };
-        let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-        let mut lines = head.split("\r\n");
-        let path = lines
-            .next()
-            .and_then(|l| l.split(' ').nth(1))
-            .unwrap_or_default()
-            .to_string();
-        let headers: BTreeMap<String, String> = lines
-            .filter_map(|l| l.split_once(':'))
-            .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-            .collect();
-        let len: usize = headers
-            .get("content-length")
-            .and_then(|v| v.parse().ok())
-            .unwrap_or(0);
-        while buf.len() < head_end + len {
-            match conn.read(&mut chunk) {
-                Ok(0) | Err(_) => return,
-                Ok(n) => buf.extend_from_slice(&chunk[..n]),
-            }
-        }
-        let body = String::from_utf8_lossy(&buf[head_end..head_end + len]).into_owned();
-        buf.drain(..head_end + len);
-        let s = Seen {
-            path,
-            headers,
-            body,
-        };
-        let reply = answer(&s);
-        seen.lock().unwrap().push(s);
-        if conn.write_all(reply.as_bytes()).is_err() {
-            return;
-        }
-    }
-}
-
-fn ok(extra_headers: &str, body: &str) -> String {
-    format!(
-        "HTTP/1.1 200 OK\r\n{extra_headers}Content-Length: {}\r\n\r\n{body}",
-        body.len()
-    )
-}
 
 fn run(dir: &Path, config: &str) -> (Summary, i32, String) {
     let runs = dir.join("runs");
@@ -219,7 +102,7 @@ fn templated_requests_differ_per_request_and_seq_is_unique_across_workers() {
         assert_eq!(id.len(), 36, "{id}");
         assert_eq!(&id[14..15], "4", "v4: {id}");
         uuids.insert(id.clone());
-        let body: serde_json::Value = serde_json::from_str(&r.body).expect("valid JSON body");
+        let body: serde_json::Value = serde_json::from_slice(&r.body).expect("valid JSON body");
         assert_eq!(body["s"].as_str().unwrap().len(), 8);
         assert!(body["t"].as_u64().unwrap() > 1_700_000_000_000);
     }

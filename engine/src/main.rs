@@ -49,8 +49,8 @@ enum Command {
     },
     /// Print the JSON Schema of a file of the run contract.
     Schema {
-        /// config, status, summary or sample
-        #[arg(value_parser = ["config", "status", "summary", "sample"])]
+        /// config, status, summary, sample or timeline-histograms
+        #[arg(value_parser = ["config", "status", "summary", "sample", "timeline-histograms"])]
         name: String,
     },
 }

@@ -25,10 +25,14 @@ pub fn all() -> Vec<(&'static str, Value)> {
             "sample.schema.json",
             to(schemars::schema_for!(crate::samples::SampleLine)),
         ),
+        (
+            "timeline-histograms.schema.json",
+            to(schemars::schema_for!(crate::summary::SecondHistograms)),
+        ),
     ]
 }
 
-/// One schema by name (`config`, `status`, `summary`, `sample`).
+/// One schema by name (`config`, `status`, `summary`, `sample`, `timeline-histograms`).
 pub fn by_name(name: &str) -> Option<Value> {
     let file = format!("{name}.schema.json");
     all().into_iter().find(|(f, _)| *f == file).map(|(_, v)| v)

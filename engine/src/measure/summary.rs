@@ -473,10 +473,12 @@ impl Stats {
 /// One second of a shard's timeline as histograms, a line of
 /// `timeline-histograms.ndjson`: what `merge` adds to give a merged second
 /// exact percentiles. Empty histograms are left out.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SecondHistograms {
+    /// The second's start, in seconds from the run start (as the timeline's `t`).
     pub t: u64,
+    /// Per endpoint (a flow's step as `FLOW.STEP`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub endpoints: BTreeMap<String, EndpointSecondHistograms>,
     /// Per flow: the durations of the iterations completed in the second.
@@ -484,7 +486,7 @@ pub struct SecondHistograms {
     pub flows: BTreeMap<String, String>,
 }
 
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointSecondHistograms {
     /// The latencies (µs) of the responses that completed in the second.

@@ -496,4 +496,20 @@ fn iterations_under_way_finish_within_the_graceful_stop() {
     assert_eq!(f.interrupted_iterations, 0, "{f:?}\n{text}");
     assert_eq!(a, b, "{text}");
     assert_eq!(f.vus, 1);
+
+    // graceful_ramp_down bounds the leaving: 1 s of think, ramped down 0.5 s in
+    // with 100 ms to finish: the 3 leaving VUs start no /b (the one left does)
+    let slow = config("3s", r#"[{"duration": "0s", "target": 4}, {"duration": "500ms", "target": 4},
+                                {"duration": "0s", "target": 1}, {"duration": "1500ms", "target": 1}]"#)
+        .replace("300ms", "1s")
+        .replacen("\"stages\"", "\"graceful_ramp_down\": \"100ms\", \"stages\"", 1);
+    let dir = tmp.path().join("ramp-bounded");
+    std::fs::create_dir(&dir).unwrap();
+    let (s, code, text) = run(&dir, &slow);
+    assert_eq!(code, 0, "{text}");
+    let f = &s.flows["f"];
+    let (a, b) = (s.endpoints["f.a"].requests, s.endpoints["f.b"].requests);
+    assert_eq!(f.interrupted_iterations, 3, "{f:?}\n{text}");
+    assert_eq!(a, b + 3, "{text}");
+    assert_eq!(s.totals.errors, 0);
 }

@@ -274,6 +274,8 @@ pub struct Plan {
     pub connect_timeout: Duration,
     pub request_timeout: Duration,
     pub graceful_stop: Duration,
+    /// How long a retired VU may take to finish its flow iteration.
+    pub graceful_ramp_down: Duration,
     /// Length of the load phase.
     pub duration: Duration,
     pub distribution: Distribution,

@@ -126,6 +126,7 @@ pub fn problems(c: &super::Config) -> Vec<String> {
     push(timeout("timeouts.connect", c.timeouts.connect.0));
     push(timeout("timeouts.request", c.timeouts.request.0));
     push(wait("graceful_stop", c.graceful_stop.0));
+    push(wait("graceful_ramp_down", c.graceful_ramp_down.0));
     if let Some(m) = c.max_workers {
         push(check_max("max_workers", m, MAX_VUS, "VUs"));
     }

@@ -113,6 +113,11 @@ pub struct Config {
     /// How long in-flight requests may finish after the load stops.
     #[serde(default = "default_graceful_stop")]
     pub graceful_stop: Dur,
+    /// How long a VU that a ramp-down or the autoscaler retires may take to
+    /// finish the flow iteration it is in (k6's `gracefulRampDown`): it
+    /// starts no step after that.
+    #[serde(default = "default_graceful_ramp_down")]
+    pub graceful_ramp_down: Dur,
     /// Autoscale defaults for every endpoint; each endpoint's `autoscale`
     /// is merged over them, or `false` keeps it fixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -431,6 +436,9 @@ fn default_weight() -> f64 {
 }
 fn default_graceful_stop() -> Dur {
     Dur::from_secs(5)
+}
+pub(crate) fn default_graceful_ramp_down() -> Dur {
+    Dur::from_secs(30)
 }
 fn default_connect_timeout() -> Dur {
     Dur::from_secs(5)
@@ -1271,6 +1279,11 @@ mod tests {
                 "/graceful_stop",
                 "18446744073709551615s".into(),
                 "graceful_stop: must be at most 1h",
+            ),
+            (
+                "/graceful_ramp_down",
+                "2h".into(),
+                "graceful_ramp_down: must be at most 1h",
             ),
             (
                 "/timeouts/request",

@@ -172,6 +172,7 @@ impl Quick {
             thresholds: BTreeMap::new(),
             timeouts,
             graceful_stop: default_graceful_stop(),
+            graceful_ramp_down: super::default_graceful_ramp_down(),
             autoscale: None,
             distribution: Distribution::default(),
             priority_shares: PriorityShares::default(),

@@ -247,6 +247,7 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
         connect_timeout: config.timeouts.connect.0,
         request_timeout: config.timeouts.request.0,
         graceful_stop: config.graceful_stop.0,
+        graceful_ramp_down: config.graceful_ramp_down.0,
         duration: config.duration(),
         distribution: config.distribution,
         priority_shares: config.priority_shares,

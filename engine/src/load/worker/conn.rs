@@ -108,6 +108,12 @@ impl Conn {
     pub(super) fn mid_iteration(&self) -> bool {
         self.flow.as_ref().is_some_and(|f| f.begun)
     }
+
+    /// Mid-iteration, and (if retired) still within its graceful ramp-down.
+    #[inline]
+    fn may_go_on(&self, now: Instant) -> bool {
+        (self.flow.as_ref()).is_some_and(|f| f.begun && f.leave_by.is_none_or(|t| now < t))
+    }
 }
 
 /// How a flow iteration ended.
@@ -128,6 +134,8 @@ pub(super) struct FlowConn {
     pub(super) started: Instant,
     /// An iteration is under way (its first step was sent, its last not done).
     pub(super) begun: bool,
+    /// Retired mid-iteration: no step starts after this (`graceful_ramp_down`).
+    pub(super) leave_by: Option<Instant>,
 }
 
 impl FlowConn {
@@ -137,6 +145,7 @@ impl FlowConn {
             jar: Jar::default(),
             started: now,
             begun: false,
+            leave_by: None,
         }
     }
 }
@@ -213,7 +222,15 @@ impl Worker {
                     now,
                 )
             }
-            State::Thinking => self.send_request(idx, now),
+            State::Thinking => {
+                let c = self.conn(idx);
+                if c.retire && !c.may_go_on(now) {
+                    // retired mid-iteration and the graceful ramp-down ran out
+                    self.remove(idx);
+                    return self.end_if_spent(now);
+                }
+                self.send_request(idx, now)
+            }
             State::Backoff => self.connect(idx, now),
             State::Idle => {}
         }
@@ -772,11 +789,12 @@ impl Worker {
 
     /// The VU's next request, after `think`. A VU told to stop or to leave
     /// between a flow's steps goes on to finish its iteration (the graceful
-    /// stop bounds that); past a spent request budget it stops there (its
-    /// iteration counts as interrupted).
+    /// stop, or for a retired VU the graceful ramp-down, bounds that); past
+    /// a spent request budget it stops there (its iteration counts as
+    /// interrupted).
     fn next_request(&mut self, idx: usize, think: Duration, now: Instant) {
         let c = self.conns[idx].as_mut().expect("a live connection");
-        if self.spent || ((c.retire || self.stopping.is_some()) && !c.mid_iteration()) {
+        if self.spent || ((c.retire || self.stopping.is_some()) && !c.may_go_on(now)) {
             self.remove(idx);
             return self.end_if_spent(now);
         }

@@ -582,7 +582,7 @@ impl Worker {
             if let Some(open) = &self.open[ep] {
                 // Open model: connections open on demand up to the cap.
                 if self.active[ep] > open.cap {
-                    self.retire(ep, self.active[ep] - open.cap);
+                    self.retire(ep, self.active[ep] - open.cap, now);
                 }
                 continue;
             }
@@ -593,7 +593,7 @@ impl Worker {
                 self.add(ep, now, None);
             }
             if want < have {
-                self.retire(ep, have - want);
+                self.retire(ep, have - want, now);
             }
         }
     }
@@ -656,7 +656,7 @@ impl Worker {
 
     /// Retires `n` connections of `ep`: idle ones now, busy ones after their
     /// response (a flow VU after its iteration).
-    fn retire(&mut self, ep: usize, mut n: u32) {
+    fn retire(&mut self, ep: usize, mut n: u32, now: Instant) {
         for busy in [false, true] {
             for idx in 0..self.conns.len() {
                 if n == 0 {
@@ -673,6 +673,9 @@ impl Worker {
                 if busy {
                     c.retire = true;
                     self.active[ep] -= 1;
+                    if let Some(f) = c.flow.as_deref_mut().filter(|f| f.begun) {
+                        f.leave_by = Some(now + self.plan.graceful_ramp_down);
+                    }
                 } else {
                     self.remove(idx);
                 }

@@ -248,3 +248,14 @@ def test_a_wild_time_or_a_long_run_is_counted_in_wider_columns_not_more_memory(t
     s = smp.read(p)
     ks = range(0, 20_000, 7)
     assert (s.t1, s.step) == (ks[-1], 3) and s.heat.shape[1] == ks[-1] // 3 + 1 and s.plotted == len(ks)
+
+
+def test_a_path_with_glob_characters_reads_that_file_only(tmp_path):
+    # DuckDB takes paths as glob patterns: `x[12]` would also read x1 and x2
+    d = tmp_path / "runs [old]*"
+    d.mkdir()
+    (d / "x[12].ndjson").write_bytes(line(0) + b"\n")
+    (d / "x1.ndjson").write_bytes((line(0) + b"\n") * 5)
+    (d / "x2.ndjson").write_bytes((line(0) + b"\n") * 7)
+    s = smp.read(d / "x[12].ndjson")
+    assert (s.lines, s.path) == (1, "direct")

@@ -45,6 +45,8 @@ CHUNK = 16 << 20
 BATCH = 64 << 20
 # A "line" longer than this (no newline, no NUL) is garbage: counted unparsable and skipped.
 LONGEST_LINE = 1 << 20
+# Characters DuckDB reads as a glob pattern in a path.
+GLOB = "*?["
 # DuckDB's memory for the read; the aggregate it keeps is small, this bounds its buffers.
 MEMORY_LIMIT = "1GB"
 # The time axis keeps at most this many columns: a run longer than two hours (or a line with a
@@ -327,11 +329,17 @@ def read(path: Path) -> SampleStats:
         if size == 0:
             return stats
         with tempfile.TemporaryDirectory(prefix="userflux-samples-") as tmp:
+            if any(c in tmp for c in GLOB):
+                raise SamplesError(f"{path}: the temporary directory {tmp} has a glob character ({GLOB}); set TMPDIR")
+            # DuckDB takes a path as a glob pattern (`runs/[old]/…` would match other files):
+            # it reads the file through a link with a plain name
+            plain = Path(tmp) / "samples.ndjson"
+            plain.symlink_to(path.resolve())
             con = _connect(Path(tmp))
             try:
                 clean_end = _ends_with_newline(path, size)
                 if clean_end:
-                    _direct(con, path, progress)
+                    _direct(con, plain, progress)
                 bad = con.execute("SELECT coalesce(sum(n), 0) FROM g0 WHERE bad").fetchone()[0]
                 if not clean_end or (bad and _has_nul(path)):
                     con.execute("DELETE FROM g0")

@@ -149,7 +149,7 @@ def test_the_query_bins_and_counts_like_python_does(tmp_path):
         for r in rows:
             if r["ep"] == ep:
                 per[r["t"] // 1_000_000 - s.t0] += 1
-        assert got.per_second[0].tolist() == per
+        assert got.columns[0].tolist() == per
 
 
 def test_samples_reader_matches_the_engines_count(run_copy):
@@ -242,7 +242,7 @@ def test_a_wild_time_or_a_long_run_is_counted_in_wider_columns_not_more_memory(t
     s = smp.read(p)
     assert s.lines == 5 and s.t1 == 10**9
     assert s.heat.shape[1] <= smp.MAX_COLUMNS and s.step == -(-(10**9 + 1) // smp.MAX_COLUMNS)
-    assert s.plotted == 5 and int(s.endpoints["a"].per_second[0].sum()) == 5
+    assert s.plotted == 5 and int(s.endpoints["a"].columns[0].sum()) == 5
     assert s.heat[:, 0].sum() == 4, "the day's four fall in the first wide column"
     p.write_bytes(b"".join(line(k * 1_000_000) + b"\n" for k in range(0, 20_000, 7)))
     s = smp.read(p)

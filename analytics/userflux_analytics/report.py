@@ -172,7 +172,7 @@ def sample_rows(stats: smp.SampleStats) -> list[dict]:
     and the busiest second (or the busiest column of ``stats.step`` seconds)."""
     rows = []
     for name, e in sorted(stats.endpoints.items()):
-        per = e.per_second[0]
+        per = e.columns[0]
         busiest = int(per.argmax())
         rows.append(
             {

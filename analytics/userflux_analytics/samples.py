@@ -112,7 +112,7 @@ class EndpointSamples:
     lines: int = 0
     errors: dict[str, int] = field(default_factory=dict)
     # per column of SampleStats.step seconds from SampleStats.t0: [0] requests, [1] failed
-    per_second: np.ndarray | None = None
+    columns: np.ndarray | None = None
 
     @property
     def failed(self) -> int:
@@ -384,7 +384,7 @@ def _summarize(con: duckdb.DuckDBPyConnection, stats: SampleStats) -> None:
         cols = per["c"][rows].astype(np.int64)
         arr[0, cols] = per["n"][rows]
         arr[1, cols] = per["f"][rows]
-        stats.endpoints[ep] = EndpointSamples(lines=int(arr[0].sum()), per_second=arr)
+        stats.endpoints[ep] = EndpointSamples(lines=int(arr[0].sum()), columns=arr)
     for ep, err, n in con.execute(
         "SELECT ep, err, sum(n)::BIGINT FROM g WHERE NOT bad AND err IS NOT NULL GROUP BY ALL ORDER BY ep, err"
     ).fetchall():

@@ -417,7 +417,7 @@ fn merged_seconds_have_the_percentiles_of_all_the_shards_responses() {
     let dirs: Vec<PathBuf> = (0..2).map(|i| runs.join(format!("shard-{i}"))).collect();
     let shards: Vec<Summary> = dirs.iter().map(|d| load_run(d).0).collect();
     assert!(
-        shards[0].endpoints["api"].latency_ms.as_ref().unwrap().max < 15.0,
+        shards[0].endpoints["api"].latency_ms.as_ref().unwrap().p50 < 10.0,
         "shard 0 is fast"
     );
     assert!(
@@ -475,22 +475,9 @@ fn merged_seconds_have_the_percentiles_of_all_the_shards_responses() {
             (e.p50, e.p99),
             "one endpoint: the second's total is its"
         );
-        // what a requests-weighted mean of the two shards' p99s would say
-        let parts: Vec<(u64, f64)> = shards
-            .iter()
-            .filter_map(|x| x.timeline.iter().find(|y| y.t == s.t))
-            .map(|y| (y.requests, y.p99.unwrap_or(0.0)))
-            .collect();
-        let n: u64 = parts.iter().map(|(n, _)| n).sum();
-        let mean = parts.iter().map(|(n, p)| *n as f64 * p).sum::<f64>() / n as f64;
         assert!(
             e.p99.unwrap() >= 19.0,
-            "second {}: the slow shard sets p99: {e:?}",
-            s.t
-        );
-        assert!(
-            mean < 15.0,
-            "second {}: a weighted mean would hide it ({mean})",
+            "second {}: the slow shard's 5 % set p99: {e:?}",
             s.t
         );
         whole += 1;
@@ -561,5 +548,20 @@ fn merged_seconds_have_the_percentiles_of_all_the_shards_responses() {
         "{said}"
     );
     assert_eq!(k.totals.requests, m.totals.requests);
-    assert!(k.timeline[1].endpoints["api"].p99 < m.timeline[1].endpoints["api"].p99);
+    // the fallback: each second's p99 the requests-weighted mean of the shards'
+    for sec in &k.timeline {
+        let parts: Vec<(u64, f64)> = shards
+            .iter()
+            .filter_map(|x| x.timeline.iter().find(|y| y.t == sec.t))
+            .filter_map(|y| Some((y.requests, y.endpoints["api"].p99?)))
+            .collect();
+        let n: u64 = parts.iter().map(|(n, _)| n).sum();
+        let mean = parts.iter().map(|(n, p)| *n as f64 * p).sum::<f64>() / n as f64;
+        let got = sec.endpoints["api"].p99.unwrap();
+        assert!(
+            (got - mean).abs() < 1e-9,
+            "second {}: {got} vs {mean}",
+            sec.t
+        );
+    }
 }

@@ -463,11 +463,6 @@ fn iterations_under_way_finish_within_the_graceful_stop() {
     );
     assert_eq!(a, b, "every iteration begun was finished\n{text}");
     assert_eq!(f.iterations, a);
-    assert!(
-        s.duration_s < 3.5,
-        "the run waited for the iterations (to ~2 s), not the whole graceful stop (4.5 s): {} s",
-        s.duration_s
-    );
 
     // a graceful stop shorter than the think time cuts the 3 iterations off
     let dir = tmp.path().join("cut");

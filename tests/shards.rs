@@ -79,6 +79,17 @@ fn merge(args: &[&Path], extra: &[&str]) -> Output {
     c.output().unwrap()
 }
 
+/// Merges `dirs` into `out` through `userfluxctl merge`, which must succeed; the merged run.
+fn merged_into<P: AsRef<Path>>(
+    dirs: &[P],
+    out: &Path,
+) -> (Summary, userflux_engine::status::Status) {
+    let dirs: Vec<&Path> = dirs.iter().map(AsRef::as_ref).collect();
+    let o = merge(&dirs, &["--out", out.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    load_run(out)
+}
+
 fn histogram_of(values: &[u64]) -> hdrhistogram::Histogram<u64> {
     let mut h = hdrhistogram::Histogram::<u64>::new(3).unwrap();
     for &v in values {
@@ -116,16 +127,7 @@ fn three_shards_merge_into_one_run() {
         .collect();
     assert_eq!(vus.iter().sum::<u32>(), 7, "{vus:?}");
     let merged = tmp.path().join("merged");
-    let out = merge(
-        &dirs.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
-        &["--out", merged.to_str().unwrap()],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (m, status) = load_run(&merged);
+    let (m, status) = merged_into(&dirs, &merged);
     assert_eq!(status.state, userflux_engine::summary::RunState::Finished);
     // counts are the sums
     let sum = |f: &dyn Fn(&Summary) -> u64| shards.iter().map(f).sum::<u64>();
@@ -247,15 +249,7 @@ fn merge_refuses_what_is_not_one_sharded_run() {
     let (m, _) = load_run(&partial);
     assert!(m.stop_reason.unwrap().contains("shard(s) 1/2 missing"));
     // and a full merge of the two works; the other group is left out
-    let out = merge(
-        &[&s0, &s1],
-        &["--out", tmp.path().join("full").to_str().unwrap()],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    merged_into(&[&s0, &s1], &tmp.path().join("full"));
     // a start time in the past is refused before anything is created
     let out = Command::new(bin("userflux-engine"))
         .args(["run", "-q", "--config"])
@@ -362,13 +356,7 @@ fn a_merge_needs_neither_the_data_files_nor_the_machines_threads() {
     std::fs::remove_file(tmp.path().join("u.csv")).unwrap();
     let merged = tmp.path().join("merged");
     let dirs = [runs.join("shard-0"), runs.join("shard-1")];
-    let out = merge(&[&dirs[0], &dirs[1]], &["--out", merged.to_str().unwrap()]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (m, _) = load_run(&merged);
+    let (m, _) = merged_into(&dirs, &merged);
     assert_eq!(m.totals.errors, 0);
     let config: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(merged.join("config.json")).unwrap())
@@ -445,17 +433,7 @@ fn merged_seconds_have_the_percentiles_of_all_the_shards_responses() {
                 .collect()
         })
         .collect();
-    let merged = tmp.path().join("merged");
-    let out = merge(
-        &dirs.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
-        &["--out", merged.to_str().unwrap()],
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let (m, _) = load_run(&merged);
+    let (m, _) = merged_into(&dirs, &tmp.path().join("merged"));
     let mut whole = 0;
     for s in m.timeline.iter().filter(|s| s.t < 3) {
         let mut union = hdrhistogram::Histogram::<u64>::new(3).unwrap();
@@ -524,14 +502,8 @@ fn merged_seconds_have_the_percentiles_of_all_the_shards_responses() {
             String::from_utf8_lossy(&out.stderr)
         );
         let shards: Vec<PathBuf> = (0..2).map(|i| out_dir.join(format!("shard-{i}"))).collect();
-        let merged = out_dir.join("merged");
-        let m = merge(
-            &shards.iter().map(PathBuf::as_path).collect::<Vec<_>>(),
-            &["--out", merged.to_str().unwrap()],
-        );
-        assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
         (
-            load_run(&merged).0,
+            merged_into(&shards, &out_dir.join("merged")).0,
             String::from_utf8_lossy(&out.stderr).into_owned(),
         )
     };

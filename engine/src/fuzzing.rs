@@ -78,13 +78,10 @@ pub fn template(data: &[u8]) {
         let mut ctx = Ctx {
             vu: 3,
             iteration: 1,
-            seq: None,
-            seq_source: &seq,
-            shard: None,
-            rng: &mut rng,
             data: &sets,
             rows: &[1],
             vars: Some(&vars),
+            ..Ctx::new(&seq, &mut rng)
         };
         let mut out = Vec::new();
         let var = t

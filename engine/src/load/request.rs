@@ -197,17 +197,7 @@ mod tests {
             );
             let seq = AtomicU64::new(0);
             let mut rng = fastrand::Rng::with_seed(1);
-            let mut ctx = Ctx {
-                vu: 0,
-                iteration: 0,
-                seq: None,
-                seq_source: &seq,
-                shard: None,
-                rng: &mut rng,
-                data: &[],
-                rows: &[],
-                vars: None,
-            };
+            let mut ctx = Ctx::new(&seq, &mut rng);
             let mut out = Vec::new();
             t.render(&mut out, &mut ctx, None).unwrap();
             assert_eq!(

@@ -228,6 +228,24 @@ pub struct Ctx<'a> {
     pub vars: Option<&'a Vars>,
 }
 
+impl<'a> Ctx<'a> {
+    /// VU 0, iteration 0, no data sets, variables or shard (set the fields
+    /// a render needs over it).
+    pub fn new(seq_source: &'a AtomicU64, rng: &'a mut fastrand::Rng) -> Ctx<'a> {
+        Ctx {
+            vu: 0,
+            iteration: 0,
+            seq: None,
+            seq_source,
+            shard: None,
+            rng,
+            data: &[],
+            rows: &[],
+            vars: None,
+        }
+    }
+}
+
 impl Ctx<'_> {
     fn write(
         &mut self,
@@ -476,13 +494,10 @@ mod tests {
         let mut ctx = Ctx {
             vu: 3,
             iteration: 9,
-            seq: None,
-            seq_source: &seq,
-            shard: None,
-            rng: &mut rng,
             data,
             rows,
             vars,
+            ..Ctx::new(&seq, &mut rng)
         };
         let mut out = Vec::new();
         t.render(&mut out, &mut ctx, unsafe_in_header).unwrap();
@@ -557,15 +572,8 @@ mod tests {
         let seq = AtomicU64::new(0);
         let mut rng = fastrand::Rng::with_seed(1);
         let mut ctx = Ctx {
-            vu: 0,
-            iteration: 0,
-            seq: None,
-            seq_source: &seq,
-            shard: None,
-            rng: &mut rng,
-            data: &[],
-            rows: &[],
             vars: Some(&vars),
+            ..Ctx::new(&seq, &mut rng)
         };
         let mut out = Vec::new();
         assert_eq!(

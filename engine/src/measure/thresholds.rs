@@ -819,33 +819,15 @@ mod tests {
     #[test]
     fn flow_tags_name_flows() {
         let spec = ThresholdSpec::Expr("count>0".into());
-        let t = Threshold::parse_in(
-            "iterations{flow:shop}",
-            &spec,
-            &["shop.login"],
-            &["shop"],
-            &[],
-        )
-        .unwrap();
-        assert_eq!(t.filter.flow.as_deref(), Some("shop"));
-        let t = Threshold::parse_in(
-            "http_reqs{scenario:shop}",
-            &spec,
-            &["shop.login"],
-            &["shop"],
-            &[],
-        )
-        .unwrap();
-        assert_eq!(t.filter.flow.as_deref(), Some("shop"));
-        let e = Threshold::parse_in(
-            "iterations{flow:nope}",
-            &spec,
-            &["shop.login"],
-            &["shop"],
-            &[],
-        )
-        .unwrap_err();
-        assert_eq!(e, "no flow named \"nope\"");
+        let parse = |name| Threshold::parse_in(name, &spec, &["shop.login"], &["shop"], &[]);
+        for name in ["iterations{flow:shop}", "http_reqs{scenario:shop}"] {
+            let t = parse(name).unwrap();
+            assert_eq!(t.filter.flow.as_deref(), Some("shop"), "{name}");
+        }
+        assert_eq!(
+            parse("iterations{flow:nope}").unwrap_err(),
+            "no flow named \"nope\""
+        );
         let e = Threshold::parse_in("iteration_duration{flow:shop}", &spec, &[], &["shop"], &[])
             .unwrap_err();
         assert!(e.contains("avg, min, max, med, p(N)"), "{e}");

@@ -536,4 +536,33 @@ fn merged_seconds_have_the_percentiles_of_all_the_shards_responses() {
             sec.t
         );
     }
+
+    // a damaged histograms file is an error naming the file (and line, or second)
+    let shards: Vec<PathBuf> = (0..2)
+        .map(|i| tmp.path().join(format!("k8s/shard-{i}")))
+        .collect();
+    let file = shards[1].join("timeline-histograms.ndjson");
+    let text = std::fs::read_to_string(&file).unwrap();
+    for (damaged, said) in [
+        (
+            text.replacen("{\"t\":", "{\"t\":\"x\",\"u\":", 1),
+            "timeline-histograms.ndjson:1: ",
+        ),
+        (
+            text.replacen("\"latency\":\"", "\"latency\":\"AAAA", 1),
+            "timeline-histograms.ndjson: second 0: a histogram does not decode",
+        ),
+    ] {
+        std::fs::write(&file, damaged).unwrap();
+        let out = merge(
+            &[&shards[0], &shards[1]],
+            &["--out", tmp.path().join("bad").to_str().unwrap()],
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success() && err.contains(said), "{err}");
+        assert!(
+            !tmp.path().join("bad").exists(),
+            "a refused merge writes nothing"
+        );
+    }
 }

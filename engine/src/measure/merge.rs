@@ -38,8 +38,9 @@ pub struct ShardRun {
     pub seconds: Option<BTreeMap<u64, SecondHistograms>>,
 }
 
-/// Reads `timeline-histograms.ndjson`; a line that does not parse is an
-/// error naming the file and line.
+/// Reads `timeline-histograms.ndjson` (its histograms stay encoded, a few
+/// hundred bytes each, until their second is merged); a line that does not
+/// parse is an error naming the file and line.
 fn read_seconds(path: &Path) -> Result<Option<BTreeMap<u64, SecondHistograms>>, String> {
     let text = match std::fs::read_to_string(path) {
         Ok(t) => t,
@@ -50,19 +51,6 @@ fn read_seconds(path: &Path) -> Result<Option<BTreeMap<u64, SecondHistograms>>, 
     for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.is_empty()) {
         let s: SecondHistograms =
             serde_json::from_str(line).map_err(|e| format!("{}:{}: {e}", path.display(), i + 1))?;
-        let bad = s
-            .endpoints
-            .values()
-            .flat_map(|e| e.latency.iter().chain(e.server_timing.values()))
-            .chain(s.flows.values())
-            .find_map(|b| decode_histogram(b).err());
-        if let Some(e) = bad {
-            return Err(format!(
-                "{}:{}: a histogram does not decode: {e}",
-                path.display(),
-                i + 1
-            ));
-        }
         seconds.insert(s.t, s);
     }
     Ok(Some(seconds))
@@ -247,21 +235,32 @@ fn weighted(parts: &[(u64, Option<f64>)]) -> Option<f64> {
 }
 
 /// Second `second`'s percentiles (and Server-Timing) from the shards'
-/// histograms of it, added: exact, as one engine's would be.
-fn exact_second(second: &mut Second, hists: &[&SecondHistograms]) {
+/// histograms of it, added: exact, as one engine's would be. Each histogram
+/// is decoded here, once; one that does not decode names its shard.
+fn exact_second(second: &mut Second, shards: &[(&Path, &SecondHistograms)]) -> Result<(), String> {
+    let t = second.t;
+    let decode = |dir: &Path, b: &String| {
+        decode_histogram(b).map_err(|e| {
+            format!(
+                "{}: second {t}: a histogram does not decode: {e}",
+                dir.join(crate::run::TIMELINE_HISTOGRAMS_FILE).display()
+            )
+        })
+    };
     let mut all = new_histogram();
     for (name, e) in second.endpoints.iter_mut() {
         let mut h = new_histogram();
-        let mut metrics: BTreeMap<String, Histogram<u64>> = BTreeMap::new();
-        for eh in hists.iter().filter_map(|s| s.endpoints.get(name)) {
-            if let Some(l) = hist(eh.latency.as_ref()) {
-                h.add(&l).expect("grows to fit");
+        let mut metrics: BTreeMap<&str, Histogram<u64>> = BTreeMap::new();
+        for (dir, eh) in shards
+            .iter()
+            .filter_map(|(d, s)| Some((d, s.endpoints.get(name)?)))
+        {
+            if let Some(b) = &eh.latency {
+                h.add(decode(dir, b)?).expect("grows to fit");
             }
             for (m, b) in &eh.server_timing {
-                if let Some(x) = hist(Some(b)) {
-                    let acc = metrics.entry(m.clone()).or_insert_with(new_histogram);
-                    acc.add(&x).expect("grows to fit");
-                }
+                let acc = metrics.entry(m).or_insert_with(new_histogram);
+                acc.add(decode(dir, b)?).expect("grows to fit");
             }
         }
         e.p50 = percentile_ms(&h, 50.0);
@@ -269,7 +268,7 @@ fn exact_second(second: &mut Second, hists: &[&SecondHistograms]) {
         e.p99 = percentile_ms(&h, 99.0);
         e.server_timing = metrics
             .iter()
-            .map(|(m, h)| (m.clone(), MetricSecond::of(h)))
+            .map(|(m, h)| (m.to_string(), MetricSecond::of(h)))
             .collect();
         all.add(&h).expect("grows to fit");
     }
@@ -278,17 +277,19 @@ fn exact_second(second: &mut Second, hists: &[&SecondHistograms]) {
     second.p99 = percentile_ms(&all, 99.0);
     for (name, f) in second.flows.iter_mut() {
         let mut h = new_histogram();
-        for b in hists.iter().filter_map(|s| s.flows.get(name)) {
-            if let Some(x) = hist(Some(b)) {
-                h.add(&x).expect("grows to fit");
-            }
+        for (dir, b) in shards
+            .iter()
+            .filter_map(|(d, s)| Some((d, s.flows.get(name)?)))
+        {
+            h.add(decode(dir, b)?).expect("grows to fit");
         }
         f.p50 = percentile_ms(&h, 50.0);
         f.p99 = percentile_ms(&h, 99.0);
     }
+    Ok(())
 }
 
-fn merge_timeline(runs: &[ShardRun]) -> Vec<Second> {
+fn merge_timeline(runs: &[ShardRun]) -> Result<Vec<Second>, String> {
     // every shard's seconds as histograms, or (an older engine's shard) none
     let exact: Option<Vec<&BTreeMap<u64, SecondHistograms>>> =
         runs.iter().map(|r| r.seconds.as_ref()).collect();
@@ -365,11 +366,12 @@ fn merge_timeline(runs: &[ShardRun]) -> Vec<Second> {
                 flows,
             };
             if let Some(shards) = &exact {
-                let hists: Vec<&SecondHistograms> =
-                    shards.iter().filter_map(|m| m.get(&t)).collect();
-                exact_second(&mut second, &hists);
+                let hists: Vec<(&Path, &SecondHistograms)> = (runs.iter().zip(shards))
+                    .filter_map(|(r, m)| Some((r.dir.as_path(), m.get(&t)?)))
+                    .collect();
+                exact_second(&mut second, &hists)?;
             }
-            second
+            Ok(second)
         })
         .collect()
 }
@@ -438,7 +440,7 @@ pub fn merge(runs: &[ShardRun], missing: &[u32], out: &Path) -> Result<Summary, 
     let outcome = Outcome {
         endpoints,
         flows,
-        timeline: merge_timeline(runs),
+        timeline: merge_timeline(runs)?,
         final_vus,
         stopped: worst(|s| s.stop_reason.clone()),
         load_seconds,

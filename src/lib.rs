@@ -184,7 +184,8 @@ impl Seen {
     }
 }
 
-/// What a [`Scripted`] server answers to a request: a whole HTTP response.
+/// What a [`Scripted`] server answers to a request: a whole HTTP response,
+/// or an empty string to close the connection without one.
 pub type Answer = dyn Fn(&Seen) -> String + Send + Sync;
 
 /// A keep-alive server on `127.0.0.1:0` that records every request (head,
@@ -300,7 +301,7 @@ fn serve_scripted(
         };
         let reply = answer(&s);
         seen.lock().unwrap().push(s);
-        if conn.write_all(reply.as_bytes()).is_err() {
+        if reply.is_empty() || conn.write_all(reply.as_bytes()).is_err() {
             return;
         }
     }

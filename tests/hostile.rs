@@ -235,6 +235,23 @@ fn a_body_that_never_ends() {
     only(&s, "timeout");
 }
 
+/// Issue #27: a server that sends faster than the worker reads kept the
+/// worker reading that one connection (every read a full buffer), so no
+/// timer fired and no other connection was served until it stopped. Each
+/// connection now has a read budget per turn of the loop.
+#[test]
+fn a_body_streamed_faster_than_it_is_read() {
+    let s = run_against(&Hostile::start(|mut s| {
+        if read_request(&mut s) {
+            let _ = s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000000000\r\n\r\n");
+            let chunk = vec![b'x'; 1 << 20];
+            let t0 = Instant::now();
+            while t0.elapsed() < Duration::from_secs(SECS + 8) && s.write_all(&chunk).is_ok() {}
+        }
+    }));
+    only(&s, "timeout");
+}
+
 #[test]
 fn a_slowloris_response_dripping_a_byte_at_a_time() {
     let s = run_against(&Hostile::start(|mut s| {

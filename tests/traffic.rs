@@ -507,3 +507,92 @@ fn iterations_under_way_finish_within_the_graceful_stop() {
     assert_eq!(a, b + 3, "{text}");
     assert_eq!(s.totals.errors, 0);
 }
+
+/// Issue #27: a flow step that fails on the connection (the server closes
+/// it unanswered) ends the iteration, and the VU waits its think time and
+/// the consecutive-failure back-off before the next one, as a failing
+/// endpoint does. It used to restart at once: 516 iterations in 2 s with a
+/// 100 ms think time.
+#[test]
+fn a_failing_step_is_paced_by_think_time_and_back_off_not_retried_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Scripted::start(Arc::new(|r: &Seen| {
+        if r.path == "/b" {
+            String::new() // closed without an answer
+        } else {
+            ok("", "ok")
+        }
+    }));
+    let config = |url: String| {
+        format!(
+            r#"{{"target": "{url}", "threads": 1,
+              "stages": [{{"duration": "0s", "target": 1}}, {{"duration": "2s", "target": 1}}],
+              "flows": [{{"name": "f", "think_time": "100ms",
+                "steps": [{{"name": "a", "path": "/a"}}, {{"name": "b", "path": "/b"}}]}}]}}"#
+        )
+    };
+    let (s, _, text) = run(tmp.path(), &config(server.url()));
+    let f = &s.flows["f"];
+    // at most one iteration per think time (the back-off only adds to it)
+    let most = 2000 / 100 + 1;
+    let started = f.failed_iterations + f.iterations + f.interrupted_iterations;
+    assert!(
+        started <= most,
+        "{started} iterations in 2 s: {f:?}\n{text}"
+    );
+    assert!(f.failed_iterations >= 2, "{f:?}\n{text}");
+    assert_eq!(f.iterations, 0);
+    let seen = server.seen();
+    let a = seen.iter().filter(|r| r.path == "/a").count() as u64;
+    assert!(a <= most, "{a} logins");
+    assert_eq!(s.endpoints["f.b"].error_kinds["read"], f.failed_iterations);
+    // a step failing by its status is paced the same way
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Scripted::start(Arc::new(|r: &Seen| {
+        if r.path == "/b" {
+            "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".into()
+        } else {
+            ok("", "ok")
+        }
+    }));
+    let (s, _, text) = run(tmp.path(), &config(server.url()));
+    let f = &s.flows["f"];
+    assert!(
+        f.failed_iterations <= most && f.failed_iterations >= 2,
+        "{f:?}\n{text}"
+    );
+}
+
+/// A cookie without `Path` takes the directory of the path its request
+/// went to, as rendered from the step's template (issue #27: it was taken
+/// from the template's text).
+#[test]
+fn a_cookies_default_path_comes_from_the_rendered_path() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Scripted::start(Arc::new(|r: &Seen| {
+        if r.path.starts_with("/set/") {
+            ok("Set-Cookie: c=1\r\n", "ok")
+        } else {
+            ok("", "ok")
+        }
+    }));
+    let config = format!(
+        r#"{{"target": "{}", "threads": 1, "requests": 6,
+          "stages": [{{"duration": "0s", "target": 1}}, {{"duration": "10s", "target": 1}}],
+          "flows": [{{"name": "f", "steps": [
+            {{"name": "set", "path": "/set/{{{{vu}}}}/x"}},
+            {{"name": "in", "path": "/set/{{{{vu}}}}/y"}},
+            {{"name": "out", "path": "/other"}}]}}]}}"#,
+        server.url()
+    );
+    let (s, code, text) = run(tmp.path(), &config);
+    assert_eq!(code, 0, "{text}");
+    assert_eq!(s.totals.requests, 6);
+    for r in server.seen() {
+        let cookie = r.headers.get("cookie").map(String::as_str);
+        match r.path.as_str() {
+            p if p.ends_with("/y") => assert_eq!(cookie, Some("c=1"), "{p}"),
+            p => assert_eq!(cookie, None, "{p}"),
+        }
+    }
+}

@@ -31,6 +31,8 @@ use std::net::SocketAddr;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
+/// Full reads one connection may make in one turn of the loop (16 × 64 KiB).
+const READS_PER_TURN: u32 = 16;
 /// Reconnect delay after consecutive failures: 0, then 10 ms doubling to this.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
 pub(super) const NOT_ARMED: u64 = u64::MAX;
@@ -148,6 +150,15 @@ impl FlowConn {
             leave_by: None,
         }
     }
+}
+
+/// `now + d`, saturating: a user's duration (think time, timeouts) can
+/// never overflow an `Instant` (a flow's think time of 2^64 s panicked the
+/// worker, issue #27). A year is "never" for a run.
+#[inline]
+pub(super) fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
 }
 
 fn backoff(failures: u32) -> Duration {
@@ -300,7 +311,7 @@ impl Worker {
         c.addr = Some(addr);
         c.state = State::Connecting;
         c.sent_at = now; // a connect failure's latency counts from here
-        let at = now + self.plan.connect_timeout;
+        let at = later(now, self.plan.connect_timeout);
         self.set_deadline(idx, at);
     }
 
@@ -436,7 +447,7 @@ impl Worker {
         c.first_byte = None;
         c.state = State::Awaiting;
         let dynamic = row.template.is_some() || row.step.is_some();
-        self.set_deadline(idx, now + self.plan.request_timeout);
+        self.set_deadline(idx, later(now, self.plan.request_timeout));
         if dynamic && !self.render(idx, now) {
             return;
         }
@@ -600,7 +611,8 @@ impl Worker {
     /// Reads until the response is framed, the socket is drained, or it
     /// fails. `peer_closed` is the event's read-closed flag: the FIN came with
     /// the data, raised no edge of its own, and must be read now.
-    fn read_response(&mut self, idx: usize, buf: &mut [u8], peer_closed: bool) {
+    pub(super) fn read_response(&mut self, idx: usize, buf: &mut [u8], peer_closed: bool) {
+        let mut reads = 0;
         loop {
             let Some(c) = self.conns[idx].as_mut() else {
                 return;
@@ -673,6 +685,16 @@ impl Worker {
             // a close was counted as a timeout, not a read error).
             // (TLS reads on: records may still wait in rustls or the socket.)
             if n < buf.len() && !peer_closed && c.tls.is_none() {
+                return;
+            }
+            // One connection whose server sends faster than the worker
+            // reads would hold the loop, and with it every other connection
+            // and every timer (issue #27): past its budget for this turn it
+            // waits for the next one, where it is read again unasked (its
+            // edge has been used).
+            reads += 1;
+            if reads == READS_PER_TURN {
+                self.unread.push((idx, self.gens[idx], peer_closed));
                 return;
             }
         }
@@ -751,7 +773,11 @@ impl Worker {
                 worker: self.id as u32,
             });
         }
-        c.failures = 0;
+        if row.step.is_none() {
+            // a response came: the connection works (a flow's count resets
+            // only when a whole iteration succeeds, below)
+            c.failures = 0;
+        }
         if !reuse || row.close {
             c.sock = None;
         }
@@ -768,7 +794,18 @@ impl Worker {
                     IterationEnd::Failed
                 };
                 self.end_iteration(idx, end, now);
-                think += flow_think;
+                think = think.saturating_add(flow_think);
+                // A failed iteration is paced like a failed request: think
+                // time, then the consecutive-failure back-off (issue #27: a
+                // step answered by an error restarted at once, a retry storm
+                // on the first step).
+                let c = self.conn(idx);
+                if error.is_none() {
+                    c.failures = 0;
+                } else {
+                    c.failures = c.failures.saturating_add(1);
+                    think = think.saturating_add(backoff(c.failures));
+                }
             } else {
                 self.conn(idx).row += 1;
                 return self.next_request(idx, think, now);
@@ -800,7 +837,7 @@ impl Worker {
         }
         if !think.is_zero() {
             c.state = State::Thinking;
-            return self.set_deadline(idx, now + think);
+            return self.set_deadline(idx, later(now, think));
         }
         self.send_request(idx, now)
     }
@@ -817,8 +854,14 @@ impl Worker {
         let kept = c.framer.kept();
         if flow.cookies {
             let now = std::time::SystemTime::now();
+            // a cookie's default Path is the directory of the path the
+            // request went to: a templated one as rendered (issue #27)
+            let path = match &row.template {
+                Some(_) => sent_path(&c.out).unwrap_or(&row.path),
+                None => &row.path,
+            };
             for v in headers(kept.head, "set-cookie") {
-                f.jar.store(v, &row.path, now);
+                f.jar.store(v, path, now);
             }
         }
         let mut reader = Reader::new(kept);
@@ -907,8 +950,18 @@ impl Worker {
             });
         }
         c.sock = None;
-        c.failures += 1;
-        let delay = backoff(c.failures);
+        c.failures = c.failures.saturating_add(1);
+        // The VU's pause, as after a response (an endpoint's think time, a
+        // flow's after its iteration, which this failure ends), then the
+        // back-off: a failing target is never retried faster than it is
+        // loaded when it works (issue #27: a flow step failing on the
+        // connection restarted its iteration at once, 516 iterations in 2 s
+        // for a 100 ms think time).
+        let think = match &self.plan.endpoints[row].step {
+            Some(s) => self.plan.flows[s.flow].think,
+            None => self.plan.endpoints[row].think,
+        };
+        let delay = think.saturating_add(backoff(c.failures));
         let retire = c.retire || self.stopping.is_some() || self.spent;
         if !self.logged[kind as usize] {
             self.logged[kind as usize] = true;
@@ -940,8 +993,17 @@ impl Worker {
         }
         let c = self.conn(idx);
         c.state = State::Backoff;
-        self.set_deadline(idx, now + delay);
+        self.set_deadline(idx, later(now, delay));
     }
+}
+
+/// The request-target of a rendered HTTP/1.1 request (`GET /a/b?c HTTP/1.1`
+/// gives `/a/b?c`).
+fn sent_path(out: &[u8]) -> Option<&str> {
+    let line = out.split(|&b| b == b'\r').next()?;
+    let mut parts = line.splitn(3, |&b| b == b' ');
+    parts.next()?;
+    std::str::from_utf8(parts.next()?).ok()
 }
 
 /// A TLS connection's plaintext, read like a socket: `Ok(0)` is the end
@@ -994,6 +1056,26 @@ impl TlsFailure {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_sent_path_is_the_request_target() {
+        assert_eq!(
+            sent_path(b"GET /a/b?c=1 HTTP/1.1\r\nHost: x\r\n\r\n"),
+            Some("/a/b?c=1")
+        );
+        assert_eq!(sent_path(b"POST / HTTP/1.1\r\n"), Some("/"));
+        assert_eq!(sent_path(b""), None);
+    }
+
+    #[test]
+    fn later_saturates() {
+        let now = Instant::now();
+        assert!(later(now, Duration::MAX) > now);
+        assert_eq!(
+            later(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
+    }
 
     #[test]
     fn backoff_starts_at_zero_and_is_capped() {

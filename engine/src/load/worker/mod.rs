@@ -9,7 +9,7 @@
 
 mod conn;
 
-use conn::{Conn, FlowConn, NOT_ARMED, State};
+use conn::{Conn, FlowConn, NOT_ARMED, State, later};
 
 use crate::budget::{Budget, Tickets};
 use crate::clock::Alarm;
@@ -162,6 +162,7 @@ pub fn spawn(
                 samples: shared.samples.map(|f| SampleWriter::new(f, seed(id))),
                 tickets: shared.budget.map(Tickets::new),
                 spent: false,
+                unread: Vec::new(),
                 plan,
                 to_aggregator,
                 recycled,
@@ -230,6 +231,9 @@ struct Worker {
     tickets: Option<Tickets>,
     /// The budget is spent: no new request starts on this worker.
     spent: bool,
+    /// Connections that used their read budget in the last turn and have
+    /// more to read: (slot, generation, the peer had closed).
+    unread: Vec<(usize, u32, bool)>,
     plan: Arc<Plan>,
     to_aggregator: Sender<Msg>,
     recycled: Receiver<Vec<EndpointStats>>,
@@ -374,6 +378,7 @@ impl Worker {
             for (tick, key) in fired.drain(..) {
                 self.on_timer(tick, key, now);
             }
+            self.read_on(&mut buf);
             // Sends due before the end go out before it stops the load (a
             // wake-up just past the end dropped the schedule's last send).
             let next_send = if self.stopping.is_none() && !self.spent {
@@ -404,6 +409,9 @@ impl Worker {
             let before = Instant::now();
             load.polling(before);
             let mut timeout = until.saturating_duration_since(before);
+            if !self.unread.is_empty() {
+                timeout = Duration::ZERO; // they read on in the next turn
+            }
             if let Some(at) = next_send
                 && let Some(t) = self.alarm.wait_for(at)
             {
@@ -460,6 +468,22 @@ impl Worker {
         self.report(self.second, true);
     }
 
+    /// Reads on from the connections that used their read budget in the
+    /// last turn (see `READS_PER_TURN`), each within a new budget.
+    fn read_on(&mut self, buf: &mut [u8]) {
+        if self.unread.is_empty() {
+            return;
+        }
+        let waiting = std::mem::take(&mut self.unread);
+        for &(idx, generation, peer_closed) in &waiting {
+            let awaiting = self.gens[idx] == generation
+                && (self.conns[idx].as_ref()).is_some_and(|c| c.state == State::Awaiting);
+            if awaiting {
+                self.read_response(idx, buf, peer_closed);
+            }
+        }
+    }
+
     fn report(&mut self, second: u64, last: bool) {
         if self.plan.fault == Some(crate::fault::Fault::WorkerPanic)
             && self.id == 0
@@ -500,7 +524,7 @@ impl Worker {
         if self.stopping.is_some() {
             return;
         }
-        self.stopping = Some(now + self.plan.graceful_stop);
+        self.stopping = Some(later(now, self.plan.graceful_stop));
         // Sends due but never started are dropped; later ones are not due.
         // Past a spent budget they are no sends of this run at all.
         for (ep, open) in self.open.iter_mut().enumerate() {
@@ -674,7 +698,7 @@ impl Worker {
                     c.retire = true;
                     self.active[ep] -= 1;
                     if let Some(f) = c.flow.as_deref_mut().filter(|f| f.begun) {
-                        f.leave_by = Some(now + self.plan.graceful_ramp_down);
+                        f.leave_by = Some(later(now, self.plan.graceful_ramp_down));
                     }
                 } else {
                     self.remove(idx);

@@ -100,6 +100,7 @@ fn samples(c: &mut Criterion) {
                 corrected_us: None,
                 bytes: 512,
                 worker: 0,
+                vu: 0,
             }));
         })
     });

@@ -62,6 +62,7 @@ COLUMNS = {
     "co": "UBIGINT",
     "b": "UBIGINT",
     "w": "UINTEGER",
+    "vu": "UBIGINT",
 }
 _COLUMNS_SQL = "{" + ", ".join(f"{k}: '{v}'" for k, v in COLUMNS.items()) + "}"
 _SPAN = math.log10(LAT_HI_US) - math.log10(LAT_LO_US)

@@ -11,7 +11,8 @@
 //! - [`config`], [`duration`], [`url`]: what a user writes, validated with
 //!   field paths, resolved with defaults.
 //! - [`plan`]: stage interpolation and VU distribution, as pure functions.
-//! - [`budget`]: the `requests` budget's tickets, shared by the workers.
+//! - [`budget`]: the `requests` budget's tickets, shared by the workers;
+//!   [`vu`]: the VU numbers, unique and dense over the run.
 //! - [`request`], [`framing`]: requests rendered once; responses framed
 //!   incrementally (httparse for the head, our own body framing).
 //! - [`template`], [`data`]: `{{ }}` templates parsed at load and rendered
@@ -58,7 +59,7 @@ pub mod url;
 
 // Every room keeps its short path (`crate::worker`, `crate::summary`, …).
 pub use load::{
-    budget, capture, clock, cookies, data, framing, open, request, template, timer, tls, worker,
+    budget, capture, clock, cookies, data, framing, open, request, template, timer, tls, vu, worker,
 };
 pub use measure::{
     aggregator, autoscale, merge, samples, scaler, server_timing, stats, summary, thresholds,

@@ -263,6 +263,10 @@ pub struct OpenPlan {
     pub pre_allocated: u32,
     /// Most connections (the autoscaler's count when autoscale is on).
     pub max_vus: u32,
+    /// Which of the schedule's sends are this process's: (position, count)
+    /// makes sends k with k mod count = position ((0, 1) unsharded); None
+    /// when a shard holds none of this unit's VUs (see [`crate::shard`]).
+    pub slot: Option<(u64, u64)>,
 }
 
 /// Everything the workers need to know about the run; shared read-only.
@@ -300,6 +304,8 @@ pub struct Plan {
     pub max_capture_body: usize,
     /// This run's share of a sharded run.
     pub shard: Option<crate::shard::Shard>,
+    /// The VU numbers living VUs hold (see [`crate::vu`]).
+    pub vu_numbers: crate::vu::VuNumbers,
     /// The TLS client configuration, when a row is `https`.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
@@ -308,8 +314,70 @@ impl Plan {
     /// The stages' `total` VUs split over endpoints by the distribution,
     /// under the global `max_workers`. Autoscaled endpoints' parts are their
     /// starting share; afterwards the autoscaler sets them.
-    /// Open-model endpoints take no part (they get 0).
+    /// Open-model endpoints take no part (they get 0). A shard's parts are
+    /// its VUs of the whole run's allocation, by position (see
+    /// [`crate::shard`]).
     pub fn distribute(&self, total: u32) -> Vec<u32> {
+        let mut out = self.distribute_whole(total);
+        if let Some(s) = self.shard {
+            let mut offset = 0u64;
+            for n in &mut out {
+                let whole = u64::from(*n);
+                *n = s.part(offset, whole) as u32;
+                offset += whole;
+            }
+        }
+        out
+    }
+
+    /// `max_workers` for this process: a shard's share of the whole.
+    pub fn max_workers_here(&self) -> Option<u32> {
+        let share = |m: u32| self.shard.map_or(m, |s| s.share(u64::from(m)) as u32);
+        self.max_workers.map(share)
+    }
+
+    /// The load units this shard runs none of, each with why: a closed
+    /// unit without autoscale that gets no VU at any stage target, an
+    /// open-model unit whose `max_vus` all run on other shards. Said in
+    /// the shard's log (issue #27: such endpoints vanished silently).
+    pub fn absent_units(&self) -> Vec<String> {
+        let Some(shard) = self.shard else {
+            return Vec::new();
+        };
+        let mut targets: Vec<u32> = self.stages.iter().map(|s| s.target).collect();
+        targets.sort_unstable();
+        targets.dedup();
+        let parts: Vec<Vec<u32>> = targets.iter().map(|&t| self.distribute(t)).collect();
+        let whole: Vec<Vec<u32>> = targets.iter().map(|&t| self.distribute_whole(t)).collect();
+        let mut out = Vec::new();
+        for (i, e) in self.endpoints.iter().enumerate() {
+            if !e.unit || e.autoscale.is_some() {
+                continue;
+            }
+            let name = match &e.step {
+                Some(s) => format!("flow {}", self.flows[s.flow].name),
+                None => format!("endpoint {}", e.name),
+            };
+            match &e.open {
+                Some(o) if o.slot.is_none() => out.push(format!(
+                    "shard {shard}: {name} runs on other shards (its max_vus are fewer than the shards)"
+                )),
+                Some(_) => {}
+                None => {
+                    let most = whole.iter().map(|w| w[i]).max().unwrap_or(0);
+                    if most > 0 && parts.iter().all(|p| p[i] == 0) {
+                        out.push(format!(
+                            "shard {shard}: {name} gets no VU here (at most {most} in the whole run, on other shards)"
+                        ));
+                    }
+                }
+            }
+        }
+        out
+    }
+
+    /// [`Plan::distribute`] for the whole run, whatever the shard.
+    fn distribute_whole(&self, total: u32) -> Vec<u32> {
         let total = self.max_workers.map_or(total, |m| total.min(m));
         let closed: Vec<usize> = (0..self.endpoints.len())
             .filter(|&i| self.endpoints[i].unit && self.endpoints[i].open.is_none())

@@ -13,4 +13,5 @@ pub mod request;
 pub mod template;
 pub mod timer;
 pub mod tls;
+pub mod vu;
 pub mod worker;

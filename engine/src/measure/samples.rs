@@ -67,6 +67,11 @@ pub struct SampleLine {
     pub b: u64,
     /// Worker (thread) index.
     pub w: u32,
+    /// The VU's number, unique among the run's VUs at any moment and dense
+    /// (0-based, over every endpoint, flow, worker and shard). Absent in
+    /// files written before it existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vu: Option<u64>,
 }
 
 /// What a sample records; encoded by [`encode`].
@@ -83,6 +88,8 @@ pub struct Sample<'a> {
     pub corrected_us: Option<u64>,
     pub bytes: u64,
     pub worker: u32,
+    /// The VU's number over the run (see [`crate::vu`]).
+    pub vu: u64,
 }
 
 /// Encodes one line, `\n` included, into `out` (at least [`MAX_LINE`]
@@ -117,6 +124,8 @@ pub fn encode(s: &Sample<'_>, out: &mut [u8]) -> usize {
     w.put(num.format(s.bytes).as_bytes());
     w.put(b",\"w\":");
     w.put(num.format(s.worker).as_bytes());
+    w.put(b",\"vu\":");
+    w.put(num.format(s.vu).as_bytes());
     w.put(b"}\n");
     w.len
 }
@@ -409,6 +418,7 @@ mod tests {
             corrected_us: None,
             bytes: 512,
             worker: 0,
+            vu: 3,
         }
     }
 
@@ -418,7 +428,7 @@ mod tests {
         let n = encode(&sample(Some(200), None), &mut buf);
         assert_eq!(
             &buf[..n],
-            b"{\"t\":1234567,\"ep\":\"users\",\"st\":200,\"lat\":1834,\"b\":512,\"w\":0}\n"
+            b"{\"t\":1234567,\"ep\":\"users\",\"st\":200,\"lat\":1834,\"b\":512,\"w\":0,\"vu\":3}\n"
         );
         let n = encode(&sample(None, Some(ErrorKind::Timeout)), &mut buf);
         let line: SampleLine = serde_json::from_slice(&buf[..n]).unwrap();
@@ -438,7 +448,7 @@ mod tests {
         let n = encode(&s, &mut buf);
         assert_eq!(
             &buf[..n],
-            b"{\"t\":1234567,\"ep\":\"users\",\"err\":\"interrupted\",\"b\":512,\"w\":0}\n"
+            b"{\"t\":1234567,\"ep\":\"users\",\"err\":\"interrupted\",\"b\":512,\"w\":0,\"vu\":3}\n"
         );
     }
 
@@ -455,6 +465,7 @@ mod tests {
             corrected_us: Some(u64::MAX),
             bytes: u64::MAX,
             worker: u32::MAX,
+            vu: u64::MAX,
         };
         let mut buf = [0u8; MAX_LINE];
         let n = encode(&s, &mut buf);
@@ -497,6 +508,7 @@ mod tests {
                             corrected_us: None,
                             bytes: 7,
                             worker: w,
+                            vu: u64::from(w),
                         });
                     }
                     writer.finish()

@@ -116,7 +116,7 @@ impl Scaler {
             });
         }
         let now = Duration::from_secs(end);
-        let decisions = decide(now, &inputs, plan.max_workers, plan.fixed_vus(now));
+        let decisions = decide(now, &inputs, plan.max_workers_here(), plan.fixed_vus(now));
         let mut changes = Vec::new();
         for d in decisions {
             let i = index[d.endpoint];

@@ -53,7 +53,10 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
         .map_err(|e| ConfigError {
             problems: vec![format!("shard: {e}")],
         })?;
-    // A shard runs its share of the counts; the config it records is the whole.
+    // A shard runs its share of the counts; the config it records is the
+    // whole, and the plan keeps the whole stages and `max_workers` to lay
+    // the VUs out by position (see `shard`).
+    let whole = config;
     let applied = shard.map(|s| s.apply(config));
     let config = applied.as_ref().unwrap_or(config);
     let urls = config
@@ -211,6 +214,7 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
                 stages: u.rate_schedule(config.duration()),
                 pre_allocated: u.pre_allocated_vus.unwrap_or(DEFAULT_PRE_ALLOCATED_VUS),
                 max_vus: u.max_vus.unwrap_or(DEFAULT_PRE_ALLOCATED_VUS),
+                slot: Some(shard.map_or((0, 1), |s| (u64::from(s.index), u64::from(s.count)))),
             }),
         });
     }
@@ -240,9 +244,22 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
     if !problems.is_empty() {
         return Err(ConfigError { problems });
     }
+    if let Some(s) = shard {
+        // open-model VUs laid out by position, as closed ones are
+        let mut offset = 0u64;
+        for e in endpoints.iter_mut().filter(|e| e.autoscale.is_none()) {
+            if let Some(o) = e.open.as_mut() {
+                let most = u64::from(o.max_vus);
+                o.pre_allocated = s.part(offset, u64::from(o.pre_allocated).min(most)) as u32;
+                o.max_vus = s.part(offset, most) as u32;
+                o.slot = s.slot(offset, most);
+                offset += most;
+            }
+        }
+    }
     let mut plan = Plan {
         endpoints,
-        stages: config.stages.clone(),
+        stages: whole.stages.clone(),
         workers: config.threads.unwrap_or(1),
         connect_timeout: config.timeouts.connect.0,
         request_timeout: config.timeouts.request.0,
@@ -251,13 +268,17 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
         duration: config.duration(),
         distribution: config.distribution,
         priority_shares: config.priority_shares,
-        max_workers: config.max_workers,
+        max_workers: whole.max_workers,
         thresholds: config
             .parsed_thresholds()
             .map_err(|problems| ConfigError { problems })?,
         requests: config.requests,
         fault: None,
-        vus_max: u32::try_from(max_connections(config)).unwrap_or(u32::MAX),
+        // (a shard's stage targets stay whole in its config: its share)
+        vus_max: u32::try_from(shard.map_or(max_connections(config), |s| {
+            s.share(max_connections(config))
+        }))
+        .unwrap_or(u32::MAX),
         flows,
         data: config.data_sets.0.clone(),
         seq: AtomicU64::new(0),
@@ -269,6 +290,7 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
             .collect(),
         max_capture_body: config.max_capture_body,
         shard,
+        vu_numbers: Default::default(),
         tls,
     };
     // An autoscaled endpoint starts with its share of the first stage that
@@ -460,6 +482,9 @@ pub fn execute(
         plan.workers,
         plan.duration.as_secs_f64()
     ))?;
+    for line in plan.absent_units() {
+        dir.log(&line)?;
+    }
     let sinks = Sinks {
         dir,
         status,

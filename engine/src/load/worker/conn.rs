@@ -65,6 +65,9 @@ pub(super) struct Conn {
     pub(super) row: usize,
     /// A templated request, rendered for each send (see `Worker::render`).
     pub(super) out: Vec<u8>,
+    /// This VU's number in this process (see [`crate::vu`]); over a
+    /// sharded run it is [`Conn::vu`].
+    pub(super) number: u32,
     /// This VU's iteration: requests sent for an endpoint, iterations
     /// ended for a flow (the templates' `iteration`).
     pub(super) iteration: u64,
@@ -103,6 +106,12 @@ pub(super) struct Conn {
 }
 
 impl Conn {
+    /// The VU's number over the whole run (a shard's numbers interleave).
+    #[inline]
+    pub(super) fn vu(&self, shard: Option<crate::shard::Shard>) -> u64 {
+        shard.map_or(u64::from(self.number), |s| s.nth(u64::from(self.number)))
+    }
+
     /// A flow iteration is under way on this VU: its first step was sent and
     /// its last is not done. Stopping and ramping down let it finish (within
     /// the graceful stop), as k6's gracefulStop and gracefulRampDown do.
@@ -463,8 +472,7 @@ impl Worker {
         let plan = &*self.plan;
         let c = self.conns[idx].as_mut().expect("a live connection");
         let row = &plan.endpoints[c.row];
-        // VU numbers are unique over the run: slots interleaved by worker
-        let vu = (idx * plan.workers + self.id) as u64;
+        let vu = c.vu(plan.shard);
         let sets = match (&row.step, c.flow.as_deref_mut()) {
             (Some(step), Some(f)) if !f.begun => {
                 f.begun = true;
@@ -771,6 +779,7 @@ impl Worker {
                 corrected_us: corrected,
                 bytes: c.received,
                 worker: self.id as u32,
+                vu: c.vu(self.plan.shard),
             });
         }
         if row.step.is_none() {
@@ -947,6 +956,7 @@ impl Worker {
                 corrected_us: None,
                 bytes: c.received,
                 worker: self.id as u32,
+                vu: c.vu(self.plan.shard),
             });
         }
         c.sock = None;

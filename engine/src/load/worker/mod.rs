@@ -264,14 +264,9 @@ fn open_share(plan: &Plan, e: &EndpointPlan, id: usize, ep: usize) -> Option<Ope
         o.max_vus
     };
     let cap = worker_share(total, stride as usize, position as usize, 0).max(1);
-    // a shard makes the sends k with k mod N = its index
-    let (position, stride) = match plan.shard {
-        Some(s) => (
-            position * u64::from(s.count) + u64::from(s.index),
-            stride * u64::from(s.count),
-        ),
-        None => (position, stride),
-    };
+    // a shard makes its sends of the schedule (see `OpenPlan::slot`)
+    let (at, of) = o.slot?;
+    let (position, stride) = (position * of + at, stride * of);
     Some(OpenState::new(o.stages.clone(), position, stride, cap))
 }
 
@@ -641,6 +636,7 @@ impl Worker {
             addr: None,
             ep,
             row: ep,
+            number: self.plan.vu_numbers.take(),
             out: Vec::new(),
             iteration: 0,
             rows: vec![0; self.plan.data.len()].into(),
@@ -719,6 +715,7 @@ impl Worker {
             if !c.retire {
                 self.active[c.ep] -= 1;
             }
+            self.plan.vu_numbers.give(c.number);
             if c.ticket
                 && let Some(t) = self.tickets.as_mut()
             {

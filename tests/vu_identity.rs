@@ -26,7 +26,7 @@ fn run_shards(dir: &Path, config: &str, n: u32) {
             let mut c = Command::new(bin("userflux-engine"));
             c.args(["run", "-q", "--config"]).arg(&file);
             if n > 1 {
-                c.args(["--shard", &format!("{i}/{n}")]);
+                c.args(["--shard", &format!("{i}/{n}"), "--group", "vu-identity"]);
             }
             c.arg("--run-dir").arg(dir.join(format!("shard-{i}")));
             c.output_async()
@@ -153,5 +153,49 @@ fn no_endpoint_vanishes_from_a_sharded_run() {
         assert_eq!(ran_on, want, "{requests:?}");
         // each shard without a VU of an endpoint said so
         assert_eq!(notes as u32, 2 * shards - want.values().sum::<u32>());
+        // and the merge has nothing to warn of
+        let (stderr, merged) = merge(tmp.path(), shards);
+        assert!(!stderr.contains("ran nowhere"), "{stderr}");
+        assert_eq!(merged.endpoints["checkout"].requests, requests["checkout"]);
     }
+}
+
+/// `userfluxctl merge` of `dir/shard-*` into `dir/merged`: its stderr and
+/// the merged summary.
+fn merge(dir: &Path, shards: u32) -> (String, userflux_engine::summary::Summary) {
+    let out = Command::new(bin("userfluxctl"))
+        .arg("merge")
+        .args((0..shards).map(|i| dir.join(format!("shard-{i}"))))
+        .arg("--out")
+        .arg(dir.join("merged"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    assert!(matches!(out.status.code(), Some(0 | 99)), "{stderr}");
+    (stderr, load_run(&dir.join("merged")).0)
+}
+
+/// A merged run in which a row got no request from any shard says so: a
+/// flow whose first step always fails never sends its second.
+#[test]
+fn a_merge_says_which_rows_ran_nowhere() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Scripted::start(Arc::new(|_: &Seen| {
+        "HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n".into()
+    }));
+    let config = format!(
+        r#"{{"target": "{}", "threads": 1,
+          "stages": [{{"duration": "0s", "target": 2}}, {{"duration": "1s", "target": 2}}],
+          "flows": [{{"name": "f", "think_time": "100ms",
+            "steps": [{{"name": "login", "path": "/login"}}, {{"name": "cart", "path": "/cart"}}]}}]}}"#,
+        server.url()
+    );
+    run_shards(tmp.path(), &config, 2);
+    let (stderr, merged) = merge(tmp.path(), 2);
+    assert!(merged.endpoints["f.login"].requests > 0);
+    assert!(
+        stderr.contains("warning: f.cart ran nowhere: no shard sent it a request"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains("f.login ran nowhere"), "{stderr}");
 }

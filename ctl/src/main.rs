@@ -311,6 +311,13 @@ fn merge(cli: &Cli, dirs: &[PathBuf], out: Option<&Path>, partial: bool) -> Out 
         }
     };
     let summary = merge::merge(&runs, &missing, &out).map_err(|e| Fail(1, e))?;
+    // An endpoint or flow step no shard sent a request to ran nowhere: say
+    // so (issue #27: endpoints vanished from sharded runs without a word).
+    for (name, e) in &summary.endpoints {
+        if e.requests == 0 {
+            eprintln!("warning: {name} ran nowhere: no shard sent it a request");
+        }
+    }
     if cli.json {
         print_json(&serde_json::to_value(&summary).unwrap_or_default());
     } else {

@@ -8,6 +8,8 @@
 //! `interrupted`, the summary still written; a third signal, or a summary
 //! not written within [`ABORT_WAIT`], exits with only `status.json`).
 
+mod search_cmd;
+
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use parking_lot::Mutex;
@@ -42,6 +44,9 @@ struct Cli {
 enum Command {
     /// Run a load test: `run URL -c CONNS -d DURATION` or `run --config FILE`.
     Run(Box<RunArgs>),
+    /// Capacity search: the highest rate within the SLO, by open-model
+    /// trials (`search URL --threshold 'http_req_duration: p(99)<50'`).
+    Search(Box<search_cmd::SearchArgs>),
     /// Check a config file and print it resolved (defaults filled), or the errors.
     Validate {
         /// The config file (JSON).
@@ -255,6 +260,7 @@ fn main() -> ExitCode {
             Err(e) => config_error(&e.to_string()),
         },
         Command::Run(args) => run(*args),
+        Command::Search(args) => search_cmd::run(*args),
         Command::Schema { name } => {
             let schema = userflux_engine::schema::by_name(&name).expect("clap checked the name");
             print_out(&serde_json::to_string_pretty(&schema).expect("a schema serializes"));

@@ -97,6 +97,11 @@ pub struct Summary {
     /// `samples.ndjson`, when sampling was on.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub samples: Option<SamplesSummary>,
+    /// A capacity search's result (`userflux-engine search`): the rate
+    /// found, its bracket and every trial; the rest of the summary is the
+    /// confirmation run's (or the last trial's).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<crate::run::search::SearchSummary>,
     /// Per endpoint, the whole-run latency histogram (µs) in HdrHistogram's
     /// V2 compressed form, base64: runs and shards merge without loss.
     pub histograms: BTreeMap<String, String>,

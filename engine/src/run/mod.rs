@@ -4,6 +4,7 @@
 
 pub mod report;
 pub mod rundir;
+pub mod search;
 pub mod shard;
 pub mod status;
 
@@ -672,6 +673,7 @@ pub fn build_summary(
     Summary {
         schema: SUMMARY_SCHEMA.into(),
         shard: None,
+        search: None,
         run_id: dir.run_id.clone(),
         name: config.name.clone(),
         state: if outcome.failed.is_some() {

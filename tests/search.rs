@@ -1,0 +1,267 @@
+//! Capacity search (issue #32) against targets whose limit is known: a
+//! server that serves one request at a time with a fixed service time
+//! (capacity 1/service time; past it latency grows without bound), and
+//! the answers a search gives at its ends.
+
+use std::io::Write;
+use std::net::TcpListener;
+use std::path::Path;
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+use userflux::{bin, load_run, read_request};
+use userflux_engine::run::search::Verdict;
+
+/// A keep-alive server on 127.0.0.1:0 that serves one request at a time,
+/// each taking `service` (a lock held while it sleeps): its capacity is
+/// 1/service requests per second, whatever the connections.
+fn one_at_a_time(service: Duration) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let lock = Arc::new(Mutex::new(()));
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { return };
+            let lock = Arc::clone(&lock);
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+                while read_request(&mut s) {
+                    let guard = lock.lock().unwrap();
+                    std::thread::sleep(service);
+                    drop(guard);
+                    if s.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+                        .is_err()
+                    {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
+/// Searches run one at a time: a search measures latency, and another
+/// search on the same two cores would be its noise.
+static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
+
+fn search(dir: &Path, args: &[&str]) -> (i32, String) {
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let out = Command::new(bin("userflux-engine"))
+        .arg("search")
+        .args(args)
+        .arg("--run-dir")
+        .arg(dir)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+#[test]
+fn the_rate_found_is_the_servers_capacity_within_the_precision() {
+    // 4 ms a request: 250 req/s at most (a little less, with the sleeps'
+    // overshoot); past it the queue, and the corrected p99, grow.
+    let port = one_at_a_time(Duration::from_millis(4));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let (code, text) = search(
+        &dir,
+        &[
+            &format!("http://127.0.0.1:{port}/"),
+            "--threshold",
+            "http_req_duration: p(95)<80",
+            "--from",
+            "40",
+            "--max",
+            "2000",
+            "--precision",
+            "0.1",
+            "--trial",
+            "1500ms",
+            "--warmup",
+            "0s",
+            "--cooldown",
+            "300ms",
+            "--confirm",
+            "2s",
+            "-t",
+            "1",
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    let (s, _) = load_run(&dir);
+    let r = s.search.as_ref().expect("the search's result");
+    let rate = r.rate.expect("a rate found");
+    let [Some(pass), Some(fail)] = r.bracket else {
+        panic!("a bracket: {r:?}")
+    };
+    assert_eq!(rate, pass);
+    // it passes at the rate found and fails within 2 × precision above it
+    assert!(fail <= pass * (1.0 + 2.0 * 0.1), "{r:?}");
+    // the true limit is 250/s: what passed is at most that, and near it
+    assert!((120.0..=255.0).contains(&pass), "{pass}: {text}");
+    // every trial is a run directory; the verdicts match the thresholds
+    for t in &r.trials {
+        assert!(dir.join(&t.run).join("summary.json").is_file(), "{}", t.run);
+        let (ts, _) = load_run(&dir.join(&t.run));
+        let ok = ts.thresholds.iter().all(|x| x.ok);
+        if t.verdict == Verdict::Pass {
+            assert!(ok && t.dropped == 0, "{t:?}");
+        }
+    }
+    assert_eq!(r.trials.last().unwrap().verdict, Verdict::Confirmed);
+    // at most ⌈log2(2000/40)⌉ + ⌈log2(1/0.1)⌉ + 1 search trials, and the confirmation
+    assert!(r.trials.len() <= 6 + 4 + 1 + 1, "{} trials", r.trials.len());
+    assert!(
+        text.contains("sustains") && text.contains("within SLO"),
+        "{text}"
+    );
+}
+
+#[test]
+fn a_search_whose_first_rate_fails_exits_99_and_says_so() {
+    let port = one_at_a_time(Duration::from_millis(20)); // 50 req/s
+    let tmp = tempfile::tempdir().unwrap();
+    let (code, text) = search(
+        &tmp.path().join("s"),
+        &[
+            &format!("http://127.0.0.1:{port}/"),
+            "--threshold",
+            "http_req_duration: p(99)<30",
+            "--from",
+            "200",
+            "--trial",
+            "1s",
+            "--warmup",
+            "0s",
+            "--cooldown",
+            "0s",
+            "-t",
+            "1",
+        ],
+    );
+    assert_eq!(code, 99, "{text}");
+    assert!(
+        text.contains("even the first rate, 200 req/s, fails the SLO"),
+        "{text}"
+    );
+}
+
+/// Few connections for a slow target: the sends find no free connection
+/// and are dropped, and the trial says the generator's limit was hit.
+#[test]
+fn a_generator_limit_is_reported_as_such() {
+    let port = one_at_a_time(Duration::from_millis(10));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let (code, text) = search(
+        &dir,
+        &[
+            &format!("http://127.0.0.1:{port}/"),
+            "--threshold",
+            "http_req_failed: rate<0.5",
+            "--from",
+            "400",
+            "-c",
+            "2",
+            "--trial",
+            "1s",
+            "--warmup",
+            "0s",
+            "--cooldown",
+            "0s",
+            "-t",
+            "1",
+        ],
+    );
+    assert_eq!(code, 99, "{text}");
+    let (s, _) = load_run(&dir);
+    let t = &s.search.as_ref().unwrap().trials[0];
+    assert!(t.generator_limit && t.dropped > 0, "{t:?}");
+    assert!(text.contains("sends dropped"), "{text}");
+}
+
+/// The budget bounds the search: it ends with the bracket so far.
+#[test]
+fn the_budget_is_honoured() {
+    let port = one_at_a_time(Duration::from_millis(1));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let (code, text) = search(
+        &dir,
+        &[
+            &format!("http://127.0.0.1:{port}/"),
+            "--threshold",
+            "http_req_duration: p(99)<100",
+            "--from",
+            "20",
+            "--trial",
+            "1s",
+            "--warmup",
+            "0s",
+            "--cooldown",
+            "0s",
+            "--budget",
+            "2500ms",
+            "-t",
+            "1",
+        ],
+    );
+    let (s, _) = load_run(&dir);
+    let r = s.search.as_ref().unwrap();
+    // two 1 s trials fit in 2.5 s, a third does not
+    assert_eq!(r.trials.len(), 2, "{text}");
+    assert!(r.outcome.starts_with("the budget ran out"), "{}", r.outcome);
+    assert_eq!(code, 0, "{text}");
+}
+
+#[test]
+fn bad_search_flags_name_the_flag() {
+    let tmp = tempfile::tempdir().unwrap();
+    for (args, want) in [
+        (vec!["http://127.0.0.1:1/"], "needs an SLO"),
+        (
+            vec!["http://127.0.0.1:1/", "--threshold", "p99<5"],
+            "METRIC: EXPRESSION",
+        ),
+        (
+            vec![
+                "http://127.0.0.1:1/",
+                "--threshold",
+                "http_req_duration: p(99)<5",
+                "--precision",
+                "7",
+            ],
+            "--precision",
+        ),
+        (
+            vec![
+                "http://127.0.0.1:1/",
+                "--threshold",
+                "http_req_duration: p(99)<5",
+                "--from",
+                "500",
+                "--max",
+                "100",
+            ],
+            "--from 500 is above --max 100",
+        ),
+        (
+            vec![
+                "http://127.0.0.1:1/",
+                "--threshold",
+                "http_req_duration: nonsense",
+            ],
+            "http_req_duration",
+        ),
+    ] {
+        let (code, text) = search(&tmp.path().join("x"), &args);
+        assert_eq!(code, 2, "{args:?}: {text}");
+        assert!(text.contains(want), "{args:?}: {text}");
+    }
+}

@@ -635,7 +635,8 @@ impl Config {
     }
 
     fn problems(&self) -> Vec<String> {
-        let mut out = limits::problems(self);
+        let parts = self.parts();
+        let mut out = limits::problems(self, &parts);
         let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
         if self.name.trim().is_empty() {
             bad("name".into(), "must not be empty".into());
@@ -722,7 +723,7 @@ impl Config {
         }
         let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
         let mut names = BTreeSet::new();
-        for part in self.parts() {
+        for part in parts {
             let ep = &part.ep;
             let at = |f: &str| format!("{}.{f}", part.at);
             if part.request && !valid_name(&ep.name) {

@@ -136,6 +136,42 @@ fn a_body_file_is_sent_as_the_body() {
     );
 }
 
+/// Issue #27: `--body-file` on a FIFO with no writer blocked forever; it
+/// and `/dev/zero` are refused at once, naming the flag and the file.
+#[test]
+fn a_body_file_that_is_a_fifo_or_a_device_is_refused_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("body.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let fifo = fifo.to_str().unwrap();
+    for (file, why) in [
+        (fifo, "is a FIFO (named pipe), not a regular file"),
+        ("/dev/zero", "is a device, not a regular file"),
+    ] {
+        let runs = tmp.path().join("runs");
+        let out = userflux::output_within(
+            engine()
+                .args([
+                    "run",
+                    "http://127.0.0.1:9/",
+                    "-n",
+                    "1",
+                    "-q",
+                    "--body-file",
+                    file,
+                ])
+                .arg("--runs-dir")
+                .arg(&runs),
+            Duration::from_secs(60),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {err}");
+        assert!(err.contains(&format!("--body-file {file}: {why}")), "{err}");
+        assert!(!runs.exists());
+    }
+}
+
 #[test]
 fn no_keepalive_opens_a_connection_per_request() {
     let tmp = tempfile::tempdir().unwrap();

@@ -210,18 +210,10 @@ fn first_entry(dir: &std::path::Path) -> Option<String> {
     Some(first.file_name().to_string_lossy().into_owned())
 }
 
-/// A body file's text, bounded in size (a FIFO or `/dev/zero` must not hang
-/// or exhaust memory).
+/// A body file's text: a regular file, bounded in size (a FIFO or
+/// `/dev/zero` must not hang or exhaust memory).
 fn read_body(path: &std::path::Path) -> Result<String, String> {
-    use std::io::Read as _;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_BODY_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    if bytes.len() as u64 > MAX_BODY_FILE {
-        return Err(format!("larger than {} MiB", MAX_BODY_FILE / (1024 * 1024)));
-    }
+    let bytes = userflux_engine::files::read_capped(path, MAX_BODY_FILE)?;
     String::from_utf8(bytes).map_err(|e| {
         format!(
             "not UTF-8 text (byte {}); binary bodies are not supported",

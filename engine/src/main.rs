@@ -428,13 +428,10 @@ fn sharding(
     config: &Config,
     start: Option<(std::time::SystemTime, String)>,
 ) -> Option<userflux_engine::shard::ShardInfo> {
-    let Some(shard) = config
+    let shard = config
         .shard
         .as_deref()
-        .and_then(|s| userflux_engine::shard::Shard::parse(s).ok())
-    else {
-        return None;
-    };
+        .and_then(|s| userflux_engine::shard::Shard::parse(s).ok())?;
     let start_at = start.map_or_else(userflux_engine::rundir::now_rfc3339, |(_, text)| text);
     let hash = userflux_engine::shard::config_hash(config);
     Some(userflux_engine::shard::ShardInfo {

@@ -108,6 +108,33 @@ pub fn engine() -> Command {
     Command::new(bin("userflux-engine"))
 }
 
+/// Runs `cmd` to its end, as `Command::output` does, but kills it and
+/// panics if it is still running after `limit`: a test of something that
+/// must not hang fails instead of hanging (`limit` is generous: it bounds a
+/// hang, it does not time anything).
+pub fn output_within(cmd: &mut Command, limit: std::time::Duration) -> std::process::Output {
+    let child = cmd
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn");
+    let pid = child.id().to_string();
+    let (tx, rx) = std::sync::mpsc::channel();
+    // drained by a thread: a full pipe must not look like a hang
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    match rx.recv_timeout(limit) {
+        Ok(out) => out.expect("output"),
+        Err(_) => {
+            let _ = Command::new("kill").args(["-9", &pid]).status();
+            let out = rx.recv().expect("ended").expect("output");
+            panic!(
+                "still running after {limit:?}, killed: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}
+
 /// The single run directory under `runs`.
 pub fn only_run(runs: &Path) -> PathBuf {
     let dirs: Vec<PathBuf> = std::fs::read_dir(runs)

@@ -111,3 +111,22 @@ fn a_failed_request_fails_its_checks_and_a_bad_check_is_a_config_error() {
         "{err}"
     );
 }
+
+/// Issue #27: a `checks` threshold in a config without a check passed with
+/// nothing measured; it is refused, as an unknown check's name is.
+#[test]
+fn a_checks_threshold_without_checks_is_refused() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = r#"{"target": "http://127.0.0.1:1", "stages": [{"duration": "1s", "target": 1}],
+      "thresholds": {"checks": ["rate>0.99"]},
+      "endpoints": [{"name": "e", "path": "/"}]}"#;
+    let runs = tmp.path().join("runs");
+    let out = run_with_config(config, &tmp.path().join("c.json"), &runs, &[]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("thresholds.checks: this config has no checks, so a checks threshold would judge nothing"),
+        "{err}"
+    );
+    assert!(!runs.exists());
+}

@@ -118,6 +118,36 @@ fn extreme_and_malformed_configs_are_refused_with_the_field() {
             with("ep.expect", json!([])),
             "endpoints[0].expect: give at least one status code",
         ),
+        // flows and steps are held to the endpoints' bounds (issue #27: the
+        // first panicked the worker, the second spun it forever)
+        (
+            with(
+                "flows",
+                json!([{"name": "f", "think_time": huge, "steps": [{"name": "s", "path": "/"}]}]),
+            ),
+            "flows[0].think_time: must be at most 1h",
+        ),
+        (
+            with(
+                "flows",
+                json!([{"name": "f", "steps": [{"name": "s", "path": "/", "think_time": huge}]}]),
+            ),
+            "flows[0].steps[0].think_time: must be at most 1h",
+        ),
+        (
+            with(
+                "flows",
+                json!([{"name": "f", "rate": 1e300, "steps": [{"name": "s", "path": "/"}]}]),
+            ),
+            "flows[0].rate: at most 10000000 requests per second, got 1e300",
+        ),
+        (
+            with(
+                "flows",
+                json!([{"name": "f", "steps": [{"name": "s", "path": "/", "expect": []}]}]),
+            ),
+            "flows[0].steps[0].expect: give at least one status code",
+        ),
         (
             with("name", json!("bad\u{0}name")),
             "name: contains control characters",

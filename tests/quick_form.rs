@@ -136,6 +136,84 @@ fn a_body_file_is_sent_as_the_body() {
     );
 }
 
+/// Issue #27: `--body-file` on a FIFO with no writer blocked forever; it
+/// and `/dev/zero` are refused at once, naming the flag and the file.
+#[test]
+fn a_body_file_that_is_a_fifo_or_a_device_is_refused_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    let fifo = tmp.path().join("body.fifo");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    let fifo = fifo.to_str().unwrap();
+    for (file, why) in [
+        (fifo, "is a FIFO (named pipe), not a regular file"),
+        ("/dev/zero", "is a device, not a regular file"),
+    ] {
+        let runs = tmp.path().join("runs");
+        let out = userflux::output_within(
+            engine()
+                .args([
+                    "run",
+                    "http://127.0.0.1:9/",
+                    "-n",
+                    "1",
+                    "-q",
+                    "--body-file",
+                    file,
+                ])
+                .arg("--runs-dir")
+                .arg(&runs),
+            Duration::from_secs(60),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {err}");
+        assert!(err.contains(&format!("--body-file {file}: {why}")), "{err}");
+        assert!(!runs.exists());
+    }
+}
+
+/// Issue #27: `-n` with `--rate` against a slow server sent 185 of 500 and
+/// did not say it missed N. The summary and the human output now say so.
+#[test]
+fn a_requests_budget_not_reached_within_the_duration_is_said() {
+    let tmp = tempfile::tempdir().unwrap();
+    let slow = Scripted::start(Arc::new(|_: &userflux::Seen| {
+        std::thread::sleep(Duration::from_millis(300));
+        ok("", "slow")
+    }));
+    let runs = tmp.path().join("runs");
+    let url = format!("{}/", slow.url());
+    // 2 connections at 300 ms a response send at most ~14 in 2 s
+    let out = engine()
+        .args([
+            "run", &url, "-n", "500", "--rate", "100", "-c", "2", "-d", "2s",
+        ])
+        .arg("--runs-dir")
+        .arg(&runs)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let s = summary(&runs);
+    let b = s.requests_budget.expect("the budget is in the summary");
+    assert_eq!(b.asked, 500);
+    assert_eq!(b.sent, s.totals.requests);
+    assert!(b.sent > 0 && b.sent < 500, "{b:?}");
+    assert_eq!(b.missed.as_deref(), Some("the duration (2s) ended first"));
+    let human = String::from_utf8_lossy(&out.stdout);
+    let said = format!(
+        "Requests: sent {} of 500 requests: the duration (2s) ended first",
+        b.sent
+    );
+    assert!(human.contains(&said), "{said:?} not in {human}");
+    // a budget reached says so too, without a note
+    let fast = Scripted::start(Arc::new(|_: &userflux::Seen| ok("", "fast")));
+    let runs = tmp.path().join("runs2");
+    let out = quick(&runs, &[&format!("{}/", fast.url()), "-n", "5", "-c", "1"]);
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let b = summary(&runs).requests_budget.expect("the budget");
+    assert_eq!((b.asked, b.sent, b.missed), (5, 5, None));
+}
+
 #[test]
 fn no_keepalive_opens_a_connection_per_request() {
     let tmp = tempfile::tempdir().unwrap();

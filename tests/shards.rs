@@ -7,7 +7,8 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 use std::time::{Duration, SystemTime};
 use userflux::{Gateway, bin, load_run};
-use userflux_engine::summary::Summary;
+use userflux_engine::status::Status;
+use userflux_engine::summary::{RunState, Summary};
 
 const CONFIG: &str = r#"{"name": "sharded", "threads": 1,
   "stages": [{"duration": "0s", "target": 7}, {"duration": "3s", "target": 7}],
@@ -195,6 +196,58 @@ fn three_shards_merge_into_one_run() {
         logs.contains("shard 2: ") && logs.contains("merged 3 shard(s)"),
         "{logs}"
     );
+}
+
+/// Issue #27: the first SIGINT while waiting for `--start-at` was ignored
+/// and the run stayed `running` until the start time. Now it ends the run
+/// at once as `stopped`, before anything is sent (no summary: nothing ran).
+#[test]
+fn a_signal_while_waiting_for_the_start_time_ends_the_run_as_stopped() {
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("c.json");
+    std::fs::write(&config, CONFIG).unwrap();
+    let start = rfc3339(SystemTime::now() + Duration::from_secs(600));
+    let mut child = shard(&config, tmp.path(), 0, 2, &start, "http://127.0.0.1:9");
+    let dir = tmp.path().join("shard-0");
+    let waiting = |dir: &Path| {
+        std::fs::read_to_string(dir.join("logs.txt"))
+            .is_ok_and(|l| l.contains("waiting for the start time"))
+    };
+    let t0 = std::time::Instant::now();
+    while !waiting(&dir) {
+        assert!(t0.elapsed() < Duration::from_secs(60), "never waited");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let st: Status = serde_json::from_value(userflux::read_json(&dir.join("status.json"))).unwrap();
+    assert_eq!(st.state, RunState::Running);
+    let sent = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status();
+    assert!(sent.unwrap().success());
+    let code = loop {
+        if let Some(st) = child.try_wait().unwrap() {
+            break st.code();
+        }
+        if t0.elapsed() > Duration::from_secs(60) {
+            let _ = child.kill();
+            panic!("the first SIGINT was ignored while waiting for the start time");
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    assert_eq!(code, Some(130));
+    let st: Status = serde_json::from_value(userflux::read_json(&dir.join("status.json"))).unwrap();
+    assert_eq!((st.state, st.exit_code), (RunState::Stopped, Some(130)));
+    let error = st.error.expect("why it stopped");
+    assert_eq!(error.kind, "stopped");
+    assert!(
+        error.message
+            == format!(
+                "received SIGINT while waiting for the start time {start}: the run did not start"
+            ),
+        "{}",
+        error.message
+    );
+    assert!(!dir.join("summary.json").exists(), "nothing ran");
 }
 
 #[test]

@@ -342,6 +342,46 @@ fn config_errors_name_the_field_and_exit_2() {
     assert!(!runs.exists() || std::fs::read_dir(&runs).unwrap().next().is_none());
 }
 
+/// Issue #27: a data file that is `/dev/zero` aborted the engine (`.csv`)
+/// or grew to 2 GB (`.json`); one that is a FIFO with no writer blocked.
+/// Each is refused at once, naming the field and the file.
+#[test]
+fn a_data_file_that_is_a_device_or_a_fifo_is_refused_at_once() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::os::unix::fs::symlink("/dev/zero", tmp.path().join("zero.csv")).unwrap();
+    std::os::unix::fs::symlink("/dev/zero", tmp.path().join("zero.json")).unwrap();
+    let fifo = tmp.path().join("rows.csv");
+    let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+    assert!(made.unwrap().success());
+    for (file, why) in [
+        ("zero.csv", "is a device, not a regular file"),
+        ("zero.json", "is a device, not a regular file"),
+        ("rows.csv", "is a FIFO (named pipe), not a regular file"),
+    ] {
+        let config = format!(
+            r#"{{"target": "http://127.0.0.1:9", "duration": "1s",
+              "data": {{"u": {{"file": "{file}"}}}},
+              "endpoints": [{{"name": "e", "path": "/{{{{data.u.id}}}}", "rate": 1}}]}}"#
+        );
+        let c = tmp.path().join("c.json");
+        std::fs::write(&c, config).unwrap();
+        let runs = tmp.path().join("runs");
+        let out = userflux::output_within(
+            userflux::engine()
+                .args(["run", "-q", "--config"])
+                .arg(&c)
+                .arg("--runs-dir")
+                .arg(&runs),
+            Duration::from_secs(60),
+        );
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{file}: {err}");
+        let want = format!("data.u.file: {}: {why}", tmp.path().join(file).display());
+        assert!(err.contains(&want), "{want:?} not in {err}");
+        assert!(!runs.exists());
+    }
+}
+
 #[test]
 fn an_open_model_flow_starts_iterations_on_schedule() {
     let tmp = tempfile::tempdir().unwrap();

@@ -113,10 +113,12 @@ pub fn config(data: &[u8]) {
 }
 
 /// A config to a plan and a run (issue #21): whatever validates builds a
-/// plan without panic, and a run of it ends with a summary. The run is held
-/// to one worker, 50 ms (10 ms of graceful stop) and 16 connections per
-/// endpoint, and every host is moved to a closed loopback port (no DNS, no
-/// traffic beyond refused connects).
+/// plan without panic, and a run of it ends with a summary. Endpoints and
+/// flows alike (issue #27: flows got around the bounds that keep a run
+/// finite). The run is held to one worker, 50 ms (10 ms of graceful stop
+/// and of graceful ramp-down) and 16 connections per endpoint or flow, and
+/// every host, an endpoint's or a step's, is moved to a closed loopback
+/// port (no DNS, no traffic beyond refused connects).
 pub fn plan(data: &[u8]) {
     use crate::config::Config;
     let Ok(text) = std::str::from_utf8(data) else {
@@ -126,9 +128,19 @@ pub fn plan(data: &[u8]) {
         return;
     };
     config.target = Some("http://127.0.0.1:1".into());
-    for e in &mut config.endpoints {
-        if e.url.take().is_some() {
-            e.path = Some("/".into());
+    let urls = config
+        .endpoints
+        .iter_mut()
+        .map(|e| (&mut e.url, &mut e.path))
+        .chain(
+            config
+                .flows
+                .iter_mut()
+                .flat_map(|f| f.steps.iter_mut().map(|s| (&mut s.url, &mut s.path))),
+        );
+    for (url, path) in urls {
+        if url.take().is_some() {
+            *path = Some("/".into());
         }
     }
     let mut plan = match crate::run::prepare(&config) {
@@ -139,6 +151,9 @@ pub fn plan(data: &[u8]) {
     plan.workers = 1;
     plan.duration = plan.duration.min(std::time::Duration::from_millis(50));
     plan.graceful_stop = plan.graceful_stop.min(std::time::Duration::from_millis(10));
+    plan.graceful_ramp_down = plan
+        .graceful_ramp_down
+        .min(std::time::Duration::from_millis(10));
     for s in &mut plan.stages {
         s.target = s.target.min(MOST);
     }

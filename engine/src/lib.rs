@@ -10,6 +10,8 @@
 //!
 //! - [`config`], [`duration`], [`url`]: what a user writes, validated with
 //!   field paths, resolved with defaults.
+//! - [`files`]: the input files a config or a flag names, regular files
+//!   only, read up to a cap.
 //! - [`plan`]: stage interpolation and VU distribution, as pure functions.
 //! - [`budget`]: the `requests` budget's tickets, shared by the workers;
 //!   [`vu`]: the VU numbers, unique and dense over the run.
@@ -47,6 +49,7 @@
 pub mod config;
 pub mod duration;
 pub mod fault;
+pub mod files;
 pub mod fuzzing;
 pub mod load;
 pub mod measure;

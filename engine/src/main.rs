@@ -215,18 +215,10 @@ fn first_entry(dir: &std::path::Path) -> Option<String> {
     Some(first.file_name().to_string_lossy().into_owned())
 }
 
-/// A body file's text, bounded in size (a FIFO or `/dev/zero` must not hang
-/// or exhaust memory).
+/// A body file's text: a regular file, bounded in size (a FIFO or
+/// `/dev/zero` must not hang or exhaust memory).
 fn read_body(path: &std::path::Path) -> Result<String, String> {
-    use std::io::Read as _;
-    let file = std::fs::File::open(path).map_err(|e| format!("cannot read: {e}"))?;
-    let mut bytes = Vec::new();
-    file.take(MAX_BODY_FILE + 1)
-        .read_to_end(&mut bytes)
-        .map_err(|e| format!("cannot read: {e}"))?;
-    if bytes.len() as u64 > MAX_BODY_FILE {
-        return Err(format!("larger than {} MiB", MAX_BODY_FILE / (1024 * 1024)));
-    }
+    let bytes = userflux_engine::files::read_capped(path, MAX_BODY_FILE)?;
     String::from_utf8(bytes).map_err(|e| {
         format!(
             "not UTF-8 text (byte {}); binary bodies are not supported",
@@ -417,29 +409,38 @@ fn start_time(args: &RunArgs) -> Result<Option<(std::time::SystemTime, String)>,
     Ok(Some((t, text)))
 }
 
-/// A sharded run waits for its start time, then says who it is.
+/// Waits for the start time `t` (`text` as given), unless a signal comes
+/// first: then says which (issue #27: the first SIGINT was ignored here,
+/// and the run stayed `running` until the start time, up to a day).
+fn wait_for_start(
+    t: std::time::SystemTime,
+    text: &str,
+    dir: &RunDir,
+    stop: &crossbeam_channel::Receiver<Halt>,
+) -> Option<String> {
+    let _ = dir.log(&format!("waiting for the start time {text}"));
+    let wait = t
+        .duration_since(std::time::SystemTime::now())
+        .unwrap_or_default();
+    match stop.recv_timeout(wait) {
+        Ok(Halt::Stop(why) | Halt::Abort(why)) => Some(why),
+        Err(_) => None,
+    }
+}
+
+/// A sharded run says who it is.
 fn sharding(
     args: &RunArgs,
     config: &Config,
-    dir: &RunDir,
-) -> anyhow::Result<Option<userflux_engine::shard::ShardInfo>> {
-    let start = start_time(args).map_err(anyhow::Error::msg)?;
-    if let Some((t, text)) = &start {
-        let _ = dir.log(&format!("waiting for the start time {text}"));
-        if let Ok(wait) = t.duration_since(std::time::SystemTime::now()) {
-            std::thread::sleep(wait);
-        }
-    }
-    let Some(shard) = config
+    start: Option<(std::time::SystemTime, String)>,
+) -> Option<userflux_engine::shard::ShardInfo> {
+    let shard = config
         .shard
         .as_deref()
-        .and_then(|s| userflux_engine::shard::Shard::parse(s).ok())
-    else {
-        return Ok(None);
-    };
+        .and_then(|s| userflux_engine::shard::Shard::parse(s).ok())?;
     let start_at = start.map_or_else(userflux_engine::rundir::now_rfc3339, |(_, text)| text);
     let hash = userflux_engine::shard::config_hash(config);
-    Ok(Some(userflux_engine::shard::ShardInfo {
+    Some(userflux_engine::shard::ShardInfo {
         index: shard.index,
         count: shard.count,
         group: args
@@ -448,7 +449,7 @@ fn sharding(
             .unwrap_or_else(|| format!("{}@{start_at}", &hash[..16])),
         start_at,
         config_sha256: hash,
-    }))
+    })
 }
 
 /// Leaves a valid `status.json` (stopped, exit 130) and exits at once: a
@@ -540,7 +541,25 @@ fn start(
     }
 
     let progress = !args.quiet;
-    let shard = sharding(args, config, &dir)?;
+    let start_at = start_time(args).map_err(anyhow::Error::msg)?;
+    if let Some((t, text)) = &start_at
+        && let Some(why) = wait_for_start(*t, text, &dir, &stop_rx)
+    {
+        // nothing ran, so there is no summary: the status says why
+        let message =
+            format!("{why} while waiting for the start time {text}: the run did not start");
+        let error = RunError {
+            kind: "stopped".into(),
+            message: message.clone(),
+        };
+        let st = finish_status(&status, RunState::Stopped, EXIT_SIGNALLED, Some(error));
+        dir.write_json("status.json", &st)
+            .context("cannot write status.json")?;
+        let _ = dir.log(&message);
+        eprintln!("userflux-engine: run {}: {message}", dir.run_id);
+        return Ok(ExitCode::from(EXIT_SIGNALLED as u8));
+    }
+    let shard = sharding(args, config, start_at);
     let mut summary = match execute(config, plan, &dir, &status, stop_rx, progress) {
         Ok(s) => s,
         Err(e) => {

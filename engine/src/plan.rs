@@ -5,6 +5,10 @@
 //!
 //! Workers evaluate these themselves on their control tick, so a ramp needs
 //! no message from the aggregator and every worker agrees on the split.
+//!
+//! Time sums here saturate: validation bounds every duration
+//! (`config::limits`), and these functions stay total past those bounds
+//! (issue #27: a sum that a user value feeds must not panic).
 
 use crate::config::{Autoscale, Distribution, Priority, PriorityShares, Stage};
 use crate::stats::StatusSet;
@@ -35,7 +39,7 @@ pub fn steady_until(stages: &[Stage], elapsed: Duration) -> Duration {
     let mut from = 0u32;
     let mut end = Duration::ZERO;
     for s in stages {
-        end += s.duration.0;
+        end = end.saturating_add(s.duration.0);
         if elapsed < end {
             return if s.target == from { end } else { elapsed };
         }
@@ -97,11 +101,12 @@ pub fn send_time(stages: &[RateStage], k: u64) -> Option<Duration> {
             } else {
                 (-from + (from * from + 4.0 * a * n).sqrt()) / (2.0 * a)
             };
-            return Some(start + Duration::from_secs_f64(tau.clamp(0.0, d)));
+            let tau = Duration::try_from_secs_f64(tau.clamp(0.0, d)).unwrap_or_default();
+            return Some(start.saturating_add(tau));
         }
         done += in_stage;
         from = s.target;
-        start += s.duration;
+        start = start.saturating_add(s.duration);
     }
     None
 }
@@ -122,7 +127,7 @@ pub fn sends_by(stages: &[RateStage], t: Duration) -> f64 {
         }
         done += (from + s.target) / 2.0 * d;
         from = s.target;
-        start += s.duration;
+        start = start.saturating_add(s.duration);
     }
     done
 }
@@ -449,6 +454,44 @@ mod tests {
         assert_eq!(steady_until(&stages, s(12)), s(20));
         assert_eq!(steady_until(&stages, s(21)), s(21));
         assert_eq!(steady_until(&stages, s(30)), Duration::MAX);
+    }
+
+    /// Past the validated bounds the time functions saturate, never panic
+    /// (issue #27: a sum of user durations overflowed).
+    #[test]
+    fn time_sums_saturate() {
+        let max = Dur(Duration::MAX);
+        let huge = [
+            Stage {
+                duration: max,
+                target: 1,
+            },
+            Stage {
+                duration: max,
+                target: 2,
+            },
+        ];
+        assert_eq!(
+            steady_until(&huge, Duration::from_secs(5)),
+            Duration::from_secs(5)
+        );
+        assert_eq!(vus_at(&huge, Duration::MAX), 1);
+        let rates = [
+            RateStage {
+                duration: Duration::MAX,
+                target: 0.0,
+            },
+            RateStage {
+                duration: Duration::MAX,
+                target: 0.0,
+            },
+            RateStage {
+                duration: Duration::MAX,
+                target: 5.0,
+            },
+        ];
+        assert_eq!(send_time(&rates, 0), Some(Duration::MAX));
+        assert_eq!(sends_by(&rates, Duration::from_secs(1)), 0.0);
     }
 
     #[test]

@@ -11,7 +11,7 @@ use std::time::Duration;
 /// arithmetic (a `u64` of seconds).
 pub const MAX_RUN: Duration = Duration::from_secs(30 * 24 * 3600);
 /// Longest wait of a single request or pause (timeouts, `graceful_stop`,
-/// `think_time`, autoscale `interval`/`cooldown`/`max_p99`): one hour, the
+/// every `think_time` (endpoint, flow, step), autoscale `interval`/`cooldown`/`max_p99`): one hour, the
 /// top of the latency histograms.
 pub const MAX_WAIT: Duration = Duration::from_secs(3600);
 /// Shortest timeout: below a millisecond a timeout only measures the timer wheel.
@@ -32,9 +32,24 @@ pub const MAX_THREADS: usize = 1024;
 /// in the README's Performance section. A config generated from a HAR file
 /// or an OpenAPI spec has hundreds.
 pub const MAX_ENDPOINTS: usize = 2000;
+/// Most flows: a flow is a load unit as an endpoint is, and costs about
+/// what one does (issue #27: 10,000 one-step flows took 3.2–5.4 GB; 2,000
+/// one-step flows on 2 workers peak within 10 % of 2,000 endpoints, 20
+/// flows of 100 steps at well under half).
+pub const MAX_FLOWS: usize = MAX_ENDPOINTS;
+/// Most steps in one flow: an iteration longer than this is a script, not
+/// a user's visit.
+pub const MAX_STEPS: usize = 100;
+/// Most request rows: endpoints and flow steps together. Each step is
+/// reported as a row of its own (`FLOW.STEP`) and keeps the statistics an
+/// endpoint keeps, per worker, so steps share the endpoints' bound rather
+/// than multiplying it by [`MAX_STEPS`].
+pub const MAX_REQUEST_ROWS: usize = MAX_ENDPOINTS;
+/// Most captures on one step.
+pub const MAX_CAPTURES: usize = 100;
 /// Most stages (of VUs, or of one endpoint's rate).
 pub const MAX_STAGES: usize = 1000;
-/// Most headers on one endpoint.
+/// Most headers on one endpoint or step.
 pub const MAX_HEADERS: usize = 100;
 /// Longest header value, path or URL: 8 KiB, what common servers accept
 /// in a request line or header (nginx's large_client_header_buffers).
@@ -89,16 +104,13 @@ pub fn has_control(s: &str) -> bool {
 }
 
 /// Every value of `c` outside its bound, as `path: reason` lines.
-pub fn problems(c: &super::Config) -> Vec<String> {
+/// `parts` are the config's endpoints, flows and steps
+/// ([`super::Config::parts`]): a flow and a step are bounded by the same
+/// checks as an endpoint (issue #27: flows got around every bound).
+pub fn problems(c: &super::Config, parts: &[super::traffic::Part]) -> Vec<String> {
     let mut out = Vec::new();
     let mut push = |p: Option<String>| out.extend(p);
-    let wait = |path: &str, d: Duration| check_duration(path, d, Duration::ZERO, MAX_WAIT);
-    let timeout = |path: &str, d: Duration| check_duration(path, d, MIN_TIMEOUT, MAX_WAIT);
     let run = |path: &str, d: Duration| check_duration(path, d, Duration::ZERO, MAX_RUN);
-    let rate = |path: &str, r: f64| {
-        (r.is_finite() && r > MAX_RATE)
-            .then(|| format!("{path}: at most {MAX_RATE} requests per second, got {r}"))
-    };
 
     if c.name.len() > MAX_NAME {
         push(Some(format!(
@@ -123,6 +135,7 @@ pub fn problems(c: &super::Config) -> Vec<String> {
     if let Some(n) = c.requests {
         push(check_max("requests", n, MAX_REQUESTS, "requests"));
     }
+    let timeout = |path: &str, d: Duration| check_duration(path, d, MIN_TIMEOUT, MAX_WAIT);
     push(timeout("timeouts.connect", c.timeouts.connect.0));
     push(timeout("timeouts.request", c.timeouts.request.0));
     push(wait("graceful_stop", c.graceful_stop.0));
@@ -150,6 +163,33 @@ pub fn problems(c: &super::Config) -> Vec<String> {
     if let Some(a) = &c.autoscale {
         autoscale_problems("autoscale", a, &mut out);
     }
+    count_problems(c, &mut out);
+    for part in parts {
+        part_problems(part, &mut out);
+    }
+    out
+}
+
+/// `path: reason` when a wait (think time, graceful stop…) is above [`MAX_WAIT`].
+fn wait(path: &str, d: Duration) -> Option<String> {
+    check_duration(path, d, Duration::ZERO, MAX_WAIT)
+}
+
+/// `path: reason` when a rate is above [`MAX_RATE`] (a rate that is not
+/// finite, or not above 0, is refused with the other values).
+fn rate(path: &str, r: f64) -> Option<String> {
+    // 1e300 is shown so, not as 301 digits
+    let shown = if r >= 1e15 {
+        format!("{r:e}")
+    } else {
+        r.to_string()
+    };
+    (r.is_finite() && r > MAX_RATE)
+        .then(|| format!("{path}: at most {MAX_RATE} requests per second, got {shown}"))
+}
+
+/// The number of endpoints, flows, steps and captures.
+fn count_problems(c: &super::Config, out: &mut Vec<String>) {
     let mut push = |p: Option<String>| out.extend(p);
     push(check_max(
         "endpoints",
@@ -157,9 +197,47 @@ pub fn problems(c: &super::Config) -> Vec<String> {
         MAX_ENDPOINTS,
         "endpoints",
     ));
-    for (i, ep) in c.endpoints.iter().enumerate() {
-        let at = |f: &str| format!("endpoints[{i}].{f}");
-        push(wait(&at("think_time"), ep.think_time.0));
+    push(check_max("flows", c.flows.len(), MAX_FLOWS, "flows"));
+    let steps: usize = c.flows.iter().map(|f| f.steps.len()).sum();
+    if c.endpoints.len() <= MAX_ENDPOINTS && c.flows.len() <= MAX_FLOWS {
+        push(
+            (c.endpoints.len() + steps > MAX_REQUEST_ROWS).then(|| {
+                format!(
+                    "flows: at most {MAX_REQUEST_ROWS} requests in all (endpoints and flow steps together: each keeps its own statistics), got {} ({} endpoints, {steps} steps in {} flows)",
+                    c.endpoints.len() + steps,
+                    c.endpoints.len(),
+                    c.flows.len()
+                )
+            }),
+        );
+    }
+    for (i, f) in c.flows.iter().enumerate() {
+        push(check_max(
+            &format!("flows[{i}].steps"),
+            f.steps.len(),
+            MAX_STEPS,
+            "steps",
+        ));
+        for (j, s) in f.steps.iter().enumerate() {
+            push(check_max(
+                &format!("flows[{i}].steps[{j}].capture"),
+                s.capture.len(),
+                MAX_CAPTURES,
+                "captures",
+            ));
+        }
+    }
+}
+
+/// The bounds of one endpoint, flow or step: request fields (headers,
+/// path, body, expect) for an endpoint and a step, load fields (rates, VUs,
+/// weight, autoscale) for an endpoint and a flow, `think_time` for all three.
+fn part_problems(part: &super::traffic::Part, out: &mut Vec<String>) {
+    let ep = &part.ep;
+    let at = |f: &str| format!("{}.{f}", part.at);
+    let mut push = |p: Option<String>| out.extend(p);
+    push(wait(&at("think_time"), ep.think_time.0));
+    if part.request {
         push(check_max(
             &at("headers"),
             ep.headers.len(),
@@ -182,33 +260,6 @@ pub fn problems(c: &super::Config) -> Vec<String> {
         if let Some(b) = &ep.body {
             push(check_max(&at("body"), b.len(), MAX_BODY, "bytes"));
         }
-        if ep.weight.is_finite() {
-            push(check_max(&at("weight"), ep.weight, MAX_WEIGHT, ""));
-        }
-        if let Some(r) = ep.rate {
-            push(rate(&at("rate"), r));
-        }
-        push(check_max(
-            &at("rate_stages"),
-            ep.rate_stages.len(),
-            MAX_STAGES,
-            "stages",
-        ));
-        for (j, s) in ep.rate_stages.iter().enumerate() {
-            push(run(
-                &at(&format!("rate_stages[{j}].duration")),
-                s.duration.0,
-            ));
-            push(rate(&at(&format!("rate_stages[{j}].target")), s.target));
-        }
-        for (f, v) in [
-            ("pre_allocated_vus", ep.pre_allocated_vus),
-            ("max_vus", ep.max_vus),
-        ] {
-            if let Some(v) = v {
-                push(check_max(&at(f), v, MAX_VUS, "VUs"));
-            }
-        }
         if ep.expect.as_ref().is_some_and(Vec::is_empty) {
             push(Some(format!(
                 "{}: give at least one status code, or leave expect out for 100-399",
@@ -216,12 +267,41 @@ pub fn problems(c: &super::Config) -> Vec<String> {
             )));
         }
     }
-    for (i, ep) in c.endpoints.iter().enumerate() {
-        if let Some(super::EndpointAutoscale::On(a)) = &ep.autoscale {
-            autoscale_problems(&format!("endpoints[{i}].autoscale"), a, &mut out);
+    if !part.unit {
+        return;
+    }
+    if ep.weight.is_finite() {
+        push(check_max(&at("weight"), ep.weight, MAX_WEIGHT, ""));
+    }
+    if let Some(r) = ep.rate {
+        push(rate(&at("rate"), r));
+    }
+    push(check_max(
+        &at("rate_stages"),
+        ep.rate_stages.len(),
+        MAX_STAGES,
+        "stages",
+    ));
+    for (j, s) in ep.rate_stages.iter().enumerate() {
+        push(check_duration(
+            &at(&format!("rate_stages[{j}].duration")),
+            s.duration.0,
+            Duration::ZERO,
+            MAX_RUN,
+        ));
+        push(rate(&at(&format!("rate_stages[{j}].target")), s.target));
+    }
+    for (f, v) in [
+        ("pre_allocated_vus", ep.pre_allocated_vus),
+        ("max_vus", ep.max_vus),
+    ] {
+        if let Some(v) = v {
+            push(check_max(&at(f), v, MAX_VUS, "VUs"));
         }
     }
-    out
+    if let Some(super::EndpointAutoscale::On(a)) = &ep.autoscale {
+        autoscale_problems(&at("autoscale"), a, out);
+    }
 }
 
 fn autoscale_problems(at: &str, a: &super::AutoscaleSpec, out: &mut Vec<String>) {
@@ -285,5 +365,170 @@ mod tests {
         assert!(now.checked_add(stages + MAX_WAIT * 3).is_some());
         // every send of the largest schedule has an index
         assert!(MAX_RATE * MAX_RUN.as_secs_f64() < u64::MAX as f64 / 4.0);
+    }
+
+    /// A flow and its steps are held to every bound an endpoint is (issue
+    /// #27: each of these validated, and the first two then broke the run).
+    #[test]
+    fn flows_and_steps_have_the_endpoints_bounds() {
+        use serde_json::json;
+        let base = json!({"target": "http://127.0.0.1:1", "stages": [{"duration": "1s", "target": 1}],
+            "endpoints": [{"name": "e", "path": "/"}],
+            "flows": [{"name": "f", "steps": [{"name": "a", "path": "/a"}, {"name": "b", "path": "/b"}]}]});
+        let long = "x".repeat(MAX_LINE + 1);
+        let many = |n: usize, f: &dyn Fn(usize) -> serde_json::Value| -> serde_json::Value {
+            (0..n).map(f).collect()
+        };
+        let step = |j: usize| json!({"name": format!("s{j}"), "path": "/"});
+        let flow =
+            |i: usize, steps: usize| json!({"name": format!("f{i}"), "steps": many(steps, &step)});
+        let headers: serde_json::Map<_, _> = (0..=MAX_HEADERS)
+            .map(|k| (format!("h{k}"), json!("v")))
+            .collect();
+        let captures: serde_json::Map<_, _> = (0..=MAX_CAPTURES)
+            .map(|k| (format!("c{k}"), json!({"header": "x"})))
+            .collect();
+        let huge = "18446744073709551615s";
+        let cases: Vec<(&str, serde_json::Value, &str)> = vec![
+            (
+                "/flows/0/think_time",
+                huge.into(),
+                "flows[0].think_time: must be at most 1h",
+            ),
+            (
+                "/flows/0/steps/1/think_time",
+                huge.into(),
+                "flows[0].steps[1].think_time: must be at most 1h",
+            ),
+            (
+                "/flows/0/rate",
+                1e300.into(),
+                "flows[0].rate: at most 10000000 requests per second, got 1e300",
+            ),
+            (
+                "/flows/0/rate",
+                1e12.into(),
+                "flows[0].rate: at most 10000000 requests per second",
+            ),
+            (
+                "/flows/0/rate_stages",
+                json!([{"duration": "40days", "target": 1e9}]),
+                "flows[0].rate_stages[0].target: at most 10000000",
+            ),
+            (
+                "/flows/0/rate_stages",
+                json!([{"duration": "40days", "target": 1}]),
+                "flows[0].rate_stages[0].duration: must be at most 30days",
+            ),
+            (
+                "/flows/0/rate_stages",
+                many(MAX_STAGES + 1, &|_| json!({"duration": "1s", "target": 1})),
+                "flows[0].rate_stages: at most 1000 stages",
+            ),
+            (
+                "/flows/0/weight",
+                1e7.into(),
+                "flows[0].weight: at most 1000000",
+            ),
+            (
+                "/flows/0",
+                json!({"name": "f", "rate": 5, "pre_allocated_vus": 5_000_000, "steps": [step(0)]}),
+                "flows[0].pre_allocated_vus: at most 1000000 VUs",
+            ),
+            (
+                "/flows/0",
+                json!({"name": "f", "rate": 5, "max_vus": 5_000_000, "steps": [step(0)]}),
+                "flows[0].max_vus: at most 1000000 VUs",
+            ),
+            (
+                "/flows/0/autoscale",
+                json!({"target_rps": 1e9}),
+                "flows[0].autoscale.target_rps: at most 10000000",
+            ),
+            (
+                "/flows/0/autoscale",
+                json!({"target_rps": 5, "max_workers": 5_000_000}),
+                "flows[0].autoscale.max_workers: at most 1000000 VUs",
+            ),
+            (
+                "/flows/0/steps/0/headers",
+                headers.into(),
+                "flows[0].steps[0].headers: at most 100 headers",
+            ),
+            (
+                "/flows/0/steps/0/headers",
+                json!({"x": long}),
+                "flows[0].steps[0].headers.x: at most 8192 bytes",
+            ),
+            (
+                "/flows/0/steps/0/path",
+                format!("/{long}").into(),
+                "flows[0].steps[0].path: at most 8192 bytes",
+            ),
+            (
+                "/flows/0/steps/1",
+                json!({"name": "b", "url": format!("http://127.0.0.1/{long}")}),
+                "flows[0].steps[1].url: at most 8192 bytes",
+            ),
+            (
+                "/flows/0/steps/0/body",
+                "x".repeat(MAX_BODY + 1).into(),
+                "flows[0].steps[0].body: at most 16777216 bytes",
+            ),
+            (
+                "/flows/0/steps/1/expect",
+                json!([]),
+                "flows[0].steps[1].expect: give at least one status code",
+            ),
+            (
+                "/flows/0/steps/0/capture",
+                captures.into(),
+                "flows[0].steps[0].capture: at most 100 captures",
+            ),
+            (
+                "/flows/0/steps",
+                many(MAX_STEPS + 1, &step),
+                "flows[0].steps: at most 100 steps, got 101",
+            ),
+            (
+                "/flows",
+                many(MAX_FLOWS + 1, &|i| flow(i, 1)),
+                "flows: at most 2000 flows, got 2001",
+            ),
+            // 20 flows of 100 steps and the endpoint: 2,001 requests
+            (
+                "/flows",
+                many(20, &|i| flow(i, 100)),
+                "flows: at most 2000 requests in all (endpoints and flow steps together: each keeps its own statistics), got 2001 (1 endpoints, 2000 steps in 20 flows)",
+            ),
+            (
+                "/endpoints/0/expect",
+                json!([]),
+                "endpoints[0].expect: give at least one status code",
+            ),
+        ];
+        for (pointer, value, want) in cases {
+            let mut v = base.clone();
+            let (parent, key) = pointer.rsplit_once('/').unwrap();
+            match v.pointer_mut(parent).unwrap() {
+                serde_json::Value::Object(m) => {
+                    m.insert(key.to_string(), value);
+                }
+                serde_json::Value::Array(a) => a[key.parse::<usize>().unwrap()] = value,
+                _ => unreachable!(),
+            }
+            let err = match super::super::Config::from_json(&v.to_string()) {
+                Ok(_) => panic!("{pointer}: accepted, want {want:?}"),
+                Err(e) => e.to_string(),
+            };
+            assert!(err.contains(want), "{pointer}: got {err:?}, want {want:?}");
+        }
+        // at the bounds, each validates
+        let mut v = base.clone();
+        v["flows"] = many(19, &|i| flow(i, 100));
+        v["flows"].as_array_mut().unwrap().push(flow(19, 99));
+        v["flows"][0]["think_time"] = "1h".into();
+        v["flows"][0]["steps"][0]["think_time"] = "1h".into();
+        super::super::Config::from_json(&v.to_string()).expect("2,000 requests, 1 h thinks");
     }
 }

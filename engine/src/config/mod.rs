@@ -593,6 +593,17 @@ impl Config {
         let mut out = Vec::new();
         let mut errors = Vec::new();
         for (key, specs) in &self.thresholds {
+            // Without a check anywhere a checks threshold would judge
+            // nothing and pass (issue #27).
+            if checks.is_empty()
+                && let Ok((crate::thresholds::Metric::Checks, _)) =
+                    Threshold::parse_key_in(key, &names, &flows, &checks)
+            {
+                errors.push(format!(
+                    "thresholds.{key}: this config has no checks, so a checks threshold would judge nothing; give an endpoint or a step `checks` (see Checks), or remove it"
+                ));
+                continue;
+            }
             // An empty list is k6's way to report a metric without judging
             // it: the key must still make sense.
             if specs.is_empty()
@@ -635,7 +646,8 @@ impl Config {
     }
 
     fn problems(&self) -> Vec<String> {
-        let mut out = limits::problems(self);
+        let parts = self.parts();
+        let mut out = limits::problems(self, &parts);
         let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
         if self.name.trim().is_empty() {
             bad("name".into(), "must not be empty".into());
@@ -722,7 +734,7 @@ impl Config {
         }
         let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
         let mut names = BTreeSet::new();
-        for part in self.parts() {
+        for part in parts {
             let ep = &part.ep;
             let at = |f: &str| format!("{}.{f}", part.at);
             if part.request && !valid_name(&ep.name) {
@@ -1222,6 +1234,16 @@ mod tests {
                 "/thresholds",
                 serde_json::json!({"my_metric": []}),
                 "thresholds.my_metric: unknown metric \"my_metric\": Userflux has no custom metrics",
+            ),
+            (
+                "/thresholds",
+                serde_json::json!({"checks": ["rate>0.99"]}),
+                "thresholds.checks: this config has no checks, so a checks threshold would judge nothing",
+            ),
+            (
+                "/thresholds",
+                serde_json::json!({"checks{endpoint:users}": []}),
+                "thresholds.checks{endpoint:users}: this config has no checks",
             ),
             (
                 "/thresholds",

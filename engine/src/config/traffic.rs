@@ -15,8 +15,6 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Most steps in one flow.
-pub const MAX_STEPS: usize = 100;
 /// Most data sets.
 pub const MAX_DATA_SETS: usize = 64;
 /// Largest `max_capture_body`: a kept body is held per connection.
@@ -478,12 +476,6 @@ pub fn problems(c: &Config) -> Vec<String> {
         }
         if f.steps.is_empty() {
             out.push(format!("{at}.steps: a flow needs at least one step"));
-        }
-        if f.steps.len() > MAX_STEPS {
-            out.push(format!(
-                "{at}.steps: at most {MAX_STEPS} steps, got {}",
-                f.steps.len()
-            ));
         }
         let all = f.var_names();
         let mut before: Vec<String> = Vec::new();

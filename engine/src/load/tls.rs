@@ -71,6 +71,9 @@ fn is_yes(b: &bool) -> bool {
     *b
 }
 
+/// Largest certificate or key file: a system CA bundle is about 200 KB.
+pub const MAX_PEM: u64 = 16 * 1024 * 1024;
+
 /// Files named relative to the config are read from `base`.
 fn path_of(file: &str, base: Option<&Path>) -> PathBuf {
     let p = PathBuf::from(file);
@@ -88,8 +91,9 @@ fn certs(
     use rustls::pki_types::pem::PemObject;
     let path = path_of(file, base);
     let shown = path.display();
-    let certs: Vec<_> = CertificateDer::pem_file_iter(&path)
-        .map_err(|e| format!("{field}: {shown}: {e}"))?
+    let pem =
+        crate::files::read_capped(&path, MAX_PEM).map_err(|e| format!("{field}: {shown}: {e}"))?;
+    let certs: Vec<_> = CertificateDer::pem_slice_iter(&pem)
         .collect::<Result<_, _>>()
         .map_err(|e| format!("{field}: {shown}: {e}"))?;
     if certs.is_empty() {
@@ -147,7 +151,8 @@ impl TlsSpec {
                 use rustls::pki_types::pem::PemObject;
                 let chain = certs("tls.client_cert", cert, base)?;
                 let kpath = path_of(key, base);
-                let key = PrivateKeyDer::from_pem_file(&kpath)
+                let key = crate::files::read_capped(&kpath, MAX_PEM)
+                    .and_then(|pem| PrivateKeyDer::from_pem_slice(&pem).map_err(|e| e.to_string()))
                     .map_err(|e| format!("tls.client_key: {}: {e}", kpath.display()))?;
                 builder
                     .with_client_auth_cert(chain, key)
@@ -299,5 +304,34 @@ mod tests {
         .name_for("127.0.0.1")
         .unwrap_err();
         assert!(e.starts_with("tls.server_name"), "{e}");
+    }
+
+    /// Issue #27: a certificate file that is a FIFO or a device is refused
+    /// at once, naming the field and the file (it blocked, or never ended).
+    #[test]
+    fn fifos_and_devices_are_refused_as_pem_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("ca.pem");
+        let made = std::process::Command::new("mkfifo").arg(&fifo).status();
+        assert!(made.unwrap().success());
+        let e = TlsSpec {
+            ca_file: Some("ca.pem".into()),
+            ..TlsSpec::default()
+        }
+        .client_config(Some(dir.path()))
+        .unwrap_err();
+        let want = format!("tls.ca_file: {}: is a FIFO (named pipe)", fifo.display());
+        assert!(e.starts_with(&want), "{e}");
+        let e = TlsSpec {
+            client_cert: Some("/dev/zero".into()),
+            client_key: Some("/dev/zero".into()),
+            ..TlsSpec::default()
+        }
+        .client_config(None)
+        .unwrap_err();
+        assert!(
+            e.starts_with("tls.client_cert: /dev/zero: is a device"),
+            "{e}"
+        );
     }
 }

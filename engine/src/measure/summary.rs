@@ -32,6 +32,19 @@ pub struct Interrupted {
     pub reason: String,
 }
 
+/// A run's request budget (`requests`, `-n`) and how much of it was sent.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RequestsBudget {
+    /// The requests the run was to send (a shard's: its share).
+    pub asked: u64,
+    /// The requests that ended (a response, a failure or `interrupted`).
+    pub sent: u64,
+    /// Why fewer than `asked` were sent, when they were: `the duration
+    /// (10s) ended first`, or the reason the run stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub missed: Option<String>,
+}
+
 /// Where a run is in its life. `finished`, `stopped` and `failed` are final.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "lowercase")]
@@ -73,6 +86,10 @@ pub struct Summary {
     /// endpoints as errors of kind `interrupted`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub interrupted: Option<Interrupted>,
+    /// With a request budget (`requests`, `-n`): how many were asked and
+    /// sent, and why not all, when the run ended first.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requests_budget: Option<RequestsBudget>,
     /// RFC 3339, UTC.
     pub started_at: String,
     pub ended_at: String,

@@ -19,8 +19,8 @@ use crate::samples::{SampleError, SampleFile};
 use crate::stats::{EndpointStats, ErrorKind, StatusSet};
 use crate::status::{RunError, Status};
 use crate::summary::{
-    CheckCount, EngineInfo, FlowSummary, Interrupted, Latency, RunState, SUMMARY_SCHEMA,
-    SamplesSummary, Stats, Summary, encode_histogram,
+    CheckCount, EngineInfo, FlowSummary, Interrupted, Latency, RequestsBudget, RunState,
+    SUMMARY_SCHEMA, SamplesSummary, Stats, Summary, encode_histogram,
 };
 use crate::template::{Expr, Template};
 use crate::thresholds::{EndpointView, FlowView, RunView, evaluate};
@@ -670,6 +670,17 @@ pub fn build_summary(
             ),
         },
     });
+    let requests_budget = plan.requests.map(|asked| RequestsBudget {
+        asked,
+        sent: totals.requests,
+        missed: (totals.requests < asked).then(|| match &outcome.stopped {
+            Some(why) => format!("the run stopped first ({why})"),
+            None => format!(
+                "the duration ({}) ended first",
+                crate::duration::Dur(plan.duration)
+            ),
+        }),
+    });
     Summary {
         schema: SUMMARY_SCHEMA.into(),
         shard: None,
@@ -685,6 +696,7 @@ pub fn build_summary(
         },
         stop_reason: outcome.failed.clone().or_else(|| outcome.stopped.clone()),
         interrupted,
+        requests_budget,
         started_at,
         ended_at: now_rfc3339(),
         duration_s: outcome.elapsed_seconds,

@@ -299,6 +299,15 @@ pub fn human_summary(s: &Summary) -> String {
             i.requests, i.reason
         );
     }
+    if let Some(b) = &s.requests_budget
+        && let Some(why) = &b.missed
+    {
+        let _ = writeln!(
+            out,
+            "Requests: sent {} of {} requests: {why}",
+            b.sent, b.asked
+        );
+    }
     let t = &s.totals;
     if t.requests == 0 {
         let _ = writeln!(out, "No requests: nothing was sent or attempted");

@@ -552,3 +552,50 @@ fn a_config_cannot_name_a_program_or_arguments_for_the_engine() {
     }
     assert_eq!(d.run_ids_on_disk(), 0);
 }
+
+/// `userfluxctl run start --search` goes through the daemon like any run:
+/// queued, listed, its trials kept in its run directory (issue #32).
+#[test]
+fn a_capacity_search_runs_through_the_daemon_and_keeps_its_trials() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let d = Daemon::start(&tmp.path().join("runs"));
+    let file = tmp.path().join("c.json");
+    let search = r#""thresholds": {"http_req_failed": ["rate<0.5"]},
+        "search": {"from": 50, "max": 100, "trial": "1s", "warmup": "0s", "cooldown": "0s", "confirm": "1s"},"#;
+    std::fs::write(&file, config(&gw, 1, search)).unwrap();
+    let out = d.ctl(&["run", "start", file.to_str().unwrap(), "--wait"]);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.contains("sustains at least 100 req/s within SLO"),
+        "{stdout}"
+    );
+    let id = stdout.split_whitespace().nth(1).unwrap().to_string();
+    let st = d.status(&id);
+    assert_eq!((st.state, st.exit_code), (RunState::Finished, Some(0)));
+    let s: Summary =
+        serde_json::from_value(read_json(&d.runs.join(&id).join("summary.json"))).unwrap();
+    let r = s.search.expect("the search's result");
+    assert_eq!(r.rate, Some(100.0));
+    // 50, 100, and the confirmation: each a run directory in the run's
+    assert_eq!(r.trials.len(), 3);
+    for t in &r.trials {
+        let trial = d.runs.join(&id).join(&t.run);
+        assert!(trial.join("summary.json").is_file(), "{}", trial.display());
+    }
+    // `--search` adds `search: {}` to a config without one (defaults)
+    std::fs::write(&file, config(&gw, 1, "")).unwrap();
+    let out = d.ctl(&["run", "start", file.to_str().unwrap(), "--search"]);
+    assert_eq!(out.status.code(), Some(2), "a search needs an SLO");
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("a search needs an SLO"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

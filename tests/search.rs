@@ -93,14 +93,31 @@ fn the_rate_found_is_the_servers_capacity_within_the_precision() {
             "1",
         ],
     );
-    assert_eq!(code, 0, "{text}");
     let (s, _) = load_run(&dir);
     let r = s.search.as_ref().expect("the search's result");
-    let rate = r.rate.expect("a rate found");
     let [Some(pass), Some(fail)] = r.bracket else {
         panic!("a bracket: {r:?}")
     };
-    assert_eq!(rate, pass);
+    // A rate just under the limit may pass a short trial and not a longer
+    // one (its queue grows with the machine's jitter): then the search
+    // says so and exits 99, which is as true as a confirmation.
+    match r.trials.last().unwrap().verdict {
+        Verdict::Confirmed => {
+            assert_eq!((code, r.rate), (0, Some(pass)), "{text}");
+            assert!(
+                text.contains("sustains") && text.contains("within SLO"),
+                "{text}"
+            );
+        }
+        Verdict::NotConfirmed => {
+            assert_eq!((code, r.rate), (99, None), "{text}");
+            assert!(
+                text.contains("passed its trial but not the 2s confirmation"),
+                "{text}"
+            );
+        }
+        v => panic!("{v:?}: {text}"),
+    }
     // it passes at the rate found and fails within 2 × precision above it
     assert!(fail <= pass * (1.0 + 2.0 * 0.1), "{r:?}");
     // the true limit is 250/s: what passed is at most that, and near it
@@ -114,13 +131,8 @@ fn the_rate_found_is_the_servers_capacity_within_the_precision() {
             assert!(ok && t.dropped == 0, "{t:?}");
         }
     }
-    assert_eq!(r.trials.last().unwrap().verdict, Verdict::Confirmed);
     // at most ⌈log2(2000/40)⌉ + ⌈log2(1/0.1)⌉ + 1 search trials, and the confirmation
     assert!(r.trials.len() <= 6 + 4 + 1 + 1, "{} trials", r.trials.len());
-    assert!(
-        text.contains("sustains") && text.contains("within SLO"),
-        "{text}"
-    );
 }
 
 #[test]
@@ -147,7 +159,7 @@ fn a_search_whose_first_rate_fails_exits_99_and_says_so() {
     );
     assert_eq!(code, 99, "{text}");
     assert!(
-        text.contains("even the first rate, 200 req/s, fails the SLO"),
+        text.contains("even the first, 200 req/s, fails the SLO"),
         "{text}"
     );
 }
@@ -249,7 +261,7 @@ fn bad_search_flags_name_the_flag() {
                 "--max",
                 "100",
             ],
-            "--from 500 is above --max 100",
+            "--from: 500 is above --max 100",
         ),
         (
             vec![
@@ -264,4 +276,51 @@ fn bad_search_flags_name_the_flag() {
         assert_eq!(code, 2, "{args:?}: {text}");
         assert!(text.contains(want), "{args:?}: {text}");
     }
+}
+
+/// `--vus`: the most VUs (closed model) within the SLO. Against a server
+/// that serves one request at a time in 5 ms, N VUs wait about N × 5 ms
+/// each, so p(95) < 42 ms holds up to about 8 VUs.
+#[test]
+fn a_vu_search_finds_how_many_users() {
+    let port = one_at_a_time(Duration::from_millis(5));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let (code, text) = search(
+        &dir,
+        &[
+            &format!("http://127.0.0.1:{port}/"),
+            "--vus",
+            "--threshold",
+            "http_req_duration: p(95)<42",
+            "--from",
+            "1",
+            "--max",
+            "64",
+            "--precision",
+            "0.1",
+            "--trial",
+            "1s",
+            "--warmup",
+            "0s",
+            "--cooldown",
+            "200ms",
+            "--confirm",
+            "0s",
+            "-t",
+            "1",
+        ],
+    );
+    assert_eq!(code, 0, "{text}");
+    let (s, _) = load_run(&dir);
+    let r = s.search.as_ref().unwrap();
+    let [Some(pass), Some(fail)] = r.bracket else {
+        panic!("{r:?}")
+    };
+    // whole VU counts: it stops when no count lies between the ends
+    assert_eq!(pass.fract(), 0.0);
+    assert!(fail - pass <= (0.1 * pass).max(1.0), "{r:?}");
+    assert!((3.0..=9.0).contains(&pass), "{pass}: {text}");
+    assert!(r.trials.iter().all(|t| t.vus.is_some()));
+    assert!(text.contains("VUs within SLO"), "{text}");
 }

@@ -180,8 +180,13 @@ struct StartArgs {
     /// Run the config as N shards, local engine processes (not through the
     /// daemon) with one start time, and merge them when they end: a check
     /// of a sharded config before a cluster run.
-    #[arg(long, value_name = "N")]
+    #[arg(long, value_name = "N", conflicts_with = "search")]
     shards: Option<u32>,
+    /// A capacity search instead of one run: the config's `search` (or
+    /// `{}`, its defaults), judged by its thresholds; every trial is kept
+    /// in the run directory (see `userflux-engine search`).
+    #[arg(long)]
+    search: bool,
 }
 
 #[derive(Subcommand)]
@@ -505,7 +510,7 @@ fn run(cli: &Cli, client: &Client, cmd: &RunCmd) -> Out {
                 }
                 body = serde_json::to_vec(&v).unwrap_or(body);
             }
-            if let Some(target) = &args.target {
+            if args.target.is_some() || args.search {
                 let mut v: serde_json::Value = serde_json::from_slice(&body).map_err(|e| {
                     Fail(2, format!("{}: invalid JSON: {e}", args.config.display()))
                 })?;
@@ -513,7 +518,12 @@ fn run(cli: &Cli, client: &Client, cmd: &RunCmd) -> Out {
                     2,
                     format!("{}: not a JSON object", args.config.display()),
                 ))?;
-                obj.insert("target".into(), serde_json::Value::String(target.clone()));
+                if let Some(target) = &args.target {
+                    obj.insert("target".into(), serde_json::Value::String(target.clone()));
+                }
+                if args.search && !obj.contains_key("search") {
+                    obj.insert("search".into(), serde_json::json!({}));
+                }
                 body = serde_json::to_vec(&v).unwrap_or_default();
             }
             let reply = client.post("/v1/runs", Some(&body))?;
@@ -660,6 +670,9 @@ fn follow(cli: &Cli, client: &Client, id: &str) -> Out {
                 print_json(&r.json());
             } else if let Ok(s) = serde_json::from_slice::<Summary>(&r.body) {
                 put!("{}", human_summary(&s));
+                if let Some(search) = &s.search {
+                    put!("{}", userflux_engine::run::search::human(search));
+                }
             }
         }
         _ => eprintln!("userfluxctl: run {id} has no summary"),

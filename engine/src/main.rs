@@ -352,6 +352,20 @@ fn run(args: RunArgs) -> ExitCode {
             dir.display()
         ));
     }
+    // a config that asks for a capacity search (the daemon runs those too)
+    if config.search.is_some() {
+        let dir = match &args.run_dir {
+            Some(p) => RunDir::at(p),
+            None => RunDir::create_in(&args.runs_dir),
+        };
+        return match dir {
+            Ok(dir) => search_cmd::execute(&config, &dir, args.quiet, args.json),
+            Err(e) => {
+                eprintln!("userflux-engine: cannot create the search's run directory: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
     if let Err(e) = start_time(&args) {
         return usage_error(&e);
     }

@@ -10,10 +10,14 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use userflux_engine::aggregator::Halt;
 use userflux_engine::config::quick::{self, Quick};
+use userflux_engine::config::search::SearchOver;
 use userflux_engine::config::{Config, Method};
 use userflux_engine::duration::Dur;
-use userflux_engine::run::search::{self, SearchSpec, Trial, Verdict};
+use userflux_engine::run::search::{self, Trial};
+use userflux_engine::run::{finish_status, finish_status_with};
 use userflux_engine::rundir::RunDir;
+use userflux_engine::status::RunError;
+use userflux_engine::summary::RunState;
 use userflux_engine::thresholds::ThresholdSpec;
 
 #[derive(Args)]
@@ -31,37 +35,39 @@ pub struct SearchArgs {
     /// (repeatable; replaces the config's thresholds).
     #[arg(long = "threshold", value_name = "METRIC: EXPR", value_parser = search::parse_threshold)]
     thresholds: Vec<(String, String)>,
-    /// The first rate tried, req/s (flows: iterations/s).
-    #[arg(long, value_name = "R", default_value = "100", value_parser = quick::parse_rate)]
-    from: f64,
-    /// The highest rate tried.
-    #[arg(long, value_name = "R", default_value = "1000000", value_parser = quick::parse_rate)]
-    max: f64,
-    /// Stop when the bracket is this narrow, relative to its lower end (0.02 = 2 %).
-    #[arg(long, value_name = "P", default_value = "0.02", value_parser = parse_precision)]
-    precision: f64,
-    /// Length of each trial.
-    #[arg(long, value_name = "D", default_value = "5s", value_parser = quick::parse_duration)]
-    trial: Dur,
-    /// An unjudged run at --from first (0s: none).
-    #[arg(long, value_name = "D", default_value = "2s", value_parser = parse_pause)]
-    warmup: Dur,
-    /// Trials per rate; a rate whose trials disagree is noisy (counted as failing).
-    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=10))]
-    repeat: u32,
-    /// Pause between trials, so the target's queues drain.
-    #[arg(long, value_name = "D", default_value = "1s", value_parser = parse_pause)]
-    cooldown: Dur,
-    /// The confirmation run at the rate found [default: 3 × --trial; 0s: none].
-    #[arg(long, value_name = "D", value_parser = parse_pause)]
+    /// Search the VU count (closed model: "how many users") instead of the rate.
+    #[arg(long)]
+    vus: bool,
+    /// The first rate (or VU count) tried [default: 100].
+    #[arg(long, value_name = "R")]
+    from: Option<f64>,
+    /// The highest tried [default: 1000000].
+    #[arg(long, value_name = "R")]
+    max: Option<f64>,
+    /// Stop when the bracket is this narrow, relative to its lower end [default: 0.02].
+    #[arg(long, value_name = "P")]
+    precision: Option<f64>,
+    /// Length of each trial [default: 5s].
+    #[arg(long, value_name = "D", value_parser = Dur::parse)]
+    trial: Option<Dur>,
+    /// An unjudged trial at --from first; 0s: none [default: 2s].
+    #[arg(long, value_name = "D", value_parser = Dur::parse)]
+    warmup: Option<Dur>,
+    /// Trials per value; one whose trials disagree is noisy (counted as failing) [default: 1].
+    #[arg(long, value_name = "N")]
+    repeat: Option<u32>,
+    /// Pause between trials, so the target's queues drain [default: 1s].
+    #[arg(long, value_name = "D", value_parser = Dur::parse)]
+    cooldown: Option<Dur>,
+    /// The confirmation run at the value found; 0s: none [default: 3 × --trial].
+    #[arg(long, value_name = "D", value_parser = Dur::parse)]
     confirm: Option<Dur>,
     /// The longest the whole search may take (then: the bracket so far).
-    #[arg(long, value_name = "D", value_parser = quick::parse_duration)]
+    #[arg(long, value_name = "D", value_parser = Dur::parse)]
     budget: Option<Dur>,
-    /// Most connections per unit in a trial (a unit's own max_vus wins).
-    #[arg(short = 'c', long = "connections", default_value_t = 1000,
-          value_parser = clap::value_parser!(u32).range(1..=i64::from(userflux_engine::config::MAX_VUS)))]
-    connections: u32,
+    /// Rate search: most connections per unit in a trial [default: 1000].
+    #[arg(short = 'c', long = "connections", value_name = "N")]
+    connections: Option<u32>,
     /// Quick form: the request method.
     #[arg(short = 'm', long, value_name = "METHOD", value_parser = quick::parse_method, conflicts_with = "config")]
     method: Option<Method>,
@@ -92,34 +98,9 @@ pub struct SearchArgs {
     json: bool,
 }
 
-fn parse_precision(s: &str) -> Result<f64, String> {
-    match s.trim().parse::<f64>() {
-        Ok(p) if (0.001..=1.0).contains(&p) => Ok(p),
-        _ => Err(format!(
-            "\"{s}\" is not a precision from 0.001 to 1 (0.02 = 2 %)"
-        )),
-    }
-}
-
-/// A pause that may be 0 (`0s`), up to the longest run.
-fn parse_pause(s: &str) -> Result<Dur, String> {
-    let d = Dur::parse(s)?;
-    if d.0 > userflux_engine::config::limits::MAX_RUN {
-        return Err(format!("\"{s}\" is longer than the longest run"));
-    }
-    Ok(d)
-}
-
-/// `userflux-engine search`: exit 0 found, 99 not even the first rate
-/// holds (or the confirmation did not), 1 failure, 2 bad usage.
+/// `userflux-engine search`: the config (or the quick form's URL) with a
+/// `search` made of the flags, then [`execute`].
 pub fn run(args: SearchArgs) -> ExitCode {
-    let usage = |msg: String| {
-        eprintln!("userflux-engine: invalid arguments:\n  {msg}");
-        ExitCode::from(2)
-    };
-    if args.from > args.max {
-        return usage(format!("--from {} is above --max {}", args.from, args.max));
-    }
     let config = match &args.config {
         Some(path) => Config::read(path).map(|(mut c, warnings)| {
             for w in warnings {
@@ -131,26 +112,17 @@ pub fn run(args: SearchArgs) -> ExitCode {
             c
         }),
         None => {
-            let mut q = Quick::new(
-                args.url.as_deref().unwrap_or_default(),
-                args.connections,
-                None,
-            );
+            let mut q = Quick::new(args.url.as_deref().unwrap_or_default(), 1, None);
             q.method = args.method.unwrap_or_default();
             q.headers.clone_from(&args.headers);
             q.body.clone_from(&args.body);
             q.timeout = args.timeout;
-            q.rate = Some(args.from);
-            // -c is the most connections; a trial opens them as it needs
-            q.config().map(|mut c| {
-                c.endpoints[0].pre_allocated_vus = None;
-                c
-            })
+            q.config()
         }
     };
     let mut config = match config {
         Ok(c) => c,
-        Err(e) => return usage(e.to_string()),
+        Err(e) => return usage(&e.to_string()),
     };
     if args.threads.is_some() {
         config.threads = args.threads;
@@ -162,58 +134,98 @@ pub fn run(args: SearchArgs) -> ExitCode {
             list.push(ThresholdSpec::Expr(expr.clone()));
         }
     }
-    if config.thresholds.is_empty() {
-        return usage(
-            "a search needs an SLO: --threshold 'http_req_duration: p(99)<50' (repeatable), \
-             or thresholds in the config"
-                .into(),
-        );
-    }
-    if config.shard.is_some() {
-        return usage("a search runs on one engine: the config's shard is not supported".into());
-    }
-    // the first trial's config, checked before anything is created
-    let first = search::at_rate(&config, args.from, args.trial.0, args.connections);
-    if let Err(e) = first.clone().resolve().and_then(|c| {
-        userflux_engine::run::prepare(&c)?;
-        Ok(c)
-    }) {
-        let e = e.to_string().replace("endpoints[0].path:", "URL:");
-        return match args.config {
-            Some(_) => {
-                eprintln!("userflux-engine: invalid config:\n  {e}");
-                ExitCode::from(2)
+    // the flags over the config's own `search`, if any
+    let mut s = config.search.take().unwrap_or_default();
+    let mut typed: Vec<(&str, &str)> = Vec::new();
+    macro_rules! flag {
+        ($field:ident, $flag:literal, $value:expr) => {
+            if let Some(v) = $value {
+                s.$field = v;
+                typed.push((concat!("search.", stringify!($field)), $flag));
             }
-            None => usage(e),
         };
     }
-    let spec = SearchSpec {
-        from: args.from,
-        max: args.max,
-        precision: args.precision,
-        trial: args.trial.0,
-        warmup: args.warmup.0,
-        repeat: args.repeat,
-        cooldown: args.cooldown.0,
-        confirm: args.confirm.map_or(args.trial.0 * 3, |d| d.0),
-        budget: args.budget.map(|d| d.0),
-        max_vus: args.connections,
+    if args.vus {
+        s.over = SearchOver::Vus;
+        typed.push(("search.over", "--vus"));
+    }
+    flag!(from, "--from", args.from);
+    flag!(max, "--max", args.max);
+    flag!(precision, "--precision", args.precision);
+    flag!(trial, "--trial", args.trial);
+    flag!(warmup, "--warmup", args.warmup);
+    flag!(repeat, "--repeat", args.repeat);
+    flag!(cooldown, "--cooldown", args.cooldown);
+    flag!(confirm, "--confirm", args.confirm.map(Some));
+    flag!(budget, "--budget", args.budget.map(Some));
+    flag!(max_vus, "-c", args.connections);
+    config.search = Some(s);
+    let config = match config.resolve() {
+        Ok(c) => c,
+        Err(e) => {
+            // the problems by the names the user typed
+            let mut msg = e.to_string();
+            typed.sort_by_key(|(field, _)| std::cmp::Reverse(field.len()));
+            for (field, flag) in &typed {
+                msg = msg.replace(field, flag);
+            }
+            msg = msg.replace(
+                "search: a search needs an SLO: thresholds",
+                "a search needs an SLO: --threshold 'http_req_duration: p(99)<50' (repeatable), or thresholds",
+            );
+            return match &args.config {
+                Some(path) => config_error(&format!("{}: {msg}", path.display())),
+                None => usage(&msg.replace("endpoints[0].path:", "URL:")),
+            };
+        }
     };
     let dir = match &args.run_dir {
         Some(p) => RunDir::at(p),
         None => RunDir::create_in(&args.runs_dir),
     };
-    let dir = match dir {
-        Ok(d) => d,
+    match dir {
+        Ok(dir) => execute(&config, &dir, args.quiet, args.json),
         Err(e) => {
             eprintln!("userflux-engine: cannot create the search's run directory: {e}");
-            return ExitCode::from(1);
+            ExitCode::from(1)
         }
-    };
-    let _ = dir.write_json("config.json", &config);
-    // the search's own status: running, then its outcome (the trials each
-    // have theirs)
-    let status = parking_lot::Mutex::new(userflux_engine::run::initial_status(&dir, &first));
+    }
+}
+
+fn usage(msg: &str) -> ExitCode {
+    eprintln!("userflux-engine: invalid arguments:");
+    for line in msg.lines() {
+        eprintln!("  {line}");
+    }
+    ExitCode::from(2)
+}
+
+fn config_error(msg: &str) -> ExitCode {
+    eprintln!("userflux-engine: invalid config:");
+    for line in msg.lines() {
+        eprintln!("  {line}");
+    }
+    ExitCode::from(2)
+}
+
+/// Runs the search of a resolved `config` (its `search` set) into `dir`:
+/// exit 0 found, 99 not even the first value holds (or the confirmation
+/// did not), 1 failure, 2 a trial's config refused. `userflux-engine run
+/// --config` of a config with `search` comes here too (so does the daemon).
+pub fn execute(config: &Config, dir: &RunDir, quiet: bool, json: bool) -> ExitCode {
+    let spec = config.search.clone().unwrap_or_default();
+    // the first trial's config, checked before anything runs
+    let first = search::trial_config(config, &spec, spec.from, spec.trial.0);
+    if let Err(e) = first
+        .clone()
+        .resolve()
+        .and_then(|c| userflux_engine::run::prepare(&c))
+    {
+        return config_error(&e.to_string().replace("endpoints[0].path:", "URL:"));
+    }
+    let _ = dir.write_json("config.json", config);
+    // the search's own status: running, then its outcome (each trial has its own)
+    let status = parking_lot::Mutex::new(userflux_engine::run::initial_status(dir, config));
     let _ = dir.write_json("status.json", &*status.lock());
     let (stop_tx, stop_rx) = crossbeam_channel::unbounded();
     let stopped = Arc::new(AtomicBool::new(false));
@@ -233,19 +245,25 @@ pub fn run(args: SearchArgs) -> ExitCode {
         }
         Err(e) => eprintln!("userflux-engine: no signal handlers ({e}); Ctrl-C ends at once"),
     }
-    if !args.quiet {
-        eprintln!("{}", table_head());
+    if !quiet {
+        eprintln!("{}", search::table_head());
     }
     let mut progress = |t: &Trial| {
-        if !args.quiet {
-            eprintln!("{}", table_row(t));
+        if !quiet {
+            eprintln!("{}", search::table_row(t));
         }
     };
-    let summary = match search::search(&config, &spec, &dir, &stop_rx, &stopped, &mut progress) {
+    let summary = match search::search(config, dir, &stop_rx, &stopped, &mut progress) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("userflux-engine: the search failed: {e}");
             let _ = dir.log(&format!("search failed: {e}"));
+            let error = RunError {
+                kind: "engine".into(),
+                message: e,
+            };
+            let st = finish_status(&status, RunState::Failed, 1, Some(error));
+            let _ = dir.write_json("status.json", &st);
             return ExitCode::from(1);
         }
     };
@@ -262,23 +280,20 @@ pub fn run(args: SearchArgs) -> ExitCode {
     } else {
         result.exit_code()
     };
-    let st = userflux_engine::run::finish_status_with(&status, &summary, code, None);
+    let error = (code != 0).then(|| RunError {
+        kind: "thresholds".into(),
+        message: result.outcome.clone(),
+    });
+    let st = finish_status_with(&status, &summary, code, error);
     let _ = dir.write_json("status.json", &st);
-    let mut human = String::new();
-    if args.quiet || args.json {
-        human.push_str(&table_head());
-        human.push('\n');
-        for t in &result.trials {
-            human.push_str(&table_row(t));
-            human.push('\n');
-        }
-    }
-    human.push_str(&format!(
-        "{}\nRun directory: {}\n",
-        result.outcome,
-        dir.path.display()
-    ));
-    if args.json {
+    // (the table went to stderr trial by trial unless quiet)
+    let mut human = if quiet || json {
+        search::human(result)
+    } else {
+        format!("{}\n", result.outcome)
+    };
+    human.push_str(&format!("Run directory: {}\n", dir.path.display()));
+    if json {
         eprint!("{human}");
         println!(
             "{}",
@@ -288,40 +303,4 @@ pub fn run(args: SearchArgs) -> ExitCode {
         print!("{human}");
     }
     ExitCode::from(code as u8)
-}
-
-fn table_head() -> String {
-    format!(
-        "{:>3} {:>10} {:>10} {:>9} {:>9} {:>11} {:>7}  {}",
-        "#", "rate/s", "sent/s", "p99 ms", "p99co ms", "errors", "dropped", "verdict"
-    )
-}
-
-fn table_row(t: &Trial) -> String {
-    let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
-    let n: String = t
-        .run
-        .trim_start_matches("trials/")
-        .chars()
-        .take(2)
-        .collect();
-    let verdict = match t.verdict {
-        Verdict::Pass => "pass",
-        Verdict::Fail => "FAIL",
-        Verdict::Noisy => "noisy",
-        Verdict::Warmup => "warm-up",
-        Verdict::Confirmed => "confirmed",
-        Verdict::NotConfirmed => "NOT CONFIRMED",
-    };
-    let why = t.why.as_deref().map_or(String::new(), |w| format!(": {w}"));
-    format!(
-        "{:>3} {:>10.1} {:>10.1} {:>9} {:>9} {:>10.2}% {:>7}  {verdict}{why}",
-        n,
-        t.rate,
-        t.achieved,
-        ms(t.p99_ms),
-        ms(t.p99_corrected_ms),
-        t.error_rate * 100.0,
-        t.dropped
-    )
 }

@@ -13,6 +13,7 @@ pub mod autoscale;
 pub mod json;
 pub mod limits;
 pub mod quick;
+pub mod search;
 pub mod traffic;
 
 pub use autoscale::{Autoscale, AutoscaleSpec, EndpointAutoscale};
@@ -122,6 +123,11 @@ pub struct Config {
     /// is merged over them, or `false` keeps it fixed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub autoscale: Option<AutoscaleSpec>,
+    /// A capacity search instead of one run (`userflux-engine search`):
+    /// trials of this config at rates (or VU counts) it chooses, judged by
+    /// the thresholds. See the README's "Capacity search".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub search: Option<search::SearchConfig>,
     /// How the stages' VUs are split over endpoints.
     #[serde(default)]
     pub distribution: Distribution,
@@ -651,6 +657,27 @@ impl Config {
         let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
         if self.name.trim().is_empty() {
             bad("name".into(), "must not be empty".into());
+        }
+        if let Some(s) = &self.search {
+            let mut found = Vec::new();
+            s.problems(&mut found);
+            for p in found {
+                let (path, why) = p.split_once(": ").unwrap_or(("search", &p));
+                bad(path.into(), why.into());
+            }
+            if self.thresholds.is_empty() {
+                bad(
+                    "search".into(),
+                    "a search needs an SLO: thresholds, e.g. {\"http_req_duration\": [\"p(99)<50\"]}"
+                        .into(),
+                );
+            }
+            if self.shard.is_some() {
+                bad(
+                    "search".into(),
+                    "a search runs on one engine: not with shard".into(),
+                );
+            }
         }
         if let Some(t) = &self.target
             && let Err(e) = HttpUrl::parse(t)

@@ -173,6 +173,7 @@ impl Quick {
             timeouts,
             graceful_stop: default_graceful_stop(),
             graceful_ramp_down: super::default_graceful_ramp_down(),
+            search: None,
             autoscale: None,
             distribution: Distribution::default(),
             priority_shares: PriorityShares::default(),

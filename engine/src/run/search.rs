@@ -25,7 +25,8 @@
 //! complete run directory under the search's `trials/`.
 
 use crate::aggregator::Halt;
-use crate::config::{Config, EndpointAutoscale};
+use crate::config::search::{SearchConfig, SearchOver};
+use crate::config::{Config, EndpointAutoscale, Stage};
 use crate::duration::Dur;
 use crate::rundir::RunDir;
 use crate::summary::{RunState, Summary};
@@ -34,29 +35,6 @@ use parking_lot::Mutex;
 use serde::{Deserialize, Serialize};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
-
-/// How a search runs; the CLI's flags.
-#[derive(Clone, Debug, PartialEq)]
-pub struct SearchSpec {
-    /// The first rate tried (req/s, or iterations/s for flows), after the warm-up.
-    pub from: f64,
-    /// The highest rate tried.
-    pub max: f64,
-    /// The bracket's width, relative to its lower end, at which to stop.
-    pub precision: f64,
-    pub trial: Duration,
-    /// An unjudged run at `from` first (0: none).
-    pub warmup: Duration,
-    /// Trials per rate; disagreeing ones make the rate noisy.
-    pub repeat: u32,
-    pub cooldown: Duration,
-    /// The confirmation run's length at the rate found (0: none).
-    pub confirm: Duration,
-    /// The longest the whole search may take.
-    pub budget: Option<Duration>,
-    /// Most connections a trial may open per unit without its own `max_vus`.
-    pub max_vus: u32,
-}
 
 /// A trial's verdict.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -77,8 +55,12 @@ pub enum Verdict {
 /// One trial as the summary records it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Trial {
-    /// The target rate (req/s; flows: iterations/s).
+    /// A rate search: the target rate (req/s; flows: iterations/s). A VU
+    /// search: the rate achieved.
     pub rate: f64,
+    /// A VU search: the VUs of this trial.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vus: Option<u32>,
     /// What was sent per second of the trial.
     pub achieved: f64,
     /// Latency percentiles, ms: as measured (from the send) and corrected
@@ -105,10 +87,13 @@ pub struct Trial {
 /// The search's result: `summary.json`'s `search`.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct SearchSummary {
-    /// The highest rate that passed (and was confirmed, when a
-    /// confirmation ran and held); null when even the first rate failed.
+    /// What was searched: `rate` or `vus`.
+    pub over: SearchOver,
+    /// The highest rate (a VU search: VU count) that passed, and held its
+    /// confirmation when one ran; null when even the first failed.
     pub rate: Option<f64>,
-    /// [highest pass, lowest fail]; a null end was not found.
+    /// [highest pass, lowest fail] of the rate (or VU count); a null end
+    /// was not found.
     pub bracket: [Option<f64>; 2],
     /// How the search ended, in words.
     pub outcome: String,
@@ -140,18 +125,28 @@ pub struct Bracket {
 }
 
 impl Bracket {
-    /// The next rate to try, or None when the search is done.
-    pub fn next(&self, spec: &SearchSpec) -> Option<f64> {
-        match (self.pass, self.fail) {
+    /// The next value to try, or None when the search is done (VU counts
+    /// are whole: a VU search ends when no count lies between the ends).
+    pub fn next(&self, spec: &SearchConfig) -> Option<f64> {
+        let whole = spec.over == SearchOver::Vus;
+        let next = match (self.pass, self.fail) {
             // doubling until a failure, up to `max`
-            (None, None) => Some(spec.from.min(spec.max)),
-            (Some(p), None) if p >= spec.max => None,
-            (Some(p), None) => Some((p * 2.0).min(spec.max)),
-            // even the first rate failed
-            (None, Some(_)) => None,
-            (Some(p), Some(f)) if f - p <= spec.precision * p => None,
-            (Some(p), Some(f)) => Some((p + f) / 2.0),
-        }
+            (None, None) => spec.from.min(spec.max),
+            (Some(p), None) if p >= spec.max => return None,
+            (Some(p), None) => (p * 2.0).min(spec.max),
+            // even the first value failed
+            (None, Some(_)) => return None,
+            (Some(p), Some(f)) if f - p <= spec.precision * p => return None,
+            (Some(p), Some(f)) if whole => {
+                let mid = ((p + f) / 2.0).floor();
+                if mid <= p {
+                    return None;
+                }
+                mid
+            }
+            (Some(p), Some(f)) => (p + f) / 2.0,
+        };
+        Some(next)
     }
 
     pub fn record(&mut self, rate: f64, verdict: Verdict) {
@@ -166,7 +161,8 @@ impl Bracket {
 }
 
 /// The config of one trial: `base` as an open-model run at `rate` in
-/// total for `length` (see the module).
+/// total for `length`, each unit with up to `max_vus` connections (see
+/// the module).
 pub fn at_rate(base: &Config, rate: f64, length: Duration, max_vus: u32) -> Config {
     let mut c = base.clone();
     let open =
@@ -187,9 +183,8 @@ pub fn at_rate(base: &Config, rate: f64, length: Duration, max_vus: u32) -> Conf
                  part: f64| {
         *r = Some(rate * part / total);
         stages.clear();
-        let most = max.unwrap_or(max_vus).max(1);
-        *max = Some(most);
-        *pre = Some(pre.unwrap_or(most.min(10)).min(most));
+        *max = Some(max_vus.max(1));
+        *pre = Some(max_vus.clamp(1, 10));
         *autoscale = Some(EndpointAutoscale::Off);
     };
     for e in &mut c.endpoints {
@@ -218,15 +213,86 @@ pub fn at_rate(base: &Config, rate: f64, length: Duration, max_vus: u32) -> Conf
     c.duration = Some(Dur(length));
     c.requests = None;
     c.autoscale = None;
+    c.max_workers = None;
+    c.search = None;
     c
+}
+
+/// The config of one trial of a VU search: `base` closed-model with `vus`
+/// VUs from the start for `length`, split by the units' weights as usual.
+pub fn at_vus(base: &Config, vus: u32, length: Duration) -> Config {
+    let mut c = base.clone();
+    let closed = |r: &mut Option<f64>,
+                  stages: &mut Vec<crate::config::RateStageSpec>,
+                  pre: &mut Option<u32>,
+                  max: &mut Option<u32>,
+                  autoscale: &mut Option<EndpointAutoscale>| {
+        *r = None;
+        stages.clear();
+        (*pre, *max) = (None, None);
+        *autoscale = Some(EndpointAutoscale::Off);
+    };
+    for e in &mut c.endpoints {
+        closed(
+            &mut e.rate,
+            &mut e.rate_stages,
+            &mut e.pre_allocated_vus,
+            &mut e.max_vus,
+            &mut e.autoscale,
+        );
+    }
+    for f in &mut c.flows {
+        closed(
+            &mut f.rate,
+            &mut f.rate_stages,
+            &mut f.pre_allocated_vus,
+            &mut f.max_vus,
+            &mut f.autoscale,
+        );
+    }
+    c.stages = vec![
+        Stage {
+            duration: Dur(Duration::ZERO),
+            target: vus,
+        },
+        Stage {
+            duration: Dur(length),
+            target: vus,
+        },
+    ];
+    c.duration = None;
+    c.requests = None;
+    c.autoscale = None;
+    c.max_workers = None;
+    c.search = None;
+    c
+}
+
+/// The config of a trial at `value` (a rate or a VU count) for `length`.
+pub fn trial_config(base: &Config, spec: &SearchConfig, value: f64, length: Duration) -> Config {
+    match spec.over {
+        SearchOver::Rate => at_rate(base, value, length, spec.max_vus),
+        SearchOver::Vus => at_vus(base, value as u32, length),
+    }
 }
 
 /// Judges a trial's summary at target `rate` over `length` (see the
 /// module). The achieved rate is what was sent over the trial's length
 /// (the summary's duration also holds the wait for the last responses).
-pub fn judge(summary: &Summary, rate: f64, length: Duration, run: String) -> Trial {
+pub fn judge(
+    summary: &Summary,
+    over: SearchOver,
+    value: f64,
+    length: Duration,
+    run: String,
+) -> Trial {
     let t = &summary.totals;
     let achieved = t.requests as f64 / length.as_secs_f64().max(1e-9);
+    // a VU search sends what its VUs can: no rate to reach
+    let (rate, vus) = match over {
+        SearchOver::Rate => (value, None),
+        SearchOver::Vus => (achieved, Some(value as u32)),
+    };
     let measured = t.latency_ms.as_ref();
     let corrected = t.latency_corrected_ms.as_ref().or(measured);
     let failed = summary.thresholds.iter().find(|r| !r.ok);
@@ -266,6 +332,7 @@ pub fn judge(summary: &Summary, rate: f64, length: Duration, run: String) -> Tri
     };
     Trial {
         rate,
+        vus,
         achieved,
         p50_ms: measured.map(|l| l.p50),
         p90_ms: measured.map(|l| l.p90),
@@ -308,12 +375,13 @@ pub type Progress<'a> = &'a mut dyn FnMut(&Trial);
 /// way). Returns the summary written.
 pub fn search(
     base: &Config,
-    spec: &SearchSpec,
     dir: &RunDir,
     stop: &Receiver<Halt>,
     stopped: &AtomicBool,
     progress: Progress<'_>,
 ) -> Result<Summary, String> {
+    let spec = base.search.clone().unwrap_or_default();
+    let spec = &spec;
     let began = Instant::now();
     let trials_dir = dir.path.join("trials");
     std::fs::create_dir_all(&trials_dir).map_err(|e| format!("{}: {e}", trials_dir.display()))?;
@@ -323,12 +391,12 @@ pub fn search(
     let mut ended: Option<String> = None;
     let fits = |length: Duration| {
         spec.budget
-            .is_none_or(|b| began.elapsed() + length + spec.cooldown <= b)
+            .is_none_or(|b| began.elapsed() + length + spec.cooldown.0 <= b.0)
     };
     let trial = |n: usize, rate: f64, length: Duration, last: &mut Option<Summary>| {
         let name = format!("{:02}-{}", n + 1, rate_name(rate));
         let tdir = RunDir::at(&trials_dir.join(&name)).map_err(|e| format!("{name}: {e}"))?;
-        let config = at_rate(base, rate, length, spec.max_vus)
+        let config = trial_config(base, spec, rate, length)
             .resolve()
             .map_err(|e| e.to_string())?;
         let s = run_trial(&config, &tdir, stop.clone())?;
@@ -337,18 +405,18 @@ pub fn search(
             s.totals.rps,
             s.state.as_str()
         ));
-        let t = judge(&s, rate, length, format!("trials/{name}"));
+        let t = judge(&s, spec.over, rate, length, format!("trials/{name}"));
         *last = Some(s);
-        if !spec.cooldown.is_zero() && !stopped.load(Ordering::SeqCst) {
-            std::thread::sleep(spec.cooldown);
+        if !spec.cooldown.0.is_zero() && !stopped.load(Ordering::SeqCst) {
+            std::thread::sleep(spec.cooldown.0);
         }
         Ok::<Trial, String>(t)
     };
-    if !spec.warmup.is_zero() && fits(spec.warmup) {
+    if !spec.warmup.0.is_zero() && fits(spec.warmup.0) {
         let mut t = trial(
             trials.len(),
             spec.from.min(spec.max),
-            spec.warmup,
+            spec.warmup.0,
             &mut last,
         )?;
         t.verdict = Verdict::Warmup;
@@ -360,13 +428,13 @@ pub fn search(
             ended = Some("stopped by a signal".into());
             break;
         }
-        if !fits(spec.trial * spec.repeat) {
+        if !fits(spec.trial.0.saturating_mul(spec.repeat)) {
             ended = Some("the budget ran out".into());
             break;
         }
         let mut verdicts = Vec::new();
         for _ in 0..spec.repeat.max(1) {
-            let t = trial(trials.len(), rate, spec.trial, &mut last)?;
+            let t = trial(trials.len(), rate, spec.trial.0, &mut last)?;
             verdicts.push(t.verdict);
             progress(&t);
             trials.push(t);
@@ -386,11 +454,11 @@ pub fn search(
     let mut rate = bracket.pass;
     if let Some(r) = rate
         && ended.is_none()
-        && !spec.confirm.is_zero()
+        && !spec.confirm().is_zero()
         && !stopped.load(Ordering::SeqCst)
     {
-        if fits(spec.confirm) {
-            let mut t = trial(trials.len(), r, spec.confirm, &mut last)?;
+        if fits(spec.confirm()) {
+            let mut t = trial(trials.len(), r, spec.confirm(), &mut last)?;
             t.verdict = if t.verdict == Verdict::Pass {
                 Verdict::Confirmed
             } else {
@@ -410,6 +478,7 @@ pub fn search(
     let mut summary = last.ok_or_else(|| "the budget left no time for a trial".to_string())?;
     summary.run_id = dir.run_id.clone();
     summary.search = Some(SearchSummary {
+        over: spec.over,
         rate,
         bracket: [bracket.pass, bracket.fail],
         outcome,
@@ -421,16 +490,21 @@ pub fn search(
 /// The search's result in one sentence.
 fn outcome(
     b: &Bracket,
-    spec: &SearchSpec,
+    spec: &SearchConfig,
     rate: Option<f64>,
     ended: Option<&str>,
     trials: &[Trial],
 ) -> String {
+    let unit = match spec.over {
+        SearchOver::Rate => "req/s",
+        SearchOver::Vus => "VUs",
+    };
+    let value = |t: &Trial| t.vus.map_or(t.rate, f64::from);
     let p99 = |r: f64| {
         trials
             .iter()
             .rev()
-            .find(|t| t.rate == r && t.verdict != Verdict::Warmup)
+            .find(|t| value(t) == r && t.verdict != Verdict::Warmup)
             .and_then(|t| t.p99_corrected_ms)
             .map_or(String::new(), |v| {
                 format!("p99 {v:.2} ms at {}", rate_name(r))
@@ -440,40 +514,40 @@ fn outcome(
         trials
             .iter()
             .rev()
-            .find(|t| t.rate == r && t.why.is_some())
+            .find(|t| value(t) == r && t.why.is_some())
             .and_then(|t| t.why.clone())
             .unwrap_or_default()
     };
     if trials.iter().any(|t| t.verdict == Verdict::NotConfirmed) {
         let r = b.pass.unwrap_or_default();
         return format!(
-            "{} req/s passed its trial but not the {:?} confirmation ({}): the SLO does not hold \
-             for long at that rate; the capacity is below it",
+            "{} {unit} passed its trial but not the {} confirmation ({}): the SLO does not hold \
+             for long there; the capacity is below it",
             rate_name(r),
-            spec.confirm,
+            Dur(spec.confirm()),
             why(r)
         );
     }
     let prefix = ended.map_or(String::new(), |e| format!("{e}: "));
     match (rate.or(b.pass), b.fail) {
         (None, Some(f)) => format!(
-            "{prefix}even the first rate, {} req/s, fails the SLO ({})",
+            "{prefix}even the first, {} {unit}, fails the SLO ({})",
             rate_name(f),
             why(f)
         ),
         (None, None) => format!("{prefix}no trial was judged"),
         (Some(p), None) if p >= spec.max => format!(
-            "sustains at least {} req/s within SLO ({}): --max reached",
+            "sustains at least {} {unit} within SLO ({}): the search's max reached",
             rate_name(p),
             p99(p)
         ),
         (Some(p), None) => format!(
-            "{prefix}sustains at least {} req/s ({})",
+            "{prefix}sustains at least {} {unit} ({})",
             rate_name(p),
             p99(p)
         ),
         (Some(p), Some(f)) if ended.is_some() => format!(
-            "{prefix}between {} and {} req/s ({}; fails at {}: {})",
+            "{prefix}between {} and {} {unit} ({}; fails at {}: {})",
             rate_name(p),
             rate_name(f),
             p99(p),
@@ -481,7 +555,7 @@ fn outcome(
             why(f)
         ),
         (Some(p), Some(f)) => format!(
-            "sustains {} req/s within SLO ({}, fails at {}: {})",
+            "sustains {} {unit} within SLO ({}, fails at {}: {})",
             rate_name(p),
             p99(p),
             rate_name(f),
@@ -522,27 +596,73 @@ fn rate_name(r: f64) -> String {
     }
 }
 
+/// The trial table's head (see [`table_row`]).
+pub fn table_head() -> String {
+    format!(
+        "{:>3} {:>6} {:>10} {:>10} {:>9} {:>9} {:>11} {:>7}  {}",
+        "#", "VUs", "rate/s", "sent/s", "p99 ms", "p99co ms", "errors", "dropped", "verdict"
+    )
+}
+
+/// One trial as a line of the table.
+pub fn table_row(t: &Trial) -> String {
+    let ms = |v: Option<f64>| v.map_or("-".into(), |v| format!("{v:.2}"));
+    let n: String = t
+        .run
+        .trim_start_matches("trials/")
+        .chars()
+        .take(2)
+        .collect();
+    let verdict = match t.verdict {
+        Verdict::Pass => "pass",
+        Verdict::Fail => "FAIL",
+        Verdict::Noisy => "noisy",
+        Verdict::Warmup => "warm-up",
+        Verdict::Confirmed => "confirmed",
+        Verdict::NotConfirmed => "NOT CONFIRMED",
+    };
+    let why = t.why.as_deref().map_or(String::new(), |w| format!(": {w}"));
+    let vus = t.vus.map_or("-".into(), |v| v.to_string());
+    format!(
+        "{:>3} {:>6} {:>10.1} {:>10.1} {:>9} {:>9} {:>10.2}% {:>7}  {verdict}{why}",
+        n,
+        vus,
+        t.rate,
+        t.achieved,
+        ms(t.p99_ms),
+        ms(t.p99_corrected_ms),
+        t.error_rate * 100.0,
+        t.dropped
+    )
+}
+
+/// The trial table and the outcome, for people.
+pub fn human(s: &SearchSummary) -> String {
+    let mut out = table_head();
+    out.push('\n');
+    for t in &s.trials {
+        out.push_str(&table_row(t));
+        out.push('\n');
+    }
+    out.push_str(&s.outcome);
+    out.push('\n');
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn spec() -> SearchSpec {
-        SearchSpec {
+    fn spec() -> SearchConfig {
+        SearchConfig {
             from: 100.0,
             max: 100_000.0,
-            precision: 0.02,
-            trial: Duration::from_secs(1),
-            warmup: Duration::ZERO,
-            repeat: 1,
-            cooldown: Duration::ZERO,
-            confirm: Duration::ZERO,
-            budget: None,
-            max_vus: 100,
+            ..SearchConfig::default()
         }
     }
 
     /// Runs the bracket against a target that passes below `limit`.
-    fn converge(spec: &SearchSpec, limit: f64) -> (Bracket, usize) {
+    fn converge(spec: &SearchConfig, limit: f64) -> (Bracket, usize) {
         let mut b = Bracket::default();
         let mut n = 0;
         while let Some(r) = b.next(spec) {
@@ -594,6 +714,36 @@ mod tests {
     }
 
     #[test]
+    fn a_vu_search_tries_whole_counts_and_stops_when_none_is_between() {
+        let s = SearchConfig {
+            over: SearchOver::Vus,
+            from: 1.0,
+            max: 1000.0,
+            ..SearchConfig::default()
+        };
+        for limit in [1.0, 2.0, 7.0, 100.0, 513.0] {
+            let (b, n) = converge(&s, limit);
+            let (p, f) = (b.pass.unwrap(), b.fail.unwrap());
+            assert!(p <= limit && f > limit && p.fract() == 0.0 && f.fract() == 0.0);
+            assert!(f - p <= (s.precision * p).max(1.0), "{limit}: {b:?}");
+            assert!(n <= 22, "{limit}: {n} trials");
+        }
+        let c = Config::parse(
+            r#"{"target": "http://127.0.0.1:1", "duration": "9s",
+                "endpoints": [{"name": "a", "path": "/a", "rate": 10, "max_vus": 7}]}"#,
+        )
+        .unwrap();
+        let t = at_vus(&c, 12, Duration::from_secs(2));
+        assert_eq!((t.endpoints[0].rate, t.endpoints[0].max_vus), (None, None));
+        assert_eq!(
+            t.stages.iter().map(|s| s.target).collect::<Vec<_>>(),
+            [12, 12]
+        );
+        assert_eq!(t.duration(), Duration::from_secs(2));
+        t.resolve().expect("a VU trial's config is valid");
+    }
+
+    #[test]
     fn a_trial_keeps_the_mix_and_goes_open_model() {
         // (a trial is made from the config as written, before defaults)
         let c = Config::parse(
@@ -627,7 +777,7 @@ mod tests {
         // a unit's own max_vus stays
         assert_eq!(
             (t.endpoints[0].max_vus, t.endpoints[1].max_vus),
-            (Some(7), Some(50))
+            (Some(50), Some(50))
         );
     }
 }

@@ -1299,8 +1299,14 @@ mod tests {
     fn each_threshold_says_which_histogram_it_reads() {
         for (key, reads) in [
             ("http_req_duration", Some(Reads::Latency)),
-            ("http_req_duration{expected_response:true}", Some(Reads::Expected)),
-            ("http_req_duration{expected_response:false}", Some(Reads::Unexpected)),
+            (
+                "http_req_duration{expected_response:true}",
+                Some(Reads::Expected),
+            ),
+            (
+                "http_req_duration{expected_response:false}",
+                Some(Reads::Unexpected),
+            ),
             ("iteration_duration{endpoint:users}", Some(Reads::Latency)),
             ("http_req_waiting", Some(Reads::Waiting)),
             ("http_req_connecting", Some(Reads::Connecting)),

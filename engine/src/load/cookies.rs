@@ -226,14 +226,8 @@ fn cookie_date(v: &str) -> Option<Expiry> {
     if day < 1 || day > days_in_month || year < 1601 || h > 23 || mi > 59 || s > 59 {
         return None;
     }
-    // days since 1970-01-01 (Howard Hinnant's days_from_civil)
-    let (y, m) = (i64::from(year) - i64::from(month <= 2), i64::from(month));
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + i64::from(day) - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let secs = days * 86_400 + i64::from(h * 3600 + mi * 60 + s);
+    let secs =
+        days_from_civil(i64::from(year), month, day) * 86_400 + i64::from(h * 3600 + mi * 60 + s);
     let at = if secs >= 0 {
         SystemTime::UNIX_EPOCH.checked_add(Duration::from_secs(secs.unsigned_abs()))
     } else {
@@ -244,6 +238,18 @@ fn cookie_date(v: &str) -> Option<Expiry> {
         None if secs < 0 => Expiry::Past,
         None => Expiry::Future,
     })
+}
+
+/// Days from 1970-01-01 to a date of the proleptic Gregorian calendar
+/// (Howard Hinnant's `days_from_civil`); also for certificates' validity
+/// dates ([`crate::tls`]).
+pub(crate) fn days_from_civil(year: i64, month: u32, day: u32) -> i64 {
+    let (y, m) = (year - i64::from(month <= 2), i64::from(month));
+    let era = y.div_euclid(400);
+    let yoe = y - era * 400;
+    let doy = (153 * (m + if m > 2 { -3 } else { 9 }) + 2) / 5 + i64::from(day) - 1;
+    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    era * 146_097 + doe - 719_468
 }
 
 /// RFC 6265 §5.1.4: the request path's directory.

@@ -801,10 +801,9 @@ fn merged_thresholds_equal_the_union_of_the_shards() {
         std::fs::copy(dirs[1].join(f), old.join(f)).unwrap();
     }
     let mut summary = userflux::read_json(&dirs[1].join("summary.json"));
-    summary
-        .as_object_mut()
-        .unwrap()
-        .remove("histograms_unexpected");
+    for older in ["histograms_unexpected", "histograms_phases"] {
+        summary.as_object_mut().unwrap().remove(older);
+    }
     std::fs::write(old.join("summary.json"), summary.to_string()).unwrap();
     let out = merge(
         &[&dirs[0], &old],
@@ -814,14 +813,20 @@ fn merged_thresholds_equal_the_union_of_the_shards() {
     assert_eq!(out.status.code(), Some(99), "{text}");
     assert!(
         text.contains("FAIL http_req_duration{expected_response:false} p(50)<1 (not judged: ")
-            && text.contains("unexpected response(s) and a histogram of 0"),
+            && text.contains("unexpected response(s) and a histogram of 0")
+            && text.contains("has no histogram of the waiting phase of \"api\""),
         "{text}"
     );
     let (o, _) = load_run(&tmp.path().join("from-old"));
     for t in &o.thresholds {
-        let reads_unexpected = t.metric.starts_with("http_req_duration{expected_response:");
-        assert_eq!(t.error.is_some(), reads_unexpected, "{t:?}");
-        if reads_unexpected {
+        let lacking = [
+            "http_req_duration{expected_response:",
+            "http_req_waiting",
+            "http_req_connecting",
+        ];
+        let reads_lacking = lacking.iter().any(|m| t.metric.starts_with(m));
+        assert_eq!(t.error.is_some(), reads_lacking, "{t:?}");
+        if reads_lacking {
             assert!(!t.ok && t.observed.is_none(), "{t:?}");
         } else {
             let whole = m.thresholds.iter().find(|x| x.metric == t.metric).unwrap();

@@ -278,17 +278,26 @@ fn endpoint_stats(
     )?;
     // Every request is a response (its latency recorded) or a failure
     // without one; the errors among the responses are the unexpected ones.
-    let failures = s.requests.saturating_sub(out.latency.len());
-    let unexpected = s.errors.saturating_sub(failures);
+    // Without the latency histogram the responses are known only when
+    // there were none.
+    let responses = match &latency {
+        Some(h) => Some(h.len()),
+        None => s.latency_ms.is_none().then_some(0),
+    };
     let recorded = out.unexpected.as_ref().map_or(0, |h| h.len());
-    if latency.is_none() && s.errors > 0 && out.unexpected.is_none() {
-        gaps.unexpected = Some(lacks("the unexpected responses' latency"));
-    } else if recorded != unexpected {
-        gaps.unexpected = Some(format!(
-            "{}: \"{name}\" had {unexpected} unexpected response(s) and a histogram of {recorded} \
-             (written by an older engine?); run the shards with the engine that merges them",
-            dir.join("summary.json").display()
-        ));
+    match responses.map(|n| s.errors.saturating_sub(s.requests.saturating_sub(n))) {
+        Some(unexpected) if unexpected == recorded => {}
+        Some(unexpected) => {
+            gaps.unexpected = Some(format!(
+                "{}: \"{name}\" had {unexpected} unexpected response(s) and a histogram of {recorded} \
+                 (written by an older engine?); run the shards with the engine that merges them",
+                dir.join("summary.json").display()
+            ))
+        }
+        None if s.errors > 0 && out.unexpected.is_none() => {
+            gaps.unexpected = Some(lacks("the unexpected responses' latency"));
+        }
+        None => {}
     }
     out.requests = s.requests;
     out.errors = s.errors;

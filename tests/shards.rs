@@ -619,3 +619,271 @@ fn merged_seconds_have_the_percentiles_of_all_the_shards_responses() {
         );
     }
 }
+
+/// The thresholds judged on a merge are those judged on the union of the
+/// shards (issue #27): every histogram a threshold reads is in the shards'
+/// summaries. Shard 0 sees its unexpected responses (503s) after ~1 ms,
+/// shard 1 after ~15 ms (sequential rows go j·N + I); each threshold
+/// expression kind is judged on the merge and compared with the value
+/// computed here from the shards' histograms and counts added. Before,
+/// `{expected_response:false}` read "nothing measured" and passed.
+#[test]
+fn merged_thresholds_equal_the_union_of_the_shards() {
+    use hdrhistogram::Histogram;
+    use userflux_engine::summary::decode_histogram;
+    let tmp = tempfile::tempdir().unwrap();
+    let routes = r#"{"routes": [
+        {"path": "/api/ok", "calls": [{"service": "a", "latency": "1ms"}]},
+        {"path": "/api/fastfail", "calls": [{"service": "b", "latency": "1ms", "error_rate": 1.0}]},
+        {"path": "/api/slowfail", "calls": [{"service": "c", "latency": "15ms", "error_rate": 1.0}]}]}"#;
+    let gw = Gateway::start(Some(routes), tmp.path());
+    std::fs::write(
+        tmp.path().join("kinds.csv"),
+        format!("kind\n{}", "ok\nok\nfastfail\nslowfail\n".repeat(25)),
+    )
+    .unwrap();
+    // (key, expression): every metric, and the tags each takes
+    let thresholds: &[(&str, &str)] = &[
+        ("http_req_duration{expected_response:false}", "p(50)<1"),
+        ("http_req_duration{expected_response:false}", "max<1000"),
+        ("http_req_duration{expected_response:false}", "min<1000"),
+        ("http_req_duration{expected_response:false}", "avg<1000"),
+        ("http_req_duration{expected_response:false}", "med<1000"),
+        ("http_req_duration{expected_response:true}", "p(99)<1000"),
+        ("http_req_duration{expected_response:true}", "max<1000"),
+        ("http_req_duration{endpoint:api}", "p(95)<1000"),
+        ("http_req_duration{method:GET}", "avg<1000"),
+        ("http_req_duration{url:/api/ok}", "max<1000"),
+        ("http_req_duration", "p(90)<1000"),
+        ("http_req_failed{expected_response:false}", "rate>0"),
+        ("http_req_failed", "rate<1"),
+        ("http_req_failed{status:503}", "rate>0"),
+        ("http_reqs{status:503}", "count>0"),
+        ("http_reqs{expected_response:true}", "count>0"),
+        ("http_reqs{flow:shop}", "count>0"),
+        ("http_reqs", "rate>0"),
+        ("iterations{flow:shop}", "count>0"),
+        ("iterations", "count>0"),
+        ("iteration_duration{scenario:shop}", "p(90)<1000"),
+        ("http_req_waiting{endpoint:api}", "p(90)<1000"),
+        ("http_req_connecting", "max<1000"),
+        ("server_timing{metric:gateway}", "p(99)<1000"),
+        ("server_timing{endpoint:api,metric:c}", "min<1000"),
+        ("checks", "rate>0"),
+        ("checks{check:ok}", "rate>0"),
+        ("data_received", "count>0"),
+        ("data_sent{endpoint:api}", "rate>0"),
+        ("dropped_iterations", "count==0"),
+        ("vus", "max>0"),
+        ("vus_max", "value>0"),
+    ];
+    let mut by_key: BTreeMap<&str, Vec<&str>> = BTreeMap::new();
+    for (k, e) in thresholds {
+        by_key.entry(k).or_default().push(e);
+    }
+    let config = tmp.path().join("c.json");
+    std::fs::write(
+        &config,
+        serde_json::json!({"name": "expected", "threads": 1,
+          "stages": [{"duration": "0s", "target": 8}, {"duration": "2s", "target": 8}],
+          "data": {"kinds": {"file": "kinds.csv"}},
+          "thresholds": by_key,
+          "endpoints": [{"name": "api", "path": "/api/{{data.kinds.kind}}",
+                         "checks": {"ok": {"status": 200}}}],
+          "flows": [{"name": "shop", "steps": [{"name": "home", "path": "/api/ok"}]}]})
+        .to_string(),
+    )
+    .unwrap();
+    let runs = tmp.path().join("runs");
+    let start = rfc3339(SystemTime::now() + Duration::from_millis(1500));
+    let mut children: Vec<_> = (0..2)
+        .map(|i| shard(&config, &runs, i, 2, &start, &gw.url()))
+        .collect();
+    for c in &mut children {
+        c.wait().unwrap(); // 99 when a shard's own thresholds fail: the merge's decide
+    }
+    let dirs: Vec<PathBuf> = (0..2).map(|i| runs.join(format!("shard-{i}"))).collect();
+    let shards: Vec<Summary> = dirs.iter().map(|d| load_run(d).0).collect();
+    let unexpected = |s: &Summary| decode_histogram(&s.histograms_unexpected["api"]).unwrap();
+    // (the slow route answers after 15 ms at least, whatever the machine's load)
+    assert!(!unexpected(&shards[0]).is_empty() && unexpected(&shards[1]).min() >= 15_000);
+    // the union: every shard's histograms (and counts) added
+    let union = |pick: &dyn Fn(&Summary) -> Vec<Option<String>>| {
+        let mut h = Histogram::<u64>::new(3).unwrap();
+        for s in &shards {
+            for b in pick(s).into_iter().flatten() {
+                h.add(decode_histogram(&b).unwrap()).unwrap();
+            }
+        }
+        h
+    };
+    let sum = |f: &dyn Fn(&Summary) -> u64| shards.iter().map(f).sum::<u64>();
+    let latency = |rows: &[&str]| {
+        let rows: Vec<String> = rows.iter().map(|r| r.to_string()).collect();
+        union(&move |s| rows.iter().map(|r| s.histograms.get(r).cloned()).collect())
+    };
+    let all = latency(&["api", "shop.home"]);
+    let failed = union(&|s| vec![s.histograms_unexpected.get("api").cloned()]);
+    let mut expected = all.clone();
+    expected.subtract(&failed).unwrap();
+    let phase = |p: &'static str| {
+        union(&move |s| {
+            (s.histograms_phases.values())
+                .map(|x| x.get(p).cloned())
+                .collect()
+        })
+    };
+    let metric = |ep: Option<&'static str>, m: &'static str| {
+        union(&move |s| {
+            (s.endpoints.iter())
+                .filter(|(n, _)| ep.is_none_or(|e| e == n.as_str()))
+                .map(|(_, x)| x.server_timing.get(m).map(|t| t.histogram.clone()))
+                .collect()
+        })
+    };
+    let flow = union(&|s| vec![Some(s.flows["shop"].histogram.clone())]);
+    // p(50)<1 of the unexpected responses fails (each took 1 ms at least): exit 99
+    let out = merge(
+        &[&dirs[0], &dirs[1]],
+        &["--out", tmp.path().join("merged").to_str().unwrap()],
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(99),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let (m, _) = load_run(&tmp.path().join("merged"));
+    let seconds = m.totals.requests as f64 / m.totals.rps;
+    let of = |h: &Histogram<u64>, expr: &str| {
+        let ms = |us: u64| us as f64 / 1000.0;
+        let agg = expr.split(['<', '>', '=']).next().unwrap();
+        match agg {
+            "max" => ms(h.max()),
+            "min" => ms(h.min()),
+            "avg" => h.mean() / 1000.0,
+            "med" => ms(h.value_at_quantile(0.5)),
+            p => {
+                let p: f64 = p[2..p.len() - 1].parse().unwrap();
+                ms(h.value_at_quantile(p / 100.0))
+            }
+        }
+    };
+    let errors_503 = sum(&|s| s.endpoints["api"].status_codes["503"]);
+    let checks = |f: fn(&userflux_engine::summary::CheckCount) -> u64| {
+        sum(&|s| f(&s.endpoints["api"].checks["ok"]))
+    };
+    let vus_max = (shards.iter().flat_map(|s| s.timeline.iter().map(|x| x.t)))
+        .map(|t| {
+            (shards.iter())
+                .filter_map(|s| s.timeline.iter().find(|x| x.t == t))
+                .map(|x| x.vus)
+                .sum::<u32>()
+        })
+        .max()
+        .unwrap();
+    let requests = sum(&|s| s.totals.requests);
+    for (key, expr) in thresholds {
+        let want = match *key {
+            "http_req_duration{expected_response:false}" => of(&failed, expr),
+            "http_req_duration{expected_response:true}" => of(&expected, expr),
+            "http_req_duration{endpoint:api}" => of(&latency(&["api"]), expr),
+            "http_req_duration{url:/api/ok}" => of(&latency(&["shop.home"]), expr),
+            "http_req_duration" | "http_req_duration{method:GET}" => of(&all, expr),
+            "http_req_failed{expected_response:false}" | "http_req_failed{status:503}" => 1.0,
+            "http_req_failed" => sum(&|s| s.totals.errors) as f64 / requests as f64,
+            "http_reqs{status:503}" => errors_503 as f64,
+            "http_reqs{expected_response:true}" => (requests - sum(&|s| s.totals.errors)) as f64,
+            "http_reqs{flow:shop}" => sum(&|s| s.endpoints["shop.home"].requests) as f64,
+            "http_reqs" => requests as f64 / seconds,
+            "iterations{flow:shop}" => {
+                sum(&|s| s.flows["shop"].iterations + s.flows["shop"].failed_iterations) as f64
+            }
+            "iterations" => sum(&|s| {
+                s.endpoints["api"].requests
+                    + s.flows["shop"].iterations
+                    + s.flows["shop"].failed_iterations
+            }) as f64,
+            "iteration_duration{scenario:shop}" => of(&flow, expr),
+            "http_req_waiting{endpoint:api}" => of(
+                &union(&|s| vec![s.histograms_phases["api"].get("waiting").cloned()]),
+                expr,
+            ),
+            "http_req_connecting" => of(&phase("connect"), expr),
+            "server_timing{metric:gateway}" => of(&metric(None, "gateway"), expr),
+            "server_timing{endpoint:api,metric:c}" => of(&metric(Some("api"), "c"), expr),
+            "checks" | "checks{check:ok}" => {
+                checks(|c| c.passes) as f64 / checks(|c| c.passes + c.fails) as f64
+            }
+            "data_received" => sum(&|s| s.totals.bytes_in) as f64,
+            "data_sent{endpoint:api}" => sum(&|s| s.endpoints["api"].bytes_out) as f64 / seconds,
+            "dropped_iterations" => 0.0,
+            "vus" => f64::from(vus_max),
+            "vus_max" => 8.0,
+            other => panic!("no union value for {other}"),
+        };
+        let got = m
+            .thresholds
+            .iter()
+            .find(|t| t.metric == *key && t.expression == *expr)
+            .unwrap_or_else(|| panic!("{key}: {expr} judged"));
+        assert_eq!(got.error, None, "{key}: {expr}");
+        let observed = got
+            .observed
+            .unwrap_or_else(|| panic!("{key}: {expr}: measured"));
+        assert!(
+            (observed - want).abs() <= want.abs() * 1e-9,
+            "{key}: {expr}: merged {observed}, union {want}"
+        );
+    }
+    // the slow shard's 503s fail p(50)<1 ms of the unexpected responses
+    let p50 = |m: &Summary| {
+        m.thresholds
+            .iter()
+            .find(|t| t.metric == "http_req_duration{expected_response:false}")
+            .cloned()
+            .unwrap()
+    };
+    assert!(!p50(&m).ok && p50(&m).observed.unwrap() >= 1.0);
+
+    // a shard written without the unexpected responses' histogram (an older
+    // engine): what reads it is not judged, and says why; the rest is
+    let old = tmp.path().join("old-shard-1");
+    std::fs::create_dir(&old).unwrap();
+    for f in ["config.json", "status.json", "timeline-histograms.ndjson"] {
+        std::fs::copy(dirs[1].join(f), old.join(f)).unwrap();
+    }
+    let mut summary = userflux::read_json(&dirs[1].join("summary.json"));
+    for older in ["histograms_unexpected", "histograms_phases"] {
+        summary.as_object_mut().unwrap().remove(older);
+    }
+    std::fs::write(old.join("summary.json"), summary.to_string()).unwrap();
+    let out = merge(
+        &[&dirs[0], &old],
+        &["--out", tmp.path().join("from-old").to_str().unwrap()],
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(99), "{text}");
+    assert!(
+        text.contains("FAIL http_req_duration{expected_response:false} p(50)<1 (not judged: ")
+            && text.contains("unexpected response(s) and a histogram of 0")
+            && text.contains("has no histogram of the waiting phase of \"api\""),
+        "{text}"
+    );
+    let (o, _) = load_run(&tmp.path().join("from-old"));
+    for t in &o.thresholds {
+        let lacking = [
+            "http_req_duration{expected_response:",
+            "http_req_waiting",
+            "http_req_connecting",
+        ];
+        let reads_lacking = lacking.iter().any(|m| t.metric.starts_with(m));
+        assert_eq!(t.error.is_some(), reads_lacking, "{t:?}");
+        if reads_lacking {
+            assert!(!t.ok && t.observed.is_none(), "{t:?}");
+        } else {
+            let whole = m.thresholds.iter().find(|x| x.metric == t.metric).unwrap();
+            assert_eq!(t.ok, whole.ok, "{t:?}");
+        }
+    }
+}

@@ -22,6 +22,7 @@ use crate::summary::{
     MetricSecond, SUMMARY_SCHEMA, Second, SecondEndpoint, SecondFlow, SecondHistograms, Summary,
     decode_histogram, percentile_ms,
 };
+use crate::thresholds::{EndpointView, Reads, Threshold, ThresholdResult};
 use hdrhistogram::Histogram;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -176,53 +177,173 @@ pub fn check(runs: &[ShardRun], partial: bool) -> Result<(u32, Vec<u32>), String
     Ok((info.count, missing))
 }
 
-fn hist(s: Option<&String>) -> Option<Histogram<u64>> {
-    s.and_then(|t| decode_histogram(t).ok())
+/// Decodes a histogram of shard `dir`'s summary; one that does not decode
+/// is an error naming the file and what it held.
+fn hist(dir: &Path, what: &str, b64: Option<&String>) -> Result<Option<Histogram<u64>>, String> {
+    b64.map(|b| {
+        decode_histogram(b).map_err(|e| {
+            format!(
+                "{}: {what}: the histogram does not decode: {e}",
+                dir.join("summary.json").display()
+            )
+        })
+    })
+    .transpose()
 }
 
-/// A shard's row counts and histograms, back from its summary.
-fn endpoint_stats(summary: &Summary, name: &str, checks: &[&str]) -> EndpointStats {
-    let mut e = EndpointStats::new();
-    let Some(s) = summary.endpoints.get(name) else {
-        return e;
-    };
-    if let Some(h) = hist(summary.histograms.get(name)) {
-        e.latency.add(&h).expect("grows to fit");
+/// What a shard's summary lacks of one endpoint (written by an older
+/// engine, or edited): the thresholds that read it cannot be judged on the
+/// merge, and say why instead of passing on what is left.
+#[derive(Clone, Debug, Default)]
+struct Gaps {
+    /// Its latency (the corrected one for an open-model endpoint).
+    latency: Option<String>,
+    /// Its unexpected responses' latency.
+    unexpected: Option<String>,
+    /// `connect`, `tls_handshake`, `waiting`.
+    phases: [Option<String>; 3],
+}
+
+impl Gaps {
+    fn add(&mut self, other: Gaps) {
+        self.latency = self.latency.take().or(other.latency);
+        self.unexpected = self.unexpected.take().or(other.unexpected);
+        for (a, b) in self.phases.iter_mut().zip(other.phases) {
+            *a = a.take().or(b);
+        }
     }
-    e.corrected = hist(summary.histograms_corrected.get(name));
-    e.requests = s.requests;
-    e.errors = s.errors;
-    e.bytes_in = s.bytes_in;
-    e.bytes_out = s.bytes_out;
-    e.dropped = s.dropped;
-    e.late = s.late;
+
+    /// Why `t` cannot be judged on this endpoint, if it cannot.
+    fn of(&self, t: &Threshold) -> Option<&String> {
+        match t.reads()? {
+            Reads::Latency => self.latency.as_ref(),
+            Reads::Expected => self.latency.as_ref().or(self.unexpected.as_ref()),
+            Reads::Unexpected => self.unexpected.as_ref(),
+            Reads::Connecting => self.phases[0].as_ref(),
+            Reads::TlsHandshaking => self.phases[1].as_ref(),
+            Reads::Waiting => self.phases[2].as_ref(),
+            // carried inside the endpoint's figures: there, or an error
+            Reads::ServerTiming(_) => None,
+        }
+    }
+}
+
+const PHASES: [&str; 3] = ["connect", "tls_handshake", "waiting"];
+
+/// A shard's row counts and histograms, back from its summary, and what
+/// the summary lacks of them.
+fn endpoint_stats(
+    dir: &Path,
+    summary: &Summary,
+    e: &crate::plan::EndpointPlan,
+) -> Result<(EndpointStats, Gaps), String> {
+    let name = e.name.as_str();
+    let mut out = EndpointStats::new();
+    let mut gaps = Gaps::default();
+    let Some(s) = summary.endpoints.get(name) else {
+        return Ok((out, gaps));
+    };
+    let lacks = |what: &str| {
+        format!(
+            "{} has no histogram of {what} of \"{name}\" (written by an older engine?); \
+             run the shards with the engine that merges them",
+            dir.join("summary.json").display()
+        )
+    };
+    let latency = hist(
+        dir,
+        &format!("histograms.{name}"),
+        summary.histograms.get(name),
+    )?;
+    if let Some(h) = &latency {
+        out.latency.add(h).expect("grows to fit");
+    }
+    out.corrected = hist(
+        dir,
+        &format!("histograms_corrected.{name}"),
+        summary.histograms_corrected.get(name),
+    )?;
+    let missing = if e.open.is_some() {
+        s.latency_corrected_ms.is_some() && out.corrected.is_none()
+    } else {
+        s.latency_ms.is_some() && latency.is_none()
+    };
+    if missing {
+        gaps.latency = Some(lacks("the latency"));
+    }
+    out.unexpected = hist(
+        dir,
+        &format!("histograms_unexpected.{name}"),
+        summary.histograms_unexpected.get(name),
+    )?;
+    // Every request is a response (its latency recorded) or a failure
+    // without one; the errors among the responses are the unexpected ones.
+    // Without the latency histogram the responses are known only when
+    // there were none.
+    let responses = match &latency {
+        Some(h) => Some(h.len()),
+        None => s.latency_ms.is_none().then_some(0),
+    };
+    let recorded = out.unexpected.as_ref().map_or(0, |h| h.len());
+    match responses.map(|n| s.errors.saturating_sub(s.requests.saturating_sub(n))) {
+        Some(unexpected) if unexpected == recorded => {}
+        Some(unexpected) => {
+            gaps.unexpected = Some(format!(
+                "{}: \"{name}\" had {unexpected} unexpected response(s) and a histogram of {recorded} \
+                 (written by an older engine?); run the shards with the engine that merges them",
+                dir.join("summary.json").display()
+            ))
+        }
+        None if s.errors > 0 && out.unexpected.is_none() => {
+            gaps.unexpected = Some(lacks("the unexpected responses' latency"));
+        }
+        None => {}
+    }
+    out.requests = s.requests;
+    out.errors = s.errors;
+    out.bytes_in = s.bytes_in;
+    out.bytes_out = s.bytes_out;
+    out.dropped = s.dropped;
+    out.late = s.late;
     for (code, n) in &s.status_codes {
         if let Ok(c) = code.parse::<usize>() {
-            e.status[c.min(e.status.len() - 1)] += n;
+            out.status[c.min(out.status.len() - 1)] += n;
         }
     }
     for k in ErrorKind::ALL {
-        e.error_kinds[k as usize] = s.error_kinds.get(k.as_str()).copied().unwrap_or(0);
+        out.error_kinds[k as usize] = s.error_kinds.get(k.as_str()).copied().unwrap_or(0);
     }
     let mut timings = Timings::default();
     for (metric, m) in &s.server_timing {
-        if let Some(h) = hist(Some(&m.histogram)) {
+        let what = format!("endpoints.{name}.server_timing.{metric}");
+        if let Some(h) = hist(dir, &what, Some(&m.histogram))? {
             timings.names.push(metric.as_str().into());
             timings.hists.push(h);
         }
     }
     timings.malformed = s.server_timing_malformed;
-    e.server_timing = timings;
-    e.checks = checks
+    out.server_timing = timings;
+    out.checks = e
+        .checks
         .iter()
-        .map(|c| s.checks.get(*c).map_or([0, 0], |c| [c.passes, c.fails]))
+        .map(|(c, _)| s.checks.get(c).map_or([0, 0], |c| [c.passes, c.fails]))
         .collect();
     let phases = summary.histograms_phases.get(name);
-    e.connecting = hist(phases.and_then(|p| p.get("connect")));
-    e.tls_handshaking = hist(phases.and_then(|p| p.get("tls_handshake")));
-    e.waiting = hist(phases.and_then(|p| p.get("waiting")));
-    e.tls_resumed = s.tls_resumed;
-    e
+    let measured = [&s.connect_ms, &s.tls_handshake_ms, &s.waiting_ms];
+    for (i, phase) in PHASES.iter().enumerate() {
+        let what = format!("histograms_phases.{name}.{phase}");
+        let h = hist(dir, &what, phases.and_then(|p| p.get(*phase)))?;
+        if h.is_none() && measured[i].is_some() {
+            gaps.phases[i] = Some(lacks(&format!("the {phase} phase")));
+        }
+        *[
+            &mut out.connecting,
+            &mut out.tls_handshaking,
+            &mut out.waiting,
+        ][i] = h;
+    }
+    out.tls_resumed = s.tls_resumed;
+    Ok((out, gaps))
 }
 
 /// A requests-weighted mean of per-shard percentiles.
@@ -394,11 +515,13 @@ pub fn merge(runs: &[ShardRun], missing: &[u32], out: &Path) -> Result<Summary, 
     let mut load_seconds: f64 = 0.0;
     let mut elapsed: f64 = 0.0;
     let mut scaling = Vec::new();
+    let mut gaps: Vec<Gaps> = plan.endpoints.iter().map(|_| Gaps::default()).collect();
     for r in runs {
         let s = &r.summary;
         for (i, e) in plan.endpoints.iter().enumerate() {
-            let checks: Vec<&str> = e.checks.iter().map(|(n, _)| n.as_str()).collect();
-            endpoints[i].add(&endpoint_stats(s, &e.name, &checks));
+            let (stats, lacks) = endpoint_stats(&r.dir, s, e)?;
+            endpoints[i].add(&stats);
+            gaps[i].add(lacks);
             // VUs are a unit's (a flow's first step carries them)
             if e.unit {
                 let vus = match &e.step {
@@ -416,7 +539,8 @@ pub fn merge(runs: &[ShardRun], missing: &[u32], out: &Path) -> Result<Summary, 
                     interrupted: fs.interrupted_iterations,
                     duration: new_histogram(),
                 };
-                if let Some(h) = hist(Some(&fs.histogram)) {
+                let what = format!("flows.{}.histogram", fp.name);
+                if let Some(h) = hist(&r.dir, &what, Some(&fs.histogram))? {
                     part.duration.add(&h).expect("grows to fit");
                 }
                 f.add(&part);
@@ -472,6 +596,7 @@ pub fn merge(runs: &[ShardRun], missing: &[u32], out: &Path) -> Result<Summary, 
         .min()
         .unwrap_or_default();
     let mut summary = crate::run::build_summary(&config, &plan, &dir, started, outcome, Vec::new());
+    unjudged(&plan, &gaps, &mut summary.thresholds);
     summary.engine.threads = runs.iter().map(|r| r.summary.engine.threads).sum();
     summary.engine.cpu_user_s = runs.iter().map(|r| r.summary.engine.cpu_user_s).sum();
     summary.engine.cpu_system_s = runs.iter().map(|r| r.summary.engine.cpu_system_s).sum();
@@ -501,6 +626,23 @@ pub fn merge(runs: &[ShardRun], missing: &[u32], out: &Path) -> Result<Summary, 
     }
     write(&dir, &config, &raw, &summary, runs).map_err(|e| format!("{}: {e}", out.display()))?;
     Ok(summary)
+}
+
+/// Fails, saying why, each threshold that reads a histogram some shard
+/// lacks of an endpoint it selects: judged on what is left, it could pass
+/// where the union fails.
+fn unjudged(plan: &crate::plan::Plan, gaps: &[Gaps], results: &mut [ThresholdResult]) {
+    let blank = EndpointStats::new();
+    for (t, r) in plan.thresholds.iter().zip(results) {
+        let why = (0..plan.endpoints.len())
+            .filter(|&i| t.selects(&EndpointView::in_plan(plan, i, &blank)))
+            .find_map(|i| gaps[i].of(t));
+        if let Some(why) = why {
+            r.observed = None;
+            r.ok = false;
+            r.error = Some(why.clone());
+        }
+    }
 }
 
 fn write(

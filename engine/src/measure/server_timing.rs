@@ -126,7 +126,9 @@ impl<'a> Parser<'a> {
             } else {
                 self.token()
             };
-            if param.eq_ignore_ascii_case(b"dur") {
+            // W3C Server Timing: a parameter named again is ignored, so
+            // the first `dur` wins (issue #27)
+            if param.eq_ignore_ascii_case(b"dur") && dur.is_none() {
                 dur = Some(parse_ms(value)?);
             }
         }
@@ -342,6 +344,13 @@ mod tests {
                 0,
             ),
             ("DUR;DUR=1", &[("DUR", Some(1.0))], 0),
+            // the first dur wins, a later one is ignored (even a bad one)
+            (
+                "a;dur=1;dur=2, b;dur=3;DUR=4",
+                &[("a", Some(1.0)), ("b", Some(3.0))],
+                0,
+            ),
+            ("a;desc=x;dur=5;dur=zz", &[("a", Some(5.0))], 0),
             // malformed entries are skipped and counted, the rest kept
             ("a;dur=abc, b;dur=1", &[("b", Some(1.0))], 1),
             ("a;dur=-1, b;dur=2", &[("b", Some(2.0))], 1),

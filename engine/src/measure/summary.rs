@@ -129,6 +129,13 @@ pub struct Summary {
     /// `connect`, `tls_handshake`, `waiting`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub histograms_phases: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per endpoint that had any, the latency (µs, same form; corrected for
+    /// an open-model endpoint) of the responses whose status was not
+    /// accepted, or that a flow step could not use: what thresholds'
+    /// `expected_response` tag reads (the expected ones are the latency
+    /// less these), so `merge` rebuilds them.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub histograms_unexpected: BTreeMap<String, String>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

@@ -413,6 +413,29 @@ impl Threshold {
                         "checks{{{tag}}}: checks are counted per endpoint and check, not per status"
                     ));
                 }
+                // These would be ignored (the counts are not kept per
+                // response), and a tag must never be silently ignored.
+                "status" | "expected_response"
+                    if matches!(
+                        metric,
+                        Metric::ServerTiming
+                            | Metric::DataSent
+                            | Metric::DataReceived
+                            | Metric::Dropped
+                            | Metric::Iterations
+                            | Metric::IterationDuration
+                    ) =>
+                {
+                    let instead = match metric {
+                        Metric::Iterations => "; http_reqs takes it",
+                        Metric::IterationDuration => "; http_req_duration takes expected_response",
+                        _ => "; tag by endpoint",
+                    };
+                    return Err(format!(
+                        "{name}{{{tag}:…}}: {name} is not kept per response status{instead}",
+                        tag = tag.trim()
+                    ));
+                }
                 "method" if !value.is_empty() => f.method = Some(value.to_ascii_uppercase()),
                 "url" if !value.is_empty() => f.url = Some(value.to_string()),
                 "status" => {
@@ -546,6 +569,75 @@ impl Threshold {
     }
 }
 
+/// Which of an endpoint's histograms a threshold reads.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reads<'t> {
+    /// The latency of every response (corrected for an open-model endpoint).
+    Latency,
+    /// That latency less the unexpected responses' (`expected_response:true`).
+    Expected,
+    /// The unexpected responses' latency ([`EndpointStats::unexpected`],
+    /// `expected_response:false`).
+    Unexpected,
+    Connecting,
+    TlsHandshaking,
+    Waiting,
+    /// A `Server-Timing` metric's durations.
+    ServerTiming(&'t str),
+}
+
+impl Threshold {
+    /// The histogram it reads of each endpoint it selects; `None` for a
+    /// threshold on counts. What [`evaluate`] adds up, and what `merge`
+    /// must have rebuilt from every shard to judge it.
+    pub fn reads(&self) -> Option<Reads<'_>> {
+        Some(match self.metric {
+            Metric::Connecting => Reads::Connecting,
+            Metric::TlsHandshaking => Reads::TlsHandshaking,
+            Metric::Waiting => Reads::Waiting,
+            Metric::ServerTiming => Reads::ServerTiming(self.filter.server_metric.as_deref()?),
+            Metric::Duration | Metric::IterationDuration => match self.filter.expected {
+                None => Reads::Latency,
+                Some(true) => Reads::Expected,
+                Some(false) => Reads::Unexpected,
+            },
+            _ => return None,
+        })
+    }
+
+    /// Whether its tags select endpoint (or flow step) `e`. A flow's steps
+    /// are not iterations of their own: `iterations` and
+    /// `iteration_duration` read the flow's instead.
+    pub fn selects(&self, e: &EndpointView<'_>) -> bool {
+        e.selected_by(&self.filter) && !(self.counts_iterations() && e.flow.is_some())
+    }
+
+    fn counts_iterations(&self) -> bool {
+        matches!(self.metric, Metric::Iterations | Metric::IterationDuration)
+    }
+}
+
+/// `h` less `u`, value by value, saturating at zero: `u` is recorded
+/// alongside `h` and never exceeds it, but a merged shard's file could say
+/// otherwise, and HdrHistogram's `subtract` panics or stops half-way then.
+fn without(h: &Histogram<u64>, u: &Histogram<u64>) -> Histogram<u64> {
+    let mut out = new_histogram();
+    for v in h.iter_recorded() {
+        let value = v.value_iterated_to();
+        let theirs = if value <= u.max() {
+            u.count_at(value)
+        } else {
+            0
+        };
+        let n = v.count_at_value().saturating_sub(theirs);
+        if n > 0 {
+            // cannot fail: `value` was recorded into a histogram of the same kind
+            let _ = out.record_n(value, n);
+        }
+    }
+    out
+}
+
 /// One endpoint's counts as thresholds see them.
 pub struct EndpointView<'a> {
     pub name: &'a str,
@@ -615,6 +707,10 @@ pub struct ThresholdResult {
     /// This threshold failed during the run with `abort_on_fail` and stopped it.
     #[serde(default)]
     pub aborted: bool,
+    /// Why it could not be judged (a merged run whose shards lack a
+    /// histogram it reads); it then counts as failed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<String>,
 }
 
 /// What thresholds read of the whole run so far.
@@ -661,8 +757,7 @@ pub fn evaluate(
     let (mut passed, mut judged) = (0u64, 0u64);
     // Iterations: an endpoint's requests, a flow's iterations (its steps'
     // requests are not iterations of their own).
-    let iterations = matches!(t.metric, Metric::Iterations | Metric::IterationDuration);
-    if iterations && f.endpoint.is_none() && f.method.is_none() && f.url.is_none() {
+    if t.counts_iterations() && f.endpoint.is_none() && f.method.is_none() && f.url.is_none() {
         for fl in run
             .flows
             .iter()
@@ -672,10 +767,7 @@ pub fn evaluate(
             latency.add(&fl.stats.duration).expect("grows to fit");
         }
     }
-    for e in endpoints
-        .iter()
-        .filter(|e| e.selected_by(f) && !(iterations && e.flow.is_some()))
-    {
+    for e in endpoints.iter().filter(|e| t.selects(e)) {
         let st = e.stats;
         for ((name, _), [p, fl]) in e.checks.iter().zip(&st.checks) {
             if f.check.as_deref().is_none_or(|c| c == name) {
@@ -683,31 +775,30 @@ pub fn evaluate(
                 judged += p + fl;
             }
         }
-        let phase = match t.metric {
-            Metric::Connecting => Some(&st.connecting),
-            Metric::TlsHandshaking => Some(&st.tls_handshaking),
-            Metric::Waiting => Some(&st.waiting),
-            _ => None,
-        };
-        if let Some(h) = phase {
-            if let Some(h) = h {
-                latency.add(h).expect("grows to fit");
-            }
-        } else if let Some(name) = &f.server_metric {
-            if let Some((_, h)) = st.server_timing.iter().find(|(n, _)| n == name) {
-                latency.add(h).expect("grows to fit");
-            }
-        } else if let Some(h) = st.effective_latency(e.open) {
-            match (f.expected, &st.unexpected) {
-                (Some(false), Some(u)) => latency.add(u).expect("grows to fit"),
-                (Some(false), None) => {}
-                (Some(true), Some(u)) => {
-                    let mut ok = h.clone();
-                    ok.subtract(u).expect("recorded alongside");
-                    latency.add(&ok).expect("grows to fit");
+        let effective = st.effective_latency(e.open);
+        let expected;
+        let read: Option<&Histogram<u64>> = match t.reads() {
+            None => None,
+            Some(Reads::Latency) => effective,
+            Some(Reads::Expected) => match (effective, &st.unexpected) {
+                (Some(h), Some(u)) => {
+                    expected = without(h, u);
+                    Some(&expected)
                 }
-                _ => latency.add(h).expect("grows to fit"),
-            }
+                (h, _) => h,
+            },
+            Some(Reads::Unexpected) => st.unexpected.as_ref(),
+            Some(Reads::Connecting) => st.connecting.as_ref(),
+            Some(Reads::TlsHandshaking) => st.tls_handshaking.as_ref(),
+            Some(Reads::Waiting) => st.waiting.as_ref(),
+            Some(Reads::ServerTiming(name)) => st
+                .server_timing
+                .iter()
+                .find(|(n, _)| *n == name)
+                .map(|(_, h)| h),
+        };
+        if let Some(h) = read {
+            latency.add(h).expect("grows to fit");
         }
         // Counts of the responses (and failures) the tags select.
         let (n, bad) = match (f.status, f.expected) {
@@ -753,6 +844,7 @@ pub fn evaluate(
         observed,
         ok,
         aborted: false,
+        error: None,
     }
 }
 
@@ -973,6 +1065,32 @@ mod tests {
             ),
             ("vus", "p(95)<5", "vus takes value, min, max"),
             ("http_req_duration{endpoint:users", "p(95)<1", "unclosed"),
+            // tags a metric would ignore are refused, never ignored
+            (
+                "server_timing{metric:a,expected_response:true}",
+                "p(95)<1",
+                "server_timing is not kept per response status; tag by endpoint",
+            ),
+            (
+                "data_received{status:200}",
+                "count>1",
+                "data_received is not kept per response status",
+            ),
+            (
+                "dropped_iterations{expected_response:false}",
+                "count>1",
+                "dropped_iterations is not kept per response status",
+            ),
+            (
+                "iterations{status:200}",
+                "count>1",
+                "iterations is not kept per response status; http_reqs takes it",
+            ),
+            (
+                "iteration_duration{expected_response:true}",
+                "p(95)<1",
+                "http_req_duration takes expected_response",
+            ),
         ];
         for (key, expr, want) in cases {
             let e = parse(key, expr).unwrap_err();
@@ -1175,6 +1293,52 @@ mod tests {
         );
         assert_eq!(eval("data_received{name:users}", "count>0"), Some(12_345.0));
         assert_eq!(eval("iterations", "rate>0"), Some(10.1));
+    }
+
+    #[test]
+    fn each_threshold_says_which_histogram_it_reads() {
+        for (key, reads) in [
+            ("http_req_duration", Some(Reads::Latency)),
+            (
+                "http_req_duration{expected_response:true}",
+                Some(Reads::Expected),
+            ),
+            (
+                "http_req_duration{expected_response:false}",
+                Some(Reads::Unexpected),
+            ),
+            ("iteration_duration{endpoint:users}", Some(Reads::Latency)),
+            ("http_req_waiting", Some(Reads::Waiting)),
+            ("http_req_connecting", Some(Reads::Connecting)),
+            ("http_req_tls_handshaking", Some(Reads::TlsHandshaking)),
+            ("server_timing{metric:db}", Some(Reads::ServerTiming("db"))),
+            ("http_reqs{expected_response:true}", None),
+        ] {
+            let t = parse(key, if reads.is_some() { "max<1" } else { "count<1" }).unwrap();
+            assert_eq!(t.reads(), reads, "{key}");
+        }
+    }
+
+    /// The expected responses' latency is all less the unexpected ones'
+    /// (recorded only for those, off the hot path); never below zero, even
+    /// from a damaged merged file, where HdrHistogram's `subtract` panics.
+    #[test]
+    fn expected_is_all_less_unexpected_saturating() {
+        let mut all = new_histogram();
+        for v in [1_000, 2_000, 2_000, 90_000] {
+            all.record(v).unwrap();
+        }
+        let mut bad = new_histogram();
+        bad.record(2_000).unwrap();
+        bad.record(90_000).unwrap();
+        let ok = without(&all, &bad);
+        assert_eq!((ok.len(), ok.min(), ok.max()), (2, 1_000, 2_000));
+        let mut wrong = new_histogram();
+        wrong.record_n(1_000, 5).unwrap();
+        wrong.record_n(3_600_000_000, 1).unwrap(); // beyond all's range
+        let ok = without(&all, &wrong);
+        assert_eq!((ok.len(), ok.min()), (3, 2_000));
+        assert!(without(&new_histogram(), &wrong).is_empty());
     }
 
     #[test]

@@ -546,6 +546,7 @@ pub fn build_summary(
     let mut histograms = std::collections::BTreeMap::new();
     let mut histograms_corrected = std::collections::BTreeMap::new();
     let mut histograms_phases = std::collections::BTreeMap::new();
+    let mut histograms_unexpected = std::collections::BTreeMap::new();
     let mut views = Vec::new();
     let mut check_totals: std::collections::BTreeMap<String, CheckCount> = Default::default();
     for (i, s) in outcome.endpoints.iter().enumerate() {
@@ -569,6 +570,9 @@ pub fn build_summary(
         .collect();
         if !phases.is_empty() {
             histograms_phases.insert(name.clone(), phases);
+        }
+        if let Some(h) = s.unexpected.as_ref().filter(|h| !h.is_empty()) {
+            histograms_unexpected.insert(name.clone(), encode_histogram(h));
         }
         // a flow's VUs are its first step's; each of its steps shows them
         let unit = plan.endpoints[i]
@@ -717,6 +721,7 @@ pub fn build_summary(
         histograms,
         histograms_corrected,
         histograms_phases,
+        histograms_unexpected,
     }
 }
 

@@ -272,9 +272,11 @@ pub fn human_summary(s: &Summary) -> String {
         );
         for t in &s.thresholds {
             let verdict = if t.ok && !t.aborted { "ok  " } else { "FAIL" };
-            let observed = t
-                .observed
-                .map_or("nothing measured".into(), |v| format!("observed {v:.3}"));
+            let observed = match (&t.error, t.observed) {
+                (Some(why), _) => format!("not judged: {why}"),
+                (None, Some(v)) => format!("observed {v:.3}"),
+                (None, None) => "nothing measured".into(),
+            };
             let abort = if t.aborted { ", stopped the run" } else { "" };
             let _ = writeln!(
                 out,

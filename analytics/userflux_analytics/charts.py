@@ -9,9 +9,12 @@ import numpy as np
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
-from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator  # noqa: E402
+from matplotlib.colors import LogNorm  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, MultipleLocator, NullLocator  # noqa: E402
 
 from . import samples as smp  # noqa: E402
+from . import timeline as tl  # noqa: E402
 from .colors import TOTAL, palette  # noqa: E402
 from .hdr import Histogram  # noqa: E402
 
@@ -22,6 +25,9 @@ HEAT_COLUMNS = 900
 # When a list: every chart drawn appends (chart title, series label,
 # colour) for each of its lines and bars (tests check the colours).
 RECORD: list[tuple[str, str, str]] | None = None
+# When a list: every line drawn appends (chart title, label, xs, ys), the
+# partial seconds' points as label "_partial" (tests check what is joined).
+POINTS: list[tuple[str, str, list, list]] | None = None
 
 
 def _record(fig) -> None:
@@ -29,6 +35,11 @@ def _record(fig) -> None:
 
     for ax in fig.axes:
         title = ax.get_title()
+        if POINTS is not None:
+            for line in ax.get_lines():
+                POINTS.append((title, line.get_label(), list(line.get_xdata()), list(line.get_ydata())))
+        if RECORD is None:
+            continue
         for line in ax.get_lines():
             if not line.get_label().startswith("_"):
                 RECORD.append((title, line.get_label(), to_hex(line.get_color())))
@@ -52,7 +63,7 @@ def _log_labels(ax) -> None:
 
 
 def _png(fig) -> bytes:
-    if RECORD is not None:
+    if RECORD is not None or POINTS is not None:
         _record(fig)
     buf = io.BytesIO()
     fig.tight_layout()
@@ -61,12 +72,143 @@ def _png(fig) -> bytes:
     return buf.getvalue()
 
 
-def _seconds(timeline: list[dict]) -> list[float]:
-    return [e["t"] for e in timeline]
-
-
 def _colors(colors: dict[str, str] | None, names) -> dict[str, str]:
     return colors if colors is not None else palette(names)
+
+
+# Runs of a comparison are told apart by line style (A solid, B dashed, C
+# dotted, …), never by colour: colours belong to endpoints (issue #28).
+RUN_STYLES = ["-", "--", ":", "-.", (0, (6, 2, 1, 2, 1, 2)), (0, (1, 4))]
+# Percentiles likewise: one colour, a style each, and a legend.
+PERCENTILE_STYLES = {"p50": "-", "p90": "-.", "p95": "--", "p99": ":"}
+# A partial second's point: hollow, in its series' colour, never joined to the line.
+PARTIAL_MARKER = {"marker": "o", "markerfacecolor": "white", "markersize": 5, "markeredgewidth": 1.3}
+
+
+def run_style(i: int):
+    return RUN_STYLES[i % len(RUN_STYLES)]
+
+
+def _nice_step(span: float) -> float:
+    for step in (1, 2, 5, 10, 15, 30, 60, 120, 300, 600, 900, 1800, 3600, 7200, 10800, 21600, 43200, 86400):
+        if span / step <= 8:
+            return step
+    return 86400 * max(1, round(span / 86400 / 8))
+
+
+def hms(seconds: float) -> str:
+    """``h:mm:ss`` (``Nd hh:mm:ss`` past a day)."""
+    s = int(round(seconds))
+    d, s = divmod(s, 86400)
+    h, s = divmod(s, 3600)
+    m, s = divmod(s, 60)
+    return f"{d}d {h:02}:{m:02}:{s:02}" if d else f"{h}:{m:02}:{s:02}"
+
+
+def time_axis(ax, lo: float, hi: float) -> None:
+    """The time axis: plain seconds up to ten minutes, else ``h:mm:ss``;
+    never an offset such as "1e6" (issue #28)."""
+    span = max(hi - lo, 1.0)
+    ax.xaxis.set_major_locator(MultipleLocator(_nice_step(span)))
+    if hi <= 600:
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+        ax.set_xlabel("time since start (s)")
+    else:
+        ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: hms(v) if v >= 0 else ""))
+        ax.set_xlabel("time since start (h:mm:ss)" if hi < 86400 else "time since start (days, hh:mm:ss)")
+
+
+class TimeChart:
+    """One time axis: each series' whole seconds as a line; its partial
+    seconds (:mod:`timeline`) as hollow markers, not joined, drawn after the
+    axis has been scaled on the whole seconds; one far above (a sliver's
+    rate) sits at the edge as a triangle with its value written beside it."""
+
+    def __init__(self, ax, log: bool = False, rates: bool = True) -> None:
+        # rates: the values are per second (a partial second's per its covered time)
+        self.ax, self.log, self.rates = ax, log, rates
+        self.partials: list[tuple[tl.Series, str]] = []
+        self.ts: list[float] = []
+        # each series drawn, by its points: one drawn again says so (below)
+        self.drawn: list[tuple[tl.Series, str, object]] = []
+
+    def line(self, s: tl.Series, label: str, color: str | None, style="-", width: float = 1.5, step: bool = False):
+        """Draws a series. One on (or within 2 % of) the points of a series
+        drawn before would hide it or be hidden (``workers.png``'s orders lay
+        under login): its label says "(same as …)" or "(≈ …)" and the earlier
+        ones widen into pale bands around it, so all show."""
+        if s.empty:
+            return None
+        noted = False
+        for before, first, under in self.drawn:
+            same = _coincide(before, s)
+            if not same:
+                continue
+            if not noted:
+                label = f"{label} ({'same as' if same == 'same' else '≈'} {first})"
+                noted = True
+            # every series under this one widens: nested bands, each visible
+            under.set_linewidth(under.get_linewidth() + 3)
+            under.set_alpha(0.4)
+        kw = {"where": "post"} if step else {}
+        draw = self.ax.step if step else self.ax.plot
+        (line,) = draw(s.x, s.y, linestyle=style, label=label, color=color, linewidth=width, **kw)
+        self.drawn.append((s, label, line))
+        if s.px:
+            self.partials.append((s, line.get_color()))
+        self.ts += s.x + s.px
+        return line
+
+    def finish(self, title: str, ylabel: str, legend: bool = True) -> None:
+        ax = self.ax
+        if self.log:
+            ax.set_yscale("log")
+            _log_labels(ax)
+        has_whole = any(len(line.get_xdata()) for line in ax.get_lines())
+        if not self.log and has_whole:
+            ax.set_ylim(bottom=0)  # rates and counts from zero: no small change drawn as a cliff
+        if self.partials:
+            if has_whole:
+                ax.set_ylim(*ax.get_ylim())  # scaled on the whole seconds only
+            lo, hi = ax.get_ylim()
+            for s, color in self.partials:
+                for x, y in zip(s.px, s.py, strict=True):
+                    self._partial_point(x, y, color, lo, hi if has_whole else None)
+            label = "partial second (per covered time)" if self.rates else "partial second"
+            ax.plot([], [], linestyle="none", color="#555555", label=label, **PARTIAL_MARKER)
+        if self.ts:
+            time_axis(ax, min(self.ts), max(self.ts) + 1)
+        ax.set(ylabel=ylabel, title=title)
+        if legend:
+            ax.legend(loc="best", fontsize="small")
+        ax.grid(alpha=0.3, which="both" if self.log else "major")
+
+    def _partial_point(self, x: float, y: float, color, lo: float, hi: float | None) -> None:
+        ax = self.ax
+        if hi is not None and y > hi:
+            ax.plot([x], [hi], marker="^", color=color, clip_on=False, linestyle="none", label="_partial")
+            ax.annotate(f"{y:,.3g}", (x, hi), xytext=(-4, -12), textcoords="offset points", ha="right",
+                        fontsize="x-small", color=color)  # fmt: skip
+        elif self.log and y < lo:
+            ax.plot([x], [lo], marker="v", color=color, clip_on=False, linestyle="none", label="_partial")
+        else:
+            ax.plot([x], [y], linestyle="none", color=color, clip_on=False, label="_partial", **PARTIAL_MARKER)
+
+
+def _coincide(a: tl.Series, b: tl.Series) -> str | None:
+    """ "same" when two series have the same points, "near" when every value
+    is within 2 % of the other's, else ``None``."""
+    if a.x != b.x or a.px != b.px or not a.x:
+        return None
+    ya, yb = np.asarray(a.values(), dtype=float), np.asarray(b.values(), dtype=float)
+    if np.array_equal(ya, yb):
+        return "same"
+    return "near" if np.allclose(ya, yb, rtol=0.02, atol=0.0) else None
+
+
+def _draw_named(chart: TimeChart, series: dict[str, tl.Series], colors: dict[str, str], step: bool = False) -> None:
+    for name, s in series.items():
+        chart.line(s, name, colors.get(name), step=step)
 
 
 def throughput(timeline: list[dict], label: str = "", colors: dict[str, str] | None = None) -> bytes | None:
@@ -74,34 +216,27 @@ def throughput(timeline: list[dict], label: str = "", colors: dict[str, str] | N
     if not timeline:
         return None
     fig, ax = plt.subplots(figsize=SIZE)
-    x = _seconds(timeline)
-    ax.plot(x, [e["rps"] for e in timeline], label=f"total{label}", linewidth=2, color=TOTAL)
+    chart = TimeChart(ax)
+    chart.line(tl.series(timeline, lambda e: e["rps"]), f"total{label}", TOTAL, width=2)
     names = sorted({n for e in timeline for n in e.get("endpoints", {})})
     colors = _colors(colors, names)
     if len(names) > 1:
-        for n in names:
-            ys = [e["endpoints"].get(n, {}).get("rps", 0) for e in timeline]
-            ax.plot(x, ys, label=n, linewidth=1, color=colors.get(n))
-    ax.set(xlabel="time since start (s)", ylabel="requests per second", title="Throughput")
-    ax.legend(loc="best", fontsize="small")
-    ax.grid(alpha=0.3)
+        per = {n: tl.series(timeline, lambda e, n=n: e["endpoints"].get(n, {}).get("rps", 0)) for n in names}
+        _draw_named(chart, per, colors)
+    chart.finish("Throughput", "requests per second")
     return _png(fig)
 
 
 def latency_over_time(timeline: list[dict]) -> bytes | None:
-    """p50, p95 and p99 latency of the responses completed in each second."""
-    points = [e for e in timeline if e.get("p50") is not None]
-    if not points:
+    """p50, p95 and p99 latency of the responses completed in each second:
+    one colour, a line style per percentile."""
+    if not any(e.get("p50") is not None for e in timeline):
         return None
     fig, ax = plt.subplots(figsize=SIZE)
-    x = _seconds(points)
+    chart = TimeChart(ax, log=True, rates=False)
     for key in ("p50", "p95", "p99"):
-        ax.plot(x, [e[key] for e in points], label=key)
-    ax.set(xlabel="time since start (s)", ylabel="latency (ms)", title="Latency percentiles over time")
-    ax.set_yscale("log")
-    _log_labels(ax)
-    ax.legend(loc="best", fontsize="small")
-    ax.grid(alpha=0.3, which="both")
+        chart.line(tl.series(timeline, lambda e, k=key: e.get(k)), key, TOTAL, style=PERCENTILE_STYLES[key])
+    chart.finish("Latency percentiles over time", "latency (ms)")
     return _png(fig)
 
 
@@ -140,24 +275,32 @@ def spectrum(
 
 
 def endpoints(stats: dict[str, dict], colors: dict[str, str] | None = None) -> bytes | None:
-    """p50 / p90 / p99 latency of each endpoint, side by side: the
-    endpoint's colour, lighter for the lower percentiles."""
+    """p50 / p90 / p99 latency of each endpoint, side by side: the bars in
+    the endpoint's colour, the percentile told by shade and hatching, both
+    in the legend."""
     named = [(n, e["latency_ms"]) for n, e in sorted(stats.items()) if e.get("latency_ms")]
     if len(named) < 1:
         return None
     colors = _colors(colors, stats)
     fig, ax = plt.subplots(figsize=SIZE)
     width = 0.25
-    for k, key in enumerate(("p50", "p90", "p99")):
+    looks = {"p50": (0.4, "///"), "p90": (0.7, ".."), "p99": (1.0, "")}
+    for k, (key, (alpha, hatch)) in enumerate(looks.items()):
         xs = [i + (k - 1) * width for i in range(len(named))]
-        alpha = (0.45, 0.7, 1.0)[k]
         for x, (n, lat) in zip(xs, named, strict=True):
-            ax.bar([x], [lat[key]], width, color=colors.get(n), alpha=alpha, label=n if k == 2 else None)
+            ax.bar([x], [lat[key]], width, color=colors.get(n), alpha=alpha, hatch=hatch, edgecolor="white",
+                   label=n if key == "p99" else None)  # fmt: skip
     ax.set_xticks(range(len(named)), [n for n, _ in named])
     ax.set(ylabel="latency (ms)", title="Latency per endpoint")
-    ax.legend(fontsize="small")
+    shades = [Patch(facecolor="#444444", alpha=a, hatch=h, edgecolor="white", label=k) for k, (a, h) in looks.items()]
+    # the x axis names the endpoints; the legend says which bar is which percentile
+    ax.legend(handles=shades, title="percentile", fontsize="small", title_fontsize="small", loc="upper left")
     ax.grid(alpha=0.3, axis="y")
     return _png(fig)
+
+
+# The where-the-time-goes bars: the percentile by shade, not by an endpoint's colour.
+P50_GREY, P99_GREY = "#a6a6a6", "#3c3c3c"
 
 
 def where_time_goes(name: str, stats: dict, timeline: list[dict], colors: dict[str, str] | None = None) -> bytes | None:
@@ -175,23 +318,20 @@ def where_time_goes(name: str, stats: dict, timeline: list[dict], colors: dict[s
     fig, (bars, over) = plt.subplots(1, 2, figsize=(SIZE[0], max(SIZE[1], 0.45 * len(rows) + 1.2)))
     ys = list(range(len(rows)))[::-1]
     height = 0.38
-    bars.barh([y + height / 2 for y in ys], [r[1] for r in rows], height, label="p50")
-    bars.barh([y - height / 2 for y in ys], [r[2] for r in rows], height, label="p99")
+    bars.barh([y + height / 2 for y in ys], [r[1] for r in rows], height, label="p50", color=P50_GREY)
+    bars.barh([y - height / 2 for y in ys], [r[2] for r in rows], height, label="p99", color=P99_GREY)
     bars.set_yticks(ys, [r[0] for r in rows])
     bars.set(xlabel="ms", title=f"Where the time goes: {name}")
     bars.legend(fontsize="small", loc="lower right")
     bars.grid(alpha=0.3, axis="x")
-    plotted = False
+    chart = TimeChart(over, rates=False)
     for m in sorted(metrics):
-        pts = [(e["t"], e["endpoints"][name]["server_timing"][m]["p50"]) for e in timeline
-               if m in e.get("endpoints", {}).get(name, {}).get("server_timing", {})]  # fmt: skip
-        if pts:
-            over.plot([t for t, _ in pts], [v for _, v in pts], label=m, color=(colors or {}).get(m))
-            plotted = True
-    over.set(xlabel="time since start (s)", ylabel="p50 (ms)", title="Each metric over time")
-    if plotted:
-        over.legend(fontsize="small", loc="best")
-    over.grid(alpha=0.3)
+
+        def p50(e: dict, m: str = m) -> float | None:
+            return e.get("endpoints", {}).get(name, {}).get("server_timing", {}).get(m, {}).get("p50")
+
+        chart.line(tl.series(timeline, p50), m, (colors or {}).get(m))
+    chart.finish("Each metric over time", "p50 (ms)", legend=bool(chart.ts))
     return _png(fig)
 
 
@@ -202,32 +342,31 @@ def flows(timeline: list[dict], colors: dict[str, str] | None = None) -> bytes |
         return None
     colors = _colors(colors, names)
     fig, ax = plt.subplots(figsize=SIZE)
-    x = _seconds(timeline)
+    chart = TimeChart(ax)
     for n in names:
-        ys = [e.get("flows", {}).get(n, {}).get("rate", 0) for e in timeline]
-        line = ax.plot(x, ys, label=f"{n} completed", color=colors.get(n))
-        failed = [e.get("flows", {}).get(n, {}).get("failed", 0) for e in timeline]
-        if any(failed):
-            ax.plot(x, failed, label=f"{n} failed", linestyle="--", color=line[0].get_color())
-    ax.set(xlabel="time since start (s)", ylabel="iterations per second", title="Flow iterations")
-    ax.legend(loc="best", fontsize="small")
-    ax.grid(alpha=0.3)
+        chart.line(tl.series(timeline, lambda e, n=n: e.get("flows", {}).get(n, {}).get("rate", 0)),
+                   f"{n} completed", colors.get(n))  # fmt: skip
+        failed = tl.series(timeline, lambda e, n=n: tl.per_second(e, e.get("flows", {}).get(n, {}).get("failed", 0)))
+        if any(failed.values()):
+            chart.line(failed, f"{n} failed", colors.get(n), style="--")
+    chart.finish("Flow iterations", "iterations per second")
     return _png(fig)
 
 
 def errors_over_time(timeline: list[dict], colors: dict[str, str] | None = None) -> bytes | None:
-    """Failed requests per second, per endpoint."""
+    """Failed requests per second, per endpoint (a partial second's count per its covered time)."""
     if not any(e.get("errors") for e in timeline):
         return None
     fig, ax = plt.subplots(figsize=SIZE)
-    x = _seconds(timeline)
+    chart = TimeChart(ax)
     names = sorted({n for e in timeline for n in e.get("endpoints", {})})
     colors = _colors(colors, names)
-    for n in names:
-        ax.plot(x, [e["endpoints"].get(n, {}).get("errors", 0) for e in timeline], label=n, color=colors.get(n))
-    ax.set(xlabel="time since start (s)", ylabel="errors per second", title="Errors over time")
-    ax.legend(loc="best", fontsize="small")
-    ax.grid(alpha=0.3)
+    per = {
+        n: tl.series(timeline, lambda e, n=n: tl.per_second(e, e["endpoints"].get(n, {}).get("errors", 0)))
+        for n in names
+    }
+    _draw_named(chart, per, colors)
+    chart.finish("Errors over time", "errors per second")
     return _png(fig)
 
 
@@ -238,46 +377,75 @@ def workers(timeline: list[dict], events: list[dict], colors: dict[str, str] | N
         return None
     colors = _colors(colors, names)
     fig, ax = plt.subplots(figsize=SIZE)
-    x = _seconds(timeline)
-    for n in names:
-        ys = [e["endpoints"].get(n, {}).get("vus", 0) for e in timeline]
-        ax.step(x, ys, where="post", label=n, color=colors.get(n))
+    chart = TimeChart(ax, rates=False)
+    per = {n: tl.series(timeline, lambda e, n=n: e["endpoints"].get(n, {}).get("vus", 0)) for n in names}
+    _draw_named(chart, per, colors, step=True)
     for ev in events:
         ax.annotate(
             "",
             xy=(ev["t"], ev["to"]),
             xytext=(ev["t"], ev["from"]),
-            arrowprops={"arrowstyle": "->", "color": "tab:red", "lw": 1.2},
+            arrowprops={"arrowstyle": "->", "color": EVENT, "lw": 1.2},
         )
     if events:
-        ax.plot([], [], color="tab:red", label="scaling event")
+        ax.plot([], [], color=EVENT, label="scaling event")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel="time since start (s)", ylabel="workers (VUs)", title="Workers per endpoint")
-    ax.legend(loc="best", fontsize="small")
-    ax.grid(alpha=0.3)
+    chart.finish("Workers per endpoint", "workers (VUs)")
     return _png(fig)
 
 
-def samples_heatmap(stats: smp.SampleStats) -> bytes | None:
-    """Every sampled request: how many completed in each second at each
-    latency (log scale), from samples.ndjson. A run longer than
-    :data:`HEAT_COLUMNS` seconds is drawn in wider time columns, summed."""
+# Scaling events: a colour no endpoint has (the palette's are tab10/tab20).
+EVENT = "#e0115f"
+
+
+def heat_rates(stats: smp.SampleStats, covered: dict[int, float] | None = None) -> tuple[np.ndarray, int, np.ndarray]:
+    """The heat map's cells as requests per second per latency bin: each
+    time column's counts over the seconds the run covered of it (a partial
+    first or last second counts for what it covered, from the timeline's
+    ``covered``). Returns (rates, seconds per column, covered seconds per
+    column); at most :data:`HEAT_COLUMNS` columns."""
     heat = stats.heat
-    if heat.size == 0 or not heat.any():
-        return None
     merge = -(-heat.shape[1] // HEAT_COLUMNS)  # the reader's columns summed into one
     if merge > 1:
         pad = (-heat.shape[1]) % merge
         heat = np.pad(heat, ((0, 0), (0, pad))).reshape(heat.shape[0], -1, merge).sum(axis=2)
-    step = merge * stats.step  # seconds a column
+    step = merge * stats.step
+    seconds = np.full(heat.shape[1], float(step))
+    for t, c in (covered or {}).items():
+        col = (t - stats.origin) // step
+        if 0 <= col < seconds.size:
+            seconds[col] -= 1.0 - c
+    return heat / np.maximum(seconds, 1e-3), step, seconds
+
+
+def samples_heatmap(stats: smp.SampleStats, covered: dict[int, float] | None = None) -> bytes | None:
+    """Every sampled request: how many completed per second at each latency
+    (log scale), from samples.ndjson. The colour scale is logarithmic, from
+    the lightest non-empty cell to the busiest, so the few slow requests of
+    the tail show as plainly as the many fast ones. A run longer than
+    :data:`HEAT_COLUMNS` seconds is drawn in wider time columns."""
+    if stats.heat.size == 0 or not stats.heat.any():
+        return None
+    rates, step, _ = heat_rates(stats, covered)
+    nonzero = rates[rates > 0]
+    lo, hi = float(nonzero.min()), float(nonzero.max())
     fig, ax = plt.subplots(figsize=SIZE)
     edges_y = [smp.lat_edge_ms(i) for i in range(smp.LAT_BINS + 1)]
-    edges_x = [stats.t0 + i * step for i in range(heat.shape[1] + 1)]
-    mesh = ax.pcolormesh(edges_x, edges_y, np.where(heat > 0, heat, np.nan), cmap="viridis")
-    fig.colorbar(mesh, ax=ax, label="requests" if step == 1 else f"requests per {step} s")
+    edges_x = [stats.origin + i * step for i in range(rates.shape[1] + 1)]
+    norm = LogNorm(vmin=lo, vmax=max(hi, lo * 1.0001))
+    mesh = ax.pcolormesh(edges_x, edges_y, np.where(rates > 0, rates, np.nan), cmap="viridis", norm=norm)
+    bar = fig.colorbar(mesh, ax=ax)
+    bar.set_label("requests/s per latency bin", fontsize="small")
+    # the lightest non-empty cell's rate is written at the bar's foot
+    ticks = [t for t in bar.get_ticks() if lo * 1.5 < t <= hi] + [lo]
+    bar.set_ticks(ticks)
+    bar.ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:.2g}" if v < 10 else f"{v:,.0f}"))
+    bar.ax.yaxis.set_minor_locator(NullLocator())
     ax.set_yscale("log")
     _log_labels(ax)
-    rows = np.flatnonzero(heat.any(axis=1))
+    rows = np.flatnonzero(stats.heat.any(axis=1))
     ax.set_ylim(edges_y[rows[0]], edges_y[rows[-1] + 1])
-    ax.set(xlabel="time since start (s)", ylabel="latency (ms)", title=f"Sampled requests ({stats.plotted:,})")
+    time_axis(ax, edges_x[0], edges_x[-1])
+    per = "" if step == 1 else f", in columns of {hms(step) if step >= 60 else f'{step} s'}"
+    ax.set(ylabel="latency (ms)", title=f"Sampled requests ({stats.plotted:,}{per})")
     return _png(fig)

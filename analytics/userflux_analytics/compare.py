@@ -17,7 +17,8 @@ import matplotlib.pyplot as plt
 from jinja2 import Environment, PackageLoader
 
 from . import charts, colors
-from .report import decode_histograms
+from . import timeline as tl
+from .report import decode_histograms, number
 from .run import Run
 
 LATENCY = ("p50", "p90", "p95", "p99", "p99_9", "max")
@@ -45,6 +46,9 @@ class Comparison:
     b: Run
     tolerance: float
     rows: list[Row] = field(default_factory=list)
+    # endpoints only one of the runs has: compared in neither's favour, but named
+    only_a: list[str] = field(default_factory=list)
+    only_b: list[str] = field(default_factory=list)
 
     @property
     def regressions(self) -> list[Row]:
@@ -69,7 +73,9 @@ def rows_for(name: str, a: dict, b: dict, tol: float) -> list[Row]:
 
 def compare(a: Run, b: Run, tolerance: float) -> Comparison:
     c = Comparison(a, b, tolerance)
-    for name in sorted(set(a.summary["endpoints"]) & set(b.summary["endpoints"])):
+    ea, eb = set(a.summary["endpoints"]), set(b.summary["endpoints"])
+    c.only_a, c.only_b = sorted(ea - eb), sorted(eb - ea)
+    for name in sorted(ea & eb):
         c.rows += rows_for(name, a.summary["endpoints"][name], b.summary["endpoints"][name], tolerance)
     c.rows += rows_for("total", a.summary["totals"], b.summary["totals"], tolerance)
     return c
@@ -77,6 +83,10 @@ def compare(a: Run, b: Run, tolerance: float) -> Comparison:
 
 def describe(c: Comparison) -> list[str]:
     lines = [f"{c.b.run_id} against {c.a.run_id} (tolerance {c.tolerance:.0%}):"]
+    if c.only_a:
+        lines.append(f"not in {c.b.run_id}: {', '.join(c.only_a)}")
+    if c.only_b:
+        lines.append(f"only in {c.b.run_id}: {', '.join(c.only_b)}")
     if not c.regressions:
         lines.append("no regressions")
     for r in c.regressions:
@@ -88,18 +98,25 @@ def describe(c: Comparison) -> list[str]:
     return lines
 
 
-def _overlay(title: str, ylabel: str, series: list[tuple[str, list[float], list[float]]], log: bool = False):
-    if not any(xs for _, xs, _ in series):
+def _overlay(title: str, ylabel: str, series: list[tuple[str, tl.Series]], log: bool = False):
+    """Runs over time on one axis: in one colour, each run in its line style
+    (A solid, B dashed, C dotted, …); their partial seconds marked."""
+    if all(s.empty for _, s in series):
         return None
     fig, ax = plt.subplots(figsize=charts.SIZE)
-    for label, xs, ys in series:
-        ax.plot(xs, ys, label=label)
-    ax.set(xlabel="time since start (s)", ylabel=ylabel, title=title)
-    if log:
-        ax.set_yscale("log")
-    ax.legend(fontsize="small")
-    ax.grid(alpha=0.3)
+    chart = charts.TimeChart(ax, log=log, rates=not log)
+    for i, (label, s) in enumerate(series):
+        chart.line(s, label, colors.TOTAL, style=charts.run_style(i))
+    chart.finish(title, ylabel)
     return charts._png(fig)
+
+
+def _rps(timeline: list[dict]) -> tl.Series:
+    return tl.series(timeline, lambda e: e["rps"])
+
+
+def _p99(timeline: list[dict]) -> tl.Series:
+    return tl.series(timeline, lambda e: e.get("p99"))
 
 
 def build(a: Run, b: Run, out: Path, tolerance: float) -> Comparison:
@@ -107,25 +124,12 @@ def build(a: Run, b: Run, out: Path, tolerance: float) -> Comparison:
     out.mkdir(parents=True, exist_ok=True)
     ta, tb = a.summary["timeline"], b.summary["timeline"]
     la, lb = f"A {a.run_id}", f"B {b.run_id}"
-    p99 = [
-        (lbl, [e["t"] for e in tl if e.get("p99") is not None], [e["p99"] for e in tl if e.get("p99") is not None])
-        for lbl, tl in ((la, ta), (lb, tb))
-    ]
     figures = [
-        (
-            "Throughput",
-            "compare-throughput.png",
-            _overlay(
-                "Throughput",
-                "requests per second",
-                [
-                    (la, [e["t"] for e in ta], [e["rps"] for e in ta]),
-                    (lb, [e["t"] for e in tb], [e["rps"] for e in tb]),
-                ],
-            ),
-        ),
-        ("p99 latency over time", "compare-p99.png", _overlay("p99 latency over time", "latency (ms)", p99, log=True)),
-    ]
+        ("Throughput", "compare-throughput.png",
+         _overlay("Throughput", "requests per second", [(la, _rps(ta)), (lb, _rps(tb))])),
+        ("p99 latency over time", "compare-p99.png",
+         _overlay("p99 latency over time", "latency (ms)", [(la, _p99(ta)), (lb, _p99(tb))], log=True)),
+    ]  # fmt: skip
     ha = decode_histograms(a.summary, "histograms")
     hb = decode_histograms(b.summary, "histograms")
     # one colour per endpoint in both runs; A solid, B dashed
@@ -141,8 +145,9 @@ def build(a: Run, b: Run, out: Path, tolerance: float) -> Comparison:
     for _, name, png in figures:
         (out / name).write_bytes(png)
     env = Environment(loader=PackageLoader("userflux_analytics", "templates"), autoescape=True)
+    env.filters["number"] = number
     html = env.get_template("compare.html.j2").render(
-        c=c, charts=[{"title": t, "b64": base64.b64encode(p).decode()} for t, _, p in figures]
+        c=c, colors=ep, charts=[{"title": t, "b64": base64.b64encode(p).decode()} for t, _, p in figures]
     )
     (out / "compare.html").write_text(html, encoding="utf-8")
     return c
@@ -158,25 +163,29 @@ class TrendRow:
 
 
 def trend(comparisons: list[Comparison]) -> list[TrendRow]:
-    """One row per endpoint and metric: the first run's value, then each later one's."""
+    """One row per endpoint and metric: the first run's value, then each
+    later one's (``None`` where a run lacks the endpoint: see :func:`missing`)."""
+    n = len(comparisons)
     rows: dict[tuple[str, str], TrendRow] = {}
     for i, c in enumerate(comparisons):
         for r in c.rows:
             key = (r.endpoint, r.metric)
-            if key not in rows:
-                if i > 0:
-                    continue  # only what every run has
-                rows[key] = TrendRow(r.endpoint, r.metric, [r.a], [])
-            t = rows[key]
-            t.values.append(r.b)
-            t.regressions.append(r.regression)
-    n = len(comparisons)
-    return [t for t in rows.values() if len(t.regressions) == n]
+            t = rows.setdefault(key, TrendRow(r.endpoint, r.metric, [r.a] + [None] * n, [False] * n))
+            t.values[i + 1] = r.b
+            t.regressions[i] = r.regression
+    order = {name: k for k, name in enumerate(sorted({r.endpoint for r in rows.values()} - {"total"}) + ["total"])}
+    return sorted(rows.values(), key=lambda t: order[t.endpoint])
 
 
-def _p99_series(tl: list[dict]) -> tuple[list[float], list[float]]:
-    pts = [(e["t"], e["p99"]) for e in tl if e.get("p99") is not None]
-    return [t for t, _ in pts], [v for _, v in pts]
+def missing(runs: list[Run]) -> list[dict]:
+    """Per endpoint that some run lacks: its name and the runs (1-based) without it."""
+    names = sorted(set().union(*(r.summary["endpoints"] for r in runs)))
+    out = []
+    for name in names:
+        without = [i + 1 for i, r in enumerate(runs) if name not in r.summary["endpoints"]]
+        if without:
+            out.append({"endpoint": name, "runs": without})
+    return out
 
 
 def build_many(runs: list[Run], out: Path, tolerance: float) -> list[Comparison]:
@@ -190,28 +199,20 @@ def build_many(runs: list[Run], out: Path, tolerance: float) -> list[Comparison]
     label = [f"{i + 1}. {r.run_id}" for i, r in enumerate(runs)]
     tls = [r.summary["timeline"] for r in runs]
     figures = [
-        (
-            "Throughput",
-            _overlay(
-                "Throughput", "requests per second",
-                [(lbl, [e["t"] for e in tl], [e["rps"] for e in tl]) for lbl, tl in zip(label, tls, strict=True)],
-            ),
-        ),
-        (
-            "p99 latency over time",
-            _overlay(
-                "p99 latency over time", "latency (ms)",
-                [(lbl, *_p99_series(tl)) for lbl, tl in zip(label, tls, strict=True)],
-                log=True,
-            ),
-        ),
+        ("Throughput", _overlay("Throughput", "requests per second",
+                                [(lbl, _rps(t)) for lbl, t in zip(label, tls, strict=True)])),
+        ("p99 latency over time", _overlay("p99 latency over time", "latency (ms)",
+                                           [(lbl, _p99(t)) for lbl, t in zip(label, tls, strict=True)], log=True)),
     ]  # fmt: skip
     figures = [(t, p) for t, p in figures if p]
     for i, (_, png) in enumerate(figures):
         (out / f"compare-{i}.png").write_bytes(png)
     env = Environment(loader=PackageLoader("userflux_analytics", "templates"), autoescape=True)
+    env.filters["number"] = number
     html = env.get_template("compare_many.html.j2").render(
         runs=runs,
+        colors=colors.of_runs(*(r.summary for r in runs))["endpoints"],
+        missing=missing(runs),
         labels=label,
         tolerance=tolerance,
         rows=trend(comparisons),

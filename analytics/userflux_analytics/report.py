@@ -3,6 +3,7 @@ page's data from the run; the Jinja template in ``templates/`` renders it.
 The page embeds its charts, so it opens with no network."""
 
 import base64
+import hashlib
 import json
 import sys
 from pathlib import Path
@@ -11,6 +12,7 @@ from jinja2 import Environment, PackageLoader
 
 from . import charts, colors, hdr
 from . import samples as smp
+from . import timeline as tl
 from .run import Run
 
 PERCENTILES = ("p50", "p90", "p95", "p99", "p99_9", "max")
@@ -23,7 +25,19 @@ def _env() -> Environment:
     )
     env.filters["pct"] = lambda v: f"{100 * v:.2f}%"
     env.filters["num"] = lambda v: f"{v:,.0f}" if isinstance(v, int | float) else str(v)
+    env.filters["number"] = number
+    env.globals["hms"] = charts.hms
     return env
+
+
+def number(v: float | None) -> str:
+    """A value as it reads best: a count as an integer ("7,592,261", never
+    "7592261.000"), else four significant digits."""
+    if v is None:
+        return "–"
+    if float(v).is_integer() and abs(v) < 1e15:
+        return f"{int(v):,}"
+    return f"{v:.4g}"
 
 
 def decode_histograms(summary: dict, key: str) -> dict[str, hdr.Histogram]:
@@ -92,6 +106,24 @@ def endpoint_rows(summary: dict) -> list[dict]:
 def slug(name: str) -> str:
     """A file-name-safe form of an endpoint name."""
     return "".join(c if c.isalnum() or c in "-_." else "_" for c in name)
+
+
+def file_names(names, prefix: str = "", suffix: str = ".png") -> dict[str, str]:
+    """A file name per name, all different: the slug, with a short hash of
+    the name when two slugs collide ("users a/b" and "users a?b"), compared
+    without case so no file overwrites another on a case-insensitive disk."""
+    names = sorted(set(names))
+    seen: dict[str, int] = {}
+    for n in names:
+        key = slug(n).lower()
+        seen[key] = seen.get(key, 0) + 1
+    out = {}
+    for n in names:
+        base = slug(n)
+        if seen[base.lower()] > 1:
+            base += "-" + hashlib.sha1(n.encode()).hexdigest()[:8]
+        out[n] = f"{prefix}{base}{suffix}"
+    return out
 
 
 def server_timing_rows(summary: dict) -> list[dict]:
@@ -181,22 +213,28 @@ def sample_rows(stats: smp.SampleStats) -> list[dict]:
                 "failed": e.failed,
                 "errors": e.errors,
                 "busiest": int(per[busiest]),
-                "busiest_at": stats.t0 + busiest * stats.step,
+                "busiest_hms": charts.hms(stats.origin + busiest * stats.step),
+                "busiest_at": stats.origin + busiest * stats.step,
                 "step": stats.step,
             }
         )
     return rows
 
 
+def covered_seconds(timeline: list[dict]) -> dict[int, float]:
+    """The partial seconds of the timeline: ``{t: covered}``."""
+    return {e["t"]: tl.covered(e) for e in timeline if tl.is_partial(e)}
+
+
 def make_charts(run: Run, sample_stats: smp.SampleStats | None) -> list[tuple[str, str, bytes]]:
     """(title, file name, PNG) for every chart the run has data for."""
     s = run.summary
-    tl = s["timeline"]
+    timeline = s["timeline"]
     pal = colors.of_runs(s)
     ep = pal["endpoints"]
     made = [
-        ("Throughput", "throughput.png", charts.throughput(tl, colors=ep)),
-        ("Latency percentiles over time", "latency.png", charts.latency_over_time(tl)),
+        ("Throughput", "throughput.png", charts.throughput(timeline, colors=ep)),
+        ("Latency percentiles over time", "latency.png", charts.latency_over_time(timeline)),
         (
             "Latency by percentile",
             "spectrum.png",
@@ -205,15 +243,20 @@ def make_charts(run: Run, sample_stats: smp.SampleStats | None) -> list[tuple[st
             ),
         ),
         ("Latency per endpoint", "endpoints.png", charts.endpoints(s["endpoints"], ep)),
-        ("Errors over time", "errors.png", charts.errors_over_time(tl, ep)),
-        ("Flow iterations", "flows.png", charts.flows(tl, pal["flows"])),
-        ("Workers per endpoint", "workers.png", charts.workers(tl, s.get("scaling_events") or [], ep)),
-        ("Sampled requests", "samples.png", charts.samples_heatmap(sample_stats) if sample_stats else None),
+        ("Errors over time", "errors.png", charts.errors_over_time(timeline, ep)),
+        ("Flow iterations", "flows.png", charts.flows(timeline, pal["flows"])),
+        ("Workers per endpoint", "workers.png", charts.workers(timeline, s.get("scaling_events") or [], ep)),
+        (
+            "Sampled requests",
+            "samples.png",
+            charts.samples_heatmap(sample_stats, covered_seconds(timeline)) if sample_stats else None,
+        ),
     ]
     # One chart per endpoint whose server said where its time went (Server-Timing).
+    files = file_names(s["endpoints"], prefix="time-")
     for name, e in sorted(s["endpoints"].items()):
-        png = charts.where_time_goes(name, e, tl, pal["metrics"])
-        made.append((f"Where the time goes: {name}", f"time-{slug(name)}.png", png))
+        png = charts.where_time_goes(name, e, timeline, pal["metrics"])
+        made.append((f"Where the time goes: {name}", files[name], png))
     return [(t, f, png) for t, f, png in made if png]
 
 
@@ -247,6 +290,7 @@ def build(run: Run, out_dir: Path | None = None) -> Path:
             any_corrected=any(e.get("latency_corrected_ms") for e in run.summary["endpoints"].values()),
             charts=[{"title": t, "file": f, "b64": base64.b64encode(p).decode()} for t, f, p in figures],
             events=run.summary.get("scaling_events") or [],
+            partials=tl.partial_points(run.summary["timeline"]),
             thresholds=run.summary.get("thresholds") or [],
             samples=sample_stats,
             sample_rows=sample_rows(sample_stats) if sample_stats else [],

@@ -52,6 +52,11 @@ MEMORY_LIMIT = "1GB"
 # The time axis keeps at most this many columns: a run longer than two hours (or a line with a
 # wild `t`) is counted in columns of several seconds, so memory never follows the run's length.
 MAX_COLUMNS = 7200
+# The query groups seconds into columns of a *grain* of seconds as it reads (`GRAIN` in the SQL),
+# estimated from the `t` of the lines in this much of the file's head and tail: grouping on raw
+# seconds and capping after took 1,080 MB for 10 M lines over 5.8 days (issue #28).
+ESTIMATE_BYTES = 1 << 20
+_T = re.compile(rb'"t":(\d+)')
 
 COLUMNS = {
     "t": "UBIGINT",
@@ -73,13 +78,15 @@ _SPAN = math.log10(LAT_HI_US) - math.log10(LAT_LO_US)
 # `t`, `ep`, or both a latency and an error is `bad`.
 _GROUPS = f"""
 SELECT bad,
-       CASE WHEN bad THEN NULL ELSE t // 1000000 END AS s,
+       CASE WHEN bad THEN NULL ELSE t // 1000000 // GRAIN * GRAIN END AS s,
        CASE WHEN bad THEN NULL ELSE ep END AS ep,
        CASE WHEN bad THEN NULL ELSE err END AS err,
        CASE WHEN bad OR l IS NULL THEN NULL ELSE CAST(least(floor(
            (log10(least(greatest(l, {LAT_LO_US}), {LAT_HI_US * 0.999999})) - {math.log10(LAT_LO_US)})
            / {_SPAN} * {LAT_BINS}), {LAT_BINS - 1}) AS INTEGER) END AS bin,
-       count(*) AS n
+       count(*) AS n,
+       min(CASE WHEN bad THEN NULL ELSE t // 1000000 END) AS lo,
+       max(CASE WHEN bad THEN NULL ELSE t // 1000000 END) AS hi
 FROM (
     SELECT t, ep, err, CAST(coalesce(co, lat) AS DOUBLE) AS l,
            (t IS NULL OR ep IS NULL OR (lat IS NULL AND co IS NULL AND err IS NULL)) AS bad
@@ -131,11 +138,15 @@ class SampleStats:
     t1: int = -1
     # seconds per time column (1 unless the samples span more than MAX_COLUMNS seconds)
     step: int = 1
-    # heat[latency bin][(second - t0) // step] = requests
+    # where column 0 starts (t0, or the start of the column holding t0 when step > 1)
+    origin: int = 0
+    # heat[latency bin][(second - origin) // step] = requests
     heat: np.ndarray = field(default_factory=lambda: np.zeros((LAT_BINS, 0), dtype=np.int64))
     endpoints: dict[str, EndpointSamples] = field(default_factory=dict)
     # how the file was read: "direct" (valid NDJSON) or "repaired" (the crash rule applied)
     path: str = "direct"
+    # rows of the aggregate the query kept: what the memory follows (not the lines, not the span)
+    groups: int = 0
 
     @property
     def skipped(self) -> int:
@@ -149,7 +160,9 @@ class SampleStats:
 
 class Progress:
     """`reading samples.ndjson: 37% (250 of 680 MB)` on stderr, at most once a
-    second, for a file of at least :data:`PROGRESS_FROM` bytes."""
+    second, for a file of at least :data:`PROGRESS_FROM` bytes; the share is
+    of the bytes actually read, and the last line before `done` says 100 %
+    (DuckDB's own query progress stopped at 28–49 % on a 6 GB file: issue #28)."""
 
     def __init__(self, path: Path) -> None:
         self.size = path.stat().st_size
@@ -157,34 +170,54 @@ class Progress:
         self.on = self.size >= PROGRESS_FROM
         self.last = time.monotonic()
         self.shown = False
+        self.pct = -1
 
-    def show(self, fraction: float) -> None:
+    def show(self, fraction: float, force: bool = False) -> None:
         now = time.monotonic()
-        if self.on and now - self.last >= PROGRESS_EVERY_S:
+        if self.on and (force or now - self.last >= PROGRESS_EVERY_S):
             self.last = now
             self.shown = True
-            pct = int(100 * min(max(fraction, 0.0), 1.0))
+            self.pct = int(100 * min(max(fraction, 0.0), 1.0))
             end = "\r" if sys.stderr.isatty() else "\n"
-            done = int(self.size * fraction) >> 20
-            print(f"reading {self.name}: {pct}% ({done} of {self.size >> 20} MB)", end=end, file=sys.stderr)
+            done = int(self.size * min(fraction, 1.0)) >> 20
+            print(f"reading {self.name}: {self.pct}% ({done} of {self.size >> 20} MB)", end=end, file=sys.stderr)
 
-    def finish(self) -> None:
+    def finish(self, complete: bool = True) -> None:
         if self.shown:
+            if complete and self.pct < 100:
+                self.show(1.0, force=True)  # the whole file has been read
             print(f"reading {self.name}: done ({self.size >> 20} MB)", file=sys.stderr)
 
 
+def bytes_read() -> int | None:
+    """Bytes this process has read so far (Linux's ``/proc/self/io`` ``rchar``), or ``None``."""
+    try:
+        with open("/proc/self/io", "rb") as f:
+            for row in f:
+                if row.startswith(b"rchar:"):
+                    return int(row.split()[1])
+    except (OSError, ValueError):
+        pass
+    return None
+
+
 class _Watch:
-    """Polls DuckDB's progress of the running query from a thread (the query releases the GIL)."""
+    """Shows how far the running query has read the file, from a thread (the
+    query releases the GIL): the bytes this process read since it started,
+    or, where the system does not count them, DuckDB's query progress."""
 
     def __init__(self, con: duckdb.DuckDBPyConnection, progress: Progress) -> None:
         self.con, self.progress = con, progress
         self.stop = threading.Event()
         self.thread = threading.Thread(target=self._run, daemon=True)
+        self.start = bytes_read()
 
     def _run(self) -> None:
         while not self.stop.wait(min(PROGRESS_EVERY_S, 0.2) or 0.01):
-            pct = self.con.query_progress()
-            if pct >= 0:
+            now = bytes_read() if self.start is not None else None
+            if now is not None:
+                self.progress.show((now - self.start) / max(self.progress.size, 1))
+            elif (pct := self.con.query_progress()) >= 0:
                 self.progress.show(pct / 100)
 
     def __enter__(self):
@@ -266,7 +299,10 @@ def _connect(tmp: Path) -> duckdb.DuckDBPyConnection:
     con.execute("SET preserve_insertion_order = false")
     con.execute("SET enable_progress_bar = true")
     con.execute("SET enable_progress_bar_print = false")
-    con.execute("CREATE TEMP TABLE g0 (bad BOOLEAN, s UBIGINT, ep VARCHAR, err VARCHAR, bin INTEGER, n BIGINT)")
+    con.execute(
+        "CREATE TEMP TABLE g0 (bad BOOLEAN, s UBIGINT, ep VARCHAR, err VARCHAR, bin INTEGER, n BIGINT,"
+        " lo UBIGINT, hi UBIGINT)"
+    )
     return con
 
 
@@ -284,12 +320,35 @@ def _has_nul(path: Path) -> bool:
     return False
 
 
-def _direct(con: duckdb.DuckDBPyConnection, path: Path, progress: Progress) -> None:
+def grain(path: Path, size: int) -> int:
+    """Seconds per column to group by while reading: the span of the `t`s in
+    the file's first and last :data:`ESTIMATE_BYTES` over :data:`MAX_COLUMNS`
+    (samples are written in about time order). A wrong guess costs only
+    columns (a few wild lines add a few groups each), never the result: the
+    final columns are a whole number of grains."""
+    with path.open("rb") as f:
+        head = f.read(ESTIMATE_BYTES)
+        f.seek(max(size - ESTIMATE_BYTES, len(head)))
+        tail = f.read(ESTIMATE_BYTES)
+    ts = [int(m.group(1)) for m in _T.finditer(head + b"\n" + tail)]
+    if not ts:
+        return 1
+    span = (max(ts) - min(ts)) // 1_000_000 + 1
+    return max(1, -(-span // MAX_COLUMNS))
+
+
+def _groups(g: int) -> str:
+    return f"INSERT INTO g0 {_GROUPS.replace('GRAIN', str(g))}"
+
+
+def _direct(con: duckdb.DuckDBPyConnection, path: Path, progress: Progress, g: int) -> None:
     with _Watch(con, progress):
-        con.execute(f"INSERT INTO g0 {_GROUPS}", {"path": str(path)})
+        con.execute(_groups(g), {"path": str(path)})
 
 
-def _repaired(con: duckdb.DuckDBPyConnection, path: Path, tmp: Path, progress: Progress, stats: "SampleStats") -> None:
+def _repaired(
+    con: duckdb.DuckDBPyConnection, path: Path, tmp: Path, progress: Progress, stats: "SampleStats", g: int
+) -> None:
     rule = Repair()
     batch_path = tmp / "batch.ndjson"
     batch, size, read = [], 0, 0
@@ -298,7 +357,7 @@ def _repaired(con: duckdb.DuckDBPyConnection, path: Path, tmp: Path, progress: P
         nonlocal batch, size
         if size:
             batch_path.write_bytes(b"".join(batch))
-            con.execute(f"INSERT INTO g0 {_GROUPS}", {"path": str(batch_path)})
+            con.execute(_groups(g), {"path": str(batch_path)})
         batch, size = [], 0
 
     with path.open("rb") as f:
@@ -325,6 +384,7 @@ def read(path: Path) -> SampleStats:
     path = Path(path)
     stats = SampleStats()
     progress = Progress(path)
+    complete = False
     try:
         size = path.stat().st_size
         if size == 0:
@@ -339,36 +399,45 @@ def read(path: Path) -> SampleStats:
             con = _connect(Path(tmp))
             try:
                 clean_end = _ends_with_newline(path, size)
+                g = grain(path, size)
                 if clean_end:
-                    _direct(con, plain, progress)
+                    _direct(con, plain, progress, g)
                 bad = con.execute("SELECT coalesce(sum(n), 0) FROM g0 WHERE bad").fetchone()[0]
                 if not clean_end or (bad and _has_nul(path)):
                     con.execute("DELETE FROM g0")
-                    _repaired(con, path, Path(tmp), progress, stats)
-                _summarize(con, stats)
+                    _repaired(con, path, Path(tmp), progress, stats, g)
+                _summarize(con, stats, g)
+                complete = True
             finally:
                 con.close()
     except (OSError, duckdb.Error) as e:
         raise SamplesError(f"{path}: cannot read: {str(e).splitlines()[0]}") from e
     finally:
-        progress.finish()
+        progress.finish(complete)
     return stats
 
 
-def _summarize(con: duckdb.DuckDBPyConnection, stats: SampleStats) -> None:
-    con.execute("CREATE TEMP TABLE g AS SELECT bad, s, ep, err, bin, sum(n)::BIGINT AS n FROM g0 GROUP BY ALL")
+def _summarize(con: duckdb.DuckDBPyConnection, stats: SampleStats, g: int = 1) -> None:
+    con.execute(
+        "CREATE TEMP TABLE g AS SELECT bad, s, ep, err, bin, sum(n)::BIGINT AS n, min(lo) AS lo, max(hi) AS hi"
+        " FROM g0 GROUP BY bad, s, ep, err, bin"
+    )
+    stats.groups = int(con.execute("SELECT count(*) FROM g").fetchone()[0])
     good, bad, errors, t0, t1 = con.execute(
         """SELECT coalesce(sum(n) FILTER (WHERE NOT bad), 0), coalesce(sum(n) FILTER (WHERE bad), 0),
-                  coalesce(sum(n) FILTER (WHERE err IS NOT NULL), 0), min(s), max(s) FROM g"""
+                  coalesce(sum(n) FILTER (WHERE err IS NOT NULL), 0), min(lo), max(hi) FROM g"""
     ).fetchone()
     stats.lines, stats.errors = int(good), int(errors)
     stats.unparsable += int(bad)
     if t0 is None:
         return
     stats.t0, stats.t1 = int(t0), int(t1)
-    stats.step = -(-(stats.t1 - stats.t0 + 1) // MAX_COLUMNS)
-    width = (stats.t1 - stats.t0) // stats.step + 1
-    col = f"(s - {stats.t0}) // {stats.step}"
+    # columns of a whole number of grains, at most MAX_COLUMNS of them
+    stats.origin = stats.t0 // g * g
+    grains = (stats.t1 - stats.origin) // g + 1
+    stats.step = g * -(-grains // MAX_COLUMNS)
+    width = (stats.t1 - stats.origin) // stats.step + 1
+    col = f"(s - {stats.origin}) // {stats.step}"
     heat = con.execute(
         f"SELECT bin, {col} AS c, sum(n)::BIGINT AS n FROM g WHERE bin IS NOT NULL GROUP BY ALL"
     ).fetchnumpy()

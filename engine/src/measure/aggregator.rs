@@ -390,14 +390,11 @@ impl<'a> Aggregator<'a> {
                 continue;
             }
             let start = second.saturating_sub(1);
-            // A partial second during the load is a rate over the part that
-            // ran. One that starts once the load has ended holds only the
-            // graceful stop's tail: its few responses (or interrupted
-            // requests) over a sliver of a second read as a spike of
-            // thousands of req/s at the end of every chart, so it counts
-            // per whole second.
-            let tail = (self.load_end() - self.start).as_secs_f64() <= start as f64;
-            let span = if p.partial && !tail {
+            // A partial second (cut by a stop, the load's end, or the graceful
+            // stop's tail after it) is a rate over the part the run covered,
+            // and says how much that was (`covered`): a chart marks it rather
+            // than draw a collapse or a spike that did not happen (issue #28).
+            let span = if p.partial {
                 (now - self.start)
                     .as_secs_f64()
                     .clamp(start as f64 + 1e-3, second as f64)
@@ -472,6 +469,7 @@ impl<'a> Aggregator<'a> {
         }
         let second = Second {
             t,
+            covered: (span < 1.0).then_some(span),
             requests,
             errors,
             rps: requests as f64 / span,
@@ -597,7 +595,7 @@ impl<'a> Aggregator<'a> {
 }
 
 fn fmt_observed(v: Option<f64>) -> String {
-    v.map_or("nothing".into(), |v| format!("{v:.3}"))
+    v.map_or("nothing".into(), crate::report::number)
 }
 
 /// `[ 12s / 25s] 45123 req/s  p99 3.21 ms  errors 12 (0.03%)  VUs 32`

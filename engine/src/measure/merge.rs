@@ -476,6 +476,12 @@ fn merge_timeline(runs: &[ShardRun]) -> Result<Vec<Second>, String> {
             }
             let mut second = Second {
                 t,
+                // a shard that covered all of the second makes it whole
+                covered: parts
+                    .iter()
+                    .map(|s| s.covered)
+                    .reduce(|a, b| Some(a?.max(b?)))
+                    .flatten(),
                 requests: parts.iter().map(|s| s.requests).sum(),
                 errors: parts.iter().map(|s| s.errors).sum(),
                 rps: parts.iter().map(|s| s.rps).sum(),

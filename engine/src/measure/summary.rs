@@ -376,6 +376,12 @@ pub struct SecondFlow {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Second {
     pub t: u64,
+    /// How much of this second the run covered (seconds, 0..1), present only
+    /// when it is less than all of it: the second a stop or the load's end
+    /// cut, and the graceful stop's tail. Its rates (`rps`, a flow's `rate`)
+    /// are per covered time; a chart must not draw it as a whole second.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub covered: Option<f64>,
     pub requests: u64,
     pub errors: u64,
     pub rps: f64,

@@ -750,6 +750,10 @@ pub fn finish_status_with(
         st.progress.requests = summary.totals.requests;
         st.progress.errors = summary.totals.errors;
         st.progress.vus = summary.totals.vus;
+        // The final line's rate and p99 are the run's, as in the summary
+        // (the last second's read as a second, different rate: issue #28).
+        st.progress.rps = summary.totals.rps;
+        st.progress.p99_ms = summary.totals.latency_ms.as_ref().map(|l| l.p99);
     }
     finish_status(status, summary.state, exit_code, error)
 }

@@ -15,6 +15,28 @@ fn ms(v: f64) -> String {
     }
 }
 
+/// The name column's width: the longest endpoint or flow name (a flow's
+/// steps are `FLOW.STEP`), 16 at least, so every row lines up (issue #28).
+fn name_width(s: &Summary) -> usize {
+    s.endpoints
+        .keys()
+        .chain(s.flows.keys())
+        .map(|n| n.chars().count())
+        .max()
+        .unwrap_or(0)
+        .max(16)
+}
+
+/// A number as it reads best: an integer without decimals (a count), else
+/// three of them.
+pub fn number(v: f64) -> String {
+    if v.fract() == 0.0 && v.abs() < 1e15 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
+}
+
 fn percentiles(l: Option<&crate::summary::Latency>) -> String {
     match l {
         Some(l) => [l.p50, l.p90, l.p95, l.p99, l.p99_9, l.max]
@@ -26,7 +48,7 @@ fn percentiles(l: Option<&crate::summary::Latency>) -> String {
 
 /// One endpoint's line. Where the open model corrected the latency, the
 /// corrected figures come first (marked) and the measured ones follow.
-fn row(out: &mut String, name: &str, s: &Stats) {
+fn row(out: &mut String, w: usize, name: &str, s: &Stats) {
     let first = s.latency_corrected_ms.as_ref().or(s.latency_ms.as_ref());
     let mark = if s.latency_corrected_ms.is_some() {
         "  (corrected: from the intended send time)"
@@ -35,7 +57,7 @@ fn row(out: &mut String, name: &str, s: &Stats) {
     };
     let _ = writeln!(
         out,
-        "  {name:<16} {:>10} {:>10.1} {:>8} {:>7.2}%  {}{mark}",
+        "  {name:<w$} {:>10} {:>10.1} {:>8} {:>7.2}%  {}{mark}",
         s.requests,
         s.rps,
         s.errors,
@@ -45,7 +67,7 @@ fn row(out: &mut String, name: &str, s: &Stats) {
     if s.latency_corrected_ms.is_some() {
         let _ = writeln!(
             out,
-            "  {:<16} {:>10} {:>10} {:>8} {:>8}  {}  (measured: from the actual send)",
+            "  {:<w$} {:>10} {:>10} {:>8} {:>8}  {}  (measured: from the actual send)",
             "",
             "",
             "",
@@ -57,7 +79,7 @@ fn row(out: &mut String, name: &str, s: &Stats) {
     if s.dropped > 0 || s.late > 0 {
         let _ = writeln!(
             out,
-            "  {:<16} dropped sends {}, late sends {}",
+            "  {:<w$} dropped sends {}, late sends {}",
             "", s.dropped, s.late
         );
     }
@@ -75,14 +97,15 @@ fn counts(map: &std::collections::BTreeMap<String, u64>) -> String {
 
 /// Per endpoint, what its responses' `Server-Timing` said, next to the
 /// latency measured: which downstream part the time went to.
-fn server_timing(out: &mut String, s: &Summary) {
+fn server_timing(out: &mut String, w: usize, s: &Summary) {
     if s.endpoints.values().all(|e| e.server_timing.is_empty()) {
         return;
     }
+    let h = w + 3;
     let _ = writeln!(
         out,
-        "Server-Timing (ms)  {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}",
-        "count", "p50", "p90", "p99", "p99.9", "max"
+        "{:<h$} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}",
+        "Server-Timing (ms)", "count", "p50", "p90", "p99", "p99.9", "max"
     );
     for (name, e) in s
         .endpoints
@@ -90,9 +113,10 @@ fn server_timing(out: &mut String, s: &Summary) {
         .filter(|(_, e)| !e.server_timing.is_empty())
     {
         let measured = e.latency_ms.as_ref();
+        let n = w + 1;
         let _ = writeln!(
             out,
-            "  {name:<17} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}  (measured)",
+            "  {name:<n$} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}  (measured)",
             e.requests,
             measured.map_or("-".into(), |l| ms(l.p50)),
             measured.map_or("-".into(), |l| ms(l.p90)),
@@ -100,10 +124,11 @@ fn server_timing(out: &mut String, s: &Summary) {
             measured.map_or("-".into(), |l| ms(l.p99_9)),
             measured.map_or("-".into(), |l| ms(l.max)),
         );
+        let mw = w - 1;
         for (metric, m) in &e.server_timing {
             let _ = writeln!(
                 out,
-                "    {metric:<15} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}",
+                "    {metric:<mw$} {:>10} {:>8} {:>8} {:>8} {:>8} {:>8}",
                 m.count,
                 ms(m.p50),
                 ms(m.p90),
@@ -124,7 +149,7 @@ fn server_timing(out: &mut String, s: &Summary) {
 
 /// `Phases (ms, p50 / p99): connect … (N connections)  TLS …  waiting …`
 /// over the whole run, then per endpoint when there are several.
-fn phases(out: &mut String, s: &Summary) {
+fn phases(out: &mut String, w: usize, s: &Summary) {
     let line = |st: &Stats| {
         let mut parts = Vec::new();
         let pair = |l: &crate::summary::Latency| format!("{} / {}", ms(l.p50), ms(l.p99));
@@ -146,7 +171,7 @@ fn phases(out: &mut String, s: &Summary) {
     let _ = writeln!(out, "Phases (ms, p50 / p99): {total}");
     if s.endpoints.len() > 1 && s.totals.tls_handshake_ms.is_some() {
         for (name, e) in &s.endpoints {
-            let _ = writeln!(out, "  {name:<16} {}", line(e));
+            let _ = writeln!(out, "  {name:<w$} {}", line(e));
         }
     }
 }
@@ -181,6 +206,7 @@ fn checks(out: &mut String, s: &Summary) {
 
 pub fn human_summary(s: &Summary) -> String {
     let mut out = String::new();
+    let w = name_width(s);
     let _ = writeln!(
         out,
         "Userflux run {} ({}) {} after {:.1}s on {} thread(s)",
@@ -192,14 +218,14 @@ pub fn human_summary(s: &Summary) -> String {
     );
     let _ = writeln!(
         out,
-        "  {:<16} {:>10} {:>10} {:>8} {:>8}  latency ms: p50 p90 p95 p99 p99.9 max",
+        "  {:<w$} {:>10} {:>10} {:>8} {:>8}  latency ms: p50 p90 p95 p99 p99.9 max",
         "endpoint", "requests", "req/s", "errors", "err%"
     );
     for (name, e) in &s.endpoints {
-        row(&mut out, name, e);
+        row(&mut out, w, name, e);
     }
     if s.endpoints.len() > 1 {
-        row(&mut out, "total", &s.totals);
+        row(&mut out, w, "total", &s.totals);
     }
     if let Some(l) = &s.totals.latency_ms {
         let _ = writeln!(
@@ -211,17 +237,17 @@ pub fn human_summary(s: &Summary) -> String {
             ms(l.max)
         );
     }
-    phases(&mut out, s);
+    phases(&mut out, w, s);
     if !s.flows.is_empty() {
         let _ = writeln!(
             out,
-            "  {:<16} {:>10} {:>8} {:>8} {:>10}  iteration ms: p50 p90 p95 p99 p99.9 max",
+            "  {:<w$} {:>10} {:>8} {:>8} {:>10}  iteration ms: p50 p90 p95 p99 p99.9 max",
             "flow", "iterations", "failed", "cut off", "it/s"
         );
         for (name, f) in &s.flows {
             let _ = writeln!(
                 out,
-                "  {name:<16} {:>10} {:>8} {:>8} {:>10.1}  {}",
+                "  {name:<w$} {:>10} {:>8} {:>8} {:>10.1}  {}",
                 f.iterations,
                 f.failed_iterations,
                 f.interrupted_iterations,
@@ -231,7 +257,7 @@ pub fn human_summary(s: &Summary) -> String {
         }
     }
     checks(&mut out, s);
-    server_timing(&mut out, s);
+    server_timing(&mut out, w, s);
     for (name, e) in s.endpoints.iter().filter(|(_, e)| e.target_rps.is_some()) {
         let target = e.target_rps.unwrap_or(0.0);
         let changes = s
@@ -274,7 +300,7 @@ pub fn human_summary(s: &Summary) -> String {
             let verdict = if t.ok && !t.aborted { "ok  " } else { "FAIL" };
             let observed = match (&t.error, t.observed) {
                 (Some(why), _) => format!("not judged: {why}"),
-                (None, Some(v)) => format!("observed {v:.3}"),
+                (None, Some(v)) => format!("observed {}", number(v)),
                 (None, None) => "nothing measured".into(),
             };
             let abort = if t.aborted { ", stopped the run" } else { "" };

@@ -55,9 +55,12 @@ pub struct Progress {
     pub duration_s: f64,
     pub requests: u64,
     pub errors: u64,
-    /// Requests per second over the last whole second.
+    /// Requests per second over the last second (per the part of it the
+    /// run covered); once the run has ended, over the whole run (the
+    /// summary's `totals.rps`).
     pub rps: f64,
-    /// p99 latency over the last whole second, ms.
+    /// p99 latency over the last second, ms; once the run has ended, the
+    /// run's (the summary's `totals.latency_ms.p99`).
     pub p99_ms: Option<f64>,
     pub vus: u32,
 }

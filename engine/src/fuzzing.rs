@@ -107,6 +107,17 @@ pub fn config(data: &[u8]) {
                 again.is_ok(),
                 "a resolved config must re-validate: {again:?}"
             );
+            // A valid search makes valid trials, at both ends of its range.
+            if let Some(spec) = &c.search {
+                for value in [spec.from, spec.max] {
+                    let trial = crate::run::search::trial_config(&c, spec, value, spec.trial.0);
+                    let checked = trial.resolve();
+                    assert!(
+                        checked.is_ok(),
+                        "a search's trial must validate: {checked:?}"
+                    );
+                }
+            }
         }
         Err(e) => assert!(!e.problems.is_empty()),
     }

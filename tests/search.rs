@@ -324,3 +324,39 @@ fn a_vu_search_finds_how_many_users() {
     assert!(r.trials.iter().all(|t| t.vus.is_some()));
     assert!(text.contains("VUs within SLO"), "{text}");
 }
+
+/// SIGINT ends the trial under way and the search: the cut-short trial is
+/// not judged (it says nothing of the target), the answer is the bracket
+/// so far, and the search's files are complete.
+#[test]
+fn a_signal_ends_the_search_with_what_it_found() {
+    let port = one_at_a_time(Duration::from_millis(1));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
+    let child = Command::new(bin("userflux-engine"))
+        .args(["search", &format!("http://127.0.0.1:{port}/")])
+        .args(["--threshold", "http_req_duration: p(99)<100", "--from", "20"])
+        .args(["--trial", "1s", "--warmup", "0s", "--cooldown", "0s", "-t", "1", "-q"])
+        .arg("--run-dir")
+        .arg(&dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // in the second trial (40/s)
+    std::thread::sleep(Duration::from_millis(1500));
+    // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
+    assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
+    let out = child.wait_with_output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    let (s, st) = load_run(&dir);
+    let r = s.search.as_ref().unwrap();
+    let last = r.trials.last().unwrap();
+    assert_eq!(last.verdict, Verdict::Stopped, "{r:?}");
+    assert!(r.outcome.starts_with("stopped by a signal"), "{}", r.outcome);
+    // the stopped trial is in no end of the bracket
+    assert_ne!(r.bracket[1], Some(last.rate));
+    assert!(st.exit_code.is_some(), "the search's status is final");
+}

@@ -50,6 +50,8 @@ pub enum Verdict {
     Confirmed,
     /// The confirmation run did not hold it.
     NotConfirmed,
+    /// Cut short by a signal: not judged.
+    Stopped,
 }
 
 /// One trial as the summary records it.
@@ -155,7 +157,7 @@ impl Bracket {
             Verdict::Fail | Verdict::Noisy => {
                 self.fail = Some(self.fail.map_or(rate, |f| f.min(rate)));
             }
-            Verdict::Warmup | Verdict::Confirmed | Verdict::NotConfirmed => {}
+            Verdict::Warmup | Verdict::Confirmed | Verdict::NotConfirmed | Verdict::Stopped => {}
         }
     }
 }
@@ -351,6 +353,9 @@ pub fn judge(
 
 /// Runs one trial's config into `dir` (a complete run directory).
 fn run_trial(config: &Config, dir: &RunDir, stop: Receiver<Halt>) -> Result<Summary, String> {
+    // every connection the trial may open must fit the open-file limit, or
+    // "too many open files" would read as the target's failure
+    crate::run::ensure_file_limit(config)?;
     let plan = crate::run::prepare(config).map_err(|e| e.to_string())?;
     let io = |e: std::io::Error| format!("{}: {e}", dir.path.display());
     dir.write_json("config.json", config).map_err(io)?;
@@ -405,7 +410,11 @@ pub fn search(
             s.totals.rps,
             s.state.as_str()
         ));
-        let t = judge(&s, spec.over, rate, length, format!("trials/{name}"));
+        let mut t = judge(&s, spec.over, rate, length, format!("trials/{name}"));
+        if stopped.load(Ordering::SeqCst) {
+            t.verdict = Verdict::Stopped; // cut short: it says nothing of the target
+            t.why = Some("stopped by a signal before its end".into());
+        }
         *last = Some(s);
         if !spec.cooldown.0.is_zero() && !stopped.load(Ordering::SeqCst) {
             std::thread::sleep(spec.cooldown.0);
@@ -439,6 +448,10 @@ pub fn search(
             progress(&t);
             trials.push(t);
         }
+        if verdicts.contains(&Verdict::Stopped) {
+            ended = Some("stopped by a signal".into());
+            break;
+        }
         let verdict = if verdicts.iter().all(|v| *v == verdicts[0]) {
             verdicts[0]
         } else {
@@ -459,10 +472,13 @@ pub fn search(
     {
         if fits(spec.confirm()) {
             let mut t = trial(trials.len(), r, spec.confirm(), &mut last)?;
-            t.verdict = if t.verdict == Verdict::Pass {
-                Verdict::Confirmed
-            } else {
-                Verdict::NotConfirmed
+            t.verdict = match t.verdict {
+                Verdict::Pass => Verdict::Confirmed,
+                Verdict::Stopped => {
+                    ended = Some("stopped by a signal during the confirmation".into());
+                    Verdict::Stopped
+                }
+                _ => Verdict::NotConfirmed,
             };
             progress(&t);
             if t.verdict == Verdict::NotConfirmed {
@@ -620,6 +636,7 @@ pub fn table_row(t: &Trial) -> String {
         Verdict::Warmup => "warm-up",
         Verdict::Confirmed => "confirmed",
         Verdict::NotConfirmed => "NOT CONFIRMED",
+        Verdict::Stopped => "stopped",
     };
     let why = t.why.as_deref().map_or(String::new(), |w| format!(": {w}"));
     let vus = t.vus.map_or("-".into(), |v| v.to_string());

@@ -509,8 +509,9 @@ def knee(c) -> bytes | None:
                 markeredgewidth=0.8, label="sends dropped: not joined")  # fmt: skip
     for slo in c.slos:
         ax.axhline(slo.limit, color=SLO, linewidth=1.2, label=f"SLO {slo.expression}")
-        ax.annotate(slo.expression, (0, slo.limit), xycoords=("axes fraction", "data"), xytext=(4, 3),
-                    textcoords="offset points", fontsize="small", color=SLO)  # fmt: skip
+        # at the right, under the line: past the knee the points are above it, and the legend is not there
+        ax.annotate(slo.expression, (1, slo.limit), xycoords=("axes fraction", "data"), xytext=(-4, -11),
+                    textcoords="offset points", ha="right", fontsize="small", color=SLO)  # fmt: skip
     if c.bracket:
         lo, hi = c.bracket
         unit = "VUs" if c.over == "vus" else "req/s"

@@ -8,12 +8,14 @@ import json
 import re
 from pathlib import Path
 
+import jsonschema
 import pytest
 
 from userflux_analytics import charts, knee
 from userflux_analytics.__main__ import main
 
 PNG = b"\x89PNG\r\n\x1a\n"
+SCHEMAS = Path(__file__).parents[2] / "schemas"
 SLO = [{"metric": "http_req_duration", "expression": "p(99)<50", "observed": 41.0, "ok": True, "aborted": False}]
 
 
@@ -84,6 +86,9 @@ def recorded():
 
 def test_the_report_opens_with_the_search_its_trials_and_the_knee(run_copy, recorded):
     d = search_run(run_copy("open"), SEARCH)
+    # the synthetic search is one the engine could write
+    schema = json.loads((SCHEMAS / "summary.schema.json").read_text())
+    jsonschema.validate(json.loads((d / "summary.json").read_text()), schema)
     assert main(["report", str(d)]) == 0
     html = (d / "report.html").read_text()
     # the section comes first, before the confirmation run's own verdict

@@ -269,7 +269,7 @@ def spectrum(
     ax.xaxis.set_minor_locator(NullLocator())
     ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: names[ticks.index(v)] if v in ticks else ""))
     ax.set(xlabel="percentile", ylabel="latency (ms)", title="Latency by percentile")
-    ax.legend(loc="upper left", fontsize="small")
+    ax.legend(loc="best", fontsize="small")
     ax.grid(alpha=0.3, which="both")
     return _png(fig)
 
@@ -448,4 +448,83 @@ def samples_heatmap(stats: smp.SampleStats, covered: dict[int, float] | None = N
     time_axis(ax, edges_x[0], edges_x[-1])
     per = "" if step == 1 else f", in columns of {hms(step) if step >= 60 else f'{step} s'}"
     ax.set(ylabel="latency (ms)", title=f"Sampled requests ({stats.plotted:,}{per})")
+    return _png(fig)
+
+
+# The knee: a trial's verdict by marker shape (and fill), all in black, so
+# it reads without colour; colours belong to endpoints (issue #28).
+VERDICT_MARKERS = {
+    "pass": {"marker": "o", "markerfacecolor": TOTAL, "markersize": 6},
+    "fail": {"marker": "X", "markerfacecolor": "white", "markersize": 8},
+    "noisy": {"marker": "D", "markerfacecolor": "#999999", "markersize": 6},
+    "confirmed": {"marker": "*", "markerfacecolor": TOTAL, "markersize": 13},
+    "not_confirmed": {"marker": "*", "markerfacecolor": "white", "markersize": 13},
+}
+VERDICT_LABELS = {
+    "pass": "pass",
+    "fail": "fail",
+    "noisy": "noisy (counted as fail)",
+    "confirmed": "confirmation: held",
+    "not_confirmed": "confirmation: did not hold",
+}
+# The SLO line: a colour no endpoint has, as the scaling events'.
+SLO = EVENT
+
+
+def knee(c) -> bytes | None:
+    """The latency–throughput curve of a capacity search (:mod:`knee`'s
+    ``Curve``): one percentile of each judged trial against the rate it
+    achieved (a VU search: its VUs), corrected solid and measured dashed,
+    log latency axis; each trial's verdict by marker on the series it was
+    judged on; the SLO as a horizontal line labelled with its expression;
+    the bracket [highest pass, lowest fail] shaded."""
+    if not c.points:
+        return None
+    fig, ax = plt.subplots(figsize=(SIZE[0], SIZE[1] * 1.25))
+    judged = c.judged_on
+    drawn: list[float] = []
+    for kind, style in (("corrected", "-"), ("measured", "--")):
+        xs, ys = c.series(kind)
+        if xs:
+            label = f"{c.name} {kind}" + (" (judged)" if kind == judged else "")
+            if drawn and len(drawn) == len(ys) and np.allclose(drawn, ys, rtol=0.02, atol=0.0):
+                label += " (≈ corrected)"  # one on the other: said, as everywhere (issue #28)
+            drawn = drawn or ys
+            ax.plot(xs, ys, linestyle=style, color=TOTAL, linewidth=1.4, label=label,
+                    marker="." if kind != judged else None)  # fmt: skip
+    for verdict, look in VERDICT_MARKERS.items():
+        pts = [p for p in c.points if p.verdict == verdict and getattr(p, judged) is not None]
+        if pts:
+            ax.plot([p.x for p in pts], [getattr(p, judged) for p in pts], linestyle="none", color=TOTAL,
+                    markeredgecolor=TOTAL, markeredgewidth=1.2, label=VERDICT_LABELS[verdict], zorder=3,
+                    **look)  # fmt: skip
+    # trials that dropped sends: apart from the line, ringed, one legend entry
+    for kind in ("corrected", "measured"):
+        xs, ys = c.series(kind, apart=True)
+        if xs and kind != judged:
+            ax.plot(xs, ys, linestyle="none", marker=".", color=TOTAL, label="_apart")
+    xs, ys = c.series(judged, apart=True)
+    if xs:
+        ax.plot(xs, ys, linestyle="none", marker="o", markersize=16, markerfacecolor="none", markeredgecolor=TOTAL,
+                markeredgewidth=0.8, label="sends dropped: not joined")  # fmt: skip
+    for slo in c.slos:
+        ax.axhline(slo.limit, color=SLO, linewidth=1.2, label=f"SLO {slo.expression}")
+        # at the right, under the line: past the knee the points are above it, and the legend is not there
+        ax.annotate(slo.expression, (1, slo.limit), xycoords=("axes fraction", "data"), xytext=(-4, -11),
+                    textcoords="offset points", ha="right", fontsize="small", color=SLO)  # fmt: skip
+    if c.bracket:
+        lo, hi = c.bracket
+        unit = "VUs" if c.over == "vus" else "req/s"
+        ax.axvspan(lo, hi, color=TOTAL, alpha=0.12, linewidth=0,
+                   label=f"bracket {lo:,.4g}–{hi:,.4g} {unit} (pass–fail)")  # fmt: skip
+    ax.set_yscale("log")
+    _log_labels(ax)
+    ax.set_xlim(left=0)
+    if c.over == "vus":
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.xaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:,.0f}" if v >= 10 or v == 0 else f"{v:g}"))
+    what = "VUs" if c.over == "vus" else "achieved rate"
+    ax.set(xlabel=c.xlabel, ylabel=f"{c.name} latency (ms)", title=f"Capacity search: {c.name} latency by {what}")
+    ax.legend(loc="best", fontsize="small")
+    ax.grid(alpha=0.3, which="both")
     return _png(fig)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader
 
-from . import charts, colors, hdr
+from . import charts, colors, hdr, knee
 from . import samples as smp
 from . import timeline as tl
 from .run import Run
@@ -260,6 +260,26 @@ def make_charts(run: Run, sample_stats: smp.SampleStats | None) -> list[tuple[st
     return [(t, f, png) for t, f, png in made if png]
 
 
+# The capacity search's chart (issue #32).
+KNEE_FILE = "knee.png"
+
+
+def search_section(run: Run, out: Path) -> dict | None:
+    """The "Capacity search" section when the run is a search: its data
+    for the template, with the knee chart written to ``knee.png``."""
+    search = run.summary.get("search")
+    if not search:
+        return None
+    data, curve = knee.section(search, run.summary, run.config, run.path)
+    png = charts.knee(curve)
+    if png:
+        (out / KNEE_FILE).write_bytes(png)
+        data["chart"] = {"file": KNEE_FILE, "b64": base64.b64encode(png).decode(), "title": "The knee"}
+    else:
+        data["chart"] = None
+    return data
+
+
 def build(run: Run, out_dir: Path | None = None) -> Path:
     """Writes report.html and the PNGs into ``out_dir`` (default: the run directory)."""
     out = out_dir or run.path
@@ -275,11 +295,13 @@ def build(run: Run, out_dir: Path | None = None) -> Path:
     figures = make_charts(run, sample_stats)
     for _, name, png in figures:
         (out / name).write_bytes(png)
+    search = search_section(run, out)
     html = (
         _env()
         .get_template("report.html.j2")
         .render(
             s=run.summary,
+            search=search,
             verdict=verdict(run.summary),
             rows=endpoint_rows(run.summary),
             timing_rows=server_timing_rows(run.summary),

@@ -336,7 +336,7 @@ fn a_signal_ends_the_search_with_what_it_found() {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let child = Command::new(bin("userflux-engine"))
         .args(["search", &format!("http://127.0.0.1:{port}/")])
-        .args(["--threshold", "http_req_duration: p(99)<100", "--from", "20"])
+        .args(["--threshold", "http_req_failed: rate<0.5", "--from", "20"])
         .args(["--trial", "1s", "--warmup", "0s", "--cooldown", "0s", "-t", "1", "-q"])
         .arg("--run-dir")
         .arg(&dir)

@@ -164,10 +164,12 @@ fn a_search_whose_first_rate_fails_exits_99_and_says_so() {
     );
 }
 
-/// Few connections for a slow target: the sends find no free connection
-/// and are dropped, and the trial says the generator's limit was hit.
+/// Sends dropped because every connection is busy are told apart: a
+/// slow target held all the connections, or the generator itself could
+/// not keep up (its threads busy all the time).
 #[test]
-fn a_generator_limit_is_reported_as_such() {
+fn dropped_sends_say_whose_limit_it_was() {
+    // a slow target: 2 connections against 10 ms one at a time, at 400/s
     let port = one_at_a_time(Duration::from_millis(10));
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("s");
@@ -194,8 +196,42 @@ fn a_generator_limit_is_reported_as_such() {
     assert_eq!(code, 99, "{text}");
     let (s, _) = load_run(&dir);
     let t = &s.search.as_ref().unwrap().trials[0];
+    assert!(!t.generator_limit && t.dropped > 0, "{t:?}");
+    assert!(
+        text.contains("connections were waiting on the target"),
+        "{text}"
+    );
+    // the generator's limit: an instant target at a rate one thread
+    // cannot send (its thread busy all the time)
+    let server = userflux::Scripted::start(Arc::new(|_: &userflux::Seen| userflux::ok("", "ok")));
+    let dir = tmp.path().join("g");
+    let (code, text) = search(
+        &dir,
+        &[
+            &server.url(),
+            "--threshold",
+            "http_req_failed: rate<0.5",
+            "--from",
+            "500000",
+            "--max",
+            "500000",
+            "-c",
+            "4",
+            "--trial",
+            "1s",
+            "--warmup",
+            "0s",
+            "--cooldown",
+            "0s",
+            "-t",
+            "1",
+        ],
+    );
+    assert_eq!(code, 99, "{text}");
+    let (s, _) = load_run(&dir);
+    let t = &s.search.as_ref().unwrap().trials[0];
     assert!(t.generator_limit && t.dropped > 0, "{t:?}");
-    assert!(text.contains("sends dropped"), "{text}");
+    assert!(text.contains("the generator's limit"), "{text}");
 }
 
 /// The budget bounds the search: it ends with the bracket so far.
@@ -337,7 +373,17 @@ fn a_signal_ends_the_search_with_what_it_found() {
     let child = Command::new(bin("userflux-engine"))
         .args(["search", &format!("http://127.0.0.1:{port}/")])
         .args(["--threshold", "http_req_failed: rate<0.5", "--from", "20"])
-        .args(["--trial", "1s", "--warmup", "0s", "--cooldown", "0s", "-t", "1", "-q"])
+        .args([
+            "--trial",
+            "1s",
+            "--warmup",
+            "0s",
+            "--cooldown",
+            "0s",
+            "-t",
+            "1",
+            "-q",
+        ])
         .arg("--run-dir")
         .arg(&dir)
         .stdout(std::process::Stdio::piped())
@@ -355,7 +401,11 @@ fn a_signal_ends_the_search_with_what_it_found() {
     let r = s.search.as_ref().unwrap();
     let last = r.trials.last().unwrap();
     assert_eq!(last.verdict, Verdict::Stopped, "{r:?}");
-    assert!(r.outcome.starts_with("stopped by a signal"), "{}", r.outcome);
+    assert!(
+        r.outcome.starts_with("stopped by a signal"),
+        "{}",
+        r.outcome
+    );
     // the stopped trial is in no end of the bracket
     assert_ne!(r.bracket[1], Some(last.rate));
     assert!(st.exit_code.is_some(), "the search's status is final");

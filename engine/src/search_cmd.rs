@@ -165,6 +165,19 @@ pub fn run(args: SearchArgs) -> ExitCode {
         Err(e) => {
             // the problems by the names the user typed
             let mut msg = e.to_string();
+            if args.config.is_none() {
+                // the quick form has no search but the flags' (and their defaults)
+                for (field, flag) in [
+                    ("search.from", "--from"),
+                    ("search.max", "--max"),
+                    ("search.trial", "--trial"),
+                    ("search.confirm", "--confirm"),
+                ] {
+                    if !typed.iter().any(|(f, _)| *f == field) {
+                        typed.push((field, flag));
+                    }
+                }
+            }
             typed.sort_by_key(|(field, _)| std::cmp::Reverse(field.len()));
             for (field, flag) in &typed {
                 msg = msg.replace(field, flag);
@@ -246,7 +259,7 @@ pub fn execute(config: &Config, dir: &RunDir, quiet: bool, json: bool) -> ExitCo
         Err(e) => eprintln!("userflux-engine: no signal handlers ({e}); Ctrl-C ends at once"),
     }
     if !quiet {
-        eprintln!("{}", search::table_head());
+        eprintln!("{}", search::table_head(spec.over));
     }
     let mut progress = |t: &Trial| {
         if !quiet {

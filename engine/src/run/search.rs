@@ -281,11 +281,13 @@ pub fn trial_config(base: &Config, spec: &SearchConfig, value: f64, length: Dura
 /// Judges a trial's summary at target `rate` over `length` (see the
 /// module). The achieved rate is what was sent over the trial's length
 /// (the summary's duration also holds the wait for the last responses).
+/// `connections` is the most the trial could hold (every unit's `max_vus`).
 pub fn judge(
     summary: &Summary,
     over: SearchOver,
     value: f64,
     length: Duration,
+    connections: u64,
     run: String,
 ) -> Trial {
     let t = &summary.totals;
@@ -305,15 +307,28 @@ pub fn judge(
             false,
         )
     } else if t.dropped > 0 {
-        (
-            Verdict::Fail,
-            Some(format!(
-                "{} sends dropped: every connection was busy (max_vus reached) — the generator's \
-                 limit, or a target so slow that all connections waited on it",
+        // Every connection was busy. Either the target held them (its
+        // latency × the rate ≥ the connections), or the generator could
+        // not turn them round: then its threads were busy all the time.
+        let e = &summary.engine;
+        let busy = (e.cpu_user_s + e.cpu_system_s)
+            / (e.threads.max(1) as f64 * summary.duration_s.max(1e-9));
+        let generator = busy >= 0.85;
+        let why = if generator {
+            format!(
+                "{} sends dropped with the generator's threads {:.0} % busy: the generator's \
+                 limit, not the target's (more threads, or shards)",
+                t.dropped,
+                busy * 100.0
+            )
+        } else {
+            format!(
+                "{} sends dropped: all {connections} connections were waiting on the target",
                 t.dropped
-            )),
-            true,
-        )
+            )
+        };
+        let target_slow = !generator;
+        (Verdict::Fail, Some(why), !target_slow)
     } else if let Some(r) = failed {
         let seen = r
             .observed
@@ -410,7 +425,16 @@ pub fn search(
             s.totals.rps,
             s.state.as_str()
         ));
-        let mut t = judge(&s, spec.over, rate, length, format!("trials/{name}"));
+        let units = (config.endpoints.len() + config.flows.len()) as u64;
+        let connections = units * u64::from(spec.max_vus);
+        let mut t = judge(
+            &s,
+            spec.over,
+            rate,
+            length,
+            connections,
+            format!("trials/{name}"),
+        );
         if stopped.load(Ordering::SeqCst) {
             t.verdict = Verdict::Stopped; // cut short: it says nothing of the target
             t.why = Some("stopped by a signal before its end".into());
@@ -612,11 +636,16 @@ fn rate_name(r: f64) -> String {
     }
 }
 
-/// The trial table's head (see [`table_row`]).
-pub fn table_head() -> String {
+/// The trial table's head (see [`table_row`]); a VU search's has a VUs column.
+pub fn table_head(over: SearchOver) -> String {
+    let vus = if over == SearchOver::Vus {
+        "   VUs"
+    } else {
+        ""
+    };
     format!(
-        "{:>3} {:>6} {:>10} {:>10} {:>9} {:>9} {:>11} {:>7}  {}",
-        "#", "VUs", "rate/s", "sent/s", "p99 ms", "p99co ms", "errors", "dropped", "verdict"
+        "{:>3}{vus} {:>10} {:>10} {:>9} {:>9} {:>11} {:>7}  {}",
+        "#", "rate/s", "sent/s", "p99 ms", "p99co ms", "errors", "dropped", "verdict"
     )
 }
 
@@ -639,11 +668,10 @@ pub fn table_row(t: &Trial) -> String {
         Verdict::Stopped => "stopped",
     };
     let why = t.why.as_deref().map_or(String::new(), |w| format!(": {w}"));
-    let vus = t.vus.map_or("-".into(), |v| v.to_string());
+    let vus = t.vus.map_or(String::new(), |v| format!(" {v:>5}"));
     format!(
-        "{:>3} {:>6} {:>10.1} {:>10.1} {:>9} {:>9} {:>10.2}% {:>7}  {verdict}{why}",
+        "{:>3}{vus} {:>10.1} {:>10.1} {:>9} {:>9} {:>10.2}% {:>7}  {verdict}{why}",
         n,
-        vus,
         t.rate,
         t.achieved,
         ms(t.p99_ms),
@@ -655,7 +683,7 @@ pub fn table_row(t: &Trial) -> String {
 
 /// The trial table and the outcome, for people.
 pub fn human(s: &SearchSummary) -> String {
-    let mut out = table_head();
+    let mut out = table_head(s.over);
     out.push('\n');
     for t in &s.trials {
         out.push_str(&table_row(t));

@@ -17,7 +17,7 @@ use crate::aggregator::Outcome;
 use crate::config::Config;
 use crate::rundir::RunDir;
 use crate::server_timing::Timings;
-use crate::stats::{EndpointStats, ErrorKind, FlowStats, new_histogram};
+use crate::stats::{EndpointStats, ErrorKind, FlowStats, Hist, new_histogram};
 use crate::summary::{
     MetricSecond, SUMMARY_SCHEMA, Second, SecondEndpoint, SecondFlow, SecondHistograms, Summary,
     decode_histogram, percentile_ms,
@@ -187,9 +187,9 @@ fn endpoint_stats(summary: &Summary, name: &str, checks: &[&str]) -> EndpointSta
         return e;
     };
     if let Some(h) = hist(summary.histograms.get(name)) {
-        e.latency.add(&h).expect("grows to fit");
+        e.latency.add_hdr(&h);
     }
-    e.corrected = hist(summary.histograms_corrected.get(name));
+    e.corrected = hist(summary.histograms_corrected.get(name)).map(Hist::from);
     e.requests = s.requests;
     e.errors = s.errors;
     e.bytes_in = s.bytes_in;
@@ -208,7 +208,7 @@ fn endpoint_stats(summary: &Summary, name: &str, checks: &[&str]) -> EndpointSta
     for (metric, m) in &s.server_timing {
         if let Some(h) = hist(Some(&m.histogram)) {
             timings.names.push(metric.as_str().into());
-            timings.hists.push(h);
+            timings.hists.push(h.into());
         }
     }
     timings.malformed = s.server_timing_malformed;
@@ -218,9 +218,9 @@ fn endpoint_stats(summary: &Summary, name: &str, checks: &[&str]) -> EndpointSta
         .map(|c| s.checks.get(*c).map_or([0, 0], |c| [c.passes, c.fails]))
         .collect();
     let phases = summary.histograms_phases.get(name);
-    e.connecting = hist(phases.and_then(|p| p.get("connect")));
-    e.tls_handshaking = hist(phases.and_then(|p| p.get("tls_handshake")));
-    e.waiting = hist(phases.and_then(|p| p.get("waiting")));
+    e.connecting = hist(phases.and_then(|p| p.get("connect"))).map(Hist::from);
+    e.tls_handshaking = hist(phases.and_then(|p| p.get("tls_handshake"))).map(Hist::from);
+    e.waiting = hist(phases.and_then(|p| p.get("waiting"))).map(Hist::from);
     e.tls_resumed = s.tls_resumed;
     e
 }

@@ -91,7 +91,7 @@ impl Scaler {
                 None => {
                     t.requests += s.requests;
                     t.errors += s.errors;
-                    t.latency.add(&s.latency).expect("same bounds");
+                    t.latency.add(&*s.latency.hdr()).expect("same bounds");
                 }
             }
             let interval = t.settings.interval.as_secs_f64().ceil().max(1.0) as u64;

@@ -10,8 +10,7 @@
 //! next to the measured latency. A malformed entry is counted, never an
 //! error of the request.
 
-use crate::stats::{MAX_LATENCY_US, new_histogram};
-use hdrhistogram::Histogram;
+use crate::stats::{Hist, MAX_LATENCY_US};
 
 /// Most metric names kept per endpoint; further names are counted under
 /// [`OTHER`] (a server that puts ids in names must not grow memory).
@@ -216,7 +215,7 @@ fn parse_ms(v: &[u8]) -> Option<f64> {
 pub struct Timings {
     /// Names in the order first seen; `hists[i]` belongs to `names[i]`.
     pub names: Vec<Box<str>>,
-    pub hists: Vec<Histogram<u64>>,
+    pub hists: Vec<Hist>,
     pub malformed: u64,
 }
 
@@ -246,12 +245,12 @@ impl Timings {
                 self.index_of(&name)
             }
         };
-        let _ = self.hists[i].record(us);
+        self.hists[i].record(us);
     }
 
     /// The histogram for `name`, created on first sight (or [`OTHER`]'s
     /// once [`MAX_METRICS`] names are taken).
-    fn slot(&mut self, name: &str) -> &mut Histogram<u64> {
+    fn slot(&mut self, name: &str) -> &mut Hist {
         let i = self.index_of(name);
         &mut self.hists[i]
     }
@@ -261,14 +260,14 @@ impl Timings {
             Some(i) => i,
             None if self.names.len() < MAX_METRICS || name == OTHER => {
                 self.names.push(name.into());
-                self.hists.push(new_histogram());
+                self.hists.push(Hist::new());
                 self.names.len() - 1
             }
             None => match self.names.iter().position(|n| &**n == OTHER) {
                 Some(i) => i,
                 None => {
                     self.names.push(OTHER.into());
-                    self.hists.push(new_histogram());
+                    self.hists.push(Hist::new());
                     self.names.len() - 1
                 }
             },
@@ -279,7 +278,7 @@ impl Timings {
     pub fn add(&mut self, other: &Timings) {
         for (name, h) in other.names.iter().zip(&other.hists) {
             if !h.is_empty() {
-                self.slot(name).add(h).expect("grows to fit");
+                self.slot(name).add(h);
             }
         }
         self.malformed += other.malformed;
@@ -294,7 +293,7 @@ impl Timings {
     }
 
     /// Each metric with something recorded, by name.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Histogram<u64>)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Hist)> {
         self.names
             .iter()
             .zip(&self.hists)
@@ -303,7 +302,7 @@ impl Timings {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.malformed == 0 && self.hists.iter().all(Histogram::is_empty)
+        self.malformed == 0 && self.hists.iter().all(Hist::is_empty)
     }
 }
 

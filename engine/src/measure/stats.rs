@@ -99,6 +99,138 @@ pub fn record(h: &mut Histogram<u64>, us: u64) {
     let _ = h.record(us.clamp(1, MAX_LATENCY_US));
 }
 
+/// Values a [`Hist`] keeps as they came before it becomes a histogram:
+/// 16 KB of `u32`, the size of the smallest dense histogram (values under
+/// 2 ms), so the list is never larger than the histogram it stands for.
+pub const RAW_VALUES: usize = 4096;
+
+/// A latency histogram as a worker or the aggregator keeps it: the values
+/// themselves (µs, `u32`: the hour fits) while there are few, a 3-digit
+/// HdrHistogram once there are [`RAW_VALUES`]. Most endpoints of a run
+/// with many endpoints see tens of responses a second: a dense histogram
+/// is 16–190 KB whatever it holds (its counts span 1 µs to the largest
+/// value), and five of them per endpoint per buffer made 1,000 endpoints
+/// on 2 workers peak at 1.6 GB (issue #27). The values give the same
+/// histogram exactly ([`Hist::hdr`]), so percentiles and merges lose
+/// nothing. Recording pushes onto a list whose capacity a recycled buffer
+/// keeps, so it allocates only while a buffer first grows, and once when
+/// it turns into a histogram (it stays one, reset, for its next second).
+#[derive(Clone, Debug)]
+pub enum Hist {
+    Values(Vec<u32>),
+    Dense(Box<Histogram<u64>>),
+}
+
+impl Default for Hist {
+    fn default() -> Hist {
+        Hist::new()
+    }
+}
+
+impl From<Histogram<u64>> for Hist {
+    fn from(h: Histogram<u64>) -> Hist {
+        Hist::Dense(Box::new(h))
+    }
+}
+
+impl Hist {
+    pub const fn new() -> Hist {
+        Hist::Values(Vec::new())
+    }
+
+    /// Records `us`, saturating at [`MAX_LATENCY_US`].
+    #[inline]
+    pub fn record(&mut self, us: u64) {
+        match self {
+            Hist::Values(v) if v.len() < RAW_VALUES => {
+                v.push(us.clamp(1, MAX_LATENCY_US) as u32);
+            }
+            Hist::Values(_) => {
+                self.densify();
+                self.record(us);
+            }
+            Hist::Dense(h) => record(h, us),
+        }
+    }
+
+    /// Turns the values into a histogram (cold: once per buffer).
+    #[cold]
+    fn densify(&mut self) {
+        if let Hist::Values(v) = self {
+            let mut h = new_histogram();
+            for &us in v.iter() {
+                record(&mut h, u64::from(us));
+            }
+            *self = Hist::Dense(Box::new(h));
+        }
+    }
+
+    pub fn add(&mut self, other: &Hist) {
+        match (&mut *self, other) {
+            (_, Hist::Values(o)) if o.is_empty() => {}
+            (Hist::Values(v), Hist::Values(o)) if v.len() + o.len() <= RAW_VALUES => {
+                v.extend_from_slice(o);
+            }
+            (Hist::Dense(h), Hist::Values(o)) => {
+                for &us in o {
+                    record(h, u64::from(us));
+                }
+            }
+            (Hist::Dense(h), Hist::Dense(o)) => h.add(&**o).expect("grows to fit"),
+            _ => {
+                self.densify();
+                self.add(other);
+            }
+        }
+    }
+
+    /// Adds a histogram (a decoded one, in `merge`).
+    pub fn add_hdr(&mut self, h: &Histogram<u64>) {
+        if h.is_empty() {
+            return;
+        }
+        self.densify();
+        if let Hist::Dense(d) = self {
+            d.add(h).expect("grows to fit");
+        }
+    }
+
+    /// How many values were recorded.
+    pub fn len(&self) -> u64 {
+        match self {
+            Hist::Values(v) => v.len() as u64,
+            Hist::Dense(h) => h.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Empties it, keeping its storage (a recycled buffer does not allocate again).
+    pub fn reset(&mut self) {
+        match self {
+            Hist::Values(v) => v.clear(),
+            Hist::Dense(h) => h.reset(),
+        }
+    }
+
+    /// The HdrHistogram of the values: borrowed once dense, else built
+    /// (exactly what recording them into one would hold).
+    pub fn hdr(&self) -> std::borrow::Cow<'_, Histogram<u64>> {
+        match self {
+            Hist::Values(v) => {
+                let mut h = new_histogram();
+                for &us in v {
+                    record(&mut h, u64::from(us));
+                }
+                std::borrow::Cow::Owned(h)
+            }
+            Hist::Dense(h) => std::borrow::Cow::Borrowed(&**h),
+        }
+    }
+}
+
 /// Microseconds, at least 1 (the histogram's lowest value).
 pub fn micros(d: Duration) -> u64 {
     (d.as_micros() as u64).max(1)
@@ -109,12 +241,12 @@ pub fn micros(d: Duration) -> u64 {
 pub struct EndpointStats {
     /// Latency of every complete response, accepted or not, in µs, from
     /// the actual send.
-    pub latency: Histogram<u64>,
+    pub latency: Hist,
     /// Open model: the same responses' latency from their intended send
     /// time (coordinated-omission corrected); empty for closed-model endpoints.
     /// Allocated on first use: closed-model endpoints never need its 188 KB
     /// (half the size of every stats buffer a worker swaps out).
-    pub corrected: Option<Histogram<u64>>,
+    pub corrected: Option<Hist>,
     /// Requests that ended: complete responses plus failed attempts.
     pub requests: u64,
     /// Failed requests: transport errors plus unaccepted statuses.
@@ -133,15 +265,15 @@ pub struct EndpointStats {
     /// responses whose status was not accepted, for thresholds'
     /// `expected_response` tag. Allocated at the first such response: a
     /// healthy endpoint never pays for it.
-    pub unexpected: Option<Histogram<u64>>,
+    pub unexpected: Option<Hist>,
     /// Per check of the row (in its order): passes and fails.
     pub checks: Vec<[u64; 2]>,
     /// Phases, in µs (k6's names): TCP connects and TLS handshakes, once
     /// per connection made; waiting (sent → first response byte), per
     /// response. Allocated at first use.
-    pub connecting: Option<Histogram<u64>>,
-    pub tls_handshaking: Option<Histogram<u64>>,
-    pub waiting: Option<Histogram<u64>>,
+    pub connecting: Option<Hist>,
+    pub tls_handshaking: Option<Hist>,
+    pub waiting: Option<Hist>,
     /// TLS handshakes that resumed a session (the rest were full ones).
     pub tls_resumed: u64,
 }
@@ -155,7 +287,7 @@ impl Default for EndpointStats {
 impl EndpointStats {
     pub fn new() -> EndpointStats {
         EndpointStats {
-            latency: new_histogram(),
+            latency: Hist::new(),
             corrected: None,
             requests: 0,
             errors: 0,
@@ -185,23 +317,23 @@ impl EndpointStats {
         error: Option<ErrorKind>,
     ) {
         self.requests += 1;
-        record(&mut self.latency, latency_us);
+        self.latency.record(latency_us);
         if let Some(c) = corrected_us {
-            record(self.corrected.get_or_insert_with(new_histogram), c);
+            self.corrected.get_or_insert_with(Hist::new).record(c);
         }
         self.status[(status as usize).min(STATUS_SLOTS - 1)] += 1;
         if let Some(kind) = error {
             self.errors += 1;
             self.error_kinds[kind as usize] += 1;
-            let h = self.unexpected.get_or_insert_with(new_histogram);
-            record(h, corrected_us.unwrap_or(latency_us));
+            let h = self.unexpected.get_or_insert_with(Hist::new);
+            h.record(corrected_us.unwrap_or(latency_us));
         }
     }
 
     /// A phase's duration, in µs.
     #[inline]
-    pub fn record_phase(phase: &mut Option<Histogram<u64>>, us: u64) {
-        record(phase.get_or_insert_with(new_histogram), us);
+    pub fn record_phase(phase: &mut Option<Hist>, us: u64) {
+        phase.get_or_insert_with(Hist::new).record(us);
     }
 
     /// Check `i` of the row passed or failed.
@@ -222,21 +354,15 @@ impl EndpointStats {
     }
 
     pub fn add(&mut self, other: &EndpointStats) {
-        self.latency.add(&other.latency).expect("grows to fit");
+        self.latency.add(&other.latency);
         if let Some(o) = &other.corrected {
-            self.corrected
-                .get_or_insert_with(new_histogram)
-                .add(o)
-                .expect("grows to fit");
+            self.corrected.get_or_insert_with(Hist::new).add(o);
         }
         self.dropped += other.dropped;
         self.late += other.late;
         self.server_timing.add(&other.server_timing);
         if let Some(u) = &other.unexpected {
-            self.unexpected
-                .get_or_insert_with(new_histogram)
-                .add(u)
-                .expect("grows to fit");
+            self.unexpected.get_or_insert_with(Hist::new).add(u);
         }
         for (mine, theirs) in [
             (&mut self.connecting, &other.connecting),
@@ -244,9 +370,7 @@ impl EndpointStats {
             (&mut self.waiting, &other.waiting),
         ] {
             if let Some(h) = theirs {
-                mine.get_or_insert_with(new_histogram)
-                    .add(h)
-                    .expect("grows to fit");
+                mine.get_or_insert_with(Hist::new).add(h);
             }
         }
         self.tls_resumed += other.tls_resumed;
@@ -271,7 +395,7 @@ impl EndpointStats {
 
     /// The latency as users of the schedule saw it: corrected for an
     /// open-model endpoint (none before its first response), else measured.
-    pub fn effective_latency(&self, open: bool) -> Option<&Histogram<u64>> {
+    pub fn effective_latency(&self, open: bool) -> Option<&Hist> {
         if open {
             self.corrected.as_ref()
         } else {

@@ -384,6 +384,10 @@ pub fn percentile_ms(h: &Histogram<u64>, p: f64) -> Option<f64> {
 }
 
 impl Latency {
+    pub fn from_hist(h: &crate::stats::Hist) -> Option<Latency> {
+        Latency::from_histogram(&h.hdr())
+    }
+
     pub fn from_histogram(h: &Histogram<u64>) -> Option<Latency> {
         if h.is_empty() {
             return None;
@@ -434,8 +438,8 @@ impl Stats {
             },
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
-            latency_ms: Latency::from_histogram(&s.latency),
-            latency_corrected_ms: s.corrected.as_ref().and_then(Latency::from_histogram),
+            latency_ms: Latency::from_histogram(&s.latency.hdr()),
+            latency_corrected_ms: s.corrected.as_ref().and_then(Latency::from_hist),
             dropped: s.dropped,
             late: s.late,
             status_codes,
@@ -446,15 +450,20 @@ impl Stats {
             server_timing: s
                 .server_timing
                 .iter()
-                .map(|(name, h)| (name.to_string(), ServerTimingMetric::from_histogram(h)))
+                .map(|(name, h)| {
+                    (
+                        name.to_string(),
+                        ServerTimingMetric::from_histogram(&h.hdr()),
+                    )
+                })
                 .collect(),
             server_timing_malformed: s.server_timing.malformed,
             checks: BTreeMap::new(),
             checks_rate: None,
-            connect_ms: s.connecting.as_ref().and_then(Latency::from_histogram),
-            tls_handshake_ms: s.tls_handshaking.as_ref().and_then(Latency::from_histogram),
+            connect_ms: s.connecting.as_ref().and_then(Latency::from_hist),
+            tls_handshake_ms: s.tls_handshaking.as_ref().and_then(Latency::from_hist),
             tls_resumed: s.tls_resumed,
-            waiting_ms: s.waiting.as_ref().and_then(Latency::from_histogram),
+            waiting_ms: s.waiting.as_ref().and_then(Latency::from_hist),
         }
     }
 

@@ -691,22 +691,22 @@ pub fn evaluate(
         };
         if let Some(h) = phase {
             if let Some(h) = h {
-                latency.add(h).expect("grows to fit");
+                latency.add(&*h.hdr()).expect("grows to fit");
             }
         } else if let Some(name) = &f.server_metric {
             if let Some((_, h)) = st.server_timing.iter().find(|(n, _)| n == name) {
-                latency.add(h).expect("grows to fit");
+                latency.add(&*h.hdr()).expect("grows to fit");
             }
         } else if let Some(h) = st.effective_latency(e.open) {
             match (f.expected, &st.unexpected) {
-                (Some(false), Some(u)) => latency.add(u).expect("grows to fit"),
+                (Some(false), Some(u)) => latency.add(&*u.hdr()).expect("grows to fit"),
                 (Some(false), None) => {}
                 (Some(true), Some(u)) => {
-                    let mut ok = h.clone();
-                    ok.subtract(u).expect("recorded alongside");
+                    let mut ok = h.hdr().into_owned();
+                    ok.subtract(&*u.hdr()).expect("recorded alongside");
                     latency.add(&ok).expect("grows to fit");
                 }
-                _ => latency.add(h).expect("grows to fit"),
+                _ => latency.add(&*h.hdr()).expect("grows to fit"),
             }
         }
         // Counts of the responses (and failures) the tags select.

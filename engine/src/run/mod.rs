@@ -527,11 +527,11 @@ pub fn build_summary(
         let open = plan.endpoints[i].open.is_some();
         all.add(s);
         if let Some(h) = s.effective_latency(open) {
-            effective.add(h).expect("same bounds");
+            effective.add(&*h.hdr()).expect("same bounds");
         }
         views.push(EndpointView::in_plan(plan, i, s));
         if let Some(h) = s.corrected.as_ref().filter(|_| open) {
-            histograms_corrected.insert(name.clone(), encode_histogram(h));
+            histograms_corrected.insert(name.clone(), encode_histogram(&h.hdr()));
         }
         let phases: std::collections::BTreeMap<String, String> = [
             ("connect", &s.connecting),
@@ -539,7 +539,7 @@ pub fn build_summary(
             ("waiting", &s.waiting),
         ]
         .into_iter()
-        .filter_map(|(k, h)| Some((k.to_string(), encode_histogram(h.as_ref()?))))
+        .filter_map(|(k, h)| Some((k.to_string(), encode_histogram(&h.as_ref()?.hdr()))))
         .collect();
         if !phases.is_empty() {
             histograms_phases.insert(name.clone(), phases);
@@ -566,7 +566,7 @@ pub fn build_summary(
             stats.achieved_rps = recent_rps(&outcome.timeline, &name, plan.duration.as_secs());
         }
         endpoints.insert(name.clone(), stats);
-        histograms.insert(name, encode_histogram(&s.latency));
+        histograms.insert(name, encode_histogram(&s.latency.hdr()));
     }
     let flows = plan
         .flows

@@ -13,7 +13,7 @@ use crate::stats::{EndpointStats, FlowStats, Hist};
 use crate::status::{Progress, Status};
 use crate::summary::{
     EndpointSecondHistograms, MetricSecond, ScalingEvent, Second, SecondEndpoint, SecondFlow,
-    SecondHistograms, encode_histogram, percentile_ms,
+    SecondHistograms, encode_hist, encode_histogram, percentile_ms,
 };
 use crate::thresholds::{EndpointView, FlowView, RunView, evaluate};
 use crate::worker::{Control, Msg, Report, WorkerHandle};
@@ -410,8 +410,7 @@ impl<'a> Aggregator<'a> {
         let mut endpoints = Vec::with_capacity(p.stats.len());
         let (mut requests, mut errors) = (0, 0);
         for (i, s) in p.stats.iter().enumerate() {
-            // Each histogram is built from its values once, here, and dropped.
-            let latency = s.latency.hdr();
+            let latency = s.latency.view();
             all.add(&s.latency);
             requests += s.requests;
             errors += s.errors;
@@ -423,15 +422,14 @@ impl<'a> Aggregator<'a> {
             let mut server_timing = BTreeMap::new();
             let mut st_encoded = BTreeMap::new();
             for (name, h) in s.server_timing.iter() {
-                let h = h.hdr();
-                server_timing.insert(name.to_string(), MetricSecond::of(&h));
+                server_timing.insert(name.to_string(), MetricSecond::of(&h.view()));
                 if shard {
-                    st_encoded.insert(name.to_string(), encode_histogram(&h));
+                    st_encoded.insert(name.to_string(), encode_hist(h));
                 }
             }
-            if shard && (!latency.is_empty() || !st_encoded.is_empty()) {
+            if shard && (!s.latency.is_empty() || !st_encoded.is_empty()) {
                 let h = EndpointSecondHistograms {
-                    latency: (!latency.is_empty()).then(|| encode_histogram(&latency)),
+                    latency: (!s.latency.is_empty()).then(|| encode_hist(&s.latency)),
                     server_timing: st_encoded,
                 };
                 encoded.insert(self.plan.endpoints[i].name.clone(), h);
@@ -450,7 +448,7 @@ impl<'a> Aggregator<'a> {
             self.totals[i].add(s);
         }
         self.write_second_histograms(t, encoded, &p);
-        let all = all.hdr();
+        let all = all.view();
         if !p.partial {
             if self.plan.fault == Some(crate::fault::Fault::AggregatorPanic) && t + 1 == 2 {
                 panic!("injected by {}=aggregator-panic", crate::fault::FAULT_ENV);

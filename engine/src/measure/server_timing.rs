@@ -374,7 +374,11 @@ mod tests {
         t.record(b"payments;dur=10");
         let got: Vec<(&str, u64)> = t.iter().map(|(n, h)| (n, h.len())).collect();
         assert_eq!(got, vec![("payments", 2), ("inventory", 1)]);
-        assert_eq!(t.hists[0].max(), 10_007, "µs, to 3 significant digits");
+        assert_eq!(
+            t.hists[0].hdr().max(),
+            10_007,
+            "µs, to 3 significant digits"
+        );
         for i in 0..40 {
             t.record(format!("m{i};dur=1").as_bytes());
         }

@@ -2,7 +2,7 @@
 //! CLI and `analytics/`. Versioned by [`SUMMARY_SCHEMA`]; a change that
 //! breaks readers needs a new version.
 
-use crate::stats::{EndpointStats, ErrorKind};
+use crate::stats::{EndpointStats, ErrorKind, Figures, Hist};
 use base64::Engine as _;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
@@ -226,6 +226,14 @@ pub struct ServerTimingMetric {
 
 impl ServerTimingMetric {
     pub fn from_histogram(h: &Histogram<u64>) -> ServerTimingMetric {
+        ServerTimingMetric::of(h, encode_histogram(h))
+    }
+
+    pub fn from_hist(h: &Hist) -> ServerTimingMetric {
+        ServerTimingMetric::of(&h.view(), encode_hist(h))
+    }
+
+    fn of(h: &impl Figures, histogram: String) -> ServerTimingMetric {
         let q = |p: f64| ms(h.value_at_quantile(p));
         ServerTimingMetric {
             count: h.len(),
@@ -236,7 +244,7 @@ impl ServerTimingMetric {
             p99: q(0.99),
             p99_9: q(0.999),
             max: ms(h.max()),
-            histogram: encode_histogram(h),
+            histogram,
         }
     }
 }
@@ -250,7 +258,7 @@ pub struct MetricSecond {
 
 impl MetricSecond {
     /// A second's p50 and p99 of a metric's histogram (µs), in ms.
-    pub fn of(h: &Histogram<u64>) -> MetricSecond {
+    pub fn of(h: &impl Figures) -> MetricSecond {
         let q = |p| h.value_at_quantile(p) as f64 / 1000.0;
         MetricSecond {
             p50: q(0.5),
@@ -379,16 +387,16 @@ fn ms(us: u64) -> f64 {
 }
 
 /// The percentile (0..100) of a histogram in ms, `None` when it is empty.
-pub fn percentile_ms(h: &Histogram<u64>, p: f64) -> Option<f64> {
+pub fn percentile_ms(h: &impl Figures, p: f64) -> Option<f64> {
     (!h.is_empty()).then(|| ms(h.value_at_quantile(p / 100.0)))
 }
 
 impl Latency {
-    pub fn from_hist(h: &crate::stats::Hist) -> Option<Latency> {
-        Latency::from_histogram(&h.hdr())
+    pub fn from_hist(h: &Hist) -> Option<Latency> {
+        Latency::from_histogram(&h.view())
     }
 
-    pub fn from_histogram(h: &Histogram<u64>) -> Option<Latency> {
+    pub fn from_histogram(h: &impl Figures) -> Option<Latency> {
         if h.is_empty() {
             return None;
         }
@@ -438,7 +446,7 @@ impl Stats {
             },
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
-            latency_ms: Latency::from_histogram(&s.latency.hdr()),
+            latency_ms: Latency::from_hist(&s.latency),
             latency_corrected_ms: s.corrected.as_ref().and_then(Latency::from_hist),
             dropped: s.dropped,
             late: s.late,
@@ -450,12 +458,7 @@ impl Stats {
             server_timing: s
                 .server_timing
                 .iter()
-                .map(|(name, h)| {
-                    (
-                        name.to_string(),
-                        ServerTimingMetric::from_histogram(&h.hdr()),
-                    )
-                })
+                .map(|(name, h)| (name.to_string(), ServerTimingMetric::from_hist(h)))
                 .collect(),
             server_timing_malformed: s.server_timing.malformed,
             checks: BTreeMap::new(),
@@ -509,9 +512,18 @@ pub struct EndpointSecondHistograms {
 /// HdrHistogram V2 compressed, base64 (what `HistogramLogReader`s read),
 /// in the full-range form ([`crate::stats::full_range`]).
 pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    encode_full(&crate::stats::full_range(h))
+}
+
+/// [`encode_histogram`] of a [`Hist`].
+pub fn encode_hist(h: &Hist) -> String {
+    encode_full(&h.full_range())
+}
+
+fn encode_full(full: &Histogram<u64>) -> String {
     let mut bytes = Vec::new();
     V2DeflateSerializer::new()
-        .serialize(&crate::stats::full_range(h), &mut bytes)
+        .serialize(full, &mut bytes)
         .expect("serializing to memory cannot fail");
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }

@@ -517,10 +517,13 @@ pub fn encode_histogram(h: &Histogram<u64>) -> String {
 
 /// [`encode_histogram`] of a [`Hist`].
 pub fn encode_hist(h: &Hist) -> String {
-    encode_full(&h.full_range())
+    match h.full_range_of_values() {
+        Some(full) => encode_full(&full),
+        None => encode_histogram(&h.hdr()), // dense: borrowed
+    }
 }
 
-fn encode_full(full: &Histogram<u64>) -> String {
+fn encode_full<T: hdrhistogram::Counter>(full: &Histogram<T>) -> String {
     let mut bytes = Vec::new();
     V2DeflateSerializer::new()
         .serialize(full, &mut bytes)

@@ -19,7 +19,7 @@ use crate::stats::{EndpointStats, ErrorKind, StatusSet};
 use crate::status::{RunError, Status};
 use crate::summary::{
     CheckCount, EngineInfo, FlowSummary, Interrupted, Latency, RunState, SUMMARY_SCHEMA,
-    SamplesSummary, Stats, Summary, encode_histogram,
+    SamplesSummary, Stats, Summary, encode_hist, encode_histogram,
 };
 use crate::template::{Expr, Template};
 use crate::thresholds::{EndpointView, FlowView, RunView, evaluate};
@@ -515,7 +515,7 @@ pub fn build_summary(
 ) -> Summary {
     let mut all = EndpointStats::new();
     // Latency as users of the schedule saw it: corrected where there is one.
-    let mut effective = crate::stats::new_histogram();
+    let mut effective = crate::stats::Hist::new();
     let mut endpoints = std::collections::BTreeMap::new();
     let mut histograms = std::collections::BTreeMap::new();
     let mut histograms_corrected = std::collections::BTreeMap::new();
@@ -527,11 +527,11 @@ pub fn build_summary(
         let open = plan.endpoints[i].open.is_some();
         all.add(s);
         if let Some(h) = s.effective_latency(open) {
-            effective.add(&*h.hdr()).expect("same bounds");
+            effective.add(h);
         }
         views.push(EndpointView::in_plan(plan, i, s));
         if let Some(h) = s.corrected.as_ref().filter(|_| open) {
-            histograms_corrected.insert(name.clone(), encode_histogram(&h.hdr()));
+            histograms_corrected.insert(name.clone(), encode_hist(h));
         }
         let phases: std::collections::BTreeMap<String, String> = [
             ("connect", &s.connecting),
@@ -539,7 +539,7 @@ pub fn build_summary(
             ("waiting", &s.waiting),
         ]
         .into_iter()
-        .filter_map(|(k, h)| Some((k.to_string(), encode_histogram(&h.as_ref()?.hdr()))))
+        .filter_map(|(k, h)| Some((k.to_string(), encode_hist(h.as_ref()?))))
         .collect();
         if !phases.is_empty() {
             histograms_phases.insert(name.clone(), phases);
@@ -566,7 +566,7 @@ pub fn build_summary(
             stats.achieved_rps = recent_rps(&outcome.timeline, &name, plan.duration.as_secs());
         }
         endpoints.insert(name.clone(), stats);
-        histograms.insert(name, encode_histogram(&s.latency.hdr()));
+        histograms.insert(name, encode_hist(&s.latency));
     }
     let flows = plan
         .flows
@@ -628,7 +628,7 @@ pub fn build_summary(
             > 1
     });
     totals.latency_corrected_ms = if views.iter().any(|v| v.open) {
-        Latency::from_histogram(&effective)
+        Latency::from_hist(&effective)
     } else {
         None
     };

@@ -23,6 +23,8 @@ fn peak_rss_mb(gw: &Gateway, n: usize, dir: &std::path::Path) -> f64 {
     let file = dir.join(format!("c{n}.json"));
     std::fs::write(&file, config).unwrap();
     let log = std::fs::File::create(dir.join(format!("stderr{n}"))).unwrap();
+    // Reaped by wait4 below, which also gives this child's own peak RSS.
+    #[allow(clippy::zombie_processes)]
     let child = engine()
         .args(["run", "-q", "-t", "2", "--config"])
         .arg(&file)
@@ -33,9 +35,10 @@ fn peak_rss_mb(gw: &Gateway, n: usize, dir: &std::path::Path) -> f64 {
         .spawn()
         .expect("spawn the engine");
     let mut status = 0;
-    // SAFETY: an all-zero rusage is valid; wait4 fills it for our own child.
+    // SAFETY: rusage is plain integers and timevals, for which all-zero is valid.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let pid = child.id() as libc::pid_t;
+    // SAFETY: `pid` is our own unreaped child; both pointers are to live locals.
     let got = unsafe { libc::wait4(pid, &mut status, 0, &mut usage) };
     assert_eq!(got, pid, "wait4: {}", std::io::Error::last_os_error());
     let exit = std::process::ExitStatus::from_raw(status);

@@ -13,7 +13,7 @@ use crate::stats::{EndpointStats, FlowStats, Hist};
 use crate::status::{Progress, Status};
 use crate::summary::{
     EndpointSecondHistograms, MetricSecond, ScalingEvent, Second, SecondEndpoint, SecondFlow,
-    SecondHistograms, encode_hist, encode_histogram, percentile_ms,
+    SecondHistograms, encode_hist, percentile_ms,
 };
 use crate::thresholds::{EndpointView, FlowView, RunView, evaluate};
 use crate::worker::{Control, Msg, Report, WorkerHandle};
@@ -185,8 +185,7 @@ impl<'a> Aggregator<'a> {
         };
         for (f, fs) in self.plan.flows.iter().zip(&p.flows) {
             if !fs.duration.is_empty() {
-                line.flows
-                    .insert(f.name.clone(), encode_histogram(&fs.duration));
+                line.flows.insert(f.name.clone(), encode_hist(&fs.duration));
             }
         }
         let written = serde_json::to_writer(&mut *w, &line)
@@ -471,8 +470,8 @@ impl<'a> Aggregator<'a> {
                     iterations: fs.iterations,
                     failed: fs.failed,
                     rate: fs.iterations as f64 / span,
-                    p50: percentile_ms(&fs.duration, 50.0),
-                    p99: percentile_ms(&fs.duration, 99.0),
+                    p50: percentile_ms(&fs.duration.view(), 50.0),
+                    p99: percentile_ms(&fs.duration.view(), 99.0),
                     vus: flow_vus,
                 },
             );

@@ -198,7 +198,8 @@ fn endpoint_stats(summary: &Summary, name: &str, checks: &[&str]) -> EndpointSta
     e.late = s.late;
     for (code, n) in &s.status_codes {
         if let Ok(c) = code.parse::<usize>() {
-            e.status[c.min(e.status.len() - 1)] += n;
+            e.status
+                .add(c.min(crate::stats::STATUS_SLOTS - 1) as u16, *n);
         }
     }
     for k in ErrorKind::ALL {
@@ -414,10 +415,10 @@ pub fn merge(runs: &[ShardRun], missing: &[u32], out: &Path) -> Result<Summary, 
                     iterations: fs.iterations,
                     failed: fs.failed_iterations,
                     interrupted: fs.interrupted_iterations,
-                    duration: new_histogram(),
+                    duration: Hist::new(),
                 };
                 if let Some(h) = hist(Some(&fs.histogram)) {
-                    part.duration.add(&h).expect("grows to fit");
+                    part.duration.add_hdr(&h);
                 }
                 f.add(&part);
             }

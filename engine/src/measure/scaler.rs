@@ -86,7 +86,7 @@ impl Scaler {
                 Some(f) => {
                     t.requests += f.iterations + f.failed;
                     t.errors += f.failed;
-                    t.latency.add(&f.duration).expect("grows to fit");
+                    t.latency.add(&*f.duration.hdr()).expect("grows to fit");
                 }
                 None => {
                     t.requests += s.requests;

@@ -422,9 +422,7 @@ impl Stats {
         let status_codes = s
             .status
             .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(code, n)| (format!("{code:03}"), *n))
+            .map(|(code, n)| (format!("{code:03}"), n))
             .collect();
         let error_kinds = ErrorKind::ALL
             .iter()

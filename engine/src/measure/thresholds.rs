@@ -669,7 +669,9 @@ pub fn evaluate(
             .filter(|fl| f.flow.as_deref().is_none_or(|n| n == fl.name))
         {
             requests += fl.stats.iterations + fl.stats.failed;
-            latency.add(&fl.stats.duration).expect("grows to fit");
+            latency
+                .add(&*fl.stats.duration.hdr())
+                .expect("grows to fit");
         }
     }
     for e in endpoints

@@ -19,7 +19,7 @@ use crate::stats::{EndpointStats, ErrorKind, StatusSet};
 use crate::status::{RunError, Status};
 use crate::summary::{
     CheckCount, EngineInfo, FlowSummary, Interrupted, Latency, RunState, SUMMARY_SCHEMA,
-    SamplesSummary, Stats, Summary, encode_hist, encode_histogram,
+    SamplesSummary, Stats, Summary, encode_hist,
 };
 use crate::template::{Expr, Template};
 use crate::thresholds::{EndpointView, FlowView, RunView, evaluate};
@@ -583,8 +583,8 @@ pub fn build_summary(
                 interrupted_iterations: fs.interrupted,
                 iterations_per_s: fs.iterations as f64 / outcome.load_seconds,
                 vus: outcome.final_vus[f.first],
-                iteration_duration_ms: Latency::from_histogram(&fs.duration),
-                histogram: encode_histogram(&fs.duration),
+                iteration_duration_ms: Latency::from_hist(&fs.duration),
+                histogram: encode_hist(&fs.duration),
             };
             (f.name.clone(), summary)
         })

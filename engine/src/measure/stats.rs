@@ -1,16 +1,18 @@
 //! Per-worker, per-endpoint statistics: what a worker counts between two
 //! reports to the aggregator.
 //!
-//! Histograms cover 1 µs to 1 h at 3 significant digits, but each is sized
-//! to the largest latency it has recorded (HdrHistogram's auto-resize): one
-//! sized for the full hour is 188 KB, one for latencies under 16 ms is
-//! 40 KB, and a run holds several per endpoint per worker — 1,000 endpoints
-//! on 2 workers took 1.9 GB with full-size ones (issue #21). Recording
-//! allocates only when a latency is larger than any that histogram has
-//! seen (its range doubles), a handful of times per buffer per run: a
-//! worker swaps its whole `Vec<EndpointStats>` out every second, as
-//! HdrHistogram_rust's `sync` recorder does, and the aggregator sends the
-//! emptied ones back with their size. Status codes index a fixed array.
+//! Histograms cover 1 µs to 1 h at 3 significant digits. A dense one is
+//! sized to the largest latency it has recorded (HdrHistogram's
+//! auto-resize): 188 KB for the full hour, 40 KB under 16 ms, whatever it
+//! holds. A run holds several per endpoint per stats buffer, so each
+//! starts as the list of its values ([`Hist`]) and turns dense only at
+//! [`RAW_VALUES`]: 1,000 endpoints on 2 workers against millisecond
+//! latencies took 1.66 GB with dense ones (issue #27), 27 MB with lists.
+//! Recording allocates only while a buffer's list first grows, when it
+//! turns dense, and when a dense one's range doubles: a worker swaps its
+//! whole `Vec<EndpointStats>` out every second, as HdrHistogram_rust's
+//! `sync` recorder does, and the aggregator sends the emptied ones back
+//! with their capacity. Status codes are a short list of those seen.
 
 use hdrhistogram::Histogram;
 use std::time::Duration;
@@ -656,7 +658,7 @@ impl EndpointStats {
 }
 
 /// Counts for one flow over one interval (or, merged, over a run).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct FlowStats {
     /// Iterations whose every step succeeded.
     pub iterations: u64,
@@ -668,17 +670,6 @@ pub struct FlowStats {
     pub interrupted: u64,
     /// Duration of the completed iterations, in µs, think time included.
     pub duration: Hist,
-}
-
-impl Default for FlowStats {
-    fn default() -> FlowStats {
-        FlowStats {
-            iterations: 0,
-            failed: 0,
-            interrupted: 0,
-            duration: Hist::new(),
-        }
-    }
 }
 
 impl FlowStats {

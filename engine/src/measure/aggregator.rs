@@ -9,11 +9,11 @@
 use crate::plan::Plan;
 use crate::rundir::{RunDir, now_rfc3339};
 use crate::scaler::Scaler;
-use crate::stats::{EndpointStats, FlowStats, new_histogram};
+use crate::stats::{EndpointStats, FlowStats, Hist};
 use crate::status::{Progress, Status};
 use crate::summary::{
     EndpointSecondHistograms, MetricSecond, ScalingEvent, Second, SecondEndpoint, SecondFlow,
-    SecondHistograms, encode_histogram, percentile_ms,
+    SecondHistograms, encode_hist, percentile_ms,
 };
 use crate::thresholds::{EndpointView, FlowView, RunView, evaluate};
 use crate::worker::{Control, Msg, Report, WorkerHandle};
@@ -167,32 +167,25 @@ impl<'a> Aggregator<'a> {
         ));
     }
 
-    /// Writes second `t`'s histograms (a shard's run).
-    fn write_second_histograms(&mut self, t: u64, p: &Pending) {
+    /// Writes second `t`'s histograms (a shard's run); `endpoints` has each
+    /// endpoint's, encoded as [`Aggregator::push_second`] built them.
+    fn write_second_histograms(
+        &mut self,
+        t: u64,
+        endpoints: BTreeMap<String, EndpointSecondHistograms>,
+        p: &Pending,
+    ) {
         let Some(w) = self.second_histograms.as_mut() else {
             return;
         };
         let mut line = SecondHistograms {
             t,
+            endpoints,
             ..Default::default()
         };
-        for (e, s) in self.plan.endpoints.iter().zip(&p.stats) {
-            let h = EndpointSecondHistograms {
-                latency: (!s.latency.is_empty()).then(|| encode_histogram(&s.latency)),
-                server_timing: s
-                    .server_timing
-                    .iter()
-                    .map(|(name, h)| (name.to_string(), encode_histogram(h)))
-                    .collect(),
-            };
-            if h.latency.is_some() || !h.server_timing.is_empty() {
-                line.endpoints.insert(e.name.clone(), h);
-            }
-        }
         for (f, fs) in self.plan.flows.iter().zip(&p.flows) {
             if !fs.duration.is_empty() {
-                line.flows
-                    .insert(f.name.clone(), encode_histogram(&fs.duration));
+                line.flows.insert(f.name.clone(), encode_hist(&fs.duration));
             }
         }
         let written = serde_json::to_writer(&mut *w, &line)
@@ -407,12 +400,14 @@ impl<'a> Aggregator<'a> {
     }
 
     fn push_second(&mut self, t: u64, span: f64, p: Pending) {
-        self.write_second_histograms(t, &p);
-        let mut all = new_histogram();
+        let shard = self.second_histograms.is_some();
+        let mut encoded = BTreeMap::new();
+        let mut all = Hist::new();
         let mut endpoints = Vec::with_capacity(p.stats.len());
         let (mut requests, mut errors) = (0, 0);
         for (i, s) in p.stats.iter().enumerate() {
-            all.add(&s.latency).expect("same bounds");
+            let latency = s.latency.view();
+            all.add(&s.latency);
             requests += s.requests;
             errors += s.errors;
             let vus = if p.partial && p.vus[i] == 0 {
@@ -420,22 +415,36 @@ impl<'a> Aggregator<'a> {
             } else {
                 p.vus[i]
             };
+            let mut server_timing = BTreeMap::new();
+            let mut st_encoded = BTreeMap::new();
+            for (name, h) in s.server_timing.iter() {
+                server_timing.insert(name.to_string(), MetricSecond::of(&h.view()));
+                if shard {
+                    st_encoded.insert(name.to_string(), encode_hist(h));
+                }
+            }
+            if shard && (!s.latency.is_empty() || !st_encoded.is_empty()) {
+                let h = EndpointSecondHistograms {
+                    latency: (!s.latency.is_empty()).then(|| encode_hist(&s.latency)),
+                    server_timing: st_encoded,
+                };
+                encoded.insert(self.plan.endpoints[i].name.clone(), h);
+            }
             endpoints.push(SecondEndpoint {
                 requests: s.requests,
                 errors: s.errors,
                 rps: s.requests as f64 / span,
-                p50: percentile_ms(&s.latency, 50.0),
-                p95: percentile_ms(&s.latency, 95.0),
-                p99: percentile_ms(&s.latency, 99.0),
+                p50: percentile_ms(&latency, 50.0),
+                p95: percentile_ms(&latency, 95.0),
+                p99: percentile_ms(&latency, 99.0),
                 vus,
-                server_timing: s
-                    .server_timing
-                    .iter()
-                    .map(|(name, h)| (name.to_string(), MetricSecond::of(h)))
-                    .collect(),
+                server_timing,
             });
+            drop(latency);
             self.totals[i].add(s);
         }
+        self.write_second_histograms(t, encoded, &p);
+        let all = all.view();
         if !p.partial {
             if self.plan.fault == Some(crate::fault::Fault::AggregatorPanic) && t + 1 == 2 {
                 panic!("injected by {}=aggregator-panic", crate::fault::FAULT_ENV);
@@ -458,8 +467,8 @@ impl<'a> Aggregator<'a> {
                     iterations: fs.iterations,
                     failed: fs.failed,
                     rate: fs.iterations as f64 / span,
-                    p50: percentile_ms(&fs.duration, 50.0),
-                    p99: percentile_ms(&fs.duration, 99.0),
+                    p50: percentile_ms(&fs.duration.view(), 50.0),
+                    p99: percentile_ms(&fs.duration.view(), 99.0),
                     vus: flow_vus,
                 },
             );

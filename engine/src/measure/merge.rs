@@ -17,7 +17,7 @@ use crate::aggregator::Outcome;
 use crate::config::Config;
 use crate::rundir::RunDir;
 use crate::server_timing::Timings;
-use crate::stats::{EndpointStats, ErrorKind, FlowStats, new_histogram};
+use crate::stats::{EndpointStats, ErrorKind, FlowStats, Hist, new_histogram};
 use crate::summary::{
     MetricSecond, SUMMARY_SCHEMA, Second, SecondEndpoint, SecondFlow, SecondHistograms, Summary,
     decode_histogram, percentile_ms,
@@ -256,13 +256,14 @@ fn endpoint_stats(
         summary.histograms.get(name),
     )?;
     if let Some(h) = &latency {
-        out.latency.add(h).expect("grows to fit");
+        out.latency.add_hdr(h);
     }
     out.corrected = hist(
         dir,
         &format!("histograms_corrected.{name}"),
         summary.histograms_corrected.get(name),
-    )?;
+    )?
+    .map(Hist::from);
     let missing = if e.open.is_some() {
         s.latency_corrected_ms.is_some() && out.corrected.is_none()
     } else {
@@ -275,7 +276,8 @@ fn endpoint_stats(
         dir,
         &format!("histograms_unexpected.{name}"),
         summary.histograms_unexpected.get(name),
-    )?;
+    )?
+    .map(Hist::from);
     // Every request is a response (its latency recorded) or a failure
     // without one; the errors among the responses are the unexpected ones.
     // Without the latency histogram the responses are known only when
@@ -307,7 +309,8 @@ fn endpoint_stats(
     out.late = s.late;
     for (code, n) in &s.status_codes {
         if let Ok(c) = code.parse::<usize>() {
-            out.status[c.min(out.status.len() - 1)] += n;
+            out.status
+                .add(c.min(crate::stats::STATUS_SLOTS - 1) as u16, *n);
         }
     }
     for k in ErrorKind::ALL {
@@ -318,7 +321,7 @@ fn endpoint_stats(
         let what = format!("endpoints.{name}.server_timing.{metric}");
         if let Some(h) = hist(dir, &what, Some(&m.histogram))? {
             timings.names.push(metric.as_str().into());
-            timings.hists.push(h);
+            timings.hists.push(h.into());
         }
     }
     timings.malformed = s.server_timing_malformed;
@@ -340,7 +343,7 @@ fn endpoint_stats(
             &mut out.connecting,
             &mut out.tls_handshaking,
             &mut out.waiting,
-        ][i] = h;
+        ][i] = h.map(Hist::from);
     }
     out.tls_resumed = s.tls_resumed;
     Ok((out, gaps))
@@ -543,11 +546,11 @@ pub fn merge(runs: &[ShardRun], missing: &[u32], out: &Path) -> Result<Summary, 
                     iterations: fs.iterations,
                     failed: fs.failed_iterations,
                     interrupted: fs.interrupted_iterations,
-                    duration: new_histogram(),
+                    duration: Hist::new(),
                 };
                 let what = format!("flows.{}.histogram", fp.name);
                 if let Some(h) = hist(&r.dir, &what, Some(&fs.histogram))? {
-                    part.duration.add(&h).expect("grows to fit");
+                    part.duration.add_hdr(&h);
                 }
                 f.add(&part);
             }

@@ -86,12 +86,12 @@ impl Scaler {
                 Some(f) => {
                     t.requests += f.iterations + f.failed;
                     t.errors += f.failed;
-                    t.latency.add(&f.duration).expect("grows to fit");
+                    t.latency.add(&*f.duration.hdr()).expect("grows to fit");
                 }
                 None => {
                     t.requests += s.requests;
                     t.errors += s.errors;
-                    t.latency.add(&s.latency).expect("same bounds");
+                    t.latency.add(&*s.latency.hdr()).expect("same bounds");
                 }
             }
             let interval = t.settings.interval.as_secs_f64().ceil().max(1.0) as u64;

@@ -10,8 +10,7 @@
 //! next to the measured latency. A malformed entry is counted, never an
 //! error of the request.
 
-use crate::stats::{MAX_LATENCY_US, new_histogram};
-use hdrhistogram::Histogram;
+use crate::stats::{Hist, MAX_LATENCY_US};
 
 /// Most metric names kept per endpoint; further names are counted under
 /// [`OTHER`] (a server that puts ids in names must not grow memory).
@@ -218,7 +217,7 @@ fn parse_ms(v: &[u8]) -> Option<f64> {
 pub struct Timings {
     /// Names in the order first seen; `hists[i]` belongs to `names[i]`.
     pub names: Vec<Box<str>>,
-    pub hists: Vec<Histogram<u64>>,
+    pub hists: Vec<Hist>,
     pub malformed: u64,
 }
 
@@ -248,12 +247,12 @@ impl Timings {
                 self.index_of(&name)
             }
         };
-        let _ = self.hists[i].record(us);
+        self.hists[i].record(us);
     }
 
     /// The histogram for `name`, created on first sight (or [`OTHER`]'s
     /// once [`MAX_METRICS`] names are taken).
-    fn slot(&mut self, name: &str) -> &mut Histogram<u64> {
+    fn slot(&mut self, name: &str) -> &mut Hist {
         let i = self.index_of(name);
         &mut self.hists[i]
     }
@@ -263,14 +262,14 @@ impl Timings {
             Some(i) => i,
             None if self.names.len() < MAX_METRICS || name == OTHER => {
                 self.names.push(name.into());
-                self.hists.push(new_histogram());
+                self.hists.push(Hist::new());
                 self.names.len() - 1
             }
             None => match self.names.iter().position(|n| &**n == OTHER) {
                 Some(i) => i,
                 None => {
                     self.names.push(OTHER.into());
-                    self.hists.push(new_histogram());
+                    self.hists.push(Hist::new());
                     self.names.len() - 1
                 }
             },
@@ -281,7 +280,7 @@ impl Timings {
     pub fn add(&mut self, other: &Timings) {
         for (name, h) in other.names.iter().zip(&other.hists) {
             if !h.is_empty() {
-                self.slot(name).add(h).expect("grows to fit");
+                self.slot(name).add(h);
             }
         }
         self.malformed += other.malformed;
@@ -296,7 +295,7 @@ impl Timings {
     }
 
     /// Each metric with something recorded, by name.
-    pub fn iter(&self) -> impl Iterator<Item = (&str, &Histogram<u64>)> {
+    pub fn iter(&self) -> impl Iterator<Item = (&str, &Hist)> {
         self.names
             .iter()
             .zip(&self.hists)
@@ -305,7 +304,7 @@ impl Timings {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.malformed == 0 && self.hists.iter().all(Histogram::is_empty)
+        self.malformed == 0 && self.hists.iter().all(Hist::is_empty)
     }
 }
 
@@ -384,7 +383,11 @@ mod tests {
         t.record(b"payments;dur=10");
         let got: Vec<(&str, u64)> = t.iter().map(|(n, h)| (n, h.len())).collect();
         assert_eq!(got, vec![("payments", 2), ("inventory", 1)]);
-        assert_eq!(t.hists[0].max(), 10_007, "µs, to 3 significant digits");
+        assert_eq!(
+            t.hists[0].hdr().max(),
+            10_007,
+            "µs, to 3 significant digits"
+        );
         for i in 0..40 {
             t.record(format!("m{i};dur=1").as_bytes());
         }

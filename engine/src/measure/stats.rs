@@ -1,16 +1,18 @@
 //! Per-worker, per-endpoint statistics: what a worker counts between two
 //! reports to the aggregator.
 //!
-//! Histograms cover 1 µs to 1 h at 3 significant digits, but each is sized
-//! to the largest latency it has recorded (HdrHistogram's auto-resize): one
-//! sized for the full hour is 188 KB, one for latencies under 16 ms is
-//! 40 KB, and a run holds several per endpoint per worker — 1,000 endpoints
-//! on 2 workers took 1.9 GB with full-size ones (issue #21). Recording
-//! allocates only when a latency is larger than any that histogram has
-//! seen (its range doubles), a handful of times per buffer per run: a
-//! worker swaps its whole `Vec<EndpointStats>` out every second, as
-//! HdrHistogram_rust's `sync` recorder does, and the aggregator sends the
-//! emptied ones back with their size. Status codes index a fixed array.
+//! Histograms cover 1 µs to 1 h at 3 significant digits. A dense one is
+//! sized to the largest latency it has recorded (HdrHistogram's
+//! auto-resize): 188 KB for the full hour, 40 KB under 16 ms, whatever it
+//! holds. A run holds several per endpoint per stats buffer, so each
+//! starts as the list of its values ([`Hist`]) and turns dense only at
+//! [`RAW_VALUES`]: 1,000 endpoints on 2 workers against millisecond
+//! latencies took 1.66 GB with dense ones (issue #27), 27 MB with lists.
+//! Recording allocates only while a buffer's list first grows, when it
+//! turns dense, and when a dense one's range doubles: a worker swaps its
+//! whole `Vec<EndpointStats>` out every second, as HdrHistogram_rust's
+//! `sync` recorder does, and the aggregator sends the emptied ones back
+//! with their capacity. Status codes are a short list of those seen.
 
 use hdrhistogram::Histogram;
 use std::time::Duration;
@@ -99,9 +101,363 @@ pub fn record(h: &mut Histogram<u64>, us: u64) {
     let _ = h.record(us.clamp(1, MAX_LATENCY_US));
 }
 
+/// Values a [`Hist`] keeps as they came before it becomes a histogram:
+/// 16 KB of `u32`, the size of the smallest dense histogram (values under
+/// 2 ms), so the list is never larger than the histogram it stands for.
+pub const RAW_VALUES: usize = 4096;
+
+/// A latency histogram as a worker or the aggregator keeps it: the values
+/// themselves (µs, `u32`: the hour fits) while there are few, a 3-digit
+/// HdrHistogram once there are [`RAW_VALUES`]. Most endpoints of a run
+/// with many endpoints see tens of responses a second: a dense histogram
+/// is 16–190 KB whatever it holds (its counts span 1 µs to the largest
+/// value), and five of them per endpoint per buffer made 1,000 endpoints
+/// on 2 workers peak at 1.6 GB (issue #27). The values give the same
+/// histogram exactly ([`Hist::hdr`]), so percentiles and merges lose
+/// nothing. Recording pushes onto a list whose capacity a recycled buffer
+/// keeps, so it allocates only while a buffer first grows, and once when
+/// it turns into a histogram (it stays one, reset, for its next second).
+#[derive(Clone, Debug)]
+pub enum Hist {
+    Values(Vec<u32>),
+    Dense(Box<Histogram<u64>>),
+}
+
+impl Default for Hist {
+    fn default() -> Hist {
+        Hist::new()
+    }
+}
+
+impl From<Histogram<u64>> for Hist {
+    fn from(h: Histogram<u64>) -> Hist {
+        Hist::Dense(Box::new(h))
+    }
+}
+
+impl Hist {
+    pub const fn new() -> Hist {
+        Hist::Values(Vec::new())
+    }
+
+    /// Records `us`, saturating at [`MAX_LATENCY_US`].
+    #[inline]
+    pub fn record(&mut self, us: u64) {
+        match self {
+            Hist::Values(v) if v.len() < RAW_VALUES => {
+                v.push(us.clamp(1, MAX_LATENCY_US) as u32);
+            }
+            Hist::Values(_) => {
+                self.densify();
+                self.record(us);
+            }
+            Hist::Dense(h) => record(h, us),
+        }
+    }
+
+    /// Turns the values into a histogram (cold: once per buffer).
+    #[cold]
+    fn densify(&mut self) {
+        if let Hist::Values(v) = self {
+            let mut h = new_histogram();
+            for &us in v.iter() {
+                record(&mut h, u64::from(us));
+            }
+            *self = Hist::Dense(Box::new(h));
+        }
+    }
+
+    pub fn add(&mut self, other: &Hist) {
+        match (&mut *self, other) {
+            (_, Hist::Values(o)) if o.is_empty() => {}
+            (Hist::Values(v), Hist::Values(o)) if v.len() + o.len() <= RAW_VALUES => {
+                v.extend_from_slice(o);
+            }
+            (Hist::Dense(h), Hist::Values(o)) => {
+                for &us in o {
+                    record(h, u64::from(us));
+                }
+            }
+            (Hist::Dense(h), Hist::Dense(o)) => h.add(&**o).expect("grows to fit"),
+            _ => {
+                self.densify();
+                self.add(other);
+            }
+        }
+    }
+
+    /// Adds a histogram (a decoded one, in `merge`).
+    pub fn add_hdr(&mut self, h: &Histogram<u64>) {
+        if h.is_empty() {
+            return;
+        }
+        self.densify();
+        if let Hist::Dense(d) = self {
+            d.add(h).expect("grows to fit");
+        }
+    }
+
+    /// How many values were recorded.
+    pub fn len(&self) -> u64 {
+        match self {
+            Hist::Values(v) => v.len() as u64,
+            Hist::Dense(h) => h.len(),
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Empties it, keeping its storage (a recycled buffer does not allocate again).
+    pub fn reset(&mut self) {
+        match self {
+            Hist::Values(v) => v.clear(),
+            Hist::Dense(h) => h.reset(),
+        }
+    }
+
+    /// Its figures (see [`View`]).
+    pub fn view(&self) -> View<'_> {
+        match self {
+            Hist::Values(v) => {
+                let mut v = v.clone();
+                v.sort_unstable();
+                View::Sorted(v)
+            }
+            Hist::Dense(h) => View::Hdr(h),
+        }
+    }
+
+    /// The values in the full-range form of [`full_range`], with `u16`
+    /// counts (no bucket can hold more than [`RAW_VALUES`]): a quarter of
+    /// the 188 KB to clear, and the same encoding (the V2 format does not
+    /// record the counter width). `None` once dense.
+    pub fn full_range_of_values(&self) -> Option<Histogram<u16>> {
+        const _: () = assert!(RAW_VALUES <= u16::MAX as usize);
+        let Hist::Values(v) = self else {
+            return None;
+        };
+        let mut full =
+            Histogram::new_with_bounds(1, MAX_LATENCY_US, 3).expect("constant bounds are valid");
+        for &us in v {
+            let _ = full.record(u64::from(us)); // within the bounds: recorded clamped
+        }
+        Some(full)
+    }
+
+    /// The HdrHistogram of the values: borrowed once dense, else built
+    /// (exactly what recording them into one would hold).
+    pub fn hdr(&self) -> std::borrow::Cow<'_, Histogram<u64>> {
+        match self {
+            Hist::Values(v) => {
+                let mut h = new_histogram();
+                for &us in v {
+                    record(&mut h, u64::from(us));
+                }
+                std::borrow::Cow::Owned(h)
+            }
+            Hist::Dense(h) => std::borrow::Cow::Borrowed(&**h),
+        }
+    }
+}
+
+/// What summaries read from a latency histogram, exactly as HdrHistogram
+/// computes it; implemented by `Histogram<u64>` and by [`View`].
+pub trait Figures {
+    fn len(&self) -> u64;
+    fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+    fn min(&self) -> u64;
+    fn max(&self) -> u64;
+    fn mean(&self) -> f64;
+    fn stdev(&self) -> f64;
+    fn value_at_quantile(&self, q: f64) -> u64;
+}
+
+impl Figures for Histogram<u64> {
+    fn len(&self) -> u64 {
+        Histogram::len(self)
+    }
+    fn min(&self) -> u64 {
+        Histogram::min(self)
+    }
+    fn max(&self) -> u64 {
+        Histogram::max(self)
+    }
+    fn mean(&self) -> f64 {
+        Histogram::mean(self)
+    }
+    fn stdev(&self) -> f64 {
+        Histogram::stdev(self)
+    }
+    fn value_at_quantile(&self, q: f64) -> u64 {
+        Histogram::value_at_quantile(self, q)
+    }
+}
+
+/// The equivalence classes of a 3-digit histogram (they do not depend on
+/// its size), for figures computed from values.
+fn classes() -> &'static Histogram<u64> {
+    static H: std::sync::OnceLock<Histogram<u64>> = std::sync::OnceLock::new();
+    H.get_or_init(new_histogram)
+}
+
+/// A [`Hist`] read for its figures: its values sorted, or its histogram.
+/// From values, each figure is what the histogram of those values gives,
+/// bit for bit (the same buckets, the same order of float sums), without
+/// building it: a histogram's mean, stdev and quantiles walk its whole
+/// counts array, 10,000 slots for a few milliseconds, which made the
+/// summary of 2,000 endpoints take 2 s.
+pub enum View<'a> {
+    Sorted(Vec<u32>),
+    Hdr(&'a Histogram<u64>),
+}
+
+impl View<'_> {
+    /// Each bucket (its median-equivalent value) with its count, ascending.
+    fn buckets(v: &[u32]) -> impl Iterator<Item = (u64, u64)> + '_ {
+        let c = classes();
+        let mut i = 0;
+        std::iter::from_fn(move || {
+            let first = u64::from(*v.get(i)?);
+            let next = c.next_non_equivalent(first);
+            let start = i;
+            while i < v.len() && u64::from(v[i]) < next {
+                i += 1;
+            }
+            Some((c.median_equivalent(first), (i - start) as u64))
+        })
+    }
+}
+
+impl Figures for View<'_> {
+    fn len(&self) -> u64 {
+        match self {
+            View::Sorted(v) => v.len() as u64,
+            View::Hdr(h) => h.len(),
+        }
+    }
+    fn min(&self) -> u64 {
+        match self {
+            View::Sorted(v) => v
+                .first()
+                .map_or(0, |&m| classes().lowest_equivalent(m.into())),
+            View::Hdr(h) => h.min(),
+        }
+    }
+    fn max(&self) -> u64 {
+        match self {
+            View::Sorted(v) => v
+                .last()
+                .map_or(0, |&m| classes().highest_equivalent(m.into())),
+            View::Hdr(h) => h.max(),
+        }
+    }
+    fn mean(&self) -> f64 {
+        match self {
+            View::Sorted(v) if v.is_empty() => 0.0,
+            View::Sorted(v) => {
+                let n = v.len() as f64;
+                View::buckets(v).fold(0.0, |total, (median, count)| {
+                    total + median as f64 * count as f64 / n
+                })
+            }
+            View::Hdr(h) => h.mean(),
+        }
+    }
+    fn stdev(&self) -> f64 {
+        match self {
+            View::Sorted(v) if v.is_empty() => 0.0,
+            View::Sorted(v) => {
+                let mean = self.mean();
+                let dev = View::buckets(v).fold(0.0, |gdt, (median, count)| {
+                    let dev = median as f64 - mean;
+                    gdt + (dev * dev) * count as f64
+                });
+                (dev / v.len() as f64).sqrt()
+            }
+            View::Hdr(h) => h.stdev(),
+        }
+    }
+    fn value_at_quantile(&self, q: f64) -> u64 {
+        match self {
+            View::Sorted(v) if v.is_empty() => 0,
+            View::Sorted(v) => {
+                let q = q.min(1.0);
+                let at = ((q * v.len() as f64).ceil() as u64).clamp(1, v.len() as u64);
+                let value = u64::from(v[at as usize - 1]);
+                if q == 0.0 {
+                    classes().lowest_equivalent(value)
+                } else {
+                    classes().highest_equivalent(value)
+                }
+            }
+            View::Hdr(h) => h.value_at_quantile(q),
+        }
+    }
+}
+
 /// Microseconds, at least 1 (the histogram's lowest value).
 pub fn micros(d: Duration) -> u64 {
     (d.as_micros() as u64).max(1)
+}
+
+/// Responses per status code: the codes seen, in the order first seen (an
+/// endpoint sees one to a few, so a lookup is a short scan). An array of
+/// all 1,000 codes was 8 KB per endpoint per stats buffer: with 20,000
+/// rows (10,000 two-step flows) it was most of a 1.3 GB peak.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StatusCounts(Vec<(u16, u64)>);
+
+impl StatusCounts {
+    /// Adds `n` responses with `code` (codes past 999 count as 999).
+    #[inline]
+    pub fn add(&mut self, code: u16, n: u64) {
+        let code = code.min(STATUS_SLOTS as u16 - 1);
+        match self.0.iter_mut().find(|(c, _)| *c == code) {
+            Some((_, k)) => *k += n,
+            None => self.0.push((code, n)),
+        }
+    }
+
+    pub fn get(&self, code: u16) -> u64 {
+        self.0
+            .iter()
+            .find(|(c, _)| *c == code)
+            .map_or(0, |&(_, n)| n)
+    }
+
+    /// The codes with responses, ascending.
+    pub fn iter(&self) -> impl Iterator<Item = (u16, u64)> {
+        let mut v: Vec<(u16, u64)> = self.0.iter().copied().filter(|&(_, n)| n > 0).collect();
+        v.sort_unstable();
+        v.into_iter()
+    }
+
+    pub fn add_all(&mut self, other: &StatusCounts) {
+        for &(c, n) in &other.0 {
+            if n > 0 {
+                self.add(c, n);
+            }
+        }
+    }
+
+    /// Zeroes the counts, keeping the codes (a recycled buffer does not allocate again).
+    pub fn reset(&mut self) {
+        self.0.iter_mut().for_each(|(_, n)| *n = 0);
+    }
+}
+
+impl std::ops::Index<usize> for StatusCounts {
+    type Output = u64;
+    fn index(&self, code: usize) -> &u64 {
+        self.0
+            .iter()
+            .find(|(c, _)| usize::from(*c) == code)
+            .map_or(&0, |(_, n)| n)
+    }
 }
 
 /// Counts for one endpoint over one interval (or, merged, over a run).
@@ -109,19 +465,19 @@ pub fn micros(d: Duration) -> u64 {
 pub struct EndpointStats {
     /// Latency of every complete response, accepted or not, in µs, from
     /// the actual send.
-    pub latency: Histogram<u64>,
+    pub latency: Hist,
     /// Open model: the same responses' latency from their intended send
     /// time (coordinated-omission corrected); empty for closed-model endpoints.
     /// Allocated on first use: closed-model endpoints never need its 188 KB
     /// (half the size of every stats buffer a worker swaps out).
-    pub corrected: Option<Histogram<u64>>,
+    pub corrected: Option<Hist>,
     /// Requests that ended: complete responses plus failed attempts.
     pub requests: u64,
     /// Failed requests: transport errors plus unaccepted statuses.
     pub errors: u64,
     pub bytes_in: u64,
     pub bytes_out: u64,
-    pub status: Box<[u64; STATUS_SLOTS]>,
+    pub status: StatusCounts,
     pub error_kinds: [u64; ErrorKind::ALL.len()],
     /// Open model: sends that could not start within the request timeout.
     pub dropped: u64,
@@ -133,15 +489,15 @@ pub struct EndpointStats {
     /// responses whose status was not accepted, for thresholds'
     /// `expected_response` tag. Allocated at the first such response: a
     /// healthy endpoint never pays for it.
-    pub unexpected: Option<Histogram<u64>>,
+    pub unexpected: Option<Hist>,
     /// Per check of the row (in its order): passes and fails.
     pub checks: Vec<[u64; 2]>,
     /// Phases, in µs (k6's names): TCP connects and TLS handshakes, once
     /// per connection made; waiting (sent → first response byte), per
     /// response. Allocated at first use.
-    pub connecting: Option<Histogram<u64>>,
-    pub tls_handshaking: Option<Histogram<u64>>,
-    pub waiting: Option<Histogram<u64>>,
+    pub connecting: Option<Hist>,
+    pub tls_handshaking: Option<Hist>,
+    pub waiting: Option<Hist>,
     /// TLS handshakes that resumed a session (the rest were full ones).
     pub tls_resumed: u64,
 }
@@ -155,13 +511,13 @@ impl Default for EndpointStats {
 impl EndpointStats {
     pub fn new() -> EndpointStats {
         EndpointStats {
-            latency: new_histogram(),
+            latency: Hist::new(),
             corrected: None,
             requests: 0,
             errors: 0,
             bytes_in: 0,
             bytes_out: 0,
-            status: Box::new([0; STATUS_SLOTS]),
+            status: StatusCounts::default(),
             error_kinds: [0; ErrorKind::ALL.len()],
             dropped: 0,
             late: 0,
@@ -185,23 +541,23 @@ impl EndpointStats {
         error: Option<ErrorKind>,
     ) {
         self.requests += 1;
-        record(&mut self.latency, latency_us);
+        self.latency.record(latency_us);
         if let Some(c) = corrected_us {
-            record(self.corrected.get_or_insert_with(new_histogram), c);
+            self.corrected.get_or_insert_with(Hist::new).record(c);
         }
-        self.status[(status as usize).min(STATUS_SLOTS - 1)] += 1;
+        self.status.add(status, 1);
         if let Some(kind) = error {
             self.errors += 1;
             self.error_kinds[kind as usize] += 1;
-            let h = self.unexpected.get_or_insert_with(new_histogram);
-            record(h, corrected_us.unwrap_or(latency_us));
+            let h = self.unexpected.get_or_insert_with(Hist::new);
+            h.record(corrected_us.unwrap_or(latency_us));
         }
     }
 
     /// A phase's duration, in µs.
     #[inline]
-    pub fn record_phase(phase: &mut Option<Histogram<u64>>, us: u64) {
-        record(phase.get_or_insert_with(new_histogram), us);
+    pub fn record_phase(phase: &mut Option<Hist>, us: u64) {
+        phase.get_or_insert_with(Hist::new).record(us);
     }
 
     /// Check `i` of the row passed or failed.
@@ -222,21 +578,15 @@ impl EndpointStats {
     }
 
     pub fn add(&mut self, other: &EndpointStats) {
-        self.latency.add(&other.latency).expect("grows to fit");
+        self.latency.add(&other.latency);
         if let Some(o) = &other.corrected {
-            self.corrected
-                .get_or_insert_with(new_histogram)
-                .add(o)
-                .expect("grows to fit");
+            self.corrected.get_or_insert_with(Hist::new).add(o);
         }
         self.dropped += other.dropped;
         self.late += other.late;
         self.server_timing.add(&other.server_timing);
         if let Some(u) = &other.unexpected {
-            self.unexpected
-                .get_or_insert_with(new_histogram)
-                .add(u)
-                .expect("grows to fit");
+            self.unexpected.get_or_insert_with(Hist::new).add(u);
         }
         for (mine, theirs) in [
             (&mut self.connecting, &other.connecting),
@@ -244,9 +594,7 @@ impl EndpointStats {
             (&mut self.waiting, &other.waiting),
         ] {
             if let Some(h) = theirs {
-                mine.get_or_insert_with(new_histogram)
-                    .add(h)
-                    .expect("grows to fit");
+                mine.get_or_insert_with(Hist::new).add(h);
             }
         }
         self.tls_resumed += other.tls_resumed;
@@ -261,9 +609,7 @@ impl EndpointStats {
         self.errors += other.errors;
         self.bytes_in += other.bytes_in;
         self.bytes_out += other.bytes_out;
-        for (a, b) in self.status.iter_mut().zip(other.status.iter()) {
-            *a += b;
-        }
+        self.status.add_all(&other.status);
         for (a, b) in self.error_kinds.iter_mut().zip(other.error_kinds) {
             *a += b;
         }
@@ -271,7 +617,7 @@ impl EndpointStats {
 
     /// The latency as users of the schedule saw it: corrected for an
     /// open-model endpoint (none before its first response), else measured.
-    pub fn effective_latency(&self, open: bool) -> Option<&Histogram<u64>> {
+    pub fn effective_latency(&self, open: bool) -> Option<&Hist> {
         if open {
             self.corrected.as_ref()
         } else {
@@ -306,13 +652,13 @@ impl EndpointStats {
         self.errors = 0;
         self.bytes_in = 0;
         self.bytes_out = 0;
-        self.status.fill(0);
+        self.status.reset();
         self.error_kinds = [0; ErrorKind::ALL.len()];
     }
 }
 
 /// Counts for one flow over one interval (or, merged, over a run).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct FlowStats {
     /// Iterations whose every step succeeded.
     pub iterations: u64,
@@ -323,18 +669,7 @@ pub struct FlowStats {
     /// whose request it interrupted) or by a VU leaving (a ramp-down, the autoscaler).
     pub interrupted: u64,
     /// Duration of the completed iterations, in µs, think time included.
-    pub duration: Histogram<u64>,
-}
-
-impl Default for FlowStats {
-    fn default() -> FlowStats {
-        FlowStats {
-            iterations: 0,
-            failed: 0,
-            interrupted: 0,
-            duration: new_histogram(),
-        }
-    }
+    pub duration: Hist,
 }
 
 impl FlowStats {
@@ -342,7 +677,7 @@ impl FlowStats {
         self.iterations += o.iterations;
         self.failed += o.failed;
         self.interrupted += o.interrupted;
-        self.duration.add(&o.duration).expect("grows to fit");
+        self.duration.add(&o.duration);
     }
 }
 
@@ -397,6 +732,72 @@ mod tests {
         );
         b.reset();
         assert_eq!((b.requests, b.latency.len(), b.status[200]), (0, 0, 0));
+    }
+
+    /// Values from 1 µs to past the hour, spread over every bucket size.
+    fn spread(n: u64, seed: u64) -> Vec<u64> {
+        let mut x = seed;
+        (0..n)
+            .map(|_| {
+                x = x
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                let magnitude = (x >> 59) % 33; // 2^0 .. 2^32
+                1 + ((x >> 20) & ((1 << magnitude) - 1))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn values_give_the_histogram_and_its_figures_exactly() {
+        for (n, seed) in [(0, 1), (1, 2), (7, 3), (500, 4), (RAW_VALUES as u64 + 9, 5)] {
+            let values = spread(n, seed);
+            let mut hist = Hist::new();
+            let mut hdr = new_histogram();
+            for &v in &values {
+                hist.record(v);
+                record(&mut hdr, v);
+            }
+            assert_eq!(
+                matches!(hist, Hist::Dense(_)),
+                n > RAW_VALUES as u64,
+                "dense past {RAW_VALUES} values"
+            );
+            assert_eq!(*hist.hdr(), hdr);
+            assert_eq!(
+                crate::summary::encode_hist(&hist),
+                crate::summary::encode_histogram(&hdr)
+            );
+            let view = hist.view();
+            assert_eq!(Figures::len(&view), hdr.len());
+            if n > 0 {
+                assert_eq!(Figures::min(&view), hdr.min(), "{n}");
+                assert_eq!(Figures::max(&view), hdr.max(), "{n}");
+            }
+            assert_eq!(Figures::mean(&view).to_bits(), hdr.mean().to_bits(), "{n}");
+            assert_eq!(
+                Figures::stdev(&view).to_bits(),
+                hdr.stdev().to_bits(),
+                "{n}"
+            );
+            for q in [0.0, 0.001, 0.25, 0.5, 0.9, 0.95, 0.99, 0.999, 1.0, 1.5] {
+                assert_eq!(
+                    Figures::value_at_quantile(&view, q),
+                    hdr.value_at_quantile(q),
+                    "{n} values, q {q}"
+                );
+            }
+            // merged in any order, with either form on either side
+            let mut a = Hist::new();
+            let mut b = Hist::from(new_histogram());
+            for (i, &v) in values.iter().enumerate() {
+                if i % 3 == 0 { b.record(v) } else { a.record(v) }
+            }
+            let mut ab = a.clone();
+            ab.add(&b);
+            b.add(&a);
+            assert_eq!((*ab.hdr() == hdr, *b.hdr() == hdr), (true, true), "{n}");
+        }
     }
 
     #[test]

@@ -2,7 +2,7 @@
 //! CLI and `analytics/`. Versioned by [`SUMMARY_SCHEMA`]; a change that
 //! breaks readers needs a new version.
 
-use crate::stats::{EndpointStats, ErrorKind};
+use crate::stats::{EndpointStats, ErrorKind, Figures, Hist};
 use base64::Engine as _;
 use hdrhistogram::Histogram;
 use hdrhistogram::serialization::{Serializer as _, V2DeflateSerializer};
@@ -255,6 +255,14 @@ pub struct ServerTimingMetric {
 
 impl ServerTimingMetric {
     pub fn from_histogram(h: &Histogram<u64>) -> ServerTimingMetric {
+        ServerTimingMetric::of(h, encode_histogram(h))
+    }
+
+    pub fn from_hist(h: &Hist) -> ServerTimingMetric {
+        ServerTimingMetric::of(&h.view(), encode_hist(h))
+    }
+
+    fn of(h: &impl Figures, histogram: String) -> ServerTimingMetric {
         let q = |p: f64| ms(h.value_at_quantile(p));
         ServerTimingMetric {
             count: h.len(),
@@ -265,7 +273,7 @@ impl ServerTimingMetric {
             p99: q(0.99),
             p99_9: q(0.999),
             max: ms(h.max()),
-            histogram: encode_histogram(h),
+            histogram,
         }
     }
 }
@@ -279,7 +287,7 @@ pub struct MetricSecond {
 
 impl MetricSecond {
     /// A second's p50 and p99 of a metric's histogram (µs), in ms.
-    pub fn of(h: &Histogram<u64>) -> MetricSecond {
+    pub fn of(h: &impl Figures) -> MetricSecond {
         let q = |p| h.value_at_quantile(p) as f64 / 1000.0;
         MetricSecond {
             p50: q(0.5),
@@ -414,12 +422,16 @@ fn ms(us: u64) -> f64 {
 }
 
 /// The percentile (0..100) of a histogram in ms, `None` when it is empty.
-pub fn percentile_ms(h: &Histogram<u64>, p: f64) -> Option<f64> {
+pub fn percentile_ms(h: &impl Figures, p: f64) -> Option<f64> {
     (!h.is_empty()).then(|| ms(h.value_at_quantile(p / 100.0)))
 }
 
 impl Latency {
-    pub fn from_histogram(h: &Histogram<u64>) -> Option<Latency> {
+    pub fn from_hist(h: &Hist) -> Option<Latency> {
+        Latency::from_histogram(&h.view())
+    }
+
+    pub fn from_histogram(h: &impl Figures) -> Option<Latency> {
         if h.is_empty() {
             return None;
         }
@@ -445,9 +457,7 @@ impl Stats {
         let status_codes = s
             .status
             .iter()
-            .enumerate()
-            .filter(|(_, n)| **n > 0)
-            .map(|(code, n)| (format!("{code:03}"), *n))
+            .map(|(code, n)| (format!("{code:03}"), n))
             .collect();
         let error_kinds = ErrorKind::ALL
             .iter()
@@ -469,8 +479,8 @@ impl Stats {
             },
             bytes_in: s.bytes_in,
             bytes_out: s.bytes_out,
-            latency_ms: Latency::from_histogram(&s.latency),
-            latency_corrected_ms: s.corrected.as_ref().and_then(Latency::from_histogram),
+            latency_ms: Latency::from_hist(&s.latency),
+            latency_corrected_ms: s.corrected.as_ref().and_then(Latency::from_hist),
             dropped: s.dropped,
             late: s.late,
             status_codes,
@@ -481,15 +491,15 @@ impl Stats {
             server_timing: s
                 .server_timing
                 .iter()
-                .map(|(name, h)| (name.to_string(), ServerTimingMetric::from_histogram(h)))
+                .map(|(name, h)| (name.to_string(), ServerTimingMetric::from_hist(h)))
                 .collect(),
             server_timing_malformed: s.server_timing.malformed,
             checks: BTreeMap::new(),
             checks_rate: None,
-            connect_ms: s.connecting.as_ref().and_then(Latency::from_histogram),
-            tls_handshake_ms: s.tls_handshaking.as_ref().and_then(Latency::from_histogram),
+            connect_ms: s.connecting.as_ref().and_then(Latency::from_hist),
+            tls_handshake_ms: s.tls_handshaking.as_ref().and_then(Latency::from_hist),
             tls_resumed: s.tls_resumed,
-            waiting_ms: s.waiting.as_ref().and_then(Latency::from_histogram),
+            waiting_ms: s.waiting.as_ref().and_then(Latency::from_hist),
         }
     }
 
@@ -535,9 +545,21 @@ pub struct EndpointSecondHistograms {
 /// HdrHistogram V2 compressed, base64 (what `HistogramLogReader`s read),
 /// in the full-range form ([`crate::stats::full_range`]).
 pub fn encode_histogram(h: &Histogram<u64>) -> String {
+    encode_full(&crate::stats::full_range(h))
+}
+
+/// [`encode_histogram`] of a [`Hist`].
+pub fn encode_hist(h: &Hist) -> String {
+    match h.full_range_of_values() {
+        Some(full) => encode_full(&full),
+        None => encode_histogram(&h.hdr()), // dense: borrowed
+    }
+}
+
+fn encode_full<T: hdrhistogram::Counter>(full: &Histogram<T>) -> String {
     let mut bytes = Vec::new();
     V2DeflateSerializer::new()
-        .serialize(&crate::stats::full_range(h), &mut bytes)
+        .serialize(full, &mut bytes)
         .expect("serializing to memory cannot fail");
     base64::engine::general_purpose::STANDARD.encode(bytes)
 }

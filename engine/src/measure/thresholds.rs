@@ -8,7 +8,7 @@
 //! [`Measured`] view of the run (merged HDR histograms and counts).
 
 use crate::duration::Dur;
-use crate::stats::{EndpointStats, new_histogram};
+use crate::stats::{EndpointStats, Hist, new_histogram};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -764,7 +764,9 @@ pub fn evaluate(
             .filter(|fl| f.flow.as_deref().is_none_or(|n| n == fl.name))
         {
             requests += fl.stats.iterations + fl.stats.failed;
-            latency.add(&fl.stats.duration).expect("grows to fit");
+            latency
+                .add(&*fl.stats.duration.hdr())
+                .expect("grows to fit");
         }
     }
     for e in endpoints.iter().filter(|e| t.selects(e)) {
@@ -777,28 +779,28 @@ pub fn evaluate(
         }
         let effective = st.effective_latency(e.open);
         let expected;
-        let read: Option<&Histogram<u64>> = match t.reads() {
+        let read: Option<std::borrow::Cow<'_, Histogram<u64>>> = match t.reads() {
             None => None,
-            Some(Reads::Latency) => effective,
+            Some(Reads::Latency) => effective.map(Hist::hdr),
             Some(Reads::Expected) => match (effective, &st.unexpected) {
                 (Some(h), Some(u)) => {
-                    expected = without(h, u);
-                    Some(&expected)
+                    expected = without(&h.hdr(), &u.hdr());
+                    Some(std::borrow::Cow::Borrowed(&expected))
                 }
-                (h, _) => h,
+                (h, _) => h.map(Hist::hdr),
             },
-            Some(Reads::Unexpected) => st.unexpected.as_ref(),
-            Some(Reads::Connecting) => st.connecting.as_ref(),
-            Some(Reads::TlsHandshaking) => st.tls_handshaking.as_ref(),
-            Some(Reads::Waiting) => st.waiting.as_ref(),
+            Some(Reads::Unexpected) => st.unexpected.as_ref().map(Hist::hdr),
+            Some(Reads::Connecting) => st.connecting.as_ref().map(Hist::hdr),
+            Some(Reads::TlsHandshaking) => st.tls_handshaking.as_ref().map(Hist::hdr),
+            Some(Reads::Waiting) => st.waiting.as_ref().map(Hist::hdr),
             Some(Reads::ServerTiming(name)) => st
                 .server_timing
                 .iter()
                 .find(|(n, _)| *n == name)
-                .map(|(_, h)| h),
+                .map(|(_, h)| h.hdr()),
         };
         if let Some(h) = read {
-            latency.add(h).expect("grows to fit");
+            latency.add(&*h).expect("grows to fit");
         }
         // Counts of the responses (and failures) the tags select.
         let (n, bad) = match (f.status, f.expected) {

@@ -20,7 +20,7 @@ use crate::stats::{EndpointStats, ErrorKind, StatusSet};
 use crate::status::{RunError, Status};
 use crate::summary::{
     CheckCount, EngineInfo, FlowSummary, Interrupted, Latency, RequestsBudget, RunState,
-    SUMMARY_SCHEMA, SamplesSummary, Stats, Summary, encode_histogram,
+    SUMMARY_SCHEMA, SamplesSummary, Stats, Summary, encode_hist,
 };
 use crate::template::{Expr, Template};
 use crate::thresholds::{EndpointView, FlowView, RunView, evaluate};
@@ -541,7 +541,7 @@ pub fn build_summary(
 ) -> Summary {
     let mut all = EndpointStats::new();
     // Latency as users of the schedule saw it: corrected where there is one.
-    let mut effective = crate::stats::new_histogram();
+    let mut effective = crate::stats::Hist::new();
     let mut endpoints = std::collections::BTreeMap::new();
     let mut histograms = std::collections::BTreeMap::new();
     let mut histograms_corrected = std::collections::BTreeMap::new();
@@ -554,11 +554,11 @@ pub fn build_summary(
         let open = plan.endpoints[i].open.is_some();
         all.add(s);
         if let Some(h) = s.effective_latency(open) {
-            effective.add(h).expect("same bounds");
+            effective.add(h);
         }
         views.push(EndpointView::in_plan(plan, i, s));
         if let Some(h) = s.corrected.as_ref().filter(|_| open) {
-            histograms_corrected.insert(name.clone(), encode_histogram(h));
+            histograms_corrected.insert(name.clone(), encode_hist(h));
         }
         let phases: std::collections::BTreeMap<String, String> = [
             ("connect", &s.connecting),
@@ -566,13 +566,13 @@ pub fn build_summary(
             ("waiting", &s.waiting),
         ]
         .into_iter()
-        .filter_map(|(k, h)| Some((k.to_string(), encode_histogram(h.as_ref()?))))
+        .filter_map(|(k, h)| Some((k.to_string(), encode_hist(h.as_ref()?))))
         .collect();
         if !phases.is_empty() {
             histograms_phases.insert(name.clone(), phases);
         }
         if let Some(h) = s.unexpected.as_ref().filter(|h| !h.is_empty()) {
-            histograms_unexpected.insert(name.clone(), encode_histogram(h));
+            histograms_unexpected.insert(name.clone(), encode_hist(h));
         }
         // a flow's VUs are its first step's; each of its steps shows them
         let unit = plan.endpoints[i]
@@ -596,7 +596,7 @@ pub fn build_summary(
             stats.achieved_rps = recent_rps(&outcome.timeline, &name, plan.duration.as_secs());
         }
         endpoints.insert(name.clone(), stats);
-        histograms.insert(name, encode_histogram(&s.latency));
+        histograms.insert(name, encode_hist(&s.latency));
     }
     let flows = plan
         .flows
@@ -613,8 +613,8 @@ pub fn build_summary(
                 interrupted_iterations: fs.interrupted,
                 iterations_per_s: fs.iterations as f64 / outcome.load_seconds,
                 vus: outcome.final_vus[f.first],
-                iteration_duration_ms: Latency::from_histogram(&fs.duration),
-                histogram: encode_histogram(&fs.duration),
+                iteration_duration_ms: Latency::from_hist(&fs.duration),
+                histogram: encode_hist(&fs.duration),
             };
             (f.name.clone(), summary)
         })
@@ -658,7 +658,7 @@ pub fn build_summary(
             > 1
     });
     totals.latency_corrected_ms = if views.iter().any(|v| v.open) {
-        Latency::from_histogram(&effective)
+        Latency::from_hist(&effective)
     } else {
         None
     };

@@ -911,10 +911,9 @@ impl Worker {
             match end {
                 IterationEnd::Completed => {
                     stats.iterations += 1;
-                    crate::stats::record(
-                        &mut stats.duration,
-                        micros(now.saturating_duration_since(f.started)),
-                    );
+                    stats
+                        .duration
+                        .record(micros(now.saturating_duration_since(f.started)));
                 }
                 IterationEnd::Failed => stats.failed += 1,
                 IterationEnd::Interrupted => stats.interrupted += 1,

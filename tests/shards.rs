@@ -705,8 +705,10 @@ fn merged_thresholds_equal_the_union_of_the_shards() {
     let dirs: Vec<PathBuf> = (0..2).map(|i| runs.join(format!("shard-{i}"))).collect();
     let shards: Vec<Summary> = dirs.iter().map(|d| load_run(d).0).collect();
     let unexpected = |s: &Summary| decode_histogram(&s.histograms_unexpected["api"]).unwrap();
-    // (the slow route answers after 15 ms at least, whatever the machine's load)
-    assert!(!unexpected(&shards[0]).is_empty() && unexpected(&shards[1]).min() >= 15_000);
+    // (the slow route answers after 15 ms at least, whatever the machine's
+    // load; a receive time read back from the kernel's clock may put it a
+    // little under: 14 ms still tells it from the fast route's 1 ms)
+    assert!(!unexpected(&shards[0]).is_empty() && unexpected(&shards[1]).min() >= 14_000);
     // the union: every shard's histograms (and counts) added
     let union = |pick: &dyn Fn(&Summary) -> Vec<Option<String>>| {
         let mut h = Histogram::<u64>::new(3).unwrap();

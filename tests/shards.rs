@@ -708,7 +708,14 @@ fn merged_thresholds_equal_the_union_of_the_shards() {
     // (the slow route answers after 15 ms at least, whatever the machine's
     // load; a receive time read back from the kernel's clock may put it a
     // little under: 14 ms still tells it from the fast route's 1 ms)
-    assert!(!unexpected(&shards[0]).is_empty() && unexpected(&shards[1]).min() >= 14_000);
+    let (fast, slow) = (unexpected(&shards[0]), unexpected(&shards[1]));
+    assert!(
+        !fast.is_empty() && slow.min() >= 14_000,
+        "shard 0: {} unexpected, shard 1: {} from {} µs",
+        fast.len(),
+        slow.len(),
+        slow.min()
+    );
     // the union: every shard's histograms (and counts) added
     let union = |pick: &dyn Fn(&Summary) -> Vec<Option<String>>| {
         let mut h = Histogram::<u64>::new(3).unwrap();

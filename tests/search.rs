@@ -164,9 +164,8 @@ fn a_search_whose_first_rate_fails_exits_99_and_says_so() {
     );
 }
 
-/// Sends dropped because every connection is busy are told apart: a
-/// slow target held all the connections, or the generator itself could
-/// not keep up (its threads busy all the time).
+/// Sends dropped because every connection is busy say so, and here whose
+/// limit it was: the target's latency held all the connections.
 #[test]
 fn dropped_sends_say_whose_limit_it_was() {
     // a slow target: 2 connections against 10 ms one at a time, at 400/s
@@ -197,41 +196,10 @@ fn dropped_sends_say_whose_limit_it_was() {
     let (s, _) = load_run(&dir);
     let t = &s.search.as_ref().unwrap().trials[0];
     assert!(!t.generator_limit && t.dropped > 0, "{t:?}");
-    assert!(
-        text.contains("connections were waiting on the target"),
-        "{text}"
-    );
-    // the generator's limit: an instant target at a rate one thread
-    // cannot send (its thread busy all the time)
-    let server = userflux::Scripted::start(Arc::new(|_: &userflux::Seen| userflux::ok("", "ok")));
-    let dir = tmp.path().join("g");
-    let (code, text) = search(
-        &dir,
-        &[
-            &server.url(),
-            "--threshold",
-            "http_req_failed: rate<0.5",
-            "--from",
-            "500000",
-            "--max",
-            "500000",
-            "-c",
-            "4",
-            "--trial",
-            "1s",
-            "--warmup",
-            "0s",
-            "--cooldown",
-            "0s",
-            "-t",
-            "1",
-        ],
-    );
-    assert_eq!(code, 99, "{text}");
-    let (s, _) = load_run(&dir);
-    let t = &s.search.as_ref().unwrap().trials[0];
-    assert!(t.generator_limit && t.dropped > 0, "{t:?}");
-    assert!(text.contains("the generator's limit"), "{text}");
+    assert!(text.contains("all 2 connections busy"), "{text}");
+    // (the generator's side is judged from the same figures: a unit test
+    // in engine/src/run/search.rs; a test server this machine can load past
+    // the generator's limit would be the target's limit first)
 }
 
 /// The budget bounds the search: it ends with the bracket so far.
@@ -265,7 +233,8 @@ fn the_budget_is_honoured() {
     // two 1 s trials fit in 2.5 s, a third does not
     assert_eq!(r.trials.len(), 2, "{text}");
     assert!(r.outcome.starts_with("the budget ran out"), "{}", r.outcome);
-    assert_eq!(code, 0, "{text}");
+    // the bracket so far is no result: no rate, exit 99
+    assert_eq!((code, r.rate), (99, None), "{text}");
 }
 
 #[test]
@@ -409,4 +378,52 @@ fn a_signal_ends_the_search_with_what_it_found() {
     // the stopped trial is in no end of the bracket
     assert_ne!(r.bracket[1], Some(last.rate));
     assert!(st.exit_code.is_some(), "the search's status is final");
+}
+
+/// A target that answers nothing, or only errors, is never "within SLO"
+/// (a latency threshold with nothing measured proves nothing; errors past
+/// search.max_error_rate fail a trial whatever the thresholds say).
+#[test]
+fn a_target_that_is_down_or_only_fails_never_passes() {
+    let tmp = tempfile::tempdir().unwrap();
+    let down = format!("http://127.0.0.1:{}/", userflux::closed_port());
+    let failing = userflux::Scripted::start(Arc::new(|_: &userflux::Seen| {
+        "HTTP/1.1 500 Internal Server Error\r\nContent-Length: 0\r\n\r\n".into()
+    }));
+    for (i, url) in [down, failing.url()].iter().enumerate() {
+        let dir = tmp.path().join(format!("s{i}"));
+        let (code, text) = search(
+            &dir,
+            &[
+                url,
+                "--threshold",
+                "http_req_duration: p(99)<100",
+                "--from",
+                "20",
+                "--trial",
+                "1s",
+                "--warmup",
+                "0s",
+                "--cooldown",
+                "0s",
+                "-t",
+                "1",
+            ],
+        );
+        assert_eq!(code, 99, "{text}");
+        let (s, _) = load_run(&dir);
+        let r = s.search.as_ref().unwrap();
+        assert_eq!((r.rate, r.bracket), (None, [None, Some(20.0)]), "{text}");
+        assert!(
+            text.contains("even the first, 20 req/s, fails the SLO"),
+            "{text}"
+        );
+        let why = r.trials[0].why.clone().unwrap_or_default();
+        let want = if i == 0 {
+            "no response at all"
+        } else {
+            "max_error_rate"
+        };
+        assert!(why.contains(want), "{why}");
+    }
 }

@@ -381,6 +381,9 @@ fn run(args: RunArgs) -> ExitCode {
         }
         Err(e) => return config_error(&e.to_string()),
     };
+    for line in plan.absent_units() {
+        eprintln!("userflux-engine: warning: {line}");
+    }
     plan.fault = match userflux_engine::fault::Fault::from_env() {
         Ok(f) => f,
         Err(e) => return usage_error(&e),

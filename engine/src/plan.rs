@@ -341,17 +341,16 @@ impl Plan {
         self.max_workers.map(share)
     }
 
-    /// The load units this shard runs none of, each with why: a closed
-    /// unit without autoscale that gets no VU at any stage target, an
-    /// open-model unit whose `max_vus` all run on other shards. Said in
-    /// the shard's log (issue #27: such endpoints vanished silently).
+    /// The load units this process runs none of, each with why: a closed
+    /// unit without autoscale that gets no VU at any stage target (in the
+    /// whole run, or in this shard), an open-model unit whose `max_vus` all
+    /// run on other shards. Said in the log and on stderr (issue #27: such
+    /// endpoints vanished silently).
     pub fn absent_units(&self) -> Vec<String> {
-        let Some(shard) = self.shard else {
-            return Vec::new();
-        };
         let mut targets: Vec<u32> = self.stages.iter().map(|s| s.target).collect();
         targets.sort_unstable();
         targets.dedup();
+        let peak = targets.last().copied().unwrap_or(0);
         let parts: Vec<Vec<u32>> = targets.iter().map(|&t| self.distribute(t)).collect();
         let whole: Vec<Vec<u32>> = targets.iter().map(|&t| self.distribute_whole(t)).collect();
         let mut out = Vec::new();
@@ -363,14 +362,24 @@ impl Plan {
                 Some(s) => format!("flow {}", self.flows[s.flow].name),
                 None => format!("endpoint {}", e.name),
             };
-            match &e.open {
-                Some(o) if o.slot.is_none() => out.push(format!(
+            match (&e.open, self.shard) {
+                (Some(o), Some(shard)) if o.slot.is_none() => out.push(format!(
                     "shard {shard}: {name} runs on other shards (its max_vus are fewer than the shards)"
                 )),
-                Some(_) => {}
-                None => {
+                (Some(_), _) => {}
+                (None, shard) => {
                     let most = whole.iter().map(|w| w[i]).max().unwrap_or(0);
-                    if most > 0 && parts.iter().all(|p| p[i] == 0) {
+                    if most == 0 && peak > 0 {
+                        // too few VUs for every unit to get one (the split
+                        // goes by weight, ties to the first)
+                        out.push(format!(
+                            "{name} gets no VU in the whole run: the stages' {peak} VU(s) go to \
+                             other units by weight (raise the stage targets, or its weight)"
+                        ));
+                    } else if let Some(shard) = shard
+                        && most > 0
+                        && parts.iter().all(|p| p[i] == 0)
+                    {
                         out.push(format!(
                             "shard {shard}: {name} gets no VU here (at most {most} in the whole run, on other shards)"
                         ));

@@ -65,8 +65,16 @@ pub struct SearchArgs {
     /// The longest the whole search may take (then: the bracket so far).
     #[arg(long, value_name = "D", value_parser = Dur::parse)]
     budget: Option<Dur>,
+    /// A trial with more failed requests than this (0..1) fails [default: 0.01].
+    #[arg(long, value_name = "RATE")]
+    max_error_rate: Option<f64>,
     /// Rate search: most connections per unit in a trial [default: 1000].
-    #[arg(short = 'c', long = "connections", value_name = "N")]
+    #[arg(
+        short = 'c',
+        long = "connections",
+        value_name = "N",
+        conflicts_with = "vus"
+    )]
     connections: Option<u32>,
     /// Quick form: the request method.
     #[arg(short = 'm', long, value_name = "METHOD", value_parser = quick::parse_method, conflicts_with = "config")]
@@ -159,6 +167,7 @@ pub fn run(args: SearchArgs) -> ExitCode {
     flag!(confirm, "--confirm", args.confirm.map(Some));
     flag!(budget, "--budget", args.budget.map(Some));
     flag!(max_vus, "-c", args.connections);
+    flag!(max_error_rate, "--max-error-rate", args.max_error_rate);
     config.search = Some(s);
     let config = match config.resolve() {
         Ok(c) => c,
@@ -266,7 +275,7 @@ pub fn execute(config: &Config, dir: &RunDir, quiet: bool, json: bool) -> ExitCo
             eprintln!("{}", search::table_row(t));
         }
     };
-    let summary = match search::search(config, dir, &stop_rx, &stopped, &mut progress) {
+    let mut summary = match search::search(config, dir, &stop_rx, &stopped, &mut progress) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("userflux-engine: the search failed: {e}");
@@ -280,6 +289,10 @@ pub fn execute(config: &Config, dir: &RunDir, quiet: bool, json: bool) -> ExitCo
             return ExitCode::from(1);
         }
     };
+    if stopped.load(Ordering::SeqCst) {
+        summary.state = RunState::Stopped;
+        summary.stop_reason = Some("received a signal".into());
+    }
     if let Err(e) = dir.write_json("summary.json", &summary) {
         eprintln!("userflux-engine: cannot write summary.json: {e}");
         return ExitCode::from(1);
@@ -300,7 +313,7 @@ pub fn execute(config: &Config, dir: &RunDir, quiet: bool, json: bool) -> ExitCo
     let st = finish_status_with(&status, &summary, code, error);
     let _ = dir.write_json("status.json", &st);
     // (the table went to stderr trial by trial unless quiet)
-    let mut human = if quiet || json {
+    let mut human = if quiet {
         search::human(result)
     } else {
         format!("{}\n", result.outcome)

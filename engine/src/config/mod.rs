@@ -678,6 +678,13 @@ impl Config {
                     "a search runs on one engine: not with shard".into(),
                 );
             }
+            if self.requests.is_some() {
+                bad(
+                    "requests".into(),
+                    "not with search: a search's trials have their own length (search.trial)"
+                        .into(),
+                );
+            }
         }
         if let Some(t) = &self.target
             && let Err(e) = HttpUrl::parse(t)

@@ -3,10 +3,14 @@
 //! flags, by `userfluxctl run start --search`, or by hand; recorded in the
 //! search's `config.json`, so a search can be run again as it was.
 
-use super::limits::{self, MAX_RATE, MAX_RUN, MIN_TIMEOUT, check_duration};
+use super::limits::{self, MAX_RATE, MAX_RUN, check_duration};
 use crate::duration::Dur;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
+
+/// The shortest trial: a second holds enough requests to judge a
+/// percentile by, and leaves time for the trial's connections to open.
+pub const MIN_TRIAL: Duration = Duration::from_secs(1);
 
 /// What a search varies.
 #[derive(
@@ -55,6 +59,11 @@ pub struct SearchConfig {
     /// The longest the whole search may take; then the bracket so far is the answer.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub budget: Option<Dur>,
+    /// A trial with more failed requests than this (0..1) fails, whatever
+    /// the thresholds say (a target answering only errors is not "within
+    /// SLO" because its errors were fast).
+    #[serde(default = "default_max_error_rate")]
+    pub max_error_rate: f64,
     /// Rate search: most connections per unit in a trial (units' own
     /// `pre_allocated_vus`/`max_vus` are not used by a search).
     #[serde(default = "default_max_vus")]
@@ -82,6 +91,9 @@ fn default_repeat() -> u32 {
 fn default_cooldown() -> Dur {
     Dur(Duration::from_secs(1))
 }
+fn default_max_error_rate() -> f64 {
+    0.01
+}
 fn default_max_vus() -> u32 {
     1000
 }
@@ -101,13 +113,13 @@ impl SearchConfig {
     /// What is wrong with it, each `search.FIELD: why`.
     pub fn problems(&self, out: &mut Vec<String>) {
         let (lo, hi, what) = match self.over {
-            SearchOver::Rate => (f64::MIN_POSITIVE, MAX_RATE, "requests per second"),
+            SearchOver::Rate => (1.0, MAX_RATE, "requests per second"),
             SearchOver::Vus => (1.0, f64::from(limits::MAX_VUS), "VUs"),
         };
         for (name, v) in [("from", self.from), ("max", self.max)] {
             if !(v.is_finite() && v >= lo && v <= hi) {
                 out.push(format!(
-                    "search.{name}: must be above 0 and at most {hi} {what}, got {v}"
+                    "search.{name}: must be from {lo} to {hi} {what}, got {v}"
                 ));
             }
         }
@@ -145,12 +157,37 @@ impl SearchConfig {
                 self.max_vus
             ));
         }
+        if !(0.0..=1.0).contains(&self.max_error_rate) {
+            out.push(format!(
+                "search.max_error_rate: must be from 0 to 1, got {}",
+                self.max_error_rate
+            ));
+        }
+        // a shorter trial holds too few requests, and connections still
+        // opening, to judge a percentile by
         out.extend(check_duration(
             "search.trial",
             self.trial.0,
-            MIN_TIMEOUT,
+            MIN_TRIAL,
             MAX_RUN,
         ));
+        if let Some(c) = self.confirm
+            && !c.0.is_zero()
+            && c.0 < self.trial.0
+        {
+            out.push(format!(
+                "search.confirm: {c} is shorter than a trial ({}); give at least that, or \"0s\" for none",
+                self.trial
+            ));
+        }
+        if let Some(b) = self.budget
+            && b.0 < self.trial.0
+        {
+            out.push(format!(
+                "search.budget: {b} is shorter than one trial ({})",
+                self.trial
+            ));
+        }
         for (name, d) in [
             ("warmup", Some(self.warmup)),
             ("cooldown", Some(self.cooldown)),

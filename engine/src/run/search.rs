@@ -288,10 +288,13 @@ pub fn judge(
     value: f64,
     length: Duration,
     connections: u64,
+    max_error_rate: f64,
     run: String,
 ) -> Trial {
     let t = &summary.totals;
-    let achieved = t.requests as f64 / length.as_secs_f64().max(1e-9);
+    // over the time it ran: a trial a signal cut short ran less than its length
+    let ran = length.as_secs_f64().min(summary.duration_s).max(1e-9);
+    let achieved = t.requests as f64 / ran;
     // a VU search sends what its VUs can: no rate to reach
     let (rate, vus) = match over {
         SearchOver::Rate => (value, None),
@@ -300,6 +303,8 @@ pub fn judge(
     let measured = t.latency_ms.as_ref();
     let corrected = t.latency_corrected_ms.as_ref().or(measured);
     let failed = summary.thresholds.iter().find(|r| !r.ok);
+    // a threshold with nothing measured (no response at all) proves nothing
+    let unmeasured = summary.thresholds.iter().find(|r| r.observed.is_none());
     let (verdict, why, generator_limit) = if summary.state == RunState::Failed {
         (
             Verdict::Fail,
@@ -307,28 +312,49 @@ pub fn judge(
             false,
         )
     } else if t.dropped > 0 {
-        // Every connection was busy. Either the target held them (its
-        // latency × the rate ≥ the connections), or the generator could
-        // not turn them round: then its threads were busy all the time.
+        // Every connection was busy. Either they could not carry the rate
+        // at the latency measured (C connections carry at most C / mean
+        // latency per second: the target's latency, or too few
+        // connections), or they could and the generator did not turn them
+        // round (its threads busy all the time, or starved of CPU).
         let e = &summary.engine;
         let busy = (e.cpu_user_s + e.cpu_system_s)
             / (e.threads.max(1) as f64 * summary.duration_s.max(1e-9));
-        let generator = busy >= 0.85;
+        let mean_s = measured.map_or(0.0, |l| l.mean / 1000.0);
+        let carry = if mean_s > 0.0 {
+            connections as f64 / mean_s
+        } else {
+            f64::INFINITY
+        };
+        let generator = busy >= 0.85 || carry >= 0.9 * rate;
         let why = if generator {
             format!(
-                "{} sends dropped with the generator's threads {:.0} % busy: the generator's \
-                 limit, not the target's (more threads, or shards)",
+                "{} sends dropped though {connections} connections could carry ~{carry:.0}/s at \
+                 the latency measured (threads {:.0} % busy): the generator's limit, not the \
+                 target's (more threads, or shards)",
                 t.dropped,
                 busy * 100.0
             )
         } else {
             format!(
-                "{} sends dropped: all {connections} connections were waiting on the target",
+                "{} sends dropped: all {connections} connections busy; at the mean latency \
+                 measured they carry ~{carry:.0}/s (the target's latency, or too few \
+                 connections: raise -c / search.max_vus)",
                 t.dropped
             )
         };
         let target_slow = !generator;
         (Verdict::Fail, Some(why), !target_slow)
+    } else if t.latency_ms.is_none() {
+        let why = "no response at all (every request failed: see the trial's error kinds)";
+        (Verdict::Fail, Some(why.to_string()), false)
+    } else if t.error_rate > max_error_rate {
+        let why = format!(
+            "{:.2} % of requests failed (more than search.max_error_rate {} %)",
+            t.error_rate * 100.0,
+            max_error_rate * 100.0
+        );
+        (Verdict::Fail, Some(why), false)
     } else if let Some(r) = failed {
         let seen = r
             .observed
@@ -338,6 +364,9 @@ pub fn judge(
             Some(format!("{}: {} ({seen})", r.metric, r.expression)),
             false,
         )
+    } else if let Some(r) = unmeasured {
+        let why = format!("{}: {} (nothing measured)", r.metric, r.expression);
+        (Verdict::Fail, Some(why), false)
     } else if achieved < 0.99 * rate {
         (
             Verdict::Fail,
@@ -409,10 +438,9 @@ pub fn search(
     let mut bracket = Bracket::default();
     let mut last: Option<Summary> = None;
     let mut ended: Option<String> = None;
-    let fits = |length: Duration| {
-        spec.budget
-            .is_none_or(|b| began.elapsed() + length + spec.cooldown.0 <= b.0)
-    };
+    // (the cool-down after a trial is in the time elapsed before the next)
+    let fits = |length: Duration| spec.budget.is_none_or(|b| began.elapsed() + length <= b.0);
+    let mut notes: Vec<String> = Vec::new();
     let trial = |n: usize, rate: f64, length: Duration, last: &mut Option<Summary>| {
         let name = format!("{:02}-{}", n + 1, rate_name(rate));
         let tdir = RunDir::at(&trials_dir.join(&name)).map_err(|e| format!("{name}: {e}"))?;
@@ -433,6 +461,7 @@ pub fn search(
             rate,
             length,
             connections,
+            spec.max_error_rate,
             format!("trials/{name}"),
         );
         if stopped.load(Ordering::SeqCst) {
@@ -445,7 +474,10 @@ pub fn search(
         }
         Ok::<Trial, String>(t)
     };
-    if !spec.warmup.0.is_zero() && fits(spec.warmup.0) {
+    let warm = !spec.warmup.0.is_zero();
+    if warm && !fits(spec.warmup.0.saturating_add(spec.trial.0)) {
+        notes.push("no warm-up: it and a trial did not fit the budget".into());
+    } else if warm {
         let mut t = trial(
             trials.len(),
             spec.from.min(spec.max),
@@ -488,7 +520,9 @@ pub fn search(
         };
         bracket.record(rate, verdict);
     }
-    let mut rate = bracket.pass;
+    // `rate` is what the search stands by: found (the bracket within the
+    // precision, or max reached) and confirmed when a confirmation runs
+    let mut rate = bracket.pass.filter(|_| ended.is_none());
     if let Some(r) = rate
         && ended.is_none()
         && !spec.confirm().is_zero()
@@ -513,7 +547,30 @@ pub fn search(
             ended = Some("the budget ran out before the confirmation".into());
         }
     }
-    let outcome = outcome(&bracket, spec, rate, ended.as_deref(), &trials);
+    if ended.is_some() {
+        rate = None;
+    }
+    // flows' rates count iterations
+    let unit = match spec.over {
+        SearchOver::Vus => "VUs",
+        SearchOver::Rate if base.endpoints.is_empty() => "it/s",
+        SearchOver::Rate => "req/s",
+    };
+    let noisy: Vec<String> = (trials.iter().filter(|t| t.verdict == Verdict::Noisy))
+        .map(|t| rate_name(t.vus.map_or(t.rate, f64::from)))
+        .collect::<std::collections::BTreeSet<_>>()
+        .into_iter()
+        .collect();
+    if !noisy.is_empty() {
+        notes.push(format!(
+            "noisy at {} {unit}: its trials disagreed, so it counts as failing",
+            noisy.join(", ")
+        ));
+    }
+    let mut outcome = outcome(&bracket, spec, unit, ended.as_deref(), &trials);
+    for n in notes {
+        outcome.push_str(&format!("; {n}"));
+    }
     let _ = dir.log(&format!("search: {outcome}"));
     let mut summary = last.ok_or_else(|| "the budget left no time for a trial".to_string())?;
     summary.run_id = dir.run_id.clone();
@@ -531,14 +588,10 @@ pub fn search(
 fn outcome(
     b: &Bracket,
     spec: &SearchConfig,
-    rate: Option<f64>,
+    unit: &str,
     ended: Option<&str>,
     trials: &[Trial],
 ) -> String {
-    let unit = match spec.over {
-        SearchOver::Rate => "req/s",
-        SearchOver::Vus => "VUs",
-    };
     let value = |t: &Trial| t.vus.map_or(t.rate, f64::from);
     let p99 = |r: f64| {
         trials
@@ -569,20 +622,20 @@ fn outcome(
         );
     }
     let prefix = ended.map_or(String::new(), |e| format!("{e}: "));
-    match (rate.or(b.pass), b.fail) {
+    match (b.pass, b.fail) {
         (None, Some(f)) => format!(
             "{prefix}even the first, {} {unit}, fails the SLO ({})",
             rate_name(f),
             why(f)
         ),
         (None, None) => format!("{prefix}no trial was judged"),
-        (Some(p), None) if p >= spec.max => format!(
+        (Some(p), None) if ended.is_none() && p >= spec.max => format!(
             "sustains at least {} {unit} within SLO ({}): the search's max reached",
             rate_name(p),
             p99(p)
         ),
         (Some(p), None) => format!(
-            "{prefix}sustains at least {} {unit} ({})",
+            "{prefix}passed up to {} {unit} ({}), no failure found yet; not a result",
             rate_name(p),
             p99(p)
         ),
@@ -786,6 +839,49 @@ mod tests {
         );
         assert_eq!(t.duration(), Duration::from_secs(2));
         t.resolve().expect("a VU trial's config is valid");
+    }
+
+    /// Dropped sends are the generator's limit when the connections could
+    /// have carried the rate at the latency measured, or its threads were
+    /// busy all the time; else the target's latency (or too few connections).
+    #[test]
+    fn dropped_sends_say_whose_limit_it_was() {
+        let text = include_str!("../../../analytics/tests/data/open/summary.json");
+        let mut s: Summary = serde_json::from_str(text).expect("a recorded summary");
+        s.totals.dropped = 100;
+        s.duration_s = 2.0;
+        s.engine.threads = 1;
+        let mean_ms = |s: &mut Summary, ms: f64| s.totals.latency_ms.as_mut().unwrap().mean = ms;
+        let trial = |s: &Summary| {
+            judge(
+                s,
+                SearchOver::Rate,
+                1000.0,
+                Duration::from_secs(2),
+                10,
+                1.0,
+                "t".into(),
+            )
+        };
+        // 10 connections at 50 ms carry 200/s: the target's latency
+        mean_ms(&mut s, 50.0);
+        (s.engine.cpu_user_s, s.engine.cpu_system_s) = (0.2, 0.1);
+        let t = trial(&s);
+        assert!(
+            !t.generator_limit && t.why.as_ref().unwrap().contains("all 10 connections busy"),
+            "{t:?}"
+        );
+        // at 1 ms they carry 10,000/s: the generator did not keep up
+        mean_ms(&mut s, 1.0);
+        let t = trial(&s);
+        assert!(
+            t.generator_limit && t.why.as_ref().unwrap().contains("the generator's limit"),
+            "{t:?}"
+        );
+        // and a generator whose thread was busy all the time, whatever the latency
+        mean_ms(&mut s, 50.0);
+        (s.engine.cpu_user_s, s.engine.cpu_system_s) = (1.5, 0.4);
+        assert!(trial(&s).generator_limit);
     }
 
     #[test]

@@ -40,7 +40,8 @@
 //! - [`report`]: the human summary printed at the end.
 //! - [`tls`]: the rustls client configuration for `https` rows.
 //! - [`shard`], [`merge`]: a config's share for one of N engines, and the
-//!   lossless merge of their run directories.
+//!   lossless merge of their run directories; [`cluster`]: a shard as a
+//!   Kubernetes Job's pod (exit codes a Job can use, results framed on stdout).
 //!
 //! Values cross threads only over crossbeam channels: workers send reports
 //! and log lines to the aggregator; the aggregator sends control messages
@@ -67,4 +68,4 @@ pub use load::{
 pub use measure::{
     aggregator, autoscale, merge, samples, scaler, server_timing, stats, summary, thresholds,
 };
-pub use run::{report, rundir, shard, status};
+pub use run::{cluster, report, rundir, shard, status};

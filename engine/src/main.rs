@@ -7,6 +7,9 @@
 //! SIGINT/SIGTERM ended the run at once (requests in flight counted as
 //! `interrupted`, the summary still written; a third signal, or a summary
 //! not written within [`ABORT_WAIT`], exits with only `status.json`).
+//! In cluster mode (`USERFLUX_CLUSTER=1`, a Kubernetes Job's pod) a shard
+//! whose run completed exits 0 whatever its thresholds, and prints its
+//! results framed on stdout (see `userflux_engine::cluster`).
 
 mod search_cmd;
 
@@ -136,7 +139,8 @@ struct RunArgs {
     /// shard's stages line up (also USERFLUX_START_AT).
     #[arg(long, value_name = "TIME")]
     start_at: Option<String>,
-    /// Names the whole sharded run (default: the config's hash and the start time).
+    /// Names the whole sharded run (also USERFLUX_GROUP; default: the
+    /// config's hash and the start time).
     #[arg(long, value_name = "NAME")]
     group: Option<String>,
     /// A config file (JSON); see the README's config reference.
@@ -369,6 +373,10 @@ fn run(args: RunArgs) -> ExitCode {
     if let Err(e) = start_time(&args) {
         return usage_error(&e);
     }
+    let cluster = match userflux_engine::cluster::from_env() {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
     if let Err(e) = userflux_engine::run::ensure_file_limit(&config) {
         eprintln!("userflux-engine: {e}");
         return ExitCode::from(1);
@@ -385,7 +393,7 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(f) => f,
         Err(e) => return usage_error(&e),
     };
-    match start(&args, &config, plan) {
+    match start(&args, &config, plan, cluster) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("userflux-engine: {e:#}");
@@ -460,6 +468,7 @@ fn sharding(
         group: args
             .group
             .clone()
+            .or_else(|| std::env::var("USERFLUX_GROUP").ok())
             .unwrap_or_else(|| format!("{}@{start_at}", &hash[..16])),
         start_at,
         config_sha256: hash,
@@ -483,6 +492,7 @@ fn start(
     args: &RunArgs,
     config: &Config,
     plan: userflux_engine::plan::Plan,
+    cluster: bool,
 ) -> anyhow::Result<ExitCode> {
     let dir = match &args.run_dir {
         Some(p) => RunDir::at(p),
@@ -607,6 +617,12 @@ fn start(
     } else {
         0
     };
+    // a shard's thresholds are judged again on the merge, the run's verdict
+    let code = if cluster {
+        userflux_engine::cluster::exit_code(code)
+    } else {
+        code
+    };
     let error = if summary.state == RunState::Failed {
         Some(RunError {
             kind: "panic".into(),
@@ -647,7 +663,11 @@ fn start(
     );
     // A closed stdout (`| head`) must not turn a finished run into a panic:
     // everything is on disk already, so a failed write is only reported.
-    let printed = if args.json {
+    let printed = if cluster {
+        eprint!("{human}");
+        let json = serde_json::to_string_pretty(&summary).expect("a summary serializes");
+        userflux_engine::cluster::write_frames(&mut std::io::stdout().lock(), &dir.path, &json)
+    } else if args.json {
         eprint!("{human}");
         let json = serde_json::to_string_pretty(&summary).expect("a summary serializes");
         let mut out = std::io::stdout().lock();

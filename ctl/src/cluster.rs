@@ -3,49 +3,68 @@
 //! `JOB_COMPLETION_INDEX`, the engine's shard), not a home-made cluster.
 //!
 //! `manifest` prints a ConfigMap (the config, and any data or certificate
-//! files it names) and the Job. Each pod runs its shard with one start time
-//! for all and prints its per-second histograms
-//! (`timeline-histograms.ndjson`) and then its summary, each between two
-//! marker lines on stdout; `collect` reads `kubectl logs` output back into
-//! run directories that `userfluxctl merge` joins. The summary comes last:
-//! a log the kubelet rotated loses the histograms first (the merge then
-//! gives per-second percentiles as requests-weighted means), not the summary.
+//! files it names), a Secret (a client private key, if the config names
+//! one) and the Job, all named after the run so runs don't collide. Each
+//! pod's command is the engine itself (PID 1: SIGTERM reaches it) in
+//! cluster mode (`USERFLUX_CLUSTER=1`): it runs its shard with one start
+//! time for all, exits 0 when its run completed whatever its thresholds
+//! (the merge judges them; a 99 used to fail the Job and kill the other
+//! pods), and prints its per-second histograms and then its summary, each
+//! between two marker lines on stdout; `collect` reads `kubectl logs` output
+//! back into run directories that `userfluxctl merge` joins. The summary
+//! comes last: a log the kubelet rotated loses the histograms first (the
+//! merge then gives per-second percentiles as requests-weighted means), not
+//! the summary.
 
-use crate::{Fail, Out};
+use crate::{Fail, ManifestArgs, Out};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use userflux_engine::cluster::{BEGIN, CLUSTER_ENV, END, TIMELINE_BEGIN, TIMELINE_END};
 use userflux_engine::config::Config;
 
-/// The lines a pod prints around its summary.
-pub const BEGIN: &str = "USERFLUX-SUMMARY-BEGIN";
-pub const END: &str = "USERFLUX-SUMMARY-END";
-/// The lines a pod prints around its timeline's histograms (before the summary).
-pub const TIMELINE_BEGIN: &str = "USERFLUX-TIMELINE-BEGIN";
-pub const TIMELINE_END: &str = "USERFLUX-TIMELINE-END";
 /// Where the ConfigMap is mounted in a pod.
 const MOUNT: &str = "/etc/userflux";
+/// Where the Secret (the client key) is mounted in a pod.
+const SECRET_MOUNT: &str = "/etc/userflux-secret";
+/// The pod's writable directory (an emptyDir: the root filesystem is
+/// read-only), holding the run directory.
+const WORK_MOUNT: &str = "/userflux";
+/// The user the image runs as (Containerfile: nobody).
+const NOBODY: u32 = 65534;
 /// A ConfigMap holds at most 1 MiB.
 const MAX_CONFIGMAP: usize = 1000 * 1024;
+/// The config's TLS files: the key is secret, the certificates are not.
+const TLS_FILES: [(&str, bool); 3] = [
+    ("ca_file", false),
+    ("client_cert", false),
+    ("client_key", true),
+];
 
 pub fn run(cmd: &super::ClusterCmd) -> Out {
     match cmd {
-        super::ClusterCmd::Manifest {
-            config,
-            shards,
-            image,
-            namespace,
-            start_in,
-            cores,
-        } => {
-            let yaml = manifest(config, *shards, image, namespace, start_in, *cores)?;
-            put!("{yaml}");
+        super::ClusterCmd::Manifest(args) => {
+            let docs = manifest(args)?;
+            if args.json {
+                let list = json!({"apiVersion": "v1", "kind": "List", "items": docs.docs});
+                put!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                );
+            } else {
+                let mut out = docs.header;
+                for doc in &docs.docs {
+                    out.push_str("---\n");
+                    yaml(doc, 0, &mut out);
+                }
+                put!("{out}");
+            }
             Ok(0)
         }
-        super::ClusterCmd::Collect { logs, out } => collect(logs, out),
+        super::ClusterCmd::Collect { logs, out, partial } => collect(logs, out, *partial),
     }
 }
 
-fn slug(s: &str) -> String {
+fn slug(s: &str, max: usize) -> String {
     let s: String = s
         .to_ascii_lowercase()
         .chars()
@@ -54,21 +73,70 @@ fn slug(s: &str) -> String {
     let s = s.trim_matches('-');
     let s = if s.is_empty() { "run" } else { s };
     s.chars()
-        .take(40)
+        .take(max)
         .collect::<String>()
         .trim_end_matches('-')
         .to_string()
 }
 
-/// The YAML of the ConfigMap and the Indexed Job.
-pub fn manifest(
-    file: &Path,
-    shards: u32,
-    image: &str,
-    namespace: &str,
-    start_in: &str,
-    cores: u32,
-) -> Result<String, Fail> {
+/// `KEY=VALUE` of `flag`, both non-empty.
+fn key_value<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str), Fail> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !v.is_empty() => Ok((k, v)),
+        _ => Err(Fail(2, format!("{flag} {text}: KEY=VALUE"))),
+    }
+}
+
+/// A toleration from `KEY[=VALUE][:EFFECT]` (what `kubectl taint` writes).
+fn toleration(text: &str) -> Result<Value, Fail> {
+    let (kv, effect) = match text.rsplit_once(':') {
+        Some((kv, e)) => (kv, Some(e)),
+        None => (text, None),
+    };
+    if let Some(e) = effect
+        && !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&e)
+    {
+        return Err(Fail(
+            2,
+            format!(
+                "--toleration {text}: the effect \"{e}\" is not NoSchedule, PreferNoSchedule or NoExecute"
+            ),
+        ));
+    }
+    let (key, value) = match kv.split_once('=') {
+        Some((k, v)) => (k, Some(v)),
+        None => (kv, None),
+    };
+    if key.is_empty() {
+        return Err(Fail(2, format!("--toleration {text}: no key")));
+    }
+    let mut t = serde_json::Map::new();
+    t.insert("key".into(), key.into());
+    match value {
+        Some(v) => {
+            t.insert("operator".into(), "Equal".into());
+            t.insert("value".into(), v.into());
+        }
+        None => {
+            t.insert("operator".into(), "Exists".into());
+        }
+    }
+    if let Some(e) = effect {
+        t.insert("effect".into(), e.into());
+    }
+    Ok(Value::Object(t))
+}
+
+/// What `manifest` prints: a comment line and the objects.
+pub struct Manifest {
+    pub header: String,
+    pub docs: Vec<Value>,
+}
+
+/// The ConfigMap, the Secret (when the config names a client key) and
+/// the Indexed Job.
+pub fn manifest(args: &ManifestArgs) -> Result<Manifest, Fail> {
+    let (file, shards, cores) = (&args.config, args.shards, args.cores);
     if !(1..=userflux_engine::shard::MAX_SHARDS).contains(&shards) {
         return Err(Fail(
             2,
@@ -81,32 +149,46 @@ pub fn manifest(
     if !(1..=256).contains(&cores) {
         return Err(Fail(2, format!("--cores: 1 to 256, got {cores}")));
     }
-    let wait = humantime::parse_duration(start_in)
-        .map_err(|e| Fail(2, format!("--start-in {start_in}: {e}")))?;
+    if !args.memory.starts_with(|c: char| c.is_ascii_digit())
+        || !args
+            .memory
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .chars()
+            .all(|c| c.is_ascii_alphabetic())
+    {
+        return Err(Fail(
+            2,
+            format!("--memory {}: a quantity such as 2Gi or 512Mi", args.memory),
+        ));
+    }
+    let wait = humantime::parse_duration(&args.start_in)
+        .map_err(|e| Fail(2, format!("--start-in {}: {e}", args.start_in)))?;
     let (config, _) = Config::read(file)
         .map_err(|e| Fail(2, format!("invalid config:\n  {}", e.problems.join("\n  "))))?;
     let resolved = config
         .clone()
         .resolve()
         .map_err(|e| Fail(2, format!("invalid config:\n  {}", e.problems.join("\n  "))))?;
-    // files the config names travel in the ConfigMap
+    // files the config names travel in the ConfigMap, a private key in the Secret
     let mut value = serde_json::to_value(&config).unwrap_or_default();
     let mut files: Vec<(String, String)> = Vec::new();
+    let mut secrets: Vec<(String, String)> = Vec::new();
     let base = std::path::absolute(file)
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_default();
-    let mut carry = |field: &mut Value, key: String| -> Result<(), Fail> {
-        let Some(f) = field.as_str() else {
-            return Ok(());
+    let carry =
+        |field: &mut Value, key: String, secret: bool| -> Result<Option<(String, String)>, Fail> {
+            let Some(f) = field.as_str() else {
+                return Ok(None);
+            };
+            let path = base.join(f);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Fail(2, format!("{}: {e}", path.display())))?;
+            let mount = if secret { SECRET_MOUNT } else { MOUNT };
+            *field = Value::String(format!("{mount}/{key}"));
+            Ok(Some((key, text)))
         };
-        let path = base.join(f);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Fail(2, format!("{}: {e}", path.display())))?;
-        *field = Value::String(format!("{MOUNT}/{key}"));
-        files.push((key, text));
-        Ok(())
-    };
     if let Some(data) = value.get_mut("data").and_then(Value::as_object_mut) {
         for (name, spec) in data.iter_mut() {
             let ext = spec["file"]
@@ -115,7 +197,7 @@ pub fn manifest(
                 .map(|e| e.to_string_lossy().into_owned())
                 .unwrap_or_default();
             if let Some(f) = spec.get_mut("file") {
-                carry(f, format!("data-{}.{ext}", slug(name)))?;
+                files.extend(carry(f, format!("data-{}.{ext}", slug(name, 40)), false)?);
             }
             if let Some(o) = spec.as_object_mut() {
                 o.remove("sha256");
@@ -124,9 +206,14 @@ pub fn manifest(
         }
     }
     if let Some(tls) = value.get_mut("tls").and_then(Value::as_object_mut) {
-        for k in ["ca_file", "client_cert", "client_key"] {
+        for (k, secret) in TLS_FILES {
             if let Some(f) = tls.get_mut(k) {
-                carry(f, format!("tls-{}.pem", k.replace('_', "-")))?;
+                let carried = carry(f, format!("tls-{}.pem", k.replace('_', "-")), secret)?;
+                if secret {
+                    secrets.extend(carried);
+                } else {
+                    files.extend(carried);
+                }
             }
         }
     }
@@ -142,80 +229,156 @@ pub fn manifest(
     }
     let start_at =
         humantime::format_rfc3339_seconds(std::time::SystemTime::now() + wait).to_string();
-    let name = format!("userflux-{}", slug(&resolved.name));
-    let group = format!(
-        "{name}-{}",
+    // One name per run, for every object and the group: the config's name
+    // and the start time. At most 63 characters with the pod index (an
+    // Indexed Job's pod hostname is NAME-INDEX, a DNS label).
+    let name = format!(
+        "userflux-{}-{}",
+        slug(&resolved.name, 30),
         start_at.replace([':', '-'], "").to_ascii_lowercase()
     );
-    let labels = json!({"app.kubernetes.io/name": "userflux", "userflux.dev/group": slug(&group)});
+    let mut labels = serde_json::Map::new();
+    for l in &args.labels {
+        let (k, v) = key_value("--label", l)?;
+        labels.insert(k.into(), v.into());
+    }
+    labels.insert("app.kubernetes.io/name".into(), "userflux".into());
+    labels.insert("userflux.dev/group".into(), name.clone().into());
+    let group_selector = json!({"matchLabels": {"userflux.dev/group": name}});
+    let meta = json!({"name": name, "namespace": args.namespace, "labels": labels});
     let mut data = serde_json::Map::new();
     data.insert("config.json".into(), Value::String(config_json));
     for (k, t) in files {
         data.insert(k, Value::String(t));
     }
-    let configmap = json!({
+    let mut docs = vec![json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "metadata": meta,
         "data": data,
+    })];
+    let mut mounts = vec![
+        json!({"name": "config", "mountPath": MOUNT, "readOnly": true}),
+        json!({"name": "work", "mountPath": WORK_MOUNT}),
+    ];
+    let mut volumes = vec![
+        json!({"name": "config", "configMap": {"name": name}}),
+        json!({"name": "work", "emptyDir": {}}),
+    ];
+    if !secrets.is_empty() {
+        let data: serde_json::Map<String, Value> = secrets
+            .into_iter()
+            .map(|(k, t)| (k, Value::String(t)))
+            .collect();
+        docs.push(json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": meta,
+            "type": "Opaque",
+            "stringData": data,
+        }));
+        mounts.push(json!({"name": "secret", "mountPath": SECRET_MOUNT, "readOnly": true}));
+        // readable by the pod's group (fsGroup) only: 0440
+        volumes
+            .push(json!({"name": "secret", "secret": {"secretName": name, "defaultMode": 0o440}}));
+    }
+    let term = json!({"labelSelector": group_selector, "topologyKey": "kubernetes.io/hostname"});
+    let anti_affinity = if args.spread == "required" {
+        json!({"requiredDuringSchedulingIgnoredDuringExecution": [term]})
+    } else {
+        json!({"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]})
+    };
+    let quantities = json!({"cpu": cores.to_string(), "memory": args.memory});
+    let mut pod = json!({
+        "restartPolicy": "Never",
+        // the engine's graceful stop, then its summary, before a SIGKILL
+        "terminationGracePeriodSeconds": resolved.graceful_stop.0.as_secs() + 30,
+        "securityContext": {
+            "runAsNonRoot": true,
+            "runAsUser": NOBODY,
+            "runAsGroup": NOBODY,
+            "fsGroup": NOBODY,
+            "seccompProfile": {"type": "RuntimeDefault"}
+        },
+        "affinity": {"podAntiAffinity": anti_affinity},
+        "containers": [{
+            "name": "engine",
+            "image": args.image,
+            // the engine is PID 1: no shell between it and SIGTERM
+            "command": [
+                "userflux-engine", "run", "--config", format!("{MOUNT}/config.json"),
+                "--run-dir", format!("{WORK_MOUNT}/run"), "--threads", cores.to_string(), "-q"
+            ],
+            "env": [
+                {"name": CLUSTER_ENV, "value": "1"},
+                {"name": "USERFLUX_SHARD_COUNT", "value": shards.to_string()},
+                {"name": "USERFLUX_START_AT", "value": start_at},
+                {"name": "USERFLUX_GROUP", "value": name}
+            ],
+            "resources": {"requests": quantities, "limits": quantities},
+            "securityContext": {
+                "allowPrivilegeEscalation": false,
+                "capabilities": {"drop": ["ALL"]},
+                "readOnlyRootFilesystem": true,
+                "runAsNonRoot": true
+            },
+            "volumeMounts": mounts
+        }],
+        "volumes": volumes
     });
-    let script = format!(
-        "userflux-engine run --config {MOUNT}/config.json --start-at \"$START_AT\" --group \"$GROUP\" \
-         --run-dir /tmp/userflux-run -q --json > /tmp/summary.json; code=$?; \
-         echo {TIMELINE_BEGIN}; cat /tmp/userflux-run/{timeline} 2>/dev/null; echo {TIMELINE_END}; \
-         echo {BEGIN}; cat /tmp/summary.json; echo {END}; exit $code",
-        timeline = userflux_engine::run::TIMELINE_HISTOGRAMS_FILE
-    );
-    let job = json!({
+    let p = pod.as_object_mut().expect("an object");
+    if !args.node_selector.is_empty() {
+        let mut sel = serde_json::Map::new();
+        for s in &args.node_selector {
+            let (k, v) = key_value("--node-selector", s)?;
+            sel.insert(k.into(), v.into());
+        }
+        p.insert("nodeSelector".into(), Value::Object(sel));
+    }
+    if !args.tolerations.is_empty() {
+        let t = args
+            .tolerations
+            .iter()
+            .map(|t| toleration(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        p.insert("tolerations".into(), Value::Array(t));
+    }
+    if !args.image_pull_secrets.is_empty() {
+        let s = args
+            .image_pull_secrets
+            .iter()
+            .map(|n| json!({"name": n}))
+            .collect();
+        p.insert("imagePullSecrets".into(), Value::Array(s));
+    }
+    if let Some(sa) = &args.service_account {
+        p.insert("serviceAccountName".into(), sa.clone().into());
+    }
+    docs.push(json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "metadata": meta,
         "spec": {
             "completionMode": "Indexed",
             "completions": shards,
             "parallelism": shards,
-            "backoffLimit": 0,
+            // Each index on its own, never retried: a failed shard neither
+            // fails the others nor restarts (a retry would start late, out
+            // of step with the run); the Job ends when every index has.
+            "backoffLimitPerIndex": 0,
             "template": {
                 "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
-                        "weight": 100,
-                        "podAffinityTerm": {
-                            "labelSelector": {"matchLabels": labels},
-                            "topologyKey": "kubernetes.io/hostname"
-                        }
-                    }]}},
-                    "containers": [{
-                        "name": "engine",
-                        "image": image,
-                        "command": ["/bin/sh", "-c", script],
-                        "env": [
-                            {"name": "USERFLUX_SHARD_COUNT", "value": shards.to_string()},
-                            {"name": "START_AT", "value": start_at},
-                            {"name": "GROUP", "value": group}
-                        ],
-                        "resources": {
-                            "requests": {"cpu": cores.to_string(), "memory": "1Gi"},
-                            "limits": {"cpu": cores.to_string(), "memory": "2Gi"}
-                        },
-                        "volumeMounts": [{"name": "config", "mountPath": MOUNT, "readOnly": true}]
-                    }],
-                    "volumes": [{"name": "config", "configMap": {"name": name}}]
-                }
+                "spec": pod
             }
         }
-    });
-    let mut out = String::new();
-    out.push_str(&format!(
-        "# userfluxctl cluster manifest: {shards} shard(s) of {}, starting {start_at}\n",
-        file.display()
-    ));
-    for doc in [configmap, job] {
-        out.push_str("---\n");
-        yaml(&doc, 0, &mut out);
-    }
-    Ok(out)
+    }));
+    Ok(Manifest {
+        header: format!(
+            "# userfluxctl cluster manifest: {shards} shard(s) of {}, starting {start_at}\n# name: {name}\n",
+            file.display()
+        ),
+        docs,
+    })
 }
 
 /// YAML of a JSON value: block maps and lists, strings JSON-quoted (a
@@ -267,8 +430,10 @@ fn scalar(v: &Value) -> String {
 
 /// Every summary framed in `kubectl logs` output, into `OUT/shard-I/`:
 /// its `summary.json`, and as `config.json` the run's config (saved first
-/// as `OUT/config.json` from the ConfigMap) with the shard's `shard`.
-fn collect(logs: &[PathBuf], out: &Path) -> Out {
+/// as `OUT/config.json` from the ConfigMap) with the shard's `shard`. A pod
+/// that failed (no summary, or one cut off) is said and passed over; the
+/// shards missing at the end fail the collect unless `partial`.
+fn collect(logs: &[PathBuf], out: &Path, partial: bool) -> Out {
     let config_file = out.join("config.json");
     let config_text = std::fs::read_to_string(&config_file).map_err(|e| {
         Fail(
@@ -280,10 +445,14 @@ fn collect(logs: &[PathBuf], out: &Path) -> Out {
             ),
         )
     })?;
-    let mut found = 0;
+    let config: Value = serde_json::from_str(&config_text)
+        .map_err(|e| Fail(2, format!("{}: {e}", config_file.display())))?;
+    let mut found = std::collections::BTreeSet::new();
+    let mut count = None;
     for file in logs {
         let text = std::fs::read_to_string(file)
             .map_err(|e| Fail(2, format!("{}: {e}", file.display())))?;
+        let mut in_file = 0;
         let mut rest = text.as_str();
         while let Some(b) = rest.find(BEGIN) {
             // the pod's histograms, framed whole before its summary (a rotated log may have lost them)
@@ -293,20 +462,23 @@ fn collect(logs: &[PathBuf], out: &Path) -> Out {
             });
             let after = &rest[b + BEGIN.len()..];
             let Some(e) = after.find(END) else {
-                return Err(Fail(
-                    2,
-                    format!(
-                        "{}: a summary begins and does not end (a pod cut off?)",
-                        file.display()
-                    ),
-                ));
+                eprintln!(
+                    "userfluxctl: {}: a summary begins and does not end (a pod cut off?); passed over",
+                    file.display()
+                );
+                break;
             };
-            let summary: Value = serde_json::from_str(after[..e].trim()).map_err(|err| {
-                Fail(
-                    2,
-                    format!("{}: a framed summary is not JSON: {err}", file.display()),
-                )
-            })?;
+            rest = &after[e..];
+            let summary: Value = match serde_json::from_str(after[..e].trim()) {
+                Ok(s) => s,
+                Err(err) => {
+                    eprintln!(
+                        "userfluxctl: {}: a framed summary is not JSON ({err}); passed over",
+                        file.display()
+                    );
+                    continue;
+                }
+            };
             let shard = &summary["shard"];
             let (Some(i), Some(n)) = (shard["index"].as_u64(), shard["count"].as_u64()) else {
                 return Err(Fail(
@@ -314,45 +486,94 @@ fn collect(logs: &[PathBuf], out: &Path) -> Out {
                     format!("{}: a summary without a shard", file.display()),
                 ));
             };
-            let dir = out.join(format!("shard-{i}"));
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Fail(1, format!("{}: {e}", dir.display())))?;
-            let mut config: Value = serde_json::from_str(&config_text)
-                .map_err(|e| Fail(2, format!("{}: {e}", config_file.display())))?;
-            config["shard"] = Value::String(format!("{i}/{n}"));
-            for (name, v) in [("summary.json", &summary), ("config.json", &config)] {
-                std::fs::write(
-                    dir.join(name),
-                    serde_json::to_string_pretty(v).unwrap_or_default(),
-                )
-                .map_err(|e| Fail(1, format!("{}: {e}", dir.display())))?;
-            }
-            let histograms = dir.join(userflux_engine::run::TIMELINE_HISTOGRAMS_FILE);
-            match timeline.filter(|t| !t.is_empty()) {
-                Some(t) => std::fs::write(&histograms, format!("{t}\n"))
-                    .map_err(|e| Fail(1, format!("{}: {e}", histograms.display())))?,
-                None => {
-                    let _ = std::fs::remove_file(&histograms);
-                    eprintln!(
-                        "userfluxctl: {}: shard {i} has no per-second histograms in the logs; the merge gives its seconds' percentiles as requests-weighted means",
-                        file.display()
-                    );
+            match count {
+                Some(c) if c != n => {
+                    return Err(Fail(
+                        2,
+                        format!(
+                            "{}: shard {i}/{n} is not of this run's {c} shards",
+                            file.display()
+                        ),
+                    ));
                 }
+                _ => count = Some(n),
             }
-            found += 1;
-            rest = &after[e..];
+            write_shard(out, &config, &summary, timeline, i, n, file)?;
+            found.insert(i);
+            in_file += 1;
+        }
+        if in_file == 0 {
+            eprintln!(
+                "userfluxctl: {}: no framed summary (a pod that failed before the end of its run?)",
+                file.display()
+            );
         }
     }
-    if found == 0 {
+    let Some(n) = count else {
         return Err(Fail(
             2,
             format!("no framed summary ({BEGIN} … {END}) in the logs given"),
         ));
-    }
+    };
+    let missing: Vec<String> = (0..n)
+        .filter(|i| !found.contains(i))
+        .map(|i| i.to_string())
+        .collect();
     out!(
-        "collected {found} shard(s) into {}; next: userfluxctl merge {}/shard-*",
+        "collected {} of {n} shard(s) into {}; next: userfluxctl merge {}/shard-*{}",
+        found.len(),
         out.display(),
-        out.display()
+        out.display(),
+        if missing.is_empty() { "" } else { " --partial" }
     );
+    if !missing.is_empty() {
+        let msg = format!(
+            "shard(s) {} of {n} have no summary in the logs given",
+            missing.join(", ")
+        );
+        if !partial {
+            return Err(Fail(
+                1,
+                format!("{msg} (the others are collected; --partial accepts that)"),
+            ));
+        }
+        eprintln!("userfluxctl: {msg}");
+    }
     Ok(0)
+}
+
+/// One shard's collected run directory, `OUT/shard-I/`.
+fn write_shard(
+    out: &Path,
+    config: &Value,
+    summary: &Value,
+    timeline: Option<&str>,
+    i: u64,
+    n: u64,
+    file: &Path,
+) -> Result<(), Fail> {
+    let dir = out.join(format!("shard-{i}"));
+    std::fs::create_dir_all(&dir).map_err(|e| Fail(1, format!("{}: {e}", dir.display())))?;
+    let mut config = config.clone();
+    config["shard"] = Value::String(format!("{i}/{n}"));
+    for (name, v) in [("summary.json", summary), ("config.json", &config)] {
+        std::fs::write(
+            dir.join(name),
+            serde_json::to_string_pretty(v).unwrap_or_default(),
+        )
+        .map_err(|e| Fail(1, format!("{}: {e}", dir.display())))?;
+    }
+    let histograms = dir.join(userflux_engine::run::TIMELINE_HISTOGRAMS_FILE);
+    match timeline.filter(|t| !t.is_empty()) {
+        Some(t) => std::fs::write(&histograms, format!("{t}\n"))
+            .map_err(|e| Fail(1, format!("{}: {e}", histograms.display())))?,
+        None => {
+            let _ = std::fs::remove_file(&histograms);
+            eprintln!(
+                "userfluxctl: {}: shard {i} has no per-second histograms in the logs; the merge gives its seconds' percentiles as requests-weighted means",
+                file.display()
+            );
+        }
+    }
+    Ok(())
 }

@@ -106,24 +106,9 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum ClusterCmd {
-    /// Print the YAML of a ConfigMap (the config) and an Indexed Job (N shards).
-    Manifest {
-        config: PathBuf,
-        /// Shards (pods), each a share of the config.
-        #[arg(long)]
-        shards: u32,
-        /// The engine's image (see Containerfile).
-        #[arg(long)]
-        image: String,
-        #[arg(long, default_value = "default")]
-        namespace: String,
-        /// When the shards start, from now (every pod waits for it).
-        #[arg(long, default_value = "60s")]
-        start_in: String,
-        /// CPU cores each pod asks for (whole cores: one pinned worker each).
-        #[arg(long, default_value_t = 2)]
-        cores: u32,
-    },
+    /// Print the YAML of a ConfigMap (the config), a Secret (a client key,
+    /// if any) and an Indexed Job (N shards), all named after the run.
+    Manifest(Box<ManifestArgs>),
     /// Read each shard's run from `kubectl logs` output (one file per pod,
     /// or one file with all) into run directories under OUT, for `merge`.
     Collect {
@@ -132,7 +117,57 @@ enum ClusterCmd {
         logs: Vec<PathBuf>,
         #[arg(long)]
         out: PathBuf,
+        /// Succeed with the shards found when some are missing (a failed
+        /// pod); then `merge --partial` joins them.
+        #[arg(long)]
+        partial: bool,
     },
+}
+
+#[derive(clap::Args)]
+struct ManifestArgs {
+    config: PathBuf,
+    /// Shards (pods), each a share of the config.
+    #[arg(long)]
+    shards: u32,
+    /// The engine's image (see Containerfile).
+    #[arg(long)]
+    image: String,
+    #[arg(long, default_value = "default")]
+    namespace: String,
+    /// When the shards start, from now (every pod waits for it).
+    #[arg(long, default_value = "60s")]
+    start_in: String,
+    /// Whole CPU cores each pod gets (requests = limits: Guaranteed QoS;
+    /// one pinned worker per core).
+    #[arg(long, default_value_t = 2)]
+    cores: u32,
+    /// Memory each pod gets (requests = limits), e.g. 2Gi.
+    #[arg(long, default_value = "2Gi")]
+    memory: String,
+    /// Pods on distinct nodes: `preferred` (the scheduler tries) or
+    /// `required` (a pod waits for a node of its own).
+    #[arg(long, default_value = "preferred", value_parser = ["preferred", "required"])]
+    spread: String,
+    /// A node label the pods need, KEY=VALUE (repeatable).
+    #[arg(long = "node-selector", value_name = "KEY=VALUE")]
+    node_selector: Vec<String>,
+    /// A taint the pods tolerate, KEY[=VALUE][:EFFECT] as `kubectl taint`
+    /// writes it (repeatable; without a value, any value).
+    #[arg(long = "toleration", value_name = "KEY[=VALUE][:EFFECT]")]
+    tolerations: Vec<String>,
+    /// A Secret for pulling the image (repeatable).
+    #[arg(long = "image-pull-secret", value_name = "NAME")]
+    image_pull_secrets: Vec<String>,
+    /// The pods' service account (default: the namespace's `default`).
+    #[arg(long, value_name = "NAME")]
+    service_account: Option<String>,
+    /// A label on every object and pod, KEY=VALUE (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Print JSON (a `v1` List) instead of YAML; `kubectl apply -f` takes either.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]

@@ -6,11 +6,17 @@
 //! needs from them: a shard over its thresholds still succeeds (the merge
 //! judges them), a crashed shard leaves the others to finish and
 //! `collect --partial` to merge, and SIGTERM to the pod's process (PID 1
-//! in the pod) ends in its framed summary.
+//! in the pod) ends in its framed summary. The start barrier runs against
+//! a fake API server on 127.0.0.1 (TLS, a service account directory of
+//! the test's), which reports a pod Ready once its engine has written the
+//! file the readinessProbe checks, as the kubelet would.
 
 use serde_json::Value;
+use std::collections::HashMap;
+use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use userflux::{Gateway, bin};
 
@@ -41,12 +47,18 @@ fn config(dir: &Path, target: &str, duration: &str) -> PathBuf {
     file
 }
 
-/// The manifest's objects, from `cluster manifest --json`.
+/// The manifest's objects, from `cluster manifest --json`, with a fixed
+/// start 2 s ahead.
 fn manifest(config: &Path, shards: u32, extra: &[&str]) -> Vec<Value> {
+    manifest_with(config, shards, &[&["--start-in", "2s"], extra].concat())
+}
+
+/// The manifest's objects, from `cluster manifest --json`.
+fn manifest_with(config: &Path, shards: u32, extra: &[&str]) -> Vec<Value> {
     let out = Command::new(bin("userfluxctl"))
         .args(["cluster", "manifest"])
         .arg(config)
-        .args(["--image", "test/userflux:1", "--json", "--start-in", "2s"])
+        .args(["--image", "test/userflux:1", "--json"])
         .args(["--shards", &shards.to_string()])
         .args(extra)
         .output()
@@ -127,7 +139,10 @@ fn start_pod(docs: &[Value], index: u32, root: &Path, extra_env: &[(&str, &str)]
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(std::fs::File::create(home.join("stderr.log")).unwrap());
     for e in container["env"].as_array().unwrap() {
-        cmd.env(e["name"].as_str().unwrap(), e["value"].as_str().unwrap());
+        cmd.env(
+            e["name"].as_str().unwrap(),
+            remap(e["value"].as_str().unwrap()),
+        );
     }
     for (k, v) in extra_env {
         cmd.env(k, v);
@@ -329,4 +344,211 @@ fn sigterm_to_the_pods_process_ends_in_its_summary() {
     let summary: Value = serde_json::from_str(body.trim()).unwrap();
     assert_eq!(summary["state"], "stopped");
     assert!(summary["totals"]["requests"].as_u64().unwrap() > 0);
+}
+
+/// A fake Kubernetes API server: `GET /api/v1/namespaces/perf/pods` with
+/// the service account's token answers the Job's pods, pod i Ready (since
+/// it was first seen so) once `ready[i]` exists. Its CA, token and
+/// namespace are in `account`.
+struct FakeApi {
+    port: u16,
+    account: PathBuf,
+}
+
+const TOKEN: &str = "test-token";
+
+fn fake_api(dir: &Path, job: &str, ready: Vec<PathBuf>) -> FakeApi {
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let account = dir.join("serviceaccount");
+    std::fs::create_dir_all(&account).unwrap();
+    std::fs::write(account.join("ca.crt"), ck.cert.pem()).unwrap();
+    std::fs::write(account.join("token"), format!("{TOKEN}\n")).unwrap();
+    std::fs::write(account.join("namespace"), "perf").unwrap();
+    let key = rustls::pki_types::PrivateKeyDer::try_from(ck.key_pair.serialize_der()).unwrap();
+    let config = Arc::new(
+        rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(vec![ck.cert.der().clone()], key)
+        .unwrap(),
+    );
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let seen: Arc<Mutex<HashMap<usize, String>>> = Arc::default();
+    let want = format!("GET /api/v1/namespaces/perf/pods?labelSelector=job-name%3D{job} ");
+    let job = job.to_string();
+    std::thread::spawn(move || {
+        for s in listener.incoming().flatten() {
+            let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+            let conn = rustls::ServerConnection::new(config.clone()).unwrap();
+            let mut tls = rustls::StreamOwned::new(conn, s);
+            let mut head = Vec::new();
+            let mut b = [0u8; 1];
+            while !head.ends_with(b"\r\n\r\n") {
+                match tls.read(&mut b) {
+                    Ok(1) => head.push(b[0]),
+                    _ => break,
+                }
+            }
+            let head = String::from_utf8_lossy(&head).to_ascii_lowercase();
+            let (status, body) = if !head.contains(&format!("authorization: bearer {TOKEN}\r\n")) {
+                (
+                    "403 Forbidden",
+                    r#"{"kind":"Status","reason":"Forbidden"}"#.to_string(),
+                )
+            } else if !head.starts_with(&want.to_ascii_lowercase()) {
+                ("404 Not Found", "{}".to_string())
+            } else {
+                let mut seen = seen.lock().unwrap();
+                let items: Vec<Value> = ready
+                    .iter()
+                    .enumerate()
+                    .map(|(i, f)| {
+                        let conditions = if f.exists() {
+                            let at = seen
+                                .entry(i)
+                                .or_insert_with(userflux_engine::rundir::now_rfc3339);
+                            vec![serde_json::json!({"type": "Ready", "status": "True", "lastTransitionTime": at})]
+                        } else {
+                            vec![serde_json::json!({"type": "Ready", "status": "False"})]
+                        };
+                        serde_json::json!({
+                            "metadata": {"name": format!("{job}-{i}-x"),
+                                "labels": {"job-name": job},
+                                "annotations": {"batch.kubernetes.io/job-completion-index": i.to_string()}},
+                            "status": {"phase": "Running", "conditions": conditions}
+                        })
+                    })
+                    .collect();
+                (
+                    "200 OK",
+                    serde_json::json!({"kind": "PodList", "items": items}).to_string(),
+                )
+            };
+            let _ = write!(
+                tls,
+                "HTTP/1.0 {status}\r\nContent-Type: application/json\r\n\r\n{body}"
+            );
+            tls.conn.send_close_notify();
+            let _ = tls.flush();
+        }
+    });
+    FakeApi { port, account }
+}
+
+/// The env that points a simulated pod at the fake API server.
+fn api_env(api: &FakeApi) -> Vec<(String, String)> {
+    vec![
+        ("KUBERNETES_SERVICE_HOST".into(), "127.0.0.1".into()),
+        ("KUBERNETES_SERVICE_PORT".into(), api.port.to_string()),
+        (
+            "USERFLUX_SERVICE_ACCOUNT_DIR".into(),
+            api.account.display().to_string(),
+        ),
+    ]
+}
+
+fn start_pod_with(docs: &[Value], index: u32, root: &Path, env: &[(String, String)]) -> Pod {
+    let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    start_pod(docs, index, root, &env)
+}
+
+fn job_name(docs: &[Value]) -> String {
+    kind(docs, "Job")["metadata"]["name"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+/// The pods start their runs together once the last is ready, however
+/// late it came: both compute one start from the API server's pod list.
+#[test]
+fn the_barrier_starts_every_pod_at_one_instant_after_the_last_is_ready() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(Some(ROUTES), tmp.path());
+    let docs = manifest_with(&config(tmp.path(), &gw.url(), "1s"), 2, &[]);
+    let job = job_name(&docs);
+    let ready: Vec<PathBuf> = (0..2)
+        .map(|i| tmp.path().join(format!("pod-{i}/work/ready")))
+        .collect();
+    let api = fake_api(tmp.path(), &job, ready);
+    let mut env = api_env(&api);
+    env.push(("USERFLUX_BARRIER_MARGIN".into(), "2s".into()));
+    let mut pods = vec![start_pod_with(&docs, 0, tmp.path(), &env)];
+    // the second pod's image pull took a while
+    std::thread::sleep(Duration::from_millis(1500));
+    pods.push(start_pod_with(&docs, 1, tmp.path(), &env));
+    let mut starts = Vec::new();
+    for p in &mut pods {
+        let s = wait(p, Duration::from_secs(60));
+        let err = std::fs::read_to_string(p.log.with_file_name("stderr.log")).unwrap();
+        assert_eq!(s.code(), Some(0), "{err}");
+        let summary: Value = serde_json::from_str(
+            &std::fs::read_to_string(p.work.join("run/summary.json")).unwrap(),
+        )
+        .unwrap();
+        starts.push(summary["shard"]["start_at"].as_str().unwrap().to_string());
+        let logs = std::fs::read_to_string(p.work.join("run/logs.txt")).unwrap();
+        assert!(
+            logs.contains(&format!(
+                "barrier: every pod ready; the run starts at {}",
+                starts.last().unwrap()
+            )),
+            "{logs}"
+        );
+        assert_eq!(summary["shard"]["group"], job.as_str());
+    }
+    assert_eq!(starts[0], starts[1], "one start for every pod");
+}
+
+/// A pod whose peers are not ready within the barrier's timeout fails
+/// plainly (exit 1, status `failed`, the reason), sending nothing.
+#[test]
+fn a_pod_left_waiting_past_the_barrier_timeout_fails_plainly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(Some(ROUTES), tmp.path());
+    let docs = manifest_with(&config(tmp.path(), &gw.url(), "1s"), 2, &[]);
+    let job = job_name(&docs);
+    let ready: Vec<PathBuf> = (0..2)
+        .map(|i| tmp.path().join(format!("pod-{i}/work/ready")))
+        .collect();
+    let api = fake_api(tmp.path(), &job, ready);
+    let mut env = api_env(&api);
+    env.push(("USERFLUX_BARRIER_TIMEOUT".into(), "3s".into()));
+    // pod 1 never comes (a node that never appeared)
+    let mut pod = start_pod_with(&docs, 0, tmp.path(), &env);
+    let s = wait(&mut pod, Duration::from_secs(60));
+    let err = std::fs::read_to_string(pod.log.with_file_name("stderr.log")).unwrap();
+    assert_eq!(s.code(), Some(1), "{err}");
+    assert!(
+        err.contains(&format!(
+            "barrier: 1 of 2 pods of job {job} ready after 3s; the run did not start"
+        )),
+        "{err}"
+    );
+    let status: Value =
+        serde_json::from_str(&std::fs::read_to_string(pod.work.join("run/status.json")).unwrap())
+            .unwrap();
+    assert_eq!(status["state"], "failed");
+    assert_eq!(status["error"]["kind"], "barrier");
+    assert!(!pod.work.join("run/summary.json").exists());
+    assert!(
+        !std::fs::read_to_string(&pod.log)
+            .unwrap()
+            .contains("USERFLUX-SUMMARY-BEGIN")
+    );
+
+    // a service account that may not list pods: said at once, not waited out
+    std::fs::write(api.account.join("token"), "wrong\n").unwrap();
+    let mut pod = start_pod_with(&docs, 1, tmp.path(), &env);
+    let s = wait(&mut pod, Duration::from_secs(60));
+    let err = std::fs::read_to_string(pod.log.with_file_name("stderr.log")).unwrap();
+    assert_eq!(s.code(), Some(1), "{err}");
+    assert!(
+        err.contains("refused to list pods (403)") && err.contains("get and list on pods"),
+        "{err}"
+    );
 }

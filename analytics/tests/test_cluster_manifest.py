@@ -84,6 +84,35 @@ def test_one_name_per_run():
     assert later[0]["metadata"]["name"] != name
 
 
+def test_the_barrier_by_default_with_the_narrowest_rbac():
+    docs = manifest("examples/shop.json", "--shards", "3", "--barrier-timeout", "5m")
+    assert [d["kind"] for d in docs] == ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Job"]
+    kinds = by_kind(docs)
+    name = docs[0]["metadata"]["name"]
+    assert kinds["Role"]["rules"] == [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
+    binding = kinds["RoleBinding"]
+    assert binding["roleRef"] == {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name}
+    assert binding["subjects"] == [{"kind": "ServiceAccount", "name": name, "namespace": "default"}]
+    pod = pod_of(docs)
+    assert pod["serviceAccountName"] == name and pod["automountServiceAccountToken"] is True
+    c = pod["containers"][0]
+    env = {e["name"]: e["value"] for e in c["env"]}
+    assert "USERFLUX_START_AT" not in env
+    assert env["USERFLUX_BARRIER"] == name and env["USERFLUX_BARRIER_TIMEOUT"] == "5m"
+    # ready when the engine has written its file, on the emptyDir
+    assert c["readinessProbe"]["exec"]["command"] == ["cat", env["USERFLUX_READY_FILE"]]
+    assert env["USERFLUX_READY_FILE"].startswith("/userflux/")
+    # a given service account is bound, not created
+    docs = manifest("examples/shop.json", "--shards", "3", "--service-account", "loadgen")
+    assert "ServiceAccount" not in by_kind(docs)
+    assert by_kind(docs)["RoleBinding"]["subjects"][0]["name"] == "loadgen"
+    assert pod_of(docs)["serviceAccountName"] == "loadgen"
+    # a fixed start has no barrier and no RBAC
+    docs = manifest("examples/shop.json", "--shards", "3", "--start-in", "2m")
+    assert [d["kind"] for d in docs] == ["ConfigMap", "Job"]
+    assert "readinessProbe" not in pod_of(docs)["containers"][0]
+
+
 def test_guaranteed_qos_with_whole_cores():
     docs = manifest("examples/shop.json", "--shards", "2", "--cores", "3", "--memory", "3Gi")
     c = pod_of(docs)["containers"][0]
@@ -141,7 +170,7 @@ def test_the_client_key_goes_to_a_secret(tmp_path):
             }
         )
     )
-    docs = manifest(config, "--shards", "2")
+    docs = manifest(config, "--shards", "2", "--start-in", "1m")
     kinds = by_kind(docs)
     assert [d["kind"] for d in docs] == ["ConfigMap", "Secret", "Job"]
     cm, secret = kinds["ConfigMap"], kinds["Secret"]
@@ -217,7 +246,8 @@ def test_json_output_is_the_same_objects():
         text=True,
     ).stdout
     lst = json.loads(out)
-    assert lst["kind"] == "List" and [d["kind"] for d in lst["items"]] == ["ConfigMap", "Job"]
+    kinds = ["ConfigMap", "ServiceAccount", "Role", "RoleBinding", "Job"]
+    assert lst["kind"] == "List" and [d["kind"] for d in lst["items"]] == kinds
     for d in lst["items"]:
         kubernetes_validate.validate(d, newest_versions()[-1], strict=True)
 
@@ -232,6 +262,7 @@ def test_json_output_is_the_same_objects():
         (["--shards", "2", "--node-selector", "pool"], "--node-selector"),
         (["--shards", "2", "--label", "=x"], "--label"),
         (["--shards", "2", "--spread", "maybe"], "--spread"),
+        (["--shards", "2", "--barrier-timeout", "later"], "--barrier-timeout"),
     ],
 )
 def test_bad_arguments_are_refused(args, want):

@@ -19,6 +19,7 @@
 use crate::{Fail, ManifestArgs, Out};
 use serde_json::{Value, json};
 use std::path::{Path, PathBuf};
+use userflux_engine::barrier::{BARRIER_ENV, READY_FILE_ENV, TIMEOUT_ENV};
 use userflux_engine::cluster::{BEGIN, CLUSTER_ENV, END, TIMELINE_BEGIN, TIMELINE_END};
 use userflux_engine::config::Config;
 
@@ -29,6 +30,9 @@ const SECRET_MOUNT: &str = "/etc/userflux-secret";
 /// The pod's writable directory (an emptyDir: the root filesystem is
 /// read-only), holding the run directory.
 const WORK_MOUNT: &str = "/userflux";
+/// The file the engine writes when its run is prepared, which the
+/// readinessProbe checks (on the emptyDir).
+const READY_FILE: &str = "/userflux/ready";
 /// The user the image runs as (Containerfile: nobody).
 const NOBODY: u32 = 65534;
 /// A ConfigMap holds at most 1 MiB.
@@ -161,8 +165,18 @@ pub fn manifest(args: &ManifestArgs) -> Result<Manifest, Fail> {
             format!("--memory {}: a quantity such as 2Gi or 512Mi", args.memory),
         ));
     }
-    let wait = humantime::parse_duration(&args.start_in)
-        .map_err(|e| Fail(2, format!("--start-in {}: {e}", args.start_in)))?;
+    let wait = match &args.start_in {
+        Some(s) => Some(
+            humantime::parse_duration(s).map_err(|e| Fail(2, format!("--start-in {s}: {e}")))?,
+        ),
+        None => None,
+    };
+    humantime::parse_duration(&args.barrier_timeout).map_err(|e| {
+        Fail(
+            2,
+            format!("--barrier-timeout {}: {e}", args.barrier_timeout),
+        )
+    })?;
     let (config, _) = Config::read(file)
         .map_err(|e| Fail(2, format!("invalid config:\n  {}", e.problems.join("\n  "))))?;
     let resolved = config
@@ -227,15 +241,19 @@ pub fn manifest(args: &ManifestArgs) -> Result<Manifest, Fail> {
             ),
         ));
     }
-    let start_at =
-        humantime::format_rfc3339_seconds(std::time::SystemTime::now() + wait).to_string();
+    let now = std::time::SystemTime::now();
+    let start_at = wait.map(|w| humantime::format_rfc3339_seconds(now + w).to_string());
     // One name per run, for every object and the group: the config's name
-    // and the start time. At most 63 characters with the pod index (an
-    // Indexed Job's pod hostname is NAME-INDEX, a DNS label).
+    // and the start time (or now, for a barrier). At most 63 characters
+    // with the pod index (an Indexed Job's pod hostname is NAME-INDEX, a
+    // DNS label).
+    let stamp = start_at
+        .clone()
+        .unwrap_or_else(|| humantime::format_rfc3339_seconds(now).to_string());
     let name = format!(
         "userflux-{}-{}",
         slug(&resolved.name, 30),
-        start_at.replace([':', '-'], "").to_ascii_lowercase()
+        stamp.replace([':', '-'], "").to_ascii_lowercase()
     );
     let mut labels = serde_json::Map::new();
     for l in &args.labels {
@@ -289,6 +307,24 @@ pub fn manifest(args: &ManifestArgs) -> Result<Manifest, Fail> {
         json!({"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]})
     };
     let quantities = json!({"cpu": cores.to_string(), "memory": args.memory});
+    let mut env = vec![
+        json!({"name": CLUSTER_ENV, "value": "1"}),
+        json!({"name": "USERFLUX_SHARD_COUNT", "value": shards.to_string()}),
+        json!({"name": "USERFLUX_GROUP", "value": name}),
+    ];
+    // the service account the barrier lists pods with (a given one, or the run's own)
+    let account = args.service_account.clone().unwrap_or_else(|| name.clone());
+    match &start_at {
+        Some(t) => env.push(json!({"name": "USERFLUX_START_AT", "value": t})),
+        None => {
+            env.extend([
+                json!({"name": BARRIER_ENV, "value": name}),
+                json!({"name": TIMEOUT_ENV, "value": args.barrier_timeout}),
+                json!({"name": READY_FILE_ENV, "value": READY_FILE}),
+            ]);
+            docs.extend(rbac(&name, &account, &meta, args.service_account.is_none()));
+        }
+    }
     let mut pod = json!({
         "restartPolicy": "Never",
         // the engine's graceful stop, then its summary, before a SIGKILL
@@ -309,12 +345,7 @@ pub fn manifest(args: &ManifestArgs) -> Result<Manifest, Fail> {
                 "userflux-engine", "run", "--config", format!("{MOUNT}/config.json"),
                 "--run-dir", format!("{WORK_MOUNT}/run"), "--threads", cores.to_string(), "-q"
             ],
-            "env": [
-                {"name": CLUSTER_ENV, "value": "1"},
-                {"name": "USERFLUX_SHARD_COUNT", "value": shards.to_string()},
-                {"name": "USERFLUX_START_AT", "value": start_at},
-                {"name": "USERFLUX_GROUP", "value": name}
-            ],
+            "env": env,
             "resources": {"requests": quantities, "limits": quantities},
             "securityContext": {
                 "allowPrivilegeEscalation": false,
@@ -351,7 +382,17 @@ pub fn manifest(args: &ManifestArgs) -> Result<Manifest, Fail> {
             .collect();
         p.insert("imagePullSecrets".into(), Value::Array(s));
     }
-    if let Some(sa) = &args.service_account {
+    if start_at.is_none() {
+        p.insert("serviceAccountName".into(), account.into());
+        p.insert("automountServiceAccountToken".into(), true.into());
+        // Ready once the engine has prepared its run (it writes the file),
+        // which is what the barrier waits for on every pod
+        p["containers"][0]["readinessProbe"] = json!({
+            "exec": {"command": ["cat", READY_FILE]},
+            "periodSeconds": 1,
+            "failureThreshold": 1
+        });
+    } else if let Some(sa) = &args.service_account {
         p.insert("serviceAccountName".into(), sa.clone().into());
     }
     docs.push(json!({
@@ -372,13 +413,41 @@ pub fn manifest(args: &ManifestArgs) -> Result<Manifest, Fail> {
             }
         }
     }));
+    let when = start_at.map_or_else(
+        || "starting when every pod is ready".to_string(),
+        |t| format!("starting {t}"),
+    );
     Ok(Manifest {
         header: format!(
-            "# userfluxctl cluster manifest: {shards} shard(s) of {}, starting {start_at}\n# name: {name}\n",
+            "# userfluxctl cluster manifest: {shards} shard(s) of {}, {when}\n# name: {name}\n",
             file.display()
         ),
         docs,
     })
+}
+
+/// What the barrier needs and no more: a Role that may get and list pods
+/// in the namespace, bound to the pods' service account (the run's own,
+/// created here when `own`).
+fn rbac(name: &str, account: &str, meta: &Value, own: bool) -> Vec<Value> {
+    let mut docs = Vec::new();
+    if own {
+        docs.push(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}));
+    }
+    docs.push(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": meta,
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
+    }));
+    docs.push(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": meta,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": meta["namespace"]}]
+    }));
+    docs
 }
 
 /// YAML of a JSON value: block maps and lists, strings JSON-quoted (a

@@ -135,9 +135,19 @@ struct ManifestArgs {
     image: String,
     #[arg(long, default_value = "default")]
     namespace: String,
-    /// When the shards start, from now (every pod waits for it).
-    #[arg(long, default_value = "60s")]
-    start_in: String,
+    /// A fixed start time, this long from now, instead of the barrier
+    /// (every pod waits for it; one that starts later fails).
+    #[arg(long, value_name = "DURATION")]
+    start_in: Option<String>,
+    /// The barrier (the default): how long a pod waits for every pod to be
+    /// ready before it fails.
+    #[arg(
+        long,
+        default_value = "10m",
+        value_name = "DURATION",
+        conflicts_with = "start_in"
+    )]
+    barrier_timeout: String,
     /// Whole CPU cores each pod gets (requests = limits: Guaranteed QoS;
     /// one pinned worker per core).
     #[arg(long, default_value_t = 2)]
@@ -159,7 +169,8 @@ struct ManifestArgs {
     /// A Secret for pulling the image (repeatable).
     #[arg(long = "image-pull-secret", value_name = "NAME")]
     image_pull_secrets: Vec<String>,
-    /// The pods' service account (default: the namespace's `default`).
+    /// The pods' service account (default: one of the run's own, which the
+    /// barrier's Role lets list pods; a given one is bound to that Role).
     #[arg(long, value_name = "NAME")]
     service_account: Option<String>,
     /// A label on every object and pod, KEY=VALUE (repeatable).

@@ -377,6 +377,21 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(c) => c,
         Err(e) => return usage_error(&e),
     };
+    let shards = config
+        .shard
+        .as_deref()
+        .and_then(|s| userflux_engine::shard::Shard::parse(s).ok())
+        .map(|s| s.count);
+    let barrier = match userflux_engine::barrier::Barrier::from_env(shards) {
+        Ok(b) => b,
+        Err(e) => return usage_error(&e),
+    };
+    if barrier.is_some() && matches!(start_time(&args), Ok(Some(_))) {
+        return usage_error(&format!(
+            "{} and --start-at (or USERFLUX_START_AT) both set a start time: give one",
+            userflux_engine::barrier::BARRIER_ENV
+        ));
+    }
     if let Err(e) = userflux_engine::run::ensure_file_limit(&config) {
         eprintln!("userflux-engine: {e}");
         return ExitCode::from(1);
@@ -393,7 +408,7 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(f) => f,
         Err(e) => return usage_error(&e),
     };
-    match start(&args, &config, plan, cluster) {
+    match start(&args, &config, plan, cluster, barrier) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("userflux-engine: {e:#}");
@@ -450,6 +465,27 @@ fn wait_for_start(
     }
 }
 
+/// A signal came while waiting for `what` (the start time, or the
+/// barrier): nothing ran, so there is no summary, and the status says why.
+fn stopped_before_start(
+    status: &Mutex<userflux_engine::status::Status>,
+    dir: &RunDir,
+    why: &str,
+    what: &str,
+) -> anyhow::Result<ExitCode> {
+    let message = format!("{why} while waiting for {what}: the run did not start");
+    let error = RunError {
+        kind: "stopped".into(),
+        message: message.clone(),
+    };
+    let st = finish_status(status, RunState::Stopped, EXIT_SIGNALLED, Some(error));
+    dir.write_json("status.json", &st)
+        .context("cannot write status.json")?;
+    let _ = dir.log(&message);
+    eprintln!("userflux-engine: run {}: {message}", dir.run_id);
+    Ok(ExitCode::from(EXIT_SIGNALLED as u8))
+}
+
 /// A sharded run says who it is.
 fn sharding(
     args: &RunArgs,
@@ -493,6 +529,7 @@ fn start(
     config: &Config,
     plan: userflux_engine::plan::Plan,
     cluster: bool,
+    barrier: Option<userflux_engine::barrier::Barrier>,
 ) -> anyhow::Result<ExitCode> {
     let dir = match &args.run_dir {
         Some(p) => RunDir::at(p),
@@ -565,23 +602,47 @@ fn start(
     }
 
     let progress = !args.quiet;
-    let start_at = start_time(args).map_err(anyhow::Error::msg)?;
+    let start_at = match &barrier {
+        None => start_time(args).map_err(anyhow::Error::msg)?,
+        Some(b) => {
+            let stopped = |d| match stop_rx.recv_timeout(d) {
+                Ok(Halt::Stop(why) | Halt::Abort(why)) => Some(why),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(d);
+                    None
+                }
+            };
+            let log = |line: &str| {
+                let _ = dir.log(line);
+                if progress {
+                    eprintln!("userflux-engine: {line}");
+                }
+            };
+            match b.wait(stopped, log) {
+                Ok(Ok(t)) => Some(t),
+                Ok(Err(why)) => {
+                    return stopped_before_start(&status, &dir, &why, "the pods' common start");
+                }
+                Err(e) => {
+                    let error = RunError {
+                        kind: "barrier".into(),
+                        message: e.clone(),
+                    };
+                    let st = finish_status(&status, RunState::Failed, 1, Some(error));
+                    dir.write_json("status.json", &st)
+                        .context("cannot write status.json")?;
+                    let _ = dir.log(&e);
+                    eprintln!("userflux-engine: run {}: {e}", dir.run_id);
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+    };
     if let Some((t, text)) = &start_at
         && let Some(why) = wait_for_start(*t, text, &dir, &stop_rx)
     {
-        // nothing ran, so there is no summary: the status says why
-        let message =
-            format!("{why} while waiting for the start time {text}: the run did not start");
-        let error = RunError {
-            kind: "stopped".into(),
-            message: message.clone(),
-        };
-        let st = finish_status(&status, RunState::Stopped, EXIT_SIGNALLED, Some(error));
-        dir.write_json("status.json", &st)
-            .context("cannot write status.json")?;
-        let _ = dir.log(&message);
-        eprintln!("userflux-engine: run {}: {message}", dir.run_id);
-        return Ok(ExitCode::from(EXIT_SIGNALLED as u8));
+        return stopped_before_start(&status, &dir, &why, &format!("the start time {text}"));
     }
     let shard = sharding(args, config, start_at);
     let mut summary = match execute(config, plan, &dir, &status, stop_rx, progress) {

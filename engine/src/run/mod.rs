@@ -2,6 +2,7 @@
 //! anything is written), start the workers and the aggregator, build the
 //! summary from what they measured.
 
+pub mod barrier;
 pub mod cluster;
 pub mod report;
 pub mod rundir;

@@ -38,7 +38,7 @@ fn config(dir: &Path, target: &str, duration: &str) -> PathBuf {
         format!(
             r#"{{"name": "k8s", "target": "{target}", "threads": 1,
               "stages": [{{"duration": "0s", "target": 2}}, {{"duration": "{duration}", "target": 2}}],
-              "data": {{"kinds": {{"file": "kinds.csv"}}}},
+              "data": {{"kinds": {{"file": "kinds.csv"}}}}, "samples": {{"rate": 1.0}},
               "thresholds": {{"http_req_failed": ["rate<0.1"]}},
               "endpoints": [{{"name": "api", "path": "/api/{{{{data.kinds.kind}}}}"}}]}}"#
         ),
@@ -93,9 +93,21 @@ fn start_pod(docs: &[Value], index: u32, root: &Path, extra_env: &[(&str, &str)]
     let pod = &kind(docs, "Job")["spec"]["template"]["spec"];
     let container = &pod["containers"][0];
     let mut mounts: Vec<(String, PathBuf)> = Vec::new();
+    // a claim is one directory for every pod; other volumes are the pod's own
+    let local_of = |volume: &str| {
+        let v = pod["volumes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|v| v["name"] == volume)
+            .unwrap();
+        match v["persistentVolumeClaim"]["claimName"].as_str() {
+            Some(claim) => root.join(format!("pvc-{claim}")),
+            None => home.join(volume),
+        }
+    };
     for m in container["volumeMounts"].as_array().unwrap() {
-        let name = m["name"].as_str().unwrap();
-        let local = home.join(name);
+        let local = local_of(m["name"].as_str().unwrap());
         std::fs::create_dir_all(&local).unwrap();
         mounts.push((m["mountPath"].as_str().unwrap().to_string(), local));
     }
@@ -110,7 +122,7 @@ fn start_pod(docs: &[Value], index: u32, root: &Path, extra_env: &[(&str, &str)]
         text
     };
     for v in pod["volumes"].as_array().unwrap() {
-        let local = home.join(v["name"].as_str().unwrap());
+        let local = local_of(v["name"].as_str().unwrap());
         let (source, field) = if v.get("configMap").is_some() {
             ("ConfigMap", "data")
         } else if v.get("secret").is_some() {
@@ -122,11 +134,29 @@ fn start_pod(docs: &[Value], index: u32, root: &Path, extra_env: &[(&str, &str)]
             std::fs::write(local.join(file), remap(text.as_str().unwrap())).unwrap();
         }
     }
+    // the kubelet expands $(VAR) in the command from the container's env,
+    // JOB_COMPLETION_INDEX included (the Job controller adds it)
+    let mut env: Vec<(String, String)> = container["env"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            let value = remap(e["value"].as_str().unwrap());
+            (e["name"].as_str().unwrap().to_string(), value)
+        })
+        .collect();
+    env.push(("JOB_COMPLETION_INDEX".into(), index.to_string()));
     let command: Vec<String> = container["command"]
         .as_array()
         .unwrap()
         .iter()
-        .map(|a| remap(a.as_str().unwrap()))
+        .map(|a| {
+            let mut a = remap(a.as_str().unwrap());
+            for (k, v) in &env {
+                a = a.replace(&format!("$({k})"), v);
+            }
+            a
+        })
         .collect();
     assert_eq!(
         command[0], "userflux-engine",
@@ -135,23 +165,13 @@ fn start_pod(docs: &[Value], index: u32, root: &Path, extra_env: &[(&str, &str)]
     let log = home.join("stdout.log");
     let mut cmd = Command::new(bin("userflux-engine"));
     cmd.args(&command[1..])
-        .env("JOB_COMPLETION_INDEX", index.to_string())
+        .envs(env)
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(std::fs::File::create(home.join("stderr.log")).unwrap());
-    for e in container["env"].as_array().unwrap() {
-        cmd.env(
-            e["name"].as_str().unwrap(),
-            remap(e["value"].as_str().unwrap()),
-        );
-    }
     for (k, v) in extra_env {
         cmd.env(k, v);
     }
-    let work = mounts
-        .iter()
-        .find(|(m, _)| m == "/userflux")
-        .map(|(_, l)| l.clone())
-        .unwrap();
+    let work = local_of("work");
     Pod {
         child: cmd.spawn().unwrap(),
         log,
@@ -298,6 +318,36 @@ fn a_crashed_shard_leaves_the_others_to_finish_and_merge() {
         "the merge names the missing shard: {:?}",
         summary.stop_reason
     );
+
+    // a log as large as the kubelet rotates: collected, and said
+    let big = tmp.path().join("big.log");
+    let line = "engine output before the frames\n";
+    std::fs::write(
+        &big,
+        line.repeat(10 * 1024 * 1024 / line.len() + 1)
+            + &std::fs::read_to_string(&pods[0].log).unwrap(),
+    )
+    .unwrap();
+    let out = tmp.path().join("big");
+    std::fs::create_dir_all(&out).unwrap();
+    std::fs::copy(tmp.path().join("out/config.json"), out.join("config.json")).unwrap();
+    let c = ctl(
+        &[
+            "cluster",
+            "collect",
+            "--partial",
+            "--out",
+            out.to_str().unwrap(),
+        ],
+        &[&big],
+    );
+    let err = String::from_utf8_lossy(&c.stderr);
+    assert!(c.status.success(), "{err}");
+    assert!(
+        err.contains("big.log: 10 MiB, as large as the kubelet's log rotation"),
+        "{err}"
+    );
+    assert!(out.join("shard-0/summary.json").is_file());
 }
 
 /// `kubectl delete` sends SIGTERM to the pod's PID 1, the engine itself:
@@ -551,4 +601,50 @@ fn a_pod_left_waiting_past_the_barrier_timeout_fails_plainly() {
         err.contains("refused to list pods (403)") && err.contains("get and list on pods"),
         "{err}"
     );
+}
+
+/// With `--results-pvc`, every pod writes its whole run directory to the
+/// claim (`/results/NAME/shard-I`, the kubelet putting in the index), and
+/// those directories merge as they are: summary, per-second histograms,
+/// samples and logs, no `kubectl logs` involved.
+#[test]
+fn results_on_a_claim_are_whole_run_directories_that_merge() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(Some(ROUTES), tmp.path());
+    let docs = manifest(
+        &config(tmp.path(), &gw.url(), "2s"),
+        2,
+        &["--results-pvc", "perf-results"],
+    );
+    let job = job_name(&docs);
+    let mut pods: Vec<Pod> = (0..2)
+        .map(|i| start_pod(&docs, i, tmp.path(), &[]))
+        .collect();
+    for p in &mut pods {
+        assert_eq!(wait(p, Duration::from_secs(60)).code(), Some(0));
+    }
+    let results = tmp.path().join("pvc-perf-results").join(&job);
+    let dirs: Vec<PathBuf> = (0..2).map(|i| results.join(format!("shard-{i}"))).collect();
+    for d in &dirs {
+        for f in [
+            "summary.json",
+            "config.json",
+            "timeline-histograms.ndjson",
+            "samples.ndjson",
+            "logs.txt",
+        ] {
+            assert!(d.join(f).is_file(), "{} lacks {f}", d.display());
+        }
+    }
+    let merged = tmp.path().join("merged");
+    let dirs: Vec<&Path> = dirs.iter().map(PathBuf::as_path).collect();
+    let m = ctl(&["merge", "--out", merged.to_str().unwrap()], &dirs);
+    assert_eq!(
+        m.status.code(),
+        Some(99),
+        "{}",
+        String::from_utf8_lossy(&m.stderr)
+    );
+    let logs = std::fs::read_to_string(merged.join("logs.txt")).unwrap();
+    assert!(logs.contains("shard 1:"), "{logs}");
 }

@@ -215,7 +215,11 @@ def test_scheduling_and_identity_options():
     pod = pod_of(docs)
     term = pod["affinity"]["podAntiAffinity"]["requiredDuringSchedulingIgnoredDuringExecution"][0]
     assert term["topologyKey"] == "kubernetes.io/hostname"
-    assert term["labelSelector"]["matchLabels"] == {"userflux.dev/group": docs[0]["metadata"]["name"]}
+    assert term["labelSelector"]["matchLabels"] == {
+        "userflux.dev/group": docs[0]["metadata"]["name"],
+        "app.kubernetes.io/component": "shard",
+    }
+    assert by_kind(docs)["Job"]["spec"]["template"]["metadata"]["labels"]["app.kubernetes.io/component"] == "shard"
     assert pod["nodeSelector"] == {"pool": "load", "zone": "a"}
     assert pod["tolerations"] == [
         {"key": "dedicated", "operator": "Equal", "value": "load", "effect": "NoSchedule"},
@@ -226,6 +230,34 @@ def test_scheduling_and_identity_options():
     job = by_kind(docs)["Job"]
     for labels in [d["metadata"]["labels"] for d in docs] + [job["spec"]["template"]["metadata"]["labels"]]:
         assert labels["team"] == "perf"
+
+
+def test_results_on_a_volume_with_a_reader_pod():
+    docs = manifest("examples/shop.json", "--shards", "2", "--results-pvc", "perf-results", "--toleration", "spot")
+    name = docs[0]["metadata"]["name"]
+    kinds = by_kind(docs)
+    pod = pod_of(docs)
+    c = pod["containers"][0]
+    # each shard's whole run directory on the claim, by its index (the kubelet expands it)
+    run_dir = c["command"][c["command"].index("--run-dir") + 1]
+    assert run_dir == f"/results/{name}/shard-$(JOB_COMPLETION_INDEX)"
+    vol = next(v for v in pod["volumes"] if v["name"] == "results")
+    assert vol["persistentVolumeClaim"] == {"claimName": "perf-results"}
+    assert {"name": "results", "mountPath": "/results"} in c["volumeMounts"]
+    # a reader pod to `kubectl cp` from: the claim read-only, restricted, placed as the shards
+    reader = kinds["Pod"]
+    assert reader["metadata"]["name"] == f"{name}-results"
+    assert reader["metadata"]["labels"]["app.kubernetes.io/component"] == "results"
+    spec = reader["spec"]
+    assert spec["volumes"][0]["persistentVolumeClaim"] == {"claimName": "perf-results", "readOnly": True}
+    assert spec["containers"][0]["volumeMounts"][0]["readOnly"] is True
+    assert spec["securityContext"] == pod["securityContext"]
+    assert spec["containers"][0]["securityContext"] == c["securityContext"]
+    assert spec["tolerations"] == pod["tolerations"]
+    assert spec["automountServiceAccountToken"] is False
+    # the shards' spread ignores it
+    term = pod["affinity"]["podAntiAffinity"]["preferredDuringSchedulingIgnoredDuringExecution"][0]
+    assert term["podAffinityTerm"]["labelSelector"]["matchLabels"]["app.kubernetes.io/component"] == "shard"
 
 
 def test_json_output_is_the_same_objects():

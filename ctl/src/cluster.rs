@@ -16,11 +16,13 @@
 //! merge then gives per-second percentiles as requests-weighted means), not
 //! the summary.
 
+mod collect;
+
 use crate::{Fail, ManifestArgs, Out};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use userflux_engine::barrier::{BARRIER_ENV, READY_FILE_ENV, TIMEOUT_ENV};
-use userflux_engine::cluster::{BEGIN, CLUSTER_ENV, END, TIMELINE_BEGIN, TIMELINE_END};
+use userflux_engine::cluster::CLUSTER_ENV;
 use userflux_engine::config::Config;
 
 /// Where the ConfigMap is mounted in a pod.
@@ -33,6 +35,8 @@ const WORK_MOUNT: &str = "/userflux";
 /// The file the engine writes when its run is prepared, which the
 /// readinessProbe checks (on the emptyDir).
 const READY_FILE: &str = "/userflux/ready";
+/// Where `--results-pvc` is mounted.
+const RESULTS_MOUNT: &str = "/results";
 /// The user the image runs as (Containerfile: nobody).
 const NOBODY: u32 = 65534;
 /// A ConfigMap holds at most 1 MiB.
@@ -64,7 +68,7 @@ pub fn run(cmd: &super::ClusterCmd) -> Out {
             }
             Ok(0)
         }
-        super::ClusterCmd::Collect { logs, out, partial } => collect(logs, out, *partial),
+        super::ClusterCmd::Collect { logs, out, partial } => collect::collect(logs, out, *partial),
     }
 }
 
@@ -262,7 +266,10 @@ pub fn manifest(args: &ManifestArgs) -> Result<Manifest, Fail> {
     }
     labels.insert("app.kubernetes.io/name".into(), "userflux".into());
     labels.insert("userflux.dev/group".into(), name.clone().into());
-    let group_selector = json!({"matchLabels": {"userflux.dev/group": name}});
+    // the shards' pods only (not the results reader): they spread over nodes
+    let mut shard_labels = labels.clone();
+    shard_labels.insert("app.kubernetes.io/component".into(), "shard".into());
+    let group_selector = json!({"matchLabels": {"userflux.dev/group": name, "app.kubernetes.io/component": "shard"}});
     let meta = json!({"name": name, "namespace": args.namespace, "labels": labels});
     let mut data = serde_json::Map::new();
     data.insert("config.json".into(), Value::String(config_json));
@@ -300,6 +307,15 @@ pub fn manifest(args: &ManifestArgs) -> Result<Manifest, Fail> {
         volumes
             .push(json!({"name": "secret", "secret": {"secretName": name, "defaultMode": 0o440}}));
     }
+    let run_dir = match &args.results_pvc {
+        Some(claim) => {
+            mounts.push(json!({"name": "results", "mountPath": RESULTS_MOUNT}));
+            volumes.push(json!({"name": "results", "persistentVolumeClaim": {"claimName": claim}}));
+            // the kubelet puts the pod's index in (an Indexed Job's env)
+            format!("{RESULTS_MOUNT}/{name}/shard-$(JOB_COMPLETION_INDEX)")
+        }
+        None => format!("{WORK_MOUNT}/run"),
+    };
     let term = json!({"labelSelector": group_selector, "topologyKey": "kubernetes.io/hostname"});
     let anti_affinity = if args.spread == "required" {
         json!({"requiredDuringSchedulingIgnoredDuringExecution": [term]})
@@ -343,7 +359,7 @@ pub fn manifest(args: &ManifestArgs) -> Result<Manifest, Fail> {
             // the engine is PID 1: no shell between it and SIGTERM
             "command": [
                 "userflux-engine", "run", "--config", format!("{MOUNT}/config.json"),
-                "--run-dir", format!("{WORK_MOUNT}/run"), "--threads", cores.to_string(), "-q"
+                "--run-dir", run_dir, "--threads", cores.to_string(), "-q"
             ],
             "env": env,
             "resources": {"requests": quantities, "limits": quantities},
@@ -408,11 +424,14 @@ pub fn manifest(args: &ManifestArgs) -> Result<Manifest, Fail> {
             // of step with the run); the Job ends when every index has.
             "backoffLimitPerIndex": 0,
             "template": {
-                "metadata": {"labels": labels},
+                "metadata": {"labels": shard_labels},
                 "spec": pod
             }
         }
     }));
+    if let Some(claim) = &args.results_pvc {
+        docs.push(reader(&name, claim, &meta, &labels, &docs));
+    }
     let when = start_at.map_or_else(
         || "starting when every pod is ready".to_string(),
         |t| format!("starting {t}"),
@@ -424,6 +443,46 @@ pub fn manifest(args: &ManifestArgs) -> Result<Manifest, Fail> {
         ),
         docs,
     })
+}
+
+/// A pod that only holds the results claim mounted (read-only), so that
+/// `kubectl cp` can copy the run directories off it: `NAME-results`,
+/// placed and secured as the shards' pods are.
+fn reader(
+    name: &str,
+    claim: &str,
+    meta: &Value,
+    labels: &serde_json::Map<String, Value>,
+    docs: &[Value],
+) -> Value {
+    let shard_pod = &docs.last().expect("the Job")["spec"]["template"]["spec"];
+    let mut meta = meta.clone();
+    meta["name"] = format!("{name}-results").into();
+    let small = json!({"cpu": "100m", "memory": "64Mi"});
+    let mut pod = json!({
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": false,
+        "securityContext": shard_pod["securityContext"],
+        "containers": [{
+            "name": "results",
+            "image": shard_pod["containers"][0]["image"],
+            // a day to copy the results; `kubectl delete -f` ends it sooner
+            "command": ["sleep", "86400"],
+            "resources": {"requests": small, "limits": small},
+            "securityContext": shard_pod["containers"][0]["securityContext"],
+            "volumeMounts": [{"name": "results", "mountPath": RESULTS_MOUNT, "readOnly": true}]
+        }],
+        "volumes": [{"name": "results", "persistentVolumeClaim": {"claimName": claim, "readOnly": true}}]
+    });
+    for k in ["nodeSelector", "tolerations", "imagePullSecrets"] {
+        if let Some(v) = shard_pod.get(k) {
+            pod[k] = v.clone();
+        }
+    }
+    let mut meta_labels = labels.clone();
+    meta_labels.insert("app.kubernetes.io/component".into(), "results".into());
+    meta["labels"] = Value::Object(meta_labels);
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod})
 }
 
 /// What the barrier needs and no more: a Role that may get and list pods
@@ -495,154 +554,4 @@ fn scalar(v: &Value) -> String {
         Value::Array(_) => "[]".into(),
         other => other.to_string(),
     }
-}
-
-/// Every summary framed in `kubectl logs` output, into `OUT/shard-I/`:
-/// its `summary.json`, and as `config.json` the run's config (saved first
-/// as `OUT/config.json` from the ConfigMap) with the shard's `shard`. A pod
-/// that failed (no summary, or one cut off) is said and passed over; the
-/// shards missing at the end fail the collect unless `partial`.
-fn collect(logs: &[PathBuf], out: &Path, partial: bool) -> Out {
-    let config_file = out.join("config.json");
-    let config_text = std::fs::read_to_string(&config_file).map_err(|e| {
-        Fail(
-            2,
-            format!(
-                "{}: {e} (save the run's config there first: kubectl get configmap NAME -o jsonpath='{{.data.config\\.json}}' > {})",
-                config_file.display(),
-                config_file.display()
-            ),
-        )
-    })?;
-    let config: Value = serde_json::from_str(&config_text)
-        .map_err(|e| Fail(2, format!("{}: {e}", config_file.display())))?;
-    let mut found = std::collections::BTreeSet::new();
-    let mut count = None;
-    for file in logs {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| Fail(2, format!("{}: {e}", file.display())))?;
-        let mut in_file = 0;
-        let mut rest = text.as_str();
-        while let Some(b) = rest.find(BEGIN) {
-            // the pod's histograms, framed whole before its summary (a rotated log may have lost them)
-            let timeline = rest[..b].rfind(TIMELINE_BEGIN).and_then(|tb| {
-                let body = &rest[tb + TIMELINE_BEGIN.len()..b];
-                body.find(TIMELINE_END).map(|te| body[..te].trim())
-            });
-            let after = &rest[b + BEGIN.len()..];
-            let Some(e) = after.find(END) else {
-                eprintln!(
-                    "userfluxctl: {}: a summary begins and does not end (a pod cut off?); passed over",
-                    file.display()
-                );
-                break;
-            };
-            rest = &after[e..];
-            let summary: Value = match serde_json::from_str(after[..e].trim()) {
-                Ok(s) => s,
-                Err(err) => {
-                    eprintln!(
-                        "userfluxctl: {}: a framed summary is not JSON ({err}); passed over",
-                        file.display()
-                    );
-                    continue;
-                }
-            };
-            let shard = &summary["shard"];
-            let (Some(i), Some(n)) = (shard["index"].as_u64(), shard["count"].as_u64()) else {
-                return Err(Fail(
-                    2,
-                    format!("{}: a summary without a shard", file.display()),
-                ));
-            };
-            match count {
-                Some(c) if c != n => {
-                    return Err(Fail(
-                        2,
-                        format!(
-                            "{}: shard {i}/{n} is not of this run's {c} shards",
-                            file.display()
-                        ),
-                    ));
-                }
-                _ => count = Some(n),
-            }
-            write_shard(out, &config, &summary, timeline, i, n, file)?;
-            found.insert(i);
-            in_file += 1;
-        }
-        if in_file == 0 {
-            eprintln!(
-                "userfluxctl: {}: no framed summary (a pod that failed before the end of its run?)",
-                file.display()
-            );
-        }
-    }
-    let Some(n) = count else {
-        return Err(Fail(
-            2,
-            format!("no framed summary ({BEGIN} … {END}) in the logs given"),
-        ));
-    };
-    let missing: Vec<String> = (0..n)
-        .filter(|i| !found.contains(i))
-        .map(|i| i.to_string())
-        .collect();
-    out!(
-        "collected {} of {n} shard(s) into {}; next: userfluxctl merge {}/shard-*{}",
-        found.len(),
-        out.display(),
-        out.display(),
-        if missing.is_empty() { "" } else { " --partial" }
-    );
-    if !missing.is_empty() {
-        let msg = format!(
-            "shard(s) {} of {n} have no summary in the logs given",
-            missing.join(", ")
-        );
-        if !partial {
-            return Err(Fail(
-                1,
-                format!("{msg} (the others are collected; --partial accepts that)"),
-            ));
-        }
-        eprintln!("userfluxctl: {msg}");
-    }
-    Ok(0)
-}
-
-/// One shard's collected run directory, `OUT/shard-I/`.
-fn write_shard(
-    out: &Path,
-    config: &Value,
-    summary: &Value,
-    timeline: Option<&str>,
-    i: u64,
-    n: u64,
-    file: &Path,
-) -> Result<(), Fail> {
-    let dir = out.join(format!("shard-{i}"));
-    std::fs::create_dir_all(&dir).map_err(|e| Fail(1, format!("{}: {e}", dir.display())))?;
-    let mut config = config.clone();
-    config["shard"] = Value::String(format!("{i}/{n}"));
-    for (name, v) in [("summary.json", summary), ("config.json", &config)] {
-        std::fs::write(
-            dir.join(name),
-            serde_json::to_string_pretty(v).unwrap_or_default(),
-        )
-        .map_err(|e| Fail(1, format!("{}: {e}", dir.display())))?;
-    }
-    let histograms = dir.join(userflux_engine::run::TIMELINE_HISTOGRAMS_FILE);
-    match timeline.filter(|t| !t.is_empty()) {
-        Some(t) => std::fs::write(&histograms, format!("{t}\n"))
-            .map_err(|e| Fail(1, format!("{}: {e}", histograms.display())))?,
-        None => {
-            let _ = std::fs::remove_file(&histograms);
-            eprintln!(
-                "userfluxctl: {}: shard {i} has no per-second histograms in the logs; the merge gives its seconds' percentiles as requests-weighted means",
-                file.display()
-            );
-        }
-    }
-    Ok(())
 }

@@ -176,6 +176,11 @@ struct ManifestArgs {
     /// A label on every object and pod, KEY=VALUE (repeatable).
     #[arg(long = "label", value_name = "KEY=VALUE")]
     labels: Vec<String>,
+    /// Each pod writes its whole run directory (summary, per-second
+    /// histograms, samples, logs) to this PersistentVolumeClaim (ReadWriteMany),
+    /// under /results/NAME/shard-I; a reader pod mounts it for `kubectl cp`.
+    #[arg(long, value_name = "CLAIM")]
+    results_pvc: Option<String>,
     /// Print JSON (a `v1` List) instead of YAML; `kubectl apply -f` takes either.
     #[arg(long)]
     json: bool,

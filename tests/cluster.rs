@@ -573,6 +573,13 @@ fn a_pod_left_waiting_past_the_barrier_timeout_fails_plainly() {
     let s = wait(&mut pod, Duration::from_secs(60));
     let err = std::fs::read_to_string(pod.log.with_file_name("stderr.log")).unwrap();
     assert_eq!(s.code(), Some(1), "{err}");
+    // what the pod waits for is in `kubectl logs`, even with -q
+    assert!(
+        err.contains(&format!(
+            "barrier: waiting for the 2 pods of job {job} to be ready"
+        )),
+        "{err}"
+    );
     assert!(
         err.contains(&format!(
             "barrier: 1 of 2 pods of job {job} ready after 3s; the run did not start"

@@ -613,11 +613,10 @@ fn start(
                     None
                 }
             };
+            // a few lines, on stderr even with -q: `kubectl logs` shows what a pod waits for
             let log = |line: &str| {
                 let _ = dir.log(line);
-                if progress {
-                    eprintln!("userflux-engine: {line}");
-                }
+                eprintln!("userflux-engine: {line}");
             };
             match b.wait(stopped, log) {
                 Ok(Ok(t)) => Some(t),

@@ -11,6 +11,7 @@
 //! whose run completed exits 0 whatever its thresholds, and prints its
 //! results framed on stdout (see `userflux_engine::cluster`).
 
+mod local_shards;
 mod search_cmd;
 
 use anyhow::Context as _;
@@ -135,6 +136,11 @@ struct RunArgs {
     /// the config's `shard`); `userfluxctl merge` joins the shards' runs.
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
+    /// Run the whole config as N shard engines on this machine, one start
+    /// time, merged into this run when they end (1 to 64).
+    #[arg(long, value_name = "N", conflicts_with_all = ["shard", "start_at", "group"],
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(local_shards::MAX_LOCAL_SHARDS)))]
+    shards: Option<u32>,
     /// Wait until this wall-clock time (RFC 3339) before t = 0, so every
     /// shard's stages line up (also USERFLUX_START_AT).
     #[arg(long, value_name = "TIME")]
@@ -356,6 +362,9 @@ fn run(args: RunArgs) -> ExitCode {
             dir.display()
         ));
     }
+    if args.shards.is_some() && config.search.is_some() {
+        return usage_error("--shards: a capacity search runs in one engine, not as shards");
+    }
     // a config that asks for a capacity search (the daemon runs those too)
     if config.search.is_some() {
         let dir = match &args.run_dir {
@@ -366,6 +375,27 @@ fn run(args: RunArgs) -> ExitCode {
             Ok(dir) => search_cmd::execute(&config, &dir, args.quiet, args.json),
             Err(e) => {
                 eprintln!("userflux-engine: cannot create the search's run directory: {e}");
+                ExitCode::from(1)
+            }
+        };
+    }
+    if let Some(n) = args.shards {
+        if let Some(s) = &config.shard {
+            return usage_error(&format!(
+                "--shards {n}: the config is already a shard ({s}); --shards splits a whole run"
+            ));
+        }
+        let dir = match &args.run_dir {
+            Some(p) => RunDir::at(p),
+            None => RunDir::create_in(&args.runs_dir),
+        };
+        return match dir
+            .map_err(anyhow::Error::from)
+            .and_then(|dir| local_shards::execute(&config, &dir, n))
+        {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("userflux-engine: {e:#}");
                 ExitCode::from(1)
             }
         };

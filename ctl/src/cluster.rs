@@ -4,10 +4,14 @@
 //!
 //! `manifest` prints a ConfigMap (the config, and any data or certificate
 //! files it names), a Secret (a client private key, if the config names
-//! one) and the Job, all named after the run so runs don't collide. Each
-//! pod's command is the engine itself (PID 1: SIGTERM reaches it) in
-//! cluster mode (`USERFLUX_CLUSTER=1`): it runs its shard with one start
-//! time for all, exits 0 when its run completed whatever its thresholds
+//! one), the start barrier's ServiceAccount, Role (get/list pods) and
+//! RoleBinding, the Job, and with `--results-pvc` a reader pod, all named
+//! after the run so runs don't collide. The pods are Guaranteed QoS and
+//! pass the restricted Pod Security level. Each pod's command is the
+//! engine itself (PID 1: SIGTERM reaches it) in cluster mode
+//! (`USERFLUX_CLUSTER=1`): it runs its shard with one start time for all
+//! (the barrier's, see `userflux_engine::barrier`, or `--start-in`'s),
+//! exits 0 when its run completed whatever its thresholds
 //! (the merge judges them; a 99 used to fail the Job and kill the other
 //! pods), and prints its per-second histograms and then its summary, each
 //! between two marker lines on stdout; `collect` reads `kubectl logs` output
@@ -553,5 +557,40 @@ fn scalar(v: &Value) -> String {
         Value::Object(_) => "{}".into(),
         Value::Array(_) => "[]".into(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerations_as_kubectl_taint_writes_them() {
+        let t = |s: &str| toleration(s).map_err(|Fail(_, m)| m);
+        assert_eq!(
+            t("dedicated=load:NoSchedule").unwrap(),
+            json!({"key": "dedicated", "operator": "Equal", "value": "load", "effect": "NoSchedule"})
+        );
+        assert_eq!(
+            t("spot:NoExecute").unwrap(),
+            json!({"key": "spot", "operator": "Exists", "effect": "NoExecute"})
+        );
+        assert_eq!(
+            t("spot").unwrap(),
+            json!({"key": "spot", "operator": "Exists"})
+        );
+        assert!(t("a=b:Sometimes").unwrap_err().contains("\"Sometimes\""));
+        assert!(t("=b").unwrap_err().contains("no key"));
+    }
+
+    #[test]
+    fn names_are_dns_labels() {
+        assert_eq!(slug("Shop: checkout (v2)", 30), "shop--checkout--v2");
+        assert_eq!(slug("---", 30), "run");
+        assert_eq!(slug(&"a-".repeat(40), 30).len(), 29);
+        assert!(key_value("--label", "team=perf").is_ok());
+        for bad in ["team", "=perf", "team="] {
+            assert!(key_value("--label", bad).is_err(), "{bad}");
+        }
     }
 }

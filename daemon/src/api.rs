@@ -216,3 +216,18 @@ fn logs(m: &Manager, id: &str, query: &str) -> Response {
         headers: vec![("X-Userflux-Offset", next.to_string())],
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::shards_of;
+
+    #[test]
+    fn shards_come_from_the_query() {
+        assert_eq!(shards_of(""), Ok(None));
+        assert_eq!(shards_of("shards=3"), Ok(Some(3)));
+        assert_eq!(shards_of("x=1&shards=64"), Ok(Some(64)));
+        for bad in ["shards=0", "shards=65", "shards=two"] {
+            assert!(shards_of(bad).unwrap_err().contains("1 to 64"), "{bad}");
+        }
+    }
+}

@@ -324,42 +324,72 @@ fn merge_refuses_what_is_not_one_sharded_run() {
     assert!(!tmp.path().join("late").exists());
 }
 
+/// `run start --shards N` goes through the daemon like any run (issue
+/// #29): queued, listed, kept in `runs/<id>/` (the merged run, the
+/// shards' under `shards/`), and stoppable (the stop reaches every shard,
+/// and their runs still merge).
 #[test]
-fn run_start_with_shards_runs_local_processes_and_merges_them() {
+fn run_start_with_shards_goes_through_the_daemon_and_merges() {
     let tmp = tempfile::tempdir().unwrap();
     let gw = Gateway::start(None, tmp.path());
+    let runs = tmp.path().join("runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    let socket = runs.join("userfluxd.sock");
+    let mut daemon = Command::new(bin("userfluxd"))
+        .arg("--runs-dir")
+        .arg(&runs)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = std::time::Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "userfluxd did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let ctl = |args: &[&str]| {
+        Command::new(bin("userfluxctl"))
+            .current_dir(tmp.path())
+            .env("USERFLUX_SOCKET", &socket)
+            .args(args)
+            .output()
+            .unwrap()
+    };
     let config = tmp.path().join("c.json");
     std::fs::write(&config, CONFIG.replace("\"3s\"", "\"1s\"")).unwrap();
-    let out = Command::new(bin("userfluxctl"))
-        .current_dir(tmp.path())
-        .args(["run", "start"])
-        .arg(&config)
-        .args(["--target", &gw.url(), "--shards", "2"])
-        .output()
-        .unwrap();
+    let c = config.to_str().unwrap();
+    let out = ctl(&[
+        "run",
+        "start",
+        c,
+        "--target",
+        &gw.url(),
+        "--shards",
+        "2",
+        "--wait",
+    ]);
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "{text}{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    assert!(text.contains("Merged 2 shard(s) into runs/"), "{text}");
-    let runs: Vec<PathBuf> = std::fs::read_dir(tmp.path().join("runs"))
+    let id = text
+        .lines()
+        .find_map(|l| l.strip_prefix("run ")?.split(' ').next())
         .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    let merged = runs
-        .iter()
-        .find(|p| !p.to_string_lossy().ends_with("-shards"))
-        .unwrap();
-    let (m, _) = load_run(merged);
-    let shards = merged.with_file_name(format!(
-        "{}-shards",
-        merged.file_name().unwrap().to_string_lossy()
-    ));
+        .to_string();
+    let listed = ctl(&["run", "list"]);
+    assert!(String::from_utf8_lossy(&listed.stdout).contains(&id));
+    let merged = runs.join(&id);
+    let (m, st) = load_run(&merged);
+    assert_eq!(st.state, RunState::Finished);
     let parts: u64 = (0..2)
         .map(|i| {
-            load_run(&shards.join(format!("shard-{i}")))
+            load_run(&merged.join(format!("shards/shard-{i}")))
                 .0
                 .totals
                 .requests
@@ -367,6 +397,63 @@ fn run_start_with_shards_runs_local_processes_and_merges_them() {
         .sum();
     assert_eq!(m.totals.requests, parts);
     assert!(m.totals.requests > 0);
+    let logs = std::fs::read_to_string(merged.join("logs.txt")).unwrap();
+    assert!(
+        logs.contains("to run as 2 local shard(s)") && logs.contains("merged 2 shard(s)"),
+        "{logs}"
+    );
+
+    // a long one, stopped: every shard stops gracefully and the run still merges
+    std::fs::write(&config, CONFIG.replace("\"3s\"", "\"60s\"")).unwrap();
+    let out = ctl(&[
+        "--json",
+        "run",
+        "start",
+        c,
+        "--target",
+        &gw.url(),
+        "--shards",
+        "2",
+    ]);
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let id = v["run_id"].as_str().unwrap().to_string();
+    let dir = runs.join(&id);
+    let t0 = std::time::Instant::now();
+    while !(0..2).all(|i| {
+        std::fs::read_to_string(dir.join(format!("shards/shard-{i}/status.json")))
+            .is_ok_and(|t| t.contains("\"requests\"") && !t.contains("\"requests\": 0"))
+    }) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the shards did not start"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let stop = ctl(&["run", "stop", &id]);
+    assert!(
+        stop.status.success(),
+        "{}",
+        String::from_utf8_lossy(&stop.stderr)
+    );
+    let t0 = std::time::Instant::now();
+    loop {
+        let st: Status =
+            serde_json::from_str(&std::fs::read_to_string(dir.join("status.json")).unwrap())
+                .unwrap();
+        if st.state != RunState::Running && dir.join("summary.json").exists() {
+            break;
+        }
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the stop did not end the run"
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let (m, st) = load_run(&dir);
+    assert_eq!(m.state, RunState::Stopped, "{:?}", st.error);
+    assert!(m.totals.requests > 0);
+    let _ = daemon.kill();
+    let _ = daemon.wait();
 }
 
 #[test]

@@ -3,49 +3,80 @@
 //! `JOB_COMPLETION_INDEX`, the engine's shard), not a home-made cluster.
 //!
 //! `manifest` prints a ConfigMap (the config, and any data or certificate
-//! files it names) and the Job. Each pod runs its shard with one start time
-//! for all and prints its per-second histograms
-//! (`timeline-histograms.ndjson`) and then its summary, each between two
-//! marker lines on stdout; `collect` reads `kubectl logs` output back into
-//! run directories that `userfluxctl merge` joins. The summary comes last:
-//! a log the kubelet rotated loses the histograms first (the merge then
-//! gives per-second percentiles as requests-weighted means), not the summary.
+//! files it names), a Secret (a client private key, if the config names
+//! one), the start barrier's ServiceAccount, Role (get/list pods) and
+//! RoleBinding, the Job, and with `--results-pvc` a reader pod, all named
+//! after the run so runs don't collide. The pods are Guaranteed QoS and
+//! pass the restricted Pod Security level. Each pod's command is the
+//! engine itself (PID 1: SIGTERM reaches it) in cluster mode
+//! (`USERFLUX_CLUSTER=1`): it runs its shard with one start time for all
+//! (the barrier's, see `userflux_engine::barrier`, or `--start-in`'s),
+//! exits 0 when its run completed whatever its thresholds
+//! (the merge judges them; a 99 used to fail the Job and kill the other
+//! pods), and prints its per-second histograms and then its summary, each
+//! between two marker lines on stdout; `collect` reads `kubectl logs` output
+//! back into run directories that `userfluxctl merge` joins. The summary
+//! comes last: a log the kubelet rotated loses the histograms first (the
+//! merge then gives per-second percentiles as requests-weighted means), not
+//! the summary.
 
-use crate::{Fail, Out};
+mod collect;
+
+use crate::{Fail, ManifestArgs, Out};
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
+use std::path::Path;
+use userflux_engine::barrier::{BARRIER_ENV, READY_FILE_ENV, TIMEOUT_ENV};
+use userflux_engine::cluster::CLUSTER_ENV;
 use userflux_engine::config::Config;
 
-/// The lines a pod prints around its summary.
-pub const BEGIN: &str = "USERFLUX-SUMMARY-BEGIN";
-pub const END: &str = "USERFLUX-SUMMARY-END";
-/// The lines a pod prints around its timeline's histograms (before the summary).
-pub const TIMELINE_BEGIN: &str = "USERFLUX-TIMELINE-BEGIN";
-pub const TIMELINE_END: &str = "USERFLUX-TIMELINE-END";
 /// Where the ConfigMap is mounted in a pod.
 const MOUNT: &str = "/etc/userflux";
+/// Where the Secret (the client key) is mounted in a pod.
+const SECRET_MOUNT: &str = "/etc/userflux-secret";
+/// The pod's writable directory (an emptyDir: the root filesystem is
+/// read-only), holding the run directory.
+const WORK_MOUNT: &str = "/userflux";
+/// The file the engine writes when its run is prepared, which the
+/// readinessProbe checks (on the emptyDir).
+const READY_FILE: &str = "/userflux/ready";
+/// Where `--results-pvc` is mounted.
+const RESULTS_MOUNT: &str = "/results";
+/// The user the image runs as (Containerfile: nobody).
+const NOBODY: u32 = 65534;
 /// A ConfigMap holds at most 1 MiB.
 const MAX_CONFIGMAP: usize = 1000 * 1024;
+/// The config's TLS files: the key is secret, the certificates are not.
+const TLS_FILES: [(&str, bool); 3] = [
+    ("ca_file", false),
+    ("client_cert", false),
+    ("client_key", true),
+];
 
 pub fn run(cmd: &super::ClusterCmd) -> Out {
     match cmd {
-        super::ClusterCmd::Manifest {
-            config,
-            shards,
-            image,
-            namespace,
-            start_in,
-            cores,
-        } => {
-            let yaml = manifest(config, *shards, image, namespace, start_in, *cores)?;
-            put!("{yaml}");
+        super::ClusterCmd::Manifest(args) => {
+            let docs = manifest(args)?;
+            if args.json {
+                let list = json!({"apiVersion": "v1", "kind": "List", "items": docs.docs});
+                put!(
+                    "{}\n",
+                    serde_json::to_string_pretty(&list).unwrap_or_default()
+                );
+            } else {
+                let mut out = docs.header;
+                for doc in &docs.docs {
+                    out.push_str("---\n");
+                    yaml(doc, 0, &mut out);
+                }
+                put!("{out}");
+            }
             Ok(0)
         }
-        super::ClusterCmd::Collect { logs, out } => collect(logs, out),
+        super::ClusterCmd::Collect { logs, out, partial } => collect::collect(logs, out, *partial),
     }
 }
 
-fn slug(s: &str) -> String {
+fn slug(s: &str, max: usize) -> String {
     let s: String = s
         .to_ascii_lowercase()
         .chars()
@@ -54,21 +85,70 @@ fn slug(s: &str) -> String {
     let s = s.trim_matches('-');
     let s = if s.is_empty() { "run" } else { s };
     s.chars()
-        .take(40)
+        .take(max)
         .collect::<String>()
         .trim_end_matches('-')
         .to_string()
 }
 
-/// The YAML of the ConfigMap and the Indexed Job.
-pub fn manifest(
-    file: &Path,
-    shards: u32,
-    image: &str,
-    namespace: &str,
-    start_in: &str,
-    cores: u32,
-) -> Result<String, Fail> {
+/// `KEY=VALUE` of `flag`, both non-empty.
+fn key_value<'a>(flag: &str, text: &'a str) -> Result<(&'a str, &'a str), Fail> {
+    match text.split_once('=') {
+        Some((k, v)) if !k.is_empty() && !v.is_empty() => Ok((k, v)),
+        _ => Err(Fail(2, format!("{flag} {text}: KEY=VALUE"))),
+    }
+}
+
+/// A toleration from `KEY[=VALUE][:EFFECT]` (what `kubectl taint` writes).
+fn toleration(text: &str) -> Result<Value, Fail> {
+    let (kv, effect) = match text.rsplit_once(':') {
+        Some((kv, e)) => (kv, Some(e)),
+        None => (text, None),
+    };
+    if let Some(e) = effect
+        && !["NoSchedule", "PreferNoSchedule", "NoExecute"].contains(&e)
+    {
+        return Err(Fail(
+            2,
+            format!(
+                "--toleration {text}: the effect \"{e}\" is not NoSchedule, PreferNoSchedule or NoExecute"
+            ),
+        ));
+    }
+    let (key, value) = match kv.split_once('=') {
+        Some((k, v)) => (k, Some(v)),
+        None => (kv, None),
+    };
+    if key.is_empty() {
+        return Err(Fail(2, format!("--toleration {text}: no key")));
+    }
+    let mut t = serde_json::Map::new();
+    t.insert("key".into(), key.into());
+    match value {
+        Some(v) => {
+            t.insert("operator".into(), "Equal".into());
+            t.insert("value".into(), v.into());
+        }
+        None => {
+            t.insert("operator".into(), "Exists".into());
+        }
+    }
+    if let Some(e) = effect {
+        t.insert("effect".into(), e.into());
+    }
+    Ok(Value::Object(t))
+}
+
+/// What `manifest` prints: a comment line and the objects.
+pub struct Manifest {
+    pub header: String,
+    pub docs: Vec<Value>,
+}
+
+/// The ConfigMap, the Secret (when the config names a client key) and
+/// the Indexed Job.
+pub fn manifest(args: &ManifestArgs) -> Result<Manifest, Fail> {
+    let (file, shards, cores) = (&args.config, args.shards, args.cores);
     if !(1..=userflux_engine::shard::MAX_SHARDS).contains(&shards) {
         return Err(Fail(
             2,
@@ -81,32 +161,56 @@ pub fn manifest(
     if !(1..=256).contains(&cores) {
         return Err(Fail(2, format!("--cores: 1 to 256, got {cores}")));
     }
-    let wait = humantime::parse_duration(start_in)
-        .map_err(|e| Fail(2, format!("--start-in {start_in}: {e}")))?;
+    if !args.memory.starts_with(|c: char| c.is_ascii_digit())
+        || !args
+            .memory
+            .trim_start_matches(|c: char| c.is_ascii_digit())
+            .chars()
+            .all(|c| c.is_ascii_alphabetic())
+    {
+        return Err(Fail(
+            2,
+            format!("--memory {}: a quantity such as 2Gi or 512Mi", args.memory),
+        ));
+    }
+    let wait = match &args.start_in {
+        Some(s) => Some(
+            humantime::parse_duration(s).map_err(|e| Fail(2, format!("--start-in {s}: {e}")))?,
+        ),
+        None => None,
+    };
+    humantime::parse_duration(&args.barrier_timeout).map_err(|e| {
+        Fail(
+            2,
+            format!("--barrier-timeout {}: {e}", args.barrier_timeout),
+        )
+    })?;
     let (config, _) = Config::read(file)
         .map_err(|e| Fail(2, format!("invalid config:\n  {}", e.problems.join("\n  "))))?;
     let resolved = config
         .clone()
         .resolve()
         .map_err(|e| Fail(2, format!("invalid config:\n  {}", e.problems.join("\n  "))))?;
-    // files the config names travel in the ConfigMap
+    // files the config names travel in the ConfigMap, a private key in the Secret
     let mut value = serde_json::to_value(&config).unwrap_or_default();
     let mut files: Vec<(String, String)> = Vec::new();
+    let mut secrets: Vec<(String, String)> = Vec::new();
     let base = std::path::absolute(file)
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_default();
-    let mut carry = |field: &mut Value, key: String| -> Result<(), Fail> {
-        let Some(f) = field.as_str() else {
-            return Ok(());
+    let carry =
+        |field: &mut Value, key: String, secret: bool| -> Result<Option<(String, String)>, Fail> {
+            let Some(f) = field.as_str() else {
+                return Ok(None);
+            };
+            let path = base.join(f);
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| Fail(2, format!("{}: {e}", path.display())))?;
+            let mount = if secret { SECRET_MOUNT } else { MOUNT };
+            *field = Value::String(format!("{mount}/{key}"));
+            Ok(Some((key, text)))
         };
-        let path = base.join(f);
-        let text = std::fs::read_to_string(&path)
-            .map_err(|e| Fail(2, format!("{}: {e}", path.display())))?;
-        *field = Value::String(format!("{MOUNT}/{key}"));
-        files.push((key, text));
-        Ok(())
-    };
     if let Some(data) = value.get_mut("data").and_then(Value::as_object_mut) {
         for (name, spec) in data.iter_mut() {
             let ext = spec["file"]
@@ -115,7 +219,7 @@ pub fn manifest(
                 .map(|e| e.to_string_lossy().into_owned())
                 .unwrap_or_default();
             if let Some(f) = spec.get_mut("file") {
-                carry(f, format!("data-{}.{ext}", slug(name)))?;
+                files.extend(carry(f, format!("data-{}.{ext}", slug(name, 40)), false)?);
             }
             if let Some(o) = spec.as_object_mut() {
                 o.remove("sha256");
@@ -124,9 +228,14 @@ pub fn manifest(
         }
     }
     if let Some(tls) = value.get_mut("tls").and_then(Value::as_object_mut) {
-        for k in ["ca_file", "client_cert", "client_key"] {
+        for (k, secret) in TLS_FILES {
             if let Some(f) = tls.get_mut(k) {
-                carry(f, format!("tls-{}.pem", k.replace('_', "-")))?;
+                let carried = carry(f, format!("tls-{}.pem", k.replace('_', "-")), secret)?;
+                if secret {
+                    secrets.extend(carried);
+                } else {
+                    files.extend(carried);
+                }
             }
         }
     }
@@ -140,82 +249,268 @@ pub fn manifest(
             ),
         ));
     }
-    let start_at =
-        humantime::format_rfc3339_seconds(std::time::SystemTime::now() + wait).to_string();
-    let name = format!("userflux-{}", slug(&resolved.name));
-    let group = format!(
-        "{name}-{}",
-        start_at.replace([':', '-'], "").to_ascii_lowercase()
+    let now = std::time::SystemTime::now();
+    let start_at = wait.map(|w| humantime::format_rfc3339_seconds(now + w).to_string());
+    // One name per run, for every object and the group: the config's name
+    // and the start time (or now, for a barrier). At most 63 characters
+    // with the pod index (an Indexed Job's pod hostname is NAME-INDEX, a
+    // DNS label).
+    let stamp = start_at
+        .clone()
+        .unwrap_or_else(|| humantime::format_rfc3339_seconds(now).to_string());
+    let name = format!(
+        "userflux-{}-{}",
+        slug(&resolved.name, 30),
+        stamp.replace([':', '-'], "").to_ascii_lowercase()
     );
-    let labels = json!({"app.kubernetes.io/name": "userflux", "userflux.dev/group": slug(&group)});
+    let mut labels = serde_json::Map::new();
+    for l in &args.labels {
+        let (k, v) = key_value("--label", l)?;
+        labels.insert(k.into(), v.into());
+    }
+    labels.insert("app.kubernetes.io/name".into(), "userflux".into());
+    labels.insert("userflux.dev/group".into(), name.clone().into());
+    // the shards' pods only (not the results reader): they spread over nodes
+    let mut shard_labels = labels.clone();
+    shard_labels.insert("app.kubernetes.io/component".into(), "shard".into());
+    let group_selector = json!({"matchLabels": {"userflux.dev/group": name, "app.kubernetes.io/component": "shard"}});
+    let meta = json!({"name": name, "namespace": args.namespace, "labels": labels});
     let mut data = serde_json::Map::new();
     data.insert("config.json".into(), Value::String(config_json));
     for (k, t) in files {
         data.insert(k, Value::String(t));
     }
-    let configmap = json!({
+    let mut docs = vec![json!({
         "apiVersion": "v1",
         "kind": "ConfigMap",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "metadata": meta,
         "data": data,
+    })];
+    let mut mounts = vec![
+        json!({"name": "config", "mountPath": MOUNT, "readOnly": true}),
+        json!({"name": "work", "mountPath": WORK_MOUNT}),
+    ];
+    let mut volumes = vec![
+        json!({"name": "config", "configMap": {"name": name}}),
+        json!({"name": "work", "emptyDir": {}}),
+    ];
+    if !secrets.is_empty() {
+        let data: serde_json::Map<String, Value> = secrets
+            .into_iter()
+            .map(|(k, t)| (k, Value::String(t)))
+            .collect();
+        docs.push(json!({
+            "apiVersion": "v1",
+            "kind": "Secret",
+            "metadata": meta,
+            "type": "Opaque",
+            "stringData": data,
+        }));
+        mounts.push(json!({"name": "secret", "mountPath": SECRET_MOUNT, "readOnly": true}));
+        // readable by the pod's group (fsGroup) only: 0440
+        volumes
+            .push(json!({"name": "secret", "secret": {"secretName": name, "defaultMode": 0o440}}));
+    }
+    let run_dir = match &args.results_pvc {
+        Some(claim) => {
+            mounts.push(json!({"name": "results", "mountPath": RESULTS_MOUNT}));
+            volumes.push(json!({"name": "results", "persistentVolumeClaim": {"claimName": claim}}));
+            // the kubelet puts the pod's index in (an Indexed Job's env)
+            format!("{RESULTS_MOUNT}/{name}/shard-$(JOB_COMPLETION_INDEX)")
+        }
+        None => format!("{WORK_MOUNT}/run"),
+    };
+    let term = json!({"labelSelector": group_selector, "topologyKey": "kubernetes.io/hostname"});
+    let anti_affinity = if args.spread == "required" {
+        json!({"requiredDuringSchedulingIgnoredDuringExecution": [term]})
+    } else {
+        json!({"preferredDuringSchedulingIgnoredDuringExecution": [{"weight": 100, "podAffinityTerm": term}]})
+    };
+    let quantities = json!({"cpu": cores.to_string(), "memory": args.memory});
+    let mut env = vec![
+        json!({"name": CLUSTER_ENV, "value": "1"}),
+        json!({"name": "USERFLUX_SHARD_COUNT", "value": shards.to_string()}),
+        json!({"name": "USERFLUX_GROUP", "value": name}),
+    ];
+    // the service account the barrier lists pods with (a given one, or the run's own)
+    let account = args.service_account.clone().unwrap_or_else(|| name.clone());
+    match &start_at {
+        Some(t) => env.push(json!({"name": "USERFLUX_START_AT", "value": t})),
+        None => {
+            env.extend([
+                json!({"name": BARRIER_ENV, "value": name}),
+                json!({"name": TIMEOUT_ENV, "value": args.barrier_timeout}),
+                json!({"name": READY_FILE_ENV, "value": READY_FILE}),
+            ]);
+            docs.extend(rbac(&name, &account, &meta, args.service_account.is_none()));
+        }
+    }
+    let mut pod = json!({
+        "restartPolicy": "Never",
+        // the engine's graceful stop, then its summary, before a SIGKILL
+        "terminationGracePeriodSeconds": resolved.graceful_stop.0.as_secs() + 30,
+        "securityContext": {
+            "runAsNonRoot": true,
+            "runAsUser": NOBODY,
+            "runAsGroup": NOBODY,
+            "fsGroup": NOBODY,
+            "seccompProfile": {"type": "RuntimeDefault"}
+        },
+        "affinity": {"podAntiAffinity": anti_affinity},
+        "containers": [{
+            "name": "engine",
+            "image": args.image,
+            // the engine is PID 1: no shell between it and SIGTERM
+            "command": [
+                "userflux-engine", "run", "--config", format!("{MOUNT}/config.json"),
+                "--run-dir", run_dir, "--threads", cores.to_string(), "-q"
+            ],
+            "env": env,
+            "resources": {"requests": quantities, "limits": quantities},
+            "securityContext": {
+                "allowPrivilegeEscalation": false,
+                "capabilities": {"drop": ["ALL"]},
+                "readOnlyRootFilesystem": true,
+                "runAsNonRoot": true
+            },
+            "volumeMounts": mounts
+        }],
+        "volumes": volumes
     });
-    let script = format!(
-        "userflux-engine run --config {MOUNT}/config.json --start-at \"$START_AT\" --group \"$GROUP\" \
-         --run-dir /tmp/userflux-run -q --json > /tmp/summary.json; code=$?; \
-         echo {TIMELINE_BEGIN}; cat /tmp/userflux-run/{timeline} 2>/dev/null; echo {TIMELINE_END}; \
-         echo {BEGIN}; cat /tmp/summary.json; echo {END}; exit $code",
-        timeline = userflux_engine::run::TIMELINE_HISTOGRAMS_FILE
-    );
-    let job = json!({
+    let p = pod.as_object_mut().expect("an object");
+    if !args.node_selector.is_empty() {
+        let mut sel = serde_json::Map::new();
+        for s in &args.node_selector {
+            let (k, v) = key_value("--node-selector", s)?;
+            sel.insert(k.into(), v.into());
+        }
+        p.insert("nodeSelector".into(), Value::Object(sel));
+    }
+    if !args.tolerations.is_empty() {
+        let t = args
+            .tolerations
+            .iter()
+            .map(|t| toleration(t))
+            .collect::<Result<Vec<_>, _>>()?;
+        p.insert("tolerations".into(), Value::Array(t));
+    }
+    if !args.image_pull_secrets.is_empty() {
+        let s = args
+            .image_pull_secrets
+            .iter()
+            .map(|n| json!({"name": n}))
+            .collect();
+        p.insert("imagePullSecrets".into(), Value::Array(s));
+    }
+    if start_at.is_none() {
+        p.insert("serviceAccountName".into(), account.into());
+        p.insert("automountServiceAccountToken".into(), true.into());
+        // Ready once the engine has prepared its run (it writes the file),
+        // which is what the barrier waits for on every pod
+        p["containers"][0]["readinessProbe"] = json!({
+            "exec": {"command": ["cat", READY_FILE]},
+            "periodSeconds": 1,
+            "failureThreshold": 1
+        });
+    } else if let Some(sa) = &args.service_account {
+        p.insert("serviceAccountName".into(), sa.clone().into());
+    }
+    docs.push(json!({
         "apiVersion": "batch/v1",
         "kind": "Job",
-        "metadata": {"name": name, "namespace": namespace, "labels": labels},
+        "metadata": meta,
         "spec": {
             "completionMode": "Indexed",
             "completions": shards,
             "parallelism": shards,
-            "backoffLimit": 0,
+            // Each index on its own, never retried: a failed shard neither
+            // fails the others nor restarts (a retry would start late, out
+            // of step with the run); the Job ends when every index has.
+            "backoffLimitPerIndex": 0,
             "template": {
-                "metadata": {"labels": labels},
-                "spec": {
-                    "restartPolicy": "Never",
-                    "affinity": {"podAntiAffinity": {"preferredDuringSchedulingIgnoredDuringExecution": [{
-                        "weight": 100,
-                        "podAffinityTerm": {
-                            "labelSelector": {"matchLabels": labels},
-                            "topologyKey": "kubernetes.io/hostname"
-                        }
-                    }]}},
-                    "containers": [{
-                        "name": "engine",
-                        "image": image,
-                        "command": ["/bin/sh", "-c", script],
-                        "env": [
-                            {"name": "USERFLUX_SHARD_COUNT", "value": shards.to_string()},
-                            {"name": "START_AT", "value": start_at},
-                            {"name": "GROUP", "value": group}
-                        ],
-                        "resources": {
-                            "requests": {"cpu": cores.to_string(), "memory": "1Gi"},
-                            "limits": {"cpu": cores.to_string(), "memory": "2Gi"}
-                        },
-                        "volumeMounts": [{"name": "config", "mountPath": MOUNT, "readOnly": true}]
-                    }],
-                    "volumes": [{"name": "config", "configMap": {"name": name}}]
-                }
+                "metadata": {"labels": shard_labels},
+                "spec": pod
             }
         }
-    });
-    let mut out = String::new();
-    out.push_str(&format!(
-        "# userfluxctl cluster manifest: {shards} shard(s) of {}, starting {start_at}\n",
-        file.display()
-    ));
-    for doc in [configmap, job] {
-        out.push_str("---\n");
-        yaml(&doc, 0, &mut out);
+    }));
+    if let Some(claim) = &args.results_pvc {
+        docs.push(reader(&name, claim, &meta, &labels, &docs));
     }
-    Ok(out)
+    let when = start_at.map_or_else(
+        || "starting when every pod is ready".to_string(),
+        |t| format!("starting {t}"),
+    );
+    Ok(Manifest {
+        header: format!(
+            "# userfluxctl cluster manifest: {shards} shard(s) of {}, {when}\n# name: {name}\n",
+            file.display()
+        ),
+        docs,
+    })
+}
+
+/// A pod that only holds the results claim mounted (read-only), so that
+/// `kubectl cp` can copy the run directories off it: `NAME-results`,
+/// placed and secured as the shards' pods are.
+fn reader(
+    name: &str,
+    claim: &str,
+    meta: &Value,
+    labels: &serde_json::Map<String, Value>,
+    docs: &[Value],
+) -> Value {
+    let shard_pod = &docs.last().expect("the Job")["spec"]["template"]["spec"];
+    let mut meta = meta.clone();
+    meta["name"] = format!("{name}-results").into();
+    let small = json!({"cpu": "100m", "memory": "64Mi"});
+    let mut pod = json!({
+        "restartPolicy": "Never",
+        "automountServiceAccountToken": false,
+        "securityContext": shard_pod["securityContext"],
+        "containers": [{
+            "name": "results",
+            "image": shard_pod["containers"][0]["image"],
+            // a day to copy the results; `kubectl delete -f` ends it sooner
+            "command": ["sleep", "86400"],
+            "resources": {"requests": small, "limits": small},
+            "securityContext": shard_pod["containers"][0]["securityContext"],
+            "volumeMounts": [{"name": "results", "mountPath": RESULTS_MOUNT, "readOnly": true}]
+        }],
+        "volumes": [{"name": "results", "persistentVolumeClaim": {"claimName": claim, "readOnly": true}}]
+    });
+    for k in ["nodeSelector", "tolerations", "imagePullSecrets"] {
+        if let Some(v) = shard_pod.get(k) {
+            pod[k] = v.clone();
+        }
+    }
+    let mut meta_labels = labels.clone();
+    meta_labels.insert("app.kubernetes.io/component".into(), "results".into());
+    meta["labels"] = Value::Object(meta_labels);
+    json!({"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": pod})
+}
+
+/// What the barrier needs and no more: a Role that may get and list pods
+/// in the namespace, bound to the pods' service account (the run's own,
+/// created here when `own`).
+fn rbac(name: &str, account: &str, meta: &Value, own: bool) -> Vec<Value> {
+    let mut docs = Vec::new();
+    if own {
+        docs.push(json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": meta}));
+    }
+    docs.push(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": meta,
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get", "list"]}]
+    }));
+    docs.push(json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "RoleBinding",
+        "metadata": meta,
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "Role", "name": name},
+        "subjects": [{"kind": "ServiceAccount", "name": account, "namespace": meta["namespace"]}]
+    }));
+    docs
 }
 
 /// YAML of a JSON value: block maps and lists, strings JSON-quoted (a
@@ -265,94 +560,37 @@ fn scalar(v: &Value) -> String {
     }
 }
 
-/// Every summary framed in `kubectl logs` output, into `OUT/shard-I/`:
-/// its `summary.json`, and as `config.json` the run's config (saved first
-/// as `OUT/config.json` from the ConfigMap) with the shard's `shard`.
-fn collect(logs: &[PathBuf], out: &Path) -> Out {
-    let config_file = out.join("config.json");
-    let config_text = std::fs::read_to_string(&config_file).map_err(|e| {
-        Fail(
-            2,
-            format!(
-                "{}: {e} (save the run's config there first: kubectl get configmap NAME -o jsonpath='{{.data.config\\.json}}' > {})",
-                config_file.display(),
-                config_file.display()
-            ),
-        )
-    })?;
-    let mut found = 0;
-    for file in logs {
-        let text = std::fs::read_to_string(file)
-            .map_err(|e| Fail(2, format!("{}: {e}", file.display())))?;
-        let mut rest = text.as_str();
-        while let Some(b) = rest.find(BEGIN) {
-            // the pod's histograms, framed whole before its summary (a rotated log may have lost them)
-            let timeline = rest[..b].rfind(TIMELINE_BEGIN).and_then(|tb| {
-                let body = &rest[tb + TIMELINE_BEGIN.len()..b];
-                body.find(TIMELINE_END).map(|te| body[..te].trim())
-            });
-            let after = &rest[b + BEGIN.len()..];
-            let Some(e) = after.find(END) else {
-                return Err(Fail(
-                    2,
-                    format!(
-                        "{}: a summary begins and does not end (a pod cut off?)",
-                        file.display()
-                    ),
-                ));
-            };
-            let summary: Value = serde_json::from_str(after[..e].trim()).map_err(|err| {
-                Fail(
-                    2,
-                    format!("{}: a framed summary is not JSON: {err}", file.display()),
-                )
-            })?;
-            let shard = &summary["shard"];
-            let (Some(i), Some(n)) = (shard["index"].as_u64(), shard["count"].as_u64()) else {
-                return Err(Fail(
-                    2,
-                    format!("{}: a summary without a shard", file.display()),
-                ));
-            };
-            let dir = out.join(format!("shard-{i}"));
-            std::fs::create_dir_all(&dir)
-                .map_err(|e| Fail(1, format!("{}: {e}", dir.display())))?;
-            let mut config: Value = serde_json::from_str(&config_text)
-                .map_err(|e| Fail(2, format!("{}: {e}", config_file.display())))?;
-            config["shard"] = Value::String(format!("{i}/{n}"));
-            for (name, v) in [("summary.json", &summary), ("config.json", &config)] {
-                std::fs::write(
-                    dir.join(name),
-                    serde_json::to_string_pretty(v).unwrap_or_default(),
-                )
-                .map_err(|e| Fail(1, format!("{}: {e}", dir.display())))?;
-            }
-            let histograms = dir.join(userflux_engine::run::TIMELINE_HISTOGRAMS_FILE);
-            match timeline.filter(|t| !t.is_empty()) {
-                Some(t) => std::fs::write(&histograms, format!("{t}\n"))
-                    .map_err(|e| Fail(1, format!("{}: {e}", histograms.display())))?,
-                None => {
-                    let _ = std::fs::remove_file(&histograms);
-                    eprintln!(
-                        "userfluxctl: {}: shard {i} has no per-second histograms in the logs; the merge gives its seconds' percentiles as requests-weighted means",
-                        file.display()
-                    );
-                }
-            }
-            found += 1;
-            rest = &after[e..];
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tolerations_as_kubectl_taint_writes_them() {
+        let t = |s: &str| toleration(s).map_err(|Fail(_, m)| m);
+        assert_eq!(
+            t("dedicated=load:NoSchedule").unwrap(),
+            json!({"key": "dedicated", "operator": "Equal", "value": "load", "effect": "NoSchedule"})
+        );
+        assert_eq!(
+            t("spot:NoExecute").unwrap(),
+            json!({"key": "spot", "operator": "Exists", "effect": "NoExecute"})
+        );
+        assert_eq!(
+            t("spot").unwrap(),
+            json!({"key": "spot", "operator": "Exists"})
+        );
+        assert!(t("a=b:Sometimes").unwrap_err().contains("\"Sometimes\""));
+        assert!(t("=b").unwrap_err().contains("no key"));
+    }
+
+    #[test]
+    fn names_are_dns_labels() {
+        assert_eq!(slug("Shop: checkout (v2)", 30), "shop--checkout--v2");
+        assert_eq!(slug("---", 30), "run");
+        assert_eq!(slug(&"a-".repeat(40), 30).len(), 29);
+        assert!(key_value("--label", "team=perf").is_ok());
+        for bad in ["team", "=perf", "team="] {
+            assert!(key_value("--label", bad).is_err(), "{bad}");
         }
     }
-    if found == 0 {
-        return Err(Fail(
-            2,
-            format!("no framed summary ({BEGIN} … {END}) in the logs given"),
-        ));
-    }
-    out!(
-        "collected {found} shard(s) into {}; next: userfluxctl merge {}/shard-*",
-        out.display(),
-        out.display()
-    );
-    Ok(0)
 }

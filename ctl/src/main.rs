@@ -106,24 +106,9 @@ enum Cmd {
 
 #[derive(Subcommand)]
 enum ClusterCmd {
-    /// Print the YAML of a ConfigMap (the config) and an Indexed Job (N shards).
-    Manifest {
-        config: PathBuf,
-        /// Shards (pods), each a share of the config.
-        #[arg(long)]
-        shards: u32,
-        /// The engine's image (see Containerfile).
-        #[arg(long)]
-        image: String,
-        #[arg(long, default_value = "default")]
-        namespace: String,
-        /// When the shards start, from now (every pod waits for it).
-        #[arg(long, default_value = "60s")]
-        start_in: String,
-        /// CPU cores each pod asks for (whole cores: one pinned worker each).
-        #[arg(long, default_value_t = 2)]
-        cores: u32,
-    },
+    /// Print the YAML of a ConfigMap (the config), a Secret (a client key,
+    /// if any) and an Indexed Job (N shards), all named after the run.
+    Manifest(Box<ManifestArgs>),
     /// Read each shard's run from `kubectl logs` output (one file per pod,
     /// or one file with all) into run directories under OUT, for `merge`.
     Collect {
@@ -132,7 +117,73 @@ enum ClusterCmd {
         logs: Vec<PathBuf>,
         #[arg(long)]
         out: PathBuf,
+        /// Succeed with the shards found when some are missing (a failed
+        /// pod); then `merge --partial` joins them.
+        #[arg(long)]
+        partial: bool,
     },
+}
+
+#[derive(clap::Args)]
+struct ManifestArgs {
+    config: PathBuf,
+    /// Shards (pods), each a share of the config.
+    #[arg(long)]
+    shards: u32,
+    /// The engine's image (see Containerfile).
+    #[arg(long)]
+    image: String,
+    #[arg(long, default_value = "default")]
+    namespace: String,
+    /// A fixed start time, this long from now, instead of the barrier
+    /// (every pod waits for it; one that starts later fails).
+    #[arg(long, value_name = "DURATION")]
+    start_in: Option<String>,
+    /// The barrier (the default): how long a pod waits for every pod to be
+    /// ready before it fails.
+    #[arg(
+        long,
+        default_value = "10m",
+        value_name = "DURATION",
+        conflicts_with = "start_in"
+    )]
+    barrier_timeout: String,
+    /// Whole CPU cores each pod gets (requests = limits: Guaranteed QoS;
+    /// one pinned worker per core).
+    #[arg(long, default_value_t = 2)]
+    cores: u32,
+    /// Memory each pod gets (requests = limits), e.g. 2Gi.
+    #[arg(long, default_value = "2Gi")]
+    memory: String,
+    /// Pods on distinct nodes: `preferred` (the scheduler tries) or
+    /// `required` (a pod waits for a node of its own).
+    #[arg(long, default_value = "preferred", value_parser = ["preferred", "required"])]
+    spread: String,
+    /// A node label the pods need, KEY=VALUE (repeatable).
+    #[arg(long = "node-selector", value_name = "KEY=VALUE")]
+    node_selector: Vec<String>,
+    /// A taint the pods tolerate, KEY[=VALUE][:EFFECT] as `kubectl taint`
+    /// writes it (repeatable; without a value, any value).
+    #[arg(long = "toleration", value_name = "KEY[=VALUE][:EFFECT]")]
+    tolerations: Vec<String>,
+    /// A Secret for pulling the image (repeatable).
+    #[arg(long = "image-pull-secret", value_name = "NAME")]
+    image_pull_secrets: Vec<String>,
+    /// The pods' service account (default: one of the run's own, which the
+    /// barrier's Role lets list pods; a given one is bound to that Role).
+    #[arg(long, value_name = "NAME")]
+    service_account: Option<String>,
+    /// A label on every object and pod, KEY=VALUE (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Each pod writes its whole run directory (summary, per-second
+    /// histograms, samples, logs) to this PersistentVolumeClaim (ReadWriteMany),
+    /// under /results/NAME/shard-I; a reader pod mounts it for `kubectl cp`.
+    #[arg(long, value_name = "CLAIM")]
+    results_pvc: Option<String>,
+    /// Print JSON (a `v1` List) instead of YAML; `kubectl apply -f` takes either.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Subcommand)]
@@ -177,10 +228,12 @@ struct StartArgs {
     /// Base URL that replaces the config's `target`.
     #[arg(long)]
     target: Option<String>,
-    /// Run the config as N shards, local engine processes (not through the
-    /// daemon) with one start time, and merge them when they end: a check
-    /// of a sharded config before a cluster run.
-    #[arg(long, value_name = "N", conflicts_with = "search")]
+    /// Run the config as N shards, local engine processes with one start
+    /// time, merged into the run when they end (a check of a sharded
+    /// config before a cluster run); queued, listed and stopped by the
+    /// daemon like any run.
+    #[arg(long, value_name = "N", conflicts_with = "search",
+          value_parser = clap::value_parser!(u32).range(1..=64))]
     shards: Option<u32>,
     /// A capacity search instead of one run: the config's `search` (or
     /// `{}`, its defaults), judged by its thresholds; every trial is kept
@@ -234,69 +287,6 @@ fn main() -> ExitCode {
             ExitCode::from(code)
         }
     }
-}
-
-/// `run start --shards N`: N local engine processes, one start time, merged.
-fn local_shards(cli: &Cli, args: &StartArgs) -> Out {
-    let n = args.shards.unwrap_or(1);
-    if !(1..=64).contains(&n) {
-        return Err(Fail(
-            2,
-            format!("--shards: 1 to 64 local processes, got {n}"),
-        ));
-    }
-    let engine = std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(|d| d.join("userflux-engine")))
-        .filter(|p| p.exists())
-        .ok_or_else(|| Fail(1, "userflux-engine is not next to userfluxctl".into()))?;
-    let merged = userflux_engine::rundir::RunDir::create_in(Path::new("runs"))
-        .map_err(|e| Fail(1, format!("cannot create a run directory in runs/: {e}")))?;
-    let shards_dir = merged
-        .path
-        .with_file_name(format!("{}-shards", merged.run_id));
-    let start =
-        humantime::format_rfc3339_millis(std::time::SystemTime::now() + Duration::from_secs(2))
-            .to_string();
-    let mut children = Vec::new();
-    for i in 0..n {
-        let mut c = Command::new(&engine);
-        c.args(["run", "-q", "--config"])
-            .arg(&args.config)
-            .args(["--shard", &format!("{i}/{n}"), "--start-at", &start])
-            .arg("--run-dir")
-            .arg(shards_dir.join(format!("shard-{i}")))
-            .stdout(Stdio::null());
-        if let Some(t) = &args.target {
-            c.args(["--target", t]);
-        }
-        children.push(
-            c.spawn()
-                .map_err(|e| Fail(1, format!("cannot start {}: {e}", engine.display())))?,
-        );
-    }
-    let mut failed = Vec::new();
-    for (i, mut c) in children.into_iter().enumerate() {
-        let code = c.wait().map_err(|e| Fail(1, e.to_string()))?.code();
-        // 0, or 99 (a shard's own thresholds): the merged ones decide
-        if !matches!(code, Some(0) | Some(99)) {
-            failed.push(format!("shard {i}/{n} exited {code:?}"));
-        }
-    }
-    if !failed.is_empty() {
-        return Err(Fail(
-            1,
-            format!(
-                "{}; its run is in {}",
-                failed.join(", "),
-                shards_dir.display()
-            ),
-        ));
-    }
-    let dirs: Vec<PathBuf> = (0..n)
-        .map(|i| shards_dir.join(format!("shard-{i}")))
-        .collect();
-    merge(cli, &dirs, Some(&merged.path), false)
 }
 
 fn merge(cli: &Cli, dirs: &[PathBuf], out: Option<&Path>, partial: bool) -> Out {
@@ -476,7 +466,6 @@ fn status_line(st: &Status) -> String {
 
 fn run(cli: &Cli, client: &Client, cmd: &RunCmd) -> Out {
     match cmd {
-        RunCmd::Start(args) if args.shards.is_some() => local_shards(cli, args),
         RunCmd::Start(args) => {
             let mut body = std::fs::read(&args.config)
                 .map_err(|e| Fail(2, format!("{}: cannot read: {e}", args.config.display())))?;
@@ -526,7 +515,11 @@ fn run(cli: &Cli, client: &Client, cmd: &RunCmd) -> Out {
                 }
                 body = serde_json::to_vec(&v).unwrap_or_default();
             }
-            let reply = client.post("/v1/runs", Some(&body))?;
+            let path = match args.shards {
+                Some(n) => format!("/v1/runs?shards={n}"),
+                None => "/v1/runs".to_string(),
+            };
+            let reply = client.post(&path, Some(&body))?;
             if reply.status == 400 {
                 let v = reply.json();
                 let problems: Vec<String> = v["error"]["problems"]
@@ -540,6 +533,12 @@ fn run(cli: &Cli, client: &Client, cmd: &RunCmd) -> Out {
                             .collect()
                     })
                     .unwrap_or_default();
+                if problems.is_empty() {
+                    return Err(Fail(
+                        2,
+                        v["error"]["message"].as_str().unwrap_or("refused").into(),
+                    ));
+                }
                 return Err(Fail(2, format!("invalid config:\n{}", problems.join("\n"))));
             }
             let v = expect(reply, 201)?.json();

@@ -5,7 +5,7 @@
 //! | route | answer |
 //! |---|---|
 //! | `GET /v1/health` | `{status, version, pid, runs_dir, active, queued}` |
-//! | `POST /v1/runs` (body: a config, any accepted form) | `201 {run_id, state, warnings}` |
+//! | `POST /v1/runs[?shards=N]` (body: a config, any accepted form) | `201 {run_id, state, warnings}` |
 //! | `GET /v1/runs` | `{runs: [status…]}` |
 //! | `GET /v1/runs/{id}` | the run's `status.json` |
 //! | `POST /v1/runs/{id}/stop` | `202 {run_id, state}` |
@@ -32,7 +32,7 @@ pub fn handle(m: &Arc<Manager>, req: &Request) -> (Response, After) {
     let parts: Vec<&str> = req.path.trim_start_matches('/').split('/').collect();
     let r = match (req.method.as_str(), parts.as_slice()) {
         ("GET", ["v1", "health"]) => health(m),
-        ("POST", ["v1", "runs"]) => submit(m, &req.body),
+        ("POST", ["v1", "runs"]) => submit(m, &req.body, &req.query),
         ("GET", ["v1", "runs"]) => list(m),
         ("POST", ["v1", "shutdown"]) => {
             m.shutdown();
@@ -87,7 +87,22 @@ fn health(m: &Manager) -> Response {
     )
 }
 
-fn submit(m: &Manager, body: &[u8]) -> Response {
+/// `?shards=N`: the run is N local shard engines, merged (1 to 64).
+fn shards_of(query: &str) -> Result<Option<u32>, String> {
+    let Some(v) = query.split('&').find_map(|kv| kv.strip_prefix("shards=")) else {
+        return Ok(None);
+    };
+    match v.parse::<u32>() {
+        Ok(n) if (1..=64).contains(&n) => Ok(Some(n)),
+        _ => Err(format!("shards={v}: 1 to 64 local shards")),
+    }
+}
+
+fn submit(m: &Manager, body: &[u8], query: &str) -> Response {
+    let shards = match shards_of(query) {
+        Ok(s) => s,
+        Err(e) => return Response::error(400, "query", e),
+    };
     let Ok(text) = std::str::from_utf8(body) else {
         return Response::error(400, "config", "the body is not UTF-8 JSON");
     };
@@ -101,7 +116,14 @@ fn submit(m: &Manager, body: &[u8]) -> Response {
     if let Err(e) = prepare(&config) {
         return config_error(&e.problems);
     }
-    match m.submit(&config, &warnings) {
+    if shards.is_some() && (config.shard.is_some() || config.search.is_some()) {
+        return Response::error(
+            400,
+            "config",
+            "shards: the config is a shard or a capacity search already; shards split a whole run",
+        );
+    }
+    match m.submit(&config, &warnings, shards) {
         Ok((run_id, ahead)) => Response::json(
             201,
             &json!({"run_id": run_id, "state": "queued", "ahead": ahead, "warnings": warnings}),
@@ -192,5 +214,20 @@ fn logs(m: &Manager, id: &str, query: &str) -> Response {
         content_type: "text/plain; charset=utf-8",
         body,
         headers: vec![("X-Userflux-Offset", next.to_string())],
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::shards_of;
+
+    #[test]
+    fn shards_come_from_the_query() {
+        assert_eq!(shards_of(""), Ok(None));
+        assert_eq!(shards_of("shards=3"), Ok(Some(3)));
+        assert_eq!(shards_of("x=1&shards=64"), Ok(Some(64)));
+        for bad in ["shards=0", "shards=65", "shards=two"] {
+            assert!(shards_of(bad).unwrap_err().contains("1 to 64"), "{bad}");
+        }
     }
 }

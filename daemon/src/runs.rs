@@ -38,6 +38,8 @@ pub struct Manager {
 #[derive(Default)]
 struct State {
     queue: VecDeque<String>,
+    /// Queued runs to be run as N local shards (`?shards=N`), by run id.
+    shards: std::collections::HashMap<String, u32>,
     active: Option<Active>,
     shutting_down: bool,
     /// Adopted at start: engines still running from before a restart.
@@ -172,7 +174,12 @@ impl Manager {
     }
 
     /// Creates the run directory for a validated config and queues it.
-    pub fn submit(&self, config: &Config, warnings: &[String]) -> std::io::Result<(String, usize)> {
+    pub fn submit(
+        &self,
+        config: &Config,
+        warnings: &[String],
+        shards: Option<u32>,
+    ) -> std::io::Result<(String, usize)> {
         let dir = RunDir::create_in(&self.runs_dir)?;
         dir.write_json("config.json", config)?;
         let status = Status::new(RunState::Queued, &dir.run_id, config, None);
@@ -184,6 +191,10 @@ impl Manager {
         let ahead = st.queue.len() + usize::from(st.active.is_some()) + st.adopted.len();
         log(&dir.path, &format!("queued ({ahead} run(s) ahead)"));
         st.queue.push_back(dir.run_id.clone());
+        if let Some(n) = shards {
+            log(&dir.path, &format!("to run as {n} local shard(s)"));
+            st.shards.insert(dir.run_id.clone(), n);
+        }
         self.wake.notify_all();
         Ok((dir.run_id, ahead))
     }
@@ -204,6 +215,7 @@ impl Manager {
         let mut st = self.state.lock();
         if let Some(pos) = st.queue.iter().position(|q| q == run_id) {
             st.queue.remove(pos);
+            st.shards.remove(run_id);
             drop(st);
             if let Some(mut s) = read_status(&dir) {
                 s.state = RunState::Stopped;
@@ -318,10 +330,13 @@ impl Manager {
             .create(true)
             .append(true)
             .open(dir.join("logs.txt"));
+        // one engine either way: with --shards it runs and merges the shards
+        let shards = self.state.lock().shards.remove(run_id);
         let spawned = logs.and_then(|f| {
             let err = f.try_clone()?;
             Command::new(&self.engine)
                 .arg("run")
+                .args(shards.map(|n| format!("--shards={n}")))
                 .arg("--config")
                 .arg(dir.join("config.json"))
                 .arg("--run-dir")

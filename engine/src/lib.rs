@@ -40,7 +40,9 @@
 //! - [`report`]: the human summary printed at the end.
 //! - [`tls`]: the rustls client configuration for `https` rows.
 //! - [`shard`], [`merge`]: a config's share for one of N engines, and the
-//!   lossless merge of their run directories.
+//!   lossless merge of their run directories; [`cluster`]: a shard as a
+//!   Kubernetes Job's pod (exit codes a Job can use, results framed on stdout);
+//!   [`barrier`]: the pods' common start, from the API server's pod list.
 //!
 //! Values cross threads only over crossbeam channels: workers send reports
 //! and log lines to the aggregator; the aggregator sends control messages
@@ -67,4 +69,4 @@ pub use load::{
 pub use measure::{
     aggregator, autoscale, merge, samples, scaler, server_timing, stats, summary, thresholds,
 };
-pub use run::{report, rundir, shard, status};
+pub use run::{barrier, cluster, report, rundir, shard, status};

@@ -7,7 +7,11 @@
 //! SIGINT/SIGTERM ended the run at once (requests in flight counted as
 //! `interrupted`, the summary still written; a third signal, or a summary
 //! not written within [`ABORT_WAIT`], exits with only `status.json`).
+//! In cluster mode (`USERFLUX_CLUSTER=1`, a Kubernetes Job's pod) a shard
+//! whose run completed exits 0 whatever its thresholds, and prints its
+//! results framed on stdout (see `userflux_engine::cluster`).
 
+mod local_shards;
 mod search_cmd;
 
 use anyhow::Context as _;
@@ -132,11 +136,17 @@ struct RunArgs {
     /// the config's `shard`); `userfluxctl merge` joins the shards' runs.
     #[arg(long, value_name = "I/N")]
     shard: Option<String>,
+    /// Run the whole config as N shard engines on this machine, one start
+    /// time, merged into this run when they end (1 to 64).
+    #[arg(long, value_name = "N", conflicts_with_all = ["shard", "start_at", "group"],
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(local_shards::MAX_LOCAL_SHARDS)))]
+    shards: Option<u32>,
     /// Wait until this wall-clock time (RFC 3339) before t = 0, so every
     /// shard's stages line up (also USERFLUX_START_AT).
     #[arg(long, value_name = "TIME")]
     start_at: Option<String>,
-    /// Names the whole sharded run (default: the config's hash and the start time).
+    /// Names the whole sharded run (also USERFLUX_GROUP; default: the
+    /// config's hash and the start time).
     #[arg(long, value_name = "NAME")]
     group: Option<String>,
     /// A config file (JSON); see the README's config reference.
@@ -352,6 +362,9 @@ fn run(args: RunArgs) -> ExitCode {
             dir.display()
         ));
     }
+    if args.shards.is_some() && config.search.is_some() {
+        return usage_error("--shards: a capacity search runs in one engine, not as shards");
+    }
     // a config that asks for a capacity search (the daemon runs those too)
     if config.search.is_some() {
         let dir = match &args.run_dir {
@@ -366,8 +379,48 @@ fn run(args: RunArgs) -> ExitCode {
             }
         };
     }
+    if let Some(n) = args.shards {
+        if let Some(s) = &config.shard {
+            return usage_error(&format!(
+                "--shards {n}: the config is already a shard ({s}); --shards splits a whole run"
+            ));
+        }
+        let dir = match &args.run_dir {
+            Some(p) => RunDir::at(p),
+            None => RunDir::create_in(&args.runs_dir),
+        };
+        return match dir
+            .map_err(anyhow::Error::from)
+            .and_then(|dir| local_shards::execute(&config, &dir, n))
+        {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("userflux-engine: {e:#}");
+                ExitCode::from(1)
+            }
+        };
+    }
     if let Err(e) = start_time(&args) {
         return usage_error(&e);
+    }
+    let cluster = match userflux_engine::cluster::from_env() {
+        Ok(c) => c,
+        Err(e) => return usage_error(&e),
+    };
+    let shards = config
+        .shard
+        .as_deref()
+        .and_then(|s| userflux_engine::shard::Shard::parse(s).ok())
+        .map(|s| s.count);
+    let barrier = match userflux_engine::barrier::Barrier::from_env(shards) {
+        Ok(b) => b,
+        Err(e) => return usage_error(&e),
+    };
+    if barrier.is_some() && matches!(start_time(&args), Ok(Some(_))) {
+        return usage_error(&format!(
+            "{} and --start-at (or USERFLUX_START_AT) both set a start time: give one",
+            userflux_engine::barrier::BARRIER_ENV
+        ));
     }
     if let Err(e) = userflux_engine::run::ensure_file_limit(&config) {
         eprintln!("userflux-engine: {e}");
@@ -388,7 +441,7 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(f) => f,
         Err(e) => return usage_error(&e),
     };
-    match start(&args, &config, plan) {
+    match start(&args, &config, plan, cluster, barrier) {
         Ok(code) => code,
         Err(e) => {
             eprintln!("userflux-engine: {e:#}");
@@ -445,6 +498,27 @@ fn wait_for_start(
     }
 }
 
+/// A signal came while waiting for `what` (the start time, or the
+/// barrier): nothing ran, so there is no summary, and the status says why.
+fn stopped_before_start(
+    status: &Mutex<userflux_engine::status::Status>,
+    dir: &RunDir,
+    why: &str,
+    what: &str,
+) -> anyhow::Result<ExitCode> {
+    let message = format!("{why} while waiting for {what}: the run did not start");
+    let error = RunError {
+        kind: "stopped".into(),
+        message: message.clone(),
+    };
+    let st = finish_status(status, RunState::Stopped, EXIT_SIGNALLED, Some(error));
+    dir.write_json("status.json", &st)
+        .context("cannot write status.json")?;
+    let _ = dir.log(&message);
+    eprintln!("userflux-engine: run {}: {message}", dir.run_id);
+    Ok(ExitCode::from(EXIT_SIGNALLED as u8))
+}
+
 /// A sharded run says who it is.
 fn sharding(
     args: &RunArgs,
@@ -463,6 +537,7 @@ fn sharding(
         group: args
             .group
             .clone()
+            .or_else(|| std::env::var("USERFLUX_GROUP").ok())
             .unwrap_or_else(|| format!("{}@{start_at}", &hash[..16])),
         start_at,
         config_sha256: hash,
@@ -486,6 +561,8 @@ fn start(
     args: &RunArgs,
     config: &Config,
     plan: userflux_engine::plan::Plan,
+    cluster: bool,
+    barrier: Option<userflux_engine::barrier::Barrier>,
 ) -> anyhow::Result<ExitCode> {
     let dir = match &args.run_dir {
         Some(p) => RunDir::at(p),
@@ -558,23 +635,46 @@ fn start(
     }
 
     let progress = !args.quiet;
-    let start_at = start_time(args).map_err(anyhow::Error::msg)?;
+    let start_at = match &barrier {
+        None => start_time(args).map_err(anyhow::Error::msg)?,
+        Some(b) => {
+            let stopped = |d| match stop_rx.recv_timeout(d) {
+                Ok(Halt::Stop(why) | Halt::Abort(why)) => Some(why),
+                Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+                Err(crossbeam_channel::RecvTimeoutError::Disconnected) => {
+                    std::thread::sleep(d);
+                    None
+                }
+            };
+            // a few lines, on stderr even with -q: `kubectl logs` shows what a pod waits for
+            let log = |line: &str| {
+                let _ = dir.log(line);
+                eprintln!("userflux-engine: {line}");
+            };
+            match b.wait(stopped, log) {
+                Ok(Ok(t)) => Some(t),
+                Ok(Err(why)) => {
+                    return stopped_before_start(&status, &dir, &why, "the pods' common start");
+                }
+                Err(e) => {
+                    let error = RunError {
+                        kind: "barrier".into(),
+                        message: e.clone(),
+                    };
+                    let st = finish_status(&status, RunState::Failed, 1, Some(error));
+                    dir.write_json("status.json", &st)
+                        .context("cannot write status.json")?;
+                    let _ = dir.log(&e);
+                    eprintln!("userflux-engine: run {}: {e}", dir.run_id);
+                    return Ok(ExitCode::from(1));
+                }
+            }
+        }
+    };
     if let Some((t, text)) = &start_at
         && let Some(why) = wait_for_start(*t, text, &dir, &stop_rx)
     {
-        // nothing ran, so there is no summary: the status says why
-        let message =
-            format!("{why} while waiting for the start time {text}: the run did not start");
-        let error = RunError {
-            kind: "stopped".into(),
-            message: message.clone(),
-        };
-        let st = finish_status(&status, RunState::Stopped, EXIT_SIGNALLED, Some(error));
-        dir.write_json("status.json", &st)
-            .context("cannot write status.json")?;
-        let _ = dir.log(&message);
-        eprintln!("userflux-engine: run {}: {message}", dir.run_id);
-        return Ok(ExitCode::from(EXIT_SIGNALLED as u8));
+        return stopped_before_start(&status, &dir, &why, &format!("the start time {text}"));
     }
     let shard = sharding(args, config, start_at);
     let mut summary = match execute(config, plan, &dir, &status, stop_rx, progress) {
@@ -609,6 +709,12 @@ fn start(
         EXIT_THRESHOLDS
     } else {
         0
+    };
+    // a shard's thresholds are judged again on the merge, the run's verdict
+    let code = if cluster {
+        userflux_engine::cluster::exit_code(code)
+    } else {
+        code
     };
     let error = if summary.state == RunState::Failed {
         Some(RunError {
@@ -650,7 +756,11 @@ fn start(
     );
     // A closed stdout (`| head`) must not turn a finished run into a panic:
     // everything is on disk already, so a failed write is only reported.
-    let printed = if args.json {
+    let printed = if cluster {
+        eprint!("{human}");
+        let json = serde_json::to_string_pretty(&summary).expect("a summary serializes");
+        userflux_engine::cluster::write_frames(&mut std::io::stdout().lock(), &dir.path, &json)
+    } else if args.json {
         eprint!("{human}");
         let json = serde_json::to_string_pretty(&summary).expect("a summary serializes");
         let mut out = std::io::stdout().lock();

@@ -2,6 +2,8 @@
 //! anything is written), start the workers and the aggregator, build the
 //! summary from what they measured.
 
+pub mod barrier;
+pub mod cluster;
 pub mod report;
 pub mod rundir;
 pub mod search;
@@ -418,6 +420,31 @@ pub fn initial_status(dir: &RunDir, config: &Config) -> Status {
     )
 }
 
+/// The CPUs the workers are pinned to, from the affinity mask's `mask` and
+/// the CPUs the process may use, `entitled` (the mask or a cgroup quota
+/// below it). A mask wider than the quota is shared with others — a
+/// Kubernetes pod without exclusive CPUs (Burstable QoS, or the `none` CPU
+/// manager policy) sees the whole node's — and every such process pinning
+/// worker i to the mask's i-th CPU would pile onto the same CPUs (issue
+/// #29): then nothing is pinned, and the second value says why for
+/// `logs.txt`. A pod of Guaranteed QoS under the `static` policy gets a
+/// mask of its own CPUs, and is pinned.
+pub fn own_cores(
+    mask: Vec<core_affinity::CoreId>,
+    entitled: usize,
+) -> (Vec<core_affinity::CoreId>, Option<String>) {
+    if mask.len() > entitled {
+        let why = format!(
+            "workers not pinned: the CPU affinity mask has {} CPUs but a CPU quota allows {entitled}, \
+             so the mask is shared with other processes (pinning would put them on the same CPUs)",
+            mask.len()
+        );
+        (Vec::new(), Some(why))
+    } else {
+        (mask, None)
+    }
+}
+
 /// Runs the plan to the end (or until `stop` says why to stop early) and
 /// returns the summary. `status` is kept current for the signal handler.
 pub fn execute(
@@ -430,7 +457,12 @@ pub fn execute(
 ) -> std::io::Result<Summary> {
     let started_at = now_rfc3339();
     let plan = Arc::new(plan);
-    let cores = core_affinity::get_core_ids().unwrap_or_default();
+    let mask = core_affinity::get_core_ids().unwrap_or_default();
+    let entitled = std::thread::available_parallelism().map_or(mask.len(), |n| n.get());
+    let (cores, unpinned) = own_cores(mask, entitled);
+    if let Some(why) = unpinned {
+        dir.log(&why)?;
+    }
     let (to_aggregator, reports) = crossbeam_channel::unbounded::<Msg>();
     let start = Instant::now();
     let mut workers: Vec<WorkerHandle> = Vec::with_capacity(plan.workers);
@@ -774,4 +806,28 @@ pub fn finish_status(
     st.updated_at = now;
     st.pid = None;
     st.clone()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::own_cores;
+    use core_affinity::CoreId;
+
+    fn ids(v: &[usize]) -> Vec<CoreId> {
+        v.iter().map(|&id| CoreId { id }).collect()
+    }
+
+    #[test]
+    fn a_mask_of_its_own_is_pinned_a_shared_one_is_not() {
+        // a pod with exclusive CPUs 6 and 7 (static CPU manager): pinned there
+        let (cores, why) = own_cores(ids(&[6, 7]), 2);
+        assert_eq!(cores.iter().map(|c| c.id).collect::<Vec<_>>(), [6, 7]);
+        assert!(why.is_none());
+        // a pod with a 2-CPU quota that sees the node's 16: not pinned, said
+        let (cores, why) = own_cores(ids(&(0..16).collect::<Vec<_>>()), 2);
+        assert!(cores.is_empty());
+        assert!(why.unwrap().contains("16 CPUs but a CPU quota allows 2"));
+        // a machine without a quota: pinned as always
+        assert_eq!(own_cores(ids(&[0, 1, 2, 3]), 4).0.len(), 4);
+    }
 }

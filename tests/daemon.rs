@@ -589,6 +589,18 @@ fn a_capacity_search_runs_through_the_daemon_and_keeps_its_trials() {
         let trial = d.runs.join(&id).join(&t.run);
         assert!(trial.join("summary.json").is_file(), "{}", trial.display());
     }
+    // the report of a search, by its directory's path: the knee
+    let dir = d.runs.join(&id);
+    let out = d.ctl(&["report", dir.to_str().unwrap()]);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let page = std::fs::read_to_string(dir.join("report.html")).unwrap();
+    assert!(page.contains("Capacity search"), "the search's section");
+    assert!(dir.join("knee.png").is_file());
     // `--search` adds `search: {}` to a config without one (defaults)
     std::fs::write(&file, config(&gw, 1, "")).unwrap();
     let out = d.ctl(&["run", "start", file.to_str().unwrap(), "--search"]);

@@ -45,6 +45,38 @@ fn one_at_a_time(service: Duration) -> u16 {
 /// search on the same two cores would be its noise.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
+/// A server that serves one request at a time in `service` and answers
+/// 503 at once to a request that comes while another is served: errors
+/// start where arrivals come closer than `service` (1/service per second).
+fn one_at_a_time_or_503(service: Duration) -> u16 {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let lock = Arc::new(Mutex::new(()));
+    std::thread::spawn(move || {
+        for conn in listener.incoming() {
+            let Ok(mut s) = conn else { return };
+            let lock = Arc::clone(&lock);
+            std::thread::spawn(move || {
+                let _ = s.set_read_timeout(Some(Duration::from_secs(60)));
+                while read_request(&mut s) {
+                    let reply: &[u8] = match lock.try_lock() {
+                        Ok(guard) => {
+                            std::thread::sleep(service);
+                            drop(guard);
+                            b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok"
+                        }
+                        Err(_) => b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\n\r\n",
+                    };
+                    if s.write_all(reply).is_err() {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    port
+}
+
 fn search(dir: &Path, args: &[&str]) -> (i32, String) {
     let _turn = ONE_AT_A_TIME.lock().unwrap_or_else(|e| e.into_inner());
     let out = Command::new(bin("userflux-engine"))
@@ -426,4 +458,57 @@ fn a_target_that_is_down_or_only_fails_never_passes() {
         };
         assert!(why.contains(want), "{why}");
     }
+}
+
+/// A target whose errors start above a rate (it sheds what comes while it
+/// is busy: 4 ms a request, so errors grow past ~250/s): the search finds
+/// where the error-rate SLO breaks, within the precision.
+#[test]
+fn the_rate_found_is_where_errors_start() {
+    let port = one_at_a_time_or_503(Duration::from_millis(4));
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("s");
+    let (_, text) = search(
+        &dir,
+        &[
+            &format!("http://127.0.0.1:{port}/"),
+            "--threshold",
+            "http_req_failed: rate<0.05",
+            "--max-error-rate",
+            "1",
+            "--from",
+            "25",
+            "--max",
+            "3200",
+            "--precision",
+            "0.1",
+            "--trial",
+            "1s",
+            "--warmup",
+            "0s",
+            "--cooldown",
+            "100ms",
+            "--confirm",
+            "0s",
+            "-t",
+            "1",
+        ],
+    );
+    let (s, _) = load_run(&dir);
+    let r = s.search.as_ref().unwrap();
+    let [Some(pass), Some(fail)] = r.bracket else {
+        panic!("{r:?}\n{text}")
+    };
+    assert!(fail - pass <= 0.1 * pass + 1e-9, "{r:?}");
+    assert!((25.0..=260.0).contains(&pass), "{pass}: {text}");
+    let last_fail = r.trials.iter().rev().find(|t| t.rate == fail).unwrap();
+    assert!(
+        last_fail
+            .why
+            .as_deref()
+            .unwrap_or("")
+            .contains("http_req_failed"),
+        "{last_fail:?}"
+    );
+    assert!(last_fail.error_rate > 0.0);
 }

@@ -740,12 +740,21 @@ fn config(cli: &Cli, cmd: &ConfigCmd) -> Out {
 }
 
 /// Where a run's directory is: under the daemon's runs directory when one
-/// answers, else under `runs/`. Ids are checked so no other path is built.
+/// answers, else under `runs/`; or a run directory given as a path (a
+/// merged run, a search's `--run-dir`). Ids are checked so no other path
+/// is built from them.
 fn run_dir(client: &Client, id: &str) -> Result<PathBuf, Fail> {
     if !userflux_engine::rundir::is_run_id(id) {
+        let path = Path::new(id);
+        if path.join("summary.json").is_file() || path.join("status.json").is_file() {
+            return Ok(path.to_path_buf());
+        }
         return Err(Fail(
             2,
-            format!("\"{id}\" is not a run id (YYYYMMDD-HHMMSS-xxxx)"),
+            format!(
+                "\"{id}\" is neither a run id (YYYYMMDD-HHMMSS-xxxx) nor a run directory \
+                 (one with summary.json or status.json)"
+            ),
         ));
     }
     let runs = client

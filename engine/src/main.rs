@@ -271,6 +271,19 @@ fn main() -> ExitCode {
     }
 }
 
+/// A config file, older forms converted (each conversion said on stderr),
+/// its `target` replaced by `--target` when given.
+fn read_config(path: &std::path::Path, target: Option<&str>) -> Result<Config, ConfigError> {
+    let (mut c, warnings) = Config::read(path)?;
+    for w in warnings {
+        eprintln!("userflux-engine: {}: converted: {w}", path.display());
+    }
+    if let Some(t) = target {
+        c.target = Some(t.to_string());
+    }
+    Ok(c)
+}
+
 fn config_error(msg: &str) -> ExitCode {
     eprintln!("userflux-engine: invalid config:");
     for line in msg.lines() {
@@ -292,15 +305,7 @@ fn run(args: RunArgs) -> ExitCode {
     // Overrides apply before validation, so `--target` can supply a target
     // the file leaves out.
     let config = match &args.config {
-        Some(path) => Config::read(path).map(|(mut c, warnings)| {
-            for w in warnings {
-                eprintln!("userflux-engine: {}: converted: {w}", path.display());
-            }
-            if args.target.is_some() {
-                c.target.clone_from(&args.target);
-            }
-            c
-        }),
+        Some(path) => read_config(path, args.target.as_deref()),
         None => args.quick().and_then(|q| q.config()),
     };
     let config = config.and_then(|mut c| {

@@ -110,15 +110,7 @@ pub struct SearchArgs {
 /// `search` made of the flags, then [`execute`].
 pub fn run(args: SearchArgs) -> ExitCode {
     let config = match &args.config {
-        Some(path) => Config::read(path).map(|(mut c, warnings)| {
-            for w in warnings {
-                eprintln!("userflux-engine: {}: converted: {w}", path.display());
-            }
-            if args.target.is_some() {
-                c.target.clone_from(&args.target);
-            }
-            c
-        }),
+        Some(path) => super::read_config(path, args.target.as_deref()),
         None => {
             let mut q = Quick::new(args.url.as_deref().unwrap_or_default(), 1, None);
             q.method = args.method.unwrap_or_default();
@@ -130,7 +122,7 @@ pub fn run(args: SearchArgs) -> ExitCode {
     };
     let mut config = match config {
         Ok(c) => c,
-        Err(e) => return usage(&e.to_string()),
+        Err(e) => return super::usage_error(&e.to_string()),
     };
     if args.threads.is_some() {
         config.threads = args.threads;
@@ -196,8 +188,8 @@ pub fn run(args: SearchArgs) -> ExitCode {
                 "a search needs an SLO: --threshold 'http_req_duration: p(99)<50' (repeatable), or thresholds",
             );
             return match &args.config {
-                Some(path) => config_error(&format!("{}: {msg}", path.display())),
-                None => usage(&msg.replace("endpoints[0].path:", "URL:")),
+                Some(path) => super::config_error(&format!("{}: {msg}", path.display())),
+                None => super::usage_error(&msg.replace("endpoints[0].path:", "URL:")),
             };
         }
     };
@@ -214,22 +206,6 @@ pub fn run(args: SearchArgs) -> ExitCode {
     }
 }
 
-fn usage(msg: &str) -> ExitCode {
-    eprintln!("userflux-engine: invalid arguments:");
-    for line in msg.lines() {
-        eprintln!("  {line}");
-    }
-    ExitCode::from(2)
-}
-
-fn config_error(msg: &str) -> ExitCode {
-    eprintln!("userflux-engine: invalid config:");
-    for line in msg.lines() {
-        eprintln!("  {line}");
-    }
-    ExitCode::from(2)
-}
-
 /// Runs the search of a resolved `config` (its `search` set) into `dir`:
 /// exit 0 found, 99 not even the first value holds (or the confirmation
 /// did not), 1 failure, 2 a trial's config refused. `userflux-engine run
@@ -243,7 +219,7 @@ pub fn execute(config: &Config, dir: &RunDir, quiet: bool, json: bool) -> ExitCo
         .resolve()
         .and_then(|c| userflux_engine::run::prepare(&c))
     {
-        return config_error(&e.to_string().replace("endpoints[0].path:", "URL:"));
+        return super::config_error(&e.to_string().replace("endpoints[0].path:", "URL:"));
     }
     let _ = dir.write_json("config.json", config);
     // the search's own status: running, then its outcome (each trial has its own)

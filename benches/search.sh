@@ -37,7 +37,7 @@ s = json.load(open(path))["search"]
 judged = [t for t in s["trials"] if t["verdict"] not in ("warmup", "confirmed", "not_confirmed")]
 goal = math.ceil(math.log2(4 * n / frm)) + math.ceil(math.log2(1 / 0.02)) + 2
 found = s["rate"]
-print(f"limit {n:>6}/s  found {found if found is None else round(found):>7}  bracket {s['bracket']}  "
+print(f"limit {n:>6}/s  found {str(found if found is None else round(found)):>7}  bracket {s['bracket']}  "
       f"trials {len(judged)} (goal <= {goal})  wall {end - start:.0f} s")
 print(f"  {s['outcome']}")
 PY

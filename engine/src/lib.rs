@@ -30,7 +30,10 @@
 //!   refreshes `status.json` and the progress line.
 //! - [`autoscale`]: the per-endpoint controller, a pure function; [`scaler`]
 //!   feeds it each endpoint's intervals from the aggregator.
-//! - [`run`]: ties a config to workers and an aggregator, builds the summary.
+//! - [`run`]: ties a config to workers and an aggregator, builds the summary;
+//!   `run::search` is the capacity search (trials of a config at rates or
+//!   VU counts it chooses, judged by the thresholds; `config::search` is
+//!   its settings).
 //! - [`summary`], [`status`], [`rundir`]: the files of `runs/<run_id>/`.
 //! - [`samples`]: `samples.ndjson` written through memory maps by every worker.
 //! - [`schema`]: the contract's JSON Schemas, generated from these types.

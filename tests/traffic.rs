@@ -636,3 +636,42 @@ fn a_cookies_default_path_comes_from_the_rendered_path() {
         }
     }
 }
+
+/// A cookie goes back only to the host that set it: a step on another host
+/// name (here `localhost`, the same server) gets none of the first host's
+/// cookies; a later step on the first host gets them again (issue #27,
+/// from a first user's try: the session went to every host).
+#[test]
+fn a_cookie_goes_back_only_to_the_host_that_set_it() {
+    let tmp = tempfile::tempdir().unwrap();
+    let server = Scripted::start(Arc::new(|r: &Seen| {
+        if r.path == "/login" {
+            ok("Set-Cookie: sid=1; Path=/\r\n", "ok")
+        } else {
+            ok("", "ok")
+        }
+    }));
+    let port = server.url().rsplit(':').next().unwrap().to_string();
+    let config = format!(
+        r#"{{"target": "{}", "threads": 1, "requests": 3,
+          "stages": [{{"duration": "0s", "target": 1}}, {{"duration": "10s", "target": 1}}],
+          "flows": [{{"name": "f", "steps": [
+            {{"name": "login", "path": "/login"}},
+            {{"name": "elsewhere", "url": "http://localhost:{port}/elsewhere"}},
+            {{"name": "back", "path": "/back"}}]}}]}}"#,
+        server.url()
+    );
+    let (s, code, text) = run(tmp.path(), &config);
+    assert_eq!(
+        (code, s.totals.requests, s.totals.errors),
+        (0, 3, 0),
+        "{text}"
+    );
+    let cookie = |path: &str| {
+        let seen = server.seen();
+        let r = seen.iter().find(|r| r.path == path).expect(path).clone();
+        r.headers.get("cookie").cloned()
+    };
+    assert_eq!(cookie("/elsewhere"), None);
+    assert_eq!(cookie("/back").as_deref(), Some("sid=1"));
+}

@@ -214,6 +214,8 @@ pub struct EndpointPlan {
     /// The method, full URL and path, for thresholds' `method` and `url` tags.
     pub method: &'static str,
     pub url: String,
+    /// The URL's host name: a flow's cookies go back only to the host that set them.
+    pub host: String,
     pub path: String,
     /// `https`: the name verified in the server's certificate (and sent as SNI).
     pub tls_name: Option<rustls::pki_types::ServerName<'static>>,

@@ -3,8 +3,10 @@
 //! path is the request's directory), deleted by `Max-Age=0` or a past
 //! `Expires`, sent back as one `Cookie` header on later steps. The jar is
 //! emptied at each new iteration, so every iteration is a fresh session.
-//! `Domain`, `Secure` and `HttpOnly` are not judged: a flow talks to the
-//! hosts its config names.
+//! A cookie goes back only to the host that set it (a host-only cookie,
+//! §5.3 step 6: the host name, any port), so a flow's session on one
+//! service never reaches another its steps name (issue #27, found by a
+//! first user's try). `Domain`, `Secure` and `HttpOnly` are not judged.
 //!
 //! Lifetimes come from the server and saturate: a `Max-Age` or `Expires`
 //! beyond what `SystemTime` holds is a cookie that outlives the iteration
@@ -21,6 +23,8 @@ pub const MAX_COOKIES: usize = 64;
 
 #[derive(Debug, Clone)]
 struct Cookie {
+    /// The host name of the request it came with.
+    host: String,
     name: String,
     value: String,
     path: String,
@@ -43,7 +47,7 @@ impl Jar {
 
     /// Takes one `Set-Cookie` value received for a request to `path`.
     /// A malformed one (no `=`, empty name) is ignored, as browsers do.
-    pub fn store(&mut self, set_cookie: &[u8], request_path: &str, now: SystemTime) {
+    pub fn store(&mut self, host: &str, set_cookie: &[u8], request_path: &str, now: SystemTime) {
         let Ok(text) = std::str::from_utf8(set_cookie) else {
             return;
         };
@@ -79,7 +83,8 @@ impl Jar {
             (None, Some(Expiry::Future) | None) => None,
         };
         let path = path.unwrap_or_else(|| default_path(request_path));
-        self.cookies.retain(|c| !(c.name == name && c.path == path));
+        self.cookies
+            .retain(|c| !(c.name == name && c.path == path && c.host.eq_ignore_ascii_case(host)));
         if expires.is_some_and(|e| e <= now) {
             return; // a deletion
         }
@@ -87,6 +92,7 @@ impl Jar {
             self.cookies.remove(0);
         }
         self.cookies.push(Cookie {
+            host: host.into(),
             name: name.into(),
             value: value.into(),
             path,
@@ -96,20 +102,24 @@ impl Jar {
 
     /// Writes `Cookie: a=1; b=2\r\n` for a request to `path` (query
     /// ignored), if any cookie applies; longer paths first (§5.4).
-    pub fn write_header(&self, request_path: &str, now: SystemTime, out: &mut Vec<u8>) {
-        let mask = self.matching(request_path, now);
+    pub fn write_header(&self, host: &str, request_path: &str, now: SystemTime, out: &mut Vec<u8>) {
+        let mask = self.matching(host, request_path, now);
         self.write_matching(mask, out);
     }
 
     /// The cookies that go with a request to `path` (query ignored), as a
     /// bit per cookie: no allocation, and the path may borrow the buffer
     /// [`Jar::write_matching`] then writes into.
-    pub fn matching(&self, request_path: &str, now: SystemTime) -> u64 {
+    pub fn matching(&self, host: &str, request_path: &str, now: SystemTime) -> u64 {
         let path = request_path.split('?').next().unwrap_or("");
         self.cookies
             .iter()
             .enumerate()
-            .filter(|(_, c)| c.expires.is_none_or(|e| e > now) && path_matches(path, &c.path))
+            .filter(|(_, c)| {
+                c.host.eq_ignore_ascii_case(host)
+                    && c.expires.is_none_or(|e| e > now)
+                    && path_matches(path, &c.path)
+            })
             .fold(0, |m, (i, _)| m | 1 << i)
     }
 
@@ -273,7 +283,7 @@ mod tests {
 
     fn header(jar: &Jar, path: &str) -> String {
         let mut out = Vec::new();
-        jar.write_header(path, SystemTime::now(), &mut out);
+        jar.write_header("h", path, SystemTime::now(), &mut out);
         String::from_utf8(out).unwrap()
     }
 
@@ -281,9 +291,9 @@ mod tests {
     fn set_cookies_come_back_on_matching_paths() {
         let now = SystemTime::now();
         let mut jar = Jar::default();
-        jar.store(b"sid=abc; Path=/; HttpOnly", "/login", now);
-        jar.store(b"cart=9; Path=/api/cart", "/login", now);
-        jar.store(b"dir=1", "/api/products/7", now); // default path /api/products
+        jar.store("h", b"sid=abc; Path=/; HttpOnly", "/login", now);
+        jar.store("h", b"cart=9; Path=/api/cart", "/login", now);
+        jar.store("h", b"dir=1", "/api/products/7", now); // default path /api/products
         assert_eq!(
             header(&jar, "/api/cart/items?x=1"),
             "Cookie: cart=9; sid=abc\r\n"
@@ -295,7 +305,7 @@ mod tests {
         );
         assert_eq!(header(&jar, "/api/products"), "Cookie: dir=1; sid=abc\r\n");
         // the same name and path replaces
-        jar.store(b"sid=new; Path=/", "/", now);
+        jar.store("h", b"sid=new; Path=/", "/", now);
         assert_eq!(header(&jar, "/"), "Cookie: sid=new\r\n");
     }
 
@@ -303,10 +313,11 @@ mod tests {
     fn max_age_zero_and_past_expires_delete() {
         let now = SystemTime::now();
         let mut jar = Jar::default();
-        jar.store(b"a=1; Path=/", "/", now);
-        jar.store(b"b=2; Path=/", "/", now);
-        jar.store(b"a=; Path=/; Max-Age=0", "/", now);
+        jar.store("h", b"a=1; Path=/", "/", now);
+        jar.store("h", b"b=2; Path=/", "/", now);
+        jar.store("h", b"a=; Path=/; Max-Age=0", "/", now);
         jar.store(
+            "h",
             b"b=x; Path=/; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
             "/",
             now,
@@ -314,6 +325,7 @@ mod tests {
         assert!(jar.is_empty());
         // Max-Age wins over a past Expires
         jar.store(
+            "h",
             b"c=3; Path=/; Max-Age=60; Expires=Thu, 01 Jan 1970 00:00:00 GMT",
             "/",
             now,
@@ -340,22 +352,22 @@ mod tests {
         .iter()
         .enumerate()
         {
-            jar.store(format!("c{i}=v; Path=/; {attrs}").as_bytes(), "/", now);
+            jar.store("h", format!("c{i}=v; Path=/; {attrs}").as_bytes(), "/", now);
         }
         // the huge Max-Ages and the far future stay; the negative ones and 1601 delete
         let mut out = Vec::new();
-        jar.write_header("/", now, &mut out);
+        jar.write_header("h", "/", now, &mut out);
         let h = String::from_utf8(out).unwrap();
         assert_eq!(h, "Cookie: c0=v; c1=v; c4=v; c6=v\r\n");
         // a second later Max-Age=1 is over; the rest is not
         let mut out = Vec::new();
-        jar.write_header("/", now + Duration::from_secs(2), &mut out);
+        jar.write_header("h", "/", now + Duration::from_secs(2), &mut out);
         assert_eq!(out, b"Cookie: c0=v; c1=v; c4=v\r\n");
         // at the end of SystemTime
         let mut jar = Jar::default();
         let end = SystemTime::UNIX_EPOCH + Duration::from_secs(i64::MAX as u64);
-        jar.store(b"a=1; Max-Age=5", "/", end);
-        jar.store(b"b=1; Max-Age=9223372036854775807", "/", end);
+        jar.store("h", b"a=1; Max-Age=5", "/", end);
+        jar.store("h", b"b=1; Max-Age=9223372036854775807", "/", end);
         assert_eq!(jar.cookies.len(), 2);
     }
 
@@ -398,14 +410,15 @@ mod tests {
         // Expires is ignored (a session cookie), not a deletion
         let now = SystemTime::now();
         let mut jar = Jar::default();
-        jar.store(b"a=1; Path=/", "/", now);
+        jar.store("h", b"a=1; Path=/", "/", now);
         jar.store(
+            "h",
             b"a=; Path=/; Expires=Thu, 01-Jan-1970 00:00:01 GMT",
             "/",
             now,
         );
         assert!(jar.is_empty());
-        jar.store(b"b=1; Path=/; Expires=whenever", "/", now);
+        jar.store("h", b"b=1; Path=/; Expires=whenever", "/", now);
         assert_eq!(header(&jar, "/"), "Cookie: b=1\r\n");
         assert_eq!(delta_seconds("+5"), None);
         assert_eq!(delta_seconds("5s"), None);
@@ -418,13 +431,30 @@ mod tests {
         let now = SystemTime::now();
         let mut jar = Jar::default();
         for bad in [&b"novalue"[..], b"=x", b"\xff=1"] {
-            jar.store(bad, "/", now);
+            jar.store("h", bad, "/", now);
         }
         assert!(jar.is_empty());
         for i in 0..200 {
-            jar.store(format!("c{i}=v").as_bytes(), "/", now);
+            jar.store("h", format!("c{i}=v").as_bytes(), "/", now);
         }
         assert_eq!(jar.cookies.len(), MAX_COOKIES);
         assert!(header(&jar, "/").contains("c199=v"));
+    }
+
+    #[test]
+    fn a_cookie_goes_back_only_to_the_host_that_set_it() {
+        let now = SystemTime::now();
+        let mut jar = Jar::default();
+        jar.store("api.test", b"sid=1; Path=/", "/login", now);
+        jar.store("other.test", b"sid=2; Path=/", "/", now);
+        let header = |host: &str| {
+            let mut out = Vec::new();
+            jar.write_header(host, "/x", now, &mut out);
+            String::from_utf8(out).unwrap()
+        };
+        assert_eq!(header("api.test"), "Cookie: sid=1\r\n");
+        assert_eq!(header("API.test"), "Cookie: sid=1\r\n");
+        assert_eq!(header("other.test"), "Cookie: sid=2\r\n");
+        assert_eq!(header("third.test"), "");
     }
 }

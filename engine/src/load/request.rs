@@ -106,24 +106,24 @@ impl RequestTemplate {
     }
 
     /// Renders the whole request into `out` (cleared first), with the
-    /// jar's `Cookie` header when given. Allocates nothing once `out` has
+    /// jar's `Cookie` header for the request's host when given. Allocates nothing once `out` has
     /// grown to the request's size.
     pub fn render(
         &self,
         out: &mut Vec<u8>,
         ctx: &mut Ctx<'_>,
-        jar: Option<&Jar>,
+        jar: Option<(&Jar, &str)>,
     ) -> Result<(), RenderError> {
         out.clear();
         self.line.render(out, ctx, unsafe_in_path)?;
         let path_end = out.len() - self.around.1;
         self.headers.render(out, ctx, unsafe_in_header)?;
-        if let Some(jar) = jar
+        if let Some((jar, host)) = jar
             && !jar.is_empty()
         {
-            // the rendered path picks the cookies; nothing is copied
+            // the host and the rendered path pick the cookies; nothing is copied
             let path = std::str::from_utf8(&out[self.around.0..path_end]).unwrap_or("");
-            let mask = jar.matching(path, std::time::SystemTime::now());
+            let mask = jar.matching(host, path, std::time::SystemTime::now());
             jar.write_matching(mask, out);
         }
         let mark = out.len();
@@ -206,8 +206,8 @@ mod tests {
             );
             // with a jar, its cookies for the path come before the length
             let mut jar = Jar::default();
-            jar.store(b"sid=1; Path=/api", "/", std::time::SystemTime::now());
-            t.render(&mut out, &mut ctx, Some(&jar)).unwrap();
+            jar.store("h", b"sid=1; Path=/api", "/", std::time::SystemTime::now());
+            t.render(&mut out, &mut ctx, Some((&jar, "h"))).unwrap();
             let text = String::from_utf8(out.clone()).unwrap();
             assert!(
                 text.contains("content-type: application/json\r\nCookie: sid=1\r\n"),

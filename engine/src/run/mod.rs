@@ -190,6 +190,7 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
             keep_body,
             method: ep.method.as_str(),
             url: url.to_string(),
+            host: url.host.clone(),
             path: url.path.clone(),
             tls_name: if url.tls {
                 match tls_spec.name_for(&url.host) {

@@ -519,7 +519,8 @@ impl Worker {
         let rendered = t.render(
             &mut c.out,
             &mut ctx,
-            flow.filter(|_| cookies).map(|f| &f.jar),
+            flow.filter(|_| cookies)
+                .map(|f| (&f.jar, row.host.as_str())),
         );
         if row.step.is_none() {
             c.iteration += 1;
@@ -870,7 +871,7 @@ impl Worker {
                 None => &row.path,
             };
             for v in headers(kept.head, "set-cookie") {
-                f.jar.store(v, path, now);
+                f.jar.store(&row.host, v, path, now);
             }
         }
         let mut reader = Reader::new(kept);

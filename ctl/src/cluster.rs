@@ -22,12 +22,96 @@
 
 mod collect;
 
-use crate::{Fail, ManifestArgs, Out};
+use crate::{Fail, Out};
+use clap::Subcommand;
 use serde_json::{Value, json};
 use std::path::Path;
+use std::path::PathBuf;
 use userflux_engine::barrier::{BARRIER_ENV, READY_FILE_ENV, TIMEOUT_ENV};
 use userflux_engine::cluster::CLUSTER_ENV;
 use userflux_engine::config::Config;
+
+#[derive(Subcommand)]
+pub(crate) enum ClusterCmd {
+    /// Print the YAML of a ConfigMap (the config), a Secret (a client key,
+    /// if any) and an Indexed Job (N shards), all named after the run.
+    Manifest(Box<ManifestArgs>),
+    /// Read each shard's run from `kubectl logs` output (one file per pod,
+    /// or one file with all) into run directories under OUT, for `merge`.
+    Collect {
+        /// Files of `kubectl logs` output.
+        #[arg(required = true)]
+        logs: Vec<PathBuf>,
+        #[arg(long)]
+        out: PathBuf,
+        /// Succeed with the shards found when some are missing (a failed
+        /// pod); then `merge --partial` joins them.
+        #[arg(long)]
+        partial: bool,
+    },
+}
+
+#[derive(clap::Args)]
+pub(crate) struct ManifestArgs {
+    config: PathBuf,
+    /// Shards (pods), each a share of the config.
+    #[arg(long)]
+    shards: u32,
+    /// The engine's image (see Containerfile).
+    #[arg(long)]
+    image: String,
+    #[arg(long, default_value = "default")]
+    namespace: String,
+    /// A fixed start time, this long from now, instead of the barrier
+    /// (every pod waits for it; one that starts later fails).
+    #[arg(long, value_name = "DURATION")]
+    start_in: Option<String>,
+    /// The barrier (the default): how long a pod waits for every pod to be
+    /// ready before it fails.
+    #[arg(
+        long,
+        default_value = "10m",
+        value_name = "DURATION",
+        conflicts_with = "start_in"
+    )]
+    barrier_timeout: String,
+    /// Whole CPU cores each pod gets (requests = limits: Guaranteed QoS;
+    /// one pinned worker per core).
+    #[arg(long, default_value_t = 2)]
+    cores: u32,
+    /// Memory each pod gets (requests = limits), e.g. 2Gi.
+    #[arg(long, default_value = "2Gi")]
+    memory: String,
+    /// Pods on distinct nodes: `preferred` (the scheduler tries) or
+    /// `required` (a pod waits for a node of its own).
+    #[arg(long, default_value = "preferred", value_parser = ["preferred", "required"])]
+    spread: String,
+    /// A node label the pods need, KEY=VALUE (repeatable).
+    #[arg(long = "node-selector", value_name = "KEY=VALUE")]
+    node_selector: Vec<String>,
+    /// A taint the pods tolerate, KEY[=VALUE][:EFFECT] as `kubectl taint`
+    /// writes it (repeatable; without a value, any value).
+    #[arg(long = "toleration", value_name = "KEY[=VALUE][:EFFECT]")]
+    tolerations: Vec<String>,
+    /// A Secret for pulling the image (repeatable).
+    #[arg(long = "image-pull-secret", value_name = "NAME")]
+    image_pull_secrets: Vec<String>,
+    /// The pods' service account (default: one of the run's own, which the
+    /// barrier's Role lets list pods; a given one is bound to that Role).
+    #[arg(long, value_name = "NAME")]
+    service_account: Option<String>,
+    /// A label on every object and pod, KEY=VALUE (repeatable).
+    #[arg(long = "label", value_name = "KEY=VALUE")]
+    labels: Vec<String>,
+    /// Each pod writes its whole run directory (summary, per-second
+    /// histograms, samples, logs) to this PersistentVolumeClaim (ReadWriteMany),
+    /// under /results/NAME/shard-I; a reader pod mounts it for `kubectl cp`.
+    #[arg(long, value_name = "CLAIM")]
+    results_pvc: Option<String>,
+    /// Print JSON (a `v1` List) instead of YAML; `kubectl apply -f` takes either.
+    #[arg(long)]
+    json: bool,
+}
 
 /// Where the ConfigMap is mounted in a pod.
 const MOUNT: &str = "/etc/userflux";
@@ -52,9 +136,9 @@ const TLS_FILES: [(&str, bool); 3] = [
     ("client_key", true),
 ];
 
-pub fn run(cmd: &super::ClusterCmd) -> Out {
+pub fn run(cmd: &ClusterCmd) -> Out {
     match cmd {
-        super::ClusterCmd::Manifest(args) => {
+        ClusterCmd::Manifest(args) => {
             let docs = manifest(args)?;
             if args.json {
                 let list = json!({"apiVersion": "v1", "kind": "List", "items": docs.docs});
@@ -72,7 +156,7 @@ pub fn run(cmd: &super::ClusterCmd) -> Out {
             }
             Ok(0)
         }
-        super::ClusterCmd::Collect { logs, out, partial } => collect::collect(logs, out, *partial),
+        ClusterCmd::Collect { logs, out, partial } => collect::collect(logs, out, *partial),
     }
 }
 

@@ -21,7 +21,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use userflux_engine::config::Config;
 use userflux_engine::rundir::{RunDir, is_run_id, now_rfc3339, write_json_atomic};
-use userflux_engine::status::{RunError, Status};
+use userflux_engine::status::{RunError, RunErrorKind, Status};
 use userflux_engine::summary::RunState;
 use userflux_engine::sys;
 
@@ -143,13 +143,13 @@ impl Manager {
                             "the engine{} was gone when the daemon started; the run did not finish",
                             st.pid.map(|p| format!(" (pid {p})")).unwrap_or_default()
                         );
-                        self.fail(&dir, &mut st, "engine", &why);
+                        self.fail(&dir, &mut st, RunErrorKind::Engine, &why);
                         notes.push(format!("{id}: failed ({why})"));
                     }
                 },
                 RunState::Queued => {
                     let why = "it was queued when the daemon stopped and never ran";
-                    self.fail(&dir, &mut st, "daemon", why);
+                    self.fail(&dir, &mut st, RunErrorKind::Daemon, why);
                     notes.push(format!("{id}: failed ({why})"));
                 }
                 _ => {}
@@ -159,11 +159,11 @@ impl Manager {
         notes
     }
 
-    fn fail(&self, dir: &Path, st: &mut Status, kind: &str, why: &str) {
+    fn fail(&self, dir: &Path, st: &mut Status, kind: RunErrorKind, why: &str) {
         st.state = RunState::Failed;
         st.pid = None;
         st.error = Some(RunError {
-            kind: kind.into(),
+            kind,
             message: why.into(),
         });
         st.exit_code = st.exit_code.or(Some(1));
@@ -220,7 +220,7 @@ impl Manager {
             if let Some(mut s) = read_status(&dir) {
                 s.state = RunState::Stopped;
                 s.error = Some(RunError {
-                    kind: "stopped".into(),
+                    kind: RunErrorKind::Stopped,
                     message: "stopped while queued; it never ran".into(),
                 });
                 s.exit_code = Some(0);
@@ -358,7 +358,7 @@ impl Manager {
                     self.fail(
                         &dir,
                         &mut st,
-                        "daemon",
+                        RunErrorKind::Daemon,
                         &format!("cannot start {}: {e}", self.engine.display()),
                     );
                 }
@@ -421,7 +421,7 @@ impl Manager {
                 st.pid = None;
                 st.exit_code = Some(128 + sig);
                 st.error = Some(RunError {
-                    kind: "stopped".into(),
+                    kind: RunErrorKind::Stopped,
                     message: format!(
                         "stopped; the engine was killed (signal {sig}) after the grace period"
                     ),
@@ -438,7 +438,7 @@ impl Manager {
                 self.fail(
                     &dir,
                     &mut st,
-                    "engine",
+                    RunErrorKind::Engine,
                     &format!("the engine was killed by signal {sig}"),
                 );
             }
@@ -448,7 +448,7 @@ impl Manager {
                     None => "the engine ended without finishing the run".into(),
                 };
                 st.exit_code = code.or(Some(1));
-                self.fail(&dir, &mut st, "engine", &why);
+                self.fail(&dir, &mut st, RunErrorKind::Engine, &why);
             }
         }
     }

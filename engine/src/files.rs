@@ -87,6 +87,33 @@ pub fn read_capped(path: &Path, cap: u64) -> Result<Vec<u8>, String> {
     }
 }
 
+/// Makes the file names a config's JSON holds (data sets, TLS certificates
+/// and key) absolute from `base`, the directory of the config file: a
+/// config sent to the daemon or to a shard process is read from elsewhere.
+pub fn absolute_names(config: &mut serde_json::Value, base: &Path) {
+    let absolute = |file: &mut serde_json::Value| {
+        if let Some(f) = file.as_str()
+            && Path::new(f).is_relative()
+        {
+            *file = serde_json::Value::String(base.join(f).display().to_string());
+        }
+    };
+    if let Some(data) = config.get_mut("data").and_then(|d| d.as_object_mut()) {
+        for spec in data.values_mut() {
+            if let Some(file) = spec.get_mut("file") {
+                absolute(file);
+            }
+        }
+    }
+    if let Some(tls) = config.get_mut("tls").and_then(|t| t.as_object_mut()) {
+        for k in ["ca_file", "client_cert", "client_key"] {
+            if let Some(file) = tls.get_mut(k) {
+                absolute(file);
+            }
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -23,7 +23,7 @@ use std::process::{Child, Command, ExitCode, Stdio};
 use std::time::Duration;
 use userflux_engine::config::Config;
 use userflux_engine::rundir::RunDir;
-use userflux_engine::status::{RunError, Status};
+use userflux_engine::status::{RunError, RunErrorKind, Status};
 use userflux_engine::summary::RunState;
 
 /// Most local shards: they compete for this machine's cores.
@@ -139,29 +139,8 @@ pub fn execute(config: &Config, dir: &RunDir, n: u32) -> anyhow::Result<ExitCode
 /// (from the directory of the file it was read from).
 fn absolute_files(config: &Config) -> serde_json::Value {
     let mut v = serde_json::to_value(config).unwrap_or_default();
-    let Some(base) = &config.base_dir else {
-        return v;
-    };
-    let absolute = |file: &mut serde_json::Value| {
-        if let Some(f) = file.as_str()
-            && Path::new(f).is_relative()
-        {
-            *file = serde_json::Value::String(base.join(f).display().to_string());
-        }
-    };
-    if let Some(data) = v.get_mut("data").and_then(|d| d.as_object_mut()) {
-        for spec in data.values_mut() {
-            if let Some(file) = spec.get_mut("file") {
-                absolute(file);
-            }
-        }
-    }
-    if let Some(tls) = v.get_mut("tls").and_then(|t| t.as_object_mut()) {
-        for k in ["ca_file", "client_cert", "client_key"] {
-            if let Some(file) = tls.get_mut(k) {
-                absolute(file);
-            }
-        }
+    if let Some(base) = &config.base_dir {
+        userflux_engine::files::absolute_names(&mut v, base);
     }
     v
 }
@@ -196,7 +175,7 @@ fn progress(status: &Mutex<Status>, shards: &Path, n: u32) {
 /// The run failed: `status.json` says why, exit 1.
 fn fail(dir: &RunDir, status: &Mutex<Status>, why: String) -> anyhow::Result<ExitCode> {
     let error = RunError {
-        kind: "shards".into(),
+        kind: RunErrorKind::Shards,
         message: why.clone(),
     };
     let st = userflux_engine::run::finish_status(status, RunState::Failed, 1, Some(error));

@@ -6,7 +6,7 @@
 //! config (nothing is created); 99 thresholds failed; 130 a second
 //! SIGINT/SIGTERM ended the run at once (requests in flight counted as
 //! `interrupted`, the summary still written; a third signal, or a summary
-//! not written within [`ABORT_WAIT`], exits with only `status.json`).
+//! not written within 3 s, exits with only `status.json`).
 //! In cluster mode (`USERFLUX_CLUSTER=1`, a Kubernetes Job's pod) a shard
 //! whose run completed exits 0 whatever its thresholds, and prints its
 //! results framed on stdout (see `userflux_engine::cluster`).
@@ -17,21 +17,21 @@ mod search_cmd;
 use anyhow::Context as _;
 use clap::{Args, Parser, Subcommand};
 use parking_lot::Mutex;
-use signal_hook::consts::{SIGINT, SIGTERM};
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
 use userflux_engine::aggregator::Halt;
 use userflux_engine::config::quick::{self, Quick};
 use userflux_engine::config::{Config, ConfigError, Method};
 use userflux_engine::duration::Dur;
 use userflux_engine::report::human_summary;
-use userflux_engine::run::{execute, finish_status, finish_status_with, initial_status, prepare};
+use userflux_engine::run::{
+    execute, finish_status, finish_status_with, initial_status, lifecycle, prepare,
+};
 use userflux_engine::rundir::RunDir;
-use userflux_engine::status::RunError;
-use userflux_engine::summary::{EXIT_THRESHOLDS, RunState};
+use userflux_engine::status::{RunError, RunErrorKind};
+use userflux_engine::summary::RunState;
 
 #[derive(Parser)]
 #[command(
@@ -64,10 +64,6 @@ enum Command {
     },
 }
 
-/// Exit code of a run ended at once by a second signal (128 + SIGINT, as shells report it).
-const EXIT_SIGNALLED: i32 = 130;
-/// How long a second signal waits for the summary before exiting without it.
-const ABORT_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
 /// Largest `--body-file` (the body is sent whole with every request).
 const MAX_BODY_FILE: u64 = 16 * 1024 * 1024;
 
@@ -484,46 +480,6 @@ fn start_time(args: &RunArgs) -> Result<Option<(std::time::SystemTime, String)>,
     Ok(Some((t, text)))
 }
 
-/// Waits for the start time `t` (`text` as given), unless a signal comes
-/// first: then says which (issue #27: the first SIGINT was ignored here,
-/// and the run stayed `running` until the start time, up to a day).
-fn wait_for_start(
-    t: std::time::SystemTime,
-    text: &str,
-    dir: &RunDir,
-    stop: &crossbeam_channel::Receiver<Halt>,
-) -> Option<String> {
-    let _ = dir.log(&format!("waiting for the start time {text}"));
-    let wait = t
-        .duration_since(std::time::SystemTime::now())
-        .unwrap_or_default();
-    match stop.recv_timeout(wait) {
-        Ok(Halt::Stop(why) | Halt::Abort(why)) => Some(why),
-        Err(_) => None,
-    }
-}
-
-/// A signal came while waiting for `what` (the start time, or the
-/// barrier): nothing ran, so there is no summary, and the status says why.
-fn stopped_before_start(
-    status: &Mutex<userflux_engine::status::Status>,
-    dir: &RunDir,
-    why: &str,
-    what: &str,
-) -> anyhow::Result<ExitCode> {
-    let message = format!("{why} while waiting for {what}: the run did not start");
-    let error = RunError {
-        kind: "stopped".into(),
-        message: message.clone(),
-    };
-    let st = finish_status(status, RunState::Stopped, EXIT_SIGNALLED, Some(error));
-    dir.write_json("status.json", &st)
-        .context("cannot write status.json")?;
-    let _ = dir.log(&message);
-    eprintln!("userflux-engine: run {}: {message}", dir.run_id);
-    Ok(ExitCode::from(EXIT_SIGNALLED as u8))
-}
-
 /// A sharded run says who it is.
 fn sharding(
     args: &RunArgs,
@@ -549,19 +505,6 @@ fn sharding(
     })
 }
 
-/// Leaves a valid `status.json` (stopped, exit 130) and exits at once: a
-/// third signal, or a run that could not write its summary in time.
-fn exit_without_summary(status: &Mutex<userflux_engine::status::Status>, dir: &RunDir) -> ! {
-    let error = RunError {
-        kind: "signal".into(),
-        message: "ended at once by a signal, without a summary".into(),
-    };
-    let st = finish_status(status, RunState::Stopped, EXIT_SIGNALLED, Some(error));
-    let _ = dir.write_json("status.json", &st);
-    let _ = dir.log("ended at once by a signal, without a summary");
-    std::process::exit(EXIT_SIGNALLED);
-}
-
 fn start(
     args: &RunArgs,
     config: &Config,
@@ -584,60 +527,10 @@ fn start(
     let status = Arc::new(Mutex::new(initial_status(&dir, config)));
     dir.write_json("status.json", &*status.lock())
         .context("cannot write status.json")?;
-    {
-        // A panic anywhere marks the run failed at once; a worker's is then
-        // caught and the summary still written (see `fault`).
-        let (status, dir) = (Arc::clone(&status), dir.clone());
-        userflux_engine::fault::install(move |why| {
-            let Some(mut st) = status.try_lock() else {
-                return; // the panicking thread holds it; nothing safe to do
-            };
-            st.state = RunState::Failed;
-            // Rust's exit code for a panic that ends the process; a
-            // worker's panic is caught and the final status says 1.
-            st.exit_code = Some(101);
-            st.error = Some(RunError {
-                kind: "panic".into(),
-                message: why.to_string(),
-            });
-            st.pid = None;
-            let _ = dir.write_json("status.json", &*st);
-            let _ = dir.log(&format!("engine failure: {why}"));
-        });
-    }
-
-    let (stop_tx, stop_rx) = crossbeam_channel::unbounded();
-    let mut signals = signal_hook::iterator::Signals::new([SIGINT, SIGTERM])
-        .context("cannot install signal handlers")?;
-    let aborted = Arc::new(AtomicBool::new(false));
-    {
-        let (status, dir, aborted) = (Arc::clone(&status), dir.clone(), Arc::clone(&aborted));
-        std::thread::Builder::new()
-            .name("userflux-signals".into())
-            .spawn(move || {
-                for (n, sig) in signals.forever().enumerate() {
-                    let name = if sig == SIGINT { "SIGINT" } else { "SIGTERM" };
-                    match n {
-                        0 => {
-                            let _ = stop_tx.send(Halt::Stop(format!("received {name}")));
-                        }
-                        1 => {
-                            // End now; the summary still gets written, with
-                            // what was in flight counted as interrupted. A run
-                            // too stuck to write it in time exits anyway.
-                            aborted.store(true, Ordering::SeqCst);
-                            let _ = stop_tx.send(Halt::Abort(format!("second {name}")));
-                            let (status, dir) = (Arc::clone(&status), dir.clone());
-                            std::thread::spawn(move || {
-                                std::thread::sleep(ABORT_WAIT);
-                                exit_without_summary(&status, &dir);
-                            });
-                        }
-                        _ => exit_without_summary(&status, &dir),
-                    }
-                }
-            })?;
-    }
+    lifecycle::mark_failed_on_panic(&status, &dir);
+    let signals =
+        lifecycle::watch_signals(&status, &dir).context("cannot install signal handlers")?;
+    let stop_rx = signals.stop.clone();
 
     let progress = !args.quiet;
     let start_at = match &barrier {
@@ -659,11 +552,18 @@ fn start(
             match b.wait(stopped, log) {
                 Ok(Ok(t)) => Some(t),
                 Ok(Err(why)) => {
-                    return stopped_before_start(&status, &dir, &why, "the pods' common start");
+                    let code = lifecycle::stopped_before_start(
+                        &status,
+                        &dir,
+                        &why,
+                        "the pods' common start",
+                    )
+                    .context("cannot write status.json")?;
+                    return Ok(ExitCode::from(code as u8));
                 }
                 Err(e) => {
                     let error = RunError {
-                        kind: "barrier".into(),
+                        kind: RunErrorKind::Barrier,
                         message: e.clone(),
                     };
                     let st = finish_status(&status, RunState::Failed, 1, Some(error));
@@ -677,16 +577,19 @@ fn start(
         }
     };
     if let Some((t, text)) = &start_at
-        && let Some(why) = wait_for_start(*t, text, &dir, &stop_rx)
+        && let Some(why) = lifecycle::wait_for_start(*t, text, &dir, &stop_rx)
     {
-        return stopped_before_start(&status, &dir, &why, &format!("the start time {text}"));
+        let code =
+            lifecycle::stopped_before_start(&status, &dir, &why, &format!("the start time {text}"))
+                .context("cannot write status.json")?;
+        return Ok(ExitCode::from(code as u8));
     }
     let shard = sharding(args, config, start_at);
     let mut summary = match execute(config, plan, &dir, &status, stop_rx, progress) {
         Ok(s) => s,
         Err(e) => {
             let error = RunError {
-                kind: "engine".into(),
+                kind: RunErrorKind::Engine,
                 message: e.to_string(),
             };
             let st = finish_status(&status, RunState::Failed, 1, Some(error));
@@ -698,51 +601,14 @@ fn start(
     summary.shard = shard;
     if let Err(e) = dir.write_json("summary.json", &summary) {
         let error = RunError {
-            kind: "io".into(),
+            kind: RunErrorKind::Io,
             message: format!("cannot write summary.json: {e}"),
         };
         let st = finish_status(&status, RunState::Failed, 1, Some(error));
         let _ = dir.write_json("status.json", &st);
         anyhow::bail!("cannot write {}: {e}", dir.file("summary.json").display());
     }
-    let failed = summary.failed_thresholds();
-    let code = if summary.state == RunState::Failed {
-        1
-    } else if aborted.load(Ordering::SeqCst) {
-        EXIT_SIGNALLED
-    } else if failed > 0 {
-        EXIT_THRESHOLDS
-    } else {
-        0
-    };
-    // a shard's thresholds are judged again on the merge, the run's verdict
-    let code = if cluster {
-        userflux_engine::cluster::exit_code(code)
-    } else {
-        code
-    };
-    let error = if summary.state == RunState::Failed {
-        Some(RunError {
-            kind: "panic".into(),
-            message: summary
-                .stop_reason
-                .clone()
-                .unwrap_or_else(|| "the engine failed".into()),
-        })
-    } else if failed > 0 {
-        Some(RunError {
-            kind: "thresholds".into(),
-            message: format!("{failed} of {} thresholds failed", summary.thresholds.len()),
-        })
-    } else {
-        (summary.state == RunState::Stopped).then(|| RunError {
-            kind: "stopped".into(),
-            message: summary
-                .stop_reason
-                .clone()
-                .unwrap_or_else(|| "stopped before the end".into()),
-        })
-    };
+    let (code, error) = lifecycle::verdict(&summary, signals.aborted(), cluster);
     let st = finish_status_with(&status, &summary, code, error);
     dir.write_json("status.json", &st)
         .context("cannot write status.json")?;

@@ -16,7 +16,7 @@ use userflux_engine::duration::Dur;
 use userflux_engine::run::search::{self, Trial};
 use userflux_engine::run::{finish_status, finish_status_with};
 use userflux_engine::rundir::RunDir;
-use userflux_engine::status::RunError;
+use userflux_engine::status::{RunError, RunErrorKind};
 use userflux_engine::summary::RunState;
 use userflux_engine::thresholds::ThresholdSpec;
 
@@ -257,7 +257,7 @@ pub fn execute(config: &Config, dir: &RunDir, quiet: bool, json: bool) -> ExitCo
             eprintln!("userflux-engine: the search failed: {e}");
             let _ = dir.log(&format!("search failed: {e}"));
             let error = RunError {
-                kind: "engine".into(),
+                kind: RunErrorKind::Engine,
                 message: e,
             };
             let st = finish_status(&status, RunState::Failed, 1, Some(error));
@@ -283,7 +283,7 @@ pub fn execute(config: &Config, dir: &RunDir, quiet: bool, json: bool) -> ExitCo
         result.exit_code()
     };
     let error = (code != 0).then(|| RunError {
-        kind: "thresholds".into(),
+        kind: RunErrorKind::Thresholds,
         message: result.outcome.clone(),
     });
     let st = finish_status_with(&status, &summary, code, error);

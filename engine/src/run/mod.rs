@@ -4,6 +4,7 @@
 
 pub mod barrier;
 pub mod cluster;
+pub mod lifecycle;
 pub mod report;
 pub mod rundir;
 pub mod search;

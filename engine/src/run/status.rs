@@ -65,9 +65,76 @@ pub struct Progress {
     pub vus: u32,
 }
 
+/// Why a run did not end well, and what the message says of it.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct RunError {
-    /// A stable word for scripts (`signal`, `config`, `io`, `engine`).
-    pub kind: String,
+    /// A stable word for scripts: one of [`RunErrorKind`]'s.
+    pub kind: RunErrorKind,
     pub message: String,
+}
+
+impl RunError {
+    pub fn new(kind: RunErrorKind, message: impl Into<String>) -> RunError {
+        RunError {
+            kind,
+            message: message.into(),
+        }
+    }
+}
+
+/// Every word `status.json`'s `error.kind` can hold (the schema lists them).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum RunErrorKind {
+    /// Stopped before its end: a signal, `userfluxctl run stop`, or a stop
+    /// while waiting for the start time or the barrier (state `stopped`).
+    Stopped,
+    /// Ended at once by a signal without writing a summary (a third
+    /// signal, or a second one the run could not honour in time).
+    Signal,
+    /// The engine panicked: the run failed (its summary, if written, has
+    /// what was measured until then).
+    Panic,
+    /// The run completed and some thresholds failed (exit code 99).
+    Thresholds,
+    /// The engine could not run the plan, or it was gone (killed, or not
+    /// running when the daemon restarted) without a status of its own.
+    Engine,
+    /// A file of the run directory could not be written.
+    Io,
+    /// A sharded run on Kubernetes: the pods' start barrier failed.
+    Barrier,
+    /// A local sharded run (`--shards N`): a shard failed or was lost.
+    Shards,
+    /// The daemon could not start the engine, or it stopped with the run
+    /// still queued.
+    Daemon,
+}
+
+impl RunErrorKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunErrorKind::Stopped => "stopped",
+            RunErrorKind::Signal => "signal",
+            RunErrorKind::Panic => "panic",
+            RunErrorKind::Thresholds => "thresholds",
+            RunErrorKind::Engine => "engine",
+            RunErrorKind::Io => "io",
+            RunErrorKind::Barrier => "barrier",
+            RunErrorKind::Shards => "shards",
+            RunErrorKind::Daemon => "daemon",
+        }
+    }
+}
+
+impl std::fmt::Display for RunErrorKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl PartialEq<&str> for RunErrorKind {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
 }

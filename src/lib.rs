@@ -135,6 +135,19 @@ pub fn output_within(cmd: &mut Command, limit: std::time::Duration) -> std::proc
     }
 }
 
+/// Asserts a finished command exited 0; otherwise panics with its exit
+/// code, stderr and stdout (the one success assertion of the tests).
+#[track_caller]
+pub fn assert_ok(out: &std::process::Output) {
+    assert!(
+        out.status.success(),
+        "exited {:?}\n--- stderr\n{}\n--- stdout\n{}",
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr),
+        String::from_utf8_lossy(&out.stdout)
+    );
+}
+
 /// The single run directory under `runs`.
 pub fn only_run(runs: &Path) -> PathBuf {
     let dirs: Vec<PathBuf> = std::fs::read_dir(runs)

@@ -254,7 +254,7 @@ fn a_shard_over_its_thresholds_succeeds_and_the_merge_fails_them() {
     assert_eq!(failed, Some(1), "{}", own["thresholds"]);
     let out = tmp.path().join("out");
     let c = collect(&docs, &pods, &out, false);
-    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+    userflux::assert_ok(&c);
     let dirs = shard_dirs(&out, 2);
     assert_eq!(dirs.len(), 2);
     let merged = tmp.path().join("merged");
@@ -299,7 +299,7 @@ fn a_crashed_shard_leaves_the_others_to_finish_and_merge() {
     );
     assert!(err.contains("pod-1/stdout.log: no framed summary"), "{err}");
     let c = collect(&docs, &pods, &out, true);
-    assert!(c.status.success(), "{}", String::from_utf8_lossy(&c.stderr));
+    userflux::assert_ok(&c);
     let dirs = shard_dirs(&out, 2);
     assert_eq!(dirs, vec![out.join("shard-0")]);
     let merged = tmp.path().join("merged");
@@ -307,7 +307,7 @@ fn a_crashed_shard_leaves_the_others_to_finish_and_merge() {
         &["merge", "--partial", "--out", merged.to_str().unwrap()],
         &[&dirs[0]],
     );
-    assert!(m.status.success(), "{}", String::from_utf8_lossy(&m.stderr));
+    userflux::assert_ok(&m);
     let (summary, _) = userflux::load_run(&merged);
     assert!(summary.totals.requests > 0);
     assert!(
@@ -342,7 +342,7 @@ fn a_crashed_shard_leaves_the_others_to_finish_and_merge() {
         &[&big],
     );
     let err = String::from_utf8_lossy(&c.stderr);
-    assert!(c.status.success(), "{err}");
+    userflux::assert_ok(&c);
     assert!(
         err.contains("big.log: 10 MiB, as large as the kubelet's log rotation"),
         "{err}"

@@ -34,7 +34,7 @@ fn a_huge_or_far_lifetime_is_a_cookie_that_outlives_the_iteration() {
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    userflux::assert_ok(&out);
     let (s, _) = load_run(&only_run(&runs));
     assert_eq!((s.totals.requests, s.totals.errors), (20, 0), "{text}");
     assert_eq!(s.flows["f"].iterations, 10);

@@ -439,7 +439,7 @@ fn ctl_config_commands_work_without_a_daemon() {
         .unwrap_or_default();
     assert!(key.starts_with("http_req_failed{endpoint:"), "{v}");
     let out = ctl(&["config", "validate", tressi.to_str().unwrap()]);
-    assert!(out.status.success());
+    userflux::assert_ok(&out);
     let bad = tmp.path().join("bad.json");
     std::fs::write(&bad, r#"{"stages": [{"duration": "1s", "target": 1}], "endpoints": [{"name": "a", "url": "http://127.0.0.1:1/", "weight": -1}]}"#).unwrap();
     let out = ctl(&["config", "validate", bad.to_str().unwrap()]);
@@ -462,7 +462,7 @@ fn ctl_config_commands_work_without_a_daemon() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    userflux::assert_ok(&out);
 }
 
 #[test]
@@ -483,7 +483,7 @@ fn report_and_compare_through_userfluxctl() {
         assert!(stderr.contains("make setup"), "{stderr}");
         return;
     }
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    userflux::assert_ok(&out);
     assert!(d.runs.join(&a).join("report.html").exists());
     assert!(d.runs.join(&a).join("throughput.png").exists());
     let out = d.ctl(&["compare", &a, &b, "--tolerance", "1000%"]);

@@ -110,7 +110,7 @@ fn check_stuck_target(behave: fn(TcpStream)) {
     let tmp = tempfile::tempdir().unwrap();
     let port = server(behave);
     let (out, took) = run(port, tmp.path(), "");
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     // 1 s of load and 0.5 s of graceful stop, with room for a slow machine
     assert!(took < Duration::from_secs(5), "ended on time: {took:?}");
     let dir = only_run(&tmp.path().join("runs"));
@@ -171,7 +171,7 @@ fn requests_that_finish_within_the_graceful_stop_are_ordinary() {
     });
     let tmp = tempfile::tempdir().unwrap();
     let (out, _) = run(port, tmp.path(), "");
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     let (s, _) = load_run(&only_run(&tmp.path().join("runs")));
     assert_eq!(s.totals.requests, 2 * VUS, "{:?}", s.totals);
     assert_eq!(s.totals.errors, 0, "{:?}", s.totals.error_kinds);

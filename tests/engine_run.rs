@@ -450,7 +450,7 @@ fn a_closed_stdout_does_not_panic_the_engine() {
     let out = child.wait_with_output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    userflux::assert_ok(&out);
     assert!(tmp.path().join("run/summary.json").exists());
 }
 
@@ -609,7 +609,7 @@ fn a_configs_requests_budget_is_exact_over_endpoints_workers_and_models() {
         gw.url()
     );
     let out = run_config(tmp.path(), &config, &[]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     let (s, _) = summary_of(tmp.path());
     assert_eq!(s.state, RunState::Finished);
     assert_eq!(s.totals.requests, 1234, "{:?}", s.totals);
@@ -630,7 +630,7 @@ fn a_configs_requests_budget_is_exact_over_endpoints_workers_and_models() {
     // `-n` replaces it
     let tmp = tempfile::tempdir().unwrap();
     let out = run_config(tmp.path(), &config, &["-n", "100"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     let (s, _) = summary_of(tmp.path());
     assert_eq!(s.totals.requests, 100);
     assert!(
@@ -674,7 +674,7 @@ fn validate_warns_of_a_host_that_does_not_resolve_here_and_run_refuses_it() {
     ] {
         let out = cmd.arg(&file).output().unwrap();
         let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(0), "{err}");
+        userflux::assert_ok(&out);
         assert!(
             err.contains("warning: target: cannot resolve host \"gateway.userflux.invalid\""),
             "{err}"

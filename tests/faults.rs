@@ -35,7 +35,7 @@ fn a_target_restarting_mid_run_counts_the_gap_and_connections_come_back() {
     std::thread::sleep(Duration::from_millis(1000));
     let _back = Gateway::start_on(&addr.to_string(), None, tmp.path()); // ...and comes back on the same port
     let out = child.wait_with_output().unwrap();
-    assert!(out.status.success());
+    userflux::assert_ok(&out);
     let s: Summary = serde_json::from_value(read_json(&dir.join("summary.json"))).unwrap();
     assert_eq!(s.state, RunState::Finished);
     assert!(s.totals.errors > 0, "the gap is counted");

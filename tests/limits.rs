@@ -180,7 +180,7 @@ fn extreme_and_malformed_configs_are_refused_with_the_field() {
     // A byte-order mark is skipped, not an error.
     let file = write(tmp.path(), "bom.json", &format!("\u{feff}{BASE}"));
     let out = engine().arg("validate").arg(&file).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     // A config file without an end is refused at its size limit.
     let out = engine()
         .args(["run", "--config", "/dev/zero", "--runs-dir"])
@@ -242,7 +242,7 @@ fn the_largest_accepted_values_run_and_stop() {
     );
     let file = write(tmp.path(), "max.json", &config);
     let out = engine().arg("validate").arg(&file).output().unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     let runs = tmp.path().join("runs");
     let (code, took) = stop_after(
         &["run", "--config", file.to_str().unwrap()],
@@ -272,7 +272,7 @@ fn a_rate_far_beyond_the_machine_ends_on_time_and_honours_the_first_signal() {
         .arg(&runs)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     assert!(t0.elapsed() < Duration::from_secs(12), "{:?}", t0.elapsed());
     let (s, _) = load_run(&only_run(&runs));
     assert!(

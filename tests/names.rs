@@ -22,7 +22,7 @@ fn names_with_spaces_slashes_and_quotes_go_through_summary_samples_report_and_co
     });
     let runs = tmp.path().join("runs");
     let out = run_with_config(&config.to_string(), &tmp.path().join("c.json"), &runs, &[]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     let dir = only_run(&runs);
     let (s, _) = load_run(&dir);
     let names: Vec<&String> = s.endpoints.keys().collect();
@@ -50,7 +50,7 @@ fn names_with_spaces_slashes_and_quotes_go_through_summary_samples_report_and_co
             .unwrap()
     };
     let out = analytics(&["report", dir.to_str().unwrap()]);
-    assert!(out.status.success(), "{out:?}");
+    userflux::assert_ok(&out);
     let html = std::fs::read_to_string(dir.join("report.html")).unwrap();
     assert!(html.contains("GET /api/users") && html.contains("POST /api/orders &#34;fast&#34; ✓"));
     assert!(
@@ -69,7 +69,7 @@ fn names_with_spaces_slashes_and_quotes_go_through_summary_samples_report_and_co
         "--out",
         tmp.path().join("cmp").to_str().unwrap(),
     ]);
-    assert!(out.status.success(), "{out:?}");
+    userflux::assert_ok(&out);
     let cmp = std::fs::read_to_string(tmp.path().join("cmp/compare.html")).unwrap();
     assert!(cmp.contains("GET /api/users"));
 }

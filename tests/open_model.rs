@@ -112,7 +112,7 @@ fn corrected_latency_shows_a_stall_that_measured_latency_hides() {
             gw.url()
         ),
     );
-    assert!(out.status.success());
+    userflux::assert_ok(&out);
     let p90 = closed.endpoints["stalls"].latency_ms.unwrap().p90;
     assert!(p90 < 50.0, "closed-model p90 {p90} ms hides the stall");
     assert!(closed.endpoints["stalls"].latency_corrected_ms.is_none());

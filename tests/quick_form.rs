@@ -58,7 +58,7 @@ fn method_headers_body_and_an_exact_request_count() {
             "2",
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     let seen = rec.seen();
     assert_eq!(seen.len(), 1000, "the server saw exactly -n requests");
     for r in &seen {
@@ -99,7 +99,7 @@ fn an_exact_count_when_a_worker_has_no_connection() {
         &runs,
         &[&rec.url(), "-n", "300", "-c", "1", "--threads", "2"],
     );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     assert_eq!(rec.seen().len(), 300);
     let s = summary(&runs);
     assert_eq!(s.totals.requests, 300);
@@ -127,7 +127,7 @@ fn a_body_file_is_sent_as_the_body() {
             "1",
         ],
     );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     let seen = rec.seen();
     assert_eq!(seen.len(), 5);
     assert!(
@@ -192,7 +192,7 @@ fn a_requests_budget_not_reached_within_the_duration_is_said() {
         .arg(&runs)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     let s = summary(&runs);
     let b = s.requests_budget.expect("the budget is in the summary");
     assert_eq!(b.asked, 500);
@@ -209,7 +209,7 @@ fn a_requests_budget_not_reached_within_the_duration_is_said() {
     let fast = Scripted::start(Arc::new(|_: &userflux::Seen| ok("", "fast")));
     let runs = tmp.path().join("runs2");
     let out = quick(&runs, &[&format!("{}/", fast.url()), "-n", "5", "-c", "1"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     let b = summary(&runs).requests_budget.expect("the budget");
     assert_eq!((b.asked, b.sent, b.missed), (5, 5, None));
 }
@@ -223,7 +223,7 @@ fn no_keepalive_opens_a_connection_per_request() {
         &runs,
         &[&rec.url(), "--no-keepalive", "-n", "200", "-c", "2"],
     );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     let seen = rec.seen();
     assert_eq!(seen.len(), 200);
     assert!(
@@ -242,7 +242,7 @@ fn rate_sends_on_schedule_and_with_n_exactly_n() {
     let rec = recorder();
     let runs = tmp.path().join("runs");
     let out = quick(&runs, &[&rec.url(), "--rate", "400", "-d", "5s", "-c", "8"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     let s = summary(&runs);
     let n = s.totals.requests as f64;
     assert!((n - 2000.0).abs() <= 60.0, "400/s for 5 s: {n}");
@@ -257,7 +257,7 @@ fn rate_sends_on_schedule_and_with_n_exactly_n() {
         &runs,
         &[&rec.url(), "--rate", "500", "-n", "777", "-c", "8"],
     );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     let s = summary(&runs);
     assert_eq!(s.totals.requests, 777, "dropped {}", s.totals.dropped);
     assert_eq!(s.totals.dropped, 0);
@@ -271,7 +271,7 @@ fn json_prints_the_summary_on_stdout_and_the_human_one_on_stderr() {
     let rec = recorder();
     let runs = tmp.path().join("runs");
     let out = quick(&runs, &[&rec.url(), "-n", "50", "-c", "2", "--json"]);
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     let s: Summary = serde_json::from_slice(&out.stdout).expect("stdout is the summary");
     assert_eq!(s.totals.requests, 50);
     assert_eq!(s, summary(&runs), "the same as summary.json");
@@ -307,7 +307,7 @@ fn timeouts_fail_requests_after_the_given_time() {
         &runs,
         &[&url, "--timeout", "300ms", "-d", "1s", "-c", "2", "-t", "1"],
     );
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     let s = summary(&runs);
     let timeouts = s.totals.error_kinds.get("timeout").copied().unwrap_or(0);
     assert!(timeouts >= 4, "{:?}", s.totals.error_kinds);
@@ -363,7 +363,7 @@ fn connect_timeout_ends_a_connect_that_hangs() {
     );
     // SAFETY: closing the descriptor opened above.
     unsafe { libc::close(fd) };
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     let s = summary(&runs);
     assert!(
         s.totals.error_kinds.get("connect").copied().unwrap_or(0) > 0,

@@ -21,7 +21,7 @@ fn partial_seconds_one_final_rate_and_columns_that_fit_the_longest_name() {
     let runs = tmp.path().join("runs");
     let out = run_with_config(&config.to_string(), &tmp.path().join("c.json"), &runs, &[]);
     let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    userflux::assert_ok(&out);
     let (s, st) = load_run(&only_run(&runs));
 
     // t=0 is whole; the second the load ended in (1.5 s) and the graceful

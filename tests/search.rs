@@ -396,8 +396,7 @@ fn a_signal_ends_the_search_with_what_it_found() {
     // SAFETY: kill(2) on the pid of a child we spawned and have not reaped.
     assert_eq!(unsafe { libc::kill(child.id() as i32, libc::SIGINT) }, 0);
     let out = child.wait_with_output().unwrap();
-    let text = String::from_utf8_lossy(&out.stdout).to_string();
-    assert_eq!(out.status.code(), Some(0), "{text}");
+    userflux::assert_ok(&out);
     let (s, st) = load_run(&dir);
     let r = s.search.as_ref().unwrap();
     let last = r.trials.last().unwrap();

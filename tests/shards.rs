@@ -87,7 +87,7 @@ fn merged_into<P: AsRef<Path>>(
 ) -> (Summary, userflux_engine::status::Status) {
     let dirs: Vec<&Path> = dirs.iter().map(AsRef::as_ref).collect();
     let o = merge(&dirs, &["--out", out.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    userflux::assert_ok(&o);
     load_run(out)
 }
 
@@ -289,7 +289,7 @@ fn merge_refuses_what_is_not_one_sharded_run() {
         .arg(format!("{}/health", gw.url()))
         .output()
         .unwrap();
-    assert!(out.status.success());
+    userflux::assert_ok(&out);
     refused(&[&plain], &[], "not a shard's run");
     // a partial merge says what is missing
     let partial = tmp.path().join("partial");

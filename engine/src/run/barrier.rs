@@ -38,7 +38,7 @@ pub const SERVICE_ACCOUNT_ENV: &str = "USERFLUX_SERVICE_ACCOUNT_DIR";
 pub const SERVICE_ACCOUNT_DIR: &str = "/var/run/secrets/kubernetes.io/serviceaccount";
 pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(600);
 /// Long enough for every pod to see the last one ready (they poll every
-/// [`POLL`]) and for the readiness to reach the API server.
+/// `POLL`, 1 s) and for the readiness to reach the API server.
 pub const DEFAULT_MARGIN: Duration = Duration::from_secs(10);
 /// How often the pods are listed.
 const POLL: Duration = Duration::from_secs(1);

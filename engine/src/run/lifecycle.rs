@@ -60,7 +60,7 @@ impl Signals {
 /// Installs the SIGINT/SIGTERM handlers and their thread: the first signal
 /// stops the run (graceful stop), the second aborts it (what was in flight
 /// counted as interrupted; a run too stuck to write its summary within
-/// [`ABORT_WAIT`] exits anyway), a third exits at once. Every path leaves
+/// `ABORT_WAIT`, 3 s, exits anyway), a third exits at once. Every path leaves
 /// a valid `status.json`.
 pub fn watch_signals(status: &Arc<Mutex<Status>>, dir: &RunDir) -> std::io::Result<Signals> {
     let (stop_tx, stop_rx) = crossbeam_channel::unbounded();

@@ -182,7 +182,10 @@ fn the_readmes_engine_quick_start_runs_as_shown() {
             swapped += 1;
         }
     }
-    assert_eq!(swapped, 2, "the README's run has a demo URL and a -d: {args:?}");
+    assert_eq!(
+        swapped, 2,
+        "the README's run has a demo URL and a -d: {args:?}"
+    );
     let out = output_within(
         Command::new(bin("userflux-engine"))
             .args(&args)
@@ -238,7 +241,8 @@ fn the_readmes_daemon_quick_start_runs_as_shown() {
         .expect("the README's run names a config");
     let mut demo: serde_json::Value =
         serde_json::from_str(&read(&root().join(&args[config]))).unwrap();
-    demo["stages"] = serde_json::json!([{"duration": "1s", "target": 8}, {"duration": "1s", "target": 8}]);
+    demo["stages"] =
+        serde_json::json!([{"duration": "1s", "target": 8}, {"duration": "1s", "target": 8}]);
     let copy = tmp.path().join(&args[config]);
     std::fs::create_dir_all(copy.parent().unwrap()).unwrap();
     std::fs::write(&copy, demo.to_string()).unwrap();
@@ -281,15 +285,15 @@ fn schema_fields(v: &serde_json::Value, at: &str, out: &mut BTreeMap<String, Str
         serde_json::Value::Object(map) => {
             for (key, value) in map {
                 let here = format!("{at}/{key}");
-                if key == "properties" {
-                    if let Some(props) = value.as_object() {
-                        for (name, spec) in props {
-                            out.entry(name.clone())
-                                .or_insert_with(|| format!("{here}/{name}"));
-                            schema_fields(spec, &format!("{here}/{name}"), out);
-                        }
-                        continue;
+                if key == "properties"
+                    && let Some(props) = value.as_object()
+                {
+                    for (name, spec) in props {
+                        out.entry(name.clone())
+                            .or_insert_with(|| format!("{here}/{name}"));
+                        schema_fields(spec, &format!("{here}/{name}"), out);
                     }
+                    continue;
                 }
                 schema_fields(value, &here, out);
             }
@@ -354,7 +358,10 @@ fn the_config_reference_names_every_field_of_the_schema() {
         serde_json::json!({"type": "string"});
     let missing = undocumented(&grown, &doc);
     assert_eq!(missing.len(), 1, "{missing:?}");
-    assert!(missing[0].contains("not_documented_anywhere"), "{missing:?}");
+    assert!(
+        missing[0].contains("not_documented_anywhere"),
+        "{missing:?}"
+    );
 }
 
 /// GitHub's anchor for a heading: lower case, punctuation dropped, spaces

@@ -364,6 +364,46 @@ fn the_config_reference_names_every_field_of_the_schema() {
     );
 }
 
+/// The fields the rows of `docs/config.md`'s field tables (those headed
+/// `| field | default | meaning |`) name in their first cell.
+fn table_fields(doc: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut in_table = false;
+    for line in prose(doc).lines() {
+        if line.starts_with("| field | default | meaning |") {
+            in_table = true;
+        } else if !line.starts_with('|') {
+            in_table = false;
+        } else if in_table && !line.starts_with("|---") {
+            let first = line.split('|').nth(1).unwrap_or("");
+            out.extend(first.split('`').skip(1).step_by(2).map(String::from));
+        }
+    }
+    out
+}
+
+#[test]
+fn the_config_reference_names_no_field_the_schema_lacks() {
+    let schema: serde_json::Value =
+        serde_json::from_str(&read(&root().join("schemas/config.schema.json"))).unwrap();
+    let mut fields = BTreeMap::new();
+    schema_fields(&schema, "#", &mut fields);
+    let doc = read(&root().join("docs/config.md"));
+    let named = table_fields(&doc);
+    assert!(named.len() > 50, "the field tables name {named:?}");
+    let stale: Vec<&String> = named
+        .iter()
+        .filter(|path| {
+            let last = path.trim_end_matches("[]").rsplit('.').next().unwrap_or("");
+            !fields.contains_key(last.trim_end_matches("[]"))
+        })
+        .collect();
+    assert!(
+        stale.is_empty(),
+        "docs/config.md's field tables name fields the schema does not have: {stale:?}"
+    );
+}
+
 /// GitHub's anchor for a heading: lower case, punctuation dropped, spaces
 /// as hyphens.
 fn slug(heading: &str) -> String {

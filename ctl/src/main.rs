@@ -102,7 +102,7 @@ enum Cmd {
         #[arg(long)]
         partial: bool,
     },
-    /// Kubernetes: the manifests of a sharded run (see README).
+    /// Kubernetes: the manifests of a sharded run (see docs/shards.md).
     #[command(subcommand)]
     Cluster(ClusterCmd),
     /// Compare two runs or more; exit 1 when a later one regressed from the first.

@@ -145,7 +145,7 @@ struct RunArgs {
     /// config's hash and the start time).
     #[arg(long, value_name = "NAME")]
     group: Option<String>,
-    /// A config file (JSON); see the README's config reference.
+    /// A config file (JSON); see docs/config.md.
     #[arg(long)]
     config: Option<PathBuf>,
     /// Base URL that replaces the config's `target`.

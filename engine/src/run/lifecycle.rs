@@ -4,7 +4,7 @@
 //! for a start time, and the exit-code policy with the error `status.json`
 //! records. `main.rs` parses flags and calls these; the contract they keep
 //! (exit codes 0, 1, 99, 130; a valid `status.json` whatever happens) is
-//! the README's.
+//! docs/engine.md's.
 
 use crate::aggregator::Halt;
 use crate::rundir::RunDir;

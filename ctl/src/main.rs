@@ -7,6 +7,7 @@
 //! # Layout
 //!
 //! - `client.rs`: one HTTP request over the daemon's socket.
+//! - `import/`: HAR and Postman collections → configs.
 //! - `main.rs`: the commands.
 
 /// `println!` that leaves a closed stdout alone (`userfluxctl run list | head`
@@ -28,6 +29,7 @@ macro_rules! put {
 
 mod client;
 mod cluster;
+mod import;
 
 use clap::{Args, Parser, Subcommand};
 use client::{Client, ClientError, Reply};
@@ -89,6 +91,10 @@ enum Cmd {
         #[arg(long)]
         partial: bool,
     },
+    /// A browser recording (HAR) or a Postman collection as a config on
+    /// stdout; what was left out, on stderr (see docs/import.md).
+    #[command(subcommand)]
+    Import(import::ImportCmd),
     /// Kubernetes: the manifests of a sharded run (see README).
     #[command(subcommand)]
     Cluster(ClusterCmd),
@@ -279,6 +285,7 @@ fn main() -> ExitCode {
         Cmd::Compare { runs, tolerance } => analytics_compare(&client, runs, tolerance),
         Cmd::Merge { dirs, out, partial } => merge(&cli, dirs, out.as_deref(), *partial),
         Cmd::Cluster(c) => cluster::run(c),
+        Cmd::Import(c) => import::run(c).map(|()| 0).map_err(|e| Fail(2, e)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

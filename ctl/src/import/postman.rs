@@ -207,6 +207,9 @@ pub fn import(file: &Path, opts: &PostmanOptions) -> Result<(Value, Report), Imp
                         }
                     }
                     for (var, sel) in script_captures(r.item, &at, &mut report) {
+                        report.note(format!(
+                            "{at}: its test script sets {var} from the response: captured ({sel})"
+                        ));
                         captured.insert(var.clone());
                         st.capture.insert(var, sel);
                     }
@@ -490,7 +493,9 @@ fn step(
         body(b, &mut st, vars, captured, report, at);
     }
     for ev in events(r.item) {
-        report.note(format!("{at}: its {ev} script is not carried over"));
+        report.note(format!(
+            "{at}: its {ev} script does not run (its assertions and logic are not carried over)"
+        ));
     }
     Some(st)
 }

@@ -460,3 +460,47 @@ fn an_http2_entry_loses_its_pseudo_headers_and_joins_repeated_ones() {
     assert_eq!(c["flows"][0]["name"], "two");
     assert!(err.contains("HTTP/2 pseudo-headers"), "{err}");
 }
+
+#[test]
+fn a_tressi_config_with_postman_variables_migrates_and_validates() {
+    // Tressi's examples put Postman's `{{$timestamp}}` in a payload; the
+    // engine takes Postman's dynamic variables as aliases (issue #34).
+    let tmp = tempfile::tempdir().unwrap();
+    let file = tmp.path().join("tressi.json");
+    std::fs::write(
+        &file,
+        r#"{"$schema": "https://raw.githubusercontent.com/kevinchatham/tressi/main/schemas/tressi.schema.v0.0.13.json",
+            "options": {"durationSec": 5},
+            "requests": [{"url": "http://127.0.0.1:8080/api/orders", "method": "POST", "rps": 5,
+                          "payload": {"at": "{{$timestamp}}", "iso": "{{$isoTimestamp}}", "id": "{{$guid}}", "n": "{{$randomInt}}"}}]}"#,
+    )
+    .unwrap();
+    let out = output_within(
+        ctl().args(["config", "migrate"]).arg(&file),
+        Duration::from_secs(30),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    let c: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let body = c["endpoints"][0]["body"].as_str().unwrap();
+    assert!(
+        body.contains("{{$timestamp}}") && body.contains("{{$randomInt}}"),
+        "{body}"
+    );
+    // and an unknown one is still refused, naming the aliases
+    std::fs::write(
+        &file,
+        r#"{"options": {"durationSec": 5}, "requests": [{"url": "http://127.0.0.1:8080/x", "method": "POST", "payload": {"e": "{{$randomEmail}}"}}]}"#,
+    )
+    .unwrap();
+    let out = output_within(
+        ctl().args(["config", "migrate"]).arg(&file),
+        Duration::from_secs(30),
+    );
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("unknown variable \"$randomEmail\"") && err.contains("$isoTimestamp"),
+        "{err}"
+    );
+}

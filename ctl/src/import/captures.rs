@@ -22,7 +22,7 @@
 
 use super::{Report, StepOut};
 use serde_json::{Value, json};
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 /// What a recorded response returned that a later request may send back.
 #[derive(Debug, Default, Clone)]
@@ -72,40 +72,72 @@ struct Source {
 /// Links the steps of one flow: `returned[i]` is what step `i`'s response
 /// held. Edits `steps` in place (captures, templates) and reports.
 pub fn link(flow: &str, steps: &mut [StepOut], returned: &[Returned], report: &mut Report) {
-    let sources = sources(returned);
-    // What the client had sent up to and including each step, before any
-    // template was put in: strong values as text, weak ones by (key, value).
-    let mut sent_text = Vec::with_capacity(steps.len());
-    let mut sent_slots = Vec::with_capacity(steps.len());
-    let mut text = String::new();
-    let mut slots = BTreeSet::new();
-    for s in steps.iter() {
-        text.push_str(&s.path);
-        text.push('\n');
-        for v in s.headers.values() {
-            text.push_str(v);
-            text.push('\n');
+    // What each request sent, before any template was put in: its text
+    // (for strong values) and its (key, value) slots (for weak ones).
+    let texts: Vec<String> = steps
+        .iter()
+        .map(|s| {
+            let mut t = s.path.clone();
+            for v in s.headers.values() {
+                t.push('\n');
+                t.push_str(v);
+            }
+            t.push('\n');
+            t.push_str(s.body.as_deref().unwrap_or(""));
+            t
+        })
+        .collect();
+    let slots: Vec<BTreeSet<(String, String)>> = steps
+        .iter()
+        .map(|s| weak_slots(s).into_iter().collect())
+        .collect();
+    // Which steps send each value: looked up by word (a response can hold
+    // thousands of values, a recording hundreds of requests: searching
+    // every text for every value took minutes on a 10 MB HAR), by search
+    // only for values with other characters.
+    let mut words: HashMap<&str, Vec<usize>> = HashMap::new();
+    for (i, t) in texts.iter().enumerate() {
+        for w in t.split(|c: char| !word_char(c)).filter(|w| !w.is_empty()) {
+            let v = words.entry(w).or_default();
+            if v.last() != Some(&i) {
+                v.push(i);
+            }
         }
-        text.push_str(s.body.as_deref().unwrap_or(""));
-        text.push('\n');
-        slots.extend(weak_slots(s));
-        sent_text.push(text.clone());
-        sent_slots.push(slots.clone());
     }
+    let sending = |value: &str| -> Vec<usize> {
+        if value.chars().all(word_char) {
+            words.get(value).cloned().unwrap_or_default()
+        } else {
+            (0..texts.len())
+                .filter(|&i| texts[i].contains(value))
+                .collect()
+        }
+    };
+    // Each source with the steps that send its value, if a later one does.
+    let sources: Vec<(Source, Vec<usize>)> = sources(returned)
+        .into_iter()
+        .filter_map(|src| {
+            let at = sending(&src.value);
+            at.iter().any(|&i| i > src.step).then_some((src, at))
+        })
+        .collect();
     let mut names: BTreeMap<(usize, String), String> = BTreeMap::new();
     let mut taken = BTreeSet::new();
     for i in 1..steps.len() {
         // Latest source first: a value returned twice comes from the newer
         // response. Longer values first, so one inside another is not cut.
-        let mut cands: Vec<&Source> = sources.iter().filter(|s| s.step < i).collect();
+        let mut cands: Vec<&Source> = sources
+            .iter()
+            .filter(|(s, at)| s.step < i && at.contains(&i))
+            // a strong value the client sent before its response came is
+            // the client's own (weak ones are judged by key where used)
+            .filter(|(s, at)| !(s.strong && at.iter().any(|&j| j <= s.step)))
+            .map(|(s, _)| s)
+            .collect();
         cands.sort_by(|a, b| b.step.cmp(&a.step).then(b.value.len().cmp(&a.value.len())));
         let mut used = BTreeSet::new();
         for src in cands {
             if used.contains(&src.value) {
-                continue;
-            }
-            // weak values are judged by (key, value) where they are used
-            if src.strong && sent_text[src.step].contains(&src.value) {
                 continue;
             }
             let key = (src.step, src.value.clone());
@@ -123,7 +155,7 @@ pub fn link(flow: &str, steps: &mut [StepOut], returned: &[Returned], report: &m
             let hit = if src.strong {
                 replace_strong(&mut steps[i], &src.value, &tpl)
             } else {
-                replace_weak(&mut steps[i], &src.value, &tpl, &sent_slots[src.step])
+                replace_weak(&mut steps[i], &src.value, &tpl, &slots[..=src.step])
             };
             if hit {
                 used.insert(src.value.clone());
@@ -152,6 +184,11 @@ pub fn link(flow: &str, steps: &mut [StepOut], returned: &[Returned], report: &m
             ));
         }
     }
+}
+
+/// Characters of a word: a value made of these is found by word lookup.
+fn word_char(c: char) -> bool {
+    c.is_alphanumeric() || "-_.~".contains(c)
 }
 
 fn selector_text(sel: &Value) -> String {
@@ -334,8 +371,12 @@ fn replace_weak(
     s: &mut StepOut,
     value: &str,
     tpl: &str,
-    known: &BTreeSet<(String, String)>,
+    sent: &[BTreeSet<(String, String)>],
 ) -> bool {
+    let known = |k: &str, v: &str| {
+        sent.iter()
+            .any(|s| s.contains(&(k.to_string(), v.to_string())))
+    };
     let mut hit = false;
     let (path, query) = match s.path.split_once('?') {
         Some((p, q)) => (p.to_string(), Some(q.to_string())),
@@ -343,7 +384,7 @@ fn replace_weak(
     };
     let mut segs: Vec<String> = path.split('/').map(str::to_string).collect();
     for i in 1..segs.len() {
-        if segs[i] == value && !known.contains(&(segs[i - 1].clone(), value.to_string())) {
+        if segs[i] == value && !known(&segs[i - 1], value) {
             segs[i] = tpl.to_string();
             hit = true;
         }
@@ -353,7 +394,7 @@ fn replace_weak(
         let parts: Vec<String> = q
             .split('&')
             .map(|kv| match kv.split_once('=') {
-                Some((k, v)) if v == value && !known.contains(&(k.into(), v.into())) => {
+                Some((k, v)) if v == value && !known(k, v) => {
                     hit = true;
                     format!("{k}={tpl}")
                 }
@@ -373,7 +414,7 @@ fn replace_weak(
             path: String::new(),
             ..StepOut::default()
         }) {
-            if v == value && !known.contains(&(k.clone(), v)) {
+            if v == value && !known(&k, &v) {
                 keys.push(k);
             }
         }

@@ -504,3 +504,52 @@ fn a_tressi_config_with_postman_variables_migrates_and_validates() {
         "{err}"
     );
 }
+
+#[test]
+fn odd_values_in_a_har_or_a_collection_never_panic() {
+    // Multi-byte text where dates, URLs and templates are cut, a negative
+    // time, a status past 999, nested JSON, unknown fields: each imports
+    // (exit 0) or is refused (exit 2), never a panic (101).
+    let tmp = tempfile::tempdir().unwrap();
+    let deep = format!("{}1{}", "[".repeat(100), "]".repeat(100));
+    let har = serde_json::json!({"log": {"pages": [{"id": 7}, {"id": "p", "title": "é{},\u{7}"}],
+    "entries": [
+        {"pageref": "p", "startedDateTime": "2026-12-03T07:45:0é", "time": -5,
+         "request": {"method": "pöst", "url": "http://ü.example/é?x=ä{{", "headers": [{"name": "X-É", "value": "{{vars.x}}"}],
+                     "postData": {"params": [{"name": "ä b", "value": "&="}]}},
+         "response": {"status": 70000, "headers": [{"name": "X-Tok", "value": "ééééééééééééééééé1"}],
+                      "content": {"mimeType": "application/json", "text": deep, "encoding": "base64"}}},
+        {"pageref": "p", "startedDateTime": "2026-12-03T07:45:06.1234567890+99:99", "time": 1e300,
+         "request": {"method": "GET", "url": "http://ü.example/a/ééééééééééééééééé1", "headers": []},
+         "response": {"status": 200, "content": {"text": "{\"id\": \"é\", \"k\": [{\"id\": 1}]}"}}},
+        {"pageref": "p", "startedDateTime": "2026-12-03T07:45:06.5Z",
+         "request": {"method": "GET", "url": "http://ü.example/b/1?id=1", "headers": []},
+         "response": {"status": 200}}
+    ]}});
+    let coll = serde_json::json!({"info": {"name": "é", "schema": "v2.1"},
+        "item": [{"name": "{{", "request": {"method": "GET", "url": "{{baseUrl}}/é/{{$randomEmail}}/{{x}}",
+                  "auth": {"type": "basic", "basic": {"username": "é", "password": "{{p}}"}},
+                  "body": {"mode": "graphql", "graphql": {"query": "{ a }", "variables": "not json"}}},
+                  "event": [{"listen": "test", "script": {"exec": "pm.environment.set(\"é\", pm.response.json()[\"a\"][0].b);\npm.environment.set('x', pm.response.json().é"}}]},
+                 {"name": "f", "item": [{"name": "r", "request": "http://h/x"}]}]});
+    let h = tmp.path().join("odd.har");
+    let c = tmp.path().join("odd.json");
+    std::fs::write(&h, har.to_string()).unwrap();
+    std::fs::write(&c, coll.to_string()).unwrap();
+    for args in [
+        vec!["har", h.to_str().unwrap()],
+        vec!["har", h.to_str().unwrap(), "--include-assets", "--one-flow"],
+        vec!["postman", c.to_str().unwrap()],
+        vec![
+            "postman",
+            c.to_str().unwrap(),
+            "--target",
+            "http://127.0.0.1:1/base/",
+        ],
+    ] {
+        let (code, _, err) = import(&args);
+        eprintln!("{args:?}: {code:?}\n{err}");
+        assert!(matches!(code, Some(0 | 2)), "{args:?}: {code:?} {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+    }
+}

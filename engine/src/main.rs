@@ -662,8 +662,9 @@ fn start(
     })?;
     dir.write_json("config.json", config)
         .context("cannot write config.json")?;
-    // Where the run goes, before it starts (issue #34: only the last line said).
-    if !args.quiet && !cluster {
+    // Where the run goes, before it starts (issue #34: only the last line
+    // said); the daemon's runs (`--prepared`) are its own to say.
+    if !args.quiet && !cluster && !args.prepared {
         if args.no_save {
             eprintln!("userflux-engine: run {} (not kept: --no-save)", dir.run_id);
         } else {

@@ -138,6 +138,32 @@ fn the_run_directory_is_said_at_the_start_and_no_save_keeps_nothing() {
     assert_eq!(unsaved(), before, "a --no-save run left its directory");
     let out = quick(&runs, &[&rec.url(), "--no-save"]);
     assert_eq!(out.status.code(), Some(2));
+
+    // -o DIR: the run exactly there
+    let there = tmp.path().join("there");
+    let out = output_within(
+        engine()
+            .args([
+                "run",
+                &rec.url(),
+                "-d",
+                "300ms",
+                "-c",
+                "1",
+                "-t",
+                "1",
+                "-q",
+                "-o",
+            ])
+            .arg(&there),
+        Duration::from_secs(60),
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(there.join("summary.json").is_file());
 }
 
 /// This machine's leftover `--no-save` directories.

@@ -170,7 +170,7 @@ struct RunArgs {
     #[arg(long, default_value = "runs", conflicts_with = "run_dir")]
     runs_dir: PathBuf,
     /// Write the run into exactly this directory, new or empty (a run is never overwritten).
-    #[arg(long)]
+    #[arg(short = 'o', long)]
     run_dir: Option<PathBuf>,
     /// Do not keep the run: it is written to a temporary directory, removed
     /// once the summary is printed.

@@ -290,6 +290,7 @@ pub enum ImportCmd {
     /// A browser recording (HAR 1.2) as a config: one flow per page, the
     /// headers that matter, think times, captures (see docs/import.md).
     Har {
+        /// The HAR file (a browser's "Save all as HAR with content").
         file: PathBuf,
         /// Base URL that replaces the recorded origin.
         #[arg(long)]
@@ -304,6 +305,7 @@ pub enum ImportCmd {
     /// A Postman collection (v2.1 or v2.0) as a config: one flow per
     /// top-level folder, one step per request (see docs/import.md).
     Postman {
+        /// The collection file (Postman: Export → Collection v2.1).
         file: PathBuf,
         /// A Postman environment file whose values fill `{{variables}}`.
         #[arg(long)]

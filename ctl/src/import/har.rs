@@ -228,7 +228,7 @@ pub fn import(file: &Path, opts: &HarOptions) -> Result<(Value, Report), ImportE
                             let name = c.split('=').next().unwrap_or("").trim().to_string();
                             if !name.is_empty() && !set_cookies.contains(&name) {
                                 report.note(format!(
-                                    "{flow_name}: \"{}\" sent the cookie {name}, which no earlier response of this flow set (an earlier page, or before the recording): the run will not send it",
+                                    "{flow_name}: \"{}\" sent the cookie {name}, which no earlier response of this flow set (an earlier page: --one-flow keeps it; or before the recording): the run will not send it",
                                     s.name
                                 ));
                                 set_cookies.insert(name);

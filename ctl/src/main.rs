@@ -19,6 +19,8 @@
 //! - `merge.rs`: `merge`, a sharded run's directories into one.
 //! - `cluster.rs` (+ `cluster/collect.rs`): `cluster manifest|collect`,
 //!   sharded runs on Kubernetes.
+//! - `import/`: `import har|postman`, a browser recording or a Postman
+//!   collection as a config.
 
 /// `println!` that leaves a closed stdout alone (`userfluxctl run list | head`
 /// is not worth a panic).
@@ -41,6 +43,7 @@ mod client;
 mod cluster;
 mod configs;
 mod daemon;
+mod import;
 mod merge;
 mod reports;
 mod runs;
@@ -102,6 +105,10 @@ enum Cmd {
         #[arg(long)]
         partial: bool,
     },
+    /// A browser recording (HAR) or a Postman collection as a config on
+    /// stdout; what was left out, on stderr (see docs/import.md).
+    #[command(subcommand)]
+    Import(import::ImportCmd),
     /// Kubernetes: the manifests of a sharded run (see docs/shards.md).
     #[command(subcommand)]
     Cluster(ClusterCmd),
@@ -144,6 +151,7 @@ fn main() -> ExitCode {
         Cmd::Compare { runs, tolerance } => reports::analytics_compare(&client, runs, tolerance),
         Cmd::Merge { dirs, out, partial } => merge::merge(&cli, dirs, out.as_deref(), *partial),
         Cmd::Cluster(c) => cluster::run(c),
+        Cmd::Import(c) => import::run(c).map(|()| 0).map_err(|e| Fail(2, e)),
     };
     match result {
         Ok(code) => ExitCode::from(code),

@@ -84,6 +84,10 @@ struct RunArgs {
     /// Duration of the quick form, e.g. 10s, 2m [default: 10s; with -n, at most 10m].
     #[arg(short = 'd', long = "duration", value_parser = quick::parse_duration, conflicts_with = "config")]
     duration: Option<Dur>,
+    /// Quick form: the duration, as oha's -z (the same as -d, wrk's).
+    #[arg(short = 'z', value_name = "DURATION", value_parser = quick::parse_duration,
+          conflicts_with_all = ["config", "duration"])]
+    duration_z: Option<Dur>,
     /// Quick form: the request method (GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS).
     #[arg(short = 'm', long, value_name = "METHOD", value_parser = quick::parse_method, conflicts_with = "config")]
     method: Option<Method>,
@@ -111,6 +115,9 @@ struct RunArgs {
     /// Quick form: `Connection: close` on every request (a new connection each time).
     #[arg(long, conflicts_with = "config")]
     no_keepalive: bool,
+    /// Quick form: the same as --no-keepalive (oha's name).
+    #[arg(long, conflicts_with = "config")]
+    disable_keepalive: bool,
     /// Quick form, https: do not verify the server's certificate.
     #[arg(long, conflicts_with = "config")]
     insecure: bool,
@@ -159,8 +166,12 @@ struct RunArgs {
     #[arg(long, default_value = "runs", conflicts_with = "run_dir")]
     runs_dir: PathBuf,
     /// Write the run into exactly this directory, new or empty (a run is never overwritten).
-    #[arg(long)]
+    #[arg(short = 'o', long)]
     run_dir: Option<PathBuf>,
+    /// Do not keep the run: it is written to a temporary directory, removed
+    /// once the summary is printed.
+    #[arg(long, conflicts_with_all = ["run_dir", "runs_dir", "prepared"])]
+    no_save: bool,
     /// The daemon's: --run-dir was prepared for this run (config, queued status, logs).
     #[arg(long, hide = true, requires = "run_dir")]
     prepared: bool,
@@ -185,7 +196,7 @@ impl RunArgs {
         let mut q = Quick::new(
             self.url.as_deref().unwrap_or_default(),
             self.connections,
-            self.duration,
+            self.duration.or(self.duration_z),
         );
         q.method = self.method.unwrap_or_default();
         q.headers.clone_from(&self.headers);
@@ -199,7 +210,7 @@ impl RunArgs {
         q.rate = self.rate;
         q.timeout = self.timeout;
         q.connect_timeout = self.connect_timeout;
-        q.keepalive = !self.no_keepalive;
+        q.keepalive = !(self.no_keepalive || self.disable_keepalive);
         let file = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         if self.insecure || self.cacert.is_some() || self.cert.is_some() {
             q.tls = Some(userflux_engine::tls::TlsSpec {
@@ -297,7 +308,86 @@ fn usage_error(msg: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-fn run(args: RunArgs) -> ExitCode {
+/// The quick form's flag, as the user typed it, for a config field path
+/// its error names (issue #34: `-H` over 8 KiB was reported as
+/// `endpoints[0].headers.X:`, a bad port as `target:`).
+fn typed_flag(path: &str, args: &RunArgs) -> Option<String> {
+    let duration = if args.duration_z.is_some() {
+        "-z"
+    } else {
+        "-d"
+    };
+    let flag = match path {
+        "target" | "endpoints[0].url" | "endpoints[0].path" => "URL",
+        "duration" => match (args.duration.or(args.duration_z), args.rate, args.requests) {
+            (None, Some(r), Some(n)) => return Some(format!("--rate {r} with -n {n}")),
+            _ => duration,
+        },
+        "requests" => "-n",
+        "threads" => "-t",
+        "timeouts.request" => "--timeout",
+        "timeouts.connect" => "--connect-timeout",
+        "endpoints[0].rate" | "endpoints[0].rate_stages" => "--rate",
+        "endpoints[0].method" => "-m",
+        "endpoints[0].max_vus" | "endpoints[0].pre_allocated_vus" => "-c",
+        "endpoints[0].body" if args.body_file.is_some() => "--body-file",
+        "endpoints[0].body" => "--body",
+        "tls.ca_file" => "--cacert",
+        "tls.client_cert" => "--cert",
+        "tls.client_key" => "--key",
+        "samples.rate" => "--sample-rate",
+        p if p.starts_with("stages") && p.ends_with(".target") => "-c",
+        p if p.starts_with("stages") => duration,
+        p => {
+            let name = p.strip_prefix("endpoints[0].headers.")?;
+            return Some(format!("-H '{name}: …'"));
+        }
+    };
+    Some(flag.to_string())
+}
+
+/// A quick-form error with each field path replaced by the flag typed.
+fn quick_error(msg: &str, args: &RunArgs) -> ExitCode {
+    let lines: Vec<String> = msg
+        .lines()
+        .map(|line| {
+            let line = if args.disable_keepalive {
+                line.replace("--no-keepalive:", "--disable-keepalive:")
+            } else {
+                line.to_string()
+            };
+            match line.split_once(": ") {
+                Some((path, why)) => match typed_flag(path, args) {
+                    Some(flag) => format!("{flag}: {why}"),
+                    None => line,
+                },
+                None => line,
+            }
+        })
+        .collect();
+    usage_error(&lines.join("\n"))
+}
+
+/// `--no-save`: the run goes to a temporary directory, removed at the end
+/// (a third signal's immediate exit leaves it in the temporary directory).
+fn run(mut args: RunArgs) -> ExitCode {
+    if !args.no_save {
+        return run_kept(args);
+    }
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    let tmp = std::env::temp_dir().join(format!(
+        "userflux-unsaved-{}-{nanos:09}",
+        std::process::id()
+    ));
+    args.run_dir = Some(tmp.clone());
+    let code = run_kept(args);
+    let _ = std::fs::remove_dir_all(&tmp);
+    code
+}
+
+fn run_kept(args: RunArgs) -> ExitCode {
     // Overrides apply before validation, so `--target` can supply a target
     // the file leaves out.
     let config = match &args.config {
@@ -343,15 +433,8 @@ fn run(args: RunArgs) -> ExitCode {
     });
     let config = match config {
         Ok(c) => c,
-        Err(e) if args.config.is_none() => {
-            // the quick form's flags, by the names the user typed
-            let msg = e
-                .to_string()
-                .replace("tls.ca_file:", "--cacert:")
-                .replace("tls.client_cert:", "--cert:")
-                .replace("tls.client_key:", "--key:");
-            return usage_error(&msg);
-        }
+        // the quick form's flags, by the names the user typed
+        Err(e) if args.config.is_none() => return quick_error(&e.to_string(), &args),
         Err(e) => return config_error(&e.to_string()),
     };
     if let Some(dir) = args.run_dir.as_ref().filter(|_| !args.prepared)
@@ -430,9 +513,7 @@ fn run(args: RunArgs) -> ExitCode {
     let mut plan = match prepare(&config) {
         Ok(p) => p,
         // the quick form's one endpoint is its URL
-        Err(e) if args.config.is_none() => {
-            return usage_error(&e.to_string().replace("endpoints[0].path:", "URL:"));
-        }
+        Err(e) if args.config.is_none() => return quick_error(&e.to_string(), &args),
         Err(e) => return config_error(&e.to_string()),
     };
     for line in plan.absent_units() {
@@ -524,6 +605,19 @@ fn start(
     })?;
     dir.write_json("config.json", config)
         .context("cannot write config.json")?;
+    // Where the run goes, before it starts (issue #34: only the last line
+    // said); the daemon's runs (`--prepared`) are its own to say.
+    if !args.quiet && !cluster && !args.prepared {
+        if args.no_save {
+            eprintln!("userflux-engine: run {} (not kept: --no-save)", dir.run_id);
+        } else {
+            eprintln!(
+                "userflux-engine: run {} in {}",
+                dir.run_id,
+                dir.path.display()
+            );
+        }
+    }
     let status = Arc::new(Mutex::new(initial_status(&dir, config)));
     dir.write_json("status.json", &*status.lock())
         .context("cannot write status.json")?;
@@ -620,11 +714,18 @@ fn start(
         summary.totals.errors,
         summary.totals.rps
     ))?;
-    let human = format!(
-        "{}Run directory: {}\n",
-        human_summary(&summary),
-        dir.path.display()
-    );
+    let human = if args.no_save {
+        format!(
+            "{}Run directory: not kept (--no-save)\n",
+            human_summary(&summary)
+        )
+    } else {
+        format!(
+            "{}Run directory: {}\n",
+            human_summary(&summary),
+            dir.path.display()
+        )
+    };
     // A closed stdout (`| head`) must not turn a finished run into a panic:
     // everything is on disk already, so a failed write is only reported.
     let printed = if cluster {

@@ -12,6 +12,11 @@
 //! becomes a literal), `data.SET.COLUMN` and `vars.NAME`. One `seq` is
 //! taken per request, so `{{seq}}` twice in one request is the same number;
 //! `uuid`, `rand_int` and `rand_str` are drawn anew at each use.
+//!
+//! Postman's dynamic variables are aliases, so a collection's (or a Tressi
+//! config's) `{{$timestamp}}` runs as written: `$timestamp` (Unix seconds),
+//! `$isoTimestamp` (UTC, ISO 8601 with milliseconds), `$guid` (`uuid`) and
+//! `$randomInt` (`rand_int(0,1000)`, Postman's range).
 
 use crate::data::DataSet;
 use std::io::Write as _;
@@ -30,6 +35,10 @@ pub enum Expr {
     RandInt(i64, i64),
     RandStr(u32),
     NowMs,
+    /// `$timestamp`: Unix time in seconds.
+    NowS,
+    /// `$isoTimestamp`: `2026-12-03T07:45:06.123Z`.
+    NowIso,
     /// Column `col` of the current row of data set `set`.
     Data {
         set: usize,
@@ -280,6 +289,18 @@ impl Ctx<'_> {
                     .map_or(0, |d| d.as_millis() as u64);
                 out.extend_from_slice(num.format(ms).as_bytes());
             }
+            Expr::NowS => {
+                let s = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_secs());
+                out.extend_from_slice(num.format(s).as_bytes());
+            }
+            Expr::NowIso => {
+                let ms = std::time::SystemTime::now()
+                    .duration_since(std::time::UNIX_EPOCH)
+                    .map_or(0, |d| d.as_millis() as u64);
+                write_iso(ms, out);
+            }
             Expr::Data { set, col } => {
                 let row = self.rows.get(set).copied().unwrap_or(0) as usize;
                 out.extend_from_slice(self.data[set].cell(row, col).as_bytes());
@@ -314,6 +335,31 @@ pub fn unsafe_in_body(_: u8) -> bool {
     false
 }
 
+/// Unix milliseconds as `YYYY-MM-DDTHH:MM:SS.mmmZ` (UTC; the civil date by
+/// Howard Hinnant's `civil_from_days`).
+fn write_iso(ms: u64, out: &mut Vec<u8>) {
+    let secs = ms / 1000;
+    let days = (secs / 86_400) as i64;
+    let sod = secs % 86_400;
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    let _ = write!(
+        out,
+        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}.{:03}Z",
+        sod / 3600,
+        sod / 60 % 60,
+        sod % 60,
+        ms % 1000
+    );
+}
+
 /// A version 4 UUID from 128 random bits, in its hyphenated form.
 fn write_uuid(bits: u128, out: &mut Vec<u8>) {
     // version 4 in bits 48..52, variant 10 in bits 64..66 (RFC 9562 §5.4)
@@ -335,7 +381,7 @@ enum Resolved {
     Text(String),
 }
 
-const KNOWN: &str = "vu, iteration, seq, uuid, rand_int(a,b), rand_str(n), now_ms, env.NAME, data.SET.COLUMN, vars.NAME";
+const KNOWN: &str = "vu, iteration, seq, uuid, rand_int(a,b), rand_str(n), now_ms, env.NAME, data.SET.COLUMN, vars.NAME; Postman's $timestamp, $isoTimestamp, $guid, $randomInt";
 
 fn parse_expr(s: &str, scope: &Scope<'_>) -> Result<Resolved, String> {
     let simple = match s {
@@ -344,6 +390,11 @@ fn parse_expr(s: &str, scope: &Scope<'_>) -> Result<Resolved, String> {
         "seq" => Some(Expr::Seq),
         "uuid" => Some(Expr::Uuid),
         "now_ms" => Some(Expr::NowMs),
+        // Postman's dynamic variables (see the module's doc).
+        "$timestamp" => Some(Expr::NowS),
+        "$isoTimestamp" => Some(Expr::NowIso),
+        "$guid" => Some(Expr::Uuid),
+        "$randomInt" => Some(Expr::RandInt(0, 1000)),
         _ => None,
     };
     if let Some(e) = simple {
@@ -502,6 +553,57 @@ mod tests {
         let mut out = Vec::new();
         t.render(&mut out, &mut ctx, unsafe_in_header).unwrap();
         String::from_utf8(out).unwrap()
+    }
+
+    #[test]
+    fn postman_dynamic_variables_are_aliases() {
+        let s = scope(&[], None);
+        let t = Template::parse(
+            "{{$guid}} {{$randomInt}} {{$timestamp}} {{ $isoTimestamp }}",
+            &s,
+        )
+        .unwrap();
+        let exprs: Vec<&Expr> = t.exprs().collect();
+        assert_eq!(
+            exprs,
+            [
+                &Expr::Uuid,
+                &Expr::RandInt(0, 1000),
+                &Expr::NowS,
+                &Expr::NowIso
+            ]
+        );
+        let out = render(&t, &[], &[], None);
+        let parts: Vec<&str> = out.split(' ').collect();
+        assert_eq!(parts[0].len(), 36, "{out}");
+        assert!(parts[1].parse::<u32>().unwrap() <= 1000, "{out}");
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs();
+        let ts: u64 = parts[2].parse().unwrap();
+        assert!(now.abs_diff(ts) <= 2, "{out}");
+        assert_eq!(parts[3].len(), 24, "{out}");
+        assert!(
+            parts[3].ends_with('Z') && parts[3].as_bytes()[10] == b'T',
+            "{out}"
+        );
+        // Unknown `$` names are still errors, naming the aliases.
+        let e = Template::parse("{{$randomEmail}}", &s).unwrap_err();
+        assert!(e.contains("$timestamp"), "{e}");
+    }
+
+    #[test]
+    fn iso_timestamps_are_utc_civil_dates() {
+        let iso = |ms| {
+            let mut v = Vec::new();
+            write_iso(ms, &mut v);
+            String::from_utf8(v).unwrap()
+        };
+        assert_eq!(iso(0), "1970-01-01T00:00:00.000Z");
+        // `date -u -d @951782400` (a leap day of a century leap year)
+        assert_eq!(iso(951_782_400_007), "2000-02-29T00:00:00.007Z");
+        assert_eq!(iso(1_796_283_906_123), "2026-12-03T07:45:06.123Z");
     }
 
     #[test]

@@ -28,6 +28,7 @@ macro_rules! put {
 
 mod client;
 mod cluster;
+mod dashboard;
 
 use clap::{Args, Parser, Subcommand};
 use client::{Client, ClientError, Reply};
@@ -89,6 +90,8 @@ enum Cmd {
         #[arg(long)]
         partial: bool,
     },
+    /// The daemon's live dashboard: its URL and token (`daemon start --http`).
+    Dashboard(dashboard::DashboardArgs),
     /// Kubernetes: the manifests of a sharded run (see README).
     #[command(subcommand)]
     Cluster(ClusterCmd),
@@ -193,6 +196,12 @@ enum DaemonCmd {
         /// Where runs are kept.
         #[arg(long, default_value = "runs")]
         runs_dir: PathBuf,
+        /// Serve the live dashboard on this address (userfluxd --http).
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
+        /// Allow a non-loopback --http address (userfluxd --http-public).
+        #[arg(long, requires = "http")]
+        http_public: bool,
     },
     /// Ask userfluxd to stop (its active run is stopped first).
     Stop,
@@ -279,6 +288,7 @@ fn main() -> ExitCode {
         Cmd::Compare { runs, tolerance } => analytics_compare(&client, runs, tolerance),
         Cmd::Merge { dirs, out, partial } => merge(&cli, dirs, out.as_deref(), *partial),
         Cmd::Cluster(c) => cluster::run(c),
+        Cmd::Dashboard(d) => dashboard::run(cli.json, &client, d),
     };
     match result {
         Ok(code) => ExitCode::from(code),
@@ -358,7 +368,11 @@ fn daemon(cli: &Cli, client: &Client, cmd: &DaemonCmd) -> Out {
             }
             Ok(0)
         }
-        DaemonCmd::Start { runs_dir } => {
+        DaemonCmd::Start {
+            runs_dir,
+            http,
+            http_public,
+        } => {
             if client.get("/v1/health").is_ok() {
                 out!(
                     "userfluxd is already running on {}",
@@ -383,6 +397,8 @@ fn daemon(cli: &Cli, client: &Client, cmd: &DaemonCmd) -> Out {
                 .arg(runs_dir)
                 .arg("--socket")
                 .arg(&client.socket)
+                .args(http.iter().flat_map(|a| ["--http", a]))
+                .args(http_public.then_some("--http-public"))
                 .stdin(Stdio::null())
                 .stdout(out)
                 .stderr(err)
@@ -397,6 +413,13 @@ fn daemon(cli: &Cli, client: &Client, cmd: &DaemonCmd) -> Out {
                         client.socket.display(),
                         log.display()
                     );
+                    if let Some(url) = client
+                        .get("/v1/health")
+                        .ok()
+                        .and_then(|r| r.json()["dashboard"].as_str().map(str::to_string))
+                    {
+                        out!("dashboard on {url} (`userfluxctl dashboard` prints its token)");
+                    }
                     return Ok(0);
                 }
                 if let Ok(Some(st)) = child.try_wait() {

@@ -93,7 +93,7 @@ let view = null;
 function newView(id) {
   return {
     id, source: null, status: null, fromSummary: false, config: null,
-    t: [], rps: [], target: [], lat: { p50: [], p95: [], p99: [], c50: [], c95: [], c99: [] },
+    t: [], rps: [], errors: [], opens: new Map(), lat: { p50: [], p95: [], p99: [], c50: [], c95: [], c99: [] },
     kinds: new Map(), vus: new Map(), st: new Map(), flows: new Map(), events: [],
     last: null, charts: {}, dirty: false,
   };
@@ -164,10 +164,14 @@ function onSecond(v, s, dropped) {
   const n = v.t.length;
   v.t.push(s.t + 1);
   v.rps.push(s.rps);
-  let target = null, c = { p50: null, p95: null, p99: null };
+  let c = { p50: null, p95: null, p99: null };
   const kinds = {}, live = s.live || {};
   for (const [name, e] of Object.entries(live)) {
-    if (e.target_rps !== undefined) target = (target || 0) + e.target_rps;
+    if (e.target_rps !== undefined) {
+      // an open-model endpoint: its achieved rate against its schedule's
+      series(v.opens, name + " target", n);
+      series(v.opens, name + " achieved", n);
+    }
     if (e.corrected) for (const k of ["p50", "p95", "p99"]) {
       // the worst open-model endpoint's corrected percentile
       if (e.corrected[k] !== null && (c[k] === null || e.corrected[k] > c[k])) c[k] = e.corrected[k];
@@ -175,7 +179,13 @@ function onSecond(v, s, dropped) {
     for (const [kind, count] of Object.entries(e.error_kinds || {})) kinds[kind] = (kinds[kind] || 0) + count;
     void name;
   }
-  v.target.push(target);
+  v.errors.push(s.errors);
+  for (const [key, a] of v.opens) {
+    const name = key.slice(0, key.lastIndexOf(" "));
+    const e = live[name];
+    if (key.endsWith(" target")) a.push(e && e.target_rps !== undefined ? e.target_rps : null);
+    else a.push(s.endpoints[name] ? s.endpoints[name].rps : null);
+  }
   v.lat.p50.push(s.p50); v.lat.p95.push(s.p95); v.lat.p99.push(s.p99);
   v.lat.c50.push(c.p50); v.lat.c95.push(c.p95); v.lat.c99.push(c.p99);
   for (const k of Object.keys(kinds)) series(v.kinds, k, n);
@@ -264,6 +274,8 @@ function eventsPlugin(v) {
 function chart(v, id, names, data, opts) {
   const key = names.join("\u0000");
   const el = $(id);
+  // a chart with nothing to show (no flows, no Server-Timing) is hidden
+  el.parentElement.hidden = names.length === 0;
   let c = v.charts[id];
   if (c && c.key !== key) { c.plot.destroy(); c = null; }
   if (!c) {
@@ -291,17 +303,24 @@ function render(v) {
   v.dirty = false;
   if (v !== view || typeof uPlot === "undefined") return;
   const s = v.last;
-  if (s) setStats(v.totals[0] === null ? sum(v, "requests") : v.totals[0], v.totals[1] === null ? sum(v, "errors") : v.totals[1], s.rps, s.p99, s.vus);
-  const rateNames = ["achieved"], rateData = [v.rps];
-  if (v.target.some((x) => x !== null)) { rateNames.push("target"); rateData.push(v.target); }
-  chart(v, "chart-rate", rateNames, rateData, { style: (n) => (n === "target" ? { dash: [6, 4] } : {}) });
+  const fin = v.summary && v.status && FINAL.has(v.status.state) ? v.summary.totals : null;
+  if (fin) {
+    // a run that ended: its whole-run figures (the last second may be a partial one)
+    setStats(fin.requests, fin.errors, fin.rps, fin.latency_ms ? fin.latency_ms.p99 : null, fin.vus === undefined ? null : fin.vus);
+  } else if (s) {
+    setStats(v.totals[0] === null ? sum(v, "requests") : v.totals[0], v.totals[1] === null ? sum(v, "errors") : v.totals[1], s.rps, s.p99, s.vus);
+  }
+  const rateNames = ["all achieved", ...v.opens.keys()], rateData = [v.rps, ...v.opens.values()];
+  chart(v, "chart-rate", rateNames, rateData, {
+    style: (n, i) => (n.endsWith(" target") ? { dash: [6, 4], stroke: PALETTE[(i + 1) % PALETTE.length] } : {}),
+  });
   const latNames = ["p50", "p95", "p99"], latData = [v.lat.p50, v.lat.p95, v.lat.p99];
   if (v.lat.c99.some((x) => x !== null)) {
     latNames.push("corrected p50", "corrected p95", "corrected p99");
     latData.push(v.lat.c50, v.lat.c95, v.lat.c99);
   }
   chart(v, "chart-latency", latNames, latData, { style: (n, i) => (n.startsWith("corrected") ? { dash: [6, 4], stroke: PALETTE[i - 3] } : {}) });
-  chart(v, "chart-errors", [...v.kinds.keys()], [...v.kinds.values()]);
+  chart(v, "chart-errors", ["all", ...v.kinds.keys()], [v.errors, ...v.kinds.values()]);
   chart(v, "chart-vus", [...v.vus.keys()], [...v.vus.values()], { plugins: [eventsPlugin(v)] });
   chart(v, "chart-st", [...v.st.keys()], [...v.st.values()]);
   chart(v, "chart-flows", [...v.flows.keys()], [...v.flows.values()]);

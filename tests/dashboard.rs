@@ -504,3 +504,60 @@ fn a_hundred_runs_are_listed_on_the_page() {
         Duration::from_secs(15),
     );
 }
+
+/// Writes the README's picture of the page (docs/dashboard.png) from a
+/// live run: a flow, a closed endpoint set to 2 VUs by hand, an open-model
+/// endpoint with checks and a threshold. Not a check; run it with
+/// `USERFLUX_SCREENSHOT=docs/dashboard.png cargo test --test dashboard screenshot -- --ignored`.
+#[test]
+#[ignore]
+fn screenshot_for_the_readme() {
+    let out = std::env::var("USERFLUX_SCREENSHOT").unwrap_or("dashboard.png".into());
+    let mut browser = cdp::Browser::launch().expect("chromium");
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let d = Daemon::start(&tmp.path().join("runs"));
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut c: Value =
+        serde_json::from_str(&std::fs::read_to_string(root.join("examples/shop.json")).unwrap())
+            .unwrap();
+    c["name"] = "shop + open model".into();
+    c["target"] = gw.url().into();
+    c["stages"] =
+        serde_json::json!([{"duration": "3s", "target": 12}, {"duration": "40s", "target": 12}]);
+    c["data"]["users"]["file"] = root
+        .join("examples/data/users.csv")
+        .display()
+        .to_string()
+        .into();
+    c["endpoints"]
+        .as_array_mut()
+        .unwrap()
+        .push(serde_json::json!({
+            "name": "products", "method": "GET", "path": "/api/products",
+            "rate_stages": [{"duration": "8s", "target": 400}, {"duration": "35s", "target": 400}],
+            "max_vus": 40,
+            "checks": {"status is 200": {"status": 200}, "fast": {"duration_lt": "20ms"}}
+        }));
+    c["thresholds"]["http_req_duration{endpoint:products}"] = serde_json::json!(["p(99)<50"]);
+    let id = d.submit(&c.to_string());
+    d.wait_state(&id, &["running"], 20);
+    let page = browser.open(&format!("{}/?run={id}#token={}", d.origin(), d.token));
+    std::thread::sleep(Duration::from_secs(8));
+    let (status, body) = d.http(
+        "POST",
+        &format!("/v1/runs/{id}/vus"),
+        &[d.bearer()],
+        r#"{"unit": "users", "vus": 2}"#,
+    );
+    assert_eq!(status, 202, "{body}");
+    std::thread::sleep(Duration::from_secs(10));
+    let png = browser.screenshot(&page, 1400, 2150);
+    let b64 = tmp.path().join("shot.b64");
+    std::fs::write(&b64, png).unwrap();
+    let decoded = Command::new("base64").arg("-d").arg(&b64).output().unwrap();
+    std::fs::write(&out, decoded.stdout).unwrap();
+    let (status, _) = d.http("POST", &format!("/v1/runs/{id}/stop"), &[d.bearer()], "");
+    assert_eq!(status, 202);
+    d.wait_state(&id, &["stopped"], 30);
+}

@@ -186,6 +186,22 @@ impl Browser {
         r["result"]["value"].clone()
     }
 
+    /// A PNG of the page at `width` × `height` CSS pixels, base64.
+    pub fn screenshot(&mut self, page: &Page, width: u32, height: u32) -> String {
+        self.call(
+            Some(&page.session),
+            "Emulation.setDeviceMetricsOverride",
+            json!({"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false}),
+        );
+        std::thread::sleep(Duration::from_millis(1500)); // the charts redraw at the new width
+        let r = self.call(
+            Some(&page.session),
+            "Page.captureScreenshot",
+            json!({"format": "png"}),
+        );
+        r["data"].as_str().unwrap().to_string()
+    }
+
     /// Evaluates `expr` until it is true, or panics after `within`.
     pub fn wait_for(&mut self, page: &Page, expr: &str, within: Duration) {
         let t0 = Instant::now();

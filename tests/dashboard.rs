@@ -463,6 +463,27 @@ fn dead_event_stream_clients_keep_the_daemon_bounded_and_new_ones_are_served() {
     );
     drop((dead, more));
     d.wait_state(&id, &["finished"], 40);
+    // What the stream sent is the summary's timeline, a second at a time.
+    let live = std::fs::read_to_string(d.runs.join(&id).join("live.ndjson")).unwrap();
+    let lines: Vec<userflux_engine::live::LiveSecond> = live
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let s = summary(&d, &id);
+    let timeline = s["timeline"].as_array().unwrap();
+    assert_eq!(lines.len(), timeline.len());
+    for (l, t) in lines.iter().zip(timeline) {
+        assert_eq!(
+            serde_json::to_value(&l.second).unwrap(),
+            *t,
+            "second {}",
+            l.second.t
+        );
+    }
+    assert_eq!(
+        lines.last().unwrap().total_requests,
+        s["totals"]["requests"].as_u64().unwrap()
+    );
 }
 
 #[test]

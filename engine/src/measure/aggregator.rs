@@ -523,8 +523,11 @@ impl<'a> Aggregator<'a> {
         extras: Vec<crate::live::LiveEndpoint>,
     ) {
         let names = || self.plan.endpoints.iter().map(|e| e.name.clone());
-        let mut vus: Vec<u32> = self.timeline.iter().map(|(s, _)| s.vus).collect();
-        vus.push(second.vus);
+        let mut vus = Vec::new();
+        if !self.plan.thresholds.is_empty() {
+            vus.extend(self.timeline.iter().map(|(s, _)| s.vus));
+            vus.push(second.vus);
+        }
         let line = LiveSecond {
             second: Second {
                 endpoints: names().zip(endpoints.iter().cloned()).collect(),

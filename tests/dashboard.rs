@@ -336,11 +336,52 @@ fn control_routes_need_the_token_and_the_dashboards_own_origin() {
     let (status, _) = d.http(
         "POST",
         &format!("/v1/runs/{id}/stop"),
-        &[d.bearer(), own],
+        &[d.bearer(), own.clone()],
         "",
     );
     assert_eq!(status, 202);
     d.wait_state(&id, &["stopped"], 30);
+    // A run from a config file on the machine (the page's "Start run").
+    let file = tmp.path().join("c.json");
+    std::fs::write(&file, config(&gw, 1, 1)).unwrap();
+    let ask = serde_json::json!({"path": file, "target": gw.url()}).to_string();
+    let (status, body) = d.http(
+        "POST",
+        "/v1/runs/from-file",
+        &[d.bearer(), own.clone()],
+        &ask,
+    );
+    assert_eq!(status, 201, "{body}");
+    let from_file = serde_json::from_str::<Value>(&body).unwrap()["run_id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        d.wait_state(&from_file, &["finished", "failed"], 30),
+        "finished"
+    );
+    for (bad, want) in [
+        (
+            r#"{"path": "/nonexistent.json"}"#,
+            "not a readable .json config",
+        ),
+        (
+            r#"{"path": "/etc/hostname"}"#,
+            "not a readable .json config",
+        ),
+        (r#"{"file": "x.json"}"#, "expected {path, target?}"),
+    ] {
+        let (status, body) = d.http(
+            "POST",
+            "/v1/runs/from-file",
+            &[d.bearer(), own.clone()],
+            bad,
+        );
+        assert_eq!(status, 400, "{bad}: {body}");
+        assert!(body.contains(want), "{bad}: {body}");
+    }
+    let (status, _) = d.http("POST", "/v1/runs/from-file", &[foreign], &ask);
+    assert_eq!(status, 403);
     // The report's files are path-checked.
     for path in [
         format!("/v1/runs/{id}/files/config.json"),

@@ -40,6 +40,8 @@ pub const MAX_CLIENTS: usize = 32;
 pub const MAX_PENDING: usize = 64 * 1024;
 /// A client that takes no byte for this long is dropped.
 pub const STALL: Duration = Duration::from_secs(15);
+/// The socket's send buffer asked of the kernel (which doubles it).
+const SNDBUF: libc::c_int = 32 * 1024;
 /// How often the files are looked at.
 const TICK: Duration = Duration::from_millis(200);
 /// A comment after this long without a frame.
@@ -85,6 +87,25 @@ impl Client {
     }
 }
 
+fn set_sndbuf(s: &TcpStream, n: libc::c_int) -> io::Result<()> {
+    use std::os::fd::AsRawFd;
+    // SAFETY: a valid socket, and a c_int option value of the size given.
+    let r = unsafe {
+        libc::setsockopt(
+            s.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_SNDBUF,
+            (&n as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    if r == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// The run's status, compact JSON, and whether it is final.
 fn status(dir: &Path) -> Option<(String, bool)> {
     let s = crate::runs::read_status(dir)?;
@@ -116,6 +137,9 @@ pub fn serve(stream: TcpStream, dir: PathBuf, resume: Option<u64>) {
     if c.stream.set_nonblocking(true).is_err() {
         return;
     }
+    // The kernel's side bounded too: left to grow, a loopback socket's send
+    // buffer took 400 KiB of frames a client never read (the unit test below).
+    let _ = set_sndbuf(&c.stream, SNDBUF);
     let _ = run(&mut c, &dir, resume);
     let _ = c.stream.shutdown(std::net::Shutdown::Both);
 }
@@ -223,6 +247,116 @@ fn run(c: &mut Client, dir: &Path, resume: Option<u64>) -> io::Result<()> {
         }
         if !more || !c.pending.is_empty() {
             std::thread::sleep(TICK);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::Read;
+    use std::net::TcpListener;
+
+    fn status_json(state: &str) -> String {
+        serde_json::json!({
+            "state": state, "run_id": "20261203-000000-abcd", "name": "t", "pid": null,
+            "started_at": null, "updated_at": "2026-12-03T00:00:00Z", "ended_at": null,
+            "progress": {"elapsed_s": 0.0, "duration_s": 1.0, "requests": 0, "errors": 0,
+                         "rps": 0.0, "p99_ms": null, "vus": 0},
+            "exit_code": null, "error": null
+        })
+        .to_string()
+    }
+
+    fn append(dir: &Path, from: u64, n: u64, pad: usize) {
+        let mut f = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(dir.join(LIVE_FILE))
+            .unwrap();
+        let fill = "x".repeat(pad);
+        for t in from..from + n {
+            writeln!(f, "{{\"t\":{t},\"fill\":\"{fill}\"}}").unwrap();
+        }
+    }
+
+    /// Reads what arrives until the stream has been quiet for `quiet`.
+    fn drain(s: &mut TcpStream, quiet: Duration) -> String {
+        s.set_read_timeout(Some(quiet)).unwrap();
+        let mut out = Vec::new();
+        let mut buf = [0u8; 65536];
+        while let Ok(n) = s.read(&mut buf) {
+            if n == 0 {
+                break;
+            }
+            out.extend_from_slice(&buf[..n]);
+        }
+        String::from_utf8_lossy(&out).into_owned()
+    }
+
+    #[test]
+    fn a_client_that_stops_reading_loses_seconds_not_the_daemons_memory() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("status.json"), status_json("running")).unwrap();
+        append(dir.path(), 0, 1, 10);
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+        let (server, _) = listener.accept().unwrap();
+        let path = dir.path().to_path_buf();
+        let serving = std::thread::spawn(move || serve(server, path, None));
+        let first = drain(&mut client, Duration::from_millis(800));
+        assert!(first.contains("id: 0\nevent: second\n"), "{first}");
+        // The client stops reading while 1000 seconds of 1 KiB arrive: far
+        // more than the 64 KiB pending plus what the sockets hold (~290 KB
+        // arrived here: the kernel buffers of both ends and the pending). (The
+        // daemon reads at most 64 KiB of the file a tick: 16 ticks, 3.2 s.)
+        append(dir.path(), 1, 1000, 1024);
+        std::thread::sleep(Duration::from_secs(5));
+        let behind = drain(&mut client, Duration::from_millis(800));
+        assert!(
+            behind.len() < 1000 * 1024 / 2,
+            "{} bytes: the daemon buffered what the client did not take",
+            behind.len()
+        );
+        // The next second that fits says how many were skipped.
+        append(dir.path(), 1001, 1, 10);
+        let next = drain(&mut client, Duration::from_millis(800));
+        let ids: Vec<&str> = behind.lines().filter(|l| l.starts_with("id: ")).collect();
+        assert!(
+            next.contains("id: 1001\n"),
+            "{next} after {} ids, the last {:?}, {}",
+            ids.len(),
+            ids.last(),
+            &behind[behind.len().saturating_sub(300)..]
+        );
+        assert!(next.contains("\"dropped\":"), "{next}");
+        // The run ends: an end event, and the stream closes.
+        std::fs::write(dir.path().join("status.json"), status_json("finished")).unwrap();
+        let end = drain(&mut client, Duration::from_secs(2));
+        assert!(end.contains("event: end\n"), "{end}");
+        serving.join().unwrap();
+    }
+
+    #[test]
+    fn a_new_client_gets_the_history_whole_and_resumes_after_its_last_id() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("status.json"), status_json("finished")).unwrap();
+        append(dir.path(), 0, 300, 1024); // more than one pending buffer's worth
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        for (resume, first) in [(None, 0), (Some(250), 251)] {
+            let mut client = TcpStream::connect(listener.local_addr().unwrap()).unwrap();
+            let (server, _) = listener.accept().unwrap();
+            let path = dir.path().to_path_buf();
+            let serving = std::thread::spawn(move || serve(server, path, resume));
+            let text = drain(&mut client, Duration::from_secs(3));
+            serving.join().unwrap();
+            let ids: Vec<u64> = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("id: ")?.parse().ok())
+                .collect();
+            assert_eq!(ids, (first..300).collect::<Vec<_>>());
+            assert!(!text.contains("dropped"));
+            assert!(text.ends_with("\n\n") && text.contains("event: end\n"));
         }
     }
 }

@@ -321,14 +321,7 @@ mod tests {
         // The next second that fits says how many were skipped.
         append(dir.path(), 1001, 1, 10);
         let next = drain(&mut client, Duration::from_millis(800));
-        let ids: Vec<&str> = behind.lines().filter(|l| l.starts_with("id: ")).collect();
-        assert!(
-            next.contains("id: 1001\n"),
-            "{next} after {} ids, the last {:?}, {}",
-            ids.len(),
-            ids.last(),
-            &behind[behind.len().saturating_sub(300)..]
-        );
+        assert!(next.contains("id: 1001\n"), "{next}");
         assert!(next.contains("\"dropped\":"), "{next}");
         // The run ends: an end event, and the stream closes.
         std::fs::write(dir.path().join("status.json"), status_json("finished")).unwrap();

@@ -4,7 +4,8 @@
 # of examples/demo.json (three endpoints) and examples/shop.json (a login →
 # product → cart → checkout flow from a CSV of users) submitted with
 # userfluxctl and followed to their summaries; or the configs given.
-# Only 127.0.0.1 is ever loaded; the gateway (and a daemon started here)
+# The daemon serves the live dashboard (its URL is printed, watch the runs
+# there). Only 127.0.0.1 is ever loaded; the gateway (and a daemon started here)
 # stop when the script ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,8 +25,15 @@ trap cleanup EXIT
 start_gateway "$out" "$bin/userflux-gateway"
 echo "demo: gateway listening on $addr"
 if ! "$bin/userfluxctl" daemon status > /dev/null 2>&1; then
-  "$bin/userfluxctl" daemon start --runs-dir runs
+  # the live dashboard on a free loopback port (USERFLUX_HTTP picks another address)
+  "$bin/userfluxctl" daemon start --runs-dir runs --http "${USERFLUX_HTTP:-127.0.0.1:0}"
   started_daemon=1
+fi
+# Watch and steer the runs below in a browser: the URL carries the token.
+if url=$("$bin/userfluxctl" --json dashboard 2> /dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["open"])'); then
+  echo "demo: dashboard $url"
+else
+  echo "demo: this userfluxd serves no dashboard (start it with: userfluxctl daemon start --http 127.0.0.1:8090)"
 fi
 code=0
 for config in "${configs[@]}"; do

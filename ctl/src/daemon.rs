@@ -14,6 +14,12 @@ pub(crate) enum DaemonCmd {
         /// Where runs are kept.
         #[arg(long, default_value = "runs")]
         runs_dir: PathBuf,
+        /// Serve the live dashboard on this address (userfluxd --http).
+        #[arg(long, value_name = "ADDR")]
+        http: Option<String>,
+        /// Allow a non-loopback --http address (userfluxd --http-public).
+        #[arg(long, requires = "http")]
+        http_public: bool,
     },
     /// Ask userfluxd to stop (its active run is stopped first).
     Stop,
@@ -40,7 +46,11 @@ pub(crate) fn daemon(cli: &Cli, client: &Client, cmd: &DaemonCmd) -> Out {
             }
             Ok(0)
         }
-        DaemonCmd::Start { runs_dir } => {
+        DaemonCmd::Start {
+            runs_dir,
+            http,
+            http_public,
+        } => {
             if client.get("/v1/health").is_ok() {
                 out!(
                     "userfluxd is already running on {}",
@@ -65,6 +75,8 @@ pub(crate) fn daemon(cli: &Cli, client: &Client, cmd: &DaemonCmd) -> Out {
                 .arg(runs_dir)
                 .arg("--socket")
                 .arg(&client.socket)
+                .args(http.iter().flat_map(|a| ["--http", a]))
+                .args(http_public.then_some("--http-public"))
                 .stdin(Stdio::null())
                 .stdout(out)
                 .stderr(err)
@@ -79,6 +91,13 @@ pub(crate) fn daemon(cli: &Cli, client: &Client, cmd: &DaemonCmd) -> Out {
                         client.socket.display(),
                         log.display()
                     );
+                    if let Some(url) = client
+                        .get("/v1/health")
+                        .ok()
+                        .and_then(|r| r.json()["dashboard"].as_str().map(str::to_string))
+                    {
+                        out!("dashboard on {url} (`userfluxctl dashboard` prints its token)");
+                    }
                     return Ok(0);
                 }
                 if let Ok(Some(st)) = child.try_wait() {

@@ -16,6 +16,7 @@
 //! - `runs.rs`: `run start|status|list|stop|logs`, following a run.
 //! - `configs.rs`: `config validate|schema|migrate`.
 //! - `reports.rs`: `report` and `compare` (the Python analytics).
+//! - `dashboard.rs`: `dashboard`, the live dashboard's URL and token.
 //! - `merge.rs`: `merge`, a sharded run's directories into one.
 //! - `cluster.rs` (+ `cluster/collect.rs`): `cluster manifest|collect`,
 //!   sharded runs on Kubernetes.
@@ -43,6 +44,7 @@ mod client;
 mod cluster;
 mod configs;
 mod daemon;
+mod dashboard;
 mod import;
 mod merge;
 mod reports;
@@ -109,6 +111,8 @@ enum Cmd {
     /// stdout; what was left out, on stderr (see docs/import.md).
     #[command(subcommand)]
     Import(import::ImportCmd),
+    /// The daemon's live dashboard: its URL and token (`daemon start --http`).
+    Dashboard(dashboard::DashboardArgs),
     /// Kubernetes: the manifests of a sharded run (see docs/shards.md).
     #[command(subcommand)]
     Cluster(ClusterCmd),
@@ -151,6 +155,7 @@ fn main() -> ExitCode {
         Cmd::Compare { runs, tolerance } => reports::analytics_compare(&client, runs, tolerance),
         Cmd::Merge { dirs, out, partial } => merge::merge(&cli, dirs, out.as_deref(), *partial),
         Cmd::Cluster(c) => cluster::run(c),
+        Cmd::Dashboard(d) => dashboard::run(cli.json, &client, d),
         Cmd::Import(c) => import::run(c).map(|()| 0).map_err(|e| Fail(2, e)),
     };
     match result {

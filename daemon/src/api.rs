@@ -11,10 +11,17 @@
 //! | `POST /v1/runs/{id}/stop` | `202 {run_id, state}` |
 //! | `GET /v1/runs/{id}/summary` | the run's `summary.json` |
 //! | `GET /v1/runs/{id}/logs[?offset=N]` | `logs.txt` from byte N; header `X-Userflux-Offset` is where to continue |
+//! | `POST /v1/runs/{id}/vus` (body `{unit, vus}`) | `202`; a line in the run's `control.ndjson` the engine applies within a second |
+//! | `POST /v1/runs/from-file` (body `{path, target?}`) | `201` as `POST /v1/runs`, the config read from a file on this machine |
+//! | `GET /v1/runs/{id}/report` | the run's `report.html` (`userfluxctl report` writes it) |
+//! | `GET /v1/runs/{id}/files/{name}.png` | a chart PNG of the run's report |
+//!
+//! Over TCP (`tcp.rs`) the same routes, plus the page and the event stream.
 //! | `POST /v1/shutdown` | `202`; the daemon stops its runs and exits |
 
 use crate::http::{Request, Response};
 use crate::runs::{Manager, Stopped, read_status};
+use crate::steer;
 use serde_json::json;
 use std::io::{Read, Seek, SeekFrom};
 use std::sync::Arc;
@@ -34,6 +41,7 @@ pub fn handle(m: &Arc<Manager>, req: &Request) -> (Response, After) {
         ("GET", ["v1", "health"]) => health(m),
         ("POST", ["v1", "runs"]) => submit(m, &req.body, &req.query),
         ("GET", ["v1", "runs"]) => list(m),
+        ("POST", ["v1", "runs", "from-file"]) => from_file(m, &req.body),
         ("POST", ["v1", "shutdown"]) => {
             m.shutdown();
             return (
@@ -54,6 +62,9 @@ pub fn handle(m: &Arc<Manager>, req: &Request) -> (Response, After) {
                     ("POST", ["stop"]) => stop(m, id),
                     ("GET", ["summary"]) => summary(m, id),
                     ("GET", ["logs"]) => logs(m, id, &req.query),
+                    ("POST", ["vus"]) => steer::set_vus(m, id, &req.body),
+                    ("GET", ["report"]) => steer::report(m, id),
+                    ("GET", ["files", name]) => steer::file(m, id, name),
                     _ => Response::error(404, "route", format!("no route {method} {}", req.path)),
                 }
             }
@@ -83,6 +94,7 @@ fn health(m: &Manager) -> Response {
             "runs_dir": m.runs_dir.display().to_string(),
             "active": active,
             "queued": queued,
+            "dashboard": m.dashboard.get(),
         }),
     )
 }
@@ -96,6 +108,50 @@ fn shards_of(query: &str) -> Result<Option<u32>, String> {
         Ok(n) if (1..=64).contains(&n) => Ok(Some(n)),
         _ => Err(format!("shards={v}: 1 to 64 local shards")),
     }
+}
+
+/// `{path, target?}`: submits the config in a file on this machine (the
+/// dashboard's "start a run"); `target` replaces the config's.
+fn from_file(m: &Manager, body: &[u8]) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Ask {
+        path: std::path::PathBuf,
+        #[serde(default)]
+        target: Option<String>,
+    }
+    let ask: Ask = match serde_json::from_slice(body) {
+        Ok(a) => a,
+        Err(e) => return Response::error(400, "body", format!("expected {{path, target?}}: {e}")),
+    };
+    let p = &ask.path;
+    let ok_file =
+        std::fs::metadata(p).map(|md| md.is_file() && md.len() <= crate::http::MAX_BODY as u64);
+    if !matches!(ok_file, Ok(true)) || p.extension().is_none_or(|e| e != "json") {
+        return Response::error(
+            400,
+            "path",
+            format!(
+                "{}: not a readable .json config file of at most 1 MiB on the daemon's machine",
+                p.display()
+            ),
+        );
+    }
+    let text = match std::fs::read_to_string(p) {
+        Ok(t) => t,
+        Err(e) => return Response::error(400, "path", format!("{}: {e}", p.display())),
+    };
+    let text = match ask.target {
+        None => text,
+        Some(t) => match serde_json::from_str::<serde_json::Value>(&text) {
+            Ok(serde_json::Value::Object(mut o)) => {
+                o.insert("target".into(), serde_json::Value::String(t));
+                serde_json::Value::Object(o).to_string()
+            }
+            _ => text,
+        },
+    };
+    submit(m, text.as_bytes(), "")
 }
 
 fn submit(m: &Manager, body: &[u8], query: &str) -> Response {

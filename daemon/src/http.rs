@@ -1,10 +1,9 @@
-//! Just enough HTTP/1.1 for the daemon's API on a Unix socket: one request
-//! per connection, bounded in every dimension a client controls (head size,
+//! Just enough HTTP/1.1 for the daemon's API on a Unix socket or the
+//! dashboard's TCP listener: one request per connection, bounded in every dimension a client controls (head size,
 //! header count, body size, time to send), answered with JSON or text and
 //! closed. A slow or stalled client only ever holds its own thread.
 
 use std::io::{self, Read, Write};
-use std::os::unix::net::UnixStream;
 use std::time::{Duration, Instant};
 
 /// Largest request head.
@@ -19,6 +18,35 @@ pub struct Request {
     pub path: String,
     pub query: String,
     pub body: Vec<u8>,
+    /// The headers the TCP listener checks (`host`, `origin`,
+    /// `authorization`, `x-userflux-token`, `last-event-id`), names lowercase.
+    pub headers: Vec<(String, String)>,
+}
+
+/// The headers kept in [`Request::headers`]; the rest are not needed.
+const KEPT: [&str; 5] = [
+    "host",
+    "origin",
+    "authorization",
+    "x-userflux-token",
+    "last-event-id",
+];
+
+impl Request {
+    /// A kept header's value (the first, if sent twice).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// A query parameter's value (not percent-decoded: ids, numbers, tokens).
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.query
+            .split('&')
+            .find_map(|kv| kv.strip_prefix(name)?.strip_prefix('='))
+    }
 }
 
 /// A response to send; also what a malformed request gets.
@@ -56,6 +84,7 @@ fn reason(status: u16) -> &'static str {
         201 => "Created",
         202 => "Accepted",
         400 => "Bad Request",
+        403 => "Forbidden",
         404 => "Not Found",
         405 => "Method Not Allowed",
         408 => "Request Timeout",
@@ -70,10 +99,11 @@ fn reason(status: u16) -> &'static str {
 }
 
 /// Reads one request; a client error comes back as the response to send.
-pub fn read_request(stream: &mut UnixStream) -> Result<Request, Response> {
+pub fn read_request(stream: &mut impl Stream) -> Result<Request, Response> {
     let started = Instant::now();
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0u8; 4096];
+    let mut kept = Vec::new();
     let (head_len, method, target, content_length) = loop {
         read_some(stream, &mut buf, &mut chunk, started)?;
         let mut headers = [httparse::EMPTY_HEADER; 32];
@@ -82,6 +112,10 @@ pub fn read_request(stream: &mut UnixStream) -> Result<Request, Response> {
             Ok(httparse::Status::Complete(n)) => {
                 let mut length = 0usize;
                 for h in req.headers.iter() {
+                    let name = h.name.to_ascii_lowercase();
+                    if KEPT.contains(&name.as_str()) {
+                        kept.push((name, String::from_utf8_lossy(h.value).trim().to_string()));
+                    }
                     if h.name.eq_ignore_ascii_case("transfer-encoding") {
                         return Err(Response::error(
                             411,
@@ -145,11 +179,36 @@ pub fn read_request(stream: &mut UnixStream) -> Result<Request, Response> {
         path,
         query,
         body,
+        headers: kept,
     })
 }
 
+/// What a request arrives on: a Unix or a TCP stream.
+pub trait Stream: Read + Write {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()>;
+    fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()>;
+}
+
+impl Stream for std::os::unix::net::UnixStream {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_read_timeout(self, t)
+    }
+    fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        std::os::unix::net::UnixStream::set_write_timeout(self, t)
+    }
+}
+
+impl Stream for std::net::TcpStream {
+    fn set_read_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        std::net::TcpStream::set_read_timeout(self, t)
+    }
+    fn set_write_timeout(&self, t: Option<Duration>) -> io::Result<()> {
+        std::net::TcpStream::set_write_timeout(self, t)
+    }
+}
+
 fn read_some(
-    stream: &mut UnixStream,
+    stream: &mut impl Stream,
     buf: &mut Vec<u8>,
     chunk: &mut [u8],
     started: Instant,
@@ -189,7 +248,7 @@ fn read_some(
     }
 }
 
-pub fn write_response(stream: &mut UnixStream, r: &Response) -> io::Result<()> {
+pub fn write_response(stream: &mut impl Stream, r: &Response) -> io::Result<()> {
     let _ = stream.set_write_timeout(Some(REQUEST_TIMEOUT));
     let mut head = format!(
         "HTTP/1.1 {} {}\r\nContent-Type: {}\r\nContent-Length: {}\r\nConnection: close\r\n",

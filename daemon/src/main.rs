@@ -1,17 +1,26 @@
 //! `userfluxd`: the Userflux orchestrator. It takes runs over HTTP/JSON on a
 //! Unix socket (mode 0600), keeps each in `runs/<run_id>/`, runs them one at
 //! a time through `userflux-engine`, and reconciles what it finds on disk
-//! when it starts. See `api.rs` for the routes.
+//! when it starts. See `api.rs` for the routes. With `--http ADDR` it also
+//! serves the live dashboard over TCP.
 //!
 //! # Layout
 //!
 //! - `http.rs`: one bounded HTTP/1.1 request per connection.
 //! - `api.rs`: the routes.
 //! - `runs.rs`: the queue, the engine child, recovery.
+//! - `steer.rs`: VU changes to a running engine (`control.ndjson`), a run's report.
+//! - `tcp.rs`: the dashboard's listener; `auth.rs` who may do what over it;
+//!   `sse.rs` a run's event stream; `page.rs` the embedded page and assets.
 
 mod api;
+mod auth;
 mod http;
+mod page;
 mod runs;
+mod sse;
+mod steer;
+mod tcp;
 
 use anyhow::{Context as _, bail};
 use clap::Parser;
@@ -39,6 +48,14 @@ struct Cli {
     /// The engine binary; default: userflux-engine next to this binary.
     #[arg(long)]
     engine: Option<PathBuf>,
+    /// Also serve the API, the live dashboard (at /) and event streams over
+    /// TCP on this address (loopback; port 0 picks one). Routes that change
+    /// anything need the token written to RUNS_DIR/dashboard.token.
+    #[arg(long, value_name = "ADDR")]
+    http: Option<std::net::SocketAddr>,
+    /// Allow --http on a non-loopback address; every route then needs the token.
+    #[arg(long, requires = "http")]
+    http_public: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -96,6 +113,10 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
     // 0600 from the first instant: no window where others could connect.
     let listener = userflux_engine::sys::with_umask(0o177, || UnixListener::bind(&socket))
         .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    let dashboard = match cli.http {
+        Some(addr) => Some(tcp::Dashboard::bind(addr, cli.http_public, &cli.runs_dir)?),
+        None => None,
+    };
     let supervisor = {
         let m = Arc::clone(&manager);
         std::thread::Builder::new()
@@ -109,6 +130,18 @@ fn serve(cli: Cli) -> anyhow::Result<()> {
     );
     let open = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicBool::new(false));
+    if let Some(d) = dashboard {
+        let url = format!("http://{}/", d.addr);
+        eprintln!(
+            "userfluxd: dashboard on {url} (token in {})",
+            cli.runs_dir.join(auth::TOKEN_FILE).display()
+        );
+        let _ = manager.dashboard.set(url);
+        let (m, done, wake) = (Arc::clone(&manager), Arc::clone(&done), socket.clone());
+        std::thread::Builder::new()
+            .name("userfluxd-http".into())
+            .spawn(move || d.serve(m, done, wake))?;
+    }
     for conn in listener.incoming() {
         if done.load(Ordering::Relaxed) {
             break;

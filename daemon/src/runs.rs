@@ -30,6 +30,8 @@ const KILL_MARGIN: Duration = Duration::from_secs(5);
 
 pub struct Manager {
     pub runs_dir: PathBuf,
+    /// The dashboard's URL when `--http` is on, for `/v1/health`.
+    pub dashboard: std::sync::OnceLock<String>,
     engine: PathBuf,
     state: Mutex<State>,
     wake: Condvar,
@@ -73,7 +75,7 @@ pub fn read_status(dir: &Path) -> Option<Status> {
     serde_json::from_str(&text).ok()
 }
 
-fn is_final(s: RunState) -> bool {
+pub fn is_final(s: RunState) -> bool {
     matches!(s, RunState::Finished | RunState::Stopped | RunState::Failed)
 }
 
@@ -100,6 +102,7 @@ impl Manager {
     pub fn new(runs_dir: PathBuf, engine: PathBuf) -> Arc<Manager> {
         Arc::new(Manager {
             runs_dir,
+            dashboard: std::sync::OnceLock::new(),
             engine,
             state: Mutex::new(State::default()),
             wake: Condvar::new(),
@@ -208,6 +211,13 @@ impl Manager {
             .map(|a| a.run_id.clone())
             .or_else(|| st.adopted.first().map(|a| a.0.clone()));
         (active, st.queue.iter().cloned().collect())
+    }
+
+    /// Whether `run_id`'s engine is running now (started here or adopted).
+    pub fn is_running(&self, run_id: &str) -> bool {
+        let st = self.state.lock();
+        st.active.as_ref().is_some_and(|a| a.run_id == run_id)
+            || st.adopted.iter().any(|a| a.0 == run_id)
     }
 
     pub fn stop(self: &Arc<Self>, run_id: &str) -> Stopped {

@@ -70,6 +70,6 @@ pub use load::{
     budget, capture, clock, cookies, data, framing, open, request, template, timer, tls, vu, worker,
 };
 pub use measure::{
-    aggregator, autoscale, merge, samples, scaler, server_timing, stats, summary, thresholds,
+    aggregator, autoscale, live, merge, samples, scaler, server_timing, stats, summary, thresholds,
 };
 pub use run::{barrier, cluster, report, rundir, shard, status};

@@ -58,8 +58,8 @@ enum Command {
     },
     /// Print the JSON Schema of a file of the run contract.
     Schema {
-        /// config, status, summary, sample or timeline-histograms
-        #[arg(value_parser = ["config", "status", "summary", "sample", "timeline-histograms"])]
+        /// config, status, summary, sample, timeline-histograms, live or control
+        #[arg(value_parser = ["config", "status", "summary", "sample", "timeline-histograms", "live", "control"])]
         name: String,
     },
 }

@@ -29,10 +29,19 @@ pub fn all() -> Vec<(&'static str, Value)> {
             "timeline-histograms.schema.json",
             to(schemars::schema_for!(crate::summary::SecondHistograms)),
         ),
+        (
+            "live.schema.json",
+            to(schemars::schema_for!(crate::live::LiveSecond)),
+        ),
+        (
+            "control.schema.json",
+            to(schemars::schema_for!(crate::live::ControlLine)),
+        ),
     ]
 }
 
-/// One schema by name (`config`, `status`, `summary`, `sample`, `timeline-histograms`).
+/// One schema by name (`config`, `status`, `summary`, `sample`,
+/// `timeline-histograms`, `live`, `control`).
 pub fn by_name(name: &str) -> Option<Value> {
     let file = format!("{name}.schema.json");
     all().into_iter().find(|(f, _)| *f == file).map(|(_, v)| v)

@@ -3,9 +3,12 @@
 //! It merges the workers' per-second reports into the timeline and the
 //! whole-run totals, returns the emptied statistics to their worker for
 //! reuse, refreshes `status.json` and the live progress line every second,
-//! and passes a stop request on to the workers. It is off the per-request
+//! appends each second to `live.ndjson` and applies the steering read from
+//! `control.ndjson` (see [`crate::live`]), and passes a stop request on to
+//! the workers. It is off the per-request
 //! path: workers only ever `send` to it.
 
+use crate::live::{ControlReader, LiveSecond, LiveWriter};
 use crate::plan::Plan;
 use crate::rundir::{RunDir, now_rfc3339};
 use crate::scaler::Scaler;
@@ -106,6 +109,9 @@ pub struct Aggregator<'a> {
     last_plain: Instant,
     /// A shard writes each second's histograms here, for an exact merge.
     second_histograms: Option<std::io::BufWriter<std::fs::File>>,
+    /// `live.ndjson` and `control.ndjson` (see [`crate::live`]).
+    live: LiveWriter,
+    control: ControlReader,
 }
 
 impl<'a> Aggregator<'a> {
@@ -117,6 +123,11 @@ impl<'a> Aggregator<'a> {
         sinks: Sinks<'a>,
     ) -> Aggregator<'a> {
         let n = plan.endpoints.len();
+        let (live, live_error) = LiveWriter::create(sinks.dir.file(crate::live::LIVE_FILE));
+        if let Some(e) = live_error {
+            let _ = sinks.dir.log(&e);
+        }
+        let control = ControlReader::new(sinks.dir.file(crate::live::CONTROL_FILE));
         Aggregator {
             plan,
             workers,
@@ -139,6 +150,8 @@ impl<'a> Aggregator<'a> {
             tty: sinks.progress && std::io::stderr().is_terminal(),
             last_plain: start,
             second_histograms: None,
+            live,
+            control,
             sinks,
         }
         .with_second_histograms()
@@ -217,6 +230,7 @@ impl<'a> Aggregator<'a> {
                 default(timeout) => {}
             }
             if Instant::now() >= next_status {
+                self.steer();
                 self.refresh_status();
                 next_status += Duration::from_secs(1);
             }
@@ -404,6 +418,7 @@ impl<'a> Aggregator<'a> {
         let mut encoded = BTreeMap::new();
         let mut all = Hist::new();
         let mut endpoints = Vec::with_capacity(p.stats.len());
+        let mut extras = Vec::with_capacity(p.stats.len());
         let (mut requests, mut errors) = (0, 0);
         for (i, s) in p.stats.iter().enumerate() {
             let latency = s.latency.view();
@@ -442,6 +457,13 @@ impl<'a> Aggregator<'a> {
             });
             drop(latency);
             self.totals[i].add(s);
+            extras.push(crate::live::endpoint_extras(
+                self.plan,
+                i,
+                t,
+                s,
+                &self.totals[i],
+            ));
         }
         self.write_second_histograms(t, encoded, &p);
         let all = all.view();
@@ -489,7 +511,89 @@ impl<'a> Aggregator<'a> {
             endpoints: BTreeMap::new(),
             flows,
         };
+        self.write_live(&second, &endpoints, extras);
         self.timeline.push((second, endpoints));
+    }
+
+    /// Appends second `second` to `live.ndjson`, endpoints named.
+    fn write_live(
+        &mut self,
+        second: &Second,
+        endpoints: &[SecondEndpoint],
+        extras: Vec<crate::live::LiveEndpoint>,
+    ) {
+        let names = || self.plan.endpoints.iter().map(|e| e.name.clone());
+        let mut vus = Vec::new();
+        if !self.plan.thresholds.is_empty() {
+            vus.extend(self.timeline.iter().map(|(s, _)| s.vus));
+            vus.push(second.vus);
+        }
+        let line = LiveSecond {
+            second: Second {
+                endpoints: names().zip(endpoints.iter().cloned()).collect(),
+                ..second.clone()
+            },
+            live: names().zip(extras).collect(),
+            total_requests: self.totals.iter().map(|s| s.requests).sum(),
+            total_errors: self.totals.iter().map(|s| s.errors).sum(),
+            scaling_events: self.live.new_events(&self.scaler.events),
+            thresholds: crate::live::judge(
+                self.plan,
+                &self.totals,
+                &self.flow_totals,
+                &vus,
+                second.t + 1,
+            ),
+        };
+        if let Some(e) = self.live.write(&line) {
+            self.log(&e);
+        }
+    }
+
+    /// Applies the steering lines appended to `control.ndjson` since the
+    /// last second: a VU change goes to the workers like an autoscale
+    /// decision and is recorded as a scaling event with reason `manual`.
+    fn steer(&mut self) {
+        for line in self.control.poll() {
+            let applied = line.and_then(|l| {
+                let running = self.stop_at.is_none() && self.start.elapsed() < self.plan.duration;
+                if !running {
+                    return Err(format!("{l:?}: the load has ended; not applied"));
+                }
+                crate::live::resolve(self.plan, &l)
+            });
+            let (target, to) = match applied {
+                Ok(x) => x,
+                Err(why) => {
+                    self.log(&format!("steering refused: {why}"));
+                    continue;
+                }
+            };
+            let from = self
+                .scaler
+                .workers(target.endpoint)
+                .unwrap_or(self.final_vus[target.endpoint]);
+            let t = self.start.elapsed().as_secs_f64();
+            let e = self
+                .scaler
+                .manual(target.endpoint, target.name, from, to, t);
+            for w in self.workers {
+                w.send(Control::SetVus {
+                    endpoint: target.endpoint,
+                    total: to,
+                });
+            }
+            let line = format!(
+                "scaling {} {} → {} at {:.1}s: {}",
+                e.endpoint, e.from, e.to, e.t, e.reason
+            );
+            self.log(&line);
+            if self.tty {
+                eprint!("\r\x1b[2K{line}\n");
+            } else if self.sinks.progress {
+                eprintln!("{line}");
+            }
+        }
     }
 
     /// Stops the run when a threshold with `abort_on_fail` fails, past its

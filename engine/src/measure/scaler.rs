@@ -62,6 +62,41 @@ impl Scaler {
         }
     }
 
+    /// An autoscaled endpoint's VUs as last decided (`None`: not autoscaled).
+    pub fn workers(&self, endpoint: usize) -> Option<u32> {
+        self.tracks[endpoint].as_ref().map(|t| t.workers)
+    }
+
+    /// Records a manual VU change (steering from the dashboard) as a
+    /// scaling event with reason `manual`. An autoscaled endpoint's
+    /// controller carries on from the new count, its cooldown restarted.
+    pub fn manual(
+        &mut self,
+        endpoint: usize,
+        name: String,
+        from: u32,
+        to: u32,
+        t: f64,
+    ) -> ScalingEvent {
+        if let Some(track) = self.tracks[endpoint].as_mut() {
+            track.workers = to;
+            track.last_change = Some(Duration::from_secs_f64(t));
+        }
+        let event = ScalingEvent {
+            t: (t * 10.0).round() / 10.0,
+            endpoint: name,
+            from,
+            to,
+            reason: "manual".into(),
+            rps: 0.0,
+            p99_ms: None,
+            error_rate: 0.0,
+            shard: None,
+        };
+        self.events.push(event.clone());
+        event
+    }
+
     pub fn is_active(&self) -> bool {
         self.tracks.iter().any(Option::is_some)
     }

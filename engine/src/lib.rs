@@ -12,7 +12,9 @@
 //!   field paths, resolved with defaults.
 //! - [`files`]: the input files a config or a flag names, regular files
 //!   only, read up to a cap.
-//! - [`plan`]: stage interpolation and VU distribution, as pure functions.
+//! - [`plan`]: what the workers run, built once from a config
+//!   (`plan::build`); `plan::schedule` is stage interpolation, VU
+//!   distribution and open-model send times, as pure functions.
 //! - [`budget`]: the `requests` budget's tickets, shared by the workers;
 //!   [`vu`]: the VU numbers, unique and dense over the run.
 //! - [`request`], [`framing`]: requests rendered once; responses framed

@@ -20,7 +20,6 @@ pub use autoscale::{Autoscale, AutoscaleSpec, EndpointAutoscale};
 pub use traffic::{DataSpec, Flow, Step};
 
 use crate::duration::Dur;
-use crate::plan::RateStage;
 use crate::template::Template;
 use crate::thresholds::{Threshold, ThresholdSpec};
 use crate::url::HttpUrl;
@@ -989,30 +988,6 @@ impl Endpoint {
     /// Open model: sends on a schedule (`rate` or `rate_stages`).
     pub fn is_open(&self) -> bool {
         self.rate.is_some() || !self.rate_stages.is_empty()
-    }
-
-    /// The send schedule of an open-model endpoint over a run of `length`.
-    pub fn rate_schedule(&self, length: std::time::Duration) -> Vec<RateStage> {
-        match self.rate {
-            Some(r) => vec![
-                RateStage {
-                    duration: std::time::Duration::ZERO,
-                    target: r,
-                },
-                RateStage {
-                    duration: length,
-                    target: r,
-                },
-            ],
-            None => self
-                .rate_stages
-                .iter()
-                .map(|s| RateStage {
-                    duration: s.duration.0,
-                    target: s.target,
-                })
-                .collect(),
-        }
     }
 
     /// The resolved autoscale settings, when autoscale is on (call on a resolved config).

@@ -215,7 +215,7 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
             autoscale: unit.as_ref().and_then(|u| u.autoscale()),
             initial_workers: 0,
             open: unit.as_ref().filter(|u| u.is_open()).map(|u| OpenPlan {
-                stages: u.rate_schedule(config.duration()),
+                stages: crate::plan::rate_schedule(u, config.duration()),
                 pre_allocated: u.pre_allocated_vus.unwrap_or(DEFAULT_PRE_ALLOCATED_VUS),
                 max_vus: u.max_vus.unwrap_or(DEFAULT_PRE_ALLOCATED_VUS),
                 slot: Some(shard.map_or((0, 1), |s| (u64::from(s.index), u64::from(s.count)))),

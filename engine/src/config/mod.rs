@@ -10,6 +10,7 @@
 //! decided), which is what a run writes to `config.json`.
 
 pub mod autoscale;
+pub mod compile;
 pub mod json;
 pub mod limits;
 pub mod quick;
@@ -155,6 +156,11 @@ pub struct Config {
     #[serde(skip)]
     #[schemars(skip)]
     pub data_sets: traffic::DataSets,
+    /// What [`Config::resolve`] compiled (templates, checks, captures,
+    /// thresholds), kept for the plan.
+    #[serde(skip)]
+    #[schemars(skip)]
+    pub compiled: compile::Kept,
 }
 
 /// `samples`: which requests get a line in `samples.ndjson`.
@@ -510,7 +516,8 @@ impl Config {
     pub fn resolve(mut self) -> Result<Config, ConfigError> {
         // Data sets first: templates name their columns.
         let mut problems = traffic::load_data(&mut self);
-        problems.extend(self.problems());
+        let (found, compiled) = self.problems();
+        problems.extend(found);
         if let Some(g) = &self.autoscale {
             g.field_problems("autoscale", &mut problems);
         }
@@ -558,6 +565,7 @@ impl Config {
         if self.threads.is_none() {
             self.threads = Some(std::thread::available_parallelism().map_or(1, |n| n.get()));
         }
+        self.compiled = compile::Kept(Some(std::sync::Arc::new(compiled)));
         Ok(self)
     }
 
@@ -588,45 +596,9 @@ impl Config {
 
     /// Every threshold, parsed; errors name `thresholds.KEY[i]`.
     pub fn parsed_thresholds(&self) -> Result<Vec<Threshold>, Vec<String>> {
-        let rows = self.rows();
-        let names: Vec<&str> = rows.iter().map(|e| e.name.as_str()).collect();
-        let flows: Vec<&str> = self.flows.iter().map(|f| f.name.as_str()).collect();
-        let checks: Vec<&str> = rows
-            .iter()
-            .flat_map(|r| r.checks.keys().map(String::as_str))
-            .collect();
-        let mut out = Vec::new();
-        let mut errors = Vec::new();
-        for (key, specs) in &self.thresholds {
-            // Without a check anywhere a checks threshold would judge
-            // nothing and pass (issue #27).
-            if checks.is_empty()
-                && let Ok((crate::thresholds::Metric::Checks, _)) =
-                    Threshold::parse_key_in(key, &names, &flows, &checks)
-            {
-                errors.push(format!(
-                    "thresholds.{key}: this config has no checks, so a checks threshold would judge nothing; give an endpoint or a step `checks` (see Checks), or remove it"
-                ));
-                continue;
-            }
-            // An empty list is k6's way to report a metric without judging
-            // it: the key must still make sense.
-            if specs.is_empty()
-                && let Err(e) = Threshold::parse_key_in(key, &names, &flows, &checks)
-            {
-                errors.push(format!("thresholds.{key}: {e}"));
-            }
-            for (i, spec) in specs.iter().enumerate() {
-                match Threshold::parse_in(key, spec, &names, &flows, &checks) {
-                    Ok(t) => out.push(t),
-                    Err(e) => errors.push(format!("thresholds.{key}[{i}]: {e}")),
-                }
-            }
-        }
-        if errors.is_empty() {
-            Ok(out)
-        } else {
-            Err(errors)
+        match compile::thresholds(self) {
+            (out, errors) if errors.is_empty() => Ok(out),
+            (_, errors) => Err(errors),
         }
     }
 
@@ -650,7 +622,10 @@ impl Config {
             .collect()
     }
 
-    fn problems(&self) -> Vec<String> {
+    /// Every problem of the config, and what it compiles to (see
+    /// [`compile`]: its problems are placed where they always were).
+    fn problems(&self) -> (Vec<String>, compile::Compiled) {
+        let (compiled, mut walked) = compile::compile(self);
         let parts = self.parts();
         let mut out = limits::problems(self, &parts);
         let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
@@ -734,9 +709,7 @@ impl Config {
         if self.requests == Some(0) {
             bad("requests".into(), "must be at least 1".into());
         }
-        if let Err(errors) = self.parsed_thresholds() {
-            out.extend(errors);
-        }
+        out.append(&mut walked.thresholds);
         let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
         if !units.is_empty() && self.duration().is_zero() && self.stages.is_empty() {
             bad(
@@ -756,7 +729,14 @@ impl Config {
                 "at least one endpoint (or flow) is needed".into(),
             );
         }
-        out.extend(traffic::problems(self));
+        if !(1..=traffic::MAX_CAPTURE_BODY).contains(&self.max_capture_body) {
+            out.push(format!(
+                "max_capture_body: must be 1 to {} bytes, got {}",
+                traffic::MAX_CAPTURE_BODY,
+                self.max_capture_body
+            ));
+        }
+        out.append(&mut walked.traffic);
         if let Some(t) = &self.tls {
             out.extend(t.problems(self.base_dir.as_deref()));
         }
@@ -767,6 +747,7 @@ impl Config {
         }
         let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
         let mut names = BTreeSet::new();
+        let mut bad_checks = walked.checks.iter();
         for part in parts {
             let ep = &part.ep;
             let at = |f: &str| format!("{}.{f}", part.at);
@@ -785,7 +766,8 @@ impl Config {
                 );
             }
             if part.request {
-                self.request_problems(&part, &mut bad);
+                let bad_checks = bad_checks.next().map_or(&[][..], Vec::as_slice);
+                self.request_problems(&part, bad_checks, &mut bad);
             }
             if !part.unit {
                 continue;
@@ -889,13 +871,19 @@ impl Config {
                 format!("must be between 0 and 1, got {}", s.rate),
             );
         }
-        out
+        (out, compiled)
     }
 }
 
 impl Config {
     /// The request fields of an endpoint or a flow step.
-    fn request_problems(&self, part: &Part, bad: &mut impl FnMut(String, String)) {
+    /// `bad_checks` are its checks that do not compile (from [`compile`]).
+    fn request_problems(
+        &self,
+        part: &Part,
+        bad_checks: &[(String, String)],
+        bad: &mut impl FnMut(String, String),
+    ) {
         let ep = &part.ep;
         let at = |f: &str| format!("{}.{f}", part.at);
         match (&ep.path, &ep.url) {
@@ -950,7 +938,7 @@ impl Config {
                 ),
             );
         }
-        for (name, spec) in &ep.checks {
+        for name in ep.checks.keys() {
             if !valid_name(name) {
                 bad(
                     at(&format!("checks.{name}")),
@@ -959,8 +947,8 @@ impl Config {
                     ),
                 );
             }
-            if let Err(e) = crate::capture::Check::compile(spec) {
-                bad(at(&format!("checks.{name}")), e);
+            if let Some((_, e)) = bad_checks.iter().find(|(n, _)| n == name) {
+                bad(at(&format!("checks.{name}")), e.clone());
             }
         }
         for (j, code) in ep.expect.iter().flatten().enumerate() {

@@ -167,6 +167,7 @@ impl Quick {
             max_capture_body: super::DEFAULT_MAX_CAPTURE_BODY,
             base_dir: None,
             data_sets: Default::default(),
+            compiled: Default::default(),
             duration,
             requests: self.requests,
             thresholds: BTreeMap::new(),

@@ -3,8 +3,7 @@
 //! schedule and VUs laid out (a shard's share by position) — so a bad host
 //! fails before the run starts and before anything is written.
 
-use crate::capture::{Check, Selector};
-use crate::config::traffic;
+use crate::config::compile::{Compiled, compile};
 use crate::config::{Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Method};
 use crate::plan::{EndpointPlan, FlowPlan, OpenPlan, Plan, StepPlan};
 use crate::request::{RequestTemplate, render};
@@ -39,11 +38,32 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
     let urls = config
         .endpoint_urls()
         .map_err(|e| ConfigError { problems: vec![e] })?;
+    // What validation compiled; a config that was never resolved is
+    // compiled here, and refused with the problems validation would give.
+    let fresh;
+    let compiled: &Compiled = match &config.compiled.0 {
+        Some(c) => c,
+        None => {
+            let (c, found) = compile(config);
+            if !found.is_empty() {
+                let mut problems = found.traffic;
+                problems.extend(found.checks.into_iter().zip(config.row_places()).flat_map(
+                    |(bad, (at, _))| {
+                        bad.into_iter()
+                            .map(move |(name, why)| format!("{at}.checks.{name}: {why}"))
+                    },
+                ));
+                problems.extend(found.thresholds);
+                return Err(ConfigError { problems });
+            }
+            fresh = c;
+            &fresh
+        }
+    };
     let rows = config.rows();
     let places = config.row_places();
     let mut endpoints = Vec::with_capacity(urls.len());
     let mut problems = Vec::new();
-    let flow_vars: Vec<Vec<String>> = config.flows.iter().map(|f| f.var_names()).collect();
     let tls_spec = config.tls.clone().unwrap_or_default();
     let tls = if urls.iter().any(|u| u.tls) {
         match tls_spec.client_config(config.base_dir.as_deref()) {
@@ -53,7 +73,7 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
     } else {
         None
     };
-    for ((ep, url), (at, place)) in rows.iter().zip(&urls).zip(&places) {
+    for (((ep, url), (at, place)), row) in rows.iter().zip(&urls).zip(&places).zip(&compiled.rows) {
         let resolved = if resolve {
             resolve_host(at, ep.url.is_some(), url)
         } else {
@@ -73,38 +93,17 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
             Some(_) => None,
         };
         let flow = place.map(|(f, _)| &config.flows[f]);
-        let before: Vec<String> = match place {
-            Some((f, j)) => {
-                let mut names: Vec<String> = Vec::new();
-                for s in &config.flows[*f].steps[..*j] {
-                    for k in s.capture.keys() {
-                        if !names.contains(k) {
-                            names.push(k.clone());
-                        }
-                    }
-                }
-                names
-            }
-            None => Vec::new(),
-        };
-        let vars = place.map(|(f, _)| (before.as_slice(), flow_vars[f].as_slice()));
-        let mut full = ep.clone();
-        full.path = Some(url.path.clone());
-        full.url = None;
-        let parsed = traffic::parse_request(config, at, &full, vars, &mut problems);
         let cookies = flow.is_some_and(|f| f.cookies);
-        let dynamic = parsed.path.as_ref().is_some_and(Template::is_dynamic)
-            || parsed.headers.iter().any(|(_, t)| t.is_dynamic())
-            || parsed.body.as_ref().is_some_and(Template::is_dynamic);
+        let dynamic = row.path.as_ref().is_some_and(Template::is_dynamic)
+            || row.headers.iter().any(|(_, t)| t.is_dynamic())
+            || row.body.as_ref().is_some_and(Template::is_dynamic);
         let template = (dynamic || cookies).then(|| {
             RequestTemplate::new(
                 ep.method,
                 url,
-                parsed
-                    .path
-                    .unwrap_or_else(|| Template::literal(url.path.as_bytes())),
-                parsed.headers,
-                parsed.body,
+                full_path(row.path.as_ref(), ep.path.as_deref(), url),
+                row.headers.clone(),
+                row.body.clone(),
             )
         });
         let mut data_sets: Vec<usize> = Vec::new();
@@ -117,29 +116,13 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
                 }
             }
         }
-        let step = place.map(|(f, j)| {
-            let flow = &config.flows[f];
-            let spec = &flow.steps[j];
-            let captures: Vec<(usize, Selector)> = spec
-                .capture
-                .iter()
-                .filter_map(|(name, sel)| {
-                    let n = flow_vars[f].iter().position(|v| v == name)?;
-                    Some((n, Selector::compile(sel).ok()?))
-                })
-                .collect();
-            StepPlan {
-                flow: f,
-                index: j,
-                last: j + 1 == flow.steps.len(),
-                captures,
-            }
+        let step = place.map(|(f, j)| StepPlan {
+            flow: f,
+            index: j,
+            last: j + 1 == config.flows[f].steps.len(),
+            captures: row.captures.clone(),
         });
-        let checks: Vec<(String, Check)> = ep
-            .checks
-            .iter()
-            .filter_map(|(name, spec)| Some((name.clone(), Check::compile(spec).ok()?)))
-            .collect();
+        let checks = row.checks.clone();
         let captures = step
             .iter()
             .flat_map(|s| s.captures.iter().map(|(_, sel)| sel));
@@ -214,7 +197,7 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
             steps: flow.steps.len(),
             cookies: flow.cookies,
             think: flow.think_time.0,
-            vars: flow_vars[f].clone(),
+            vars: compiled.flow_vars[f].clone(),
             data_sets: data_sets.into(),
         });
         first += flow.steps.len();
@@ -247,9 +230,7 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
         distribution: config.distribution,
         priority_shares: config.priority_shares,
         max_workers: whole.max_workers,
-        thresholds: config
-            .parsed_thresholds()
-            .map_err(|problems| ConfigError { problems })?,
+        thresholds: compiled.thresholds.clone(),
         requests: config.requests,
         fault: None,
         // (a shard's stage targets stay whole in its config: its share)
@@ -286,6 +267,25 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
         }
     }
     Ok(plan)
+}
+
+/// A row's whole request target as a template: the target's path (what
+/// [`crate::url::HttpUrl::join`] put before the path as written), then the
+/// path's compiled template; a row given by `url` is its literal path.
+fn full_path(
+    written: Option<&Template>,
+    text: Option<&str>,
+    url: &crate::url::HttpUrl,
+) -> Template {
+    match (written, text) {
+        (Some(t), Some(p)) if !p.is_empty() => {
+            let base = url.path.strip_suffix(p).unwrap_or_default();
+            let mut full = Template::literal(base.as_bytes());
+            full.append(t.clone());
+            full
+        }
+        _ => Template::literal(url.path.as_bytes()),
+    }
 }
 
 /// A request row's address, or `field: why` naming the field its host

@@ -77,6 +77,16 @@ impl PartialEq for Kept {
     }
 }
 
+impl Config {
+    /// Every threshold, parsed; errors name `thresholds.KEY[i]`.
+    pub fn parsed_thresholds(&self) -> Result<Vec<Threshold>, Vec<String>> {
+        match thresholds(self) {
+            (out, errors) if errors.is_empty() => Ok(out),
+            (_, errors) => Err(errors),
+        }
+    }
+}
+
 /// Compiles every request row, flow and threshold of `c` (its data sets
 /// loaded: templates name their columns).
 pub fn compile(c: &Config) -> (Compiled, Problems) {

@@ -219,7 +219,9 @@ pub struct Stage {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Endpoint {
-    /// Unique; letters, digits, `_`, `-`, `.`; used in summaries and samples.
+    /// Unique among endpoints and flows; 1-128 printable characters, without
+    /// control characters or surrounding spaces (`POST /api/orders` is a
+    /// name); used in summaries and samples.
     pub name: String,
     #[serde(default)]
     pub method: Method,
@@ -409,7 +411,6 @@ pub(crate) fn default_request_timeout() -> Dur {
 }
 
 impl Config {
-    /// Total length of the load phase (the sum of the stages).
     /// The run's length: the longest of `duration`, the stages and every
     /// endpoint's `rate_stages`.
     /// Saturating: a config with absurd durations is refused by validation

@@ -10,8 +10,8 @@
 //! 26: the plan compiled everything a second time and dropped what failed
 //! with `.ok()?`, trusting validation to have refused it).
 
-use super::Config;
 use super::Endpoint;
+use super::{Config, Problem};
 use crate::capture::{Check, Selector};
 use crate::template::{Expr, Scope, Template, unsafe_in_body, unsafe_in_header, unsafe_in_path};
 use crate::thresholds::{Metric, Threshold};
@@ -47,9 +47,9 @@ pub struct Compiled {
 #[derive(Debug, Default)]
 pub struct Problems {
     /// `thresholds.KEY[i]: …`.
-    pub thresholds: Vec<String>,
+    pub thresholds: Vec<Problem>,
     /// Templates, flows, steps and captures.
-    pub traffic: Vec<String>,
+    pub traffic: Vec<Problem>,
     /// Per request row, the checks that do not compile: (name, why).
     pub checks: Vec<Vec<(String, String)>>,
 }
@@ -82,7 +82,7 @@ impl Config {
     pub fn parsed_thresholds(&self) -> Result<Vec<Threshold>, Vec<String>> {
         match thresholds(self) {
             (out, errors) if errors.is_empty() => Ok(out),
-            (_, errors) => Err(errors),
+            (_, errors) => Err(errors.iter().map(Problem::to_string).collect()),
         }
     }
 }
@@ -105,21 +105,27 @@ pub fn compile(c: &Config) -> (Compiled, Problems) {
     for (i, f) in c.flows.iter().enumerate() {
         let at = format!("flows[{i}]");
         if units.contains(&f.name.as_str()) {
-            out.push(format!(
-                "{at}.name: \"{}\" is used by an endpoint or an earlier flow",
-                f.name
+            out.push(Problem::new(
+                format!("{at}.name"),
+                format!("\"{}\" is used by an endpoint or an earlier flow", f.name),
             ));
         }
         units.push(&f.name);
         if !super::valid_name(&f.name) {
-            out.push(format!(
-                "{at}.name: \"{}\" must be 1-{} printable characters, without control characters or surrounding spaces",
-                f.name,
-                super::MAX_ENDPOINT_NAME
+            out.push(Problem::new(
+                format!("{at}.name"),
+                format!(
+                    "\"{}\" must be 1-{} printable characters, without control characters or surrounding spaces",
+                    f.name,
+                    super::MAX_ENDPOINT_NAME
+                ),
             ));
         }
         if f.steps.is_empty() {
-            out.push(format!("{at}.steps: a flow needs at least one step"));
+            out.push(Problem::new(
+                format!("{at}.steps"),
+                "a flow needs at least one step",
+            ));
         }
         let all = f.var_names();
         // The capture scope: what the steps before this one captured.
@@ -128,13 +134,14 @@ pub fn compile(c: &Config) -> (Compiled, Problems) {
             let sat = format!("{at}.steps[{j}]");
             let joined = format!("{}.{}", f.name, s.name);
             if f.steps[..j].iter().any(|o| o.name == s.name) {
-                out.push(format!(
-                    "{sat}.name: \"{}\" is used by an earlier step of this flow",
-                    s.name
+                out.push(Problem::new(
+                    format!("{sat}.name"),
+                    format!("\"{}\" is used by an earlier step of this flow", s.name),
                 ));
             } else if names.contains(&joined) {
-                out.push(format!(
-                    "{sat}.name: the step's row \"{joined}\" is also an endpoint's name"
+                out.push(Problem::new(
+                    format!("{sat}.name"),
+                    format!("the step's row \"{joined}\" is also an endpoint's name"),
                 ));
             }
             names.push(joined);
@@ -146,8 +153,9 @@ pub fn compile(c: &Config) -> (Compiled, Problems) {
                         .bytes()
                         .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
                 {
-                    out.push(format!(
-                        "{sat}.capture.{name}: a capture's name is letters, digits, '_' and '-' (it is used as {{{{vars.NAME}}}})"
+                    out.push(Problem::new(
+                        format!("{sat}.capture.{name}"),
+                        "a capture's name is letters, digits, '_' and '-' (it is used as {{vars.NAME}})",
                     ));
                 }
                 match Selector::compile(sel) {
@@ -156,7 +164,7 @@ pub fn compile(c: &Config) -> (Compiled, Problems) {
                         let n = all.iter().position(|v| v == name).unwrap_or_default();
                         row.captures.push((n, sel));
                     }
-                    Err(e) => out.push(format!("{sat}.capture.{name}: {e}")),
+                    Err(e) => out.push(Problem::new(format!("{sat}.capture.{name}"), e)),
                 }
             }
             rows.push(row);
@@ -188,7 +196,7 @@ fn request(
     at: &str,
     ep: &Endpoint,
     vars: Option<(&[String], &[String])>,
-    out: &mut Vec<String>,
+    out: &mut Vec<Problem>,
 ) -> (Row, Vec<(String, String)>) {
     let env = Config::env;
     let scope = Scope {
@@ -203,21 +211,21 @@ fn request(
             .any(|k| e.starts_with(&format!("unknown data set \"{k}\"")))
     };
     let parse =
-        |out: &mut Vec<String>, field: String, text: &str, bad: fn(u8) -> bool, what: &str| {
+        |out: &mut Vec<Problem>, field: String, text: &str, bad: fn(u8) -> bool, what: &str| {
             match Template::parse(text, &scope) {
                 Ok(t) => {
                     for e in t.exprs() {
                         if let Expr::Data { set, col } = *e
                             && let Err(why) = c.data_sets.0[set].check_column(col, bad, what)
                         {
-                            out.push(format!("{field}: {why}"));
+                            out.push(Problem::new(field.clone(), why));
                         }
                     }
                     Some(t)
                 }
                 Err(e) if loaded_later(&e) => None,
                 Err(e) => {
-                    out.push(format!("{field}: {e}"));
+                    out.push(Problem::new(field, e));
                     None
                 }
             }
@@ -234,7 +242,10 @@ fn request(
             if let crate::template::Part::Lit(b) = part
                 && b.iter().any(|&b| unsafe_in_path(b))
             {
-                out.push(format!("{at}.path: contains spaces or control characters"));
+                out.push(Problem::new(
+                    format!("{at}.path"),
+                    "contains spaces or control characters",
+                ));
             }
         }
         Some(t)
@@ -242,8 +253,9 @@ fn request(
     if let Some(u) = &ep.url
         && Template::is_templated(u)
     {
-        out.push(format!(
-            "{at}.url: templates go in a path (give target and path), not in url"
+        out.push(Problem::new(
+            format!("{at}.url"),
+            "templates go in a path (give target and path), not in url",
         ));
     }
     let headers = ep
@@ -284,7 +296,7 @@ fn request(
 
 /// Every threshold, parsed, and the problems of those that do not parse
 /// (`thresholds.KEY[i]: …`).
-pub fn thresholds(c: &Config) -> (Vec<Threshold>, Vec<String>) {
+pub fn thresholds(c: &Config) -> (Vec<Threshold>, Vec<Problem>) {
     let rows = c.rows();
     let names: Vec<&str> = rows.iter().map(|e| e.name.as_str()).collect();
     let flows: Vec<&str> = c.flows.iter().map(|f| f.name.as_str()).collect();
@@ -300,8 +312,9 @@ pub fn thresholds(c: &Config) -> (Vec<Threshold>, Vec<String>) {
         if checks.is_empty()
             && let Ok((Metric::Checks, _)) = Threshold::parse_key_in(key, &names, &flows, &checks)
         {
-            errors.push(format!(
-                "thresholds.{key}: this config has no checks, so a checks threshold would judge nothing; give an endpoint or a step `checks` (see Checks), or remove it"
+            errors.push(Problem::new(
+                format!("thresholds.{key}"),
+                "this config has no checks, so a checks threshold would judge nothing; give an endpoint or a step `checks` (see Checks), or remove it",
             ));
             continue;
         }
@@ -310,12 +323,12 @@ pub fn thresholds(c: &Config) -> (Vec<Threshold>, Vec<String>) {
         if specs.is_empty()
             && let Err(e) = Threshold::parse_key_in(key, &names, &flows, &checks)
         {
-            errors.push(format!("thresholds.{key}: {e}"));
+            errors.push(Problem::new(format!("thresholds.{key}"), e));
         }
         for (i, spec) in specs.iter().enumerate() {
             match Threshold::parse_in(key, spec, &names, &flows, &checks) {
                 Ok(t) => out.push(t),
-                Err(e) => errors.push(format!("thresholds.{key}[{i}]: {e}")),
+                Err(e) => errors.push(Problem::new(format!("thresholds.{key}[{i}]"), e)),
             }
         }
     }

@@ -43,6 +43,42 @@ use std::path::Path;
 
 pub use limits::{MAX_THREADS, MAX_VUS};
 
+/// One thing wrong with a config: where (its field path, such as
+/// `endpoints[1].method`) and why. Shown as `path: why`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub at: String,
+    pub why: String,
+}
+
+impl Problem {
+    pub fn new(at: impl Into<String>, why: impl Into<String>) -> Problem {
+        Problem {
+            at: at.into(),
+            why: why.into(),
+        }
+    }
+
+    /// A `path: why` line from a check that still writes lines (limits,
+    /// autoscale, search, TLS, data sets); a line without a path is all why.
+    pub fn from_line(line: String) -> Problem {
+        match line.split_once(": ") {
+            Some((at, why)) => Problem::new(at, why),
+            None => Problem::new("", line),
+        }
+    }
+}
+
+impl fmt::Display for Problem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.at.is_empty() {
+            f.write_str(&self.why)
+        } else {
+            write!(f, "{}: {}", self.at, self.why)
+        }
+    }
+}
+
 /// Everything wrong with a config, one `path: reason` line per problem.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub struct ConfigError {

@@ -7,7 +7,9 @@
 //! decided), which is what a run writes to `config.json`.
 
 use super::autoscale::{AutoscaleSpec, EndpointAutoscale};
-use super::{Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Endpoint, compile, json, traffic};
+use super::{
+    Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Endpoint, Problem, compile, json, traffic,
+};
 use std::path::Path;
 
 impl Config {
@@ -69,7 +71,7 @@ impl Config {
         // Data sets first: templates name their columns.
         let mut problems = traffic::load_data(&mut self);
         let (found, compiled) = self.problems();
-        problems.extend(found);
+        problems.extend(found.iter().map(Problem::to_string));
         if let Some(g) = &self.autoscale {
             g.field_problems("autoscale", &mut problems);
         }

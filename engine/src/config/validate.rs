@@ -5,7 +5,7 @@
 //! their problems placed here in the order a user has always seen.
 
 use super::traffic::{self, Part};
-use super::{Config, DEFAULT_PRE_ALLOCATED_VUS, MAX_THREADS, MAX_VUS, compile, limits};
+use super::{Config, DEFAULT_PRE_ALLOCATED_VUS, MAX_THREADS, MAX_VUS, Problem, compile, limits};
 use crate::template::Template;
 use crate::url::HttpUrl;
 use std::collections::BTreeSet;
@@ -13,11 +13,14 @@ use std::collections::BTreeSet;
 impl Config {
     /// Every problem of the config, and what it compiles to (see
     /// [`compile`]: its problems are placed where they always were).
-    pub(super) fn problems(&self) -> (Vec<String>, compile::Compiled) {
+    pub(super) fn problems(&self) -> (Vec<Problem>, compile::Compiled) {
         let (compiled, mut walked) = compile::compile(self);
         let parts = self.parts();
-        let mut out = limits::problems(self, &parts);
-        let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
+        let mut out: Vec<Problem> = limits::problems(self, &parts)
+            .into_iter()
+            .map(Problem::from_line)
+            .collect();
+        let mut bad = |at: String, why: String| out.push(Problem { at, why });
         if self.name.trim().is_empty() {
             bad("name".into(), "must not be empty".into());
         }
@@ -25,8 +28,13 @@ impl Config {
             let mut found = Vec::new();
             s.problems(&mut found);
             for p in found {
-                let (path, why) = p.split_once(": ").unwrap_or(("search", &p));
-                bad(path.into(), why.into());
+                let p = Problem::from_line(p);
+                let at = if p.at.is_empty() {
+                    "search".into()
+                } else {
+                    p.at
+                };
+                bad(at, p.why);
             }
             if self.thresholds.is_empty() {
                 bad(
@@ -99,7 +107,7 @@ impl Config {
             bad("requests".into(), "must be at least 1".into());
         }
         out.append(&mut walked.thresholds);
-        let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
+        let mut bad = |at: String, why: String| out.push(Problem { at, why });
         if !units.is_empty() && self.duration().is_zero() && self.stages.is_empty() {
             bad(
                 "duration".into(),
@@ -119,22 +127,29 @@ impl Config {
             );
         }
         if !(1..=traffic::MAX_CAPTURE_BODY).contains(&self.max_capture_body) {
-            out.push(format!(
-                "max_capture_body: must be 1 to {} bytes, got {}",
-                traffic::MAX_CAPTURE_BODY,
-                self.max_capture_body
+            out.push(Problem::new(
+                "max_capture_body",
+                format!(
+                    "must be 1 to {} bytes, got {}",
+                    traffic::MAX_CAPTURE_BODY,
+                    self.max_capture_body
+                ),
             ));
         }
         out.append(&mut walked.traffic);
         if let Some(t) = &self.tls {
-            out.extend(t.problems(self.base_dir.as_deref()));
+            out.extend(
+                t.problems(self.base_dir.as_deref())
+                    .into_iter()
+                    .map(Problem::from_line),
+            );
         }
         if let Some(s) = &self.shard
             && let Err(e) = crate::shard::Shard::parse(s)
         {
-            out.push(format!("shard: {e}"));
+            out.push(Problem::new("shard", e));
         }
-        let mut bad = |path: String, why: String| out.push(format!("{path}: {why}"));
+        let mut bad = |at: String, why: String| out.push(Problem { at, why });
         let mut names = BTreeSet::new();
         let mut bad_checks = walked.checks.iter();
         for part in parts {

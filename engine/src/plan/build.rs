@@ -46,14 +46,15 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
         None => {
             let (c, found) = compile(config);
             if !found.is_empty() {
-                let mut problems = found.traffic;
+                let mut problems: Vec<String> =
+                    found.traffic.iter().map(|p| p.to_string()).collect();
                 problems.extend(found.checks.into_iter().zip(config.row_places()).flat_map(
                     |(bad, (at, _))| {
                         bad.into_iter()
                             .map(move |(name, why)| format!("{at}.checks.{name}: {why}"))
                     },
                 ));
-                problems.extend(found.thresholds);
+                problems.extend(found.thresholds.iter().map(|p| p.to_string()));
                 return Err(ConfigError { problems });
             }
             fresh = c;

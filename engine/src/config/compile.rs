@@ -14,7 +14,7 @@ use super::Endpoint;
 use super::{Config, Problem};
 use crate::capture::{Check, Selector};
 use crate::template::{Expr, Scope, Template, unsafe_in_body, unsafe_in_header, unsafe_in_path};
-use crate::thresholds::{Metric, Threshold};
+use crate::thresholds::{Known, Metric, Threshold};
 use std::sync::Arc;
 
 /// What one request row (an endpoint, or a flow step; in the order of
@@ -304,13 +304,18 @@ pub fn thresholds(c: &Config) -> (Vec<Threshold>, Vec<Problem>) {
         .iter()
         .flat_map(|r| r.checks.keys().map(String::as_str))
         .collect();
+    let known = Known {
+        endpoints: &names,
+        flows: &flows,
+        checks: &checks,
+    };
     let mut out = Vec::new();
     let mut errors = Vec::new();
     for (key, specs) in &c.thresholds {
         // Without a check anywhere a checks threshold would judge
         // nothing and pass (issue #27).
         if checks.is_empty()
-            && let Ok((Metric::Checks, _)) = Threshold::parse_key_in(key, &names, &flows, &checks)
+            && let Ok((Metric::Checks, _)) = Threshold::parse_key(key, &known)
         {
             errors.push(Problem::new(
                 format!("thresholds.{key}"),
@@ -321,12 +326,12 @@ pub fn thresholds(c: &Config) -> (Vec<Threshold>, Vec<Problem>) {
         // An empty list is k6's way to report a metric without judging
         // it: the key must still make sense.
         if specs.is_empty()
-            && let Err(e) = Threshold::parse_key_in(key, &names, &flows, &checks)
+            && let Err(e) = Threshold::parse_key(key, &known)
         {
             errors.push(Problem::new(format!("thresholds.{key}"), e));
         }
         for (i, spec) in specs.iter().enumerate() {
-            match Threshold::parse_in(key, spec, &names, &flows, &checks) {
+            match Threshold::parse(key, spec, &known) {
                 Ok(t) => out.push(t),
                 Err(e) => errors.push(Problem::new(format!("thresholds.{key}[{i}]"), e)),
             }

@@ -60,7 +60,7 @@ pub mod files;
 pub mod fuzzing;
 pub mod load;
 pub mod measure;
-pub mod migrate;
+
 pub mod plan;
 pub mod run;
 pub mod schema;
@@ -75,3 +75,5 @@ pub use measure::{
     aggregator, autoscale, merge, samples, scaler, server_timing, stats, summary, thresholds,
 };
 pub use run::{barrier, cluster, report, rundir, shard, status};
+// Older config forms convert under `config::migrate`; the short path stays.
+pub use config::migrate;

@@ -4,7 +4,8 @@
 //!   [`traffic`] (data sets, flows, steps), [`autoscale`], [`search`] are
 //!   their parts; [`quick`] builds one from the command line's flags.
 //! - [`read`]: a file or text to a config ([`json`]: strict text), older
-//!   forms converted (`crate::migrate`), and resolution (defaults filled).
+//!   forms converted ([`migrate`]: one room per form), and resolution
+//!   (defaults filled).
 //! - [`validate`]: every problem with its field path; [`limits`]: the
 //!   bounds; [`compile`]: templates, checks, captures and thresholds,
 //!   compiled once for validation and the plan.
@@ -25,6 +26,7 @@ pub mod autoscale;
 pub mod compile;
 pub mod json;
 pub mod limits;
+pub mod migrate;
 pub mod model;
 pub mod quick;
 pub mod read;

@@ -1,5 +1,5 @@
 //! Reading a config: a file (bounded), strict JSON text (see [`super::json`]),
-//! older forms converted (`crate::migrate`), then typed with field paths;
+//! older forms converted ([`super::migrate`]), then typed with field paths;
 //! and resolving it: validation ([`super::validate`]), each unit's
 //! open-model defaults and merged autoscale, the machine's threads.
 //!
@@ -37,7 +37,7 @@ impl Config {
     /// returns the unvalidated config and the migration warnings.
     pub fn parse_migrating(text: &str) -> Result<(Config, Vec<String>), ConfigError> {
         let value = json_object(text)?;
-        let (value, warnings) = crate::migrate::migrate(value).map_err(ConfigError::one)?;
+        let (value, warnings) = super::migrate::migrate(value).map_err(ConfigError::one)?;
         Ok((Config::from_value(value)?, warnings))
     }
 

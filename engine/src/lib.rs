@@ -9,7 +9,11 @@
 //! short path (`crate::worker`, `crate::summary`) through re-exports.
 //!
 //! - [`config`], [`duration`], [`url`]: what a user writes, validated with
-//!   field paths, resolved with defaults.
+//!   field paths, resolved with defaults: `config::model` the types,
+//!   `config::read` reading and resolving, `config::validate` the problems,
+//!   `config::compile` templates, checks, captures and thresholds compiled
+//!   once; [`migrate`] (`config::migrate`) converts older forms (older
+//!   Userflux, Tressi flat, Tressi options), one room each.
 //! - [`files`]: the input files a config or a flag names, regular files
 //!   only, read up to a cap.
 //! - [`plan`]: what the workers run, built once from a config
@@ -30,6 +34,7 @@
 //!   its `conn` module is one connection's life, the per-request path.
 //! - [`aggregator`]: merges worker reports into the timeline and totals,
 //!   refreshes `status.json` and the progress line.
+//! - [`thresholds`]: k6's grammar (`grammar`, `spec`) and judging (`eval`).
 //! - [`autoscale`]: the per-endpoint controller, a pure function; [`scaler`]
 //!   feeds it each endpoint's intervals from the aggregator.
 //! - [`run`]: ties a config to workers and an aggregator, builds the summary;

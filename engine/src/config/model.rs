@@ -414,7 +414,7 @@ impl Config {
     /// The run's length: the longest of `duration`, the stages and every
     /// endpoint's `rate_stages`.
     /// Saturating: a config with absurd durations is refused by validation
-    /// (see [`limits`]), which calls this first.
+    /// (see [`super::limits`]), which calls this first.
     pub fn duration(&self) -> std::time::Duration {
         let total = |ds: &mut dyn Iterator<Item = std::time::Duration>| {
             ds.fold(std::time::Duration::ZERO, |a, d| a.saturating_add(d))

@@ -2,11 +2,11 @@
 //! change, so configs users already have keep working:
 //!
 //! - the flat Userflux quick form `{"url", "vus", "duration"}`
-//!   ([`userflux_quick`]);
-//! - Tressi's early flat form ([`tressi_flat`]): `requests[]` (`url`, `method`, `payload`,
+//!   (`userflux_quick`);
+//! - Tressi's early flat form (`tressi_flat`): `requests[]` (`url`, `method`, `payload`,
 //!   `headers`) with top-level `workers`, `duration`, `rampUpTime`, `rps`,
 //!   `autoscale: true|false`, `headers`;
-//! - Tressi's current form ([`tressi_options`]): `options` (`durationSec`, `rampUpDurationSec`,
+//! - Tressi's current form (`tressi_options`): `options` (`durationSec`, `rampUpDurationSec`,
 //!   `headers`, `threads`, …) with per-request `rps`, `rampUpDurationSec`,
 //!   `earlyExit`.
 //!

@@ -60,6 +60,20 @@ impl Problems {
             && self.traffic.is_empty()
             && self.checks.iter().all(Vec::is_empty)
     }
+
+    /// Every problem as a `path: why` line (for a config compiled outside
+    /// validation): templates, flows and captures, checks, thresholds.
+    pub fn lines(self, c: &Config) -> Vec<String> {
+        let mut out: Vec<String> = self.traffic.iter().map(Problem::to_string).collect();
+        for (bad, (at, _)) in self.checks.into_iter().zip(c.row_places()) {
+            out.extend(
+                bad.into_iter()
+                    .map(|(name, why)| format!("{at}.checks.{name}: {why}")),
+            );
+        }
+        out.extend(self.thresholds.iter().map(Problem::to_string));
+        out
+    }
 }
 
 /// A resolved config's compiled form, kept for the plan. Not part of what

@@ -2,6 +2,10 @@
 //! every address resolved, every request rendered, each load unit's
 //! schedule and VUs laid out (a shard's share by position) — so a bad host
 //! fails before the run starts and before anything is written.
+//!
+//! It compiles nothing itself: templates, checks, captures and thresholds
+//! come compiled from validation ([`crate::config::compile`], kept by
+//! [`Config::resolve`]), so what runs is what was checked.
 
 use crate::config::compile::{Compiled, compile};
 use crate::config::{Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Method};
@@ -38,30 +42,24 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
     let urls = config
         .endpoint_urls()
         .map_err(|e| ConfigError { problems: vec![e] })?;
-    // What validation compiled; a config that was never resolved is
-    // compiled here, and refused with the problems validation would give.
+    let rows = config.rows();
+    // What validation compiled; a config that was never resolved (or has
+    // other rows since) is compiled here, and refused with the problems
+    // validation would give.
     let fresh;
     let compiled: &Compiled = match &config.compiled.0 {
-        Some(c) => c,
-        None => {
+        Some(c) if c.rows.len() == rows.len() && c.flow_vars.len() == config.flows.len() => c,
+        _ => {
             let (c, found) = compile(config);
             if !found.is_empty() {
-                let mut problems: Vec<String> =
-                    found.traffic.iter().map(|p| p.to_string()).collect();
-                problems.extend(found.checks.into_iter().zip(config.row_places()).flat_map(
-                    |(bad, (at, _))| {
-                        bad.into_iter()
-                            .map(move |(name, why)| format!("{at}.checks.{name}: {why}"))
-                    },
-                ));
-                problems.extend(found.thresholds.iter().map(|p| p.to_string()));
-                return Err(ConfigError { problems });
+                return Err(ConfigError {
+                    problems: found.lines(config),
+                });
             }
             fresh = c;
             &fresh
         }
     };
-    let rows = config.rows();
     let places = config.row_places();
     let mut endpoints = Vec::with_capacity(urls.len());
     let mut problems = Vec::new();

@@ -348,9 +348,11 @@ fn run(args: RunArgs) -> ExitCode {
     let config = match config {
         Ok(c) => c,
         Err(e) if args.config.is_none() => {
-            // the quick form's flags, by the names the user typed
+            // the quick form's flags, by the names the user typed (its one
+            // endpoint's path is its URL's: templates there are compiled here)
             let msg = e
                 .to_string()
+                .replace("endpoints[0].path:", "URL:")
                 .replace("tls.ca_file:", "--cacert:")
                 .replace("tls.client_cert:", "--cert:")
                 .replace("tls.client_key:", "--key:");

@@ -15,15 +15,21 @@ use super::{Config, Problem};
 use crate::capture::{Check, Selector};
 use crate::template::{Expr, Scope, Template, unsafe_in_body, unsafe_in_header, unsafe_in_path};
 use crate::thresholds::{Known, Metric, Threshold};
+use crate::url::HttpUrl;
 use std::sync::Arc;
 
 /// What one request row (an endpoint, or a flow step; in the order of
 /// [`Config::rows`]) compiles to.
 #[derive(Debug, Clone, Default)]
 pub struct Row {
-    /// The path's template as written: the plan puts the target's path
-    /// before it. `None` for a row given by `url` (never templated).
+    /// The whole request target's template: the path as written joined to
+    /// the target's path ([`crate::url::HttpUrl::join`]; the quick form's
+    /// URL is all target, and may hold templates too). `None` for a row
+    /// given by `url` (never templated).
     pub path: Option<Template>,
+    /// The text `path` was compiled from, so the plan can tell a config
+    /// whose target changed since.
+    pub path_text: Option<String>,
     pub headers: Vec<(String, Template)>,
     pub body: Option<Template>,
     /// Named checks, in name order.
@@ -106,10 +112,13 @@ impl Config {
 pub fn compile(c: &Config) -> (Compiled, Problems) {
     let mut problems = Problems::default();
     let mut rows = Vec::new();
+    // (a bad target is validation's to report)
+    let target = c.target.as_deref().and_then(|t| HttpUrl::parse(t).ok());
+    let target = target.as_ref();
     let out = &mut problems.traffic;
     for (i, ep) in c.endpoints.iter().enumerate() {
         let at = format!("endpoints[{i}]");
-        let (row, bad_checks) = request(c, &at, ep, None, out);
+        let (row, bad_checks) = request(c, &at, ep, target, None, out);
         rows.push(row);
         problems.checks.push(bad_checks);
     }
@@ -159,8 +168,14 @@ pub fn compile(c: &Config) -> (Compiled, Problems) {
                 ));
             }
             names.push(joined);
-            let (mut row, bad_checks) =
-                request(c, &sat, &s.as_endpoint(f), Some((&before, &all)), out);
+            let (mut row, bad_checks) = request(
+                c,
+                &sat,
+                &s.as_endpoint(f),
+                target,
+                Some((&before, &all)),
+                out,
+            );
             for (name, sel) in &s.capture {
                 if name.is_empty()
                     || !name
@@ -203,12 +218,14 @@ pub fn compile(c: &Config) -> (Compiled, Problems) {
 }
 
 /// Compiles a request's templates and checks (an endpoint or a step at
-/// `at`); `vars` is the flow's capture scope for a step. Template problems
-/// go to `out`; the checks that do not compile are returned.
+/// `at`, its path joined to `target`); `vars` is the flow's capture scope
+/// for a step. Template problems go to `out`; the checks that do not
+/// compile are returned.
 fn request(
     c: &Config,
     at: &str,
     ep: &Endpoint,
+    target: Option<&HttpUrl>,
     vars: Option<(&[String], &[String])>,
     out: &mut Vec<Problem>,
 ) -> (Row, Vec<(String, String)>) {
@@ -244,7 +261,11 @@ fn request(
                 }
             }
         };
-    let path = ep.path.as_deref().and_then(|p| {
+    let path_text = ep.path.as_deref().map(|p| match target {
+        Some(t) => t.join(p),
+        None => p.to_string(),
+    });
+    let path = path_text.as_deref().and_then(|p| {
         let t = parse(
             out,
             format!("{at}.path"),
@@ -300,6 +321,7 @@ fn request(
     }
     let row = Row {
         path,
+        path_text,
         headers,
         body,
         checks,

@@ -8,11 +8,12 @@
 //! [`Config::resolve`]), so what runs is what was checked.
 
 use crate::config::compile::{Compiled, compile};
-use crate::config::{Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Method};
+use crate::config::{Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Endpoint, Method};
 use crate::plan::{EndpointPlan, FlowPlan, OpenPlan, Plan, StepPlan};
 use crate::request::{RequestTemplate, render};
 use crate::stats::StatusSet;
 use crate::template::{Expr, Template};
+use crate::url::HttpUrl;
 use std::net::ToSocketAddrs;
 use std::sync::atomic::AtomicU64;
 
@@ -48,7 +49,7 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
     // validation would give.
     let fresh;
     let compiled: &Compiled = match &config.compiled.0 {
-        Some(c) if c.rows.len() == rows.len() && c.flow_vars.len() == config.flows.len() => c,
+        Some(c) if compiled_for(c, config, &rows, &urls) => c,
         _ => {
             let (c, found) = compile(config);
             if !found.is_empty() {
@@ -100,7 +101,9 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
             RequestTemplate::new(
                 ep.method,
                 url,
-                full_path(row.path.as_ref(), ep.path.as_deref(), url),
+                row.path
+                    .clone()
+                    .unwrap_or_else(|| Template::literal(url.path.as_bytes())),
                 row.headers.clone(),
                 row.body.clone(),
             )
@@ -268,32 +271,21 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
     Ok(plan)
 }
 
-/// A row's whole request target as a template: the target's path (what
-/// [`crate::url::HttpUrl::join`] put before the path as written), then the
-/// path's compiled template; a row given by `url` is its literal path.
-fn full_path(
-    written: Option<&Template>,
-    text: Option<&str>,
-    url: &crate::url::HttpUrl,
-) -> Template {
-    match (written, text) {
-        (Some(t), Some(p)) if !p.is_empty() => {
-            let base = url.path.strip_suffix(p).unwrap_or_default();
-            let mut full = Template::literal(base.as_bytes());
-            full.append(t.clone());
-            full
-        }
-        _ => Template::literal(url.path.as_bytes()),
-    }
+/// Whether `c` was compiled from this config as it is now: the same rows
+/// and flows, each path joined to the same target (a config changed since
+/// it was resolved is compiled again).
+fn compiled_for(c: &Compiled, config: &Config, rows: &[Endpoint], urls: &[HttpUrl]) -> bool {
+    c.rows.len() == rows.len()
+        && c.flow_vars.len() == config.flows.len()
+        && c.rows
+            .iter()
+            .zip(rows.iter().zip(urls))
+            .all(|(r, (ep, url))| ep.path.is_none() || r.path_text.as_deref() == Some(&url.path))
 }
 
 /// A request row's address, or `field: why` naming the field its host
 /// came from (the row at `at`'s `url`, else `target`).
-fn resolve_host(
-    at: &str,
-    has_url: bool,
-    url: &crate::url::HttpUrl,
-) -> Result<std::net::SocketAddr, String> {
+fn resolve_host(at: &str, has_url: bool, url: &HttpUrl) -> Result<std::net::SocketAddr, String> {
     let field = if has_url {
         format!("{at}.url")
     } else {

@@ -349,3 +349,78 @@ pub fn max_connections(config: &Config) -> u64 {
         .sum();
     vus + autoscaled + open
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::{Expr, Part};
+
+    /// What runs is what validation compiled (issue 26): the plan's
+    /// template is the path joined to the target's path, the target's own
+    /// templates included, and a bad one there is refused by validation.
+    #[test]
+    fn the_plan_runs_what_validation_compiled() {
+        let c = Config::from_json(
+            r#"{"target": "http://127.0.0.1:1/v{{seq}}", "duration": "1s",
+                "endpoints": [{"name": "a", "path": "/a/{{vu}}", "rate": 1,
+                               "checks": {"ok": {"status": 200}}}],
+                "flows": [{"name": "f", "rate": 1, "steps": [
+                  {"name": "s1", "path": "/in", "capture": {"t": {"header": "x-token"}}},
+                  {"name": "s2", "path": "/use/{{vars.t}}"}]}]}"#,
+        )
+        .unwrap();
+        let kept = c
+            .compiled
+            .0
+            .clone()
+            .expect("resolve keeps what it compiled");
+        assert_eq!(
+            kept.rows[0].path_text.as_deref(),
+            Some("/v{{seq}}/a/{{vu}}")
+        );
+        let plan = prepare_with(&c, false).unwrap();
+        let a = plan.endpoints[0]
+            .template
+            .as_ref()
+            .expect("a templated row");
+        let exprs: Vec<&Expr> = a
+            .templates()
+            .flat_map(|t| t.parts.iter())
+            .filter_map(|p| match p {
+                Part::Expr(e) => Some(e),
+                Part::Lit(_) => None,
+            })
+            .collect();
+        assert_eq!(exprs, [&Expr::Seq, &Expr::Vu]);
+        assert_eq!(plan.endpoints[0].checks.len(), 1);
+        assert_eq!(plan.flows[0].vars, ["t"]);
+        assert_eq!(plan.endpoints[1].step.as_ref().unwrap().captures.len(), 1);
+        // a config changed since it was resolved is compiled again
+        let mut moved = c.clone();
+        moved.target = Some("http://127.0.0.1:1".into());
+        let plan = prepare_with(&moved, false).unwrap();
+        let line = plan.endpoints[0]
+            .template
+            .as_ref()
+            .unwrap()
+            .templates()
+            .next()
+            .unwrap();
+        assert!(
+            line.parts
+                .iter()
+                .all(|p| !matches!(p, Part::Expr(Expr::Seq)))
+        );
+
+        let e = Config::from_json(
+            r#"{"target": "http://127.0.0.1:1/{{nope}}", "duration": "1s",
+                "endpoints": [{"name": "a", "path": "/a", "rate": 1}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("endpoints[0].path: unknown variable \"nope\""),
+            "{e}"
+        );
+    }
+}

@@ -27,9 +27,6 @@ pub struct Row {
     /// URL is all target, and may hold templates too). `None` for a row
     /// given by `url` (never templated).
     pub path: Option<Template>,
-    /// The text `path` was compiled from, so the plan can tell a config
-    /// whose target changed since.
-    pub path_text: Option<String>,
     pub headers: Vec<(String, Template)>,
     pub body: Option<Template>,
     /// Named checks, in name order.
@@ -46,6 +43,9 @@ pub struct Compiled {
     /// (index = value number).
     pub flow_vars: Vec<Vec<String>>,
     pub thresholds: Vec<Threshold>,
+    /// The target the paths were joined to, so the plan can tell a config
+    /// whose target changed since.
+    pub target: Option<String>,
 }
 
 /// The walk's problems, `path: why` lines, kept apart by where validation
@@ -213,6 +213,7 @@ pub fn compile(c: &Config) -> (Compiled, Problems) {
         rows,
         flow_vars,
         thresholds,
+        target: c.target.clone(),
     };
     (compiled, problems)
 }
@@ -261,15 +262,22 @@ fn request(
                 }
             }
         };
-    let path_text = ep.path.as_deref().map(|p| match target {
-        Some(t) => t.join(p),
-        None => p.to_string(),
-    });
-    let path = path_text.as_deref().and_then(|p| {
+    // The path joined to the target's, as `HttpUrl::join` joins them: a
+    // target path without templates is put before the compiled path as
+    // literal text (most configs: no string built, the path parsed as
+    // written); one with templates is compiled with it.
+    let (base, text): (&str, std::borrow::Cow<'_, str>) = match (target, ep.path.as_deref()) {
+        (_, None) => ("", "".into()),
+        (Some(t), Some("")) => ("", t.path.as_str().into()),
+        (Some(t), Some(p)) if Template::is_templated(t.base()) => ("", t.join(p).into()),
+        (Some(t), Some(p)) => (t.base(), p.into()),
+        (None, Some(p)) => ("", p.into()),
+    };
+    let path = ep.path.as_ref().and_then(|_| {
         let t = parse(
             out,
             format!("{at}.path"),
-            p,
+            &text,
             unsafe_in_path,
             "has a space or control character, and it is used in a path",
         )?;
@@ -283,7 +291,12 @@ fn request(
                 ));
             }
         }
-        Some(t)
+        if base.is_empty() {
+            return Some(t);
+        }
+        let mut full = Template::literal(base.as_bytes());
+        full.append(t);
+        Some(full)
     });
     if let Some(u) = &ep.url
         && Template::is_templated(u)
@@ -321,7 +334,6 @@ fn request(
     }
     let row = Row {
         path,
-        path_text,
         headers,
         body,
         checks,

@@ -49,7 +49,7 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
     // validation would give.
     let fresh;
     let compiled: &Compiled = match &config.compiled.0 {
-        Some(c) if compiled_for(c, config, &rows, &urls) => c,
+        Some(c) if compiled_for(c, config, &rows) => c,
         _ => {
             let (c, found) = compile(config);
             if !found.is_empty() {
@@ -272,15 +272,12 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
 }
 
 /// Whether `c` was compiled from this config as it is now: the same rows
-/// and flows, each path joined to the same target (a config changed since
-/// it was resolved is compiled again).
-fn compiled_for(c: &Compiled, config: &Config, rows: &[Endpoint], urls: &[HttpUrl]) -> bool {
+/// and flows, the paths joined to the same target (a config changed so
+/// since it was resolved is compiled again).
+fn compiled_for(c: &Compiled, config: &Config, rows: &[Endpoint]) -> bool {
     c.rows.len() == rows.len()
         && c.flow_vars.len() == config.flows.len()
-        && c.rows
-            .iter()
-            .zip(rows.iter().zip(urls))
-            .all(|(r, (ep, url))| ep.path.is_none() || r.path_text.as_deref() == Some(&url.path))
+        && c.target == config.target
 }
 
 /// A request row's address, or `field: why` naming the field its host
@@ -374,10 +371,7 @@ mod tests {
             .0
             .clone()
             .expect("resolve keeps what it compiled");
-        assert_eq!(
-            kept.rows[0].path_text.as_deref(),
-            Some("/v{{seq}}/a/{{vu}}")
-        );
+        assert_eq!(kept.target.as_deref(), Some("http://127.0.0.1:1/v{{seq}}"));
         let plan = prepare_with(&c, false).unwrap();
         let a = plan.endpoints[0]
             .template

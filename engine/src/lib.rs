@@ -9,10 +9,16 @@
 //! short path (`crate::worker`, `crate::summary`) through re-exports.
 //!
 //! - [`config`], [`duration`], [`url`]: what a user writes, validated with
-//!   field paths, resolved with defaults.
+//!   field paths, resolved with defaults: `config::model` the types,
+//!   `config::read` reading and resolving, `config::validate` the problems,
+//!   `config::compile` templates, checks, captures and thresholds compiled
+//!   once; [`migrate`] (`config::migrate`) converts older forms (older
+//!   Userflux, Tressi flat, Tressi options), one room each.
 //! - [`files`]: the input files a config or a flag names, regular files
 //!   only, read up to a cap.
-//! - [`plan`]: stage interpolation and VU distribution, as pure functions.
+//! - [`plan`]: what the workers run, built once from a config
+//!   (`plan::build`); `plan::schedule` is stage interpolation, VU
+//!   distribution and open-model send times, as pure functions.
 //! - [`budget`]: the `requests` budget's tickets, shared by the workers;
 //!   [`vu`]: the VU numbers, unique and dense over the run.
 //! - [`request`], [`framing`]: requests rendered once; responses framed
@@ -28,6 +34,7 @@
 //!   its `conn` module is one connection's life, the per-request path.
 //! - [`aggregator`]: merges worker reports into the timeline and totals,
 //!   refreshes `status.json` and the progress line.
+//! - [`thresholds`]: k6's grammar (`grammar`, `spec`) and judging (`eval`).
 //! - [`autoscale`]: the per-endpoint controller, a pure function; [`scaler`]
 //!   feeds it each endpoint's intervals from the aggregator.
 //! - [`run`]: ties a config to workers and an aggregator, builds the summary;
@@ -58,7 +65,7 @@ pub mod files;
 pub mod fuzzing;
 pub mod load;
 pub mod measure;
-pub mod migrate;
+
 pub mod plan;
 pub mod run;
 pub mod schema;
@@ -73,3 +80,5 @@ pub use measure::{
     aggregator, autoscale, live, merge, samples, scaler, server_timing, stats, summary, thresholds,
 };
 pub use run::{barrier, cluster, report, rundir, shard, status};
+// Older config forms convert under `config::migrate`; the short path stays.
+pub use config::migrate;

@@ -87,13 +87,17 @@ impl HttpUrl {
         if path.is_empty() {
             return self.path.clone();
         }
-        let base = self
-            .path
+        format!("{}{path}", self.base())
+    }
+
+    /// What [`HttpUrl::join`] puts before a non-empty endpoint path: this
+    /// URL's path without its query and trailing `/`.
+    pub fn base(&self) -> &str {
+        self.path
             .split('?')
             .next()
             .unwrap_or("")
-            .trim_end_matches('/');
-        format!("{base}{path}")
+            .trim_end_matches('/')
     }
 }
 

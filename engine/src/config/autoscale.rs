@@ -161,7 +161,7 @@ impl AutoscaleSpec {
         self.merged_over(&defaults)
     }
 
-    /// The controller's view; call on a spec that passed [`AutoscaleSpec::problems`].
+    /// The controller's view; call on a spec that passed [`AutoscaleSpec::field_problems`] and [`AutoscaleSpec::merged_problems`].
     pub fn resolved(&self) -> Autoscale {
         let d = self.with_defaults(None);
         Autoscale {

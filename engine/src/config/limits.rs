@@ -105,7 +105,7 @@ pub fn has_control(s: &str) -> bool {
 
 /// Every value of `c` outside its bound, as `path: reason` lines.
 /// `parts` are the config's endpoints, flows and steps
-/// ([`super::Config::parts`]): a flow and a step are bounded by the same
+/// (`Config::parts`): a flow and a step are bounded by the same
 /// checks as an endpoint (issue #27: flows got around every bound).
 pub fn problems(c: &super::Config, parts: &[super::traffic::Part]) -> Vec<String> {
     let mut out = Vec::new();

@@ -167,6 +167,7 @@ impl Quick {
             max_capture_body: super::DEFAULT_MAX_CAPTURE_BODY,
             base_dir: None,
             data_sets: Default::default(),
+            compiled: Default::default(),
             duration,
             requests: self.requests,
             thresholds: BTreeMap::new(),
@@ -300,7 +301,7 @@ mod tests {
         q.duration = None;
         q.requests = Some(1000);
         let c = q.config().unwrap().resolve().unwrap();
-        let stages = c.endpoints[0].rate_schedule(c.duration());
+        let stages = crate::plan::rate_schedule(&c.endpoints[0], c.duration());
         assert!(crate::plan::send_time(&stages, 999).is_some());
         assert!(crate::plan::send_time(&stages, 1000).is_none());
         // a rate so low the run would outlast the bound is refused, not a panic

@@ -1,15 +1,13 @@
-//! The config of realistic traffic: data sets, flows and their steps, and
-//! the checks that tie them to templates (every `{{ }}` parsed once here,
-//! so a bad one is a config error with its field path).
+//! The config of realistic traffic: data sets, flows and their steps (their
+//! templates, checks and captures are compiled by [`super::compile`]).
 
 use super::{
     Config, Endpoint, EndpointAutoscale, Method, Priority, RateStageSpec, default_true,
     default_weight, is_true,
 };
-use crate::capture::{Selector, SelectorSpec};
+use crate::capture::SelectorSpec;
 use crate::data::{DataSet, Order};
 use crate::duration::Dur;
-use crate::template::{Expr, Scope, Template, unsafe_in_body, unsafe_in_header, unsafe_in_path};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -342,178 +340,6 @@ fn normalize(p: &Path) -> PathBuf {
                 out.pop();
             }
             c => out.push(c),
-        }
-    }
-    out
-}
-
-/// A request's parsed templates.
-pub struct Parsed {
-    pub path: Option<Template>,
-    pub headers: Vec<(String, Template)>,
-    pub body: Option<Template>,
-}
-
-/// Parses the templates of a request (an endpoint or a step at `at`);
-/// `vars` is the flow's scope for a step. Problems go to `out`.
-pub fn parse_request(
-    c: &Config,
-    at: &str,
-    ep: &Endpoint,
-    vars: Option<(&[String], &[String])>,
-    out: &mut Vec<String>,
-) -> Parsed {
-    let env = Config::env;
-    let scope = Scope {
-        data: &c.data_sets.0,
-        vars,
-        env: &env,
-    };
-    // A set named in `data` that failed to load was reported already.
-    let loaded_later = |e: &str| {
-        c.data
-            .keys()
-            .any(|k| e.starts_with(&format!("unknown data set \"{k}\"")))
-    };
-    let parse =
-        |out: &mut Vec<String>, field: String, text: &str, bad: fn(u8) -> bool, what: &str| {
-            match Template::parse(text, &scope) {
-                Ok(t) => {
-                    for e in t.exprs() {
-                        if let Expr::Data { set, col } = *e
-                            && let Err(why) = c.data_sets.0[set].check_column(col, bad, what)
-                        {
-                            out.push(format!("{field}: {why}"));
-                        }
-                    }
-                    Some(t)
-                }
-                Err(e) if loaded_later(&e) => None,
-                Err(e) => {
-                    out.push(format!("{field}: {e}"));
-                    None
-                }
-            }
-        };
-    let path = ep.path.as_deref().and_then(|p| {
-        let t = parse(
-            out,
-            format!("{at}.path"),
-            p,
-            unsafe_in_path,
-            "has a space or control character, and it is used in a path",
-        )?;
-        for part in &t.parts {
-            if let crate::template::Part::Lit(b) = part
-                && b.iter().any(|&b| unsafe_in_path(b))
-            {
-                out.push(format!("{at}.path: contains spaces or control characters"));
-            }
-        }
-        Some(t)
-    });
-    if let Some(u) = &ep.url
-        && Template::is_templated(u)
-    {
-        out.push(format!(
-            "{at}.url: templates go in a path (give target and path), not in url"
-        ));
-    }
-    let headers = ep
-        .headers
-        .iter()
-        .filter_map(|(k, v)| {
-            let t = parse(
-                out,
-                format!("{at}.headers.{k}"),
-                v,
-                unsafe_in_header,
-                "has a CR, LF or NUL, and it is used in a header",
-            )?;
-            Some((k.clone(), t))
-        })
-        .collect();
-    let body = ep
-        .body
-        .as_deref()
-        .and_then(|b| parse(out, format!("{at}.body"), b, unsafe_in_body, ""));
-    Parsed {
-        path,
-        headers,
-        body,
-    }
-}
-
-/// Every problem of flows, steps, captures and templates.
-pub fn problems(c: &Config) -> Vec<String> {
-    let mut out = Vec::new();
-    if !(1..=MAX_CAPTURE_BODY).contains(&c.max_capture_body) {
-        out.push(format!(
-            "max_capture_body: must be 1 to {MAX_CAPTURE_BODY} bytes, got {}",
-            c.max_capture_body
-        ));
-    }
-    for (i, ep) in c.endpoints.iter().enumerate() {
-        parse_request(c, &format!("endpoints[{i}]"), ep, None, &mut out);
-    }
-    let mut units: Vec<&str> = c.endpoints.iter().map(|e| e.name.as_str()).collect();
-    let mut rows: Vec<String> = c.endpoints.iter().map(|e| e.name.clone()).collect();
-    for (i, f) in c.flows.iter().enumerate() {
-        let at = format!("flows[{i}]");
-        if units.contains(&f.name.as_str()) {
-            out.push(format!(
-                "{at}.name: \"{}\" is used by an endpoint or an earlier flow",
-                f.name
-            ));
-        }
-        units.push(&f.name);
-        if !super::valid_name(&f.name) {
-            out.push(format!(
-                "{at}.name: \"{}\" must be 1-{} printable characters, without control characters or surrounding spaces",
-                f.name,
-                super::MAX_ENDPOINT_NAME
-            ));
-        }
-        if f.steps.is_empty() {
-            out.push(format!("{at}.steps: a flow needs at least one step"));
-        }
-        let all = f.var_names();
-        let mut before: Vec<String> = Vec::new();
-        for (j, s) in f.steps.iter().enumerate() {
-            let sat = format!("{at}.steps[{j}]");
-            let joined = format!("{}.{}", f.name, s.name);
-            if f.steps[..j].iter().any(|o| o.name == s.name) {
-                out.push(format!(
-                    "{sat}.name: \"{}\" is used by an earlier step of this flow",
-                    s.name
-                ));
-            } else if rows.contains(&joined) {
-                out.push(format!(
-                    "{sat}.name: the step's row \"{joined}\" is also an endpoint's name"
-                ));
-            }
-            rows.push(joined);
-            parse_request(c, &sat, &s.as_endpoint(f), Some((&before, &all)), &mut out);
-            for (name, sel) in &s.capture {
-                if name.is_empty()
-                    || !name
-                        .bytes()
-                        .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'-')
-                {
-                    out.push(format!(
-                        "{sat}.capture.{name}: a capture's name is letters, digits, '_' and '-' (it is used as {{{{vars.NAME}}}})"
-                    ));
-                }
-                if let Err(e) = Selector::compile(sel) {
-                    out.push(format!("{sat}.capture.{name}: {e}"));
-                }
-            }
-            // a value captured again later replaces the earlier one
-            for k in s.capture.keys() {
-                if !before.contains(k) {
-                    before.push(k.clone());
-                }
-            }
         }
     }
     out

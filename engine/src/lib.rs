@@ -66,8 +66,9 @@ pub mod sys;
 pub mod url;
 
 // Every room keeps its short path (`crate::worker`, `crate::summary`, …).
+pub use load::protocol::h1::framing;
 pub use load::{
-    budget, capture, clock, cookies, data, framing, open, request, template, timer, tls, vu, worker,
+    budget, capture, clock, cookies, data, open, request, template, timer, tls, vu, worker,
 };
 pub use measure::{
     aggregator, autoscale, merge, samples, scaler, server_timing, stats, summary, thresholds,

@@ -243,7 +243,6 @@ pub fn is_tls_failure(e: &io::Error) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::io::{Read as _, Write as _};
 
     /// A connected mio socket and the std socket of its peer.
     fn pair() -> (TcpStream, std::net::TcpStream) {

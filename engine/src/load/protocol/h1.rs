@@ -122,7 +122,11 @@ mod tests {
         })
     }
 
-    const CASES: &[(&str, bool, Result<(u16, bool), &str>)] = &[
+    /// A response's text, whether the peer closes after it, and the
+    /// (status, reuse) it completes with or the error it fails with.
+    type Case = (&'static str, bool, Result<(u16, bool), &'static str>);
+
+    const CASES: &[Case] = &[
         (
             "HTTP/1.1 200 OK\r\nContent-Length: 3\r\nServer-Timing: db;dur=2\r\n\r\nabc",
             false,

@@ -572,3 +572,138 @@ impl Conn {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::io::{Read as _, Write as _};
+
+    /// A plan with one endpoint `GET /` at `addr`.
+    fn plan(addr: SocketAddr) -> Plan {
+        let json = format!(
+            r#"{{"target": "http://{addr}", "endpoints": [{{"name": "e", "path": "/"}}]}}"#
+        );
+        crate::run::prepare(&crate::config::Config::parse(&json).unwrap()).unwrap()
+    }
+
+    /// Reads on until the response ends or fails (within 5 s).
+    fn read(c: &mut Conn, buf: &mut [u8], stats: &mut EndpointStats) -> Read {
+        let t0 = Instant::now();
+        loop {
+            match c.read(buf, false, false, stats) {
+                Read::Pending if t0.elapsed().as_secs() < 5 => std::thread::yield_now(),
+                r => return r,
+            }
+        }
+    }
+
+    #[test]
+    fn a_connection_connects_sends_and_reads_its_responses_without_a_worker() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let plan = plan(listener.local_addr().unwrap());
+        let row = &plan.endpoints[0];
+        let poll = mio::Poll::new().unwrap();
+        let mut stats = EndpointStats::new();
+        let mut buf = vec![0u8; 4096];
+        let t0 = Instant::now();
+        let mut c = Conn::new(0, 7, 0, None, Session::h1(), t0, None);
+        assert_eq!((c.vu(None), c.state, c.ticket), (7, State::Backoff, false));
+        c.connect(row.addr, poll.registry(), Token(0), t0).unwrap();
+        assert_eq!(c.state, State::Connecting);
+        let (mut peer, _) = listener.accept().unwrap();
+        while let Connected::NotYet = c.finish_connect(Instant::now()) {
+            assert!(t0.elapsed().as_secs() < 5, "never connected");
+            std::thread::yield_now();
+        }
+
+        // The request goes out as the plan rendered it, and is counted.
+        c.begin(row, Instant::now());
+        assert_eq!(c.state, State::Awaiting);
+        c.write(row, &mut stats).unwrap();
+        assert!(!c.wants_write(row));
+        assert_eq!(stats.bytes_out, row.request.len() as u64);
+        let mut got = vec![0u8; row.request.len()];
+        peer.read_exact(&mut got).unwrap();
+        assert_eq!(got, &row.request[..]);
+
+        // A response in two pieces: the first byte is stamped, the end completes it.
+        peer.write_all(b"HTTP/1.1 200 OK\r\nContent-Le").unwrap();
+        while c.first_byte.is_none() {
+            assert!(matches!(
+                c.read(&mut buf, false, false, &mut stats),
+                Read::Pending
+            ));
+            assert!(t0.elapsed().as_secs() < 5, "the first bytes never came");
+        }
+        peer.write_all(b"ngth: 2\r\n\r\nok").unwrap();
+        let Read::Response { status, reuse, .. } = read(&mut c, &mut buf, &mut stats) else {
+            panic!("no response");
+        };
+        assert_eq!((status, reuse), (200, true));
+        assert_eq!(c.received, stats.bytes_in);
+        assert!(c.link.is_some(), "kept alive");
+
+        // Bytes after a response answer no request: the connection is dropped.
+        c.begin(row, Instant::now());
+        c.write(row, &mut stats).unwrap();
+        peer.read_exact(&mut got).unwrap();
+        peer.write_all(b"HTTP/1.1 503 No\r\nContent-Length: 0\r\n\r\nEXTRA")
+            .unwrap();
+        let Read::Response { status, reuse, .. } = read(&mut c, &mut buf, &mut stats) else {
+            panic!("no response");
+        };
+        assert_eq!((status, reuse), (503, false));
+        assert!(c.link.is_none());
+    }
+
+    #[test]
+    fn a_close_mid_response_is_a_read_failure_and_a_refused_connect_a_connect_one() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let plan = plan(listener.local_addr().unwrap());
+        let row = &plan.endpoints[0];
+        let poll = mio::Poll::new().unwrap();
+        let mut stats = EndpointStats::new();
+        let mut buf = vec![0u8; 4096];
+        let t0 = Instant::now();
+        let mut c = Conn::new(0, 0, 0, None, Session::h1(), t0, None);
+        c.connect(row.addr, poll.registry(), Token(0), t0).unwrap();
+        let (mut peer, _) = listener.accept().unwrap();
+        while let Connected::NotYet = c.finish_connect(Instant::now()) {
+            std::thread::yield_now();
+        }
+        c.begin(row, Instant::now());
+        c.write(row, &mut stats).unwrap();
+        // (read, so that the close is a FIN, not a reset for unread bytes)
+        let mut got = vec![0u8; row.request.len()];
+        peer.read_exact(&mut got).unwrap();
+        peer.write_all(b"HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nshort")
+            .unwrap();
+        drop(peer);
+        let Read::Failed(f) = read(&mut c, &mut buf, &mut stats) else {
+            panic!("a truncated body completed");
+        };
+        assert_eq!(f.kind, ErrorKind::Read);
+        assert_eq!(
+            f.why.to_string(),
+            "connection closed before the response was complete"
+        );
+        assert!(c.link.is_none());
+
+        // Nothing listens on the port any more.
+        let addr = row.addr;
+        drop(listener);
+        let mut c = Conn::new(0, 0, 0, None, Session::h1(), t0, None);
+        let failed = match c.connect(addr, poll.registry(), Token(1), t0) {
+            Err(f) => f,
+            Ok(()) => loop {
+                match c.finish_connect(Instant::now()) {
+                    Connected::Failed(f) => break f,
+                    Connected::NotYet => std::thread::yield_now(),
+                    Connected::Up(_) => panic!("connected to a closed port"),
+                }
+            },
+        };
+        assert_eq!(failed.kind, ErrorKind::Connect);
+        assert!(failed.why.to_string().starts_with(&addr.to_string()));
+    }
+}

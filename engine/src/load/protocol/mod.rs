@@ -48,6 +48,26 @@
 //!
 //! Timing stays per request and is the connection's: when the request was
 //! due (open model), sent, its first byte and its last byte came.
+//!
+//! # Plugging in HTTP/2
+//!
+//! 1. `pub mod h2;` here and a variant `Session::H2(h2::Session)`; every
+//!    method of [`Session`] gains its arm (the compiler lists them).
+//! 2. The worker's pool (`worker/pool.rs`, `add`) makes the session a
+//!    connection starts with: today always [`Session::h1`]; then by the
+//!    row's protocol (a plan field to come), with the client preface and
+//!    SETTINGS queued for [`Session::write_pending`].
+//! 3. [`Wire::Framed`]: [`crate::conn::Conn::write`] sends the rendered
+//!    request today; a framed one is sent from the buffer the session wrote
+//!    (a second buffer beside the template's `out`, so a templated request
+//!    can be rendered, then framed).
+//! 4. [`crate::conn::Conn`] carries one request in flight (`stream`,
+//!    `sent_at`, `first_byte`, `written`, `intended`, `ticket`); with
+//!    streams these become per slot (a VU is a stream slot, up to
+//!    `streams` per connection) and `conn::Read::Response` names the
+//!    stream. [`Event::Reset`] and [`Event::GoAway`] end today's read as a
+//!    `read` failure (HTTP/1.1 never reports them); with streams they fail
+//!    one slot, or every slot above `last` (to be retried).
 
 pub mod h1;
 

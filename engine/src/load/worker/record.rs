@@ -30,8 +30,11 @@ pub(super) enum Outcome {
 
 impl Worker {
     /// Records connection `idx`'s request as `outcome`; its budget ticket
-    /// is used.
-    #[inline]
+    /// is used. Inlined into its two callers: out of line, building and
+    /// matching the outcome cost ~22 instructions a request more than the
+    /// code it replaced (callgrind, 20,000 requests against the floor
+    /// server: 429 against 407 in the response path's functions).
+    #[inline(always)]
     pub(super) fn record(&mut self, idx: usize, outcome: Outcome) {
         let c = self.conns[idx].as_mut().expect("a live connection");
         let row = &self.plan.endpoints[c.row];

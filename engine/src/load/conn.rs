@@ -498,6 +498,7 @@ impl Conn {
     /// iteration (its data rows, an empty jar and vars) at its first step,
     /// takes an endpoint's data rows, and renders the request into `out`. A
     /// captured value that cannot be sent fails the request (kind `capture`).
+    #[inline]
     pub fn render(
         &mut self,
         plan: &Plan,

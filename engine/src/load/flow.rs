@@ -61,6 +61,7 @@ impl FlowVu {
 
     /// The first step goes out: a new iteration with empty vars and jar.
     /// False when one is under way already.
+    #[inline]
     pub fn begin(&mut self, now: Instant) -> bool {
         if self.begun {
             return false;
@@ -83,6 +84,7 @@ impl FlowVu {
     /// (`path` is where the request went, for a cookie's default Path) and
     /// its captures into the vars. A capture that finds nothing is the
     /// step's error (kind `capture`). `value` is scratch.
+    #[inline]
     pub fn take(
         &mut self,
         row: &EndpointPlan,
@@ -111,6 +113,7 @@ impl FlowVu {
 
     /// The iteration ended as `end` at `now`: counts it (once: an iteration
     /// not under way counts nothing).
+    #[inline]
     pub fn end(&mut self, end: IterationEnd, now: Instant, stats: &mut FlowStats) {
         if !self.begun {
             return;
@@ -145,6 +148,7 @@ pub enum AfterStep {
 /// answered by an error restarted at once, a retry storm on the first
 /// step). `failures` counts failed iterations in a row; only a whole
 /// iteration's success resets it.
+#[inline]
 pub fn after_step(
     last: bool,
     failed: bool,

@@ -21,8 +21,16 @@
 //!   distribution and open-model send times, as pure functions.
 //! - [`budget`]: the `requests` budget's tickets, shared by the workers;
 //!   [`vu`]: the VU numbers, unique and dense over the run.
-//! - [`request`], [`framing`]: requests rendered once; responses framed
-//!   incrementally (httparse for the head, our own body framing).
+//! - [`request`]: requests rendered once (or per send from a template).
+//! - [`protocol`]: the wire protocol as a sans-IO session (bytes in,
+//!   completed responses out; the seam HTTP/2 plugs into); `protocol::h1`
+//!   is HTTP/1.1, its [`framing`] the incremental response framing
+//!   (httparse for the head, our own body framing).
+//! - [`transport`]: plain TCP or TLS over one mio socket, one enum decided
+//!   per connection.
+//! - [`conn`]: one connection (a VU) doing its own I/O over its transport
+//!   and session, returning what happened; [`flow`]: a flow VU's
+//!   iteration (captures, cookies, its end) and failure pacing.
 //! - [`template`], [`data`]: `{{ }}` templates parsed at load and rendered
 //!   into a connection's buffer; data sets loaded once, shared read-only.
 //! - [`capture`], [`cookies`]: what a flow step reads from a response, and
@@ -30,8 +38,10 @@
 //! - [`timer`]: the hashed wheel for connect/request timeouts and think time.
 //! - [`stats`]: per-endpoint counts and HDR histograms a worker records;
 //!   [`server_timing`]: the `Server-Timing` parser and per-metric histograms.
-//! - [`worker`]: one pinned thread per core, a `mio::Poll` and its connections;
-//!   its `conn` module is one connection's life, the per-request path.
+//! - [`worker`]: one pinned thread per core, a `mio::Poll` and its
+//!   connections: the loop, the VU pool (`pool`), the policy over each
+//!   connection's outcomes (`drive`: record, think, back off, next request)
+//!   and the one place a request is recorded (`record`).
 //! - [`aggregator`]: merges worker reports into the timeline and totals,
 //!   refreshes `status.json` and the progress line.
 //! - [`thresholds`]: k6's grammar (`grammar`, `spec`) and judging (`eval`).
@@ -73,8 +83,10 @@ pub mod sys;
 pub mod url;
 
 // Every room keeps its short path (`crate::worker`, `crate::summary`, …).
+pub use load::protocol::h1::framing;
 pub use load::{
-    budget, capture, clock, cookies, data, framing, open, request, template, timer, tls, vu, worker,
+    budget, capture, clock, conn, cookies, data, flow, open, protocol, request, template, timer,
+    tls, transport, vu, worker,
 };
 pub use measure::{
     aggregator, autoscale, live, merge, samples, scaler, server_timing, stats, summary, thresholds,

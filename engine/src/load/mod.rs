@@ -1,17 +1,22 @@
 //! The load side: what sends requests and reads responses — the workers
-//! and each connection's life, the open-model schedule, timers, framing,
-//! requests (rendered and templated), data sets, captures and cookies, TLS.
+//! (their loop, VU pool and policy), each connection and its I/O, its
+//! transport (plain or TLS) and protocol session (HTTP/1.1 framing), flows,
+//! the open-model schedule, timers, requests (rendered and templated), data
+//! sets, captures and cookies, TLS configuration.
 
 pub mod budget;
 pub mod capture;
 pub mod clock;
+pub mod conn;
 pub mod cookies;
 pub mod data;
-pub mod framing;
+pub mod flow;
 pub mod open;
+pub mod protocol;
 pub mod request;
 pub mod template;
 pub mod timer;
 pub mod tls;
+pub mod transport;
 pub mod vu;
 pub mod worker;

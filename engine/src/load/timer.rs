@@ -15,6 +15,15 @@
 
 use std::time::{Duration, Instant};
 
+/// `now + d`, saturating: a user's duration (think time, timeouts) can
+/// never overflow an `Instant` (a flow's think time of 2^64 s panicked the
+/// worker, issue #27). A year is "never" for a run.
+#[inline]
+pub fn later(now: Instant, d: Duration) -> Instant {
+    now.checked_add(d)
+        .unwrap_or_else(|| now + Duration::from_secs(365 * 24 * 3600))
+}
+
 /// Wheel size in 1 ms ticks (one lap = 4.096 s).
 pub const SLOTS: usize = 4096;
 const WORDS: usize = SLOTS / 64;
@@ -151,6 +160,16 @@ impl TimerWheel {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn later_saturates() {
+        let now = Instant::now();
+        assert!(later(now, Duration::MAX) > now);
+        assert_eq!(
+            later(now, Duration::from_secs(1)),
+            now + Duration::from_secs(1)
+        );
+    }
     use super::*;
 
     fn ms(n: u64) -> Duration {

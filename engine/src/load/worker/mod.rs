@@ -3,23 +3,28 @@
 //! from the aggregator over a channel (woken by a `mio::Waker`) and sends it
 //! a [`Report`] every second.
 //!
-//! This file is the loop, the control messages, the VU pool (connections
-//! added, retired, parked for the open model), the request budget and the
-//! reports; [`conn`] is one connection's life, the per-request path.
+//! This file is the loop, the control messages and the reports; `pool.rs`
+//! is the VU pool (connections added, retired, parked for the open model)
+//! and the request budget; `drive.rs` the policy over each connection's
+//! events and timers (the connection's own I/O is [`crate::conn`]);
+//! `record.rs` what a request is recorded as.
 
-mod conn;
+mod drive;
+mod pool;
+mod record;
 
-use conn::{Conn, FlowConn, NOT_ARMED, State, later};
+use pool::{open_share, open_stride};
 
 use crate::budget::{Budget, Tickets};
 use crate::clock::Alarm;
-use crate::framing::Framer;
+use crate::conn::{Conn, Failure, State, Why};
 use crate::open::OpenState;
-use crate::plan::{EndpointPlan, Plan};
+use crate::plan::Plan;
 use crate::plan::{steady_until, vus_at, worker_share};
 use crate::samples::{SampleFile, SampleWriter};
 use crate::stats::{EndpointStats, ErrorKind, FlowStats};
 use crate::timer::TimerWheel;
+use crate::timer::later;
 use crossbeam_channel::{Receiver, Sender};
 use mio::{Events, Poll, Token, Waker};
 use std::io;
@@ -240,36 +245,6 @@ struct Worker {
     control: Receiver<Control>,
 }
 
-/// How many workers carry an open-model endpoint: all of them, unless it
-/// may hold fewer connections than there are workers.
-fn open_stride(plan: &Plan, e: &EndpointPlan) -> u64 {
-    let most = e
-        .autoscale
-        .map_or(e.open.as_ref().map_or(0, |o| o.max_vus), |a| a.max_workers);
-    (plan.workers as u64).min(most.max(1) as u64)
-}
-
-/// Worker `id`'s share of open-model endpoint `e` (index `ep`), if it has one.
-fn open_share(plan: &Plan, e: &EndpointPlan, id: usize, ep: usize) -> Option<OpenState> {
-    let o = e.open.as_ref()?;
-    let stride = open_stride(plan, e);
-    // Rotate by the endpoint index so small endpoints spread over workers.
-    let position = ((id + plan.workers - ep % plan.workers) % plan.workers) as u64;
-    if position >= stride {
-        return None;
-    }
-    let total = if e.autoscale.is_some() {
-        e.initial_workers
-    } else {
-        o.max_vus
-    };
-    let cap = worker_share(total, stride as usize, position as usize, 0).max(1);
-    // a shard makes its sends of the schedule (see `OpenPlan::slot`)
-    let (at, of) = o.slot?;
-    let (position, stride) = (position * of + at, stride * of);
-    Some(OpenState::new(o.stages.clone(), position, stride, cap))
-}
-
 /// A per-worker seed for sampling decisions, different on every run.
 fn seed(id: usize) -> u64 {
     use std::hash::{BuildHasher, Hasher};
@@ -443,16 +418,8 @@ impl Worker {
                 .is_some_and(|c| c.state == State::Awaiting)
             {
                 let waited = now.saturating_duration_since(self.conn(idx).sent_at);
-                self.fail(
-                    idx,
-                    ErrorKind::Interrupted,
-                    move || {
-                        format!(
-                            "still waiting for its response after {waited:?} when the run ended"
-                        )
-                    },
-                    now,
-                );
+                let why = Why::Interrupted(waited);
+                self.fail(idx, Failure::new(ErrorKind::Interrupted, why), now);
             }
         }
         // and a flow VU between its steps when the graceful stop ran out: its iteration was cut off
@@ -542,285 +509,6 @@ impl Worker {
                 self.remove(idx);
             }
         }
-    }
-
-    /// Takes a budget ticket for connection `idx`'s next request unless it
-    /// holds one; false when the budget is spent.
-    #[inline]
-    fn ticket(&mut self, idx: usize) -> bool {
-        let c = self.conns[idx].as_mut().expect("a live connection");
-        if !c.ticket {
-            c.ticket = self.tickets.as_mut().is_none_or(Tickets::take);
-        }
-        c.ticket
-    }
-
-    /// Connection `idx` found the budget spent: it ends, and so does the
-    /// worker's load.
-    fn out_of_tickets(&mut self, idx: usize, now: Instant) {
-        self.remove(idx);
-        self.spend(now);
-        self.end_if_spent(now);
-    }
-
-    /// The request budget is spent: connections that carry no counted
-    /// request close now; the others close as their request ends (see
-    /// [`Worker::complete`], [`Worker::fail`]).
-    fn spend(&mut self, now: Instant) {
-        if self.spent {
-            return;
-        }
-        self.spent = true;
-        let _ = self.to_aggregator.send(Msg::Spent);
-        for idx in 0..self.conns.len() {
-            if self.conns[idx]
-                .as_ref()
-                .is_some_and(|c| c.state != State::Awaiting && !c.ticket)
-            {
-                self.remove(idx);
-            }
-        }
-        self.end_if_spent(now);
-    }
-
-    /// With the budget spent, the worker ends once its last request has.
-    fn end_if_spent(&mut self, now: Instant) {
-        if self.spent && self.live == 0 {
-            self.stop(now);
-        }
-    }
-
-    /// Brings each endpoint's connections on this worker to its share of
-    /// `total` VUs (or of its autoscaled count).
-    fn adjust(&mut self, total: u32, now: Instant) {
-        if self.spent {
-            return;
-        }
-        let per_endpoint = self.plan.distribute(total);
-        for (ep, n) in per_endpoint.into_iter().enumerate() {
-            if let Some(open) = &self.open[ep] {
-                // Open model: connections open on demand up to the cap.
-                if self.active[ep] > open.cap {
-                    self.retire(ep, self.active[ep] - open.cap, now);
-                }
-                continue;
-            }
-            let n = self.scaled[ep].unwrap_or(n);
-            let want = worker_share(n, self.plan.workers, self.id, ep);
-            let have = self.active[ep];
-            for _ in have..want {
-                self.add(ep, now, None);
-            }
-            if want < have {
-                self.retire(ep, have - want, now);
-            }
-        }
-    }
-
-    /// Opens a connection for `ep`; an open-model one carrying the send
-    /// due at `intended`, if any. Returns its slab index.
-    fn add(&mut self, ep: usize, now: Instant, intended: Option<Instant>) -> usize {
-        let mut framer = Framer::new();
-        let e = &self.plan.endpoints[ep];
-        framer.collect_timing(e.server_timing);
-        framer.keep(
-            e.keep_head,
-            e.keep_body.then_some(self.plan.max_capture_body),
-        );
-        let flow = e
-            .step
-            .as_ref()
-            .map(|s| Box::new(FlowConn::new(self.plan.flows[s.flow].vars.len(), now)));
-        let conn = Conn {
-            sock: None,
-            addr: None,
-            ep,
-            row: ep,
-            number: self.plan.vu_numbers.take(),
-            out: Vec::new(),
-            iteration: 0,
-            rows: vec![0; self.plan.data.len()].into(),
-            flow,
-            tls: None,
-            connected_at: now,
-            first_byte: None,
-            state: State::Backoff,
-            framer,
-            sent_at: now,
-            deadline: now,
-            armed: [NOT_ARMED; 2],
-            written: 0,
-            retire: false,
-            failures: 0,
-            received: 0,
-            intended,
-            // an open-model send was given its ticket by `dispatch`
-            ticket: intended.is_some(),
-        };
-        let idx = match self.free.pop() {
-            Some(i) => {
-                self.conns[i] = Some(conn);
-                i
-            }
-            None => {
-                self.conns.push(Some(conn));
-                self.gens.push(0);
-                self.conns.len() - 1
-            }
-        };
-        self.active[ep] += 1;
-        self.live += 1;
-        self.connect(idx, now);
-        idx
-    }
-
-    /// Retires `n` connections of `ep`: idle ones now, busy ones after their
-    /// response (a flow VU after its iteration).
-    fn retire(&mut self, ep: usize, mut n: u32, now: Instant) {
-        for busy in [false, true] {
-            for idx in 0..self.conns.len() {
-                if n == 0 {
-                    return;
-                }
-                let Some(c) = self.conns[idx].as_mut() else {
-                    continue;
-                };
-                // a VU inside a flow iteration leaves once the iteration ends
-                let in_use = c.state == State::Awaiting || c.mid_iteration();
-                if c.ep != ep || c.retire || in_use != busy {
-                    continue;
-                }
-                if busy {
-                    c.retire = true;
-                    self.active[ep] -= 1;
-                    if let Some(f) = c.flow.as_deref_mut().filter(|f| f.begun) {
-                        f.leave_by = Some(later(now, self.plan.graceful_ramp_down));
-                    }
-                } else {
-                    self.remove(idx);
-                }
-                n -= 1;
-            }
-        }
-    }
-
-    fn remove(&mut self, idx: usize) {
-        if let Some(c) = self.conns[idx].take() {
-            // A flow VU stopped between steps: its iteration is cut off.
-            if let (Some(f), Some(step)) = (&c.flow, &self.plan.endpoints[c.row].step)
-                && f.begun
-            {
-                self.flow_stats[step.flow].interrupted += 1;
-            }
-            if !c.retire {
-                self.active[c.ep] -= 1;
-            }
-            self.plan.vu_numbers.give(c.number);
-            if c.ticket
-                && let Some(t) = self.tickets.as_mut()
-            {
-                t.give_back();
-            }
-            if c.state == State::Idle
-                && let Some(open) = self.open[c.ep].as_mut()
-            {
-                open.idle.retain(|&i| i != idx);
-            }
-            self.live -= 1;
-            self.gens[idx] = self.gens[idx].wrapping_add(1);
-            self.free.push(idx);
-        }
-    }
-
-    fn conn(&mut self, idx: usize) -> &mut Conn {
-        self.conns[idx].as_mut().expect("a live connection")
-    }
-
-    /// Opens each open-model endpoint's share of `pre_allocated_vus`, so the
-    /// first sends find connections ready.
-    fn preallocate(&mut self, now: Instant) {
-        for ep in 0..self.open.len() {
-            let (Some(open), Some(o)) = (&self.open[ep], &self.plan.endpoints[ep].open) else {
-                continue;
-            };
-            let stride = open_stride(&self.plan, &self.plan.endpoints[ep]) as usize;
-            let position =
-                (self.id + self.plan.workers - ep % self.plan.workers) % self.plan.workers;
-            let n = worker_share(o.pre_allocated, stride, position, 0).min(open.cap);
-            for _ in 0..n {
-                self.add(ep, now, None);
-            }
-        }
-    }
-
-    /// An open-model connection between sends waits in its endpoint's idle list.
-    fn park(&mut self, idx: usize) {
-        let c = self.conns[idx].as_mut().expect("a live connection");
-        c.state = State::Idle;
-        c.intended = None;
-        if let Some(open) = self.open[c.ep].as_mut() {
-            open.idle.push(idx);
-        }
-    }
-
-    /// Hands waiting sends of open-model endpoint `ep` to idle connections,
-    /// opening new ones up to the cap.
-    fn dispatch(&mut self, ep: usize, now: Instant) {
-        if self.stopping.is_some() || self.spent {
-            return;
-        }
-        loop {
-            let Some(open) = self.open[ep].as_mut() else {
-                return;
-            };
-            if open.pending() == 0 || (open.idle.is_empty() && self.active[ep] >= open.cap) {
-                return; // nothing due, or every connection busy: the sends wait
-            }
-            if !self.tickets.as_mut().is_none_or(Tickets::take) {
-                return self.spend(now);
-            }
-            let open = self.open[ep].as_mut().expect("checked above");
-            if let Some(idx) = open.idle.pop() {
-                let at = self.start + open.take().expect("pending");
-                let c = self.conn(idx);
-                c.intended = Some(at);
-                c.ticket = true;
-                self.send_request(idx, now);
-            } else {
-                let at = self.start + open.take().expect("pending");
-                self.add(ep, now, Some(at));
-            }
-        }
-    }
-
-    /// Moves due sends of every open-model endpoint into their backlogs,
-    /// drops those too old to start, and dispatches. Returns when the next
-    /// send falls due, for the poll timeout.
-    fn pump_open(&mut self, now: Instant) -> Option<Instant> {
-        let elapsed = now.saturating_duration_since(self.start);
-        let cutoff = elapsed.saturating_sub(self.plan.request_timeout);
-        let mut next: Option<Instant> = None;
-        for ep in 0..self.open.len() {
-            let Some(open) = self.open[ep].as_mut() else {
-                continue;
-            };
-            open.advance(elapsed);
-            self.stats[ep].dropped += open.drop_before(cutoff);
-            self.dispatch(ep, now);
-            let Some(open) = self.open[ep].as_ref() else {
-                continue;
-            };
-            // the next send, and the moment the oldest waiting one must drop
-            let due = [
-                open.next_due(),
-                open.oldest().map(|at| at + self.plan.request_timeout),
-            ];
-            for at in due.into_iter().flatten() {
-                let at = self.start + at;
-                next = Some(next.map_or(at, |n| n.min(at)));
-            }
-        }
-        next
     }
 }
 

@@ -1,9 +1,21 @@
-//! `userflux-gateway`: a stand-in for the system under test. An HTTP/1.1
-//! keep-alive server whose routes simulate fan-out to downstream services
-//! with configured latency, error rate and capacity. Prints
-//! `listening on ADDR` once it accepts connections, so `--listen
-//! 127.0.0.1:0` works for tests.
+//! `userflux-gateway`: a stand-in for the system under test. An HTTP
+//! keep-alive server (HTTP/1.1, and HTTP/2 on the same port: h2c with prior
+//! knowledge, h2 by ALPN over TLS) whose routes simulate fan-out to
+//! downstream services with configured latency, error rate and capacity.
+//! Prints `listening on ADDR` once it accepts connections, so `--listen
+//! 127.0.0.1:0` works for tests, and the protocols it serves on stderr.
+//!
+//! # Layout
+//! - `routes.rs`: the routes file (parsing, validation, the defaults).
+//! - `fanout.rs`: the routes at work — services, capacity, timers, logins,
+//!   counters — whichever protocol asked.
+//! - `server.rs`: the event loop and the HTTP/1.1 door (plain and TLS),
+//!   which tells HTTP/2 connections by their first bytes and hands them on.
+//! - `http2.rs`: the HTTP/2 door, on its own thread.
+//! - `tls.rs`: certificates and the TLS configuration.
 
+mod fanout;
+mod http2;
 mod routes;
 mod server;
 mod tls;
@@ -54,6 +66,10 @@ struct Cli {
     /// Speak TLS 1.2 only (a server that cannot do 1.3).
     #[arg(long)]
     tls12_only: bool,
+    /// Serve HTTP/1.1 only: no h2c, no ALPN `h2` (a server that cannot do
+    /// HTTP/2).
+    #[arg(long)]
+    http1_only: bool,
 }
 
 fn main() -> std::process::ExitCode {
@@ -112,12 +128,22 @@ fn serve(cli: &Cli, routes: &routes::RoutesFile) -> anyhow::Result<()> {
     let listener = mio::net::TcpListener::bind(cli.listen)
         .with_context(|| format!("cannot listen on {}", cli.listen))?;
     let addr = listener.local_addr()?;
-    let mut server = server::Server::new(listener, routes, cli.seed, tls)?;
+    let poll = mio::Poll::new()?;
+    let h2 = if cli.http1_only {
+        None
+    } else {
+        let waker = server::Server::waker(&poll)?;
+        Some(http2::start(tls.clone(), waker).context("the HTTP/2 thread")?)
+    };
+    let mut server = server::Server::new(listener, routes, cli.seed, tls, h2, poll)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {addr}")?;
-    if scheme == "https" {
-        eprintln!("userflux-gateway: serving https://{addr}");
-    }
+    let protocols = match (scheme, cli.http1_only) {
+        ("https", false) => "h2 and HTTP/1.1, by ALPN",
+        ("https", true) | (_, true) => "HTTP/1.1 only",
+        _ => "HTTP/1.1, and h2c with prior knowledge",
+    };
+    eprintln!("userflux-gateway: serving {scheme}://{addr} ({protocols})");
     out.flush()?;
     drop(out);
     server.serve().context("the event loop failed")

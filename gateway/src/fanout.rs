@@ -156,8 +156,14 @@ pub struct ReqId {
     generation: u32,
 }
 
+/// A gRPC call in flight (`--grpc`): what the event loop needs to end it.
+#[derive(Debug, Clone, Copy)]
+pub struct Ticket {
+    call: CallRef,
+}
+
 /// A call in flight: which request (and which life of its slot) it serves.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 struct CallRef {
     req: usize,
     generation: u32,
@@ -214,6 +220,9 @@ pub struct Fanout {
     max_in_flight: usize,
     /// Answers of requests whose calls ended, for their front doors.
     pub outbox: VecDeque<(Origin, Answer)>,
+    /// `--grpc`: calls go to the real services, and each of our services'
+    /// index in `grpc::SERVICES`; `None`: calls are simulated here.
+    grpc: Option<(crate::grpc::Calls, Vec<usize>)>,
 }
 
 impl Fanout {
@@ -287,7 +296,35 @@ impl Fanout {
             statuses: BTreeMap::new(),
             max_in_flight: 0,
             outbox: VecDeque::new(),
+            grpc: None,
         }
+    }
+
+    /// Makes every call a gRPC call to the demo's services (`--grpc`): each
+    /// service the routes name must be one of them.
+    pub fn use_grpc(&mut self, calls: crate::grpc::Calls) -> Result<(), String> {
+        let services = crate::grpc::SERVICES;
+        let map = self
+            .service_names
+            .iter()
+            .map(|name| {
+                services.iter().position(|s| s == name).ok_or_else(|| {
+                    format!(
+                        "service \"{name}\" is not one of the gRPC services ({})",
+                        services.join(", ")
+                    )
+                })
+            })
+            .collect::<Result<_, _>>()?;
+        self.grpc = Some((calls, map));
+        Ok(())
+    }
+
+    /// A gRPC call ended (`failed`: any status but OK, the deadline
+    /// included).
+    pub fn grpc_done(&mut self, ticket: Ticket, failed: bool, now: Instant) {
+        self.calls_ended += 1;
+        self.ended(ticket.call, failed, now);
     }
 
     /// Each route's 200 body, in route order (for a door to render once).
@@ -432,6 +469,10 @@ impl Fanout {
             return;
         };
         let spec = &self.routes[a.route].calls[call.call];
+        if let Some((calls, map)) = self.grpc.as_mut() {
+            // the service has the capacity, the latency and the errors
+            return calls.issue(Ticket { call }, map[spec.service]);
+        }
         let svc = &mut self.services[spec.service];
         if svc.active < svc.capacity {
             svc.active += 1;
@@ -446,9 +487,25 @@ impl Fanout {
         }
     }
 
+    /// A simulated call's timer fired: its slot frees up, and it fails at
+    /// its error rate.
     fn call_done(&mut self, call: CallRef, service: usize, now: Instant) {
         // The slot frees up even when the request has gone meanwhile.
         self.release(service, now);
+        if self.generations[call.req] != call.generation {
+            return;
+        }
+        let Some(a) = self.reqs[call.req].as_ref() else {
+            return;
+        };
+        let error_rate = self.routes[a.route].calls[call.call].error_rate;
+        let failed = error_rate > 0.0 && next_f64(&mut self.rng) < error_rate;
+        self.ended(call, failed, now);
+    }
+
+    /// A call ended: the next of a sequence starts, or the request is done
+    /// when it was the last.
+    fn ended(&mut self, call: CallRef, failed: bool, now: Instant) {
         if self.generations[call.req] != call.generation {
             return;
         }
@@ -457,8 +514,6 @@ impl Fanout {
         };
         let route = &self.routes[a.route];
         a.took[call.call] = Some(now.saturating_duration_since(a.issued[call.call]));
-        let error_rate = route.calls[call.call].error_rate;
-        let failed = error_rate > 0.0 && next_f64(&mut self.rng) < error_rate;
         a.failed |= failed;
         // Sequential calls stop at the first failure, as a real chain would.
         if route.sequential && !failed && call.call + 1 < route.calls.len() {

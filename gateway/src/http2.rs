@@ -95,6 +95,16 @@ pub struct H2Request {
     pub reply: tokio::sync::oneshot::Sender<Answer>,
 }
 
+/// What the door's thread sends the event loop: a stream's request, or
+/// the end of a gRPC call to a service (`--grpc`, see `grpc.rs`).
+pub enum ToLoop {
+    Request(H2Request),
+    CallDone {
+        ticket: crate::fanout::Ticket,
+        failed: bool,
+    },
+}
+
 /// The door, as the event loop holds it.
 pub struct Door {
     connections: tokio::sync::mpsc::UnboundedSender<Handoff>,
@@ -106,25 +116,43 @@ impl Door {
     }
 }
 
-/// What every connection's tasks share: the way to the event loop.
-struct Ctx {
-    to_loop: mpsc::Sender<H2Request>,
-    waker: mio::Waker,
+/// The door's thread, as the tasks on it and the event loop reach it: its
+/// runtime, and the way to the event loop (a channel and its waker).
+#[derive(Clone)]
+pub struct Bridge {
+    pub handle: tokio::runtime::Handle,
+    to_loop: mpsc::Sender<ToLoop>,
+    waker: Arc<mio::Waker>,
 }
 
-/// Starts the door's thread. `tls`: the HTTPS configuration (ALPN `h2` is
-/// set here); `waker` wakes the event loop when a request is sent to it.
-/// Returns the door and the requests' receiving end, for the loop.
+impl Bridge {
+    /// Sends the event loop a message and wakes it.
+    pub fn send(&self, m: ToLoop) {
+        if self.to_loop.send(m).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// Starts the door's thread (a tokio runtime on one thread). `tls`: the
+/// HTTPS configuration (ALPN `h2` is set here); `waker` wakes the event
+/// loop when a message is sent to it. Returns the door, the messages'
+/// receiving end (for the loop), and the bridge (for gRPC calls).
 pub fn start(
     tls: Option<Arc<rustls::ServerConfig>>,
     waker: mio::Waker,
-) -> io::Result<(Door, mpsc::Receiver<H2Request>)> {
+) -> io::Result<(Door, mpsc::Receiver<ToLoop>, Bridge)> {
     let runtime = tokio::runtime::Builder::new_current_thread()
-        .enable_io()
+        .enable_all()
         .build()?;
     let (connections, mut handoffs) = tokio::sync::mpsc::unbounded_channel();
-    let (to_loop, requests) = mpsc::channel();
-    let ctx = Arc::new(Ctx { to_loop, waker });
+    let (to_loop, from_thread) = mpsc::channel();
+    let bridge = Bridge {
+        handle: runtime.handle().clone(),
+        to_loop,
+        waker: Arc::new(waker),
+    };
+    let ctx = bridge.clone();
     let acceptor = tls.map(|config| {
         let mut config = (*config).clone();
         config.alpn_protocols = vec![b"h2".to_vec()];
@@ -141,10 +169,10 @@ pub fn start(
                 }
             })
         })?;
-    Ok((Door { connections }, requests))
+    Ok((Door { connections }, from_thread, bridge))
 }
 
-async fn connection(h: Handoff, acceptor: Option<tokio_rustls::TlsAcceptor>, ctx: Arc<Ctx>) {
+async fn connection(h: Handoff, acceptor: Option<tokio_rustls::TlsAcceptor>, ctx: Bridge) {
     match h {
         Handoff::Plain(sock, read) => {
             if let Ok(sock) = tokio::net::TcpStream::from_std(sock) {
@@ -164,7 +192,7 @@ async fn connection(h: Handoff, acceptor: Option<tokio_rustls::TlsAcceptor>, ctx
 }
 
 /// One HTTP/2 connection: its streams, each answered by its own task.
-async fn serve<T: AsyncRead + AsyncWrite + Unpin>(io: T, ctx: Arc<Ctx>) {
+async fn serve<T: AsyncRead + AsyncWrite + Unpin>(io: T, ctx: Bridge) {
     let handshake = h2::server::Builder::new()
         .max_concurrent_streams(MAX_STREAMS)
         .max_header_list_size(MAX_HEAD as u32)
@@ -181,7 +209,7 @@ async fn serve<T: AsyncRead + AsyncWrite + Unpin>(io: T, ctx: Arc<Ctx>) {
 async fn stream(
     req: http::Request<h2::RecvStream>,
     mut respond: h2::server::SendResponse<Bytes>,
-    ctx: Arc<Ctx>,
+    ctx: Bridge,
 ) {
     let (parts, mut body) = req.into_parts();
     let mut len = 0usize;
@@ -216,10 +244,7 @@ async fn stream(
         arrived: Instant::now(),
         reply,
     };
-    if ctx.to_loop.send(request).is_err() {
-        return;
-    }
-    let _ = ctx.waker.wake();
+    ctx.send(ToLoop::Request(request));
     // The answer, unless the client resets the stream first: then the
     // receiver is dropped, and the loop drops the request's queued calls.
     let answer = std::future::poll_fn(|cx| {

@@ -258,6 +258,27 @@ impl RoutesFile {
         Ok(())
     }
 
+    /// With `--grpc` the services set their own latency, errors and
+    /// capacity (`userflux-services --config`): a routes file that sets them
+    /// on a call is refused rather than ignored.
+    pub fn check_for_grpc(&self) -> Result<(), String> {
+        for (i, r) in self.routes.iter().enumerate() {
+            for (j, c) in r.calls.iter().enumerate() {
+                let set = [
+                    ("latency", c.latency != Latency::default()),
+                    ("error_rate", c.error_rate != 0.0),
+                    ("capacity", c.capacity != default_capacity()),
+                ];
+                if let Some((field, _)) = set.iter().find(|(_, s)| *s) {
+                    return Err(format!(
+                        "routes[{i}].calls[{j}].{field}: with --grpc a service's latency, error_rate and capacity are set on userflux-services (--config), not on the gateway's calls"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The routes used when no file is given: a health check and three API
     /// routes with different fan-out shapes, each call with a spread and a
     /// tail (p99 four to five times its median).

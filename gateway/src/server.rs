@@ -53,13 +53,6 @@ struct Conn {
     arrived: Option<Instant>,
 }
 
-/// The HTTP/2 door as the loop sees it: where connections go, and where
-/// their requests come from.
-pub struct H2Door {
-    pub door: http2::Door,
-    pub requests: Receiver<http2::H2Request>,
-}
-
 pub struct Server {
     poll: Poll,
     listener: TcpListener,
@@ -69,8 +62,10 @@ pub struct Server {
     /// Each route's whole 200 response, rendered once, and where its head
     /// ends (before the blank line).
     ok: Vec<(Vec<u8>, usize)>,
-    /// `None`: HTTP/1.1 only (`--http1-only`).
-    h2: Option<H2Door>,
+    /// Where HTTP/2 connections go; `None`: HTTP/1.1 only (`--http1-only`).
+    door: Option<http2::Door>,
+    /// The door thread's messages: HTTP/2 requests, gRPC calls' ends.
+    from_thread: Option<Receiver<http2::ToLoop>>,
     conns: Vec<Option<Conn>>,
     generations: Vec<u32>,
     free: Vec<usize>,
@@ -101,21 +96,21 @@ fn head_end(r: &[u8]) -> usize {
 }
 
 impl Server {
-    /// The loop on `listener`; with `h2`, connections that speak HTTP/2 go
-    /// to that door (`waker` is its way to wake this loop).
+    /// The loop on `listener`, its routes run by `fanout`; with `door`,
+    /// connections that speak HTTP/2 go there; `from_thread` brings the
+    /// door thread's messages (its waker was made on `poll`).
     pub fn new(
         listener: TcpListener,
-        routes: &crate::routes::RoutesFile,
-        seed: u64,
+        fanout: Fanout,
         tls: Option<Arc<rustls::ServerConfig>>,
-        h2: Option<(http2::Door, Receiver<http2::H2Request>)>,
+        door: Option<http2::Door>,
+        from_thread: Option<Receiver<http2::ToLoop>>,
         poll: Poll,
     ) -> io::Result<Server> {
         let mut listener = listener;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let alarm = Alarm::new(poll.registry(), ALARM)?;
-        let fanout = Fanout::new(routes, seed);
         let ok = fanout
             .route_bodies()
             .map(|body| {
@@ -130,7 +125,8 @@ impl Server {
             tls,
             fanout,
             ok,
-            h2: h2.map(|(door, requests)| H2Door { door, requests }),
+            door,
+            from_thread,
             conns: Vec::new(),
             generations: Vec::new(),
             free: Vec::new(),
@@ -163,7 +159,7 @@ impl Server {
                 match ev.token() {
                     LISTENER => self.accept(),
                     ALARM => self.alarm.rang(),
-                    WAKER => self.h2_requests(),
+                    WAKER => self.thread_messages(),
                     Token(idx) => {
                         if ev.is_writable() {
                             self.flush(idx);
@@ -207,22 +203,32 @@ impl Server {
         }
     }
 
-    /// The HTTP/2 door's requests: routed, started, or answered at once.
-    fn h2_requests(&mut self) {
-        let Some(door) = self.h2.as_ref() else { return };
-        while let Ok(r) = door.requests.try_recv() {
-            let req = Request {
-                method: &r.method,
-                path: &r.path,
-                token: r.token,
-                door: Door::H2,
-            };
-            match self.fanout.route(&req) {
-                Ok(route) => {
-                    self.fanout.start(route, r.arrived, Origin::H2(r.reply));
+    /// The door thread's messages: HTTP/2 requests (routed, started, or
+    /// answered at once) and the ends of gRPC calls.
+    fn thread_messages(&mut self) {
+        let Some(from) = self.from_thread.as_ref() else {
+            return;
+        };
+        while let Ok(m) = from.try_recv() {
+            match m {
+                http2::ToLoop::CallDone { ticket, failed } => {
+                    self.fanout.grpc_done(ticket, failed, Instant::now());
                 }
-                Err(answer) => {
-                    let _ = r.reply.send(answer);
+                http2::ToLoop::Request(r) => {
+                    let req = Request {
+                        method: &r.method,
+                        path: &r.path,
+                        token: r.token,
+                        door: Door::H2,
+                    };
+                    match self.fanout.route(&req) {
+                        Ok(route) => {
+                            self.fanout.start(route, r.arrived, Origin::H2(r.reply));
+                        }
+                        Err(answer) => {
+                            let _ = r.reply.send(answer);
+                        }
+                    }
                 }
             }
         }
@@ -273,7 +279,7 @@ impl Server {
                         busy: false,
                         waiting: None,
                         closing: false,
-                        sniffing: self.h2.is_some(),
+                        sniffing: self.door.is_some(),
                         accepted: Instant::now(),
                         arrived: None,
                     });
@@ -313,8 +319,8 @@ impl Server {
         } else {
             Handoff::Plain(sock, c.inbuf)
         };
-        if let Some(h2) = &self.h2 {
-            h2.door.hand_over(handoff);
+        if let Some(door) = &self.door {
+            door.hand_over(handoff);
         }
     }
 

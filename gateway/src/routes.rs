@@ -498,6 +498,28 @@ mod tests {
     }
 
     #[test]
+    fn with_grpc_a_call_that_sets_what_a_service_owns_is_refused() {
+        let plain =
+            RoutesFile::from_json(r#"{"routes":[{"path":"/a","calls":[{"service":"users"}]}]}"#);
+        plain.unwrap().check_for_grpc().unwrap();
+        for (call, field) in [
+            (r#"{"service":"users","latency":"1ms"}"#, "latency"),
+            (r#"{"service":"users","error_rate":0.5}"#, "error_rate"),
+            (r#"{"service":"users","capacity":8}"#, "capacity"),
+        ] {
+            let json = format!(r#"{{"routes":[{{"path":"/a","calls":[{call}]}}]}}"#);
+            let e = RoutesFile::from_json(&json)
+                .unwrap()
+                .check_for_grpc()
+                .unwrap_err();
+            assert!(
+                e.starts_with(&format!("routes[0].calls[0].{field}: ")),
+                "{e}"
+            );
+        }
+    }
+
+    #[test]
     fn default_routes_are_valid() {
         RoutesFile::default_routes().validate().unwrap();
     }

@@ -24,7 +24,7 @@ use userflux_engine::sys;
 
 const LISTENER: Token = Token(usize::MAX);
 const ALARM: Token = Token(usize::MAX - 1);
-/// The HTTP/2 door has requests for the loop.
+/// The door thread has messages for the loop (HTTP/2 requests, gRPC calls' ends).
 const WAKER: Token = Token(usize::MAX - 2);
 /// Largest request head; beyond it the answer is 431 and a close.
 pub const MAX_HEAD: usize = 16 * 1024;

@@ -4,8 +4,9 @@
 //! the port that serves HTTP/1.1: the same routes, statuses, Server-Timing,
 //! logins and counts, and many streams on one connection.
 
+use std::io::{Read, Write};
 use std::path::Path;
-use std::process::Command;
+use std::process::{Command, Stdio};
 use std::time::Duration;
 use userflux::{Gateway, output_within};
 
@@ -264,4 +265,59 @@ fn http1_only_refuses_h2c_and_answers_alpn_with_http1() {
         &format!("https://{}/ok", gw.addr),
     );
     assert!(head.starts_with("HTTP/1.1 200 OK"), "{head}");
+}
+
+/// One HTTP/1.1 exchange on a fresh connection: the whole response.
+fn h1(gw: &Gateway, request: &str) -> String {
+    let mut s = std::net::TcpStream::connect(gw.addr).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    s.write_all(request.as_bytes()).unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = s.read(&mut buf).unwrap();
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got);
+        if let Some(at) = text.find("\r\n\r\n") {
+            let len: usize = text
+                .lines()
+                .find_map(|l| l.strip_prefix("Content-Length: "))
+                .unwrap()
+                .parse()
+                .unwrap();
+            if got.len() >= at + 4 + len {
+                return text.into_owned();
+            }
+        }
+        assert!(n > 0, "closed early: {text}");
+    }
+}
+
+#[test]
+fn one_service_capacity_is_shared_by_http1_and_h2_requests() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(
+        Some(
+            r#"{"routes": [{"path": "/narrow", "calls": [{"service": "one", "latency": "2s", "capacity": 1}]}]}"#,
+        ),
+        tmp.path(),
+    );
+    // an h2c request takes the service's one slot for 2 s ...
+    let mut h2 = tool("curl")
+        .args(["-sS", "-o", "/dev/null", "--http2-prior-knowledge"])
+        .arg(format!("{}/narrow", gw.url()))
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stats = "GET /__gateway/stats HTTP/1.1\r\n\r\n";
+    while !h1(&gw, stats).contains("\"max_in_flight\":1") {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    // ... so an HTTP/1.1 request to the same service waits for it: its
+    // call takes the rest of those 2 s and then its own 2 s
+    let out = h1(&gw, "GET /narrow HTTP/1.1\r\n\r\n");
+    assert!(h2.wait().unwrap().success());
+    let at = out.find("one;dur=").expect("Server-Timing") + "one;dur=".len();
+    let ms: f64 = out[at..].split(',').next().unwrap().parse().unwrap();
+    assert!(ms >= 3000.0, "queued behind the h2 request: {ms} ms\n{out}");
 }

@@ -1,17 +1,18 @@
-//! `userflux-gateway`: a stand-in for the system under test. An HTTP/1.1
-//! keep-alive server whose routes simulate fan-out to downstream services
-//! with configured latency, error rate and capacity. Prints
-//! `listening on ADDR` once it accepts connections, so `--listen
-//! 127.0.0.1:0` works for tests.
-
-mod routes;
-mod server;
-mod tls;
+//! `userflux-gateway`: a stand-in for the system under test. An HTTP
+//! keep-alive server (HTTP/1.1, and HTTP/2 on the same port: h2c with prior
+//! knowledge, h2 by ALPN over TLS) whose routes simulate fan-out to
+//! downstream services with configured latency, error rate and capacity.
+//! Prints `listening on ADDR` once it accepts connections, so `--listen
+//! 127.0.0.1:0` works for tests, and the protocols it serves on stderr.
+//!
+//! The pieces are in the crate's library (`lib.rs`, `# Layout`).
 
 use anyhow::Context as _;
 use clap::Parser;
 use std::io::Write as _;
 use std::path::PathBuf;
+use userflux_engine::duration::Dur;
+use userflux_gateway::{fanout, grpc, http2, routes, server, tls};
 
 #[derive(Parser)]
 #[command(
@@ -54,6 +55,18 @@ struct Cli {
     /// Speak TLS 1.2 only (a server that cannot do 1.3).
     #[arg(long)]
     tls12_only: bool,
+    /// Serve HTTP/1.1 only: no h2c, no ALPN `h2` (a server that cannot do
+    /// HTTP/2).
+    #[arg(long)]
+    http1_only: bool,
+    /// Call the downstream services over gRPC at ADDR (`userflux-services`)
+    /// instead of simulating them here.
+    #[arg(long, value_name = "ADDR")]
+    grpc: Option<std::net::SocketAddr>,
+    /// With --grpc: each call's deadline; a call past it fails
+    /// (DEADLINE_EXCEEDED) and the request answers 503.
+    #[arg(long, value_name = "DURATION", default_value = "1s", value_parser = Dur::parse, requires = "grpc")]
+    grpc_deadline: Dur,
 }
 
 fn main() -> std::process::ExitCode {
@@ -73,6 +86,16 @@ fn main() -> std::process::ExitCode {
             }
         }
     };
+    if cli.grpc.is_some()
+        && cli.routes.is_some()
+        && let Err(e) = routes.check_for_grpc()
+    {
+        eprintln!(
+            "userflux-gateway: {}: {e}",
+            cli.routes.as_ref().expect("given").display()
+        );
+        return std::process::ExitCode::from(2);
+    }
     if cli.print_routes {
         println!(
             "{}",
@@ -112,11 +135,38 @@ fn serve(cli: &Cli, routes: &routes::RoutesFile) -> anyhow::Result<()> {
     let listener = mio::net::TcpListener::bind(cli.listen)
         .with_context(|| format!("cannot listen on {}", cli.listen))?;
     let addr = listener.local_addr()?;
-    let mut server = server::Server::new(listener, routes, cli.seed, tls)?;
+    let poll = mio::Poll::new()?;
+    let mut fanout = fanout::Fanout::new(routes, cli.seed);
+    // The door's thread serves HTTP/2 and makes the gRPC calls.
+    let (door, from_thread) = if cli.http1_only && cli.grpc.is_none() {
+        (None, None)
+    } else {
+        let waker = server::Server::waker(&poll)?;
+        let (door, from_thread, bridge) =
+            http2::start(tls.clone(), waker).context("the HTTP/2 thread")?;
+        if let Some(at) = cli.grpc {
+            let calls = grpc::Calls::new(at, cli.grpc_deadline.0, bridge)
+                .map_err(|e| anyhow::anyhow!(e))?;
+            fanout
+                .use_grpc(calls)
+                .map_err(|e| anyhow::anyhow!("--grpc: {e}"))?;
+        }
+        ((!cli.http1_only).then_some(door), Some(from_thread))
+    };
+    let mut server = server::Server::new(listener, fanout, tls, door, from_thread, poll)?;
     let mut out = std::io::stdout().lock();
     writeln!(out, "listening on {addr}")?;
-    if scheme == "https" {
-        eprintln!("userflux-gateway: serving https://{addr}");
+    let protocols = match (scheme, cli.http1_only) {
+        ("https", false) => "h2 and HTTP/1.1, by ALPN",
+        ("https", true) | (_, true) => "HTTP/1.1 only",
+        _ => "HTTP/1.1, and h2c with prior knowledge",
+    };
+    eprintln!("userflux-gateway: serving {scheme}://{addr} ({protocols})");
+    if let Some(at) = cli.grpc {
+        eprintln!(
+            "userflux-gateway: calling its services over gRPC at {at} (deadline {})",
+            cli.grpc_deadline
+        );
     }
     out.flush()?;
     drop(out);

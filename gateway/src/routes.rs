@@ -258,6 +258,27 @@ impl RoutesFile {
         Ok(())
     }
 
+    /// With `--grpc` the services set their own latency, errors and
+    /// capacity (`userflux-services --config`): a routes file that sets them
+    /// on a call is refused rather than ignored.
+    pub fn check_for_grpc(&self) -> Result<(), String> {
+        for (i, r) in self.routes.iter().enumerate() {
+            for (j, c) in r.calls.iter().enumerate() {
+                let set = [
+                    ("latency", c.latency != Latency::default()),
+                    ("error_rate", c.error_rate != 0.0),
+                    ("capacity", c.capacity != default_capacity()),
+                ];
+                if let Some((field, _)) = set.iter().find(|(_, s)| *s) {
+                    return Err(format!(
+                        "routes[{i}].calls[{j}].{field}: with --grpc a service's latency, error_rate and capacity are set on userflux-services (--config), not on the gateway's calls"
+                    ));
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// The routes used when no file is given: a health check and three API
     /// routes with different fan-out shapes, each call with a spread and a
     /// tail (p99 four to five times its median).
@@ -474,6 +495,28 @@ mod tests {
             Latency::Fixed(Dur::from_millis(3)).sample(|| 5.0),
             std::time::Duration::from_millis(3)
         );
+    }
+
+    #[test]
+    fn with_grpc_a_call_that_sets_what_a_service_owns_is_refused() {
+        let plain =
+            RoutesFile::from_json(r#"{"routes":[{"path":"/a","calls":[{"service":"users"}]}]}"#);
+        plain.unwrap().check_for_grpc().unwrap();
+        for (call, field) in [
+            (r#"{"service":"users","latency":"1ms"}"#, "latency"),
+            (r#"{"service":"users","error_rate":0.5}"#, "error_rate"),
+            (r#"{"service":"users","capacity":8}"#, "capacity"),
+        ] {
+            let json = format!(r#"{{"routes":[{{"path":"/a","calls":[{call}]}}]}}"#);
+            let e = RoutesFile::from_json(&json)
+                .unwrap()
+                .check_for_grpc()
+                .unwrap_err();
+            assert!(
+                e.starts_with(&format!("routes[0].calls[0].{field}: ")),
+                "{e}"
+            );
+        }
     }
 
     #[test]

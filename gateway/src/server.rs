@@ -1,87 +1,35 @@
-//! The gateway's HTTP/1.1 server: one mio event loop, keep-alive
-//! connections, and simulated downstream calls driven by timers.
+//! The gateway's event loop and its HTTP/1.1 front door: one mio loop,
+//! keep-alive connections (plain or TLS), requests answered in order per
+//! connection. The routes themselves run in [`Fanout`] on the same loop's
+//! timers; the HTTP/2 door (`http2.rs`) brings its requests here over a
+//! channel and a waker, so both protocols share one route table.
 //!
-//! A request on a route starts its calls (all at once, or one after
-//! another); each call takes a slot of its service's capacity or waits in
-//! that service's queue, and finishes when its latency has passed on a
-//! timer, so thousands of slow requests cost no threads. When the last call
-//! is done the response is written: 200 with `body_bytes` of body, or 503
-//! when any call failed. Requests on one connection are answered in order.
-//! Every response says where its time went in a `Server-Timing` header: one
-//! entry per call (`<service>;dur=<ms>`, from when the gateway issued the
-//! call, its service's queue included, to its end) and `gateway;dur=<ms>`
-//! for the whole request.
+//! A new connection that opens with HTTP/2's client preface (`PRI *
+//! HTTP/2.0`, h2c with prior knowledge) or whose TLS ClientHello offers
+//! ALPN `h2` is handed to the HTTP/2 door before any byte of it is
+//! answered here; every other connection is HTTP/1.1 and never leaves the
+//! loop, so the HTTP/1.1 path costs what it cost before (one byte compare
+//! on a connection's first request; one `MSG_PEEK` per TLS handshake).
 
-use crate::routes::{Latency, Mode, RoutesFile};
+use crate::fanout::{self, Answer, Door, Fanout, Origin, ReqId, Request};
+use crate::http2::{self, Handoff, Sniff};
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token};
-use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, VecDeque};
 use std::io::{self, Read, Write};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::mpsc::Receiver;
+use std::time::Instant;
 use userflux_engine::clock::{Alarm, arrival};
 use userflux_engine::sys;
 
 const LISTENER: Token = Token(usize::MAX);
 const ALARM: Token = Token(usize::MAX - 1);
-/// Any method: the gateway's own timing, as JSON (see README).
-const STATS_PATH: &str = "/__gateway/stats";
-/// A timer entry with this "service" releases a response held by a stall.
-const STALL_RELEASE: usize = usize::MAX;
+/// The door thread has messages for the loop (HTTP/2 requests, gRPC calls' ends).
+const WAKER: Token = Token(usize::MAX - 2);
 /// Largest request head; beyond it the answer is 431 and a close.
-const MAX_HEAD: usize = 16 * 1024;
+pub const MAX_HEAD: usize = 16 * 1024;
 /// Largest request body accepted.
-const MAX_BODY: usize = 1024 * 1024;
-
-struct Service {
-    capacity: u32,
-    active: u32,
-    /// Calls waiting for a slot.
-    queue: VecDeque<CallRef>,
-}
-
-struct CallSpec {
-    service: usize,
-    latency: Latency,
-    error_rate: f64,
-}
-
-struct RouteSpec {
-    calls: Vec<CallSpec>,
-    sequential: bool,
-    /// (every, for): responses wait out these periodic pauses.
-    stall: Option<(Duration, Duration)>,
-    /// The whole 200 response, rendered once.
-    ok: Vec<u8>,
-    /// Answers with a session token (see `Route::login`).
-    login: bool,
-    /// Needs a session token (see `Route::auth`).
-    auth: bool,
-    /// Answers `{"id": N}` (see `Route::ids`).
-    ids: bool,
-}
-
-/// A call in flight: which connection (and which of its lives) it serves.
-#[derive(Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
-struct CallRef {
-    conn: usize,
-    generation: u32,
-    call: usize,
-}
-
-/// A request being served.
-struct Active {
-    route: usize,
-    /// Calls not finished yet.
-    pending: usize,
-    failed: bool,
-    close_after: bool,
-    /// When the request started (its bytes arrived).
-    started: Instant,
-    /// Per call: when the gateway issued it, and how long it took once done.
-    issued: Vec<Instant>,
-    took: Vec<Option<Duration>>,
-}
+pub const MAX_BODY: usize = 1024 * 1024;
 
 struct Conn {
     sock: TcpStream,
@@ -90,9 +38,14 @@ struct Conn {
     generation: u32,
     inbuf: Vec<u8>,
     outbuf: Vec<u8>,
-    active: Option<Active>,
+    /// A request is being answered: no next one starts before it is.
+    busy: bool,
+    /// The request waiting for its calls, abandoned if the connection closes.
+    waiting: Option<ReqId>,
     /// Close once `outbuf` is written.
     closing: bool,
+    /// Nothing read yet: the connection may still turn out to be HTTP/2.
+    sniffing: bool,
     accepted: Instant,
     /// When the bytes of the last read arrived (the kernel's receive time):
     /// a request read then starts its calls from there, so a gateway woken
@@ -104,39 +57,28 @@ pub struct Server {
     poll: Poll,
     listener: TcpListener,
     /// Serve HTTPS with this configuration.
-    tls: Option<std::sync::Arc<rustls::ServerConfig>>,
-    routes: Vec<RouteSpec>,
-    /// (method, path) → route index.
-    index: HashMap<(String, String), usize>,
-    /// Routes with `{name}` segments: method, segments (`None` = any), index.
-    patterns: Vec<(String, Vec<Option<String>>, usize)>,
-    /// Session tokens are `N.MAC` with MAC a keyed hash of N: checked
-    /// without keeping every token issued.
-    secret: u64,
-    tokens: u64,
-    ids: u64,
-    services: Vec<Service>,
-    /// Service names, for `Server-Timing`.
-    service_names: Vec<String>,
+    tls: Option<Arc<rustls::ServerConfig>>,
+    fanout: Fanout,
+    /// Each route's whole 200 response, rendered once, and where its head
+    /// ends (before the blank line).
+    ok: Vec<(Vec<u8>, usize)>,
+    /// Where HTTP/2 connections go; `None`: HTTP/1.1 only (`--http1-only`).
+    door: Option<http2::Door>,
+    /// The door thread's messages: HTTP/2 requests, gRPC calls' ends.
+    from_thread: Option<Receiver<http2::ToLoop>>,
     conns: Vec<Option<Conn>>,
     generations: Vec<u32>,
     free: Vec<usize>,
-    /// Calls in progress, by when they end, with their service.
-    timers: BinaryHeap<Reverse<(Instant, CallRef, usize)>>,
-    rng: u64,
-    /// Stall windows are counted from here.
-    started: Instant,
     /// Wakes the loop when the earliest timer is due.
     alarm: Alarm,
-    /// Calls ended, and how late their timers fired, for `GET /__gateway/stats`.
-    calls_ended: u64,
-    calls_late_1ms: u64,
-    max_late: Duration,
 }
 
-fn response(status: &str, body: &[u8], close: bool) -> Vec<u8> {
+/// An HTTP/1.1 response: status line, the gateway's headers
+/// (`Connection: close` when closing), the body.
+fn response(status: u16, body: &[u8], close: bool) -> Vec<u8> {
     let mut r = format!(
-        "HTTP/1.1 {status}\r\nServer: userflux-gateway\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
+        "HTTP/1.1 {}\r\nServer: userflux-gateway\r\nContent-Type: application/json\r\nContent-Length: {}\r\n{}\r\n",
+        fanout::reason(status),
         body.len(),
         if close { "Connection: close\r\n" } else { "" }
     )
@@ -145,90 +87,56 @@ fn response(status: &str, body: &[u8], close: bool) -> Vec<u8> {
     r
 }
 
+/// Where a rendered response's head ends, before its blank line.
+fn head_end(r: &[u8]) -> usize {
+    r.windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .expect("rendered head")
+        + 2
+}
+
 impl Server {
+    /// The loop on `listener`, its routes run by `fanout`; with `door`,
+    /// connections that speak HTTP/2 go there; `from_thread` brings the
+    /// door thread's messages (its waker was made on `poll`).
     pub fn new(
         listener: TcpListener,
-        routes: &RoutesFile,
-        seed: u64,
-        tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+        fanout: Fanout,
+        tls: Option<Arc<rustls::ServerConfig>>,
+        door: Option<http2::Door>,
+        from_thread: Option<Receiver<http2::ToLoop>>,
+        poll: Poll,
     ) -> io::Result<Server> {
-        let poll = Poll::new()?;
         let mut listener = listener;
         poll.registry()
             .register(&mut listener, LISTENER, Interest::READABLE)?;
         let alarm = Alarm::new(poll.registry(), ALARM)?;
-        let mut services: Vec<Service> = Vec::new();
-        let mut service_names: Vec<String> = Vec::new();
-        let mut service_ids: HashMap<String, usize> = HashMap::new();
-        let mut specs = Vec::new();
-        let mut index = HashMap::new();
-        let mut patterns = Vec::new();
-        for (i, r) in routes.routes.iter().enumerate() {
-            let calls = r
-                .calls
-                .iter()
-                .map(|c| {
-                    let service = *service_ids.entry(c.service.clone()).or_insert_with(|| {
-                        services.push(Service {
-                            capacity: c.capacity,
-                            active: 0,
-                            queue: VecDeque::new(),
-                        });
-                        service_names.push(c.service.clone());
-                        services.len() - 1
-                    });
-                    CallSpec {
-                        service,
-                        latency: c.latency,
-                        error_rate: c.error_rate,
-                    }
-                })
-                .collect();
-            let mut body = Vec::with_capacity(r.body_bytes);
-            body.resize(r.body_bytes, b'x');
-            specs.push(RouteSpec {
-                calls,
-                sequential: r.mode == Mode::Sequential,
-                stall: r.stall.map(|s| (s.every.0, s.duration.0)),
-                ok: response("200 OK", &body, false),
-                login: r.login,
-                auth: r.auth,
-                ids: r.ids,
-            });
-            if r.path.contains('{') {
-                let segs = r
-                    .path
-                    .split('/')
-                    .map(|s| (!s.starts_with('{')).then(|| s.to_string()))
-                    .collect();
-                patterns.push((r.method.clone(), segs, i));
-            } else {
-                index.insert((r.method.clone(), r.path.clone()), i);
-            }
-        }
+        let ok = fanout
+            .route_bodies()
+            .map(|body| {
+                let r = response(200, body, false);
+                let at = head_end(&r);
+                (r, at)
+            })
+            .collect();
         Ok(Server {
             poll,
             listener,
             tls,
-            routes: specs,
-            index,
-            patterns,
-            secret: mix(seed ^ 0x7075_6e6b_7365_6372),
-            tokens: 0,
-            ids: 0,
-            services,
-            service_names,
+            fanout,
+            ok,
+            door,
+            from_thread,
             conns: Vec::new(),
             generations: Vec::new(),
             free: Vec::new(),
-            timers: BinaryHeap::new(),
-            rng: seed | 1,
-            started: Instant::now(),
             alarm,
-            calls_ended: 0,
-            calls_late_1ms: 0,
-            max_late: Duration::ZERO,
         })
+    }
+
+    /// A waker for the HTTP/2 door, made before the loop (it needs the poll).
+    pub fn waker(poll: &Poll) -> io::Result<mio::Waker> {
+        mio::Waker::new(poll.registry(), WAKER)
     }
 
     /// Serves until the process is killed.
@@ -239,10 +147,10 @@ impl Server {
             // A "10ms" call takes 10 ms, not up to 11 (see `Alarm`): the
             // gateway is the reference the engine's accuracy is measured
             // against.
-            let timeout = match self.timers.peek() {
-                Some(Reverse((at, ..))) => self.alarm.wait_for(*at),
-                None => None,
-            };
+            let timeout = self
+                .fanout
+                .next_timer()
+                .and_then(|at| self.alarm.wait_for(at));
             match self.poll.poll(&mut events, timeout) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 r => r?,
@@ -251,6 +159,7 @@ impl Server {
                 match ev.token() {
                     LISTENER => self.accept(),
                     ALARM => self.alarm.rang(),
+                    WAKER => self.thread_messages(),
                     Token(idx) => {
                         if ev.is_writable() {
                             self.flush(idx);
@@ -261,30 +170,69 @@ impl Server {
                     }
                 }
             }
-            let now = Instant::now();
-            while let Some(Reverse((at, call, service))) = self.timers.peek().copied() {
-                if at > now {
-                    break;
+            self.fanout.fire(Instant::now());
+            self.deliver();
+        }
+    }
+
+    /// Hands the answers of finished requests to their doors.
+    fn deliver(&mut self) {
+        while let Some((origin, answer)) = self.fanout.outbox.pop_front() {
+            match origin {
+                Origin::H2(reply) => {
+                    let _ = reply.send(answer); // the stream may have gone
                 }
-                self.timers.pop();
-                if service == STALL_RELEASE {
-                    if self.conns[call.conn]
-                        .as_ref()
-                        .is_some_and(|c| c.generation == call.generation)
-                    {
-                        self.finish(call.conn);
-                    }
-                } else {
-                    // The gateway is the reference the engine's accuracy is
-                    // measured against: it says when it was late itself.
-                    let late = now - at;
-                    self.calls_ended += 1;
-                    self.calls_late_1ms += u64::from(late >= Duration::from_millis(1));
-                    self.max_late = self.max_late.max(late);
-                    self.call_done(call, service, now);
+                Origin::Http1 {
+                    conn,
+                    generation,
+                    close_after,
+                } => {
+                    let Some(c) = self.conns[conn]
+                        .as_mut()
+                        .filter(|c| c.generation == generation)
+                    else {
+                        continue;
+                    };
+                    c.busy = false;
+                    c.waiting = None;
+                    let bytes = self.render(&answer, close_after);
+                    self.respond(conn, bytes, close_after);
+                    self.next_request(conn);
                 }
             }
         }
+    }
+
+    /// The door thread's messages: HTTP/2 requests (routed, started, or
+    /// answered at once) and the ends of gRPC calls.
+    fn thread_messages(&mut self) {
+        let Some(from) = self.from_thread.as_ref() else {
+            return;
+        };
+        while let Ok(m) = from.try_recv() {
+            match m {
+                http2::ToLoop::CallDone { ticket, failed } => {
+                    self.fanout.grpc_done(ticket, failed, Instant::now());
+                }
+                http2::ToLoop::Request(r) => {
+                    let req = Request {
+                        method: &r.method,
+                        path: &r.path,
+                        token: r.token,
+                        door: Door::H2,
+                    };
+                    match self.fanout.route(&req) {
+                        Ok(route) => {
+                            self.fanout.start(route, r.arrived, Origin::H2(r.reply));
+                        }
+                        Err(answer) => {
+                            let _ = r.reply.send(answer);
+                        }
+                    }
+                }
+            }
+        }
+        self.deliver(); // routes that call nothing answer at once
     }
 
     fn accept(&mut self) {
@@ -328,8 +276,10 @@ impl Server {
                         generation,
                         inbuf: Vec::new(),
                         outbuf: Vec::new(),
-                        active: None,
+                        busy: false,
+                        waiting: None,
                         closing: false,
+                        sniffing: self.door.is_some(),
                         accepted: Instant::now(),
                         arrived: None,
                     });
@@ -341,10 +291,68 @@ impl Server {
         }
     }
 
+    /// Takes a connection out of the loop: its slot is free again.
+    fn remove(&mut self, idx: usize) -> Option<Conn> {
+        let c = self.conns[idx].take()?;
+        self.generations[idx] = self.generations[idx].wrapping_add(1);
+        self.free.push(idx);
+        if let Some(id) = c.waiting {
+            self.fanout.abandon(id);
+        }
+        Some(c)
+    }
+
     fn close(&mut self, idx: usize) {
-        if self.conns[idx].take().is_some() {
-            self.generations[idx] = self.generations[idx].wrapping_add(1);
-            self.free.push(idx);
+        self.remove(idx);
+    }
+
+    /// Gives a connection that speaks HTTP/2 to that door, with the bytes
+    /// already read from it (plaintext) or none (TLS, only peeked at).
+    fn hand_over(&mut self, idx: usize) {
+        let Some(mut c) = self.remove(idx) else {
+            return;
+        };
+        let _ = self.poll.registry().deregister(&mut c.sock);
+        let sock = std::net::TcpStream::from(c.sock);
+        let handoff = if c.tls.is_some() {
+            Handoff::Tls(sock)
+        } else {
+            Handoff::Plain(sock, c.inbuf)
+        };
+        if let Some(door) = &self.door {
+            door.hand_over(handoff);
+        }
+    }
+
+    /// An HTTPS connection's first bytes, peeked at: a ClientHello offering
+    /// ALPN `h2` goes to the HTTP/2 door. `false`: wait for more.
+    fn sniff_tls(&mut self, idx: usize, buf: &mut [u8]) -> bool {
+        let Some(c) = self.conns[idx].as_mut() else {
+            return false;
+        };
+        let n = match c.sock.peek(buf) {
+            Ok(0) => {
+                self.close(idx);
+                return false;
+            }
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => return false,
+            Err(_) => {
+                self.close(idx);
+                return false;
+            }
+        };
+        match http2::client_hello(&buf[..n]) {
+            // the rest of the ClientHello comes with the next readable event
+            Sniff::NeedMore => false,
+            Sniff::H2 => {
+                self.hand_over(idx);
+                false
+            }
+            Sniff::Http1 => {
+                c.sniffing = false;
+                true
+            }
         }
     }
 
@@ -352,6 +360,9 @@ impl Server {
     /// handshake's answers out. A bad record closes the connection (after
     /// our alert).
     fn read_tls(&mut self, idx: usize, buf: &mut [u8]) {
+        if self.conns[idx].as_ref().is_some_and(|c| c.sniffing) && !self.sniff_tls(idx, buf) {
+            return;
+        }
         loop {
             let Some(c) = self.conns[idx].as_mut() else {
                 return;
@@ -413,331 +424,145 @@ impl Server {
         self.next_request(idx);
     }
 
-    /// Starts the next buffered request on an idle connection.
+    /// Starts the next buffered request on an idle connection; requests
+    /// answered without calls are answered here, in order, and the next
+    /// one read.
     fn next_request(&mut self, idx: usize) {
-        let Some(c) = self.conns[idx].as_mut() else {
-            return;
-        };
-        if c.active.is_some() || c.closing || c.inbuf.is_empty() {
-            return;
-        }
-        let mut headers = [httparse::EMPTY_HEADER; 64];
-        let mut req = httparse::Request::new(&mut headers);
-        let head_len = match req.parse(&c.inbuf) {
-            Ok(httparse::Status::Complete(n)) => n,
-            Ok(httparse::Status::Partial) if c.inbuf.len() <= MAX_HEAD => return,
-            Ok(httparse::Status::Partial) => {
-                return self.reject(idx, "431 Request Header Fields Too Large");
-            }
-            Err(_) => return self.reject(idx, "400 Bad Request"),
-        };
-        let mut body_len = 0usize;
-        let mut close_after = req.version == Some(0);
-        let mut token: Option<String> = None;
-        for h in req.headers.iter() {
-            if h.name.eq_ignore_ascii_case("authorization")
-                && let Some(t) = h.value.strip_prefix(b"Bearer ")
-            {
-                token = Some(String::from_utf8_lossy(t).trim().to_string());
-            } else if h.name.eq_ignore_ascii_case("cookie") && token.is_none() {
-                token = String::from_utf8_lossy(h.value)
-                    .split(';')
-                    .filter_map(|kv| kv.trim().split_once('='))
-                    .find(|(k, _)| *k == "session")
-                    .map(|(_, v)| v.to_string());
-            }
-            if h.name.eq_ignore_ascii_case("content-length") {
-                match std::str::from_utf8(h.value)
-                    .ok()
-                    .and_then(|v| v.trim().parse().ok())
-                {
-                    Some(n) if n <= MAX_BODY => body_len = n,
-                    _ => return self.reject(idx, "400 Bad Request"),
-                }
-            } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
-                return self.reject(idx, "501 Not Implemented");
-            } else if h.name.eq_ignore_ascii_case("connection")
-                && h.value.eq_ignore_ascii_case(b"close")
-            {
-                close_after = true;
-            }
-        }
-        if c.inbuf.len() < head_len + body_len {
-            return; // the body is still coming
-        }
-        let method = req.method.unwrap_or("").to_string();
-        let path = req
-            .path
-            .unwrap_or("/")
-            .split('?')
-            .next()
-            .unwrap_or("/")
-            .to_string();
-        c.inbuf.drain(..head_len + body_len);
-        if path == STATS_PATH {
-            let body = format!(
-                "{{\"calls_ended\":{},\"calls_late_1ms\":{},\"max_late_us\":{}}}",
-                self.calls_ended,
-                self.calls_late_1ms,
-                self.max_late.as_micros()
-            );
-            self.respond(
-                idx,
-                response("200 OK", body.as_bytes(), close_after),
-                close_after,
-            );
-            return self.next_request(idx);
-        }
-        let Some(route) = self.lookup(&method, &path) else {
-            let known = self.index.keys().any(|(_, p)| *p == path)
-                || self
-                    .patterns
-                    .iter()
-                    .any(|(_, segs, _)| matches(segs, &path));
-            let status = if known {
-                "405 Method Not Allowed"
-            } else {
-                "404 Not Found"
+        loop {
+            let Some(c) = self.conns[idx].as_mut() else {
+                return;
             };
-            self.respond(
-                idx,
-                response(status, b"{\"error\":\"no such route\"}", close_after),
-                close_after,
-            );
-            return self.next_request(idx);
-        };
-        if self.routes[route].auth && !token.as_deref().is_some_and(|t| self.valid(t)) {
-            self.respond(
-                idx,
-                response(
-                    "401 Unauthorized",
-                    b"{\"error\":\"log in first: Authorization: Bearer TOKEN or the session cookie\"}",
-                    close_after,
-                ),
-                close_after,
-            );
-            return self.next_request(idx);
-        }
-        let n_calls = self.routes[route].calls.len();
-        let sequential = self.routes[route].sequential;
-        let c = self.conns[idx].as_mut().expect("read above");
-        let generation = c.generation;
-        // A request pipelined behind another starts when that one is done
-        // (`arrived` is taken by the first), not when its bytes came.
-        let now = c.arrived.take().unwrap_or_else(Instant::now);
-        c.active = Some(Active {
-            route,
-            pending: if sequential { n_calls.min(1) } else { n_calls },
-            failed: false,
-            close_after,
-            started: now,
-            issued: vec![now; n_calls],
-            took: vec![None; n_calls],
-        });
-        if n_calls == 0 {
-            return self.done(idx, Instant::now());
-        }
-        let starts = if sequential { 1 } else { n_calls };
-        for call in 0..starts {
-            self.start_call(
-                CallRef {
-                    conn: idx,
-                    generation,
-                    call,
-                },
-                now,
-            );
+            if c.busy || c.closing || c.inbuf.is_empty() {
+                return;
+            }
+            if c.sniffing && c.tls.is_none() {
+                match http2::preface(&c.inbuf) {
+                    Sniff::NeedMore => return,
+                    Sniff::H2 => return self.hand_over(idx),
+                    Sniff::Http1 => c.sniffing = false,
+                }
+            }
+            let mut headers = [httparse::EMPTY_HEADER; 64];
+            let mut req = httparse::Request::new(&mut headers);
+            let head_len = match req.parse(&c.inbuf) {
+                Ok(httparse::Status::Complete(n)) => n,
+                Ok(httparse::Status::Partial) if c.inbuf.len() <= MAX_HEAD => return,
+                Ok(httparse::Status::Partial) => {
+                    return self.reject(idx, 431);
+                }
+                Err(_) => return self.reject(idx, 400),
+            };
+            let mut body_len = 0usize;
+            let mut close_after = req.version == Some(0);
+            let mut authorization = None;
+            let mut cookies = Vec::new();
+            for h in req.headers.iter() {
+                if h.name.eq_ignore_ascii_case("authorization") {
+                    authorization = Some(h.value);
+                } else if h.name.eq_ignore_ascii_case("cookie") {
+                    cookies.push(h.value);
+                } else if h.name.eq_ignore_ascii_case("content-length") {
+                    match std::str::from_utf8(h.value)
+                        .ok()
+                        .and_then(|v| v.trim().parse().ok())
+                    {
+                        Some(n) if n <= MAX_BODY => body_len = n,
+                        _ => return self.reject(idx, 400),
+                    }
+                } else if h.name.eq_ignore_ascii_case("transfer-encoding") {
+                    return self.reject(idx, 501);
+                } else if h.name.eq_ignore_ascii_case("connection")
+                    && h.value.eq_ignore_ascii_case(b"close")
+                {
+                    close_after = true;
+                }
+            }
+            if c.inbuf.len() < head_len + body_len {
+                return; // the body is still coming
+            }
+            let token = fanout::session_token(authorization, cookies);
+            let routed = self.fanout.route(&Request {
+                method: req.method.unwrap_or(""),
+                path: req.path.unwrap_or("/"),
+                token,
+                door: Door::Http1,
+            });
+            c.inbuf.drain(..head_len + body_len);
+            match routed {
+                Ok(route) => {
+                    // A request pipelined behind another starts when that
+                    // one is done (`arrived` is taken by the first), not
+                    // when its bytes came.
+                    let now = c.arrived.take().unwrap_or_else(Instant::now);
+                    c.busy = true;
+                    let origin = Origin::Http1 {
+                        conn: idx,
+                        generation: c.generation,
+                        close_after,
+                    };
+                    let id = self.fanout.start(route, now, origin);
+                    if let Some(c) = self.conns[idx].as_mut() {
+                        c.waiting = Some(id);
+                    }
+                    // A route without calls has its answer in the outbox
+                    // already; it goes out with the others after this
+                    // round of events (a loop, not a recursion, however
+                    // many requests are pipelined).
+                    return;
+                }
+                Err(answer) => {
+                    let bytes = self.render(&answer, close_after);
+                    self.respond(idx, bytes, close_after);
+                }
+            }
         }
     }
 
-    fn reject(&mut self, idx: usize, status: &str) {
+    fn reject(&mut self, idx: usize, status: u16) {
+        self.fanout.count(Door::Http1, status);
         self.respond(idx, response(status, b"", true), true);
     }
 
-    /// Takes a slot of the call's service, or queues for one.
-    fn start_call(&mut self, call: CallRef, now: Instant) {
-        let Some(a) = self.conns[call.conn]
-            .as_mut()
-            .and_then(|c| c.active.as_mut())
-        else {
-            return;
-        };
-        let route = a.route;
-        let spec = &self.routes[route].calls[call.call];
-        let svc = &mut self.services[spec.service];
-        if svc.active < svc.capacity {
-            svc.active += 1;
-            let rng = &mut self.rng;
-            let latency = spec.latency.sample(|| normal(rng));
-            self.timers
-                .push(Reverse((now + latency, call, spec.service)));
-        } else {
-            // issued now; its time in the queue is part of the call's
-            a.issued[call.call] = now;
-            svc.queue.push_back(call);
-        }
-    }
-
-    fn call_done(&mut self, call: CallRef, service: usize, now: Instant) {
-        // The slot frees up even when the connection has gone meanwhile.
-        self.release(service, now);
-        let Some(c) = self.conns[call.conn]
-            .as_mut()
-            .filter(|c| c.generation == call.generation)
-        else {
-            return;
-        };
-        let a = c
-            .active
-            .as_mut()
-            .expect("a call belongs to an active request");
-        let route = &self.routes[a.route];
-        a.took[call.call] = Some(now.saturating_duration_since(a.issued[call.call]));
-        let error_rate = route.calls[call.call].error_rate;
-        let failed = error_rate > 0.0 && next_f64(&mut self.rng) < error_rate;
-        a.failed |= failed;
-        // Sequential calls stop at the first failure, as a real chain would.
-        if route.sequential && !failed && call.call + 1 < route.calls.len() {
-            a.issued[call.call + 1] = now;
-            return self.start_call(
-                CallRef {
-                    call: call.call + 1,
-                    ..call
-                },
-                now,
-            );
-        }
-        a.pending -= 1;
-        if a.pending == 0 {
-            self.done(call.conn, now);
-        }
-    }
-
-    /// Frees a slot of `service` and starts the next queued call, skipping
-    /// calls whose connection has gone.
-    fn release(&mut self, service: usize, now: Instant) {
-        self.services[service].active -= 1;
-        while let Some(next) = self.services[service].queue.pop_front() {
-            let alive = self.conns[next.conn]
-                .as_ref()
-                .is_some_and(|c| c.generation == next.generation);
-            if alive {
-                self.start_call(next, now);
-                return;
+    /// An answer in HTTP/1.1: the route's response rendered once when it
+    /// is the plain 200, else rendered now.
+    fn render(&self, a: &Answer, close: bool) -> Vec<u8> {
+        if let Some(r) = a.route_ok {
+            let (ok, at) = &self.ok[r];
+            let mut bytes = Vec::with_capacity(ok.len() + 96);
+            bytes.extend_from_slice(&ok[..*at]);
+            if close {
+                bytes.extend_from_slice(b"Connection: close\r\n");
             }
-        }
-    }
-
-    /// A request's calls are done: answer now, or when its route's stall ends.
-    fn done(&mut self, idx: usize, now: Instant) {
-        let Some(c) = self.conns[idx].as_ref() else {
-            return;
-        };
-        let Some(a) = c.active.as_ref() else { return };
-        if let Some((every, pause)) = self.routes[a.route].stall {
-            let into = now.duration_since(self.started).as_nanos() % every.as_nanos();
-            if into < pause.as_nanos() {
-                let release = now + Duration::from_nanos((pause.as_nanos() - into) as u64);
-                let call = CallRef {
-                    conn: idx,
-                    generation: c.generation,
-                    call: 0,
-                };
-                return self.timers.push(Reverse((release, call, STALL_RELEASE)));
+            if let Some(t) = &a.server_timing {
+                bytes.extend_from_slice(b"Server-Timing: ");
+                bytes.extend_from_slice(t.as_bytes());
+                bytes.extend_from_slice(b"\r\n");
             }
+            bytes.extend_from_slice(&ok[*at..]);
+            return bytes;
         }
-        self.finish(idx);
-    }
-
-    fn finish(&mut self, idx: usize) {
-        let Some(c) = self.conns[idx].as_mut() else {
-            return;
-        };
-        let Some(a) = c.active.take() else { return };
-        let timing = self.server_timing(&a, Instant::now());
-        let spec = &self.routes[a.route];
-        let mut bytes = if a.failed {
-            response(
-                "503 Service Unavailable",
-                b"{\"error\":\"a downstream call failed\"}",
-                a.close_after,
-            )
-        } else {
-            let mut r = if spec.login {
-                self.tokens += 1;
-                let t = token_for(self.secret, self.tokens);
-                let mut r = response("200 OK", format!("{{\"token\":\"{t}\"}}").as_bytes(), false);
-                let at = head_end(&r);
-                let cookie = format!("Set-Cookie: session={t}; Path=/; HttpOnly\r\n");
-                r.splice(at..at, cookie.into_bytes());
-                r
-            } else if spec.ids {
-                self.ids += 1;
-                response(
-                    "200 OK",
-                    format!("{{\"id\":{}}}", self.ids).as_bytes(),
-                    false,
-                )
-            } else {
-                spec.ok.clone()
-            };
-            if a.close_after {
-                let at = head_end(&r);
-                r.splice(at..at, b"Connection: close\r\n".iter().copied());
-            }
-            r
-        };
-        let at = bytes
-            .windows(4)
-            .position(|w| w == b"\r\n\r\n")
-            .expect("rendered head")
-            + 2;
-        bytes.splice(at..at, timing.into_bytes());
-        self.respond(idx, bytes, a.close_after);
-        self.next_request(idx);
-    }
-
-    /// The route for a request: an exact path, else a pattern.
-    fn lookup(&self, method: &str, path: &str) -> Option<usize> {
-        if let Some(&r) = self.index.get(&(method.to_string(), path.to_string())) {
-            return Some(r);
-        }
-        self.patterns
-            .iter()
-            .find(|(m, segs, _)| m == method && matches(segs, path))
-            .map(|(_, _, r)| *r)
-    }
-
-    /// Whether a token came from this gateway's logins.
-    fn valid(&self, token: &str) -> bool {
-        token
-            .split_once('.')
-            .and_then(|(n, _)| u64::from_str_radix(n, 16).ok())
-            .is_some_and(|n| n >= 1 && n <= self.tokens && token_for(self.secret, n) == token)
-    }
-
-    /// `Server-Timing: users;dur=2.013, gateway;dur=2.101\r\n` for a
-    /// finished request: each call that ran, then the whole request.
-    fn server_timing(&self, a: &Active, now: Instant) -> String {
-        use std::fmt::Write as _;
-        let ms = |d: Duration| d.as_secs_f64() * 1000.0;
-        let mut h = String::from("Server-Timing: ");
-        for (spec, took) in self.routes[a.route].calls.iter().zip(&a.took) {
-            if let Some(d) = took {
-                let _ = write!(
-                    h,
-                    "{};dur={:.3}, ",
-                    self.service_names[spec.service],
-                    ms(*d)
-                );
-            }
-        }
-        let _ = write!(
-            h,
-            "gateway;dur={:.3}\r\n",
-            ms(now.saturating_duration_since(a.started))
+        let mut head = format!(
+            "HTTP/1.1 {}\r\nServer: userflux-gateway\r\nContent-Type: application/json\r\nContent-Length: {}\r\n",
+            fanout::reason(a.status),
+            a.body.len()
         );
-        h
+        if let Some(cookie) = &a.set_cookie {
+            head.push_str("Set-Cookie: ");
+            head.push_str(cookie);
+            head.push_str("\r\n");
+        }
+        if close {
+            head.push_str("Connection: close\r\n");
+        }
+        if let Some(t) = &a.server_timing {
+            head.push_str("Server-Timing: ");
+            head.push_str(t);
+            head.push_str("\r\n");
+        }
+        head.push_str("\r\n");
+        let mut bytes = head.into_bytes();
+        bytes.extend_from_slice(&a.body);
+        bytes
     }
 
     fn respond(&mut self, idx: usize, bytes: Vec<u8>, close: bool) {
@@ -795,71 +620,5 @@ impl Server {
         if c.closing {
             self.close(idx);
         }
-    }
-}
-
-/// Where a rendered response's head ends, before its blank line.
-fn head_end(r: &[u8]) -> usize {
-    r.windows(4)
-        .position(|w| w == b"\r\n\r\n")
-        .expect("rendered head")
-        + 2
-}
-
-/// Whether `path` fits a route pattern's segments (`None` matches any
-/// non-empty segment).
-fn matches(segs: &[Option<String>], path: &str) -> bool {
-    let mut parts = path.split('/');
-    for s in segs {
-        match (s, parts.next()) {
-            (Some(lit), Some(p)) if lit == p => {}
-            (None, Some(p)) if !p.is_empty() => {}
-            _ => return false,
-        }
-    }
-    parts.next().is_none()
-}
-
-/// A login's `n`-th token: `n` and a keyed hash of it.
-fn token_for(secret: u64, n: u64) -> String {
-    format!("{n:x}.{:016x}", mix(n ^ secret))
-}
-
-/// splitmix64's finalizer: a cheap keyed mix, enough to tell a token the
-/// gateway issued from one a client made up.
-fn mix(mut z: u64) -> u64 {
-    z = z.wrapping_add(0x9e37_79b9_7f4a_7c15);
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// A standard normal number (Box-Muller), for log-normal latencies.
-fn normal(state: &mut u64) -> f64 {
-    let u = next_f64(state).max(f64::MIN_POSITIVE);
-    let v = next_f64(state);
-    (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-}
-
-/// xorshift64*: a fast, seedable generator for simulated failures.
-fn next_f64(state: &mut u64) -> f64 {
-    let mut x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn random_numbers_are_uniform_enough() {
-        let mut s = 42;
-        let n = 100_000;
-        let below = (0..n).filter(|_| next_f64(&mut s) < 0.3).count();
-        assert!((below as f64 / n as f64 - 0.3).abs() < 0.01, "{below}");
     }
 }

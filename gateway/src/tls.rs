@@ -61,6 +61,7 @@ pub fn self_signed(
 
 /// The server configuration: `chain` and `key`, client certificates from
 /// `client_ca` required when given, at most TLS 1.2 when `tls12_only`.
+/// ALPN: `http/1.1` (the HTTP/2 door sets `h2` on its copy).
 pub fn server_config(
     chain: Vec<CertificateDer<'static>>,
     key: PrivateKeyDer<'static>,
@@ -90,7 +91,9 @@ pub fn server_config(
         }
         None => builder.with_no_client_auth(),
     };
-    Ok(Arc::new(builder.with_single_cert(chain, key)?))
+    let mut config = builder.with_single_cert(chain, key)?;
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 /// A certificate chain and key from PEM files.

@@ -9,6 +9,7 @@ pub mod cookies;
 pub mod data;
 pub mod framing;
 pub mod open;
+pub mod protocol;
 pub mod request;
 pub mod template;
 pub mod timer;

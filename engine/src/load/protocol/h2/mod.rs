@@ -28,6 +28,9 @@ pub mod session;
 pub mod stream;
 pub mod table;
 
+#[cfg(test)]
+mod nginx_test;
+
 pub use encode::RequestHead;
 pub use error::{ErrorCode, H2Error, ProtocolError};
 pub use session::{Config, Event, OpenError, Session};

@@ -86,8 +86,12 @@ impl Default for Config {
 /// What happened on the connection, reported through `recv`'s callback.
 #[derive(Debug, Clone, Copy)]
 pub enum Event<'a> {
-    /// The server's first SETTINGS arrived and were applied.
-    Settings { max_concurrent_streams: u32 },
+    /// The server's first SETTINGS arrived and were applied, `after` the
+    /// session was created (the connection's "SETTINGS received" time).
+    Settings {
+        max_concurrent_streams: u32,
+        after: Duration,
+    },
     /// A stream's response is complete.
     Response(Response<'a>),
     /// A stream ended without a response: reset by the server
@@ -176,6 +180,8 @@ pub struct Session {
     closing: bool,
     ping: Option<([u8; 8], Instant)>,
     pings: u64,
+    /// When the session was created, for [`Event::Settings`].
+    created: Instant,
 }
 
 impl Session {
@@ -183,7 +189,7 @@ impl Session {
     /// connection WINDOW_UPDATE are queued for writing.
     pub fn new(cfg: Config, now: Instant) -> Session {
         let cfg = Config {
-            stream_window: cfg.stream_window.min(MAX_WINDOW),
+            stream_window: cfg.stream_window.clamp(1, MAX_WINDOW),
             conn_window: cfg.conn_window.clamp(DEFAULT_WINDOW as u32, MAX_WINDOW),
             max_frame: cfg.max_frame.clamp(frame::DEFAULT_MAX_FRAME, (1 << 24) - 1),
             initial_max_streams: cfg.initial_max_streams,
@@ -203,7 +209,6 @@ impl Session {
         if open > 0 {
             frame::write_window_update(&mut out, 0, open);
         }
-        let _ = now;
         Session {
             cfg,
             out,
@@ -230,6 +235,7 @@ impl Session {
             closing: false,
             ping: None,
             pings: 0,
+            created: now,
         }
     }
 

@@ -206,6 +206,7 @@ impl Session {
                     self.settings_seen = true;
                     on(Event::Settings {
                         max_concurrent_streams: self.max_streams,
+                        after: now.saturating_duration_since(self.created),
                     });
                 }
             }

@@ -33,6 +33,7 @@ fn own(e: Event<'_>) -> Ev {
     match e {
         Event::Settings {
             max_concurrent_streams,
+            ..
         } => Ev::Settings(max_concurrent_streams),
         Event::Response(r) => Ev::Response {
             stream: r.stream,
@@ -199,7 +200,19 @@ fn opens_with_the_preface_our_settings_and_a_connection_window() {
         (setting::MAX_FRAME_SIZE, 20_000),
         (0x99, 7), // unknown: ignored
     ]);
-    assert_eq!(feed(&mut s, &server.0, now), Ok(vec![Ev::Settings(10)]));
+    let mut after = None;
+    s.recv(&server.0, now + Duration::from_millis(3), &mut |e| {
+        if let Event::Settings {
+            max_concurrent_streams,
+            after: a,
+        } = e
+        {
+            assert_eq!(max_concurrent_streams, 10);
+            after = Some(a);
+        }
+    })
+    .unwrap();
+    assert_eq!(after, Some(Duration::from_millis(3)));
     assert!(s.settings_received());
     assert_eq!(s.max_streams(), 10);
     let out = written(&mut s);

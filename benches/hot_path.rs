@@ -1,6 +1,7 @@
 //! Criterion micro-benches of the per-request path: response framing,
 //! histogram recording, sample encode + append, timer wheel, and the
-//! autoscale controller. `cargo bench --bench hot_path`.
+//! autoscale controller, HTTP/2 (HPACK decoding, one response through a
+//! session). `cargo bench --bench hot_path`.
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use std::hint::black_box;
@@ -158,9 +159,86 @@ fn controller(c: &mut Criterion) {
     });
 }
 
+/// HTTP/2: an RFC 7541 C.6.1 response block (Huffman strings, four
+/// table insertions with eviction once warm) decoded, and one request and
+/// its TYPICAL-like response (HEADERS + DATA) through a warm session —
+/// the h2 counterpart of `framing/typical`.
+fn h2(c: &mut Criterion) {
+    use userflux_engine::load::protocol::h2::{Config, Event, Keep, RequestHead, Session};
+    use userflux_engine::load::protocol::h2::{encode::write_field, frame, hpack::Decoder};
+    let hex = |s: &str| -> Vec<u8> {
+        let s: String = s.split_whitespace().collect();
+        (0..s.len())
+            .step_by(2)
+            .map(|i| u8::from_str_radix(&s[i..i + 2], 16).unwrap())
+            .collect()
+    };
+    let c61 = hex(
+        "4882 6402 5885 aec3 771a 4b61 96d0 7abe 9410 54d4 44a8 2005 9504 0b81 66e0 82a6 2d1b ff6e 919d 29ad 1718 63c7 8f0b 97c8 e9ae 82ae 43d3",
+    );
+    let mut g = c.benchmark_group("h2");
+    g.throughput(Throughput::Bytes(c61.len() as u64));
+    g.bench_function("hpack_decode_c61", |b| {
+        let mut d = Decoder::new();
+        b.iter(|| {
+            let mut n = 0;
+            d.decode(black_box(&c61), |k, v| n += k.len() + v.len())
+                .unwrap();
+            n
+        })
+    });
+    // A response as nginx would send TYPICAL's: status indexed, the rest
+    // literal; then the 63-byte body.
+    let mut block = Vec::new();
+    for (k, v) in [
+        (":status", "200"),
+        ("date", "Sun, 22 Nov 2026 05:37:37 GMT"),
+        ("server", "nginx"),
+        ("content-type", "application/json"),
+        ("content-length", "63"),
+        ("cache-control", "no-cache"),
+        ("x-request-id", "0f1e2d3c4b5a69788796a5b4c3d2e1f0"),
+    ] {
+        write_field(&mut block, k.as_bytes(), v.as_bytes());
+    }
+    let body = br#"{"id":42,"name":"userflux","items":[1,2,3,4,5,6,7,8],"ok":true}"#;
+    let mut wire = Vec::new();
+    frame::write_headers(&mut wire, 1, &block, false, 16_384);
+    let data_at = wire.len();
+    frame::write_data(&mut wire, 1, body, true);
+    let head = RequestHead::new("GET", "http", "127.0.0.1:8080", "/api/items", []);
+    g.throughput(Throughput::Bytes(wire.len() as u64));
+    g.bench_function("session_typical", |b| {
+        let now = Instant::now();
+        let mut s = Session::new(Config::default(), now);
+        let mut hello = Vec::new();
+        frame::write_settings(&mut hello, &[(3, 1000)]);
+        s.recv(&hello, now, &mut |_| {}).unwrap();
+        let mut out = Vec::new();
+        let mut wire = wire.clone();
+        b.iter(|| {
+            let id = s.open(head.block(), None, Keep::default(), 0, now).unwrap();
+            wire[5..9].copy_from_slice(&id.to_be_bytes());
+            wire[data_at + 5..data_at + 9].copy_from_slice(&id.to_be_bytes());
+            let mut done = 0;
+            s.recv(black_box(&wire), now, &mut |e| {
+                if let Event::Response(r) = e {
+                    done += r.body_bytes;
+                }
+            })
+            .unwrap();
+            out.clear();
+            s.write_into(&mut out);
+            assert_eq!(done, 63);
+        })
+    });
+    g.finish();
+}
+
 criterion_group!(
     benches,
     framing,
+    h2,
     server_timing,
     histogram,
     samples,

@@ -35,6 +35,26 @@ fn the_template_corpus_never_panics() {
 }
 
 #[test]
+fn the_hpack_decode_corpus_never_panics() {
+    assert!(
+        replay(
+            "hpack_decode",
+            userflux_engine::load::protocol::h2::fuzzing::hpack_decode
+        ) >= 5
+    );
+}
+
+#[test]
+fn the_h2_session_corpus_never_panics() {
+    assert!(
+        replay(
+            "h2_session",
+            userflux_engine::load::protocol::h2::fuzzing::h2_session
+        ) >= 5
+    );
+}
+
+#[test]
 fn the_plan_corpus_builds_plans_and_runs_that_end() {
     assert!(replay("plan", userflux_engine::fuzzing::plan) >= 5);
 }
@@ -100,4 +120,20 @@ fn mutations_of_the_config_corpus_never_panic() {
 #[test]
 fn mutations_of_the_template_corpus_never_panic() {
     mutate_corpus("template", userflux_engine::fuzzing::template);
+}
+
+#[test]
+fn mutations_of_the_hpack_decode_corpus_never_panic() {
+    mutate_corpus(
+        "hpack_decode",
+        userflux_engine::load::protocol::h2::fuzzing::hpack_decode,
+    );
+}
+
+#[test]
+fn mutations_of_the_h2_session_corpus_never_panic() {
+    mutate_corpus(
+        "h2_session",
+        userflux_engine::load::protocol::h2::fuzzing::h2_session,
+    );
 }

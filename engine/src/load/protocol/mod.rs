@@ -70,6 +70,7 @@
 //!    one slot, or every slot above `last` (to be retried).
 
 pub mod h1;
+pub mod h2;
 
 use crate::capture::Kept;
 use h1::framing::FrameError;

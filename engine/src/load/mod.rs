@@ -8,6 +8,7 @@ pub mod clock;
 pub mod cookies;
 pub mod data;
 pub mod framing;
+pub mod grpc;
 pub mod open;
 pub mod request;
 pub mod template;

@@ -35,6 +35,16 @@ fn the_template_corpus_never_panics() {
 }
 
 #[test]
+fn the_grpc_response_corpus_never_panics() {
+    assert!(
+        replay(
+            "grpc_response",
+            userflux_engine::load::grpc::fuzzing::grpc_response
+        ) >= 5
+    );
+}
+
+#[test]
 fn the_plan_corpus_builds_plans_and_runs_that_end() {
     assert!(replay("plan", userflux_engine::fuzzing::plan) >= 5);
 }
@@ -100,4 +110,12 @@ fn mutations_of_the_config_corpus_never_panic() {
 #[test]
 fn mutations_of_the_template_corpus_never_panic() {
     mutate_corpus("template", userflux_engine::fuzzing::template);
+}
+
+#[test]
+fn mutations_of_the_grpc_response_corpus_never_panic() {
+    mutate_corpus(
+        "grpc_response",
+        userflux_engine::load::grpc::fuzzing::grpc_response,
+    );
 }

@@ -13,11 +13,14 @@
 //!   `grpc-timeout`, metadata) for the h2 header encoder.
 //! - [`frame`]: the 5-byte length prefix, and the bounded decoder of a
 //!   response's DATA bytes.
+//! - [`call`]: one unary response put together (fields, DATA, end of
+//!   stream) into its status or its error kind ([`UnaryReader`]).
 //! - [`status`]: `grpc-status` / `grpc-message` from trailers (or a
 //!   trailers-only response), the codes and their names.
 //! - [`response`]: a response message → JSON for checks and captures.
 //! - [`fuzzing`]: the entry point of the `grpc_response` fuzz target.
 
+pub mod call;
 pub mod compile;
 pub mod field;
 pub mod frame;
@@ -27,6 +30,7 @@ pub mod request;
 pub mod response;
 pub mod status;
 
+pub use call::{CallError, UnaryReader};
 pub use compile::{Method, ProtoError, compile};
 pub use frame::{DEFAULT_MAX_MESSAGE, Decoder, FrameError};
 pub use message::{EncodeError, MessageError, MessageScratch, MessageTemplate};

@@ -110,7 +110,7 @@ pub enum StatusError {
     /// is no gRPC response (a proxy's error page, say).
     #[error("HTTP status {0}, not 200")]
     Http(u16),
-    /// `content-type` is not `application/grpc[+…]`.
+    /// `content-type` is missing or not `application/grpc[+…]`.
     #[error("content-type is not application/grpc")]
     ContentType,
 }
@@ -160,6 +160,13 @@ impl StatusReader {
         }
     }
 
+    /// Whether the headers said `content-type: application/grpc[+…]`: when
+    /// not, the body is not length-prefixed messages (an HTML error page)
+    /// and is not decoded.
+    pub fn is_grpc(&self) -> bool {
+        self.content_type_ok
+    }
+
     /// Whether the headers named a `grpc-encoding` other than `identity`
     /// (for [`super::Decoder::start`]).
     pub fn encoding(&self) -> bool {
@@ -172,7 +179,9 @@ impl StatusReader {
         if http_status != 200 {
             return Err(StatusError::Http(http_status));
         }
-        if self.content_type_seen && !self.content_type_ok {
+        // The spec requires the content-type (grpc-go fails a response
+        // without one too): a response without it is not gRPC's.
+        if !self.content_type_ok {
             return Err(StatusError::ContentType);
         }
         self.code.unwrap_or(Err(StatusError::Missing))
@@ -228,6 +237,9 @@ mod tests {
     fn read(fields: &[(&str, &str)], http: u16) -> (Result<Code, StatusError>, Vec<u8>) {
         let mut r = StatusReader::default();
         r.start();
+        if !fields.iter().any(|(n, _)| *n == "content-type") {
+            r.field(b"content-type", b"application/grpc");
+        }
         for (n, v) in fields {
             r.field(n.as_bytes(), v.as_bytes());
         }
@@ -307,6 +319,13 @@ mod tests {
         assert_eq!(
             read(&[("content-type", "text/html"), ("grpc-status", "0")], 200).0,
             Err(StatusError::ContentType)
+        );
+        let mut r = StatusReader::default();
+        r.field(b"grpc-status", b"0");
+        assert_eq!(
+            r.finish(200),
+            Err(StatusError::ContentType),
+            "no content-type"
         );
     }
 

@@ -138,9 +138,10 @@ impl MessageTemplate {
             }
             Err(Split::Bad(e)) => Err(e),
             Err(Split::Full(why)) => {
-                // Field names and the fixed values' types are checked per
-                // request here: a wrong one is a counted `grpc` encode
-                // error naming the field.
+                // The field names are checked now (a wrong one is a config
+                // error); the values' types only per request, as a counted
+                // encode error naming the field.
+                check_names(desc, &value, "")?;
                 Ok(MessageTemplate::Full {
                     desc: desc.clone(),
                     template,
@@ -153,6 +154,20 @@ impl MessageTemplate {
     /// Whether each request renders something.
     pub fn is_dynamic(&self) -> bool {
         !matches!(self, MessageTemplate::Fixed(_))
+    }
+
+    /// A fixed message's whole request body (prefix and protobuf), made
+    /// once at prepare and passed as the body of every stream; `None` when
+    /// requests render it ([`MessageTemplate::write`]).
+    pub fn fixed_body(&self) -> Option<Vec<u8>> {
+        match self {
+            MessageTemplate::Fixed(bytes) => {
+                let mut out = Vec::with_capacity(frame::PREFIX + bytes.len());
+                frame::write_message(&mut out, bytes);
+                Some(out)
+            }
+            _ => None,
+        }
     }
 
     /// Writes the request's gRPC message (length prefix and protobuf) into
@@ -358,6 +373,56 @@ fn t_is_single(s: &str) -> bool {
     s.starts_with(OPEN) && s.ends_with(CLOSE)
 }
 
+/// Every key of `value` (an object of message `desc`) names a field, and
+/// so on down through message-typed fields, lists and map values.
+fn check_names(desc: &MessageDescriptor, value: &Value, prefix: &str) -> Result<(), MessageError> {
+    let Value::Object(map) = value else {
+        return Ok(());
+    };
+    for (k, v) in map {
+        let path = if prefix.is_empty() {
+            k.clone()
+        } else {
+            format!("{prefix}.{k}")
+        };
+        if k.contains(OPEN) {
+            continue;
+        }
+        let Some(f) = desc
+            .get_field_by_json_name(k)
+            .or_else(|| desc.get_field_by_name(k))
+        else {
+            return Err(MessageError::Field {
+                path,
+                what: "unknown field (not in the .proto)".to_string(),
+            });
+        };
+        if f.is_map() {
+            let value_kind = f
+                .kind()
+                .as_message()
+                .and_then(|e| e.map_entry_value_field().kind().as_message().cloned());
+            if let (Some(m), Value::Object(entries)) = (value_kind, v) {
+                for (key, entry) in entries {
+                    check_names(&m, entry, &format!("{path}.{key}"))?;
+                }
+            }
+            continue;
+        }
+        if let Kind::Message(m) = f.kind() {
+            match v {
+                Value::Array(items) => {
+                    for (i, item) in items.iter().enumerate() {
+                        check_names(&m, item, &format!("{path}[{i}]"))?;
+                    }
+                }
+                other => check_names(&m, other, &path)?,
+            }
+        }
+    }
+    Ok(())
+}
+
 fn has_marker(v: &Value) -> bool {
     match v {
         Value::String(s) => s.contains(OPEN),
@@ -503,6 +568,17 @@ mod tests {
         assert!(matches!(t, MessageTemplate::Fixed(_)));
         let r = requests(&t, 2);
         assert_eq!(r[0], r[1]);
+        let body = t.fixed_body().unwrap();
+        let mut written = Vec::new();
+        let seq = AtomicU64::new(0);
+        let mut rng = fastrand::Rng::with_seed(1);
+        t.write(
+            &mut written,
+            &mut Ctx::new(&seq, &mut rng),
+            &mut MessageScratch::default(),
+        )
+        .unwrap();
+        assert_eq!(body, written);
         assert_eq!(
             r[0],
             serde_json::json!({"text": "hi", "user": {"id": "7", "name": "ann"}, "mood": "GRUMPY"})

@@ -55,6 +55,16 @@ fn the_h2_session_corpus_never_panics() {
 }
 
 #[test]
+fn the_grpc_response_corpus_never_panics() {
+    assert!(
+        replay(
+            "grpc_response",
+            userflux_engine::load::grpc::fuzzing::grpc_response
+        ) >= 5
+    );
+}
+
+#[test]
 fn the_plan_corpus_builds_plans_and_runs_that_end() {
     assert!(replay("plan", userflux_engine::fuzzing::plan) >= 5);
 }
@@ -135,5 +145,13 @@ fn mutations_of_the_h2_session_corpus_never_panic() {
     mutate_corpus(
         "h2_session",
         userflux_engine::load::protocol::h2::fuzzing::h2_session,
+    );
+}
+
+#[test]
+fn mutations_of_the_grpc_response_corpus_never_panic() {
+    mutate_corpus(
+        "grpc_response",
+        userflux_engine::load::grpc::fuzzing::grpc_response,
     );
 }

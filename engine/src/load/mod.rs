@@ -11,6 +11,7 @@ pub mod conn;
 pub mod cookies;
 pub mod data;
 pub mod flow;
+pub mod grpc;
 pub mod open;
 pub mod protocol;
 pub mod request;

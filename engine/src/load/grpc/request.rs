@@ -1,0 +1,188 @@
+//! The HTTP/2 request head of a unary gRPC call (the gRPC over HTTP/2
+//! spec, "Requests"): `:method POST`, `:path /pkg.Service/Method`, then
+//! `content-type: application/grpc`, `te: trailers`, `grpc-timeout` when
+//! the call has a deadline, and the user's metadata. It is built once per
+//! endpoint at prepare and handed to the h2 encoder
+//! (`protocol::h2::RequestHead::new(POST, scheme, authority, path,
+//! headers.fields())`), so a static call's header block is encoded once.
+
+use std::time::Duration;
+use thiserror::Error;
+
+/// A gRPC call is always a POST.
+pub const METHOD: &str = "POST";
+
+/// A metadata entry the config gave that cannot be sent.
+#[derive(Debug, Clone, PartialEq, Eq, Error)]
+pub enum MetadataError {
+    #[error("metadata key {0:?} is not a lower-case token (a-z, 0-9, -, _, .)")]
+    BadKey(String),
+    #[error(
+        "metadata key {0:?} is reserved (grpc-*, and the headers the call sets: content-type, te, user-agent)"
+    )]
+    Reserved(String),
+    #[error("metadata {0:?}: the value holds CR, LF or NUL")]
+    BadValue(String),
+    #[error("deadline {0:?} is zero or longer than gRPC's grpc-timeout can say")]
+    Deadline(Duration),
+}
+
+/// The request fields of one method's calls, in the order they are sent.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RequestHeaders {
+    path: String,
+    fields: Vec<(String, String)>,
+}
+
+impl RequestHeaders {
+    /// `path` is the method's `/pkg.Service/Method`; `metadata` the
+    /// config's map (keys are lower-cased as gRPC requires; a `-bin` key's
+    /// value is sent as given, base64 by the spec).
+    pub fn new<'a>(
+        path: &str,
+        deadline: Option<Duration>,
+        metadata: impl IntoIterator<Item = (&'a str, &'a str)>,
+    ) -> Result<RequestHeaders, MetadataError> {
+        let mut fields = vec![
+            ("content-type".to_string(), "application/grpc".to_string()),
+            ("te".to_string(), "trailers".to_string()),
+        ];
+        if let Some(d) = deadline {
+            let t = timeout(d).ok_or(MetadataError::Deadline(d))?;
+            fields.push(("grpc-timeout".to_string(), t));
+        }
+        for (key, value) in metadata {
+            let k = key.to_ascii_lowercase();
+            if k.is_empty()
+                || !k
+                    .bytes()
+                    .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b"-_.".contains(&b))
+            {
+                return Err(MetadataError::BadKey(key.to_string()));
+            }
+            if k.starts_with("grpc-") || ["content-type", "te", "user-agent"].contains(&k.as_str())
+            {
+                return Err(MetadataError::Reserved(key.to_string()));
+            }
+            if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+                return Err(MetadataError::BadValue(key.to_string()));
+            }
+            fields.push((k, value.to_string()));
+        }
+        fields.push((
+            "user-agent".to_string(),
+            concat!("userflux/", env!("CARGO_PKG_VERSION")).to_string(),
+        ));
+        Ok(RequestHeaders {
+            path: path.to_string(),
+            fields,
+        })
+    }
+
+    /// The `:path` pseudo-header.
+    pub fn path(&self) -> &str {
+        &self.path
+    }
+
+    /// The regular fields, as the h2 request encoder takes them.
+    pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
+        self.fields.iter().map(|(n, v)| (n.as_str(), v.as_str()))
+    }
+}
+
+/// Most digits a `grpc-timeout` value may have (the spec's TimeoutValue).
+const MAX_DIGITS: u128 = 99_999_999;
+
+/// A deadline in `grpc-timeout`'s form: at most 8 digits and a unit
+/// (`H`, `M`, `S`, `m`, `u`, `n`), the finest unit that fits, rounded up
+/// so the server never sees a shorter deadline than ours. `None` for zero
+/// or a deadline over 99,999,999 hours.
+pub fn timeout(d: Duration) -> Option<String> {
+    let ns = d.as_nanos();
+    if ns == 0 {
+        return None;
+    }
+    for (unit, per) in [
+        ('n', 1u128),
+        ('u', 1_000),
+        ('m', 1_000_000),
+        ('S', 1_000_000_000),
+        ('M', 60_000_000_000),
+        ('H', 3_600_000_000_000),
+    ] {
+        let v = ns.div_ceil(per);
+        if v <= MAX_DIGITS {
+            return Some(format!("{v}{unit}"));
+        }
+    }
+    None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn timeouts_use_the_finest_unit_that_fits_eight_digits() {
+        assert_eq!(timeout(Duration::from_millis(500)).unwrap(), "500000u");
+        assert_eq!(timeout(Duration::from_secs(2)).unwrap(), "2000000u");
+        assert_eq!(timeout(Duration::from_millis(20)).unwrap(), "20000000n");
+        assert_eq!(timeout(Duration::from_secs(100)).unwrap(), "100000m");
+        assert_eq!(timeout(Duration::from_secs(200_000)).unwrap(), "200000S");
+        assert_eq!(
+            timeout(Duration::from_secs(3600 * 100_000)).unwrap(),
+            "6000000M"
+        );
+        assert_eq!(
+            timeout(Duration::from_nanos(1_500_000_001)).unwrap(),
+            "1500001u"
+        );
+        assert_eq!(timeout(Duration::ZERO), None);
+        assert_eq!(timeout(Duration::from_secs(u64::MAX)), None);
+        for s in [
+            timeout(Duration::from_secs(59)).unwrap(),
+            timeout(Duration::from_nanos(7)).unwrap(),
+        ] {
+            assert!(s.len() <= 9, "{s}");
+        }
+    }
+
+    #[test]
+    fn a_unary_call_sends_grpc_content_type_te_timeout_and_metadata() {
+        let h = RequestHeaders::new(
+            "/echo.Echo/Say",
+            Some(Duration::from_secs(2)),
+            [("X-Tenant", "acme"), ("trace-bin", "AAEC")],
+        )
+        .unwrap();
+        assert_eq!(h.path(), "/echo.Echo/Say");
+        let f: Vec<_> = h.fields().collect();
+        assert_eq!(
+            &f[..5],
+            &[
+                ("content-type", "application/grpc"),
+                ("te", "trailers"),
+                ("grpc-timeout", "2000000u"),
+                ("x-tenant", "acme"),
+                ("trace-bin", "AAEC"),
+            ]
+        );
+        assert!(f[5].1.starts_with("userflux/"));
+        let none = RequestHeaders::new("/a.B/C", None, []).unwrap();
+        assert!(none.fields().all(|(n, _)| n != "grpc-timeout"));
+    }
+
+    #[test]
+    fn reserved_or_malformed_metadata_is_refused_by_name() {
+        let e = |k: &str, v: &str| RequestHeaders::new("/a.B/C", None, [(k, v)]).unwrap_err();
+        assert_eq!(
+            e("grpc-status", "0"),
+            MetadataError::Reserved("grpc-status".into())
+        );
+        assert_eq!(e("te", "x"), MetadataError::Reserved("te".into()));
+        assert_eq!(e("bad key", "x"), MetadataError::BadKey("bad key".into()));
+        assert_eq!(e(":path", "x"), MetadataError::BadKey(":path".into()));
+        assert_eq!(e("k", "a\r\nb"), MetadataError::BadValue("k".into()));
+        assert!(RequestHeaders::new("/a.B/C", Some(Duration::ZERO), []).is_err());
+    }
+}

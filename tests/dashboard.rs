@@ -492,6 +492,59 @@ fn a_units_rate_changes_live() {
     );
 }
 
+/// The page's rate control: an open-model unit's target shows next to its
+/// VUs, and setting it from the page reaches the engine (the scaling event
+/// in the table and in `summary.json`, the target the page shows).
+#[test]
+fn the_page_sets_a_units_rate_in_headless_chromium() {
+    let Some(mut browser) = cdp::Browser::launch() else {
+        eprintln!("chromium is not installed here (.ci/run installs it): skipped");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let d = Daemon::start(&tmp.path().join("runs"));
+    let cfg = format!(
+        r#"{{"name": "rate-page", "target": "{}", "threads": 1, "duration": "30s",
+            "endpoints": [{{"name": "users", "method": "GET", "path": "/api/users", "rate": 20, "max_vus": 10}}]}}"#,
+        gw.url()
+    );
+    let id = d.submit(&cfg);
+    d.wait_state(&id, &["running"], 20);
+    let page = browser.open(&format!("{}/?run={id}#token={}", d.origin(), d.token));
+    let row = "document.querySelector('#steer tr[data-unit=users]')";
+    browser.wait_for(
+        &page,
+        &format!("!!{row} && !{row}.querySelector('.set-rate').disabled && {row}.querySelector('.rate-now').textContent === '20'"),
+        Duration::from_secs(15),
+    );
+    browser.eval(
+        &page,
+        &format!(
+            "(() => {{ const tr = {row}; tr.querySelector('input.rate').value = '60'; \
+               tr.querySelector('.set-rate').click(); return true; }})()"
+        ),
+    );
+    browser.wait_for(
+        &page,
+        "[...document.querySelectorAll('#events tr[data-reason=manual]')].some(tr => tr.textContent.includes('60/s'))",
+        Duration::from_secs(10),
+    );
+    browser.wait_for(
+        &page,
+        &format!("{row}.querySelector('.rate-now').textContent === '60'"),
+        Duration::from_secs(5),
+    );
+    let (status, _) = d.http("POST", &format!("/v1/runs/{id}/stop"), &[d.bearer()], "");
+    assert_eq!(status, 202);
+    d.wait_state(&id, &["stopped"], 30);
+    let s = summary(&d, &id);
+    let events = s["scaling_events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["reason"], "manual");
+    assert_eq!(events[0]["rate"]["to"].as_f64(), Some(60.0));
+}
+
 #[test]
 fn a_non_loopback_listener_needs_its_flag() {
     let tmp = tempfile::tempdir().unwrap();

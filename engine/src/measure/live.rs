@@ -417,6 +417,47 @@ mod tests {
         assert_eq!(rate_at(&stages, Duration::from_secs(21)), None);
     }
 
+    /// What the engine refuses itself (the daemon checks first, but any
+    /// tool may append to `control.ndjson`): a rate for a closed-model
+    /// unit, a rate not above 0 or over the config's bound.
+    #[test]
+    fn a_rate_is_asked_only_of_an_open_model_unit_within_bounds() {
+        let c = crate::config::Config::from_json(
+            r#"{"target": "http://127.0.0.1:1", "duration": "10s",
+                "stages": [{"duration": "10s", "target": 2}],
+                "endpoints": [{"name": "open", "path": "/a", "rate": 50},
+                              {"name": "closed", "path": "/b"}]}"#,
+        )
+        .unwrap();
+        let plan = crate::run::prepare_with(&c, false).unwrap();
+        let ask = |unit: &str, rate: f64| {
+            resolve(
+                &plan,
+                &ControlLine::SetRate {
+                    unit: unit.into(),
+                    rate,
+                },
+            )
+            .map(|(t, a)| (t.endpoint, a))
+        };
+        assert_eq!(ask("open", 200.0), Ok((0, Ask::Rate(200.0))));
+        let refused = [
+            ("closed", 10.0, "closed-model"),
+            ("open", 0.0, "above 0"),
+            ("open", -1.0, "above 0"),
+            ("open", f64::NAN, "above 0"),
+            ("open", 2e7, "at most"),
+            ("nope", 10.0, "no endpoint or flow"),
+        ];
+        for (unit, rate, want) in refused {
+            let why = ask(unit, rate).unwrap_err();
+            assert!(
+                why.starts_with("set_rate ") && why.contains(want),
+                "{unit} {rate}: {why}"
+            );
+        }
+    }
+
     #[test]
     fn control_lines_are_read_whole_and_once() {
         let dir = tempfile::tempdir().unwrap();

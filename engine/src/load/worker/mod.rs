@@ -340,8 +340,11 @@ impl Worker {
                         next_control = now;
                     }
                     Control::SetRate { endpoint, stages } => {
-                        // read before this turn's pump_open, which times the next send
-                        if let Some(open) = self.open[endpoint].as_mut() {
+                        // read before this turn's pump_open, which times the
+                        // next send; a stopping worker sends nothing more
+                        if self.stopping.is_none()
+                            && let Some(open) = self.open[endpoint].as_mut()
+                        {
                             open.reschedule(stages.to_vec());
                         }
                     }

@@ -426,7 +426,10 @@ mod tests {
             r#"{"target": "http://127.0.0.1:1", "duration": "10s",
                 "stages": [{"duration": "10s", "target": 2}],
                 "endpoints": [{"name": "open", "path": "/a", "rate": 50},
-                              {"name": "closed", "path": "/b"}]}"#,
+                              {"name": "closed", "path": "/b"}],
+                "flows": [{"name": "shop", "rate_stages": [{"duration": "10s", "target": 5}],
+                           "steps": [{"name": "s1", "path": "/c"}, {"name": "s2", "path": "/d"}]},
+                          {"name": "browse", "steps": [{"name": "b1", "path": "/e"}]}]}"#,
         )
         .unwrap();
         let plan = crate::run::prepare_with(&c, false).unwrap();
@@ -441,8 +444,12 @@ mod tests {
             .map(|(t, a)| (t.endpoint, a))
         };
         assert_eq!(ask("open", 200.0), Ok((0, Ask::Rate(200.0))));
+        // a flow is steered on its first step's row, where its schedule is
+        assert_eq!(ask("shop", 7.5), Ok((2, Ask::Rate(7.5))));
+        assert!(plan.endpoints[2].open.is_some());
         let refused = [
             ("closed", 10.0, "closed-model"),
+            ("browse", 10.0, "closed-model"),
             ("open", 0.0, "above 0"),
             ("open", -1.0, "above 0"),
             ("open", f64::NAN, "above 0"),

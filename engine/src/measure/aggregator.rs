@@ -611,7 +611,7 @@ impl<'a> Aggregator<'a> {
             };
             let line = match e.rate {
                 Some(r) => format!(
-                    "scaling {} {} → {} req/s at {:.1}s: {}",
+                    "scaling {} {:.1} → {:.1} req/s at {:.1}s: {}",
                     e.endpoint, r.from, r.to, e.t, e.reason
                 ),
                 None => format!(
@@ -642,7 +642,8 @@ impl<'a> Aggregator<'a> {
                 target.name
             ));
         }
-        let from = crate::live::rate_at(&current, at).unwrap_or(0.0);
+        // mid-ramp the rate it had reached, to the thousandth (as the log shows it)
+        let from = (crate::live::rate_at(&current, at).unwrap_or(0.0) * 1000.0).round() / 1000.0;
         let stages: Arc<[RateStage]> = switch_rate(&current, at, to, self.plan.duration).into();
         self.schedules[target.endpoint] = Some(stages.clone());
         for w in self.workers {

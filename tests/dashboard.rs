@@ -301,6 +301,10 @@ fn control_routes_need_the_token_and_the_dashboards_own_origin() {
             format!("/v1/runs/{id}/vus"),
             r#"{"unit": "users", "vus": 1}"#.to_string(),
         ),
+        (
+            format!("/v1/runs/{id}/rate"),
+            r#"{"unit": "users", "rate": 10}"#.to_string(),
+        ),
     ] {
         let (status, _) = d.http("POST", &path, &[foreign.clone(), d.bearer()], &body);
         assert_eq!(status, 403, "{path} from a foreign origin");
@@ -320,7 +324,7 @@ fn control_routes_need_the_token_and_the_dashboards_own_origin() {
         (r#"{"unit": "nope", "vus": 1}"#, "not an endpoint or flow"),
         (
             r#"{"unit": "users", "rate": 10}"#,
-            "rate live is not supported",
+            "a rate goes to POST /v1/runs/{id}/rate",
         ),
         (r#"{"unit": "users", "vus": 1000000}"#, "at most"),
     ] {
@@ -391,6 +395,154 @@ fn control_routes_need_the_token_and_the_dashboards_own_origin() {
         assert!(status == 400 || status == 404, "{path}: {status} {body}");
         assert!(!body.contains(&d.token));
     }
+}
+
+/// A live rate change: an open-model unit at 50 req/s set to 200 mid-run
+/// follows the new rate to the end (the timeline's seconds move from ~50 to
+/// ~200, `live.ndjson`'s target with them), recorded as a `manual` scaling
+/// event with the rates; a closed-model unit's rate and a bad rate are 400.
+#[test]
+fn a_units_rate_changes_live() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let d = Daemon::start(&tmp.path().join("runs"));
+    let own = format!("Origin: {}", d.origin());
+    let cfg = format!(
+        r#"{{"name": "rate", "target": "{}", "threads": 2,
+            "stages": [{{"duration": "0s", "target": 1}}, {{"duration": "10s", "target": 1}}],
+            "endpoints": [{{"name": "users", "method": "GET", "path": "/api/users", "rate": 50, "max_vus": 40}},
+                          {{"name": "products", "method": "GET", "path": "/api/products", "think_time": "100ms"}}],
+            "timeouts": {{"connect": "2s", "request": "5s"}}}}"#,
+        gw.url()
+    );
+    let id = d.submit(&cfg);
+    d.wait_state(&id, &["running"], 20);
+    // three seconds at 50/s, then 200/s
+    let live = d.runs.join(&id).join("live.ndjson");
+    let t0 = Instant::now();
+    while std::fs::read_to_string(&live).map_or(0, |s| s.lines().count()) < 3 {
+        assert!(t0.elapsed() < Duration::from_secs(20), "no live seconds");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let rate = |body: &str| {
+        d.http(
+            "POST",
+            &format!("/v1/runs/{id}/rate"),
+            &[d.bearer(), own.clone()],
+            body,
+        )
+    };
+    let (status, body) = rate(r#"{"unit": "users", "rate": 200}"#);
+    assert_eq!(status, 202, "{body}");
+    for (bad, want) in [
+        (r#"{"unit": "products", "rate": 100}"#, "closed-model"),
+        (r#"{"unit": "users", "rate": 0}"#, "above 0"),
+        (r#"{"unit": "users", "rate": -5}"#, "above 0"),
+        (r#"{"unit": "users", "rate": 1e9}"#, "at most"),
+        (r#"{"unit": "nope", "rate": 10}"#, "not an endpoint or flow"),
+        (r#"{"unit": "users", "vus": 3}"#, "expected"),
+    ] {
+        let (status, text) = rate(bad);
+        assert_eq!(status, 400, "{bad}: {text}");
+        assert!(text.contains(want), "{bad}: {text}");
+    }
+    assert_eq!(
+        d.wait_state(&id, &["finished", "failed", "stopped"], 40),
+        "finished"
+    );
+    let s = summary(&d, &id);
+    let per_second: Vec<u64> = s["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|sec| sec["covered"].is_null())
+        .map(|sec| sec["endpoints"]["users"]["requests"].as_u64().unwrap_or(0))
+        .collect();
+    assert!(per_second.len() >= 9, "{per_second:?}");
+    let n = per_second.len();
+    for &r in &per_second[..2] {
+        assert!(r <= 80, "before the change ~50/s: {per_second:?}");
+    }
+    for &r in &per_second[n - 2..] {
+        assert!(r >= 120, "after the change ~200/s: {per_second:?}");
+    }
+    let events = s["scaling_events"].as_array().unwrap();
+    let manual: Vec<&Value> = events
+        .iter()
+        .filter(|e| e["reason"] == "manual" && e["endpoint"] == "users")
+        .collect();
+    assert_eq!(manual.len(), 1, "{events:?}");
+    assert_eq!(manual[0]["rate"]["from"].as_f64(), Some(50.0), "{events:?}");
+    assert_eq!(manual[0]["rate"]["to"].as_f64(), Some(200.0), "{events:?}");
+    assert_eq!(manual[0]["from"], manual[0]["to"], "its VUs do not move");
+    // the live target follows: 50 before, 200 after
+    let targets: Vec<f64> = std::fs::read_to_string(&live)
+        .unwrap()
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter_map(|l| l["live"]["users"]["target_rps"].as_f64())
+        .collect();
+    assert_eq!(targets.first(), Some(&50.0), "{targets:?}");
+    assert_eq!(targets.last(), Some(&200.0), "{targets:?}");
+    // the refused asks never reached the engine; the accepted one is in the control file
+    let control = std::fs::read_to_string(d.runs.join(&id).join("control.ndjson")).unwrap();
+    assert_eq!(
+        control.trim(),
+        r#"{"op":"set_rate","unit":"users","rate":200.0}"#
+    );
+}
+
+/// The page's rate control: an open-model unit's target shows next to its
+/// VUs, and setting it from the page reaches the engine (the scaling event
+/// in the table and in `summary.json`, the target the page shows).
+#[test]
+fn the_page_sets_a_units_rate_in_headless_chromium() {
+    let Some(mut browser) = cdp::Browser::launch() else {
+        eprintln!("chromium is not installed here (.ci/run installs it): skipped");
+        return;
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let d = Daemon::start(&tmp.path().join("runs"));
+    let cfg = format!(
+        r#"{{"name": "rate-page", "target": "{}", "threads": 1, "duration": "30s",
+            "endpoints": [{{"name": "users", "method": "GET", "path": "/api/users", "rate": 20, "max_vus": 10}}]}}"#,
+        gw.url()
+    );
+    let id = d.submit(&cfg);
+    d.wait_state(&id, &["running"], 20);
+    let page = browser.open(&format!("{}/?run={id}#token={}", d.origin(), d.token));
+    let row = "document.querySelector('#steer tr[data-unit=users]')";
+    browser.wait_for(
+        &page,
+        &format!("!!{row} && !{row}.querySelector('.set-rate').disabled && {row}.querySelector('.rate-now').textContent === '20'"),
+        Duration::from_secs(15),
+    );
+    browser.eval(
+        &page,
+        &format!(
+            "(() => {{ const tr = {row}; tr.querySelector('input.rate').value = '60'; \
+               tr.querySelector('.set-rate').click(); return true; }})()"
+        ),
+    );
+    browser.wait_for(
+        &page,
+        "[...document.querySelectorAll('#events tr[data-reason=manual]')].some(tr => tr.textContent.includes('60/s'))",
+        Duration::from_secs(10),
+    );
+    browser.wait_for(
+        &page,
+        &format!("{row}.querySelector('.rate-now').textContent === '60'"),
+        Duration::from_secs(5),
+    );
+    let (status, _) = d.http("POST", &format!("/v1/runs/{id}/stop"), &[d.bearer()], "");
+    assert_eq!(status, 202);
+    d.wait_state(&id, &["stopped"], 30);
+    let s = summary(&d, &id);
+    let events = s["scaling_events"].as_array().unwrap();
+    assert_eq!(events.len(), 1, "{events:?}");
+    assert_eq!(events[0]["reason"], "manual");
+    assert_eq!(events[0]["rate"]["to"].as_f64(), Some(60.0));
 }
 
 #[test]

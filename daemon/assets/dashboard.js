@@ -354,10 +354,34 @@ function renderSteer(v) {
       b.className = "set-vus";
       b.addEventListener("click", () => setVus(v, unit, input));
       td.append(input, " ", b);
+      // an open-model unit's rate (a closed-model one's is refused with the reason)
+      cell(tr, "").className = "rate-now";
+      const rt = cell(tr, "");
+      const rate = document.createElement("input");
+      rate.type = "number"; rate.min = "0"; rate.step = "any"; rate.className = "rate";
+      const rb = document.createElement("button");
+      rb.textContent = "Set";
+      rb.className = "set-rate";
+      rb.addEventListener("click", () => setRate(v, unit, rate));
+      rt.append(rate, " ", rb);
       body.appendChild(tr);
     }
     tr.querySelector(".now").textContent = fmt(a[a.length - 1], 0);
-    tr.querySelector("button").disabled = !running;
+    const live = v.last && v.last.live && v.last.live[unit];
+    tr.querySelector(".rate-now").textContent =
+      live && live.target_rps !== undefined ? fmt(live.target_rps, 1) : "–";
+    for (const b of tr.querySelectorAll("button")) b.disabled = !running;
+  }
+}
+
+async function setRate(v, unit, input) {
+  const rate = parseFloat(input.value);
+  if (!(rate > 0)) { $("run-msg").textContent = "rate: a number > 0 (per second)"; return; }
+  try {
+    await api("POST", "/v1/runs/" + v.id + "/rate", { unit, rate });
+    $("run-msg").textContent = `asked: ${unit} → ${rate}/s (applied within a second)`;
+  } catch (e) {
+    $("run-msg").textContent = "rate change refused: " + e.message;
   }
 }
 
@@ -409,7 +433,10 @@ function renderTables(v) {
   for (const e of v.events) {
     const tr = document.createElement("tr");
     tr.dataset.reason = e.reason;
-    cell(tr, fmt(e.t, 1)); cell(tr, e.endpoint); cell(tr, e.from); cell(tr, e.to); cell(tr, e.reason);
+    // a rate change shows its rates (its VUs do not move)
+    const from = e.rate ? fmt(e.rate.from, 1) + "/s" : e.from;
+    const to = e.rate ? fmt(e.rate.to, 1) + "/s" : e.to;
+    cell(tr, fmt(e.t, 1)); cell(tr, e.endpoint); cell(tr, from); cell(tr, to); cell(tr, e.reason);
     ev.appendChild(tr);
   }
 }

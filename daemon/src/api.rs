@@ -12,6 +12,7 @@
 //! | `GET /v1/runs/{id}/summary` | the run's `summary.json` |
 //! | `GET /v1/runs/{id}/logs[?offset=N]` | `logs.txt` from byte N; header `X-Userflux-Offset` is where to continue |
 //! | `POST /v1/runs/{id}/vus` (body `{unit, vus}`) | `202`; a line in the run's `control.ndjson` the engine applies within a second |
+//! | `POST /v1/runs/{id}/rate` (body `{unit, rate}`) | `202`; the same for an open-model unit's rate |
 //! | `POST /v1/runs/from-file` (body `{path, target?}`) | `201` as `POST /v1/runs`, the config read from a file on this machine |
 //! | `GET /v1/runs/{id}/report` | the run's `report.html` (`userfluxctl report` writes it) |
 //! | `GET /v1/runs/{id}/files/{name}.png` | a chart PNG of the run's report |
@@ -63,6 +64,7 @@ pub fn handle(m: &Arc<Manager>, req: &Request) -> (Response, After) {
                     ("GET", ["summary"]) => summary(m, id),
                     ("GET", ["logs"]) => logs(m, id, &req.query),
                     ("POST", ["vus"]) => steer::set_vus(m, id, &req.body),
+                    ("POST", ["rate"]) => steer::set_rate(m, id, &req.body),
                     ("GET", ["report"]) => steer::report(m, id),
                     ("GET", ["files", name]) => steer::file(m, id, name),
                     _ => Response::error(404, "route", format!("no route {method} {}", req.path)),

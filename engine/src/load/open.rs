@@ -56,6 +56,16 @@ impl OpenState {
         }
     }
 
+    /// Follows a new schedule from now on (a live rate change, see
+    /// [`crate::plan::switch_rate`]): this worker keeps its place in the
+    /// sequence of sends, and its next one is due when the new schedule
+    /// says. Sends already waiting keep their index and are timed by the new
+    /// schedule too (the same times, when they were due before the switch).
+    pub fn reschedule(&mut self, stages: Vec<RateStage>) {
+        self.stages = stages;
+        self.next_at = send_time(&self.stages, self.next_k);
+    }
+
     /// Moves every send due by `elapsed` (since the run start) into the
     /// backlog, in bounded time however far behind the worker is.
     pub fn advance(&mut self, elapsed: Duration) {
@@ -216,6 +226,42 @@ mod tests {
         let dropped = s.drop_before(Duration::from_secs(4));
         assert!((dropped as f64 - 2e12).abs() < 1000.0, "{dropped}");
         assert_eq!(s.drop_all(), n - dropped);
+    }
+
+    /// A worker told of a rate change before it takes effect goes on from
+    /// its place: its sends before the switch as they were, after it one
+    /// every `stride / rate`, with no burst for the time before the switch.
+    #[test]
+    fn a_worker_switches_rate_without_catching_up() {
+        use crate::plan::switch_rate;
+        let old = constant(50.0, 10);
+        let at = Duration::from_millis(2000);
+        let new = switch_rate(&old, at, 200.0, Duration::from_secs(10));
+        for pos in 0..2 {
+            let mut s = OpenState::new(old.clone(), pos, 2, 10);
+            s.advance(Duration::from_millis(1950)); // told 50 ms ahead of the switch
+            let before = s.pending();
+            while s.take().is_some() {}
+            s.reschedule(new.clone());
+            assert_eq!(before, 49, "sends 0..97 at 50/s, every other one");
+            // until the switch only the old schedule's last send (1.96 or 1.98 s)
+            s.advance(Duration::from_millis(1999));
+            assert_eq!(s.pending(), 1, "no catch-up");
+            assert!(s.take().unwrap() < at);
+            // then 200/s over 2 workers: 100/s each
+            s.advance(Duration::from_millis(3000));
+            let n = s.pending();
+            assert!((100..=101).contains(&n), "worker {pos}: {n}");
+            let mut last = None;
+            while let Some(t) = s.take() {
+                assert!(t >= at);
+                if let Some(l) = last {
+                    let gap: Duration = t - l;
+                    assert!((gap.as_secs_f64() - 0.01).abs() < 1e-6, "{gap:?}");
+                }
+                last = Some(t);
+            }
+        }
     }
 
     #[test]

@@ -8,15 +8,15 @@
 //! the workers. It is off the per-request
 //! path: workers only ever `send` to it.
 
-use crate::live::{ControlReader, LiveSecond, LiveWriter};
-use crate::plan::Plan;
+use crate::live::{Ask, ControlReader, LiveSecond, LiveWriter, Target};
+use crate::plan::{Plan, RateStage, switch_rate};
 use crate::rundir::{RunDir, now_rfc3339};
 use crate::scaler::Scaler;
 use crate::stats::{EndpointStats, FlowStats, Hist};
 use crate::status::{Progress, Status};
 use crate::summary::{
-    EndpointSecondHistograms, MetricSecond, ScalingEvent, Second, SecondEndpoint, SecondFlow,
-    SecondHistograms, encode_hist, percentile_ms,
+    EndpointSecondHistograms, MetricSecond, RateChange, ScalingEvent, Second, SecondEndpoint,
+    SecondFlow, SecondHistograms, encode_hist, percentile_ms,
 };
 use crate::thresholds::{EndpointView, FlowView, RunView, evaluate};
 use crate::worker::{Control, Msg, Report, WorkerHandle};
@@ -24,8 +24,13 @@ use crossbeam_channel::{Receiver, Sender, select};
 use parking_lot::Mutex;
 use std::collections::BTreeMap;
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+/// How far ahead of now a live rate change takes effect, so every worker
+/// has it before then and all switch at the same instant (a worker reads its
+/// control channel at each turn of its loop, woken at once by the message).
+const RATE_LEAD: Duration = Duration::from_millis(100);
 /// How often a non-terminal stderr gets a progress line.
 const PLAIN_PROGRESS_EVERY: Duration = Duration::from_secs(5);
 
@@ -112,6 +117,9 @@ pub struct Aggregator<'a> {
     /// `live.ndjson` and `control.ndjson` (see [`crate::live`]).
     live: LiveWriter,
     control: ControlReader,
+    /// Per open-model endpoint, its send schedule as it now stands (the
+    /// plan's, until a `set_rate` changes it).
+    schedules: Vec<Option<Arc<[RateStage]>>>,
 }
 
 impl<'a> Aggregator<'a> {
@@ -152,6 +160,11 @@ impl<'a> Aggregator<'a> {
             second_histograms: None,
             live,
             control,
+            schedules: plan
+                .endpoints
+                .iter()
+                .map(|e| e.open.as_ref().map(|o| o.stages.clone().into()))
+                .collect(),
             sinks,
         }
         .with_second_histograms()
@@ -463,6 +476,7 @@ impl<'a> Aggregator<'a> {
                 t,
                 s,
                 &self.totals[i],
+                self.schedules[i].as_deref(),
             ));
         }
         self.write_second_histograms(t, encoded, &p);
@@ -562,31 +576,49 @@ impl<'a> Aggregator<'a> {
                 }
                 crate::live::resolve(self.plan, &l)
             });
-            let (target, to) = match applied {
+            let (target, ask) = match applied {
                 Ok(x) => x,
                 Err(why) => {
                     self.log(&format!("steering refused: {why}"));
                     continue;
                 }
             };
-            let from = self
-                .scaler
-                .workers(target.endpoint)
-                .unwrap_or(self.final_vus[target.endpoint]);
-            let t = self.start.elapsed().as_secs_f64();
-            let e = self
-                .scaler
-                .manual(target.endpoint, target.name, from, to, t);
-            for w in self.workers {
-                w.send(Control::SetVus {
-                    endpoint: target.endpoint,
-                    total: to,
-                });
-            }
-            let line = format!(
-                "scaling {} {} → {} at {:.1}s: {}",
-                e.endpoint, e.from, e.to, e.t, e.reason
-            );
+            let e = match ask {
+                Ask::Vus(to) => {
+                    let from = self
+                        .scaler
+                        .workers(target.endpoint)
+                        .unwrap_or(self.final_vus[target.endpoint]);
+                    let t = self.start.elapsed().as_secs_f64();
+                    let e = self
+                        .scaler
+                        .manual(target.endpoint, target.name, from, to, t);
+                    for w in self.workers {
+                        w.send(Control::SetVus {
+                            endpoint: target.endpoint,
+                            total: to,
+                        });
+                    }
+                    e
+                }
+                Ask::Rate(to) => match self.set_rate(target, to) {
+                    Ok(e) => e,
+                    Err(why) => {
+                        self.log(&format!("steering refused: {why}"));
+                        continue;
+                    }
+                },
+            };
+            let line = match e.rate {
+                Some(r) => format!(
+                    "scaling {} {:.1} → {:.1} req/s at {:.1}s: {}",
+                    e.endpoint, r.from, r.to, e.t, e.reason
+                ),
+                None => format!(
+                    "scaling {} {} → {} at {:.1}s: {}",
+                    e.endpoint, e.from, e.to, e.t, e.reason
+                ),
+            };
             self.log(&line);
             if self.tty {
                 eprint!("\r\x1b[2K{line}\n");
@@ -594,6 +626,36 @@ impl<'a> Aggregator<'a> {
                 eprintln!("{line}");
             }
         }
+    }
+
+    /// A live rate change: the new schedule takes effect [`RATE_LEAD`] from
+    /// now, the same instant on every worker (each has its copy by then, the
+    /// control channel wakes it at once); sends before it keep their times.
+    fn set_rate(&mut self, target: Target, to: f64) -> Result<ScalingEvent, String> {
+        let Some(current) = self.schedules[target.endpoint].clone() else {
+            return Err(format!("set_rate {}: not an open-model unit", target.name));
+        };
+        let at = self.start.elapsed() + RATE_LEAD;
+        if at >= self.plan.duration {
+            return Err(format!(
+                "set_rate {}: the load ends before the change could take effect",
+                target.name
+            ));
+        }
+        // mid-ramp the rate it had reached, to the thousandth (as the log shows it)
+        let from = (crate::live::rate_at(&current, at).unwrap_or(0.0) * 1000.0).round() / 1000.0;
+        let stages: Arc<[RateStage]> = switch_rate(&current, at, to, self.plan.duration).into();
+        self.schedules[target.endpoint] = Some(stages.clone());
+        for w in self.workers {
+            w.send(Control::SetRate {
+                endpoint: target.endpoint,
+                stages: stages.clone(),
+            });
+        }
+        let vus = self.final_vus[target.endpoint];
+        Ok(self
+            .scaler
+            .manual_rate(target.name, vus, RateChange { from, to }, at.as_secs_f64()))
     }
 
     /// Stops the run when a threshold with `abort_on_fail` fails, past its

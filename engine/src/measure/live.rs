@@ -12,8 +12,9 @@
 //! - `control.ndjson`: a steering message per line ([`ControlLine`]),
 //!   appended by whoever may steer (the daemon, after its token and origin
 //!   checks); the aggregator reads the new lines once a second and applies a
-//!   VU change like an autoscale decision, recorded as a scaling event with
-//!   reason `manual`.
+//!   VU or rate change like an autoscale decision, recorded as a scaling
+//!   event with reason `manual`. A rate change is a new send schedule the
+//!   workers all switch to at one instant ([`crate::plan::switch_rate`]).
 //!
 //! Why files rather than a pipe or a socket: the engine and the daemon are
 //! separate processes, a restarted daemon adopts an engine already running
@@ -64,7 +65,8 @@ pub struct LiveSecond {
 /// One endpoint's extras in a [`LiveSecond`].
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct LiveEndpoint {
-    /// Open model: the schedule's rate at this second's end, requests/s.
+    /// Open model: the schedule's rate at this second's end, requests/s
+    /// (after a `set_rate`, the rate set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_rps: Option<f64>,
     /// Open model: this second's latency from the intended send time, ms.
@@ -101,6 +103,17 @@ pub enum ControlLine {
     /// Set a load unit's VUs (an endpoint, or a flow by its name) over the
     /// whole run from now on; an open-model unit's most connections.
     SetVus { unit: String, vus: u32 },
+    /// Set an open-model unit's rate (requests, or a flow's iterations, per
+    /// second) from now to the end of the load: a constant rate, its
+    /// `rate_stages` no longer move it.
+    SetRate { unit: String, rate: f64 },
+}
+
+/// What a control line asks of its unit.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum Ask {
+    Vus(u32),
+    Rate(f64),
 }
 
 /// Where a manual change goes: the plan row and the name events use.
@@ -110,20 +123,11 @@ pub struct Target {
 }
 
 /// Finds the load unit a control line names, or says why it cannot apply.
-pub fn resolve(plan: &Plan, line: &ControlLine) -> Result<(Target, u32), String> {
-    let ControlLine::SetVus { unit, vus } = line;
-    if *vus > MAX_MANUAL_VUS {
-        return Err(format!(
-            "set_vus {unit}: {vus} VUs is over the {MAX_MANUAL_VUS} a manual change may ask"
-        ));
-    }
-    if let Some(max) = plan.max_workers_here()
-        && *vus > max
-    {
-        return Err(format!(
-            "set_vus {unit}: {vus} VUs is over the run's max_workers ({max})"
-        ));
-    }
+pub fn resolve(plan: &Plan, line: &ControlLine) -> Result<(Target, Ask), String> {
+    let (op, unit) = match line {
+        ControlLine::SetVus { unit, .. } => ("set_vus", unit),
+        ControlLine::SetRate { unit, .. } => ("set_rate", unit),
+    };
     let row = plan
         .flows
         .iter()
@@ -134,18 +138,55 @@ pub fn resolve(plan: &Plan, line: &ControlLine) -> Result<(Target, u32), String>
                 .iter()
                 .position(|e| e.unit && e.step.is_none() && &e.name == unit)
         });
-    match row {
-        Some(endpoint) => Ok((
-            Target {
-                endpoint,
-                name: unit.clone(),
-            },
-            *vus,
-        )),
-        None => Err(format!(
-            "set_vus {unit}: no endpoint or flow of that name in this run"
-        )),
+    let Some(endpoint) = row else {
+        return Err(format!(
+            "{op} {unit}: no endpoint or flow of that name in this run"
+        ));
+    };
+    let target = Target {
+        endpoint,
+        name: unit.clone(),
+    };
+    match *line {
+        ControlLine::SetVus { vus, .. } => {
+            if vus > MAX_MANUAL_VUS {
+                return Err(format!(
+                    "set_vus {unit}: {vus} VUs is over the {MAX_MANUAL_VUS} a manual change may ask"
+                ));
+            }
+            if let Some(max) = plan.max_workers_here()
+                && vus > max
+            {
+                return Err(format!(
+                    "set_vus {unit}: {vus} VUs is over the run's max_workers ({max})"
+                ));
+            }
+            Ok((target, Ask::Vus(vus)))
+        }
+        ControlLine::SetRate { rate, .. } => {
+            check_rate(rate).map_err(|why| format!("set_rate {unit}: {why}"))?;
+            if plan.endpoints[endpoint].open.is_none() {
+                return Err(format!(
+                    "set_rate {unit}: a closed-model unit (VUs, no rate); change its VUs instead"
+                ));
+            }
+            Ok((target, Ask::Rate(rate)))
+        }
     }
+}
+
+/// Why a rate asked live cannot be (the config's bounds for `rate`).
+pub fn check_rate(rate: f64) -> Result<(), String> {
+    use crate::config::limits::MAX_RATE;
+    if !rate.is_finite() || rate <= 0.0 {
+        return Err(format!("rate {rate}: must be a number above 0"));
+    }
+    if rate > MAX_RATE {
+        return Err(format!(
+            "rate {rate}: at most {MAX_RATE} requests per second"
+        ));
+    }
+    Ok(())
 }
 
 /// Appends [`LiveSecond`]s to `live.ndjson`. A write that fails drops the
@@ -277,6 +318,7 @@ pub fn endpoint_extras(
     t: u64,
     second: &EndpointStats,
     total: &EndpointStats,
+    schedule: Option<&[RateStage]>,
 ) -> LiveEndpoint {
     let e = &plan.endpoints[i];
     let mut error_kinds = BTreeMap::new();
@@ -304,10 +346,7 @@ pub fn endpoint_extras(
             }
         });
     LiveEndpoint {
-        target_rps: e
-            .open
-            .as_ref()
-            .and_then(|o| rate_at(&o.stages, Duration::from_secs(t + 1))),
+        target_rps: schedule.and_then(|s| rate_at(s, Duration::from_secs(t + 1))),
         corrected,
         error_kinds,
         checks,
@@ -376,6 +415,54 @@ mod tests {
         assert_eq!(rate_at(&stages, Duration::from_secs(10)), Some(50.0));
         assert_eq!(rate_at(&stages, Duration::from_secs(20)), Some(50.0));
         assert_eq!(rate_at(&stages, Duration::from_secs(21)), None);
+    }
+
+    /// What the engine refuses itself (the daemon checks first, but any
+    /// tool may append to `control.ndjson`): a rate for a closed-model
+    /// unit, a rate not above 0 or over the config's bound.
+    #[test]
+    fn a_rate_is_asked_only_of_an_open_model_unit_within_bounds() {
+        let c = crate::config::Config::from_json(
+            r#"{"target": "http://127.0.0.1:1", "duration": "10s",
+                "stages": [{"duration": "10s", "target": 2}],
+                "endpoints": [{"name": "open", "path": "/a", "rate": 50},
+                              {"name": "closed", "path": "/b"}],
+                "flows": [{"name": "shop", "rate_stages": [{"duration": "10s", "target": 5}],
+                           "steps": [{"name": "s1", "path": "/c"}, {"name": "s2", "path": "/d"}]},
+                          {"name": "browse", "steps": [{"name": "b1", "path": "/e"}]}]}"#,
+        )
+        .unwrap();
+        let plan = crate::run::prepare_with(&c, false).unwrap();
+        let ask = |unit: &str, rate: f64| {
+            resolve(
+                &plan,
+                &ControlLine::SetRate {
+                    unit: unit.into(),
+                    rate,
+                },
+            )
+            .map(|(t, a)| (t.endpoint, a))
+        };
+        assert_eq!(ask("open", 200.0), Ok((0, Ask::Rate(200.0))));
+        // a flow is steered on its first step's row, where its schedule is
+        assert_eq!(ask("shop", 7.5), Ok((2, Ask::Rate(7.5))));
+        assert!(plan.endpoints[2].open.is_some());
+        let refused = [
+            ("closed", 10.0, "closed-model"),
+            ("browse", 10.0, "closed-model"),
+            ("open", 0.0, "above 0"),
+            ("open", -1.0, "above 0"),
+            ("open", f64::NAN, "above 0"),
+            ("open", 2e7, "at most"),
+            ("nope", 10.0, "no endpoint or flow"),
+        ];
+        for (unit, rate, want) in refused {
+            let why = ask(unit, rate).unwrap_err();
+            assert!(
+                why.starts_with("set_rate ") && why.contains(want),
+                "{unit} {rate}: {why}"
+            );
+        }
     }
 
     #[test]

@@ -8,7 +8,7 @@ use crate::autoscale::{EndpointInput, Observation, decide};
 use crate::config::{Autoscale, Priority};
 use crate::plan::Plan;
 use crate::stats::{EndpointStats, FlowStats, new_histogram};
-use crate::summary::{ScalingEvent, percentile_ms};
+use crate::summary::{RateChange, ScalingEvent, percentile_ms};
 use hdrhistogram::Histogram;
 use std::time::Duration;
 
@@ -92,6 +92,33 @@ impl Scaler {
             p99_ms: None,
             error_rate: 0.0,
             shard: None,
+            rate: None,
+        };
+        self.events.push(event.clone());
+        event
+    }
+
+    /// Records a manual rate change of an open-model unit as a scaling event
+    /// with reason `manual`: its VUs (`from`, `to`) stay `vus`, the rates
+    /// are in `rate`.
+    pub fn manual_rate(
+        &mut self,
+        name: String,
+        vus: u32,
+        rate: RateChange,
+        t: f64,
+    ) -> ScalingEvent {
+        let event = ScalingEvent {
+            t: (t * 10.0).round() / 10.0,
+            endpoint: name,
+            from: vus,
+            to: vus,
+            reason: "manual".into(),
+            rps: 0.0,
+            p99_ms: None,
+            error_rate: 0.0,
+            shard: None,
+            rate: Some(rate),
         };
         self.events.push(event.clone());
         event
@@ -173,6 +200,7 @@ impl Scaler {
                 p99_ms: obs.and_then(|o| o.p99_ms),
                 error_rate: obs.map_or(0.0, |o| o.error_rate),
                 shard: None,
+                rate: None,
             };
             self.events.push(event.clone());
             changes.push(Change {

@@ -326,6 +326,18 @@ pub struct ScalingEvent {
     /// In a merged run: the shard whose autoscaler decided.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<u32>,
+    /// A rate change (`set_rate`, reason `manual`): the open-model unit's
+    /// rate before and after, requests (a flow's iterations) per second;
+    /// `from`/`to` then both hold its VUs (most connections), unchanged.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<RateChange>,
+}
+
+/// An open-model unit's rate before and after a live change, per second.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct RateChange {
+    pub from: f64,
+    pub to: f64,
 }
 
 /// Latency in milliseconds.

@@ -8,8 +8,8 @@ pub mod build;
 pub mod schedule;
 
 pub use schedule::{
-    RateStage, allocate, rate_schedule, send_time, sends_by, split_by_weight, steady_until, vus_at,
-    worker_share,
+    RateStage, allocate, rate_schedule, send_time, sends_by, split_by_weight, steady_until,
+    switch_rate, vus_at, worker_share,
 };
 
 use crate::config::{Autoscale, Distribution, Priority, PriorityShares, Stage};

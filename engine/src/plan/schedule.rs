@@ -129,6 +129,65 @@ pub fn sends_by(stages: &[RateStage], t: Duration) -> f64 {
     done
 }
 
+/// The schedule after a live rate change (`set_rate`, see
+/// [`crate::live`]): `stages` as they were up to `at` (a ramp cut there,
+/// at the rate it had reached), then a step to `rate` held until `until`
+/// (the end of the load) — the rest of `stages` no longer counts.
+///
+/// Send `k` is the same send in both schedules: the count by `at` is the
+/// same (the integral up to `at` is untouched), so the sends due before
+/// `at` keep their times and the first one after it comes `1/rate` after
+/// the last old one's share of the gap — no catch-up burst, no hole. A
+/// worker keeps its place in the sequence and reads the new times from the
+/// new stages (see `open::OpenState::reschedule`).
+pub fn switch_rate(
+    stages: &[RateStage],
+    at: Duration,
+    rate: f64,
+    until: Duration,
+) -> Vec<RateStage> {
+    let mut out = Vec::with_capacity(stages.len() + 2);
+    let (mut from, mut start) = (0.0f64, Duration::ZERO);
+    for s in stages {
+        let end = start.saturating_add(s.duration);
+        if at < end {
+            let cut = at - start;
+            if !cut.is_zero() {
+                let f = cut.as_secs_f64() / s.duration.as_secs_f64();
+                out.push(RateStage {
+                    duration: cut,
+                    target: from + (s.target - from) * f,
+                });
+            }
+            start = at;
+            break;
+        }
+        out.push(*s);
+        from = s.target;
+        start = end;
+    }
+    // past the old schedule's end: nothing was sent in between
+    if at > start {
+        out.push(RateStage {
+            duration: Duration::ZERO,
+            target: 0.0,
+        });
+        out.push(RateStage {
+            duration: at - start,
+            target: 0.0,
+        });
+    }
+    out.push(RateStage {
+        duration: Duration::ZERO,
+        target: rate,
+    });
+    out.push(RateStage {
+        duration: until.saturating_sub(at),
+        target: rate,
+    });
+    out
+}
+
 /// The send schedule of an open-model unit (an endpoint, or a flow as
 /// [`crate::config::Flow::as_unit`]) over a run of `length`: `rate` is a
 /// step (`0s`) to it, then a hold; `rate_stages` are taken as written.
@@ -357,6 +416,75 @@ mod tests {
             assert!(t >= last);
             last = t;
         }
+    }
+
+    /// A live rate change: the sends before the switch keep their times,
+    /// the ones after follow the new rate from the switch on, with no burst
+    /// of sends for the time before it and no gap.
+    #[test]
+    fn a_rate_switch_keeps_the_past_and_paces_the_rest() {
+        let old = [rs(0.0, 50.0), rs(10.0, 50.0)];
+        let at = Duration::from_millis(3010);
+        let new = switch_rate(&old, at, 200.0, Duration::from_secs(10));
+        let by = sends_by(&old, at);
+        assert!(
+            (sends_by(&new, at) - by).abs() < 1e-9,
+            "the count by the switch is kept"
+        );
+        let first_after = by.ceil() as u64; // 151: sends 0..=150 were due by 3.01 s
+        for k in 0..first_after {
+            assert_eq!(
+                send_time(&new, k),
+                send_time(&old, k),
+                "send {k} before the switch"
+            );
+        }
+        let t = |k| send_time(&new, k).unwrap().as_secs_f64();
+        // the first new send: not before the switch, not later than one new interval after
+        assert!(t(first_after) >= 3.01 - 1e-9 && t(first_after) <= 3.01 + 0.005 + 1e-9);
+        for k in first_after + 1..first_after + 400 {
+            let gap = t(k) - t(k - 1);
+            assert!((gap - 0.005).abs() < 1e-6, "send {k}: {gap}");
+        }
+        // 200/s for the rest: 150.5 + 6.99 × 200 sends in all
+        let total = sends_by(&new, Duration::from_secs(10));
+        assert!((total - (150.5 + 6.99 * 200.0)).abs() < 1e-6, "{total}");
+        // no burst: in no 100 ms window after the switch more than 20 sends + 1
+        let mut k = first_after;
+        let mut window = vec![];
+        while let Some(x) = send_time(&new, k) {
+            window.push(x.as_secs_f64());
+            k += 1;
+        }
+        for (i, &x) in window.iter().enumerate() {
+            let n = window[i..].iter().take_while(|&&y| y < x + 0.1).count();
+            assert!(n <= 21, "{n} sends within 100 ms of {x}");
+        }
+        assert_eq!(send_time(&new, k), None);
+    }
+
+    #[test]
+    fn a_rate_switch_cuts_a_ramp_where_it_stood() {
+        // 0 → 100 req/s over 10 s, switched to 10 req/s at 5 s (when it was at 50)
+        let old = [rs(10.0, 100.0)];
+        let at = Duration::from_secs(5);
+        let new = switch_rate(&old, at, 10.0, Duration::from_secs(10));
+        assert!((sends_by(&new, at) - 125.0).abs() < 1e-9);
+        assert!(
+            (crate::live::rate_at(&new, Duration::from_millis(4999)).unwrap() - 50.0).abs() < 0.1
+        );
+        assert_eq!(
+            crate::live::rate_at(&new, Duration::from_secs(7)),
+            Some(10.0)
+        );
+        assert!((sends_by(&new, Duration::from_secs(10)) - 175.0).abs() < 1e-9);
+        // past the end of a shorter schedule: nothing in between, then the new rate
+        let short = [rs(0.0, 10.0), rs(2.0, 10.0)];
+        let new = switch_rate(&short, Duration::from_secs(4), 5.0, Duration::from_secs(6));
+        assert!((sends_by(&new, Duration::from_secs(4)) - 20.0).abs() < 1e-9);
+        let t = send_time(&new, 20).unwrap();
+        assert_eq!(t, Duration::from_secs(4));
+        assert!((sends_by(&new, Duration::from_secs(6)) - 30.0).abs() < 1e-9);
     }
 
     #[test]

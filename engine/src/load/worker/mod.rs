@@ -19,7 +19,7 @@ use crate::budget::{Budget, Tickets};
 use crate::clock::Alarm;
 use crate::conn::{Conn, Failure, State, Why};
 use crate::open::OpenState;
-use crate::plan::Plan;
+use crate::plan::{Plan, RateStage};
 use crate::plan::{steady_until, vus_at, worker_share};
 use crate::samples::{SampleFile, SampleWriter};
 use crate::stats::{EndpointStats, ErrorKind, FlowStats};
@@ -53,6 +53,14 @@ pub enum Control {
     Spent,
     /// The autoscaler's VU count for an endpoint, over all workers.
     SetVus { endpoint: usize, total: u32 },
+    /// An open-model endpoint's new send schedule (a live rate change, see
+    /// [`crate::plan::switch_rate`]): the same as the old one up to the
+    /// instant it takes effect, so every worker switches then, whenever it
+    /// reads this.
+    SetRate {
+        endpoint: usize,
+        stages: Arc<[RateStage]>,
+    },
 }
 
 /// Worker → aggregator.
@@ -330,6 +338,15 @@ impl Worker {
                         }
                         last_total = u32::MAX; // re-split at the next control step
                         next_control = now;
+                    }
+                    Control::SetRate { endpoint, stages } => {
+                        // read before this turn's pump_open, which times the
+                        // next send; a stopping worker sends nothing more
+                        if self.stopping.is_none()
+                            && let Some(open) = self.open[endpoint].as_mut()
+                        {
+                            open.reschedule(stages.to_vec());
+                        }
                     }
                 }
             }

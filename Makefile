@@ -30,13 +30,14 @@ $(VENV)/.installed: analytics/pyproject.toml
 demo: release setup
 	scripts/demo.sh
 
-## Formatting, lints, then every test: Rust (unit and end-to-end over the
+## Formatting, lints (rustdoc's too: a broken doc link fails), then every test: Rust (unit and end-to-end over the
 ## real binaries) and Python (analytics).
 test: lint test-rust test-python
 
 lint: setup
 	$(CARGO) fmt --all --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps --workspace
 	cd analytics && .venv/bin/ruff check . && .venv/bin/ruff format --check .
 
 test-rust:

@@ -89,7 +89,7 @@ pub(crate) struct ManifestArgs {
     /// A node label the pods need, KEY=VALUE (repeatable).
     #[arg(long = "node-selector", value_name = "KEY=VALUE")]
     node_selector: Vec<String>,
-    /// A taint the pods tolerate, KEY[=VALUE][:EFFECT] as `kubectl taint`
+    /// A taint the pods tolerate, `KEY[=VALUE][:EFFECT]` as `kubectl taint`
     /// writes it (repeatable; without a value, any value).
     #[arg(long = "toleration", value_name = "KEY[=VALUE][:EFFECT]")]
     tolerations: Vec<String>,

@@ -13,7 +13,7 @@
 //! makes such self-signed certificates with `CA:TRUE`, which webpki refuses
 //! as a server's (`CaUsedAsEndEntity`), and rustls supports self-signed
 //! server certificates only through a custom verifier (rustls/rustls#1382,
-//! rustls/webpki#205): [`PinnedOrWebPki`] runs webpki's verification first
+//! rustls/webpki#205): `PinnedOrWebPki` runs webpki's verification first
 //! and, only when it fails for exactly such a pinned certificate, checks
 //! what still matters — the name and the validity period; the handshake's
 //! signature is verified as always (issue #27).

@@ -4,7 +4,7 @@
 //!
 //! # Layout
 //!
-//! - [`compile`]: `.proto` files → a [`Method`] (descriptors, `:path`),
+//! - [`compile`](mod@compile): `.proto` files → a [`Method`] (descriptors, `:path`),
 //!   at prepare, with errors naming file and line, service or method.
 //! - [`message`]: the config's JSON message (or JSON template) → protobuf,
 //!   encoded once, or its fixed part once plus the templated fields

@@ -15,6 +15,7 @@
 //! new data raises a new edge.
 
 use crate::clock::arrival;
+use crate::counters::Counters;
 use crate::data::Order;
 use crate::flow::FlowVu;
 use crate::plan::{EndpointPlan, Plan};
@@ -502,6 +503,7 @@ impl Conn {
     pub fn render(
         &mut self,
         plan: &Plan,
+        counters: &Counters,
         rng: &mut fastrand::Rng,
         now: Instant,
     ) -> Result<(), Failure> {
@@ -519,7 +521,7 @@ impl Conn {
             let n = d.rows as u64;
             let r = match d.order {
                 Order::Sequential => {
-                    let j = plan.data_next[set].fetch_add(1, Ordering::Relaxed);
+                    let j = counters.data_next[set].fetch_add(1, Ordering::Relaxed);
                     plan.shard.map_or(j, |s| s.nth(j)) % n
                 }
                 Order::Random => rng.u64(..n),
@@ -539,7 +541,7 @@ impl Conn {
             vu,
             iteration: self.iteration,
             seq: None,
-            seq_source: &plan.seq,
+            seq_source: &counters.seq,
             shard: plan.shard,
             rng,
             data: &plan.data,

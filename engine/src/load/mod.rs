@@ -9,6 +9,7 @@ pub mod capture;
 pub mod clock;
 pub mod conn;
 pub mod cookies;
+pub mod counters;
 pub mod data;
 pub mod flow;
 pub mod grpc;

@@ -15,7 +15,6 @@ use crate::stats::StatusSet;
 use crate::template::{Expr, Template};
 use crate::url::HttpUrl;
 use std::net::ToSocketAddrs;
-use std::sync::atomic::AtomicU64;
 
 /// Turns a resolved config into the workers' plan: resolves every address
 /// and renders every request, so a bad host fails before the run starts.
@@ -242,16 +241,8 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
         .unwrap_or(u32::MAX),
         flows,
         data: config.data_sets.0.clone(),
-        seq: AtomicU64::new(0),
-        data_next: config
-            .data_sets
-            .0
-            .iter()
-            .map(|_| AtomicU64::new(0))
-            .collect(),
         max_capture_body: config.max_capture_body,
         shard,
-        vu_numbers: Default::default(),
         tls,
     };
     // An autoscaled endpoint starts with its share of the first stage that

@@ -138,15 +138,9 @@ pub struct Plan {
     pub flows: Vec<FlowPlan>,
     /// The data sets, shared read-only by every worker.
     pub data: Vec<std::sync::Arc<crate::data::DataSet>>,
-    /// The next `{{seq}}` over the whole run.
-    pub seq: std::sync::atomic::AtomicU64,
-    /// Per data set, the next row of a `sequential` one.
-    pub data_next: Vec<std::sync::atomic::AtomicU64>,
     pub max_capture_body: usize,
     /// This run's share of a sharded run.
     pub shard: Option<crate::shard::Shard>,
-    /// The VU numbers living VUs hold (see [`crate::vu`]).
-    pub vu_numbers: crate::vu::VuNumbers,
     /// The TLS client configuration, when a row is `https`.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
 }

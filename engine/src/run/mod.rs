@@ -110,6 +110,7 @@ pub fn execute(
 ) -> std::io::Result<Summary> {
     let started_at = now_rfc3339();
     let plan = Arc::new(plan);
+    let counters = Arc::new(crate::counters::Counters::new(plan.data.len()));
     let mask = core_affinity::get_core_ids().unwrap_or_default();
     let entitled = std::thread::available_parallelism().map_or(mask.len(), |n| n.get());
     let (cores, unpinned) = own_cores(mask, entitled);
@@ -157,6 +158,7 @@ pub fn execute(
             worker::Shared {
                 samples: sample_file.clone(),
                 budget: budget.clone(),
+                counters: Arc::clone(&counters),
             },
         )?);
     }

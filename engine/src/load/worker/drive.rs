@@ -203,7 +203,7 @@ impl Worker {
         self.set_deadline(idx, later(now, self.plan.request_timeout));
         if dynamic {
             let c = self.conns[idx].as_mut().expect("a live connection");
-            if let Err(f) = c.render(&self.plan, &mut self.rng, now) {
+            if let Err(f) = c.render(&self.plan, &self.counters, &mut self.rng, now) {
                 return self.fail(idx, f, now);
             }
         }

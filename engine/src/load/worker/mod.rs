@@ -119,6 +119,8 @@ pub struct Shared {
     pub samples: Option<Arc<SampleFile>>,
     /// The request budget, when the run has `requests`.
     pub budget: Option<Arc<Budget>>,
+    /// `{{seq}}`, data set cursors and VU numbers.
+    pub counters: Arc<crate::counters::Counters>,
 }
 
 /// Starts worker `id`, pinned to `core` when given.
@@ -174,6 +176,7 @@ pub fn spawn(
                     .collect(),
                 samples: shared.samples.map(|f| SampleWriter::new(f, seed(id))),
                 tickets: shared.budget.map(Tickets::new),
+                counters: shared.counters,
                 spent: false,
                 unread: Vec::new(),
                 plan,
@@ -248,6 +251,8 @@ struct Worker {
     /// more to read: (slot, generation, the peer had closed).
     unread: Vec<(usize, u32, bool)>,
     plan: Arc<Plan>,
+    /// The run's counters (`{{seq}}`, data cursors, VU numbers).
+    counters: Arc<crate::counters::Counters>,
     to_aggregator: Sender<Msg>,
     recycled: Receiver<Vec<EndpointStats>>,
     control: Receiver<Control>,

@@ -132,7 +132,7 @@ impl Worker {
             .step
             .as_ref()
             .map(|s| Box::new(FlowVu::new(self.plan.flows[s.flow].vars.len(), now)));
-        let number = self.plan.vu_numbers.take();
+        let number = self.counters.vu_numbers.take();
         let sets = self.plan.data.len();
         let conn = Conn::new(ep, number, sets, flow, session, now, intended);
         let idx = match self.free.pop() {
@@ -193,7 +193,7 @@ impl Worker {
             if !c.retire {
                 self.active[c.ep] -= 1;
             }
-            self.plan.vu_numbers.give(c.number);
+            self.counters.vu_numbers.give(c.number);
             if c.ticket
                 && let Some(t) = self.tickets.as_mut()
             {

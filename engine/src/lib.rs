@@ -21,6 +21,8 @@
 //!   distribution and open-model send times, as pure functions.
 //! - [`budget`]: the `requests` budget's tickets, shared by the workers;
 //!   [`vu`]: the VU numbers, unique and dense over the run.
+//! - [`counters`]: the run's mutable counters (`{{seq}}`, sequential data
+//!   cursors, VU numbers in use), shared by the workers; the plan stays immutable.
 //! - [`request`]: requests rendered once (or per send from a template).
 //! - [`protocol`]: the wire protocol as a sans-IO session (bytes in,
 //!   completed responses out; the seam HTTP/2 plugs into); `protocol::h1`

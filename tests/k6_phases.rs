@@ -21,6 +21,21 @@ use userflux_engine::summary::{Latency, Summary};
 /// body pieces, then one piece every `drip / (pieces - 1)`.
 fn dripping(before_body: Duration, first_byte: Duration, drip: Duration, pieces: u32) -> String {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    // A fixed 64 KiB receive buffer (inherited by accepted sockets; it also
+    // turns off autotuning, which grows to tcp_rmem's 32 MiB here and would
+    // take a whole body unread): a large body waits for the server to read.
+    let size: libc::c_int = 64 * 1024;
+    // SAFETY: a valid socket and an option value of the size given.
+    let set = unsafe {
+        libc::setsockopt(
+            std::os::fd::AsRawFd::as_raw_fd(&listener),
+            libc::SOL_SOCKET,
+            libc::SO_RCVBUF,
+            (&size as *const libc::c_int).cast(),
+            std::mem::size_of::<libc::c_int>() as libc::socklen_t,
+        )
+    };
+    assert_eq!(set, 0, "SO_RCVBUF");
     let url = format!("http://{}", listener.local_addr().unwrap());
     std::thread::spawn(move || {
         for conn in listener.incoming() {

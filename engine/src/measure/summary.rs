@@ -518,8 +518,8 @@ impl Stats {
             tls_resumed: s.tls_resumed,
             waiting_ms: s.waiting.as_ref().and_then(Latency::from_hist),
             blocked_ms: s.blocked.as_ref().and_then(Latency::from_hist),
-            sending_ms: s.sending.as_ref().and_then(Latency::from_hist),
-            receiving_ms: s.receiving.as_ref().and_then(Latency::from_hist),
+            sending_ms: s.sending_all().as_ref().and_then(Latency::from_hist),
+            receiving_ms: s.receiving_all().as_ref().and_then(Latency::from_hist),
         }
     }
 

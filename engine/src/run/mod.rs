@@ -246,13 +246,14 @@ pub fn build_summary(
         if let Some(h) = s.corrected.as_ref().filter(|_| open) {
             histograms_corrected.insert(name.clone(), encode_hist(h));
         }
+        let (sending, receiving) = (s.sending_all(), s.receiving_all());
         let phases: std::collections::BTreeMap<String, String> = [
             ("connect", &s.connecting),
             ("tls_handshake", &s.tls_handshaking),
             ("waiting", &s.waiting),
             ("blocked", &s.blocked),
-            ("sending", &s.sending),
-            ("receiving", &s.receiving),
+            ("sending", &sending),
+            ("receiving", &receiving),
         ]
         .into_iter()
         .filter_map(|(k, h)| Some((k.to_string(), encode_hist(h.as_ref()?))))

@@ -247,10 +247,14 @@ impl Worker {
             .intended
             .take()
             .map(|at| micros(done.saturating_duration_since(at)));
-        let first = c.first_byte.take().unwrap_or(done);
-        let waiting = micros(first.saturating_duration_since(c.sent_at));
         // from the stamps the connection took: no clock read of their own
-        let receiving = micros(done.saturating_duration_since(first));
+        let (waiting, receiving) = match c.first_byte.take() {
+            Some(first) => (
+                micros(first.saturating_duration_since(c.sent_at)),
+                micros(done.saturating_duration_since(first)),
+            ),
+            None => (latency, 0), // one read: nothing to receive after the first byte
+        };
         let sending = match c.sending {
             // answered before its last byte went out
             crate::conn::SENDING => latency,

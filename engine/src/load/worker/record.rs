@@ -14,7 +14,8 @@ pub(super) enum Outcome {
     /// step's capture found nothing). Times in µs; `corrected` from when an
     /// open-model send was due, `waiting` until its first byte, `sending`
     /// the request's first to last byte written, `receiving` the
-    /// response's first to last byte read.
+    /// response's first to last byte read (each 0 when there was no
+    /// second write, no second read).
     Response {
         status: u16,
         latency: u64,
@@ -65,8 +66,13 @@ impl Worker {
                     stats.record_status_latency(status, corrected.unwrap_or(latency));
                 }
                 EndpointStats::record_phase(&mut stats.waiting, waiting);
-                EndpointStats::record_phase(&mut stats.sending, sending);
-                EndpointStats::record_phase(&mut stats.receiving, receiving);
+                // 0: sent whole at once, received in one read (implicit 1 µs)
+                if sending != 0 {
+                    EndpointStats::record_phase(&mut stats.sending, sending);
+                }
+                if receiving != 0 {
+                    EndpointStats::record_phase(&mut stats.receiving, receiving);
+                }
                 let timing = c.session.timing(c.stream);
                 if !timing.is_empty() {
                     stats.server_timing.record(timing);

@@ -6,6 +6,7 @@ use super::grammar::{Aggregation, Filter, Metric, Threshold};
 use crate::stats::{EndpointStats, Hist, new_histogram};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// What a threshold reads: merged over the whole run so far.
 pub struct Measured<'a> {
@@ -341,8 +342,8 @@ pub fn evaluate(
             Some(Reads::TlsHandshaking) => st.tls_handshaking.as_ref().map(Hist::hdr),
             Some(Reads::Waiting) => st.waiting.as_ref().map(Hist::hdr),
             Some(Reads::Blocked) => st.blocked.as_ref().map(Hist::hdr),
-            Some(Reads::Sending) => st.sending.as_ref().map(Hist::hdr),
-            Some(Reads::Receiving) => st.receiving.as_ref().map(Hist::hdr),
+            Some(Reads::Sending) => st.sending_all().map(|h| Cow::Owned(h.hdr().into_owned())),
+            Some(Reads::Receiving) => st.receiving_all().map(|h| Cow::Owned(h.hdr().into_owned())),
             // `expected_response` beside it: the code is accepted or not
             Some(Reads::Status(code))
                 if f.expected.is_some_and(|x| x != e.accept.contains(code)) =>

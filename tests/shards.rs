@@ -754,6 +754,9 @@ fn merged_thresholds_equal_the_union_of_the_shards() {
         ("iteration_duration{scenario:shop}", "p(90)<1000"),
         ("http_req_waiting{endpoint:api}", "p(90)<1000"),
         ("http_req_connecting", "max<1000"),
+        ("http_req_receiving", "max<1000"),
+        ("http_req_sending{endpoint:api}", "p(50)<1000"),
+        ("http_req_duration{status:503}", "p(99)<1000"),
         ("server_timing{metric:gateway}", "p(99)<1000"),
         ("server_timing{endpoint:api,metric:c}", "min<1000"),
         ("checks", "rate>0"),
@@ -906,6 +909,15 @@ fn merged_thresholds_equal_the_union_of_the_shards() {
                 expr,
             ),
             "http_req_connecting" => of(&phase("connect"), expr),
+            "http_req_receiving" => of(&phase("receiving"), expr),
+            "http_req_sending{endpoint:api}" => of(
+                &union(&|s| vec![s.histograms_phases["api"].get("sending").cloned()]),
+                expr,
+            ),
+            "http_req_duration{status:503}" => of(
+                &union(&|s| vec![s.histograms_status["api"].get("503").cloned()]),
+                expr,
+            ),
             "server_timing{metric:gateway}" => of(&metric(None, "gateway"), expr),
             "server_timing{endpoint:api,metric:c}" => of(&metric(Some("api"), "c"), expr),
             "checks" | "checks{check:ok}" => {
@@ -972,6 +984,8 @@ fn merged_thresholds_equal_the_union_of_the_shards() {
             "http_req_duration{expected_response:",
             "http_req_waiting",
             "http_req_connecting",
+            "http_req_receiving",
+            "http_req_sending",
         ];
         let reads_lacking = lacking.iter().any(|m| t.metric.starts_with(m));
         assert_eq!(t.error.is_some(), reads_lacking, "{t:?}");

@@ -92,6 +92,10 @@ pub struct Conn {
     pub armed: [u64; 2],
     /// Bytes of the request written so far.
     pub written: usize,
+    /// First to last byte of the request written, µs: 0 while it went
+    /// whole into the socket at once (no clock read), [`SENDING`] while a
+    /// full socket holds the rest back, then the time its last byte went.
+    pub sending: u64,
     /// Removed once its in-flight request ends.
     pub retire: bool,
     /// Consecutive failures, for the reconnect backoff.
@@ -105,6 +109,9 @@ pub struct Conn {
     /// only marks a request in progress.
     pub ticket: bool,
 }
+
+/// [`Conn::sending`] while the request's last byte waits for the socket.
+pub const SENDING: u64 = u64::MAX;
 
 /// A request that failed: its error kind, and why (formatted only for the
 /// first error of a kind, the one logged: a failing target must not cost
@@ -225,6 +232,7 @@ impl Conn {
             deadline: now,
             armed: [NOT_ARMED; 2],
             written: 0,
+            sending: 0,
             retire: false,
             failures: 0,
             received: 0,
@@ -334,6 +342,7 @@ impl Conn {
         self.stream = self.session.start(row.head, &mut self.out).stream;
         self.sent_at = now;
         self.written = 0;
+        self.sending = 0;
         self.received = 0;
         self.first_byte = None;
         self.state = State::Awaiting;
@@ -370,7 +379,17 @@ impl Conn {
         let sent = link.send(request, &mut self.written);
         stats.bytes_out += (self.written - before) as u64;
         match sent {
-            Sent::Done | Sent::Blocked => Ok(()),
+            Sent::Done => {
+                // only a request a full socket held back reads the clock
+                if self.sending == SENDING {
+                    self.sending = micros(Instant::now().saturating_duration_since(self.sent_at));
+                }
+                Ok(())
+            }
+            Sent::Blocked => {
+                self.sending = SENDING;
+                Ok(())
+            }
             Sent::Failed(Some(e)) => Err(Failure::new(ErrorKind::Write, Why::Io(e))),
             Sent::Failed(None) => Err(Failure::new(
                 ErrorKind::Write,

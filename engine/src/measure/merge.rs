@@ -200,14 +200,17 @@ struct Gaps {
     latency: Option<String>,
     /// Its unexpected responses' latency.
     unexpected: Option<String>,
-    /// `connect`, `tls_handshake`, `waiting`.
-    phases: [Option<String>; 3],
+    /// `connect`, `tls_handshake`, `waiting`, `blocked`, `sending`, `receiving`.
+    phases: [Option<String>; 6],
+    /// Its latency per status.
+    status: Option<String>,
 }
 
 impl Gaps {
     fn add(&mut self, other: Gaps) {
         self.latency = self.latency.take().or(other.latency);
         self.unexpected = self.unexpected.take().or(other.unexpected);
+        self.status = self.status.take().or(other.status);
         for (a, b) in self.phases.iter_mut().zip(other.phases) {
             *a = a.take().or(b);
         }
@@ -222,13 +225,24 @@ impl Gaps {
             Reads::Connecting => self.phases[0].as_ref(),
             Reads::TlsHandshaking => self.phases[1].as_ref(),
             Reads::Waiting => self.phases[2].as_ref(),
+            Reads::Blocked => self.phases[3].as_ref(),
+            Reads::Sending => self.phases[4].as_ref(),
+            Reads::Receiving => self.phases[5].as_ref(),
+            Reads::Status(_) => self.status.as_ref(),
             // carried inside the endpoint's figures: there, or an error
             Reads::ServerTiming(_) => None,
         }
     }
 }
 
-const PHASES: [&str; 3] = ["connect", "tls_handshake", "waiting"];
+const PHASES: [&str; 6] = [
+    "connect",
+    "tls_handshake",
+    "waiting",
+    "blocked",
+    "sending",
+    "receiving",
+];
 
 /// A shard's row counts and histograms, back from its summary, and what
 /// the summary lacks of them.
@@ -332,20 +346,55 @@ fn endpoint_stats(
         .map(|(c, _)| s.checks.get(c).map_or([0, 0], |c| [c.passes, c.fails]))
         .collect();
     let phases = summary.histograms_phases.get(name);
-    let measured = [&s.connect_ms, &s.tls_handshake_ms, &s.waiting_ms];
+    let measured = [
+        &s.connect_ms,
+        &s.tls_handshake_ms,
+        &s.waiting_ms,
+        &s.blocked_ms,
+        &s.sending_ms,
+        &s.receiving_ms,
+    ];
     for (i, phase) in PHASES.iter().enumerate() {
         let what = format!("histograms_phases.{name}.{phase}");
         let h = hist(dir, &what, phases.and_then(|p| p.get(*phase)))?;
-        if h.is_none() && measured[i].is_some() {
+        // sending and receiving: one per response, so any shard with a
+        // response has them (an older engine's summary has none)
+        let expected = measured[i].is_some()
+            || (i >= 4 && (s.latency_ms.is_some() || s.latency_corrected_ms.is_some()));
+        if h.is_none() && expected {
             gaps.phases[i] = Some(lacks(&format!("the {phase} phase")));
         }
         *[
             &mut out.connecting,
             &mut out.tls_handshaking,
             &mut out.waiting,
+            &mut out.blocked,
+            &mut out.sending,
+            &mut out.receiving,
         ][i] = h.map(Hist::from);
     }
     out.tls_resumed = s.tls_resumed;
+    match summary.histograms_status.get(name) {
+        Some(by) => {
+            let mut b = crate::stats::ByStatus::default();
+            // a shard's own codes first, in code order, then its pooled ones
+            for (code, text) in by {
+                let what = format!("histograms_status.{name}.{code}");
+                let Some(h) = hist(dir, &what, Some(text))? else {
+                    continue;
+                };
+                match code.parse::<u16>() {
+                    Ok(c) => b.codes.push((c, h.into())),
+                    Err(_) => b.other = Some(h.into()),
+                }
+            }
+            out.by_status = Some(Box::new(b));
+        }
+        None if s.latency_ms.is_some() || s.latency_corrected_ms.is_some() => {
+            gaps.status = Some(lacks("the latency per status"));
+        }
+        None => {}
+    }
     Ok((out, gaps))
 }
 

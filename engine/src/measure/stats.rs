@@ -155,6 +155,21 @@ impl Hist {
         }
     }
 
+    /// Records `n` values of `us` (a reader filling in implicit values).
+    pub fn record_n(&mut self, us: u64, n: u64) {
+        let us = us.clamp(1, MAX_LATENCY_US);
+        if let Hist::Values(v) = self
+            && v.len() as u64 + n <= RAW_VALUES as u64
+        {
+            v.extend(std::iter::repeat_n(us as u32, n as usize));
+            return;
+        }
+        self.densify();
+        if let Hist::Dense(h) = self {
+            let _ = h.record_n(us, n); // within the bounds: cannot fail
+        }
+    }
+
     /// Turns the values into a histogram (cold: once per buffer).
     #[cold]
     fn densify(&mut self) {
@@ -460,6 +475,73 @@ impl std::ops::Index<usize> for StatusCounts {
     }
 }
 
+/// Status codes of an endpoint that get a latency histogram of their own
+/// for thresholds' `status` tag; the latency of any later code goes to
+/// [`ByStatus::other`]. An endpoint sees one to a few codes: 8 keeps every
+/// realistic mix exact while a target answering with dozens of codes costs
+/// at most 9 histograms per endpoint.
+pub const STATUS_HISTOGRAMS: usize = 8;
+
+/// Latency per response status (µs, corrected for an open-model endpoint),
+/// kept only for a run whose thresholds read `http_req_duration{status:…}`:
+/// the first [`STATUS_HISTOGRAMS`] codes seen, each its own histogram, the
+/// rest pooled in `other`.
+#[derive(Clone, Debug, Default)]
+pub struct ByStatus {
+    pub codes: Vec<(u16, Hist)>,
+    pub other: Option<Hist>,
+}
+
+impl ByStatus {
+    /// Where `code`'s responses go: its own histogram (a new one while
+    /// fewer than [`STATUS_HISTOGRAMS`] are kept), else `other`.
+    fn slot(&mut self, code: u16) -> &mut Hist {
+        if let Some(i) = self.codes.iter().position(|(c, _)| *c == code) {
+            return &mut self.codes[i].1;
+        }
+        if self.codes.len() < STATUS_HISTOGRAMS {
+            self.codes.push((code, Hist::new()));
+            return &mut self.codes.last_mut().expect("just pushed").1;
+        }
+        self.other.get_or_insert_with(Hist::new)
+    }
+
+    #[inline]
+    pub fn record(&mut self, code: u16, us: u64) {
+        self.slot(code).record(us);
+    }
+
+    /// Adds `o` in: its codes go where this one's `slot` puts them (a code
+    /// `o` kept may be pooled here), its `other` to `other`.
+    pub fn add(&mut self, o: &ByStatus) {
+        for (code, h) in o.codes.iter().filter(|(_, h)| !h.is_empty()) {
+            self.slot(*code).add(h);
+        }
+        if let Some(h) = o.other.as_ref().filter(|h| !h.is_empty()) {
+            self.other.get_or_insert_with(Hist::new).add(h);
+        }
+    }
+
+    /// Empties the histograms, keeping the codes (a recycled buffer does
+    /// not allocate again).
+    pub fn reset(&mut self) {
+        self.codes.iter_mut().for_each(|(_, h)| h.reset());
+        if let Some(h) = &mut self.other {
+            h.reset();
+        }
+    }
+
+    /// The histogram holding `code`'s responses: its own, or `other` when
+    /// it was pooled there (`seen`: the endpoint had responses with it).
+    pub fn of(&self, code: u16, seen: bool) -> Option<&Hist> {
+        match self.codes.iter().find(|(c, _)| *c == code) {
+            Some((_, h)) => Some(h),
+            None if seen => self.other.as_ref(),
+            None => None,
+        }
+    }
+}
+
 /// Counts for one endpoint over one interval (or, merged, over a run).
 #[derive(Clone, Debug)]
 pub struct EndpointStats {
@@ -498,8 +580,27 @@ pub struct EndpointStats {
     pub connecting: Option<Hist>,
     pub tls_handshaking: Option<Hist>,
     pub waiting: Option<Hist>,
+    /// Open model: from when a send was due to when a connection took it
+    /// (k6's `http_req_blocked`: a send waiting for a free connection),
+    /// per send. A closed-model VU owns its connection: never blocked,
+    /// nothing recorded.
+    pub blocked: Option<Hist>,
+    /// First to last byte of the request written (`http_req_sending`), of
+    /// the requests a full socket held back; every other response's is
+    /// 1 µs, left implicit (see [`EndpointStats::sending_all`]).
+    pub sending: Option<Hist>,
+    /// First to last byte of the response read (`http_req_receiving`), of
+    /// the responses that took more than one read; every other response's
+    /// is 1 µs, left implicit (see [`EndpointStats::receiving_all`]).
+    /// Recording a value per response for these two cost 5 % of plaintext
+    /// req/s (benches/ab.sh, 6 rounds, 0.949 median): nearly all are the
+    /// same microsecond.
+    pub receiving: Option<Hist>,
     /// TLS handshakes that resumed a session (the rest were full ones).
     pub tls_resumed: u64,
+    /// Latency per status, only when a threshold reads it (see
+    /// [`ByStatus`]; `Plan::latency_by_status`).
+    pub by_status: Option<Box<ByStatus>>,
 }
 
 impl Default for EndpointStats {
@@ -527,7 +628,11 @@ impl EndpointStats {
             connecting: None,
             tls_handshaking: None,
             waiting: None,
+            blocked: None,
+            sending: None,
+            receiving: None,
             tls_resumed: 0,
+            by_status: None,
         }
     }
 
@@ -552,6 +657,37 @@ impl EndpointStats {
             let h = self.unexpected.get_or_insert_with(Hist::new);
             h.record(corrected_us.unwrap_or(latency_us));
         }
+    }
+
+    /// `phase` (`sending` or `receiving`) with the 1 µs values it leaves
+    /// implicit filled in: one per response (each response records its
+    /// latency); none before the first response.
+    fn per_response(&self, phase: &Option<Hist>) -> Option<Hist> {
+        let kept = phase.as_ref().map_or(0, Hist::len);
+        let implicit = self.latency.len().saturating_sub(kept);
+        if implicit == 0 {
+            return phase.clone();
+        }
+        let mut h = phase.clone().unwrap_or_default();
+        h.record_n(1, implicit);
+        Some(h)
+    }
+
+    /// `http_req_sending` of every response.
+    pub fn sending_all(&self) -> Option<Hist> {
+        self.per_response(&self.sending)
+    }
+
+    /// `http_req_receiving` of every response.
+    pub fn receiving_all(&self) -> Option<Hist> {
+        self.per_response(&self.receiving)
+    }
+
+    /// A response's latency (µs, as [`EndpointStats::effective_latency`]
+    /// has it) under its status, for thresholds' `status` tag.
+    #[inline]
+    pub fn record_status_latency(&mut self, status: u16, us: u64) {
+        self.by_status.get_or_insert_default().record(status, us);
     }
 
     /// A phase's duration, in µs.
@@ -592,12 +728,18 @@ impl EndpointStats {
             (&mut self.connecting, &other.connecting),
             (&mut self.tls_handshaking, &other.tls_handshaking),
             (&mut self.waiting, &other.waiting),
+            (&mut self.blocked, &other.blocked),
+            (&mut self.sending, &other.sending),
+            (&mut self.receiving, &other.receiving),
         ] {
             if let Some(h) = theirs {
                 mine.get_or_insert_with(Hist::new).add(h);
             }
         }
         self.tls_resumed += other.tls_resumed;
+        if let Some(b) = &other.by_status {
+            self.by_status.get_or_insert_default().add(b);
+        }
         if self.checks.len() < other.checks.len() {
             self.checks.resize(other.checks.len(), [0; 2]);
         }
@@ -638,10 +780,16 @@ impl EndpointStats {
         }
         self.checks.iter_mut().for_each(|c| *c = [0; 2]);
         self.tls_resumed = 0;
+        if let Some(b) = &mut self.by_status {
+            b.reset();
+        }
         for h in [
             &mut self.connecting,
             &mut self.tls_handshaking,
             &mut self.waiting,
+            &mut self.blocked,
+            &mut self.sending,
+            &mut self.receiving,
         ]
         .into_iter()
         .flatten()
@@ -709,6 +857,37 @@ impl StatusSet {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_first_eight_statuses_keep_their_latency_the_rest_pool() {
+        let mut b = ByStatus::default();
+        for code in 200..210u16 {
+            b.record(code, u64::from(code));
+        }
+        assert_eq!(b.codes.len(), STATUS_HISTOGRAMS);
+        assert_eq!(b.of(203, true).map(Hist::len), Some(1));
+        assert_eq!(b.of(203, true).unwrap().hdr().max(), 203);
+        // 208 and 209 were pooled; a code no response had reads nothing
+        let other = b.of(209, true).unwrap();
+        assert_eq!((other.len(), other.hdr().min()), (2, 208));
+        assert!(b.of(404, false).is_none());
+        // another buffer's codes go where this one puts them
+        let mut c = ByStatus::default();
+        c.record(209, 1000);
+        c.record(200, 7);
+        b.add(&c);
+        assert_eq!(b.of(200, true).unwrap().len(), 2);
+        assert_eq!(b.other.as_ref().unwrap().len(), 3);
+        // a reset keeps the codes, empties the histograms
+        b.reset();
+        assert_eq!(b.codes.len(), STATUS_HISTOGRAMS);
+        assert!(b.codes.iter().all(|(_, h)| h.is_empty()));
+        let mut e = EndpointStats::new();
+        e.record_status_latency(500, 9);
+        let mut total = EndpointStats::new();
+        total.add(&e);
+        assert_eq!(total.by_status.unwrap().of(500, true).unwrap().len(), 1);
+    }
 
     #[test]
     fn records_and_merges() {

@@ -126,7 +126,7 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub histograms_corrected: BTreeMap<String, String>,
     /// Per endpoint, its phases' histograms (µs, same form), by phase:
-    /// `connect`, `tls_handshake`, `waiting`.
+    /// `connect`, `tls_handshake`, `waiting`, `blocked`, `sending`, `receiving`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub histograms_phases: BTreeMap<String, BTreeMap<String, String>>,
     /// Per endpoint that had any, the latency (µs, same form; corrected for
@@ -136,6 +136,12 @@ pub struct Summary {
     /// less these), so `merge` rebuilds them.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub histograms_unexpected: BTreeMap<String, String>,
+    /// Per endpoint, when a threshold read `http_req_duration{status:…}`:
+    /// its latency (µs, same form; corrected for an open-model endpoint)
+    /// per status code, the codes past the first 8 pooled under `other`
+    /// (see docs/thresholds.md), so `merge` judges them again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub histograms_status: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -215,6 +221,17 @@ pub struct Stats {
     /// From the send to the first byte of the response (`http_req_waiting`), ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub waiting_ms: Option<Latency>,
+    /// Open model: from when a send was due to when a connection took it
+    /// (`http_req_blocked`), per send, ms; absent in the closed model
+    /// (a VU owns its connection and never waits for one).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub blocked_ms: Option<Latency>,
+    /// First to last byte of the request written (`http_req_sending`), ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sending_ms: Option<Latency>,
+    /// First to last byte of the response read (`http_req_receiving`), ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub receiving_ms: Option<Latency>,
 }
 
 /// A check's outcomes over a run.
@@ -512,6 +529,9 @@ impl Stats {
             tls_handshake_ms: s.tls_handshaking.as_ref().and_then(Latency::from_hist),
             tls_resumed: s.tls_resumed,
             waiting_ms: s.waiting.as_ref().and_then(Latency::from_hist),
+            blocked_ms: s.blocked.as_ref().and_then(Latency::from_hist),
+            sending_ms: s.sending_all().as_ref().and_then(Latency::from_hist),
+            receiving_ms: s.receiving_all().as_ref().and_then(Latency::from_hist),
         }
     }
 

@@ -234,6 +234,7 @@ pub fn build_summary(
     let mut histograms_corrected = std::collections::BTreeMap::new();
     let mut histograms_phases = std::collections::BTreeMap::new();
     let mut histograms_unexpected = std::collections::BTreeMap::new();
+    let mut histograms_status = std::collections::BTreeMap::new();
     let mut views = Vec::new();
     let mut check_totals: std::collections::BTreeMap<String, CheckCount> = Default::default();
     for (i, s) in outcome.endpoints.iter().enumerate() {
@@ -247,10 +248,14 @@ pub fn build_summary(
         if let Some(h) = s.corrected.as_ref().filter(|_| open) {
             histograms_corrected.insert(name.clone(), encode_hist(h));
         }
+        let (sending, receiving) = (s.sending_all(), s.receiving_all());
         let phases: std::collections::BTreeMap<String, String> = [
             ("connect", &s.connecting),
             ("tls_handshake", &s.tls_handshaking),
             ("waiting", &s.waiting),
+            ("blocked", &s.blocked),
+            ("sending", &sending),
+            ("receiving", &receiving),
         ]
         .into_iter()
         .filter_map(|(k, h)| Some((k.to_string(), encode_hist(h.as_ref()?))))
@@ -260,6 +265,17 @@ pub fn build_summary(
         }
         if let Some(h) = s.unexpected.as_ref().filter(|h| !h.is_empty()) {
             histograms_unexpected.insert(name.clone(), encode_hist(h));
+        }
+        if let Some(b) = &s.by_status {
+            let codes = b.codes.iter().map(|(c, h)| (c.to_string(), h));
+            let by: std::collections::BTreeMap<String, String> = codes
+                .chain(b.other.as_ref().map(|h| ("other".to_string(), h)))
+                .filter(|(_, h)| !h.is_empty())
+                .map(|(c, h)| (c, encode_hist(h)))
+                .collect();
+            if !by.is_empty() {
+                histograms_status.insert(name.clone(), by);
+            }
         }
         // a flow's VUs are its first step's; each of its steps shows them
         let unit = plan.endpoints[i]
@@ -409,6 +425,7 @@ pub fn build_summary(
         histograms_corrected,
         histograms_phases,
         histograms_unexpected,
+        histograms_status,
     }
 }
 

@@ -159,8 +159,18 @@ fn phases(out: &mut String, w: usize, s: &Summary) {
         if let Some(l) = &st.tls_handshake_ms {
             parts.push(format!("TLS handshake {}", pair(l)));
         }
-        if let Some(l) = &st.waiting_ms {
-            parts.push(format!("waiting {}", pair(l)));
+        // sending and receiving are a microsecond for most requests (the
+        // request went whole into the socket, the response came in one
+        // read): shown only when one took a millisecond (summary.json has them)
+        for (name, l, always) in [
+            ("blocked", &st.blocked_ms, true),
+            ("sending", &st.sending_ms, false),
+            ("waiting", &st.waiting_ms, true),
+            ("receiving", &st.receiving_ms, false),
+        ] {
+            if let Some(l) = l.as_ref().filter(|l| always || l.max >= 1.0) {
+                parts.push(format!("{name} {}", pair(l)));
+            }
         }
         parts.join("  ")
     };

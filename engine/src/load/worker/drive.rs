@@ -247,8 +247,19 @@ impl Worker {
             .intended
             .take()
             .map(|at| micros(done.saturating_duration_since(at)));
-        let first = c.first_byte.take().unwrap_or(done);
-        let waiting = micros(first.saturating_duration_since(c.sent_at));
+        // from the stamps the connection took: no clock read of their own
+        let (waiting, receiving) = match c.first_byte.take() {
+            Some(first) => (
+                micros(first.saturating_duration_since(c.sent_at)),
+                micros(done.saturating_duration_since(first)),
+            ),
+            None => (latency, 0), // one read: nothing to receive after the first byte
+        };
+        let sending = match c.sending {
+            // answered before its last byte went out
+            crate::conn::SENDING => latency,
+            us => us,
+        };
         let mut error = (!row.accept.contains(status)).then_some(ErrorKind::Status);
         if row.step.is_some() && error.is_none() {
             error = self.take_captures(idx);
@@ -260,6 +271,8 @@ impl Worker {
                 latency,
                 corrected,
                 waiting,
+                sending,
+                receiving,
                 error,
             },
         );

@@ -11,6 +11,7 @@ use crate::flow::FlowVu;
 use crate::open::OpenState;
 use crate::plan::{EndpointPlan, Plan, worker_share};
 use crate::protocol::Session;
+use crate::stats::{EndpointStats, micros};
 use crate::timer::later;
 use std::time::Instant;
 
@@ -258,14 +259,18 @@ impl Worker {
                 return self.spend(now);
             }
             let open = self.open[ep].as_mut().expect("checked above");
-            if let Some(idx) = open.idle.pop() {
-                let at = self.start + open.take().expect("pending");
+            let at = self.start + open.take().expect("pending");
+            let idle = open.idle.pop();
+            // k6's `http_req_blocked`: how long the send waited for a
+            // connection (the pump's clock, no read of its own)
+            let blocked = micros(now.saturating_duration_since(at));
+            EndpointStats::record_phase(&mut self.stats[ep].blocked, blocked);
+            if let Some(idx) = idle {
                 let c = self.conn(idx);
                 c.intended = Some(at);
                 c.ticket = true;
                 self.send_request(idx, now);
             } else {
-                let at = self.start + open.take().expect("pending");
                 self.add(ep, now, Some(at));
             }
         }

@@ -12,12 +12,17 @@ use crate::stats::{EndpointStats, ErrorKind, micros};
 pub(super) enum Outcome {
     /// A response came (`error`: its status was not accepted, or a flow
     /// step's capture found nothing). Times in µs; `corrected` from when an
-    /// open-model send was due, `waiting` until its first byte.
+    /// open-model send was due, `waiting` until its first byte, `sending`
+    /// the request's first to last byte written, `receiving` the
+    /// response's first to last byte read (each 0 when there was no
+    /// second write, no second read).
     Response {
         status: u16,
         latency: u64,
         corrected: Option<u64>,
         waiting: u64,
+        sending: u64,
+        receiving: u64,
         error: Option<ErrorKind>,
     },
     /// No response: the request failed (`latency` until the failure, none
@@ -45,6 +50,8 @@ impl Worker {
                 latency,
                 corrected,
                 waiting,
+                sending,
+                receiving,
                 error,
             } => {
                 if !row.checks.is_empty() {
@@ -55,7 +62,17 @@ impl Worker {
                     }
                 }
                 stats.record_response(latency, corrected, status, error);
+                if self.plan.latency_by_status {
+                    stats.record_status_latency(status, corrected.unwrap_or(latency));
+                }
                 EndpointStats::record_phase(&mut stats.waiting, waiting);
+                // 0: sent whole at once, received in one read (implicit 1 µs)
+                if sending != 0 {
+                    EndpointStats::record_phase(&mut stats.sending, sending);
+                }
+                if receiving != 0 {
+                    EndpointStats::record_phase(&mut stats.receiving, receiving);
+                }
                 let timing = c.session.timing(c.stream);
                 if !timing.is_empty() {
                     stats.server_timing.record(timing);

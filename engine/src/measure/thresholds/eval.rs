@@ -6,6 +6,7 @@ use super::grammar::{Aggregation, Filter, Metric, Threshold};
 use crate::stats::{EndpointStats, Hist, new_histogram};
 use hdrhistogram::Histogram;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// What a threshold reads: merged over the whole run so far.
 pub struct Measured<'a> {
@@ -84,7 +85,10 @@ impl Threshold {
                 | Metric::IterationDuration
                 | Metric::Connecting
                 | Metric::TlsHandshaking
-                | Metric::Waiting,
+                | Metric::Waiting
+                | Metric::Blocked
+                | Metric::Sending
+                | Metric::Receiving,
                 _,
             ) => {
                 return None;
@@ -116,6 +120,12 @@ pub enum Reads<'t> {
     Connecting,
     TlsHandshaking,
     Waiting,
+    Blocked,
+    Sending,
+    Receiving,
+    /// The latency of the responses with this status (see
+    /// [`crate::stats::ByStatus`]; `other` for a code past the kept ones).
+    Status(u16),
     /// A `Server-Timing` metric's durations.
     ServerTiming(&'t str),
 }
@@ -129,7 +139,11 @@ impl Threshold {
             Metric::Connecting => Reads::Connecting,
             Metric::TlsHandshaking => Reads::TlsHandshaking,
             Metric::Waiting => Reads::Waiting,
+            Metric::Blocked => Reads::Blocked,
+            Metric::Sending => Reads::Sending,
+            Metric::Receiving => Reads::Receiving,
             Metric::ServerTiming => Reads::ServerTiming(self.filter.server_metric.as_deref()?),
+            Metric::Duration if self.filter.status.is_some() => Reads::Status(self.filter.status?),
             Metric::Duration | Metric::IterationDuration => match self.filter.expected {
                 None => Reads::Latency,
                 Some(true) => Reads::Expected,
@@ -327,6 +341,20 @@ pub fn evaluate(
             Some(Reads::Connecting) => st.connecting.as_ref().map(Hist::hdr),
             Some(Reads::TlsHandshaking) => st.tls_handshaking.as_ref().map(Hist::hdr),
             Some(Reads::Waiting) => st.waiting.as_ref().map(Hist::hdr),
+            Some(Reads::Blocked) => st.blocked.as_ref().map(Hist::hdr),
+            Some(Reads::Sending) => st.sending_all().map(|h| Cow::Owned(h.hdr().into_owned())),
+            Some(Reads::Receiving) => st.receiving_all().map(|h| Cow::Owned(h.hdr().into_owned())),
+            // `expected_response` beside it: the code is accepted or not
+            Some(Reads::Status(code))
+                if f.expected.is_some_and(|x| x != e.accept.contains(code)) =>
+            {
+                None
+            }
+            Some(Reads::Status(code)) => st
+                .by_status
+                .as_ref()
+                .and_then(|b| b.of(code, st.status.get(code) > 0))
+                .map(Hist::hdr),
             Some(Reads::ServerTiming(name)) => st
                 .server_timing
                 .iter()

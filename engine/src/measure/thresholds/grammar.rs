@@ -49,12 +49,19 @@ pub enum Metric {
     Connecting,
     TlsHandshaking,
     Waiting,
+    /// Open model: a send's wait for a free connection, per send.
+    Blocked,
+    /// First to last byte of the request written, per response.
+    Sending,
+    /// First to last byte of the response read, per response.
+    Receiving,
 }
 
 /// The metric names thresholds accept, for error messages.
 const METRICS: &str = "http_req_duration, http_req_failed, http_reqs, iterations, iteration_duration, \
      dropped_iterations, data_sent, data_received, vus, vus_max, server_timing, checks, \
-     http_req_connecting, http_req_tls_handshaking, http_req_waiting";
+     http_req_connecting, http_req_tls_handshaking, http_req_waiting, http_req_blocked, \
+     http_req_sending, http_req_receiving";
 
 impl Metric {
     fn parse(s: &str) -> Option<Metric> {
@@ -74,6 +81,9 @@ impl Metric {
             "http_req_connecting" => Metric::Connecting,
             "http_req_tls_handshaking" => Metric::TlsHandshaking,
             "http_req_waiting" => Metric::Waiting,
+            "http_req_blocked" => Metric::Blocked,
+            "http_req_sending" => Metric::Sending,
+            "http_req_receiving" => Metric::Receiving,
             _ => return None,
         })
     }
@@ -85,7 +95,10 @@ impl Metric {
             | Metric::IterationDuration
             | Metric::Connecting
             | Metric::TlsHandshaking
-            | Metric::Waiting => "avg, min, max, med, p(N)",
+            | Metric::Waiting
+            | Metric::Blocked
+            | Metric::Sending
+            | Metric::Receiving => "avg, min, max, med, p(N)",
             Metric::Failed | Metric::Checks => "rate",
             Metric::Reqs
             | Metric::Iterations
@@ -105,6 +118,9 @@ impl Metric {
                 | Metric::Connecting
                 | Metric::TlsHandshaking
                 | Metric::Waiting
+                | Metric::Blocked
+                | Metric::Sending
+                | Metric::Receiving
         )
     }
 }
@@ -211,7 +227,10 @@ impl Threshold {
             | Metric::IterationDuration
             | Metric::Connecting
             | Metric::TlsHandshaking
-            | Metric::Waiting => {
+            | Metric::Waiting
+            | Metric::Blocked
+            | Metric::Sending
+            | Metric::Receiving => {
                 matches!(
                     aggregation,
                     Aggregation::Avg
@@ -330,10 +349,10 @@ impl Threshold {
                         .ok()
                         .filter(|c| (100..=599).contains(c))
                         .ok_or_else(|| format!("status:{value} is not an HTTP status (100-599)"))?;
-                    if metric.is_duration() {
+                    if metric.is_duration() && metric != Metric::Duration {
                         return Err(format!(
-                            "{name}{{status:{code}}}: latency is not kept per status code; \
-                             use expected_response:true or false"
+                            "{name}{{status:{code}}}: phases are not kept per status code; \
+                             tag by endpoint (http_req_duration takes status)"
                         ));
                     }
                     f.status = Some(code);
@@ -341,7 +360,12 @@ impl Threshold {
                 "expected_response"
                     if matches!(
                         metric,
-                        Metric::Connecting | Metric::TlsHandshaking | Metric::Waiting
+                        Metric::Connecting
+                            | Metric::TlsHandshaking
+                            | Metric::Waiting
+                            | Metric::Blocked
+                            | Metric::Sending
+                            | Metric::Receiving
                     ) =>
                 {
                     return Err(format!(

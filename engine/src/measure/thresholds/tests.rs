@@ -147,9 +147,14 @@ fn rejects_invalid_ones_with_the_reason() {
             "unknown tag \"color\"",
         ),
         (
-            "http_req_duration{status:200}",
+            "http_req_waiting{status:200}",
             "p(95)<1",
-            "latency is not kept per status code",
+            "phases are not kept per status code",
+        ),
+        (
+            "http_req_duration{status:42}",
+            "p(95)<1",
+            "not an HTTP status",
         ),
         (
             "http_req_duration{expected_response:yes}",
@@ -426,6 +431,15 @@ fn each_threshold_says_which_histogram_it_reads() {
         ),
         ("iteration_duration{endpoint:users}", Some(Reads::Latency)),
         ("http_req_waiting", Some(Reads::Waiting)),
+        ("http_req_blocked", Some(Reads::Blocked)),
+        ("http_req_sending", Some(Reads::Sending)),
+        ("http_req_receiving", Some(Reads::Receiving)),
+        ("http_req_duration{status:200}", Some(Reads::Status(200))),
+        (
+            "http_req_duration{status:503,expected_response:false}",
+            Some(Reads::Status(503)),
+        ),
+        ("http_reqs{status:200}", None),
         ("http_req_connecting", Some(Reads::Connecting)),
         ("http_req_tls_handshaking", Some(Reads::TlsHandshaking)),
         ("server_timing{metric:db}", Some(Reads::ServerTiming("db"))),

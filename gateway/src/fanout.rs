@@ -707,14 +707,14 @@ fn mix(mut z: u64) -> u64 {
 }
 
 /// A standard normal number (Box-Muller), for log-normal latencies.
-fn normal(state: &mut u64) -> f64 {
+pub(crate) fn normal(state: &mut u64) -> f64 {
     let u = next_f64(state).max(f64::MIN_POSITIVE);
     let v = next_f64(state);
     (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
 }
 
 /// xorshift64*: a fast, seedable generator for simulated failures.
-fn next_f64(state: &mut u64) -> f64 {
+pub(crate) fn next_f64(state: &mut u64) -> f64 {
     let mut x = *state;
     x ^= x >> 12;
     x ^= x << 25;

@@ -151,9 +151,12 @@ impl Sim {
             .map_err(|_| tonic::Status::unavailable("shutting down"))?;
         let (latency, fail) = {
             let mut rng = self.rng.lock().unwrap_or_else(|e| e.into_inner());
-            let latency = self.behaviour.latency.sample(|| normal(&mut rng));
-            let fail =
-                self.behaviour.error_rate > 0.0 && next_f64(&mut rng) < self.behaviour.error_rate;
+            let latency = self
+                .behaviour
+                .latency
+                .sample(|| crate::fanout::normal(&mut rng));
+            let fail = self.behaviour.error_rate > 0.0
+                && crate::fanout::next_f64(&mut rng) < self.behaviour.error_rate;
             (latency, fail)
         };
         tokio::time::sleep(latency).await;
@@ -400,23 +403,6 @@ impl Calls {
             bridge.send(crate::http2::ToLoop::CallDone { ticket, failed });
         });
     }
-}
-
-/// A standard normal number (Box-Muller), for log-normal latencies.
-fn normal(state: &mut u64) -> f64 {
-    let u = next_f64(state).max(f64::MIN_POSITIVE);
-    let v = next_f64(state);
-    (-2.0 * u.ln()).sqrt() * (2.0 * std::f64::consts::PI * v).cos()
-}
-
-/// xorshift64*, as the simulation's.
-fn next_f64(state: &mut u64) -> f64 {
-    let mut x = *state;
-    x ^= x >> 12;
-    x ^= x << 25;
-    x ^= x >> 27;
-    *state = x;
-    (x.wrapping_mul(0x2545_f491_4f6c_dd1d) >> 11) as f64 / (1u64 << 53) as f64
 }
 
 #[cfg(test)]

@@ -91,7 +91,8 @@ pub use load::{
     timer, tls, transport, vu, worker,
 };
 pub use measure::{
-    aggregator, autoscale, live, merge, samples, scaler, server_timing, stats, summary, thresholds,
+    aggregator, autoscale, h2_stats, live, merge, samples, scaler, server_timing, stats, summary,
+    thresholds,
 };
 pub use run::{barrier, cluster, report, rundir, shard, status};
 // Older config forms convert under `config::migrate`; the short path stays.

@@ -4,6 +4,7 @@
 
 pub mod aggregator;
 pub mod autoscale;
+pub mod h2_stats;
 pub mod live;
 pub mod merge;
 pub mod samples;

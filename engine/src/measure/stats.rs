@@ -54,10 +54,21 @@ pub enum ErrorKind {
     /// A flow step's response lacks what a capture looks for (or a
     /// captured value could not be sent): the iteration ends as failed.
     Capture,
+    /// HTTP/2: the server reset the request's stream (RST_STREAM; the
+    /// codes are counted in the endpoint's `h2.resets`).
+    H2Reset,
+    /// HTTP/2: the server's GOAWAY ended the connection with the request
+    /// in flight at or below its last stream id (it may have been
+    /// processed; one above it is retried, not failed).
+    H2Goaway,
+    /// HTTP/2: the connection broke the protocol (a bad frame, bad HPACK,
+    /// a flow-control violation, a malformed response), or a server
+    /// refused HTTP/2 where `http: "2"` required it.
+    Protocol,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 9] = [
+    pub const ALL: [ErrorKind; 12] = [
         ErrorKind::Connect,
         ErrorKind::Timeout,
         ErrorKind::Read,
@@ -67,6 +78,9 @@ impl ErrorKind {
         ErrorKind::Status,
         ErrorKind::Interrupted,
         ErrorKind::Capture,
+        ErrorKind::H2Reset,
+        ErrorKind::H2Goaway,
+        ErrorKind::Protocol,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -80,6 +94,9 @@ impl ErrorKind {
             ErrorKind::Status => "status",
             ErrorKind::Interrupted => "interrupted",
             ErrorKind::Capture => "capture",
+            ErrorKind::H2Reset => "h2_reset",
+            ErrorKind::H2Goaway => "h2_goaway",
+            ErrorKind::Protocol => "protocol",
         }
     }
 }
@@ -607,6 +624,9 @@ pub struct EndpointStats {
     /// Latency per status, only when a threshold reads it (see
     /// [`ByStatus`]; `Plan::latency_by_status`).
     pub by_status: Option<Box<ByStatus>>,
+    /// HTTP/2 connection events (GOAWAYs, resets by code, retries,
+    /// SETTINGS and PING times), for an `h2` row only.
+    pub h2: Option<Box<crate::h2_stats::H2Stats>>,
 }
 
 impl Default for EndpointStats {
@@ -639,6 +659,7 @@ impl EndpointStats {
             receiving: None,
             tls_resumed: 0,
             by_status: None,
+            h2: None,
         }
     }
 
@@ -746,6 +767,9 @@ impl EndpointStats {
         if let Some(b) = &other.by_status {
             self.by_status.get_or_insert_default().add(b);
         }
+        if let Some(h) = &other.h2 {
+            self.h2.get_or_insert_default().add(h);
+        }
         if self.checks.len() < other.checks.len() {
             self.checks.resize(other.checks.len(), [0; 2]);
         }
@@ -788,6 +812,9 @@ impl EndpointStats {
         self.tls_resumed = 0;
         if let Some(b) = &mut self.by_status {
             b.reset();
+        }
+        if let Some(h) = &mut self.h2 {
+            h.reset();
         }
         for h in [
             &mut self.connecting,

@@ -178,6 +178,9 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
                 max_vus: u.max_vus.unwrap_or(DEFAULT_PRE_ALLOCATED_VUS),
                 slot: Some(shard.map_or((0, 1), |s| (u64::from(s.index), u64::from(s.count)))),
             }),
+            http: crate::plan::Http::H1,
+            streams: 1,
+            h2: None,
         });
     }
     let mut flows = Vec::with_capacity(config.flows.len());
@@ -247,6 +250,11 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
         data: config.data_sets.0.clone(),
         max_capture_body: config.max_capture_body,
         shard,
+        tls_h2: tls.as_ref().map(|c| {
+            let mut h2 = (**c).clone();
+            h2.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+            std::sync::Arc::new(h2)
+        }),
         tls,
     };
     // An autoscaled endpoint starts with its share of the first stage that
@@ -263,7 +271,32 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
             ep.initial_workers = n.clamp(a.min_workers, a.max_workers);
         }
     }
+    encode_h2(&mut plan);
     Ok(plan)
+}
+
+/// Encodes each static `h2` row's request once (its header block and
+/// body), from the HTTP/1.1 rendering every row has.
+pub fn encode_h2(plan: &mut Plan) {
+    for row in &mut plan.endpoints {
+        if row.http != crate::plan::Http::H2 || row.template.is_some() {
+            row.h2 = None;
+            continue;
+        }
+        let scheme = if row.tls_name.is_some() {
+            "https"
+        } else {
+            "http"
+        };
+        let mut block = Vec::new();
+        // the plan rendered it: it parses
+        if let Ok(at) = crate::protocol::h2::encode::from_h1(&row.request, scheme, &mut block) {
+            row.h2 = Some(crate::plan::H2Request {
+                block: block.into(),
+                body: row.request[at..].into(),
+            });
+        }
+    }
 }
 
 /// Whether `c` was compiled from this config as it is now: the same rows

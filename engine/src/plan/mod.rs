@@ -70,6 +70,47 @@ pub struct EndpointPlan {
     pub initial_workers: u32,
     /// Open model: the endpoint sends on this schedule instead of looping VUs.
     pub open: Option<OpenPlan>,
+    /// The protocol this row's connections speak; `Auto` is resolved
+    /// (by ALPN, before the run starts) into one of the others.
+    pub http: Http,
+    /// HTTP/2 streams per connection: a closed-model unit's VUs share
+    /// `ceil(VUs / streams)` connections (1 for HTTP/1.1).
+    pub streams: u32,
+    /// HTTP/2: the static request's header block and body, encoded once
+    /// (a templated request is encoded from its rendering at each send).
+    pub h2: Option<H2Request>,
+}
+
+/// The protocol of a row's connections (the config's `http`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Http {
+    /// HTTP/1.1 (`"1.1"`, the default).
+    #[default]
+    H1,
+    /// HTTP/2 (`"2"`): by ALPN over TLS, with prior knowledge (h2c) over
+    /// plain TCP; a server that refuses it fails the request (`protocol`).
+    H2,
+    /// `"auto"`: HTTP/2 when a TLS server offers it by ALPN, else
+    /// HTTP/1.1; plain `http://` is HTTP/1.1.
+    Auto,
+}
+
+impl Http {
+    /// The protocol as the summary names it (ALPN's ids).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Http::H1 => "http/1.1",
+            Http::H2 => "h2",
+            Http::Auto => "auto",
+        }
+    }
+}
+
+/// An HTTP/2 request encoded once: its HPACK header block and its body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct H2Request {
+    pub block: Box<[u8]>,
+    pub body: Box<[u8]>,
 }
 
 /// A flow step's place and what its response gives the next steps.
@@ -147,6 +188,8 @@ pub struct Plan {
     pub shard: Option<crate::shard::Shard>,
     /// The TLS client configuration, when a row is `https`.
     pub tls: Option<std::sync::Arc<rustls::ClientConfig>>,
+    /// The same, offering `h2` and `http/1.1` by ALPN, for `h2` rows.
+    pub tls_h2: Option<std::sync::Arc<rustls::ClientConfig>>,
 }
 
 impl Plan {

@@ -129,6 +129,53 @@ pub fn encode_request<'a>(
     }
 }
 
+/// Most header fields a rendered request may carry into HTTP/2.
+const MAX_FIELDS: usize = 128;
+
+/// Encodes a rendered HTTP/1.1 request (what the plan and the templates
+/// render for every protocol) as an HTTP/2 header block appended to
+/// `block`, with `scheme`; `Host` becomes `:authority`. Returns where the
+/// body starts in `request` (the rest of it is the body). One rendering
+/// path serves both protocols: a static request is converted once when the
+/// plan is built, a templated one after each rendering.
+pub fn from_h1(request: &[u8], scheme: &str, block: &mut Vec<u8>) -> Result<usize, &'static str> {
+    let mut fields = [httparse::EMPTY_HEADER; MAX_FIELDS];
+    let mut req = httparse::Request::new(&mut fields);
+    let head = match req.parse(request) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => return Err("the rendered request has no end of head"),
+        Err(httparse::Error::TooManyHeaders) => return Err("more than 128 header fields"),
+        Err(_) => return Err("the rendered request is not valid HTTP"),
+    };
+    let (Some(method), Some(path)) = (req.method, req.path) else {
+        return Err("the rendered request has no request line");
+    };
+    let authority = req
+        .headers
+        .iter()
+        .find(|h| h.name.eq_ignore_ascii_case("host"))
+        .and_then(|h| std::str::from_utf8(h.value).ok())
+        .unwrap_or("");
+    let mut headers = [("", ""); MAX_FIELDS];
+    let mut n = 0;
+    for h in req.headers.iter() {
+        let Ok(value) = std::str::from_utf8(h.value) else {
+            return Err("a header value is not UTF-8");
+        };
+        headers[n] = (h.name, value);
+        n += 1;
+    }
+    encode_request(
+        block,
+        method,
+        scheme,
+        authority,
+        path,
+        headers[..n].iter().copied(),
+    );
+    Ok(head)
+}
+
 #[cfg(test)]
 mod tests {
     use super::super::hpack::Decoder;
@@ -194,6 +241,28 @@ mod tests {
         // POST and accept-encoding: gzip, deflate are whole static entries
         assert_eq!(h.block()[0], 0x83);
         assert!(h.block().windows(1).any(|w| w[0] == 0x80 | 16));
+    }
+
+    #[test]
+    fn a_rendered_http1_request_becomes_a_block_and_its_body() {
+        let req = b"POST /api/login?x=1 HTTP/1.1\r\nHost: 127.0.0.1:8080\r\nContent-Type: application/json\r\nContent-Length: 7\r\nConnection: keep-alive\r\n\r\n{\"a\":1}";
+        let mut block = Vec::new();
+        let at = from_h1(req, "http", &mut block).unwrap();
+        assert_eq!(&req[at..], b"{\"a\":1}");
+        let got = decode(&block);
+        let names: Vec<_> = got.iter().map(|(n, v)| format!("{n}={v}")).collect();
+        assert_eq!(
+            names,
+            [
+                ":method=POST",
+                ":scheme=http",
+                ":authority=127.0.0.1:8080",
+                ":path=/api/login?x=1",
+                "content-type=application/json",
+                "content-length=7"
+            ]
+        );
+        assert!(from_h1(b"GET / HTTP/1.1\r\n", "http", &mut Vec::new()).is_err());
     }
 
     #[test]

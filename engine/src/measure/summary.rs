@@ -126,7 +126,9 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub histograms_corrected: BTreeMap<String, String>,
     /// Per endpoint, its phases' histograms (µs, same form), by phase:
-    /// `connect`, `tls_handshake`, `waiting`, `blocked`, `sending`, `receiving`.
+    /// `connect`, `tls_handshake`, `waiting`, `blocked`, `sending`,
+    /// `receiving`, and for an HTTP/2 endpoint `h2_settings` and
+    /// `h2_ping_rtt` (its `h2.settings_ms` and `h2.ping_rtt_ms`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub histograms_phases: BTreeMap<String, BTreeMap<String, String>>,
     /// Per endpoint that had any, the latency (µs, same form; corrected for
@@ -181,7 +183,9 @@ pub struct Stats {
     pub late: u64,
     /// Count per status code (`"200": 1234`).
     pub status_codes: BTreeMap<String, u64>,
-    /// Count per error kind (`connect`, `timeout`, `read`, `write`, `parse`, `status`).
+    /// Count per error kind (`connect`, `timeout`, `read`, `write`,
+    /// `parse`, `tls`, `status`, `interrupted`, `capture`, `h2_reset`,
+    /// `h2_goaway`, `protocol`), only the kinds that occurred.
     pub error_kinds: BTreeMap<String, u64>,
     /// VUs at the end of the load phase.
     pub vus: u32,
@@ -232,6 +236,55 @@ pub struct Stats {
     /// First to last byte of the response read (`http_req_receiving`), ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receiving_ms: Option<Latency>,
+    /// HTTP/2 connection events, for an endpoint that ran over h2 (in
+    /// totals, summed over those endpoints); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h2: Option<H2Summary>,
+}
+
+/// What an HTTP/2 endpoint's connections reported besides its requests
+/// ([`crate::h2_stats::H2Stats`]). The histograms behind `settings_ms` and
+/// `ping_rtt_ms` are in `histograms_phases` (`h2_settings`, `h2_ping_rtt`)
+/// so shards merge without loss.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct H2Summary {
+    /// GOAWAY frames received.
+    pub goaways: u64,
+    /// RST_STREAM frames received, per error code by its RFC 9113 name
+    /// (`CANCEL`, `REFUSED_STREAM`, …; codes past `HTTP_1_1_REQUIRED`
+    /// pooled as `other`); only codes that occurred.
+    #[serde(default)]
+    pub resets: BTreeMap<String, u64>,
+    /// Requests sent again on a new connection: above a GOAWAY's last
+    /// stream id, or refused with REFUSED_STREAM (never processed).
+    pub retried: u64,
+    /// From the connect (and TLS handshake) done to the server's first
+    /// SETTINGS, once per connection, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings_ms: Option<Latency>,
+    /// PING round trips, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_rtt_ms: Option<Latency>,
+}
+
+/// The keys of an HTTP/2 endpoint's `settings_ms` and `ping_rtt_ms`
+/// histograms in `histograms_phases`.
+pub const H2_SETTINGS: &str = "h2_settings";
+pub const H2_PING_RTT: &str = "h2_ping_rtt";
+
+impl H2Summary {
+    pub fn from_stats(h: &crate::h2_stats::H2Stats) -> H2Summary {
+        H2Summary {
+            goaways: h.goaways,
+            resets: (h.resets.iter().enumerate())
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| (crate::h2_stats::H2Stats::code_name(i).to_string(), *n))
+                .collect(),
+            retried: h.retried,
+            settings_ms: h.settings.as_ref().and_then(Latency::from_hist),
+            ping_rtt_ms: h.ping_rtt.as_ref().and_then(Latency::from_hist),
+        }
+    }
 }
 
 /// A check's outcomes over a run.
@@ -532,6 +585,7 @@ impl Stats {
             blocked_ms: s.blocked.as_ref().and_then(Latency::from_hist),
             sending_ms: s.sending_all().as_ref().and_then(Latency::from_hist),
             receiving_ms: s.receiving_all().as_ref().and_then(Latency::from_hist),
+            h2: s.h2.as_deref().map(H2Summary::from_stats),
         }
     }
 

@@ -1,6 +1,6 @@
 //! The human summary printed at the end of a run: totals and per-endpoint
-//! latency, status codes, error kinds, and wrk's `Requests/sec:` line so
-//! scripts written for wrk keep working.
+//! latency, phases, HTTP/2 connection events, status codes, error kinds,
+//! and wrk's `Requests/sec:` line so scripts written for wrk keep working.
 
 use crate::summary::{Stats, Summary};
 use std::fmt::Write;
@@ -186,6 +186,35 @@ fn phases(out: &mut String, w: usize, s: &Summary) {
     }
 }
 
+/// Per HTTP/2 endpoint, what its connections reported besides the
+/// requests: GOAWAYs, RST_STREAMs by code, requests retried on a new
+/// connection, and the p50 of the wait for the server's SETTINGS and of
+/// PING round trips. Nothing for an HTTP/1.1-only run.
+fn h2(out: &mut String, w: usize, s: &Summary) {
+    if s.endpoints.values().all(|e| e.h2.is_none()) {
+        return;
+    }
+    let h = w + 3;
+    let _ = writeln!(
+        out,
+        "{:<h$} {:>8} {:>8} {:>9} {:>9}  resets",
+        "HTTP/2 (ms: p50)", "goaways", "retried", "SETTINGS", "PING RTT"
+    );
+    let p50 = |l: &Option<crate::summary::Latency>| l.as_ref().map_or("-".into(), |l| ms(l.p50));
+    for (name, e) in &s.endpoints {
+        let Some(x) = &e.h2 else { continue };
+        let _ = writeln!(
+            out,
+            "  {name:<w$} {:>8} {:>8} {:>9} {:>9}  {}",
+            x.goaways,
+            x.retried,
+            p50(&x.settings_ms),
+            p50(&x.ping_rtt_ms),
+            counts(&x.resets)
+        );
+    }
+}
+
 /// k6's way: `✓ name` when a check always passed, else
 /// `✗ name  98.1% — ✓ 9810 ✗ 190`; each under its endpoint.
 fn checks(out: &mut String, s: &Summary) {
@@ -248,6 +277,7 @@ pub fn human_summary(s: &Summary) -> String {
         );
     }
     phases(&mut out, w, s);
+    h2(&mut out, w, s);
     if !s.flows.is_empty() {
         let _ = writeln!(
             out,

@@ -681,6 +681,62 @@ mod tests {
     }
 
     #[test]
+    fn h2_figures_and_kinds_are_written_and_read_back() {
+        let mut s = EndpointStats::new();
+        s.record_response(1_000, None, 200, None);
+        s.record_failure(ErrorKind::H2Reset);
+        s.record_failure(ErrorKind::H2Reset);
+        s.record_failure(ErrorKind::H2Goaway);
+        s.record_failure(ErrorKind::Protocol);
+        // an HTTP/1.1 row: no h2 object at all
+        let plain = Stats::from_counts(&s, 1.0, 1);
+        let v = serde_json::to_value(&plain).unwrap();
+        assert!(v.get("h2").is_none(), "{v}");
+        assert_eq!(
+            v["error_kinds"],
+            serde_json::json!({"h2_goaway": 1, "h2_reset": 2, "protocol": 1})
+        );
+
+        let mut h2 = crate::h2_stats::H2Stats {
+            goaways: 1,
+            retried: 3,
+            ..Default::default()
+        };
+        h2.record_reset(8);
+        h2.record_reset(8);
+        h2.record_reset(0x99);
+        for us in [500, 1_500] {
+            h2.settings.get_or_insert_with(Hist::new).record(us);
+        }
+        s.h2 = Some(Box::new(h2));
+        let stats = Stats::from_counts(&s, 1.0, 1);
+        let v = serde_json::to_value(&stats).unwrap();
+        let h = &v["h2"];
+        assert_eq!(
+            (&h["goaways"], &h["retried"], &h["resets"]),
+            (
+                &serde_json::json!(1),
+                &serde_json::json!(3),
+                &serde_json::json!({"CANCEL": 2, "other": 1})
+            ),
+            "{h}"
+        );
+        // shaped like the phases: the latency fields, ms; no PING, no key
+        assert_eq!(
+            (
+                h["settings_ms"]["min"].as_f64(),
+                h["settings_ms"]["max"].as_f64()
+            ),
+            (Some(0.5), Some(1.5))
+        );
+        assert_eq!(h["settings_ms"].as_object().unwrap().len(), 10);
+        assert!(h.get("ping_rtt_ms").is_none(), "{h}");
+        let back: Stats = serde_json::from_value(v).unwrap();
+        assert_eq!(back.h2, stats.h2);
+        assert_eq!(back.error_kinds, stats.error_kinds);
+    }
+
+    #[test]
     fn latency_is_in_milliseconds() {
         let mut h = crate::stats::new_histogram();
         for _ in 0..99 {

@@ -61,7 +61,7 @@ pub fn resolve(plan: &mut Plan) -> Vec<Said> {
         let http = match asked.get(&key) {
             Some(&http) => http,
             None => {
-                let server = format!("{} ({})", row.url, row.addr);
+                let server = format!("https://{}:{}", row.host, row.addr.port());
                 let (http, line, warning) = match probe(row.addr, name.clone(), config, timeout) {
                     Ok(Some(p)) if p == b"h2" => (
                         Http::H2,

@@ -258,3 +258,70 @@ fn bad_http_flags_and_fields_say_which() {
         "{err}"
     );
 }
+
+#[test]
+fn a_merged_run_keeps_the_shards_protocol_and_layout() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let file = tmp.path().join("c.json");
+    std::fs::write(
+        &file,
+        format!(
+            r#"{{"target": "{}", "threads": 1, "http": "2", "streams": 4,
+                "stages": [{{"duration": "0s", "target": 8}}, {{"duration": "1s", "target": 8}}],
+                "endpoints": [{{"name": "users", "path": "/api/users"}}]}}"#,
+            gw.url()
+        ),
+    )
+    .unwrap();
+    let run = tmp.path().join("run");
+    let out = output_within(
+        engine()
+            .args(["run", "-q", "--shards", "2", "--config"])
+            .arg(&file)
+            .arg("--run-dir")
+            .arg(&run),
+        LIMIT,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let merged = load_run(&run).0;
+    let e = &merged.endpoints["users"];
+    assert_eq!(
+        (e.protocol, e.streams, e.vus),
+        (Some(Protocol::H2), Some(4), 8)
+    );
+    // shards written before HTTP/2 said neither: merged, they read as HTTP/1.1
+    let mut dirs = Vec::new();
+    for i in 0..2 {
+        let dir = run.join(format!("shards/shard-{i}"));
+        let path = dir.join("summary.json");
+        let mut s = read_json(&path);
+        let users = s["endpoints"]["users"].as_object_mut().unwrap();
+        assert_eq!(users.remove("protocol"), Some("h2".into()), "shard {i}");
+        assert_eq!(users.remove("streams"), Some(4.into()), "shard {i}");
+        std::fs::write(&path, serde_json::to_string(&s).unwrap()).unwrap();
+        dirs.push(dir);
+    }
+    let again = tmp.path().join("again");
+    let out = output_within(
+        std::process::Command::new(userflux::bin("userfluxctl"))
+            .arg("merge")
+            .args(&dirs)
+            .arg("--out")
+            .arg(&again),
+        LIMIT,
+    );
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let e = &load_run(&again).0.endpoints["users"];
+    assert_eq!((e.protocol, e.streams), (Some(Protocol::Http1), Some(1)));
+}

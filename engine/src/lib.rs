@@ -87,8 +87,8 @@ pub mod url;
 // Every room keeps its short path (`crate::worker`, `crate::summary`, …).
 pub use load::protocol::h1::framing;
 pub use load::{
-    budget, capture, clock, conn, cookies, counters, data, flow, open, protocol, request, template,
-    timer, tls, transport, vu, worker,
+    budget, capture, clock, conn, cookies, counters, data, flow, link, open, protocol, request,
+    template, timer, tls, transport, vu, worker,
 };
 pub use measure::{
     aggregator, autoscale, h2_stats, live, merge, samples, scaler, server_timing, stats, summary,

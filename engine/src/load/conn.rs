@@ -23,8 +23,7 @@ use crate::protocol::{Event, ProtocolError, Session, StreamId, Wire};
 use crate::stats::{EndpointStats, ErrorKind, micros};
 use crate::template::{Ctx, RenderError};
 use crate::transport::{Handshake, Sent, Transport, is_tls_failure};
-use mio::net::TcpStream;
-use mio::{Interest, Registry, Token};
+use mio::{Registry, Token};
 use std::fmt;
 use std::io;
 use std::net::SocketAddr;
@@ -108,6 +107,59 @@ pub struct Conn {
     /// request not yet counted; without a budget tickets are free and this
     /// only marks a request in progress.
     pub ticket: bool,
+    /// HTTP/2: the shared connection (`crate::link::Link`, by its index
+    /// in the worker) this VU's requests go out on as streams; its own
+    /// `link` stays empty. [`StreamId::NONE`] in `stream` while no stream
+    /// is open.
+    pub carrier: Option<u32>,
+    /// HTTP/2: times this request went out again on a new connection
+    /// (above a GOAWAY's last stream id, or REFUSED_STREAM); bounded so a
+    /// server that refuses everything cannot make a retry storm.
+    pub retries: u8,
+    /// HTTP/2: the last response's kept head, body and `Server-Timing`,
+    /// copied out of the shared session (whose buffers the next stream
+    /// reuses); only for rows that keep something.
+    pub held: Option<Box<Held>>,
+}
+
+/// [`Conn::kept`] from the connection's parts (for a caller that holds
+/// another of its fields mutably).
+#[inline]
+pub fn kept_of<'a>(
+    held: &'a Option<Box<Held>>,
+    session: &'a Session,
+    stream: StreamId,
+) -> crate::capture::Kept<'a> {
+    match held {
+        Some(h) => crate::capture::Kept {
+            head: &h.head,
+            body: &h.body,
+            over: h.over,
+        },
+        None => session.kept(stream),
+    }
+}
+
+/// An HTTP/2 response as a VU keeps it (see [`Conn::held`]).
+#[derive(Debug, Default)]
+pub struct Held {
+    pub head: Vec<u8>,
+    pub body: Vec<u8>,
+    pub over: Option<usize>,
+    pub timing: Vec<u8>,
+}
+
+impl Held {
+    /// Keeps `kept` and `timing` in place of the last response's.
+    pub fn keep(&mut self, kept: crate::capture::Kept<'_>, timing: &[u8]) {
+        self.head.clear();
+        self.head.extend_from_slice(kept.head);
+        self.body.clear();
+        self.body.extend_from_slice(kept.body);
+        self.over = kept.over;
+        self.timing.clear();
+        self.timing.extend_from_slice(timing);
+    }
 }
 
 /// [`Conn::sending`] while the request's last byte waits for the socket.
@@ -139,6 +191,8 @@ pub enum Why {
     Interrupted(Duration),
     /// A flow's var could not be sent (its name, why).
     Unsent(String, &'static str),
+    /// An HTTP/2 stream or connection failed.
+    H2(crate::protocol::h2::H2Error),
 }
 
 impl fmt::Display for Why {
@@ -160,6 +214,7 @@ impl fmt::Display for Why {
                 )
             }
             Why::Unsent(name, why) => write!(f, "vars.{name} {why}; the request was not sent"),
+            Why::H2(e) => e.fmt(f),
         }
     }
 }
@@ -239,6 +294,9 @@ impl Conn {
             intended,
             // an open-model send was given its ticket by the dispatch
             ticket: intended.is_some(),
+            carrier: None,
+            retries: 0,
+            held: None,
         }
     }
 
@@ -246,6 +304,22 @@ impl Conn {
     #[inline]
     pub fn vu(&self, shard: Option<crate::shard::Shard>) -> u64 {
         shard.map_or(u64::from(self.number), |s| s.nth(u64::from(self.number)))
+    }
+
+    /// The completed response's kept head and body (for checks, captures
+    /// and cookies): HTTP/2's as the VU held it, else the session's.
+    #[inline]
+    pub fn kept(&self) -> crate::capture::Kept<'_> {
+        kept_of(&self.held, &self.session, self.stream)
+    }
+
+    /// The completed response's `Server-Timing` values, comma-joined.
+    #[inline]
+    pub fn timing(&self) -> &[u8] {
+        match &self.held {
+            Some(h) => &h.timing,
+            None => self.session.timing(self.stream),
+        }
     }
 
     /// A flow iteration is under way on this VU: its first step was sent and
@@ -271,14 +345,14 @@ impl Conn {
         token: Token,
         now: Instant,
     ) -> Result<(), Failure> {
-        let mut sock = TcpStream::connect(addr)
-            .map_err(|e| Failure::new(ErrorKind::Connect, Why::At(addr, e)))?;
-        // Without receive times latency falls back to when the worker read
-        // the response, which adds its own wake-up delay (see [`arrival`]).
-        let _ = crate::sys::enable_rx_timestamps(&sock);
-        registry
-            .register(&mut sock, token, Interest::READABLE | Interest::WRITABLE)
-            .map_err(|e| Failure::new(ErrorKind::Connect, Why::Register(e)))?;
+        let sock = crate::transport::dial(addr, registry, token).map_err(|(at, e)| {
+            let why = if at {
+                Why::At(addr, e)
+            } else {
+                Why::Register(e)
+            };
+            Failure::new(ErrorKind::Connect, why)
+        })?;
         self.link = Some(Transport::Plain(sock));
         self.addr = Some(addr);
         self.state = State::Connecting;
@@ -292,18 +366,12 @@ impl Conn {
         let Some(link) = self.link.as_ref() else {
             return Connected::NotYet;
         };
-        let sock = link.socket();
-        let result = match sock.take_error() {
-            Ok(Some(e)) | Err(e) => Err(e),
-            Ok(None) => sock.peer_addr().map(|_| ()),
-        };
-        match result {
-            Ok(()) => {
-                let _ = sock.set_nodelay(true);
+        match crate::transport::connected(link.socket()) {
+            Ok(true) => {
                 self.connected_at = now;
                 Connected::Up(micros(now.saturating_duration_since(self.sent_at)))
             }
-            Err(e) if e.kind() == io::ErrorKind::NotConnected => Connected::NotYet,
+            Ok(false) => Connected::NotYet,
             Err(e) => {
                 let addr = self.addr.expect("a connecting socket has an address");
                 Connected::Failed(Failure::new(ErrorKind::Connect, Why::At(addr, e)))

@@ -13,6 +13,7 @@ pub mod counters;
 pub mod data;
 pub mod flow;
 pub mod grpc;
+pub mod link;
 pub mod open;
 pub mod protocol;
 pub mod request;

@@ -19,6 +19,46 @@ use mio::net::TcpStream;
 use std::io::{self, Read, Write};
 use std::time::Duration;
 
+/// Starts a TCP connect to `addr`, registered once for both directions
+/// under `token` (mio is edge-triggered: no `epoll_ctl` per request).
+/// Errors say which step failed: `Err((true, e))` the connect itself.
+pub fn dial(
+    addr: std::net::SocketAddr,
+    registry: &mio::Registry,
+    token: mio::Token,
+) -> Result<TcpStream, (bool, io::Error)> {
+    let mut sock = TcpStream::connect(addr).map_err(|e| (true, e))?;
+    // Without receive times latency falls back to when the worker read
+    // the response, which adds its own wake-up delay (see `clock::arrival`).
+    let _ = crate::sys::enable_rx_timestamps(&sock);
+    registry
+        .register(
+            &mut sock,
+            token,
+            mio::Interest::READABLE | mio::Interest::WRITABLE,
+        )
+        .map_err(|e| (false, e))?;
+    Ok(sock)
+}
+
+/// Whether a connecting socket that became ready is connected: `Ok(true)`
+/// yes (and `TCP_NODELAY` is set), `Ok(false)` a spurious wake-up, `Err`
+/// the connect failed (confirmed with `take_error` and `peer_addr`).
+pub fn connected(sock: &TcpStream) -> io::Result<bool> {
+    let result = match sock.take_error() {
+        Ok(Some(e)) | Err(e) => Err(e),
+        Ok(None) => sock.peer_addr().map(|_| ()),
+    };
+    match result {
+        Ok(()) => {
+            let _ = sock.set_nodelay(true);
+            Ok(true)
+        }
+        Err(e) if e.kind() == io::ErrorKind::NotConnected => Ok(false),
+        Err(e) => Err(e),
+    }
+}
+
 /// The bytes of one connection: plain, or TLS (the session boxed: it is
 /// large, and plain connections should not carry its size).
 pub enum Transport {
@@ -65,6 +105,15 @@ impl Transport {
 
     pub fn is_tls(&self) -> bool {
         matches!(self, Transport::Tls(..))
+    }
+
+    /// The protocol the server chose by ALPN (`h2`, `http/1.1`), once the
+    /// handshake is done; none over plain TCP or when it chose nothing.
+    pub fn alpn(&self) -> Option<&[u8]> {
+        match self {
+            Transport::Plain(_) => None,
+            Transport::Tls(_, tls) => tls.alpn_protocol(),
+        }
     }
 
     /// Starts TLS over this (connected, plain) socket; the handshake's

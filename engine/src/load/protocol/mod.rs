@@ -84,6 +84,9 @@ pub struct StreamId(pub u32);
 impl StreamId {
     /// HTTP/1.1's only stream (the number HTTP/2 gives an upgraded one).
     pub const H1: StreamId = StreamId(1);
+    /// No stream open (an HTTP/2 VU between requests, or waiting for a
+    /// stream slot).
+    pub const NONE: StreamId = StreamId(0);
 }
 
 /// Where a started request's bytes are (see the module doc).

@@ -10,6 +10,7 @@
 //! `record.rs` what a request is recorded as.
 
 mod drive;
+mod h2;
 mod pool;
 mod record;
 
@@ -179,6 +180,13 @@ pub fn spawn(
                 counters: shared.counters,
                 spent: false,
                 unread: Vec::new(),
+                links: Vec::new(),
+                link_gens: Vec::new(),
+                link_free: Vec::new(),
+                link_dirty: Vec::new(),
+                link_unread: Vec::new(),
+                h2_block: Vec::new(),
+                h2_events: Vec::new(),
                 plan,
                 to_aggregator,
                 recycled,
@@ -250,6 +258,19 @@ struct Worker {
     /// Connections that used their read budget in the last turn and have
     /// more to read: (slot, generation, the peer had closed).
     unread: Vec<(usize, u32, bool)>,
+    /// HTTP/2 connections shared by VUs (see `h2.rs`): a slab whose index
+    /// is the link's mio token (with `h2::LINK_TOKEN` set), generations
+    /// for stale timers, free slots, links with bytes to write before the
+    /// next poll, links with more to read next turn.
+    links: Vec<Option<crate::link::Link>>,
+    link_gens: Vec<u32>,
+    link_free: Vec<usize>,
+    link_dirty: Vec<usize>,
+    link_unread: Vec<(usize, u32, bool)>,
+    /// Scratch: a templated request's HTTP/2 header block.
+    h2_block: Vec<u8>,
+    /// Scratch: a link read's events.
+    h2_events: Vec<h2::LinkEvent>,
     plan: Arc<Plan>,
     /// The run's counters (`{{seq}}`, data cursors, VU numbers).
     counters: Arc<crate::counters::Counters>,
@@ -371,6 +392,7 @@ impl Worker {
                 self.on_timer(tick, key, now);
             }
             self.read_on(&mut buf);
+            self.h2_read_on(&mut buf);
             // Sends due before the end go out before it stops the load (a
             // wake-up just past the end dropped the schedule's last send).
             let next_send = if self.stopping.is_none() && !self.spent {
@@ -398,6 +420,8 @@ impl Worker {
             if let Some(t) = self.wheel.next_deadline() {
                 until = until.min(t);
             }
+            // what this turn queued on HTTP/2 links goes out, one write each
+            self.h2_flush();
             let before = Instant::now();
             load.polling(before);
             let mut timeout = until.saturating_duration_since(before);
@@ -425,6 +449,9 @@ impl Worker {
                 match ev.token() {
                     WAKER => {}
                     ALARM => self.alarm.rang(),
+                    t if t.0 & h2::LINK_TOKEN != 0 => {
+                        self.h2_event(t.0 & !h2::LINK_TOKEN, ev, &mut buf)
+                    }
                     t => self.on_event(t.0, ev, &mut buf),
                 }
             }
@@ -449,6 +476,7 @@ impl Worker {
             self.remove(idx);
         }
         self.conns.clear();
+        self.links.clear();
         self.report(self.second, true);
     }
 

@@ -184,6 +184,9 @@ impl Worker {
     }
 
     pub(super) fn remove(&mut self, idx: usize) {
+        if self.conns[idx].is_some() {
+            self.h2_detach(idx);
+        }
         if let Some(c) = self.conns[idx].take() {
             // A flow VU stopped between steps: its iteration is cut off.
             if let (Some(f), Some(step)) = (&c.flow, &self.plan.endpoints[c.row].step)

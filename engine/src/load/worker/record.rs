@@ -55,7 +55,7 @@ impl Worker {
                 error,
             } => {
                 if !row.checks.is_empty() {
-                    let mut reader = Reader::new(c.session.kept(c.stream));
+                    let mut reader = Reader::new(c.kept());
                     for (i, (_, check)) in row.checks.iter().enumerate() {
                         let ok = check.passes(status, latency, &mut reader, &mut self.value);
                         stats.record_check(i, ok);
@@ -73,7 +73,7 @@ impl Worker {
                 if receiving != 0 {
                     EndpointStats::record_phase(&mut stats.receiving, receiving);
                 }
-                let timing = c.session.timing(c.stream);
+                let timing = c.timing();
                 if !timing.is_empty() {
                     stats.server_timing.record(timing);
                 }

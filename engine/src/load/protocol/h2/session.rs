@@ -380,6 +380,20 @@ impl Session {
         self.closing = true;
     }
 
+    /// Cancels an open stream (its request timed out, or the run ended):
+    /// a RST_STREAM(CANCEL) is queued and its slot freed; frames the
+    /// server still sends for it are read (for flow control and HPACK)
+    /// and dropped. False when no such stream is open.
+    pub fn cancel(&mut self, id: u32) -> bool {
+        let Some(slot) = self.by_id.remove(&id) else {
+            return false;
+        };
+        frame::write_rst_stream(&mut self.out, id, ErrorCode::Cancel);
+        self.waiting.retain(|&w| w != id);
+        self.release(slot);
+        true
+    }
+
     /// Ends every open stream (the connection is closing): calls `on` with
     /// each one's id and tag; the caller counts them (as `h2_goaway` when
     /// [`Session::goaway`] says the server was going away, else as its own

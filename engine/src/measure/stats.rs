@@ -65,10 +65,15 @@ pub enum ErrorKind {
     /// a flow-control violation, a malformed response), or a server
     /// refused HTTP/2 where `http: "2"` required it.
     Protocol,
+    /// gRPC: the call ended with a `grpc-status` other than OK (the codes
+    /// are counted in the endpoint's `grpc_status`), or its response broke
+    /// gRPC's framing (a bad length prefix, a compressed message without
+    /// `grpc-encoding`, no `grpc-status`).
+    Grpc,
 }
 
 impl ErrorKind {
-    pub const ALL: [ErrorKind; 12] = [
+    pub const ALL: [ErrorKind; 13] = [
         ErrorKind::Connect,
         ErrorKind::Timeout,
         ErrorKind::Read,
@@ -81,6 +86,7 @@ impl ErrorKind {
         ErrorKind::H2Reset,
         ErrorKind::H2Goaway,
         ErrorKind::Protocol,
+        ErrorKind::Grpc,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -97,6 +103,7 @@ impl ErrorKind {
             ErrorKind::H2Reset => "h2_reset",
             ErrorKind::H2Goaway => "h2_goaway",
             ErrorKind::Protocol => "protocol",
+            ErrorKind::Grpc => "grpc",
         }
     }
 }
@@ -627,6 +634,9 @@ pub struct EndpointStats {
     /// HTTP/2 connection events (GOAWAYs, resets by code, retries,
     /// SETTINGS and PING times), for an `h2` row only.
     pub h2: Option<Box<crate::h2_stats::H2Stats>>,
+    /// gRPC calls per `grpc-status` code (0–16, index = code), for a
+    /// `grpc` row only; allocated at its first call.
+    pub grpc_status: Option<Box<[u64; 17]>>,
 }
 
 impl Default for EndpointStats {
@@ -660,6 +670,7 @@ impl EndpointStats {
             tls_resumed: 0,
             by_status: None,
             h2: None,
+            grpc_status: None,
         }
     }
 
@@ -732,6 +743,12 @@ impl EndpointStats {
         self.checks[i][usize::from(!passed)] += 1;
     }
 
+    /// A gRPC call ended with `grpc-status` `code` (0–16).
+    #[inline]
+    pub fn record_grpc_status(&mut self, code: usize) {
+        self.grpc_status.get_or_insert_with(|| Box::new([0; 17]))[code.min(16)] += 1;
+    }
+
     /// A request that got no complete response (or whose response a flow
     /// could not use: see [`ErrorKind::Capture`]).
     pub fn record_failure(&mut self, kind: ErrorKind) {
@@ -769,6 +786,12 @@ impl EndpointStats {
         }
         if let Some(h) = &other.h2 {
             self.h2.get_or_insert_default().add(h);
+        }
+        if let Some(g) = &other.grpc_status {
+            let mine = self.grpc_status.get_or_insert_with(|| Box::new([0; 17]));
+            for (a, b) in mine.iter_mut().zip(g.iter()) {
+                *a += b;
+            }
         }
         if self.checks.len() < other.checks.len() {
             self.checks.resize(other.checks.len(), [0; 2]);
@@ -815,6 +838,9 @@ impl EndpointStats {
         }
         if let Some(h) = &mut self.h2 {
             h.reset();
+        }
+        if let Some(g) = &mut self.grpc_status {
+            **g = [0; 17];
         }
         for h in [
             &mut self.connecting,

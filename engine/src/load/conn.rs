@@ -120,6 +120,11 @@ pub struct Conn {
     /// copied out of the shared session (whose buffers the next stream
     /// reuses); only for rows that keep something.
     pub held: Option<Box<Held>>,
+    /// gRPC: buffers for a templated message (see `MessageTemplate::write`).
+    pub scratch: Option<Box<crate::load::grpc::MessageScratch>>,
+    /// An error a protocol found in a complete response (a gRPC status
+    /// other than OK): the response is recorded as failed with it.
+    pub pending: Option<ErrorKind>,
 }
 
 /// [`Conn::kept`] from the connection's parts (for a caller that holds
@@ -297,6 +302,8 @@ impl Conn {
             carrier: None,
             retries: 0,
             held: None,
+            scratch: None,
+            pending: None,
         }
     }
 
@@ -616,6 +623,9 @@ impl Conn {
             };
             self.rows[set] = r as u32;
         }
+        if let Some(g) = row.grpc.as_deref().filter(|g| g.message.is_dynamic()) {
+            return self.render_message(plan, g, counters, rng);
+        }
         let Some(t) = &row.template else {
             return Ok(());
         };
@@ -659,6 +669,58 @@ impl Conn {
                 RenderError::Missing(_) => "was not captured in this iteration",
             };
             Failure::new(ErrorKind::Capture, Why::Unsent(name, why))
+        })
+    }
+}
+
+impl Conn {
+    /// A gRPC row's templated message, written (framed) into `out`.
+    fn render_message(
+        &mut self,
+        plan: &Plan,
+        g: &crate::plan::GrpcPlan,
+        counters: &Counters,
+        rng: &mut fastrand::Rng,
+    ) -> Result<(), Failure> {
+        let row = &plan.endpoints[self.row];
+        let vu = self.vu(plan.shard);
+        let flow = self.flow.as_deref();
+        let mut ctx = Ctx {
+            vu,
+            iteration: self.iteration,
+            seq: None,
+            seq_source: &counters.seq,
+            shard: plan.shard,
+            rng,
+            data: &plan.data,
+            rows: &self.rows,
+            vars: flow.map(|f| &f.vars),
+        };
+        self.out.clear();
+        let scratch = self.scratch.get_or_insert_default();
+        let written = g.message.write(&mut self.out, &mut ctx, scratch);
+        if row.step.is_none() {
+            self.iteration += 1;
+        }
+        written.map_err(|e| match e {
+            crate::load::grpc::EncodeError::Render(
+                RenderError::Unsafe(n) | RenderError::Missing(n),
+            ) => {
+                let name = row
+                    .step
+                    .as_ref()
+                    .and_then(|s| plan.flows[s.flow].vars.get(n))
+                    .cloned()
+                    .unwrap_or_default();
+                Failure::new(
+                    ErrorKind::Capture,
+                    Why::Unsent(name, "was not captured in this iteration"),
+                )
+            }
+            e => Failure::new(
+                ErrorKind::Grpc,
+                Why::Text(format!("the message could not be encoded: {e}")),
+            ),
         })
     }
 }

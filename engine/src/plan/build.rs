@@ -192,6 +192,7 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
                 _ => config.streams_of(ep),
             },
             h2: None,
+            grpc: None,
         });
     }
     let mut flows = Vec::with_capacity(config.flows.len());
@@ -304,9 +305,15 @@ pub fn encode_h2(plan: &mut Plan) {
         let mut block = Vec::new();
         // the plan rendered it: it parses
         if let Ok(at) = crate::protocol::h2::encode::from_h1(&row.request, scheme, &mut block) {
+            // a gRPC call's body is its message, framed: once when fixed
+            // (a templated one is written per request)
+            let body = match &row.grpc {
+                Some(g) => g.message.fixed_body().unwrap_or_default().into(),
+                None => row.request[at..].into(),
+            };
             row.h2 = Some(crate::plan::H2Request {
                 block: block.into(),
-                body: row.request[at..].into(),
+                body,
             });
         }
     }

@@ -81,6 +81,18 @@ pub struct EndpointPlan {
     /// HTTP/2: the static request's header block and body, encoded once
     /// (a templated request is encoded from its rendering at each send).
     pub h2: Option<H2Request>,
+    /// A gRPC call (the unit's `grpc`): the row's request is its POST to
+    /// the method's path with gRPC's header fields, over HTTP/2.
+    pub grpc: Option<Box<GrpcPlan>>,
+}
+
+/// A gRPC unit's call, compiled when the run is prepared.
+#[derive(Debug)]
+pub struct GrpcPlan {
+    pub method: crate::load::grpc::Method,
+    /// The request message: encoded once (its framed bytes are the row's
+    /// `h2.body`), or per request into the VU's buffer.
+    pub message: crate::load::grpc::MessageTemplate,
 }
 
 /// The protocol of a row's connections (the config's `http`).

@@ -289,6 +289,10 @@ impl Worker {
             us => us,
         };
         let mut error = (!row.accept.contains(status)).then_some(ErrorKind::Status);
+        // (a gRPC status other than OK, see `h2.rs`)
+        if let Some(kind) = c.pending.take() {
+            error = Some(kind);
+        }
         if row.step.is_some() && error.is_none() {
             error = self.take_captures(idx);
         }

@@ -25,6 +25,8 @@ use super::Worker;
 use crate::clock::arrival;
 use crate::conn::{Failure, Held, State, Why};
 use crate::link::{Link, LinkRead, LinkState};
+use crate::load::grpc::response::to_json;
+use crate::load::grpc::{CallError, Code};
 use crate::open::LATE;
 use crate::protocol::StreamId;
 use crate::protocol::h2::{self, ErrorCode, H2Error, OpenError};
@@ -53,6 +55,7 @@ pub(super) enum LinkEvent {
         window_wait: Duration,
         body_bytes: u64,
         stamp: Option<Duration>,
+        grpc: Option<Result<Code, CallError>>,
     },
     Failed {
         idx: usize,
@@ -273,6 +276,10 @@ impl Worker {
         let link = self.links[j].as_mut().expect("a live link");
         let session = link.session.as_mut().expect("an open link has a session");
         let (block, body): (&[u8], &[u8]) = match &row.h2 {
+            // a gRPC call's templated message was written into `out`
+            Some(r) if row.grpc.as_ref().is_some_and(|g| g.message.is_dynamic()) => {
+                (&r.block, &c.out)
+            }
             Some(r) => (&r.block, &r.body),
             None => {
                 self.h2_block.clear();
@@ -295,6 +302,7 @@ impl Worker {
             body: row.keep_body.then_some(self.plan.max_capture_body),
             timing: row.server_timing,
             head_request: row.head,
+            grpc: row.grpc.is_some(),
         };
         let body = (!body.is_empty()).then_some(body);
         match session.open(block, body, keep, tag(idx, self.gens[idx]), now) {
@@ -474,9 +482,22 @@ impl Worker {
                             let Some(c) = conns[idx].as_mut() else { return };
                             let row = &plan.endpoints[c.row];
                             if row.keep_head || row.keep_body || row.server_timing {
-                                c.held
-                                    .get_or_insert_with(Box::<Held>::default)
-                                    .keep(r.kept, r.timing);
+                                let held = c.held.get_or_insert_with(Box::<Held>::default);
+                                held.keep(r.kept, r.timing);
+                                // checks and captures read a gRPC answer as JSON
+                                if let (Some(g), Some(Ok(_))) = (&row.grpc, r.grpc)
+                                    && row.keep_body
+                                    && !r.grpc_message.is_empty()
+                                {
+                                    let output = g.method.output();
+                                    let max = plan.max_capture_body;
+                                    if to_json(&output, r.grpc_message, max, &mut held.body)
+                                        .is_err()
+                                    {
+                                        held.body.clear();
+                                        held.over = Some(max);
+                                    }
+                                }
                             }
                             LinkEvent::Response {
                                 idx,
@@ -485,6 +506,7 @@ impl Worker {
                                 window_wait: r.window_wait,
                                 body_bytes: r.body_bytes,
                                 stamp,
+                                grpc: r.grpc,
                             }
                         }
                         h2::Event::Failed { tag, error, .. } => {
@@ -570,9 +592,14 @@ impl Worker {
                 window_wait,
                 body_bytes,
                 stamp,
+                grpc,
             } => {
                 // a freed slot goes to the oldest waiting VU first
                 self.h2_pump(j, now);
+                let row = self.conn(idx).row;
+                if self.plan.endpoints[row].grpc.is_some() {
+                    self.grpc_outcome(idx, grpc);
+                }
                 let c = self.conn(idx);
                 c.stream = StreamId::NONE;
                 c.first_byte = Some(first_byte.max(c.sent_at));
@@ -623,6 +650,31 @@ impl Worker {
             LinkEvent::Ping(rtt) => {
                 EndpointStats::record_phase(&mut h2s(self, unit).ping_rtt, micros(rtt));
             }
+        }
+    }
+
+    /// A gRPC call's outcome: its `grpc-status` counted; a status other
+    /// than OK, or a response that is no valid gRPC answer, fails the
+    /// request as `grpc` (its first one logged with the reason).
+    fn grpc_outcome(&mut self, idx: usize, outcome: Option<Result<Code, CallError>>) {
+        let row = self.conn(idx).row;
+        let failed = match outcome {
+            Some(Ok(code)) => {
+                self.stats[row].record_grpc_status(code as usize);
+                (code != Code::Ok).then(|| format!("grpc-status {}", code.name()))
+            }
+            Some(Err(e)) => Some(format!("not a valid gRPC answer: {e}")),
+            None => Some("not a valid gRPC answer: no grpc-status".to_string()),
+        };
+        let Some(why) = failed else { return };
+        self.conn(idx).pending = Some(ErrorKind::Grpc);
+        if !self.logged[ErrorKind::Grpc as usize] {
+            self.logged[ErrorKind::Grpc as usize] = true;
+            let name = &self.plan.endpoints[row].name;
+            self.log(format!(
+                "worker {}: endpoint {name}: first grpc error: {why}",
+                self.id
+            ));
         }
     }
 

@@ -64,6 +64,7 @@ pub fn h2_session(data: &[u8]) {
         body: Some(1024),
         timing: true,
         head_request: ctl & 0x20 != 0,
+        grpc: ctl & 0x40 != 0,
     };
     let t0 = Instant::now();
     let cfg = Config {

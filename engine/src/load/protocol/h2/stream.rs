@@ -14,6 +14,7 @@
 
 use super::error::ProtocolError;
 use crate::capture::Kept;
+use crate::load::grpc::{CallError, Code, UnaryReader};
 use std::time::{Duration, Instant};
 
 /// What to keep of one response (see `Framer::keep`, `collect_timing`).
@@ -28,6 +29,9 @@ pub struct Keep {
     /// The request was HEAD: its response has no body whatever
     /// `content-length` says.
     pub head_request: bool,
+    /// A gRPC call: the response's fields and DATA go through a
+    /// [`UnaryReader`] too, and its outcome is [`Response::grpc`].
+    pub grpc: bool,
 }
 
 /// A complete response, as [`super::Event::Response`] reports it; the
@@ -51,6 +55,11 @@ pub struct Response<'a> {
     /// The `Server-Timing` values (trailers included), comma-joined;
     /// empty unless [`Keep::timing`].
     pub timing: &'a [u8],
+    /// A gRPC call's outcome ([`Keep::grpc`]): its `grpc-status`, or why
+    /// the response is no valid gRPC answer.
+    pub grpc: Option<Result<Code, CallError>>,
+    /// A gRPC call's response message (protobuf), when the body is kept.
+    pub grpc_message: &'a [u8],
 }
 
 /// Most interim (1xx) responses before the final one, as for HTTP/1.1.
@@ -117,6 +126,10 @@ pub(super) struct Stream {
     pub kept_body: Vec<u8>,
     pub kept_over: bool,
     pub timing: Vec<u8>,
+    // --- gRPC (see `Keep::grpc`): the reader, kept with the slot
+    pub grpc: Option<Box<UnaryReader>>,
+    grpc_error: Option<CallError>,
+    pub grpc_result: Option<Result<Code, CallError>>,
 }
 
 /// Fields HTTP/2 forbids (§8.2.2).
@@ -158,6 +171,9 @@ impl Stream {
             kept_body: Vec::new(),
             kept_over: false,
             timing: Vec::new(),
+            grpc: None,
+            grpc_error: None,
+            grpc_result: None,
         }
     }
 
@@ -186,6 +202,15 @@ impl Stream {
         self.kept_body.clear();
         self.kept_over = false;
         self.timing.clear();
+        self.grpc_error = None;
+        self.grpc_result = None;
+        if keep.grpc {
+            let max = crate::load::grpc::DEFAULT_MAX_MESSAGE;
+            let r = self
+                .grpc
+                .get_or_insert_with(|| Box::new(UnaryReader::new(max)));
+            r.start(keep.body.is_some());
+        }
     }
 
     /// A header block starts (HEADERS arrived for this stream).
@@ -259,6 +284,11 @@ impl Stream {
             }
             self.content_length = Some(n);
         }
+        if self.keep.grpc
+            && let Some(r) = self.grpc.as_mut()
+        {
+            r.field(name, value);
+        }
         if self.keep.timing && name == b"server-timing" {
             if !self.timing.is_empty() {
                 self.timing.push(b',');
@@ -324,6 +354,16 @@ impl Stream {
             ));
         }
         self.body_bytes += data.len() as u64;
+        if self.keep.grpc {
+            // the decoded message is what is kept (see `UnaryReader`)
+            if self.grpc_error.is_none()
+                && let Some(r) = self.grpc.as_mut()
+                && let Err(e) = r.data(data)
+            {
+                self.grpc_error = Some(e);
+            }
+            return Ok(());
+        }
         if let Some(limit) = self.keep.body
             && !self.kept_over
         {
@@ -349,7 +389,20 @@ impl Stream {
                 "DATA does not add up to content-length",
             ));
         }
+        if self.keep.grpc
+            && let Some(r) = self.grpc.as_mut()
+        {
+            self.grpc_result = Some(match self.grpc_error.take() {
+                Some(e) => Err(e),
+                None => r.finish(self.status),
+            });
+        }
         BlockEnd::Complete
+    }
+
+    /// The gRPC response message, when kept.
+    pub fn grpc_message(&self) -> &[u8] {
+        self.grpc.as_ref().map_or(&[], |r| r.message())
     }
 
     pub fn kept(&self) -> Kept<'_> {
@@ -501,6 +554,7 @@ mod tests {
             body: Some(8),
             timing: true,
             head_request: false,
+            grpc: false,
         };
         let mut s = stream(keep);
         assert_eq!(

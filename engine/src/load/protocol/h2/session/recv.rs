@@ -421,6 +421,8 @@ impl Session {
                     window_wait: s.window_wait,
                     kept: s.kept(),
                     timing: &s.timing,
+                    grpc: s.grpc_result,
+                    grpc_message: s.grpc_message(),
                 }));
                 self.release(slot);
             }

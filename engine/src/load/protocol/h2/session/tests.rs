@@ -339,6 +339,7 @@ fn a_response_split_at_every_byte_gives_the_same_events() {
         body: Some(100),
         timing: true,
         head_request: false,
+        grpc: false,
     };
     let server = Server::hello()
         .headers(1, &[(":status", "100")], false)
@@ -626,6 +627,7 @@ fn a_warm_connection_reuses_its_stream_slots() {
         body: Some(64),
         timing: true,
         head_request: false,
+        grpc: false,
     };
     for round in 0..50u32 {
         let mut server = Server::default();

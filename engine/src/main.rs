@@ -23,7 +23,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use userflux_engine::aggregator::Halt;
 use userflux_engine::config::quick::{self, Quick};
-use userflux_engine::config::{Config, ConfigError, Method};
+use userflux_engine::config::{Config, ConfigError, HttpVersion, Method};
 use userflux_engine::duration::Dur;
 use userflux_engine::report::human_summary;
 use userflux_engine::run::{
@@ -135,6 +135,18 @@ struct RunArgs {
         requires = "cert"
     )]
     key: Option<PathBuf>,
+    /// Quick form: HTTP/2 — by ALPN over https (a server that refuses h2
+    /// fails the requests as `protocol` errors), h2c with prior knowledge over http.
+    #[arg(long, conflicts_with = "config")]
+    http2: bool,
+    /// Quick form: HTTP/1.1 (the default).
+    #[arg(long = "http1.1", conflicts_with_all = ["config", "http2"])]
+    http1_1: bool,
+    /// Quick form: HTTP/2 streams per connection, 1-1000 (h2load's -m): -c N
+    /// --streams M is N connections × M streams, N×M VUs. Needs --http2.
+    #[arg(long, value_name = "M", requires = "http2", conflicts_with = "config",
+          value_parser = clap::value_parser!(u32).range(1..=i64::from(userflux_engine::config::protocol::MAX_STREAMS)))]
+    streams: Option<u32>,
     /// Run share I of N of the config (0-based; also USERFLUX_SHARD=I/N or
     /// the config's `shard`); `userfluxctl merge` joins the shards' runs.
     #[arg(long, value_name = "I/N")]
@@ -211,6 +223,14 @@ impl RunArgs {
         q.timeout = self.timeout;
         q.connect_timeout = self.connect_timeout;
         q.keepalive = !(self.no_keepalive || self.disable_keepalive);
+        q.http = if self.http2 {
+            Some(HttpVersion::Http2)
+        } else if self.http1_1 {
+            Some(HttpVersion::Http1)
+        } else {
+            None
+        };
+        q.streams = self.streams;
         let file = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         if self.insecure || self.cacert.is_some() || self.cert.is_some() {
             q.tls = Some(userflux_engine::tls::TlsSpec {
@@ -336,6 +356,9 @@ fn typed_flag(path: &str, args: &RunArgs) -> Option<String> {
         "tls.client_cert" => "--cert",
         "tls.client_key" => "--key",
         "samples.rate" => "--sample-rate",
+        "http" if args.http1_1 => "--http1.1",
+        "http" => "--http2",
+        "streams" => "--streams",
         p if p.starts_with("stages") && p.ends_with(".target") => "-c",
         p if p.starts_with("stages") => duration,
         p => {

@@ -8,7 +8,8 @@
 //!   (defaults filled).
 //! - [`validate`]: every problem with its field path; [`limits`]: the
 //!   bounds; [`compile`]: templates, checks, captures and thresholds,
-//!   compiled once for validation and the plan.
+//!   compiled once for validation and the plan; [`protocol`]: `http` and
+//!   `streams`, checked together.
 //!
 //! The config describes what the user wrote; `crate::plan` (what the
 //! workers run) is built from it, and nothing here depends on the plan.
@@ -28,6 +29,7 @@ pub mod json;
 pub mod limits;
 pub mod migrate;
 pub mod model;
+pub mod protocol;
 pub mod quick;
 pub mod read;
 pub mod search;
@@ -36,6 +38,7 @@ pub mod validate;
 
 pub use autoscale::{Autoscale, AutoscaleSpec, EndpointAutoscale};
 pub use model::*;
+pub use protocol::HttpVersion;
 pub use traffic::{DataSpec, Flow, Step};
 pub(crate) use validate::valid_name;
 pub use validate::{MAX_ENDPOINT_NAME, header_problem};

@@ -91,6 +91,17 @@ pub struct Config {
     /// `USERFLUX_SHARD`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub shard: Option<String>,
+    /// The HTTP version of every unit without its own `http`: `"1.1"`
+    /// (default), `"2"` (HTTP/2: by ALPN over TLS, h2c with prior
+    /// knowledge over `http://`) or `"auto"` (HTTP/2 where an `https://`
+    /// server offers it by ALPN, else HTTP/1.1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<super::HttpVersion>,
+    /// HTTP/2 streams (requests in flight) per connection for every unit
+    /// without its own, 1–1000 (default 1): a unit's VUs share
+    /// ceil(VUs / streams) connections. Above 1 needs `http` "2" or "auto".
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<u32>,
     /// TLS for `https://` URLs: trust, client certificates, versions, resumption.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<crate::tls::TlsSpec>,
@@ -275,6 +286,14 @@ pub struct Endpoint {
     /// as in k6, a failed check does not fail the request.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub checks: BTreeMap<String, crate::capture::CheckSpec>,
+    /// This endpoint's HTTP version (`"1.1"`, `"2"`, `"auto"`); default:
+    /// the top-level `http`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<super::HttpVersion>,
+    /// This endpoint's HTTP/2 streams per connection (1–1000); default:
+    /// the top-level `streams`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<u32>,
 }
 
 pub(crate) fn is_true(b: &bool) -> bool {

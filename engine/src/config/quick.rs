@@ -1,5 +1,6 @@
 //! The quick form, `userflux-engine run URL -c 64 -d 30s …`, as a wrk or oha
-//! user types it: method, headers, body, a request count, a rate, timeouts.
+//! user types it: method, headers, body, a request count, a rate, timeouts,
+//! HTTP/2 and its streams per connection as h2load's `-c N -m M`.
 //!
 //! It is sugar for a config with one endpoint named `default`, so a quick
 //! run goes through exactly the path a config file does (validation, plan,
@@ -7,8 +8,8 @@
 
 use super::limits;
 use super::{
-    Config, ConfigError, Distribution, Endpoint, Method, Priority, PriorityShares, Stage, Timeouts,
-    default_graceful_stop,
+    Config, ConfigError, Distribution, Endpoint, HttpVersion, Method, Priority, PriorityShares,
+    Stage, Timeouts, default_graceful_stop,
 };
 use crate::duration::Dur;
 use std::collections::BTreeMap;
@@ -24,7 +25,8 @@ pub const REQUESTS_MAX_DURATION: Dur = Dur::from_secs(600);
 #[derive(Debug, Clone, PartialEq)]
 pub struct Quick {
     pub url: String,
-    /// VUs (closed model), or with `rate` the most connections.
+    /// VUs (closed model), or with `rate` the most connections; with
+    /// `streams`, connections of that many streams (VUs) each.
     pub connections: u32,
     pub duration: Option<Dur>,
     pub method: Method,
@@ -41,6 +43,11 @@ pub struct Quick {
     pub keepalive: bool,
     /// `--insecure`, `--cacert`, `--cert`, `--key`.
     pub tls: Option<crate::tls::TlsSpec>,
+    /// `--http2` ("2") or `--http1.1` ("1.1"); unset: the default, "1.1".
+    pub http: Option<HttpVersion>,
+    /// `--streams M` (with `--http2`): streams per connection, as h2load's
+    /// `-m`: `-c N --streams M` is N connections of M streams, N×M VUs.
+    pub streams: Option<u32>,
 }
 
 impl Quick {
@@ -59,6 +66,8 @@ impl Quick {
             connect_timeout: None,
             keepalive: true,
             tls: None,
+            http: None,
+            streams: None,
         }
     }
 
@@ -111,6 +120,24 @@ impl Quick {
                 .entry("Connection".to_string())
                 .or_insert_with(|| "close".to_string());
         }
+        if let Some(m) = self.streams
+            && self.http != Some(HttpVersion::Http2)
+        {
+            return Err(ConfigError::one(format!(
+                "--streams {m}: needs --http2 (HTTP/1.1 carries one request at a time per connection)"
+            )));
+        }
+        // h2load's `-c N -m M`: N connections, each M streams (VUs).
+        let streams = self.streams.unwrap_or(1);
+        let vus = u64::from(self.connections) * u64::from(streams);
+        if vus > u64::from(limits::MAX_VUS) {
+            return Err(ConfigError::one(format!(
+                "-c {} --streams {streams}: {vus} VUs (connections × streams); at most {}",
+                self.connections,
+                limits::MAX_VUS
+            )));
+        }
+        let vus = vus as u32;
         let length = self.length();
         let (stages, duration) = match self.rate {
             // Open model: no VU stages; the run lasts `length`.
@@ -119,11 +146,11 @@ impl Quick {
                 vec![
                     Stage {
                         duration: Dur::from_secs(0),
-                        target: self.connections,
+                        target: vus,
                     },
                     Stage {
                         duration: length,
-                        target: self.connections,
+                        target: vus,
                     },
                 ],
                 None,
@@ -155,11 +182,15 @@ impl Quick {
                 autoscale: None,
                 rate: self.rate,
                 rate_stages: vec![],
-                pre_allocated_vus: self.rate.map(|_| self.connections),
-                max_vus: self.rate.map(|_| self.connections),
+                pre_allocated_vus: self.rate.map(|_| vus),
+                max_vus: self.rate.map(|_| vus),
                 server_timing: true,
                 checks: BTreeMap::new(),
+                http: None,
+                streams: None,
             }],
+            http: self.http,
+            streams: self.streams,
             tls: self.tls.clone(),
             shard: None,
             flows: Vec::new(),
@@ -308,6 +339,45 @@ mod tests {
         q.rate = Some(1e-300);
         let e = q.config().unwrap().resolve().unwrap_err().to_string();
         assert!(e.contains("duration: must be at most 30days"), "{e}");
+    }
+
+    #[test]
+    fn http2_streams_are_connections_times_streams_vus() {
+        // h2load's `-c 4 -m 16`: 4 connections of 16 streams, 64 VUs
+        let mut q = Quick::new("http://127.0.0.1:1/", 4, Some(Dur::from_secs(2)));
+        q.http = Some(HttpVersion::Http2);
+        q.streams = Some(16);
+        let c = q.config().unwrap().resolve().unwrap();
+        assert_eq!((c.http, c.streams), (Some(HttpVersion::Http2), Some(16)));
+        assert_eq!(c.stages[1].target, 64);
+        let plan = crate::plan::build::prepare_with(&c, false).unwrap();
+        assert_eq!(
+            (plan.endpoints[0].http, plan.endpoints[0].streams),
+            (crate::plan::Http::H2, 16)
+        );
+        // open model: -c is the most connections, so the most stream slots is c × streams
+        q.rate = Some(100.0);
+        let c = q.config().unwrap().resolve().unwrap();
+        assert_eq!(c.endpoints[0].max_vus, Some(64));
+        // --http1.1 says the default out loud
+        let mut q = Quick::new("http://127.0.0.1:1/", 4, None);
+        q.http = Some(HttpVersion::Http1);
+        let c = q.config().unwrap().resolve().unwrap();
+        assert_eq!((c.http, c.stages[1].target), (Some(HttpVersion::Http1), 4));
+        // --streams needs --http2; too many VUs name both flags
+        q.streams = Some(2);
+        let e = q.config().unwrap_err().to_string();
+        assert!(e.starts_with("--streams 2: needs --http2"), "{e}");
+        let mut q = Quick::new("http://127.0.0.1:1/", 2000, None);
+        q.http = Some(HttpVersion::Http2);
+        q.streams = Some(1000);
+        let e = q.config().unwrap_err().to_string();
+        assert!(
+            e.contains(
+                "-c 2000 --streams 1000: 2000000 VUs (connections × streams); at most 1000000"
+            ),
+            "{e}"
+        );
     }
 
     #[test]

@@ -81,6 +81,14 @@ pub struct Flow {
     pub pre_allocated_vus: Option<u32>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_vus: Option<u32>,
+    /// The HTTP version of every step (`"1.1"`, `"2"`, `"auto"`); default:
+    /// the top-level `http`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub http: Option<super::HttpVersion>,
+    /// HTTP/2 streams per connection of the flow's VUs (1–1000); default:
+    /// the top-level `streams`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<u32>,
 }
 
 /// One request of a flow.
@@ -136,6 +144,8 @@ impl Flow {
             max_vus: self.max_vus,
             server_timing: true,
             checks: BTreeMap::new(),
+            http: self.http,
+            streams: self.streams,
         }
     }
 
@@ -175,6 +185,9 @@ impl Step {
             max_vus: None,
             server_timing: self.server_timing,
             checks: self.checks.clone(),
+            // a step's connection is its flow's VU's
+            http: flow.http,
+            streams: flow.streams,
         }
     }
 }

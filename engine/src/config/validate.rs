@@ -152,7 +152,7 @@ impl Config {
         let mut bad = |at: String, why: String| out.push(Problem { at, why });
         let mut names = BTreeSet::new();
         let mut bad_checks = walked.checks.iter();
-        for part in parts {
+        for part in &parts {
             let ep = &part.ep;
             let at = |f: &str| format!("{}.{f}", part.at);
             if part.request && !valid_name(&ep.name) {
@@ -171,7 +171,7 @@ impl Config {
             }
             if part.request {
                 let bad_checks = bad_checks.next().map_or(&[][..], Vec::as_slice);
-                self.request_problems(&part, bad_checks, &mut bad);
+                self.request_problems(part, bad_checks, &mut bad);
             }
             if !part.unit {
                 continue;
@@ -247,6 +247,13 @@ impl Config {
                 }
             }
         }
+        let units: Vec<(String, super::Endpoint)> = parts
+            .iter()
+            .filter(|p| p.unit)
+            .map(|p| (p.at.clone(), p.ep.clone()))
+            .collect();
+        out.extend(super::protocol::problems(self, &units));
+        let mut bad = |at: String, why: String| out.push(Problem { at, why });
         let shares = self.priority_shares;
         for (f, v) in [
             ("high", shares.high),

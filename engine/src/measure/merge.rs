@@ -562,7 +562,17 @@ pub fn merge(runs: &[ShardRun], missing: &[u32], out: &Path) -> Result<Summary, 
     let first = runs.first().ok_or("no shards given")?;
     let mut config = first.config.clone();
     config.shard = None;
-    let plan = crate::run::prepare_with(&config, false).map_err(|e| e.to_string())?;
+    let mut plan = crate::run::prepare_with(&config, false).map_err(|e| e.to_string())?;
+    // What each row spoke is the shards' (equal in all: `auto` was decided
+    // at their start); a summary from before HTTP/2 says HTTP/1.1.
+    for e in &mut plan.endpoints {
+        let said = first.summary.endpoints.get(&e.name);
+        e.http = match said.map(crate::summary::Stats::protocol) {
+            Some(crate::summary::Protocol::H2) => crate::plan::Http::H2,
+            _ => crate::plan::Http::H1,
+        };
+        e.streams = said.map_or(1, crate::summary::Stats::streams);
+    }
     let mut endpoints: Vec<EndpointStats> = plan
         .endpoints
         .iter()

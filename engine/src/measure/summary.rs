@@ -185,6 +185,16 @@ pub struct Stats {
     pub error_kinds: BTreeMap<String, u64>,
     /// VUs at the end of the load phase.
     pub vus: u32,
+    /// The protocol an endpoint's connections spoke, its `http` (with
+    /// `"auto"` decided by ALPN at start). Absent in totals, and in
+    /// summaries from before HTTP/2 (read as `http/1.1`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<Protocol>,
+    /// An endpoint's requests in flight per connection (1 over HTTP/1.1):
+    /// its VUs shared ceil(vus / streams) connections. Absent in totals,
+    /// and in summaries from before HTTP/2 (read as 1).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub streams: Option<u32>,
     /// The autoscaler's target, for an autoscaled endpoint.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub target_rps: Option<f64>,
@@ -247,6 +257,39 @@ pub fn checks_rate(checks: &BTreeMap<String, CheckCount>) -> Option<f64> {
         .values()
         .fold((0, 0), |(p, f), c| (p + c.passes, f + c.fails));
     (p + f > 0).then(|| p as f64 / (p + f) as f64)
+}
+
+/// A protocol as ALPN names it: what an endpoint's connections spoke.
+#[derive(
+    Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
+pub enum Protocol {
+    #[default]
+    #[serde(rename = "http/1.1")]
+    Http1,
+    #[serde(rename = "h2")]
+    H2,
+}
+
+impl Protocol {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "http/1.1",
+            Protocol::H2 => "h2",
+        }
+    }
+}
+
+impl Stats {
+    /// The protocol, `http/1.1` when the summary does not say (older ones).
+    pub fn protocol(&self) -> Protocol {
+        self.protocol.unwrap_or_default()
+    }
+
+    /// Streams per connection, 1 when the summary does not say.
+    pub fn streams(&self) -> u32 {
+        self.streams.unwrap_or(1)
+    }
 }
 
 fn is_zero(n: &u64) -> bool {
@@ -515,6 +558,8 @@ impl Stats {
             status_codes,
             error_kinds,
             vus,
+            protocol: None,
+            streams: None,
             target_rps: None,
             achieved_rps: None,
             server_timing: s

@@ -8,8 +8,10 @@
 //! [`Config::resolve`]), so what runs is what was checked.
 
 use crate::config::compile::{Compiled, compile};
-use crate::config::{Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Endpoint, Method};
-use crate::plan::{EndpointPlan, FlowPlan, OpenPlan, Plan, StepPlan};
+use crate::config::{
+    Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Endpoint, HttpVersion, Method,
+};
+use crate::plan::{EndpointPlan, FlowPlan, Http, OpenPlan, Plan, StepPlan};
 use crate::request::{RequestTemplate, render};
 use crate::stats::StatusSet;
 use crate::template::{Expr, Template};
@@ -178,8 +180,17 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
                 max_vus: u.max_vus.unwrap_or(DEFAULT_PRE_ALLOCATED_VUS),
                 slot: Some(shard.map_or((0, 1), |s| (u64::from(s.index), u64::from(s.count)))),
             }),
-            http: crate::plan::Http::H1,
-            streams: 1,
+            // a flow's steps speak the flow's (`as_endpoint` carries it)
+            http: match config.http_of(ep) {
+                HttpVersion::Http1 => Http::H1,
+                HttpVersion::Http2 => Http::H2,
+                HttpVersion::Auto => Http::Auto,
+            },
+            streams: match config.http_of(ep) {
+                // validation refused more than one stream over HTTP/1.1
+                HttpVersion::Http1 => 1,
+                _ => config.streams_of(ep),
+            },
             h2: None,
         });
     }
@@ -271,6 +282,8 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
             ep.initial_workers = n.clamp(a.min_workers, a.max_workers);
         }
     }
+    // after every row has its `http`; `Auto` rows are encoded once ALPN
+    // has decided them (`plan::alpn::resolve`)
     encode_h2(&mut plan);
     Ok(plan)
 }
@@ -279,7 +292,7 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
 /// body), from the HTTP/1.1 rendering every row has.
 pub fn encode_h2(plan: &mut Plan) {
     for row in &mut plan.endpoints {
-        if row.http != crate::plan::Http::H2 || row.template.is_some() {
+        if row.http != Http::H2 || row.template.is_some() {
             row.h2 = None;
             continue;
         }
@@ -379,6 +392,51 @@ pub fn max_connections(config: &Config) -> u64 {
 mod tests {
     use super::*;
     use crate::template::{Expr, Part};
+
+    /// Each row's `http` and `streams`: its unit's, else the top level's;
+    /// a flow's steps take the flow's; static HTTP/2 requests are encoded
+    /// once, templated ones at each send.
+    #[test]
+    fn rows_speak_their_units_http() {
+        let c = Config::from_json(
+            r#"{"target": "http://127.0.0.1:1", "duration": "1s", "http": "2", "streams": 8,
+                "endpoints": [{"name": "a", "path": "/a", "rate": 1},
+                              {"name": "b", "path": "/b", "rate": 1, "http": "1.1", "streams": 1},
+                              {"name": "c", "path": "/c/{{seq}}", "rate": 1, "streams": 100},
+                              {"name": "d", "path": "/d", "rate": 1, "http": "auto"}],
+                "flows": [{"name": "f", "rate": 1, "http": "auto", "streams": 4, "steps": [
+                  {"name": "s1", "path": "/in"}, {"name": "s2", "path": "/out"}]}]}"#,
+        )
+        .unwrap();
+        let plan = prepare_with(&c, false).unwrap();
+        let got: Vec<(&str, Http, u32, bool)> = plan
+            .endpoints
+            .iter()
+            .map(|r| (r.name.as_str(), r.http, r.streams, r.h2.is_some()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("a", Http::H2, 8, true),
+                ("b", Http::H1, 1, false),
+                ("c", Http::H2, 100, false),
+                ("d", Http::Auto, 8, false),
+                ("f.s1", Http::Auto, 4, false),
+                ("f.s2", Http::Auto, 4, false),
+            ]
+        );
+        // without `http` anywhere: HTTP/1.1, one stream, as before
+        let c = Config::from_json(
+            r#"{"target": "http://127.0.0.1:1", "duration": "1s",
+                "endpoints": [{"name": "a", "path": "/a", "rate": 1}]}"#,
+        )
+        .unwrap();
+        let plan = prepare_with(&c, false).unwrap();
+        assert_eq!(
+            (plan.endpoints[0].http, plan.endpoints[0].streams),
+            (Http::H1, 1)
+        );
+    }
 
     /// What runs is what validation compiled (issue 26): the plan's
     /// template is the path joined to the target's path, the target's own

@@ -1,9 +1,11 @@
 //! The load plan: what the workers run (`Plan`, built once from a config
-//! by [`build`]), and the schedule's pure functions of time ([`schedule`]).
+//! by [`build`]; `http: "auto"` rows decided by ALPN at start, [`alpn`]),
+//! and the schedule's pure functions of time ([`schedule`]).
 //!
 //! The config describes what the user wrote; the plan is what the workers
 //! run, so imports go one way: `plan` reads `config`, never the reverse.
 
+pub mod alpn;
 pub mod build;
 pub mod schedule;
 

@@ -102,13 +102,21 @@ pub fn own_cores(
 /// returns the summary. `status` is kept current for the signal handler.
 pub fn execute(
     config: &Config,
-    plan: Plan,
+    mut plan: Plan,
     dir: &RunDir,
     status: &Mutex<Status>,
     stop: Receiver<Halt>,
     progress: bool,
 ) -> std::io::Result<Summary> {
     let started_at = now_rfc3339();
+    // `http: "auto"` rows: decided once, before any worker lays out its
+    // connections (`plan::alpn`)
+    for said in crate::plan::alpn::resolve(&mut plan) {
+        dir.log(&said.line)?;
+        if said.warning {
+            eprintln!("userflux-engine: warning: {}", said.line);
+        }
+    }
     let plan = Arc::new(plan);
     let counters = Arc::new(crate::counters::Counters::new(plan.data.len()));
     let mask = core_affinity::get_core_ids().unwrap_or_default();
@@ -294,6 +302,12 @@ pub fn build_summary(
         }
         let mut stats = Stats::from_counts(s, outcome.load_seconds, outcome.final_vus[unit])
             .with_checks(&names, &s.checks);
+        // what the row spoke (resolved: `auto` was decided at start)
+        stats.protocol = Some(match plan.endpoints[i].http {
+            crate::plan::Http::H2 => crate::summary::Protocol::H2,
+            _ => crate::summary::Protocol::Http1,
+        });
+        stats.streams = Some(plan.endpoints[i].streams);
         if let Some(a) = plan.endpoints[i].autoscale {
             stats.target_rps = Some(a.target_rps);
             stats.achieved_rps = recent_rps(&outcome.timeline, &name, plan.duration.as_secs());

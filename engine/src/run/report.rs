@@ -1,6 +1,7 @@
 //! The human summary printed at the end of a run: totals and per-endpoint
-//! latency, status codes, error kinds, and wrk's `Requests/sec:` line so
-//! scripts written for wrk keep working.
+//! latency, status codes, error kinds, each HTTP/2 endpoint's connections ×
+//! streams, and wrk's `Requests/sec:` line so scripts written for wrk keep
+//! working.
 
 use crate::summary::{Stats, Summary};
 use std::fmt::Write;
@@ -186,6 +187,44 @@ fn phases(out: &mut String, w: usize, s: &Summary) {
     }
 }
 
+/// Per HTTP/2 endpoint, how its VUs lay over connections:
+/// `h2, 16 streams per connection (VUs 64 → 4 connections)`. Streams that
+/// share a connection share its TCP stream, and one lost packet stalls all
+/// of them (head-of-line blocking), which reads as server latency: the
+/// layout must be in every result (issue #30).
+fn layout(out: &mut String, w: usize, s: &Summary) {
+    let h2: Vec<(&String, &Stats)> = s
+        .endpoints
+        .iter()
+        .filter(|(_, e)| e.protocol() == crate::summary::Protocol::H2)
+        .collect();
+    if h2.is_empty() {
+        return;
+    }
+    let _ = writeln!(
+        out,
+        "HTTP/2 (streams on one connection share its TCP: a lost packet stalls them all, which reads as server latency):"
+    );
+    let plural = |n: u64, one: &str, many: &str| {
+        if n == 1 {
+            format!("{n} {one}")
+        } else {
+            format!("{n} {many}")
+        }
+    };
+    for (name, e) in h2 {
+        let streams = e.streams().max(1);
+        let connections = u64::from(e.vus).div_ceil(u64::from(streams));
+        let _ = writeln!(
+            out,
+            "  {name:<w$} h2, {} per connection (VUs {} → {})",
+            plural(u64::from(streams), "stream", "streams"),
+            e.vus,
+            plural(connections, "connection", "connections")
+        );
+    }
+}
+
 /// k6's way: `✓ name` when a check always passed, else
 /// `✗ name  98.1% — ✓ 9810 ✗ 190`; each under its endpoint.
 fn checks(out: &mut String, s: &Summary) {
@@ -248,6 +287,7 @@ pub fn human_summary(s: &Summary) -> String {
         );
     }
     phases(&mut out, w, s);
+    layout(&mut out, w, s);
     if !s.flows.is_empty() {
         let _ = writeln!(
             out,

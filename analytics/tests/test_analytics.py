@@ -145,6 +145,32 @@ def test_the_verdict_says_when_requests_were_interrupted(run_copy):
     assert "Interrupted: 8 request(s) were still waiting for their response when the graceful stop (5s) ran out" in html
 
 
+def test_the_report_shows_an_h2_endpoints_connection_events(run_copy):
+    d = run_copy("closed")
+    s = json.loads((d / "summary.json").read_text())
+    ms = {"min": 0.4, "mean": 1.1, "stdev": 0.3, "p50": 1.25, "p75": 1.5, "p90": 1.75, "p95": 2.0, "p99": 2.5}
+    h2 = {
+        "goaways": 3,
+        "resets": {"CANCEL": 1234, "REFUSED_STREAM": 2},
+        "retried": 17,
+        "settings_ms": {**ms, "p99_9": 2.5, "max": 3.5},
+        "ping_rtt_ms": {**ms, "p50": 0.25, "p99_9": 2.5, "max": 4.5},
+    }
+    s["endpoints"]["orders"]["h2"] = h2
+    s["totals"]["h2"] = h2
+    jsonschema.validate(s, json.loads((SCHEMAS / "summary.schema.json").read_text()))
+    (d / "summary.json").write_text(json.dumps(s))
+    assert main(["report", str(d)]) == 0
+    html = (d / "report.html").read_text()
+    assert " · HTTP/2: 3 GOAWAY(s), 17 retried, resets: CANCEL: 1,234, REFUSED_STREAM: 2" in html
+    for label, p50, worst in (("HTTP/2 SETTINGS", "1.25", "3.50"), ("HTTP/2 PING RTT", "0.25", "4.50")):
+        assert f'<td>orders</td><td style="text-align:left">{label}</td><td>{p50}</td>' in html, label
+        assert f"<td>{worst}</td></tr>" in html, label
+    # an HTTP/1.1 endpoint has neither
+    assert html.count("HTTP/2: ") == 2, "orders and the total"
+    assert html.count("HTTP/2 SETTINGS</td>") == 2
+
+
 def test_the_report_shows_where_the_time_goes(run_copy):
     d = run_copy("closed")
     s = summary("closed")

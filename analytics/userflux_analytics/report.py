@@ -98,6 +98,8 @@ def endpoint_rows(summary: dict) -> list[dict]:
                 "error_kinds": e.get("error_kinds", {}),
                 "dropped": e.get("dropped", 0),
                 "late": e.get("late", 0),
+                # HTTP/2 connection events (GOAWAYs, resets by code, retries), for an h2 endpoint
+                "h2": e.get("h2"),
             }
         )
     return rows
@@ -148,14 +150,16 @@ def server_timing_rows(summary: dict) -> list[dict]:
 
 
 PHASES = (("connect_ms", "connect"), ("tls_handshake_ms", "TLS handshake"), ("waiting_ms", "waiting"))
+# An HTTP/2 endpoint's connection timings, under its `h2` object.
+H2_PHASES = (("settings_ms", "HTTP/2 SETTINGS"), ("ping_rtt_ms", "HTTP/2 PING RTT"))
 
 
 def phase_rows(summary: dict) -> list[dict]:
     """Per endpoint (and the total), each phase's p50/p90/p99/max in ms, where measured."""
     rows = []
     for name, e in [*sorted(summary["endpoints"].items()), ("total", summary["totals"])]:
-        for key, label in PHASES:
-            p = e.get(key)
+        h2 = e.get("h2") or {}
+        for p, label in [(e.get(k), label) for k, label in PHASES] + [(h2.get(k), label) for k, label in H2_PHASES]:
             if p:
                 rows.append({"name": name, "phase": label, **{k: p[k] for k in ("p50", "p90", "p99", "max")}})
     return rows

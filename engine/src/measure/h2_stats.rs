@@ -42,6 +42,15 @@ impl H2Stats {
         crate::protocol::h2::ErrorCode::from_u32(i as u32).name()
     }
 
+    /// The reset slot named `name` ([`H2Stats::code_name`]'s inverse); a
+    /// name it does not know is a code past the ones counted one by one
+    /// (`other`).
+    pub fn code_slot(name: &str) -> usize {
+        (0..CODES)
+            .find(|&i| H2Stats::code_name(i) == name)
+            .unwrap_or(CODES)
+    }
+
     pub fn add(&mut self, o: &H2Stats) {
         self.goaways += o.goaways;
         for (a, b) in self.resets.iter_mut().zip(o.resets) {
@@ -84,6 +93,10 @@ mod tests {
         assert_eq!((a.resets[7], a.resets[CODES]), (2, 1));
         assert_eq!(H2Stats::code_name(7), "REFUSED_STREAM");
         assert_eq!(H2Stats::code_name(CODES), "other");
+        for i in 0..=CODES {
+            assert_eq!(H2Stats::code_slot(H2Stats::code_name(i)), i);
+        }
+        assert_eq!(H2Stats::code_slot("SOMETHING_NEWER"), CODES);
         let mut b = H2Stats::default();
         b.add(&a);
         b.add(&a);

@@ -15,12 +15,13 @@
 
 use crate::aggregator::Outcome;
 use crate::config::Config;
+use crate::h2_stats::H2Stats;
 use crate::rundir::RunDir;
 use crate::server_timing::Timings;
 use crate::stats::{EndpointStats, ErrorKind, FlowStats, Hist, new_histogram};
 use crate::summary::{
-    MetricSecond, SUMMARY_SCHEMA, Second, SecondEndpoint, SecondFlow, SecondHistograms, Summary,
-    decode_histogram, percentile_ms,
+    H2_PING_RTT, H2_SETTINGS, H2Summary, MetricSecond, SUMMARY_SCHEMA, Second, SecondEndpoint,
+    SecondFlow, SecondHistograms, Summary, decode_histogram, percentile_ms,
 };
 use crate::thresholds::{EndpointView, Reads, Threshold, ThresholdResult};
 use hdrhistogram::Histogram;
@@ -374,6 +375,9 @@ fn endpoint_stats(
         ][i] = h.map(Hist::from);
     }
     out.tls_resumed = s.tls_resumed;
+    if let Some(h2) = &s.h2 {
+        out.h2 = Some(Box::new(h2_stats(dir, name, h2, phases)?));
+    }
     match summary.histograms_status.get(name) {
         Some(by) => {
             let mut b = crate::stats::ByStatus::default();
@@ -396,6 +400,51 @@ fn endpoint_stats(
         None => {}
     }
     Ok((out, gaps))
+}
+
+/// A shard's HTTP/2 counts and histograms of row `name`, back from its
+/// summary's `h2` and `histograms_phases`. A figure without its histogram
+/// is an error: merged without it, the figure would silently be the other
+/// shards' alone (and no engine writes one without the other).
+fn h2_stats(
+    dir: &Path,
+    name: &str,
+    h2: &H2Summary,
+    phases: Option<&BTreeMap<String, String>>,
+) -> Result<H2Stats, String> {
+    let mut out = H2Stats {
+        goaways: h2.goaways,
+        retried: h2.retried,
+        ..H2Stats::default()
+    };
+    for (code, n) in &h2.resets {
+        out.resets[H2Stats::code_slot(code)] += n;
+    }
+    for (key, figure, field, slot) in [
+        (
+            H2_SETTINGS,
+            &h2.settings_ms,
+            "settings_ms",
+            &mut out.settings,
+        ),
+        (
+            H2_PING_RTT,
+            &h2.ping_rtt_ms,
+            "ping_rtt_ms",
+            &mut out.ping_rtt,
+        ),
+    ] {
+        let what = format!("histograms_phases.{name}.{key}");
+        *slot = hist(dir, &what, phases.and_then(|p| p.get(key)))?.map(Hist::from);
+        if figure.is_some() && slot.is_none() {
+            return Err(format!(
+                "{}: endpoints.{name}.h2.{field} has no histogram ({what}); \
+                 run the shards with the engine that merges them",
+                dir.join("summary.json").display()
+            ));
+        }
+    }
+    Ok(out)
 }
 
 /// A requests-weighted mean of per-shard percentiles.
@@ -754,3 +803,6 @@ fn write(
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests;

@@ -126,7 +126,9 @@ pub struct Summary {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub histograms_corrected: BTreeMap<String, String>,
     /// Per endpoint, its phases' histograms (µs, same form), by phase:
-    /// `connect`, `tls_handshake`, `waiting`, `blocked`, `sending`, `receiving`.
+    /// `connect`, `tls_handshake`, `waiting`, `blocked`, `sending`,
+    /// `receiving`, and for an HTTP/2 endpoint `h2_settings` and
+    /// `h2_ping_rtt` (its `h2.settings_ms` and `h2.ping_rtt_ms`).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub histograms_phases: BTreeMap<String, BTreeMap<String, String>>,
     /// Per endpoint that had any, the latency (µs, same form; corrected for
@@ -181,7 +183,9 @@ pub struct Stats {
     pub late: u64,
     /// Count per status code (`"200": 1234`).
     pub status_codes: BTreeMap<String, u64>,
-    /// Count per error kind (`connect`, `timeout`, `read`, `write`, `parse`, `status`).
+    /// Count per error kind (`connect`, `timeout`, `read`, `write`,
+    /// `parse`, `tls`, `status`, `interrupted`, `capture`, `h2_reset`,
+    /// `h2_goaway`, `protocol`), only the kinds that occurred.
     pub error_kinds: BTreeMap<String, u64>,
     /// VUs at the end of the load phase.
     pub vus: u32,
@@ -242,6 +246,55 @@ pub struct Stats {
     /// First to last byte of the response read (`http_req_receiving`), ms.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub receiving_ms: Option<Latency>,
+    /// HTTP/2 connection events, for an endpoint that ran over h2 (in
+    /// totals, summed over those endpoints); absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub h2: Option<H2Summary>,
+}
+
+/// What an HTTP/2 endpoint's connections reported besides its requests
+/// ([`crate::h2_stats::H2Stats`]). The histograms behind `settings_ms` and
+/// `ping_rtt_ms` are in `histograms_phases` (`h2_settings`, `h2_ping_rtt`)
+/// so shards merge without loss.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct H2Summary {
+    /// GOAWAY frames received.
+    pub goaways: u64,
+    /// RST_STREAM frames received, per error code by its RFC 9113 name
+    /// (`CANCEL`, `REFUSED_STREAM`, …; codes past `HTTP_1_1_REQUIRED`
+    /// pooled as `other`); only codes that occurred.
+    #[serde(default)]
+    pub resets: BTreeMap<String, u64>,
+    /// Requests sent again on a new connection: above a GOAWAY's last
+    /// stream id, or refused with REFUSED_STREAM (never processed).
+    pub retried: u64,
+    /// From the connect (and TLS handshake) done to the server's first
+    /// SETTINGS, once per connection, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settings_ms: Option<Latency>,
+    /// PING round trips, ms.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ping_rtt_ms: Option<Latency>,
+}
+
+/// The keys of an HTTP/2 endpoint's `settings_ms` and `ping_rtt_ms`
+/// histograms in `histograms_phases`.
+pub const H2_SETTINGS: &str = "h2_settings";
+pub const H2_PING_RTT: &str = "h2_ping_rtt";
+
+impl H2Summary {
+    pub fn from_stats(h: &crate::h2_stats::H2Stats) -> H2Summary {
+        H2Summary {
+            goaways: h.goaways,
+            resets: (h.resets.iter().enumerate())
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| (crate::h2_stats::H2Stats::code_name(i).to_string(), *n))
+                .collect(),
+            retried: h.retried,
+            settings_ms: h.settings.as_ref().and_then(Latency::from_hist),
+            ping_rtt_ms: h.ping_rtt.as_ref().and_then(Latency::from_hist),
+        }
+    }
 }
 
 /// A check's outcomes over a run.
@@ -577,6 +630,7 @@ impl Stats {
             blocked_ms: s.blocked.as_ref().and_then(Latency::from_hist),
             sending_ms: s.sending_all().as_ref().and_then(Latency::from_hist),
             receiving_ms: s.receiving_all().as_ref().and_then(Latency::from_hist),
+            h2: s.h2.as_deref().map(H2Summary::from_stats),
         }
     }
 
@@ -669,6 +723,62 @@ mod tests {
             (h.len(), h.max(), h.value_at_quantile(0.5))
         );
         assert!(decode_histogram("not base64!").is_err());
+    }
+
+    #[test]
+    fn h2_figures_and_kinds_are_written_and_read_back() {
+        let mut s = EndpointStats::new();
+        s.record_response(1_000, None, 200, None);
+        s.record_failure(ErrorKind::H2Reset);
+        s.record_failure(ErrorKind::H2Reset);
+        s.record_failure(ErrorKind::H2Goaway);
+        s.record_failure(ErrorKind::Protocol);
+        // an HTTP/1.1 row: no h2 object at all
+        let plain = Stats::from_counts(&s, 1.0, 1);
+        let v = serde_json::to_value(&plain).unwrap();
+        assert!(v.get("h2").is_none(), "{v}");
+        assert_eq!(
+            v["error_kinds"],
+            serde_json::json!({"h2_goaway": 1, "h2_reset": 2, "protocol": 1})
+        );
+
+        let mut h2 = crate::h2_stats::H2Stats {
+            goaways: 1,
+            retried: 3,
+            ..Default::default()
+        };
+        h2.record_reset(8);
+        h2.record_reset(8);
+        h2.record_reset(0x99);
+        for us in [500, 1_500] {
+            h2.settings.get_or_insert_with(Hist::new).record(us);
+        }
+        s.h2 = Some(Box::new(h2));
+        let stats = Stats::from_counts(&s, 1.0, 1);
+        let v = serde_json::to_value(&stats).unwrap();
+        let h = &v["h2"];
+        assert_eq!(
+            (&h["goaways"], &h["retried"], &h["resets"]),
+            (
+                &serde_json::json!(1),
+                &serde_json::json!(3),
+                &serde_json::json!({"CANCEL": 2, "other": 1})
+            ),
+            "{h}"
+        );
+        // shaped like the phases: the latency fields, ms; no PING, no key
+        assert_eq!(
+            (
+                h["settings_ms"]["min"].as_f64(),
+                h["settings_ms"]["max"].as_f64()
+            ),
+            (Some(0.5), Some(1.5))
+        );
+        assert_eq!(h["settings_ms"].as_object().unwrap().len(), 10);
+        assert!(h.get("ping_rtt_ms").is_none(), "{h}");
+        let back: Stats = serde_json::from_value(v).unwrap();
+        assert_eq!(back.h2, stats.h2);
+        assert_eq!(back.error_kinds, stats.error_kinds);
     }
 
     #[test]

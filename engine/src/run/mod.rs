@@ -19,8 +19,8 @@ use crate::samples::{SampleError, SampleFile};
 use crate::stats::{EndpointStats, ErrorKind};
 use crate::status::{RunError, Status};
 use crate::summary::{
-    CheckCount, EngineInfo, FlowSummary, Interrupted, Latency, RequestsBudget, RunState,
-    SUMMARY_SCHEMA, SamplesSummary, Stats, Summary, encode_hist,
+    CheckCount, EngineInfo, FlowSummary, H2_PING_RTT, H2_SETTINGS, Interrupted, Latency,
+    RequestsBudget, RunState, SUMMARY_SCHEMA, SamplesSummary, Stats, Summary, encode_hist,
 };
 use crate::thresholds::{EndpointView, FlowView, RunView, evaluate};
 use crate::worker::{self, Msg, WorkerHandle};
@@ -257,16 +257,19 @@ pub fn build_summary(
             histograms_corrected.insert(name.clone(), encode_hist(h));
         }
         let (sending, receiving) = (s.sending_all(), s.receiving_all());
+        let h2 = s.h2.as_deref();
         let phases: std::collections::BTreeMap<String, String> = [
-            ("connect", &s.connecting),
-            ("tls_handshake", &s.tls_handshaking),
-            ("waiting", &s.waiting),
-            ("blocked", &s.blocked),
-            ("sending", &sending),
-            ("receiving", &receiving),
+            ("connect", s.connecting.as_ref()),
+            ("tls_handshake", s.tls_handshaking.as_ref()),
+            ("waiting", s.waiting.as_ref()),
+            ("blocked", s.blocked.as_ref()),
+            ("sending", sending.as_ref()),
+            ("receiving", receiving.as_ref()),
+            (H2_SETTINGS, h2.and_then(|h| h.settings.as_ref())),
+            (H2_PING_RTT, h2.and_then(|h| h.ping_rtt.as_ref())),
         ]
         .into_iter()
-        .filter_map(|(k, h)| Some((k.to_string(), encode_hist(h.as_ref()?))))
+        .filter_map(|(k, h)| Some((k.to_string(), encode_hist(h?))))
         .collect();
         if !phases.is_empty() {
             histograms_phases.insert(name.clone(), phases);

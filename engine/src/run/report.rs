@@ -1,7 +1,7 @@
 //! The human summary printed at the end of a run: totals and per-endpoint
-//! latency, status codes, error kinds, each HTTP/2 endpoint's connections ×
-//! streams, and wrk's `Requests/sec:` line so scripts written for wrk keep
-//! working.
+//! latency, phases, each HTTP/2 endpoint's connections × streams and
+//! connection events, status codes, error kinds, and wrk's `Requests/sec:`
+//! line so scripts written for wrk keep working.
 
 use crate::summary::{Stats, Summary};
 use std::fmt::Write;
@@ -225,6 +225,35 @@ fn layout(out: &mut String, w: usize, s: &Summary) {
     }
 }
 
+/// Per HTTP/2 endpoint, what its connections reported besides the
+/// requests: GOAWAYs, RST_STREAMs by code, requests retried on a new
+/// connection, and the p50 of the wait for the server's SETTINGS and of
+/// PING round trips. Nothing for an HTTP/1.1-only run.
+fn h2(out: &mut String, w: usize, s: &Summary) {
+    if s.endpoints.values().all(|e| e.h2.is_none()) {
+        return;
+    }
+    let h = w + 2;
+    let _ = writeln!(
+        out,
+        "{:<h$} {:>8} {:>8} {:>9} {:>9}  resets",
+        "HTTP/2 (ms: p50)", "goaways", "retried", "SETTINGS", "PING RTT"
+    );
+    let p50 = |l: &Option<crate::summary::Latency>| l.as_ref().map_or("-".into(), |l| ms(l.p50));
+    for (name, e) in &s.endpoints {
+        let Some(x) = &e.h2 else { continue };
+        let _ = writeln!(
+            out,
+            "  {name:<w$} {:>8} {:>8} {:>9} {:>9}  {}",
+            x.goaways,
+            x.retried,
+            p50(&x.settings_ms),
+            p50(&x.ping_rtt_ms),
+            counts(&x.resets)
+        );
+    }
+}
+
 /// k6's way: `✓ name` when a check always passed, else
 /// `✗ name  98.1% — ✓ 9810 ✗ 190`; each under its endpoint.
 fn checks(out: &mut String, s: &Summary) {
@@ -288,6 +317,7 @@ pub fn human_summary(s: &Summary) -> String {
     }
     phases(&mut out, w, s);
     layout(&mut out, w, s);
+    h2(&mut out, w, s);
     if !s.flows.is_empty() {
         let _ = writeln!(
             out,
@@ -410,4 +440,79 @@ pub fn human_summary(s: &Summary) -> String {
         s.totals.bytes_in as f64 / 1024.0 / s.duration_s.max(1e-3)
     );
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::stats::{EndpointStats, ErrorKind, Hist};
+
+    /// The summary a run over `rows` (endpoints `api` and `plain`) writes.
+    fn summary(rows: Vec<EndpointStats>) -> Summary {
+        let config = crate::config::Config::from_json(
+            r#"{"target": "http://127.0.0.1:1", "stages": [{"duration": "1s", "target": 2}],
+                "endpoints": [{"name": "api", "path": "/"}, {"name": "plain", "path": "/p"}]}"#,
+        )
+        .unwrap();
+        let plan = crate::run::prepare_with(&config, false).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let dir = crate::rundir::RunDir::at(&tmp.path().join("r")).unwrap();
+        let outcome = crate::aggregator::Outcome {
+            final_vus: vec![1; rows.len()],
+            endpoints: rows,
+            flows: Vec::new(),
+            timeline: Vec::new(),
+            stopped: None,
+            load_seconds: 1.0,
+            elapsed_seconds: 1.0,
+            scaling_events: Vec::new(),
+            aborted_by: None,
+            halted: None,
+            failed: None,
+        };
+        crate::run::build_summary(&config, &plan, &dir, "t0".into(), outcome, Vec::new())
+    }
+
+    fn row(ok: u64) -> EndpointStats {
+        let mut s = EndpointStats::new();
+        for _ in 0..ok {
+            s.record_response(1_000, None, 200, None);
+        }
+        s
+    }
+
+    #[test]
+    fn an_h2_endpoint_gets_a_line_and_http1_runs_none() {
+        let text = human_summary(&summary(vec![row(3), row(2)]));
+        assert!(!text.contains("HTTP/2"), "{text}");
+
+        let mut api = row(3);
+        api.record_failure(ErrorKind::H2Reset);
+        api.record_failure(ErrorKind::Protocol);
+        let mut h2 = crate::h2_stats::H2Stats {
+            goaways: 2,
+            retried: 5,
+            ..Default::default()
+        };
+        h2.record_reset(7);
+        h2.record_reset(8);
+        h2.record_reset(8);
+        h2.settings.get_or_insert_with(Hist::new).record(1_500);
+        h2.ping_rtt.get_or_insert_with(Hist::new).record(250);
+        api.h2 = Some(Box::new(h2));
+        let text = human_summary(&summary(vec![api, row(2)]));
+        // the header and one line, the h2 endpoint's: none for `plain`
+        let all: Vec<&str> = text.lines().collect();
+        let at = all.iter().position(|l| l.starts_with("HTTP/2")).unwrap();
+        assert_eq!(
+            all[at..at + 3],
+            [
+                "HTTP/2 (ms: p50)    goaways  retried  SETTINGS  PING RTT  resets",
+                "  api                     2        5      1.50      0.25  CANCEL: 2, REFUSED_STREAM: 1",
+                "Status codes: 200: 5",
+            ],
+            "{text}"
+        );
+        assert!(text.contains("Errors: h2_reset: 1, protocol: 1"), "{text}");
+    }
 }

@@ -167,7 +167,10 @@ impl Transport {
     /// `stamped`, a plain read also returns when the kernel received the
     /// bytes (see [`crate::clock`]); TLS reads are not stamped. A bad TLS
     /// record is an error [`is_tls_failure`] tells from a socket's.
-    #[inline]
+    // (always: with HTTP/2's link as a second caller LLVM stopped inlining
+    // this and `send` into the HTTP/1.1 read path, ~80 instructions a
+    // request more there, callgrind against the floor server)
+    #[inline(always)]
     pub fn read(&mut self, buf: &mut [u8], stamped: bool) -> io::Result<(usize, Option<Duration>)> {
         match self {
             Transport::Plain(sock) if stamped => crate::sys::recv_stamped(sock, buf),
@@ -197,7 +200,7 @@ impl Transport {
     /// `written`. TLS: records already queued go out first; plaintext goes
     /// into rustls, and its records out, until all is sent or the socket is
     /// full. Call again on the next writable edge while [`Sent::Blocked`].
-    #[inline]
+    #[inline(always)]
     pub fn send(&mut self, bytes: &[u8], written: &mut usize) -> Sent {
         match self {
             Transport::Plain(sock) => loop {

@@ -664,7 +664,7 @@ impl EndpointStats {
     }
 
     /// A complete response.
-    #[inline]
+    #[inline(always)]
     pub fn record_response(
         &mut self,
         latency_us: u64,

@@ -5,7 +5,7 @@
 use super::*;
 use crate::h2_stats::CODES;
 use crate::shard::ShardInfo;
-use crate::summary::{H2Summary, Latency};
+use crate::summary::H2Summary;
 
 const CONFIG: &str = r#"{"target": "http://127.0.0.1:1",
     "stages": [{"duration": "2s", "target": 2}],

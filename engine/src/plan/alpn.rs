@@ -61,7 +61,7 @@ pub fn resolve(plan: &mut Plan) -> Vec<Said> {
         let http = match asked.get(&key) {
             Some(&http) => http,
             None => {
-                let server = format!("{} ({})", row.url, row.addr);
+                let server = format!("https://{}:{}", row.host, row.addr.port());
                 let (http, line, warning) = match probe(row.addr, name.clone(), config, timeout) {
                     Ok(Some(p)) if p == b"h2" => (
                         Http::H2,
@@ -111,41 +111,31 @@ fn probe(
     let _ = sock.set_nodelay(true);
     let mut tls = rustls::ClientConnection::new(Arc::clone(config), name)
         .map_err(|e| crate::tls::describe(&e))?;
+    let late = || format!("no handshake within {}", crate::duration::Dur(timeout));
+    // Driven record by record, not by `complete_io`, whose loop a server
+    // dripping bytes could hold past the deadline: each read or write
+    // waits at most what is left of the timeout.
     while tls.is_handshaking() {
-        // each read and write waits at most what is left of the timeout
         let left = deadline
             .checked_duration_since(Instant::now())
             .filter(|d| !d.is_zero())
-            .ok_or_else(|| format!("no handshake within {}", crate::duration::Dur(timeout)))?;
-        sock.set_read_timeout(Some(left))
-            .map_err(|e| e.to_string())?;
-        sock.set_write_timeout(Some(left))
-            .map_err(|e| e.to_string())?;
-        match tls.complete_io(&mut sock) {
-            Ok((0, 0)) if tls.is_handshaking() => {
-                return Err("the server closed the connection in the handshake".into());
-            }
-            Ok(_) => {}
-            Err(e)
-                if matches!(
-                    e.kind(),
-                    std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
-                ) =>
-            {
-                return Err(format!(
-                    "no handshake within {}",
-                    crate::duration::Dur(timeout)
-                ));
-            }
-            Err(e) => {
-                // a TLS alert or a bad certificate: said as the run says it
-                let why = e
-                    .get_ref()
-                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-                    .map_or_else(|| e.to_string(), crate::tls::describe);
-                return Err(why);
-            }
+            .ok_or_else(late)?;
+        let io = |e: std::io::Error| match e.kind() {
+            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => late(),
+            _ => e.to_string(),
+        };
+        if tls.wants_write() {
+            sock.set_write_timeout(Some(left)).map_err(io)?;
+            tls.write_tls(&mut sock).map_err(io)?;
+            continue;
         }
+        sock.set_read_timeout(Some(left)).map_err(io)?;
+        if tls.read_tls(&mut sock).map_err(io)? == 0 {
+            return Err("the server closed the connection in the handshake".into());
+        }
+        // a TLS alert or a bad certificate: said as the run says it
+        tls.process_new_packets()
+            .map_err(|e| crate::tls::describe(&e))?;
     }
     let chosen = tls.alpn_protocol().map(<[u8]>::to_vec);
     tls.send_close_notify();
@@ -212,6 +202,40 @@ mod tests {
                 .iter()
                 .all(|r| r.http == Http::H1 && r.streams == 1)
         );
+    }
+
+    /// A server that accepts and then says nothing, or closes at once: the
+    /// probe ends within the connect timeout, naming why.
+    #[test]
+    fn a_silent_or_closing_server_is_http1_on_time() {
+        let silent = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let mut p = plan(&format!("https://{}", silent.local_addr().unwrap()), "auto");
+        p.connect_timeout = Duration::from_millis(300);
+        let t0 = Instant::now();
+        let said = resolve(&mut p);
+        assert!(
+            t0.elapsed() < Duration::from_secs(5),
+            "bounded by the timeout"
+        );
+        assert!(
+            said[0].line.contains("(no handshake within 300ms)"),
+            "{said:?}"
+        );
+        let closing = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = closing.local_addr().unwrap();
+        let server = std::thread::spawn(move || drop(closing.accept()));
+        let mut p = plan(&format!("https://{addr}"), "auto");
+        let said = resolve(&mut p);
+        server.join().unwrap();
+        assert!(
+            said[0]
+                .line
+                .contains("the server closed the connection in the handshake")
+                || said[0].line.contains("Connection reset"),
+            "{said:?}"
+        );
+        assert!(p.endpoints.iter().all(|r| r.http == Http::H1));
+        drop(silent);
     }
 
     #[test]

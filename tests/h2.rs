@@ -6,8 +6,8 @@
 //! server side's established sockets agree), `auto` follows ALPN, `"2"`
 //! against an HTTP/1.1-only server is a counted `protocol` error, and the
 //! engine's features (flows, captures, cookies, data, checks, thresholds,
-//! Server-Timing, samples, shards) work over h2. nginx's GOAWAY after
-//! `keepalive_requests` loses nothing.
+//! Server-Timing, samples, shards, a request budget, the open model) work
+//! over h2. nginx's GOAWAY after `keepalive_requests` loses nothing.
 
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
@@ -380,6 +380,55 @@ fn a_flow_with_data_captures_cookies_checks_thresholds_and_server_timing_runs_ov
     let samples = std::fs::read_to_string(r.dir.join("samples.ndjson")).unwrap();
     assert_eq!(samples.lines().count() as u64, r.s.totals.requests);
     assert!(samples.lines().any(|l| l.contains("\"shop.checkout\"")));
+}
+
+#[test]
+fn a_request_budget_and_the_open_model_are_exact_over_h2() {
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    // -n: exactly that many requests, over 3 connections × 4 streams
+    let url = format!("{}/api/users", gw.url());
+    let args = [
+        "--http2",
+        "-c",
+        "3",
+        "--streams",
+        "4",
+        "-n",
+        "500",
+        "-d",
+        "30s",
+        &url,
+    ];
+    let r = run(tmp.path(), "budget", &args);
+    assert_eq!(r.code, 0, "{}", r.text);
+    assert_eq!(
+        (r.s.totals.requests, r.s.totals.errors),
+        (500, 0),
+        "{}",
+        r.text
+    );
+    assert_eq!(served(&gw.url(), None, "h2"), 500);
+    // an open-model endpoint: 100 sends a second for 2 s, each sent or dropped
+    let cfg = write_config(
+        tmp.path(),
+        "open",
+        r#"{"threads": 1, "http": "2", "streams": 4,
+            "stages": [{"duration": "2s", "target": 0}],
+            "endpoints": [{"name": "open", "path": "/health", "rate": 100,
+                           "pre_allocated_vus": 4, "max_vus": 8}]}"#,
+    );
+    let r = run(
+        tmp.path(),
+        "open",
+        &["--config", cfg.to_str().unwrap(), "--target", &gw.url()],
+    );
+    assert_eq!(r.code, 0, "{}", r.text);
+    let e = &r.s.endpoints["open"];
+    assert_eq!(e.protocol(), Protocol::H2);
+    assert_eq!(e.requests + e.dropped, 200, "{}", r.text);
+    assert_eq!(r.s.totals.errors, 0, "{}", r.text);
+    assert_eq!(served(&gw.url(), None, "h2"), 500 + e.requests);
 }
 
 /// RFC 3339 UTC with milliseconds, as `--start-at` takes it.

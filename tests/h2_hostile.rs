@@ -3,7 +3,7 @@
 //! answers with its own SETTINGS (and the ACK), then misbehaves in one way
 //! per case: bad HPACK, an oversized frame, a 16 MB header block in endless
 //! CONTINUATION frames, a flow-control window that never opens, every
-//! stream refused or reset, GOAWAY on every connection at once, no SETTINGS
+//! stream refused or reset (or every other one), GOAWAY on every connection at once, no SETTINGS
 //! at all, PUSH_PROMISE. An engine run against it must end on schedule,
 //! exit 0 without a panic, count the failures under their documented error
 //! kind (`protocol`, `h2_reset` with its code, `h2_goaway`, `timeout`),
@@ -36,6 +36,9 @@ enum Misbehave {
     RefuseAll,
     /// RST_STREAM(INTERNAL_ERROR) on every stream.
     ResetAll,
+    /// RST_STREAM(CANCEL) on every other stream of a connection, a 200
+    /// without a body on the rest.
+    ResetHalf,
     /// GOAWAY(last stream 0) as soon as the connection is up, then holds it.
     GoawayAtOnce,
     /// Reads, never writes: no SETTINGS.
@@ -116,6 +119,7 @@ const END_HEADERS: u8 = 0x4;
 const ACK: u8 = 0x1;
 const REFUSED_STREAM: u32 = 0x7;
 const INTERNAL_ERROR: u32 = 0x2;
+const CANCEL: u32 = 0x8;
 
 /// One frame: 9-byte header (length, type, flags, stream) and payload.
 fn frame(kind: u8, flags: u8, stream: u32, payload: &[u8]) -> Vec<u8> {
@@ -172,6 +176,7 @@ fn serve(mut c: TcpStream, how: Misbehave, seen: &Seen) {
         return;
     }
     let mut data = 0u64;
+    let mut opened = 0u64;
     while let Some((kind, _flags, stream, payload)) = read_frame(&mut c) {
         if kind == DATA {
             data += payload.len() as u64;
@@ -181,6 +186,7 @@ fn serve(mut c: TcpStream, how: Misbehave, seen: &Seen) {
             continue;
         }
         seen.streams.fetch_add(1, Ordering::Relaxed);
+        opened += 1;
         let reply = match how {
             // index 62: past the 61 static entries, the dynamic table empty
             Misbehave::BadHpack => frame(HEADERS, END_HEADERS | END_STREAM, stream, &[0xbe]),
@@ -203,6 +209,11 @@ fn serve(mut c: TcpStream, how: Misbehave, seen: &Seen) {
             Misbehave::WindowNeverOpens | Misbehave::GoawayAtOnce => continue,
             Misbehave::RefuseAll => frame(RST_STREAM, 0, stream, &REFUSED_STREAM.to_be_bytes()),
             Misbehave::ResetAll => frame(RST_STREAM, 0, stream, &INTERNAL_ERROR.to_be_bytes()),
+            Misbehave::ResetHalf if opened.is_multiple_of(2) => {
+                frame(RST_STREAM, 0, stream, &CANCEL.to_be_bytes())
+            }
+            // :status 200 (static index 8)
+            Misbehave::ResetHalf => frame(HEADERS, END_HEADERS | END_STREAM, stream, &[0x88]),
             Misbehave::PushPromise => {
                 // promised stream 2: GET / over http (static table indexes)
                 let mut p = vec![0, 0, 0, 2];
@@ -410,6 +421,21 @@ fn internal_error_resets_are_counted_by_code() {
     let h2 = s.endpoints["e"].h2.as_ref().unwrap();
     assert_eq!(h2.resets.get("INTERNAL_ERROR"), Some(&n), "{h2:?}");
     assert_eq!(h2.retried, 0, "a processed stream is not retried");
+    assert_eq!(h.streams(), s.totals.requests, "one stream per request");
+}
+
+#[test]
+fn resets_on_some_streams_fail_only_those_requests() {
+    let h = Hostile::start(Misbehave::ResetHalf);
+    let s = run_against(&h);
+    let n = only(&s, "h2_reset");
+    let e = &s.endpoints["e"];
+    let h2 = e.h2.as_ref().unwrap();
+    assert_eq!(h2.resets.get("CANCEL"), Some(&n), "{h2:?}");
+    assert_eq!(h2.resets.len(), 1, "{h2:?}");
+    let ok = e.status_codes.get("200").copied().unwrap_or(0);
+    assert!(ok > n / 2, "the other half answered: {ok} ok, {n} reset");
+    assert_eq!(ok + n, s.totals.requests);
     assert_eq!(h.streams(), s.totals.requests, "one stream per request");
 }
 

@@ -1,6 +1,7 @@
 //! The engine over HTTP/2 against real servers (issue #30): the demo
 //! gateway (h2c with prior knowledge and h2 by ALPN on one port; its
-//! `/__gateway/stats` counts requests per protocol) and nginx h2c. Counts
+//! `/__gateway/stats` counts requests per protocol) and nginx (h2c, and h2
+//! by ALPN with the gateway's self-signed certificate). Counts
 //! are exact (the server's count is the summary's), the VUs of a row share
 //! `ceil(VUs / streams)` connections (the summary's connect phase and the
 //! server side's established sockets agree), `auto` follows ALPN, `"2"`
@@ -511,7 +512,8 @@ fn two_shards_over_h2_merge_into_exact_totals() {
     }
 }
 
-/// nginx h2c on a free port, one worker, its access log one line per request.
+/// nginx over HTTP/2 on a free port (h2c, or h2 by ALPN with a
+/// certificate), one worker, its access log one line per request.
 struct Nginx {
     child: Child,
     port: u16,
@@ -527,7 +529,8 @@ impl Drop for Nginx {
 
 impl Nginx {
     /// None (the caller skips, saying so) when nginx is not installed.
-    fn start(keepalive_requests: u32) -> Option<Nginx> {
+    /// `tls`: the certificate and key (PEM) to serve https with.
+    fn start(keepalive_requests: u32, tls: Option<(&Path, &Path)>) -> Option<Nginx> {
         let bin = ["/usr/sbin/nginx", "/usr/local/sbin/nginx", "/usr/bin/nginx"]
             .into_iter()
             .find(|p| Path::new(p).exists())?;
@@ -537,6 +540,14 @@ impl Nginx {
             .unwrap()
             .port();
         let d = dir.path().display();
+        let listen = match tls {
+            None => format!("listen 127.0.0.1:{port} http2;"),
+            Some((cert, key)) => format!(
+                "listen 127.0.0.1:{port} ssl http2;\n    ssl_certificate {};\n    ssl_certificate_key {};",
+                cert.display(),
+                key.display()
+            ),
+        };
         let conf = format!(
             "daemon off;\nmaster_process off;\nworker_processes 1;\npid {d}/nginx.pid;\n\
              error_log {d}/error.log warn;\nevents {{ worker_connections 256; }}\n\
@@ -544,7 +555,7 @@ impl Nginx {
                proxy_temp_path {d}/proxy;\n  fastcgi_temp_path {d}/fastcgi;\n\
                uwsgi_temp_path {d}/uwsgi;\n  scgi_temp_path {d}/scgi;\n\
                keepalive_requests {keepalive_requests};\n\
-               server {{\n    listen 127.0.0.1:{port} http2;\n\
+               server {{\n    {listen}\n\
                  location / {{ return 200 \"hello\"; }}\n  }}\n}}\n"
         );
         let path = dir.path().join("nginx.conf");
@@ -576,20 +587,43 @@ impl Nginx {
 }
 
 #[test]
-fn nginx_goaway_after_keepalive_requests_loses_nothing() {
-    // nginx ends a connection after 50 requests with a GOAWAY: at 4 × 10
-    // streams, a connection's last streams go out while it is closing
-    let Some(nginx) = Nginx::start(50) else {
-        eprintln!("skipped: nginx is not installed (apt-get install nginx-light)");
-        return;
-    };
+fn nginx_goaway_after_keepalive_requests_loses_nothing_over_h2c_and_tls() {
     let tmp = tempfile::tempdir().unwrap();
-    let url = format!("http://127.0.0.1:{}/", nginx.port);
-    let r = run(
+    // the gateway's self-signed certificate for 127.0.0.1, served by nginx
+    let certs = tmp.path().join("certs");
+    drop(Gateway::start_with(
+        "127.0.0.1:0",
+        None,
         tmp.path(),
-        "goaway",
-        &["--http2", "-c", "4", "--streams", "10", "-d", "2s", &url],
+        &["--tls-self-signed", certs.to_str().unwrap()],
+    ));
+    let (cert, key, ca) = (
+        certs.join("cert.pem"),
+        certs.join("key.pem"),
+        certs.join("ca.pem"),
     );
+    for tls in [false, true] {
+        // nginx ends a connection after 50 requests with a GOAWAY: at
+        // 2 × 16 streams, a connection's last streams go out while it closes
+        let Some(nginx) = Nginx::start(50, tls.then_some((cert.as_path(), key.as_path()))) else {
+            eprintln!("skipped: nginx is not installed (apt-get install nginx-light)");
+            return;
+        };
+        let scheme = if tls { "https" } else { "http" };
+        let url = format!("{scheme}://127.0.0.1:{}/", nginx.port);
+        let mut args = vec!["--http2", "-c", "2", "--streams", "16", "-d", "2s"];
+        if tls {
+            args.extend(["--cacert", ca.to_str().unwrap()]);
+        }
+        args.push(&url);
+        nginx_run(tmp.path(), &nginx, &args, tls);
+    }
+}
+
+/// Runs the engine against `nginx` (GOAWAY every 50 requests) and checks
+/// that nothing was lost.
+fn nginx_run(dir: &Path, nginx: &Nginx, args: &[&str], tls: bool) {
+    let r = run(dir, &format!("goaway-{tls}"), args);
     let t = &r.text;
     assert_eq!(r.code, 0, "{t}");
     let e = &r.s.endpoints["default"];
@@ -597,7 +631,10 @@ fn nginx_goaway_after_keepalive_requests_loses_nothing() {
     assert!(r.s.totals.requests > 200, "{t}");
     assert!(h2.goaways > 0, "{h2:?}");
     // every GOAWAY reopened the connection
-    assert!(phase_count(&r.s, "default", "connect") > 4, "{t}");
+    assert!(phase_count(&r.s, "default", "connect") > 2, "{t}");
+    if tls {
+        assert!(phase_count(&r.s, "default", "tls_handshake") > 2, "{t}");
+    }
     // nothing lost: every request nginx served was counted once, none failed
     assert_eq!(r.s.totals.errors, 0, "{:?}\n{t}", r.s.totals.error_kinds);
     assert_eq!(nginx.logged(), r.s.totals.requests, "{h2:?}\n{t}");

@@ -31,7 +31,7 @@ fn auto_config(dir: &Path, target: &str) -> String {
             "timeouts": {{"connect": "2s", "request": "5s"}},
             "tls": {{"ca_file": "{}"}},
             "endpoints": [{{"name": "users", "path": "/api/users"}},
-                          {{"name": "orders", "path": "/api/orders"}}]}}"#,
+                          {{"name": "products", "path": "/api/products"}}]}}"#,
         dir.join("certs/ca.pem").display()
     )
 }
@@ -107,6 +107,29 @@ fn run_config(dir: &Path, name: &str, config: &str) -> (userflux_engine::summary
 #[test]
 fn the_protocol_auto_chose_is_in_the_summary_and_the_log() {
     let tmp = tempfile::tempdir().unwrap();
+    // a server that offers h2: the run speaks it, 8 VUs on 2 connections
+    let h2 = tls_gateway(tmp.path(), &[]);
+    let (s, text) = run_config(
+        tmp.path(),
+        "h2",
+        &auto_config(tmp.path(), &format!("https://{}", h2.addr)),
+    );
+    assert!(text.contains("chose h2 by ALPN"), "{text}");
+    assert_eq!(s.totals.errors, 0, "{text}");
+    for (name, e) in &s.endpoints {
+        assert_eq!(
+            (e.protocol, e.streams),
+            (Some(Protocol::H2), Some(4)),
+            "{name}"
+        );
+        assert!(e.requests > 0, "{name}: {text}");
+        assert!(
+            text.contains(&format!(
+                "{name:<16} h2, 4 streams per connection (VUs 4 → 1 connection)"
+            )),
+            "{name}: {text}"
+        );
+    }
     let gw = tls_gateway(tmp.path(), &["--http1-only"]);
     let (s, text) = run_config(
         tmp.path(),
@@ -114,10 +137,14 @@ fn the_protocol_auto_chose_is_in_the_summary_and_the_log() {
         &auto_config(tmp.path(), &format!("https://{}", gw.addr)),
     );
     assert!(text.contains("chose http/1.1 by ALPN, not h2"), "{text}");
+    assert_eq!(s.totals.errors, 0, "{text}");
     for e in s.endpoints.values() {
         assert_eq!((e.protocol, e.streams), (Some(Protocol::Http1), Some(1)));
     }
-    assert!(!text.contains("HTTP/2 ("), "no layout for HTTP/1.1: {text}");
+    assert!(
+        !text.contains("HTTP/2 layout ("),
+        "no layout for HTTP/1.1: {text}"
+    );
     assert_eq!((s.totals.protocol, s.totals.streams), (None, None));
 
     // a server that cannot be asked: HTTP/1.1, said on stderr and in the log
@@ -128,6 +155,29 @@ fn the_protocol_auto_chose_is_in_the_summary_and_the_log() {
     assert!(text.contains(&warning), "{text}");
     assert!(text.contains("connect: Connection refused"), "{text}");
     assert_eq!(s.endpoints["users"].protocol(), Protocol::Http1);
+}
+
+/// The gateway's counts (`requests` by protocol), asked over HTTP/1.1.
+fn gateway_stats(gw: &Gateway) -> serde_json::Value {
+    use std::io::{Read, Write};
+    let mut sock = std::net::TcpStream::connect(gw.addr).unwrap();
+    sock.set_read_timeout(Some(Duration::from_secs(10)))
+        .unwrap();
+    sock.write_all(b"GET /__gateway/stats HTTP/1.1\r\nHost: gw\r\n\r\n")
+        .unwrap();
+    let mut got = Vec::new();
+    let mut buf = [0u8; 4096];
+    loop {
+        let n = sock.read(&mut buf).expect("the gateway answers");
+        assert!(n > 0, "closed: {}", String::from_utf8_lossy(&got));
+        got.extend_from_slice(&buf[..n]);
+        let text = String::from_utf8_lossy(&got);
+        if let Some((_, body)) = text.split_once("\r\n\r\n")
+            && let Ok(v) = serde_json::from_str(body)
+        {
+            return v;
+        }
+    }
 }
 
 fn quick(runs: &Path, args: &[&str]) -> Output {
@@ -170,12 +220,17 @@ fn http2_and_streams_in_the_quick_form_are_h2loads_c_times_m() {
     let (s, _) = load_run(&run);
     let e = &s.endpoints["default"];
     assert_eq!((e.protocol, e.streams), (Some(Protocol::H2), Some(4)));
+    // h2c with prior knowledge, every request: the gateway counted them so
+    let counted = gateway_stats(&gw);
+    assert_eq!(s.totals.errors, 0, "{stdout}");
+    assert_eq!(counted["requests"]["h2"], s.totals.requests, "{counted}");
+    assert_eq!(counted["requests"]["http/1.1"], 0, "{counted}");
     assert!(
         stdout.contains("default          h2, 4 streams per connection (VUs 8 → 2 connections)"),
         "{stdout}"
     );
     assert!(
-        stdout.contains("HTTP/2 (streams on one connection share its TCP"),
+        stdout.contains("HTTP/2 layout (streams on one connection share its TCP"),
         "{stdout}"
     );
 

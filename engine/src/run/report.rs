@@ -1,5 +1,5 @@
 //! The human summary printed at the end of a run: totals and per-endpoint
-//! latency, phases, each HTTP/2 endpoint's connections × streams and
+//! latency, phases, each HTTP/2 endpoint's connections × streams and its
 //! connection events, status codes, error kinds, and wrk's `Requests/sec:`
 //! line so scripts written for wrk keep working.
 
@@ -203,7 +203,7 @@ fn layout(out: &mut String, w: usize, s: &Summary) {
     }
     let _ = writeln!(
         out,
-        "HTTP/2 (streams on one connection share its TCP: a lost packet stalls them all, which reads as server latency):"
+        "HTTP/2 layout (streams on one connection share its TCP: a lost packet stalls them all, which reads as server latency):"
     );
     let plural = |n: u64, one: &str, many: &str| {
         if n == 1 {

@@ -11,7 +11,7 @@ pub mod schedule;
 
 pub use schedule::{
     RateStage, allocate, rate_schedule, send_time, sends_by, split_by_weight, steady_until,
-    switch_rate, vus_at, worker_share,
+    switch_rate, vus_at, worker_share, worker_share_packed,
 };
 
 use crate::config::{Autoscale, Distribution, Priority, PriorityShares, Stage};

@@ -265,6 +265,33 @@ pub fn worker_share(n: u32, workers: usize, w: usize, offset: usize) -> u32 {
     base + u32::from(pos < extra)
 }
 
+/// Worker `w`'s share of `n` VUs of a row whose connections carry
+/// `streams` VUs each (HTTP/2): whole connections are dealt to the
+/// workers in turn as [`worker_share`] deals VUs, and the VUs fill them
+/// in order, so the row uses `ceil(n / streams)` connections in all, not
+/// a partly filled one per worker (`-c 1 --streams 100` on 2 workers was
+/// 2 connections of 50; issue #30). One more VU lands on the worker
+/// holding the last connection, so a ramp adds VUs without moving any.
+/// `streams` 1 is [`worker_share`].
+pub fn worker_share_packed(n: u32, streams: u32, workers: usize, w: usize, offset: usize) -> u32 {
+    let s = u64::from(streams.max(1));
+    let links = u64::from(n).div_ceil(s);
+    if links == 0 {
+        return 0;
+    }
+    let k = workers.max(1);
+    let mine = u64::from(worker_share(links as u32, k, w, offset));
+    let pos = (w + k - offset % k) % k;
+    // the last connection, partly filled, is the one dealt at position
+    // (links - 1) mod workers
+    let short = if (links - 1) % k as u64 == pos as u64 {
+        s * links - u64::from(n)
+    } else {
+        0
+    };
+    (s * mine - short) as u32
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -532,5 +559,33 @@ mod tests {
         assert_eq!(worker_share(1, 2, 0, 0), 1);
         assert_eq!(worker_share(1, 2, 1, 1), 1);
         assert_eq!(worker_share(1, 2, 0, 1), 0);
+    }
+
+    #[test]
+    fn packed_shares_fill_whole_connections_and_grow_one_vu_at_a_time() {
+        for workers in 1..=4usize {
+            for streams in [1u32, 3, 10, 100] {
+                let mut before = vec![0u32; workers];
+                for n in 0..=250u32 {
+                    let got: Vec<u32> = (0..workers)
+                        .map(|w| worker_share_packed(n, streams, workers, w, 1))
+                        .collect();
+                    assert_eq!(got.iter().sum::<u32>(), n, "{n} {streams} {workers}");
+                    let links: u32 = got.iter().map(|v| v.div_ceil(streams)).sum();
+                    assert_eq!(
+                        links,
+                        n.div_ceil(streams),
+                        "{n} {streams} {workers} {got:?}"
+                    );
+                    // a ramp never moves a VU from one worker to another
+                    assert!(
+                        got.iter().zip(&before).all(|(g, b)| g >= b),
+                        "{n}: {before:?} → {got:?}"
+                    );
+                    before = got;
+                }
+            }
+        }
+        assert_eq!(worker_share_packed(7, 1, 2, 0, 0), worker_share(7, 2, 0, 0));
     }
 }

@@ -9,7 +9,7 @@ use crate::budget::Tickets;
 use crate::conn::{Conn, State};
 use crate::flow::FlowVu;
 use crate::open::OpenState;
-use crate::plan::{EndpointPlan, Plan, worker_share};
+use crate::plan::{EndpointPlan, Plan, worker_share, worker_share_packed};
 use crate::protocol::Session;
 use crate::stats::{EndpointStats, micros};
 use crate::timer::later;
@@ -108,7 +108,9 @@ impl Worker {
                 continue;
             }
             let n = self.scaled[ep].unwrap_or(n);
-            let want = worker_share(n, self.plan.workers, self.id, ep);
+            // an HTTP/2 row's VUs go by whole connections
+            let streams = self.plan.endpoints[ep].streams;
+            let want = worker_share_packed(n, streams, self.plan.workers, self.id, ep);
             let have = self.active[ep];
             for _ in have..want {
                 self.add(ep, now, None);

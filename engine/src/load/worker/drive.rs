@@ -420,9 +420,9 @@ impl Worker {
     /// backoff. Its reason is formatted only for the first error of a kind
     /// (the one logged).
     pub(super) fn fail(&mut self, idx: usize, failure: Failure, now: Instant) {
-        // an HTTP/2 VU leaves its link (its stream, if open, is cancelled)
-        self.h2_detach(idx);
         let kind = failure.kind;
+        // an HTTP/2 VU's open stream is cancelled; it may leave its link
+        self.h2_failed(idx, kind);
         let c = self.conns[idx].as_ref().expect("a live connection");
         let latency = (kind != ErrorKind::Interrupted)
             .then(|| micros(now.saturating_duration_since(c.sent_at)));

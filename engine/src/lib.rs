@@ -38,6 +38,8 @@
 //! - [`capture`], [`cookies`]: what a flow step reads from a response, and
 //!   a flow VU's cookie jar.
 //! - [`timer`]: the hashed wheel for connect/request timeouts and think time.
+//! - [`wait`]: how a worker waits for its sockets (a 10 µs spin after a
+//!   busy turn, so a server on loopback is not paying to wake it).
 //! - [`stats`]: per-endpoint counts and HDR histograms a worker records;
 //!   [`server_timing`]: the `Server-Timing` parser and per-metric histograms.
 //! - [`worker`]: one pinned thread per core, a `mio::Poll` and its
@@ -88,7 +90,7 @@ pub mod url;
 pub use load::protocol::h1::framing;
 pub use load::{
     budget, capture, clock, conn, cookies, counters, data, flow, open, protocol, request, template,
-    timer, tls, transport, vu, worker,
+    timer, tls, transport, vu, wait, worker,
 };
 pub use measure::{
     aggregator, autoscale, h2_stats, live, merge, samples, scaler, server_timing, stats, summary,

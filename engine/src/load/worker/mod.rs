@@ -412,7 +412,7 @@ impl Worker {
                 // req/s, corrected p50 0.5 ms above measured).
                 timeout = timeout.min(t);
             }
-            if let Err(e) = crate::load::wait::poll(&mut self.poll, &mut events, timeout)
+            if let Err(e) = crate::wait::poll(&mut self.poll, &mut events, timeout)
                 && e.kind() != io::ErrorKind::Interrupted
             {
                 self.log(format!("worker {}: poll failed: {e}; stopping", self.id));

@@ -16,13 +16,16 @@
 //! which nginx was slower per request with Userflux (13.7 vs 11.7 µs), so
 //! its requests/s were 0.90–0.95× wrk's. Sleeping costs the generator too
 //! (a context switch and its own halt and wake-up): polling on for 10 µs
-//! after a busy turn cut the sleeps to 0.013 a request and made both sides
-//! cheaper, nginx 12.10 → 10.36 µs a request and Userflux 111,407 →
+//! after a busy turn cut the sleeps to 0.013 a request and, on the busy
+//! shared host, made both sides cheaper, nginx 12.10 → 10.36 µs a request
+//! and Userflux 111,407 →
 //! 127,256 requests per CPU-second (medians of 4 alternating rounds, an
 //! `epoll_wait` shim before the change was built). Built, against wrk
-//! (`benches/https-nginx.sh 6 4 64 BEFORE AFTER`, medians): 0.975× its
-//! requests/s and 1.148× per CPU-second before, 1.115× and 1.248× after;
-//! see docs/performance.md.
+//! (`benches/https-nginx.sh 6 4 64 BEFORE AFTER`, medians of four runs'
+//! per-round ratios): 0.69–1.04× its requests/s before, 0.99–1.14× after.
+//! Where nginx is saturated the spin turns the engine's idle time into CPU
+//! time, so its lead over wrk per CPU-second shrinks there (0.99–1.25× in
+//! such rounds); see docs/performance.md.
 //!
 //! The spin is bounded: only after a poll that returned events (a worker
 //! waiting on its timers alone, or idle, sleeps at once), only when the
@@ -30,10 +33,10 @@
 //! timeout, so timers and sends are not delayed by it. And it stops where
 //! it does not pay: after [`MISSES`] spins in a row that found nothing a
 //! worker sleeps at once, until a sleep ends within [`SPIN`] of starting
-//! (events come that close together again). Without that, an open-model
-//! run at 2,000 requests/s against nginx spent 0.4 s more CPU in 4 s (every
-//! wake-up, a send's alarm or a response, was followed by a spin that
-//! found nothing).
+//! (events come that close together again). Without that, one connection
+//! against nginx (a response every ~200 µs) made 40 `epoll_wait`s a
+//! request, spinning after every response; with it about 1, as before
+//! (`perf stat -e syscalls:sys_enter_epoll_wait`).
 
 use mio::{Events, Poll};
 use std::io;

@@ -1,4 +1,4 @@
-//! The Userflux engine: a thread-per-core HTTP/1.1 load generator, and the
+//! The Userflux engine: a thread-per-core HTTP/1.1, HTTP/2 and gRPC load generator, and the
 //! run contract (config, status, summary) that the other tools share.
 //!
 //! # Layout
@@ -25,25 +25,31 @@
 //!   cursors, VU numbers in use), shared by the workers; the plan stays immutable.
 //! - [`request`]: requests rendered once (or per send from a template).
 //! - [`protocol`]: the wire protocol as a sans-IO session (bytes in,
-//!   completed responses out; the seam HTTP/2 plugs into); `protocol::h1`
-//!   is HTTP/1.1, its [`framing`] the incremental response framing
-//!   (httparse for the head, our own body framing).
+//!   completed responses out); `protocol::h1` is HTTP/1.1, its [`framing`]
+//!   the incremental response framing (httparse for the head, our own body
+//!   framing); `protocol::h2` HTTP/2 (frames, HPACK, streams, flow
+//!   control); `load::grpc` gRPC calls on top of it (`.proto` compiled at
+//!   prepare, messages from JSON templates, statuses).
 //! - [`transport`]: plain TCP or TLS over one mio socket, one enum decided
 //!   per connection.
 //! - [`conn`]: one connection (a VU) doing its own I/O over its transport
 //!   and session, returning what happened; [`flow`]: a flow VU's
-//!   iteration (captures, cookies, its end) and failure pacing.
+//!   iteration (captures, cookies, its end) and failure pacing; [`link`]:
+//!   an HTTP/2 connection shared by VUs, each VU a stream slot.
 //! - [`template`], [`data`]: `{{ }}` templates parsed at load and rendered
 //!   into a connection's buffer; data sets loaded once, shared read-only.
 //! - [`capture`], [`cookies`]: what a flow step reads from a response, and
 //!   a flow VU's cookie jar.
 //! - [`timer`]: the hashed wheel for connect/request timeouts and think time.
+//! - [`wait`]: how a worker waits for its sockets (a 10 µs spin after a
+//!   busy turn, so a server on loopback is not paying to wake it).
 //! - [`stats`]: per-endpoint counts and HDR histograms a worker records;
 //!   [`server_timing`]: the `Server-Timing` parser and per-metric histograms.
 //! - [`worker`]: one pinned thread per core, a `mio::Poll` and its
 //!   connections: the loop, the VU pool (`pool`), the policy over each
 //!   connection's outcomes (`drive`: record, think, back off, next request)
-//!   and the one place a request is recorded (`record`).
+//!   and the one place a request is recorded (`record`); `h2` the same
+//!   policy for VUs on HTTP/2 links (attach, stream slots, GOAWAY retries).
 //! - [`aggregator`]: merges worker reports into the timeline and totals,
 //!   refreshes `status.json` and the progress line.
 //! - [`thresholds`]: k6's grammar (`grammar`, `spec`) and judging (`eval`).
@@ -88,7 +94,7 @@ pub mod url;
 pub use load::protocol::h1::framing;
 pub use load::{
     budget, capture, clock, conn, cookies, counters, data, flow, link, open, protocol, request,
-    template, timer, tls, transport, vu, worker,
+    template, timer, tls, transport, vu, wait, worker,
 };
 pub use measure::{
     aggregator, autoscale, h2_stats, live, merge, samples, scaler, server_timing, stats, summary,

@@ -2,7 +2,8 @@
 //! (their loop, VU pool and policy), each connection and its I/O, its
 //! transport (plain or TLS) and protocol session (HTTP/1.1 framing), flows,
 //! the open-model schedule, timers, requests (rendered and templated), data
-//! sets, captures and cookies, TLS configuration.
+//! sets, captures and cookies, TLS configuration, and how a worker waits
+//! for its sockets (`wait`: a short spin before it sleeps).
 
 pub mod budget;
 pub mod capture;
@@ -22,4 +23,5 @@ pub mod timer;
 pub mod tls;
 pub mod transport;
 pub mod vu;
+pub mod wait;
 pub mod worker;

@@ -339,6 +339,7 @@ impl Worker {
         let mut last_total = u32::MAX;
         self.preallocate(Instant::now());
         let mut load = Load::new(Instant::now());
+        let mut waiter = crate::wait::Waiter::default();
         loop {
             let now = Instant::now();
             while let Ok(msg) = self.control.try_recv() {
@@ -436,7 +437,7 @@ impl Worker {
                 // req/s, corrected p50 0.5 ms above measured).
                 timeout = timeout.min(t);
             }
-            if let Err(e) = self.poll.poll(&mut events, Some(timeout))
+            if let Err(e) = waiter.poll(&mut self.poll, &mut events, timeout)
                 && e.kind() != io::ErrorKind::Interrupted
             {
                 self.log(format!("worker {}: poll failed: {e}; stopping", self.id));

@@ -33,6 +33,8 @@ pub struct Row {
     pub checks: Vec<(String, Check)>,
     /// A flow step's captures: (value number in its flow's `vars`, selector).
     pub captures: Vec<(usize, Selector)>,
+    /// A unit's gRPC call (its `grpc`), compiled from its `.proto` files.
+    pub grpc: Option<super::grpc::GrpcRow>,
 }
 
 /// A config's compiled form.
@@ -332,12 +334,17 @@ fn request(
             Err(e) => bad_checks.push((name.clone(), e)),
         }
     }
+    let grpc = ep.grpc.as_ref().and_then(|g| {
+        super::grpc::conflicts(at, ep, out);
+        super::grpc::compile(c, at, g, &scope, out)
+    });
     let row = Row {
         path,
         headers,
         body,
         checks,
         captures: Vec::new(),
+        grpc,
     };
     (row, bad_checks)
 }

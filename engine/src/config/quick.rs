@@ -188,6 +188,7 @@ impl Quick {
                 checks: BTreeMap::new(),
                 http: None,
                 streams: None,
+                grpc: None,
             }],
             http: self.http,
             streams: self.streams,

@@ -146,6 +146,7 @@ impl Flow {
             checks: BTreeMap::new(),
             http: self.http,
             streams: self.streams,
+            grpc: None,
         }
     }
 
@@ -188,6 +189,8 @@ impl Step {
             // a step's connection is its flow's VU's
             http: flow.http,
             streams: flow.streams,
+            // (a step has no `grpc`: an unknown field there)
+            grpc: None,
         }
     }
 }

@@ -378,6 +378,16 @@ pub fn thresholds(c: &Config) -> (Vec<Threshold>, Vec<Problem>) {
             ));
             continue;
         }
+        // Likewise a gRPC latency threshold without a gRPC endpoint.
+        if key.trim_start().starts_with("grpc_req_duration")
+            && rows.iter().all(|r| r.grpc.is_none())
+        {
+            errors.push(Problem::new(
+                format!("thresholds.{key}"),
+                "this config has no gRPC endpoint (an endpoint with `grpc`), so grpc_req_duration would judge nothing",
+            ));
+            continue;
+        }
         // An empty list is k6's way to report a metric without judging
         // it: the key must still make sense.
         if specs.is_empty()

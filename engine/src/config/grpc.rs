@@ -74,6 +74,29 @@ pub struct GrpcRow {
     pub headers: RequestHeaders,
 }
 
+/// Makes each `grpc`'s relative `proto` files and `import_paths` absolute
+/// (from the config's directory), as data files are: the resolved config a
+/// run records then compiles wherever it is read (`merge` reads it from a
+/// shard's run directory).
+pub fn absolute_paths(c: &mut Config) {
+    let Some(dir) = c.base_dir.clone() else {
+        return;
+    };
+    let fix = |p: &mut String| {
+        if !std::path::Path::new(p.as_str()).is_absolute() {
+            *p = dir.join(&*p).display().to_string();
+        }
+    };
+    for g in c.endpoints.iter_mut().filter_map(|e| e.grpc.as_mut()) {
+        match &mut g.proto {
+            Some(Protos::One(f)) => fix(f),
+            Some(Protos::Many(v)) => v.iter_mut().for_each(fix),
+            None => {}
+        }
+        g.import_paths.iter_mut().for_each(fix);
+    }
+}
+
 /// The problems of a `grpc` unit's other fields (at `at`): what the call
 /// decides itself (method, path, body, headers, HTTP/1.1).
 pub fn conflicts(at: &str, ep: &Endpoint, out: &mut Vec<Problem>) {

@@ -114,14 +114,14 @@ impl GrpcArgs {
                 .display()
                 .to_string()
         };
-        let message = match &self.data {
-            None => None,
-            // an object as written; a template (or anything else) as text
-            Some(d) => Some(match serde_json::from_str::<serde_json::Value>(d) {
-                Ok(v @ serde_json::Value::Object(_)) => v,
-                _ => serde_json::Value::String(d.clone()),
-            }),
-        };
+        // an object as written; a template (or anything else) as text
+        let message =
+            self.data
+                .as_ref()
+                .map(|d| match serde_json::from_str::<serde_json::Value>(d) {
+                    Ok(v @ serde_json::Value::Object(_)) => v,
+                    _ => serde_json::Value::String(d.clone()),
+                });
         let mut metadata = BTreeMap::new();
         for (k, v) in &self.metadata {
             if metadata.insert(k.clone(), v.clone()).is_some() {

@@ -370,3 +370,97 @@ fn malformed_answers_are_grpc_errors_and_the_run_ends_on_time() {
         assert!(e["grpc_status"].get("OK").is_none(), "{name}: {e}");
     }
 }
+
+/// A running `userflux-services` (the demo's gRPC services, tonic), killed
+/// on drop.
+struct Services {
+    child: Child,
+    addr: String,
+}
+
+impl Services {
+    fn start(config: &str, dir: &Path) -> Services {
+        let file = dir.join("services.json");
+        std::fs::write(&file, config).unwrap();
+        let mut child = Command::new(userflux::bin("userflux-services"))
+            .args(["--listen", "127.0.0.1:0", "--config"])
+            .arg(file)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("spawn userflux-services");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let addr = line
+            .trim()
+            .strip_prefix("listening on ")
+            .unwrap_or_else(|| panic!("unexpected output {line:?}"))
+            .to_string();
+        Services { child, addr }
+    }
+}
+
+impl Drop for Services {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Against the demo's own services (a tonic server) and run as two local
+/// shards: the merged summary's `grpc_status` adds the shards' codes, a
+/// service with errors answers UNAVAILABLE, counted as `grpc` errors.
+#[test]
+fn demo_services_in_two_shards_merge_their_statuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let services = Services::start(
+        r#"{"services": {"users": {"latency": "1ms"}, "catalog": {"error_rate": 1.0}}}"#,
+        dir.path(),
+    );
+    let protos = repo().join("gateway/proto");
+    let json = format!(
+        r#"{{"target": "http://{}", "duration": "2s", "streams": 4,
+            "stages": [{{"duration": "2s", "target": 8}}],
+            "endpoints": [
+              {{"name": "user", "grpc": {{"proto": "{p}/users.proto",
+                  "method": "userflux.demo.users.Users/GetUser", "message": "{{\"id\": {{{{seq}}}}}}"}},
+                "checks": {{"named": {{"json": "/name", "exists": true}}}}}},
+              {{"name": "product", "grpc": {{"proto": "{p}/catalog.proto",
+                  "method": "userflux.demo.catalog.Catalog/GetProduct", "message": {{"id": 7}}}}}}]}}"#,
+        services.addr,
+        p = protos.display()
+    );
+    let file = dir.path().join("config.json");
+    std::fs::write(&file, json).unwrap();
+    let runs = dir.path().join("runs");
+    let out = output_within(
+        engine()
+            .args(["run", "-q", "--shards", "2", "--config"])
+            .arg(&file)
+            .arg("--runs-dir")
+            .arg(&runs),
+        Duration::from_secs(120),
+    );
+    userflux::assert_ok(&out);
+    let summary = read_json(&userflux::only_run(&runs).join("summary.json"));
+    let user = &summary["endpoints"]["user"];
+    let n = count(&user["requests"]);
+    assert!(n > 0, "{user}");
+    assert_eq!(user["grpc_status"], serde_json::json!({"OK": n}), "{user}");
+    assert_eq!(count(&user["checks"]["named"]["passes"]), n, "{user}");
+    let product = &summary["endpoints"]["product"];
+    let m = count(&product["requests"]);
+    assert!(m > 0, "{product}");
+    assert_eq!(
+        product["grpc_status"],
+        serde_json::json!({"UNAVAILABLE": m}),
+        "{product}"
+    );
+    assert_eq!(count(&product["error_kinds"]["grpc"]), m, "{product}");
+    assert_eq!(
+        summary["totals"]["grpc_status"],
+        serde_json::json!({"OK": n, "UNAVAILABLE": m})
+    );
+}

@@ -9,6 +9,7 @@
 //! Needs the analytics venv (`make setup`, grpcio in its dev extras); the
 //! Python-server tests say so and pass without it, as the report tests do.
 
+use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -463,4 +464,44 @@ fn demo_services_in_two_shards_merge_their_statuses() {
         summary["totals"]["grpc_status"],
         serde_json::json!({"OK": n, "UNAVAILABLE": m})
     );
+}
+
+/// A message templated from a data set: each row's values reach the
+/// server, rows taken in turn (the message's data sets are the row's).
+#[test]
+fn data_set_values_reach_the_server() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = PyServer::start(dir.path()) else {
+        return;
+    };
+    std::fs::write(
+        dir.path().join("users.csv"),
+        "name,id\nann,11\nbob,22\ncat,33\n",
+    )
+    .unwrap();
+    let json = format!(
+        r#"{{"target": "http://127.0.0.1:{}", "requests": 30, "duration": "30s",
+            "stages": [{{"duration": "30s", "target": 2}}],
+            "data": {{"users": {{"file": "users.csv"}}}},
+            "endpoints": [{{"name": "say", "grpc": {{"proto": "echo.proto", "method": "echo.Echo/Say",
+              "message": "{{\"text\": \"{{{{data.users.name}}}}\", \"user\": {{\"id\": {{{{data.users.id}}}}}}}}"}}}}]}}"#,
+        server.port
+    );
+    let (code, summary) = run_config(dir.path(), &json);
+    assert_eq!(code, Some(0));
+    assert_eq!(count(&summary["endpoints"]["say"]["grpc_status"]["OK"]), 30);
+    let mut seen = BTreeMap::new();
+    for s in server.recorded() {
+        let r = &s["request"];
+        let key = (
+            r["text"].as_str().unwrap().to_string(),
+            r["user"]["id"].as_i64().unwrap(),
+        );
+        *seen.entry(key).or_insert(0) += 1;
+    }
+    let want: BTreeMap<(String, i64), i32> = [("ann", 11), ("bob", 22), ("cat", 33)]
+        .into_iter()
+        .map(|(n, i)| ((n.to_string(), i), 10))
+        .collect();
+    assert_eq!(seen, want);
 }

@@ -3,8 +3,9 @@
 //! it decoded, and a raw h2c server here that answers malformed gRPC.
 //! Exact counts, statuses per code, templated fields reaching the server,
 //! deadlines exceeded counted, malformed answers counted as `grpc` errors
-//! with the run ending on time, thresholds on `grpc_req_duration`, and the
-//! `grpc` quick form.
+//! with the run ending on time, thresholds on `grpc_req_duration`, a flow
+//! of gRPC steps carrying a captured reply field, the demo services in two
+//! shards, and the `grpc` quick form.
 //!
 //! Needs the analytics venv (`make setup`, grpcio in its dev extras); the
 //! Python-server tests say so and pass without it, as the report tests do.
@@ -504,4 +505,46 @@ fn data_set_values_reach_the_server() {
         .map(|(n, i)| ((n.to_string(), i), 10))
         .collect();
     assert_eq!(seen, want);
+}
+
+/// A flow of gRPC steps: the first reply's field, captured, is sent in the
+/// second call's message (the decoded reply as JSON for captures).
+#[test]
+fn a_flow_carries_a_captured_reply_field_into_the_next_call() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = PyServer::start(dir.path()) else {
+        return;
+    };
+    let json = format!(
+        r#"{{"target": "http://127.0.0.1:{}", "http": "2", "requests": 40, "duration": "30s",
+            "stages": [{{"duration": "30s", "target": 2}}],
+            "flows": [{{"name": "f", "steps": [
+              {{"name": "first", "grpc": {{"proto": "echo.proto", "method": "echo.Echo/Say",
+                  "message": "{{\"text\": \"a{{{{seq}}}}\"}}"}},
+                "capture": {{"said": {{"json": "/echo/text"}}, "seen": {{"json": "/seen"}}}}}},
+              {{"name": "second", "grpc": {{"proto": "echo.proto", "method": "echo.Echo/Say",
+                  "message": "{{\"text\": \"got {{{{vars.said}}}} after {{{{vars.seen}}}}\"}}"}}}}]}}]}}"#,
+        server.port
+    );
+    let (code, summary) = run_config(dir.path(), &json);
+    assert_eq!(code, Some(0));
+    let e = &summary["endpoints"];
+    assert_eq!(count(&e["f.first"]["grpc_status"]["OK"]), 20, "{e}");
+    assert_eq!(count(&e["f.second"]["grpc_status"]["OK"]), 20, "{e}");
+    assert_eq!(count(&summary["totals"]["errors"]), 0, "{summary}");
+    let texts: Vec<String> = server
+        .recorded()
+        .iter()
+        .map(|s| s["request"]["text"].as_str().unwrap().to_string())
+        .collect();
+    let firsts: Vec<&String> = texts.iter().filter(|t| t.starts_with('a')).collect();
+    let seconds: Vec<&String> = texts.iter().filter(|t| t.starts_with("got ")).collect();
+    assert_eq!((firsts.len(), seconds.len()), (20, 20), "{texts:?}");
+    // each second call names a first call's text and the server's count then
+    for s in seconds {
+        let (said, seen) = s["got ".len()..].split_once(" after ").unwrap();
+        assert!(firsts.iter().any(|f| f.as_str() == said), "{s}");
+        let seen: usize = seen.parse().unwrap();
+        assert!(seen >= 1 && seen <= texts.len(), "{s}");
+    }
 }

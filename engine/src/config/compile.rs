@@ -178,6 +178,13 @@ pub fn compile(c: &Config) -> (Compiled, Problems) {
                 Some((&before, &all)),
                 out,
             );
+            // a VU's connection carries every step of its flow
+            if s.grpc.is_some() && c.http_of(&f.as_unit()) != super::HttpVersion::Http2 {
+                out.push(Problem::new(
+                    format!("{sat}.grpc"),
+                    "a gRPC step runs over HTTP/2, and a flow's steps share their VU's connection: give the flow (or the top level) \"http\": \"2\"",
+                ));
+            }
             for (name, sel) in &s.capture {
                 if name.is_empty()
                     || !name

@@ -8,8 +8,8 @@
 //! and line.
 //!
 //! What is not there yet is refused, never ignored: server reflection,
-//! streaming methods, templated metadata, and `grpc` on flow steps (an
-//! unknown field there).
+//! streaming methods, templated metadata. A flow with a gRPC step must
+//! speak HTTP/2 (its VUs' connections carry every step).
 
 use super::{Config, Endpoint, HttpVersion, Method, Problem};
 use crate::duration::Dur;
@@ -87,7 +87,10 @@ pub fn absolute_paths(c: &mut Config) {
             *p = dir.join(&*p).display().to_string();
         }
     };
-    for g in c.endpoints.iter_mut().filter_map(|e| e.grpc.as_mut()) {
+    let steps = c.flows.iter_mut().flat_map(|f| f.steps.iter_mut());
+    let specs = (c.endpoints.iter_mut().filter_map(|e| e.grpc.as_mut()))
+        .chain(steps.filter_map(|s| s.grpc.as_mut()));
+    for g in specs {
         match &mut g.proto {
             Some(Protos::One(f)) => fix(f),
             Some(Protos::Many(v)) => v.iter_mut().for_each(fix),
@@ -119,7 +122,8 @@ pub fn conflicts(at: &str, ep: &Endpoint, out: &mut Vec<Problem>) {
     if !ep.headers.is_empty() {
         bad("headers", "a grpc call's header fields are grpc.metadata");
     }
-    if ep.http == Some(HttpVersion::Http1) {
+    // (a step's `http` is its flow's: checked with the flow)
+    if ep.http == Some(HttpVersion::Http1) && !at.contains(".steps[") {
         bad(
             "http",
             "gRPC runs over HTTP/2; leave http out or give \"2\"",
@@ -406,18 +410,22 @@ mod tests {
             e.contains("endpoints[0].grpc.stream: unknown field `stream`"),
             "{e}"
         );
-        // a flow step has no grpc yet: refused as an unknown field
-        let e = Config::from_json(
-            r#"{"target": "http://127.0.0.1:1", "duration": "1s",
-                "flows": [{"name": "f", "rate": 1, "steps": [
-                  {"name": "s", "grpc": {"proto": "echo.proto", "method": "echo.Echo/Say"}}]}]}"#,
-        )
-        .unwrap_err()
-        .to_string();
-        assert!(
-            e.contains("flows[0].steps[0].grpc: unknown field `grpc`"),
-            "{e}"
+        // a flow's gRPC steps need the flow to speak HTTP/2
+        let flow = |http: &str| {
+            let json = format!(
+                r#"{{"target": "http://127.0.0.1:1", "duration": "1s", {http}
+                    "flows": [{{"name": "f", "rate": 1, "steps": [{{"name": "s",
+                      "grpc": {{"proto": "echo.proto", "method": "echo.Echo/Say"}}}}]}}]}}"#
+            );
+            let (mut c, _) = Config::parse_migrating(&json).unwrap();
+            c.base_dir = Some(dir.path().to_path_buf());
+            c.resolve().err().map(|e| e.problems).unwrap_or_default()
+        };
+        has(
+            &flow(""),
+            "flows[0].steps[0].grpc: a gRPC step runs over HTTP/2",
         );
+        assert_eq!(flow(r#""http": "2","#), Vec::<String>::new());
     }
 
     /// The plan runs a grpc row as the call: POST to the method's path over

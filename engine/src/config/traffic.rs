@@ -120,6 +120,10 @@ pub struct Step {
     /// Named assertions on the step's response (as an endpoint's).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub checks: BTreeMap<String, crate::capture::CheckSpec>,
+    /// A unary gRPC call instead of an HTTP request (as an endpoint's; the
+    /// flow must speak HTTP/2, see docs/config.md, "gRPC").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<super::grpc::GrpcSpec>,
 }
 
 impl Flow {
@@ -189,8 +193,7 @@ impl Step {
             // a step's connection is its flow's VU's
             http: flow.http,
             streams: flow.streams,
-            // (a step has no `grpc`: an unknown field there)
-            grpc: None,
+            grpc: self.grpc.clone(),
         }
     }
 }

@@ -98,7 +98,8 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
         let dynamic = row.path.as_ref().is_some_and(Template::is_dynamic)
             || row.headers.iter().any(|(_, t)| t.is_dynamic())
             || row.body.as_ref().is_some_and(Template::is_dynamic);
-        let template = (dynamic || cookies).then(|| {
+        // (a gRPC call's head is fixed: no cookies, see docs/config.md)
+        let template = ((dynamic || cookies) && row.grpc.is_none()).then(|| {
             RequestTemplate::new(
                 ep.method,
                 url,

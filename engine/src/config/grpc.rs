@@ -319,6 +319,11 @@ mod tests {
             "syntax = \"proto3\";\npackage b;\nmessage M {\n  strin x = 1;\n}\n",
         )
         .unwrap();
+        std::fs::write(
+            dir.path().join("imp.proto"),
+            "syntax = \"proto3\";\nimport \"zero\";\n",
+        )
+        .unwrap();
         let ok = r#""grpc": {"proto": "echo.proto", "method": "echo.Echo/Say",
                     "message": "{\"text\": \"{{seq}}\", \"user\": {\"id\": {{vu}}}}",
                     "metadata": {"x-k": "v"}, "deadline": "2s"}"#;
@@ -331,6 +336,15 @@ mod tests {
             (
                 r#""grpc": {"proto": "nope.proto", "method": "b.S/M"}"#,
                 "endpoints[0].grpc.proto: /|nope.proto: not found",
+            ),
+            // a device or a FIFO is refused, never read (it may never end)
+            (
+                r#""grpc": {"proto": "/dev/zero", "method": "b.S/M"}"#,
+                "endpoints[0].grpc.proto: |/dev/zero: is a device, not a regular file",
+            ),
+            (
+                r#""grpc": {"proto": "imp.proto", "import_paths": ["/dev"], "method": "b.S/M"}"#,
+                "endpoints[0].grpc.proto: |/dev/zero: is a device, not a regular file",
             ),
             (
                 r#""grpc": {"proto": ["echo.proto"], "method": "echo.Echo/Shout"}"#,

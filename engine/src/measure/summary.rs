@@ -185,7 +185,7 @@ pub struct Stats {
     pub status_codes: BTreeMap<String, u64>,
     /// Count per error kind (`connect`, `timeout`, `read`, `write`,
     /// `parse`, `tls`, `status`, `interrupted`, `capture`, `h2_reset`,
-    /// `h2_goaway`, `protocol`), only the kinds that occurred.
+    /// `h2_goaway`, `protocol`, `grpc`), only the kinds that occurred.
     pub error_kinds: BTreeMap<String, u64>,
     /// VUs at the end of the load phase.
     pub vus: u32,

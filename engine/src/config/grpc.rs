@@ -254,6 +254,20 @@ pub fn compile(
             return None;
         }
     };
+    // the engine's own bound on a call must not end it before the server
+    // can answer DEADLINE_EXCEEDED (it would count as `timeout` instead)
+    if let Some(d) = spec.deadline
+        && d.0 >= c.timeouts.request.0
+    {
+        bad(
+            "deadline",
+            format!(
+                "{d} is not below timeouts.request ({}): the engine would time the call out first; raise timeouts.request",
+                c.timeouts.request
+            ),
+        );
+        return None;
+    }
     let headers = match RequestHeaders::new(
         &method.path,
         spec.deadline.map(|d| d.0),
@@ -385,6 +399,10 @@ mod tests {
             (
                 r#""grpc": {"proto": "echo.proto", "method": "echo.Echo/Say", "deadline": "0s"}"#,
                 "endpoints[0].grpc.deadline",
+            ),
+            (
+                r#""grpc": {"proto": "echo.proto", "method": "echo.Echo/Say", "deadline": "30s"}"#,
+                "endpoints[0].grpc.deadline: 30s is not below timeouts.request (30s)",
             ),
             (
                 r#""path": "/x", "grpc": {"proto": "echo.proto", "method": "echo.Echo/Say"}"#,

@@ -403,6 +403,8 @@ fn quick_error(msg: &str, args: &RunArgs) -> ExitCode {
             } else {
                 line.to_string()
             };
+            // (the grpc quick form's deadline error names the field)
+            let line = line.replace("raise timeouts.request", "raise --timeout");
             match line.split_once(": ") {
                 Some((path, why)) => match typed_flag(path, args) {
                     Some(flag) => format!("{flag}: {why}"),

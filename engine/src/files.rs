@@ -112,11 +112,58 @@ pub fn absolute_names(config: &mut serde_json::Value, base: &Path) {
             }
         }
     }
+    // gRPC: the .proto files and import paths of endpoints and flow steps
+    let mut units: Vec<&mut serde_json::Value> = Vec::new();
+    for (k, v) in config.as_object_mut().into_iter().flatten() {
+        match (k.as_str(), v) {
+            ("endpoints", serde_json::Value::Array(eps)) => units.extend(eps.iter_mut()),
+            ("flows", serde_json::Value::Array(flows)) => {
+                for f in flows {
+                    if let Some(serde_json::Value::Array(steps)) = f.get_mut("steps") {
+                        units.extend(steps.iter_mut());
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    for u in units {
+        let Some(g) = u.get_mut("grpc").and_then(|g| g.as_object_mut()) else {
+            continue;
+        };
+        for k in ["proto", "import_paths"] {
+            match g.get_mut(k) {
+                Some(serde_json::Value::Array(files)) => files.iter_mut().for_each(absolute),
+                Some(file) => absolute(file),
+                None => {}
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A config sent elsewhere (daemon, shard) keeps finding its .proto files.
+    #[test]
+    fn grpc_files_are_made_absolute() {
+        let mut v: serde_json::Value = serde_json::from_str(
+            r#"{"endpoints": [{"name": "a", "grpc": {"proto": "a.proto", "import_paths": ["inc", "/abs"]}}],
+                "flows": [{"name": "f", "steps": [{"name": "s", "grpc": {"proto": ["b.proto", "/c.proto"]}}]}]}"#,
+        )
+        .unwrap();
+        absolute_names(&mut v, Path::new("/base"));
+        assert_eq!(v["endpoints"][0]["grpc"]["proto"], "/base/a.proto");
+        assert_eq!(
+            v["endpoints"][0]["grpc"]["import_paths"],
+            serde_json::json!(["/base/inc", "/abs"])
+        );
+        assert_eq!(
+            v["flows"][0]["steps"][0]["grpc"]["proto"],
+            serde_json::json!(["/base/b.proto", "/c.proto"])
+        );
+    }
 
     #[test]
     fn only_regular_files_are_read_and_only_up_to_the_cap() {

@@ -11,6 +11,7 @@
 //! whose run completed exits 0 whatever its thresholds, and prints its
 //! results framed on stdout (see `userflux_engine::cluster`).
 
+mod grpc_cmd;
 mod local_shards;
 mod search_cmd;
 
@@ -37,7 +38,7 @@ use userflux_engine::summary::RunState;
 #[command(
     name = "userflux-engine",
     version,
-    about = "Thread-per-core HTTP/1.1 load generator"
+    about = "Thread-per-core HTTP/1.1, HTTP/2 and gRPC load generator"
 )]
 struct Cli {
     #[command(subcommand)]
@@ -51,6 +52,9 @@ enum Command {
     /// Capacity search: the highest rate within the SLO, by open-model
     /// trials (`search URL --threshold 'http_req_duration: p(99)<50'`).
     Search(Box<search_cmd::SearchArgs>),
+    /// Load a unary gRPC method (ghz's vocabulary): `grpc HOST:PORT
+    /// pkg.Service/Method --proto x.proto -d '{"id": {{seq}}}' -c 8 --streams 16 -z 10s`.
+    Grpc(Box<grpc_cmd::GrpcArgs>),
     /// Check a config file and print it resolved (defaults filled), or the errors.
     Validate {
         /// The config file (JSON).
@@ -199,6 +203,9 @@ struct RunArgs {
     /// Print summary.json on stdout (the human summary goes to stderr).
     #[arg(long)]
     json: bool,
+    /// `grpc`'s call (set by `userflux-engine grpc`, not a flag of `run`).
+    #[arg(skip)]
+    grpc: Option<userflux_engine::config::grpc::GrpcSpec>,
 }
 
 impl RunArgs {
@@ -231,6 +238,7 @@ impl RunArgs {
             None
         };
         q.streams = self.streams;
+        q.grpc.clone_from(&self.grpc);
         let file = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string());
         if self.insecure || self.cacert.is_some() || self.cert.is_some() {
             q.tls = Some(userflux_engine::tls::TlsSpec {
@@ -289,6 +297,10 @@ fn main() -> ExitCode {
             Err(e) => config_error(&e.to_string()),
         },
         Command::Run(args) => run(*args),
+        Command::Grpc(args) => match args.into_run() {
+            Ok(run_args) => run(run_args),
+            Err(e) => usage_error(&e),
+        },
         Command::Search(args) => search_cmd::run(*args),
         Command::Schema { name } => {
             let schema = userflux_engine::schema::by_name(&name).expect("clap checked the name");
@@ -356,6 +368,18 @@ fn typed_flag(path: &str, args: &RunArgs) -> Option<String> {
         "tls.client_cert" => "--cert",
         "tls.client_key" => "--key",
         "samples.rate" => "--sample-rate",
+        "endpoints[0].grpc.proto" => "--proto",
+        "endpoints[0].grpc.method" => "pkg.Service/Method",
+        "endpoints[0].grpc.deadline" => "--deadline",
+        "endpoints[0].grpc" => "HOST:PORT",
+        "endpoints[0].grpc.message" => "-d",
+        p if p.starts_with("endpoints[0].grpc.message.") => {
+            // the field inside the message stays named
+            return Some(format!("-d: {}", &p["endpoints[0].grpc.message.".len()..]));
+        }
+        p if p.starts_with("endpoints[0].grpc.metadata") => "--metadata",
+        p if p.starts_with("endpoints[0].grpc.import_paths") => "--import-paths",
+        p if p.starts_with("endpoints[0].grpc.proto[") => "--proto",
         "http" if args.http1_1 => "--http1.1",
         "http" => "--http2",
         "streams" => "--streams",
@@ -379,6 +403,8 @@ fn quick_error(msg: &str, args: &RunArgs) -> ExitCode {
             } else {
                 line.to_string()
             };
+            // (the grpc quick form's deadline error names the field)
+            let line = line.replace("raise timeouts.request", "raise --timeout");
             match line.split_once(": ") {
                 Some((path, why)) => match typed_flag(path, args) {
                     Some(flag) => format!("{flag}: {why}"),

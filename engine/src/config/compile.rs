@@ -33,6 +33,8 @@ pub struct Row {
     pub checks: Vec<(String, Check)>,
     /// A flow step's captures: (value number in its flow's `vars`, selector).
     pub captures: Vec<(usize, Selector)>,
+    /// A unit's gRPC call (its `grpc`), compiled from its `.proto` files.
+    pub grpc: Option<super::grpc::GrpcRow>,
 }
 
 /// A config's compiled form.
@@ -176,6 +178,13 @@ pub fn compile(c: &Config) -> (Compiled, Problems) {
                 Some((&before, &all)),
                 out,
             );
+            // a VU's connection carries every step of its flow
+            if s.grpc.is_some() && c.http_of(&f.as_unit()) != super::HttpVersion::Http2 {
+                out.push(Problem::new(
+                    format!("{sat}.grpc"),
+                    "a gRPC step runs over HTTP/2, and a flow's steps share their VU's connection: give the flow (or the top level) \"http\": \"2\"",
+                ));
+            }
             for (name, sel) in &s.capture {
                 if name.is_empty()
                     || !name
@@ -332,12 +341,17 @@ fn request(
             Err(e) => bad_checks.push((name.clone(), e)),
         }
     }
+    let grpc = ep.grpc.as_ref().and_then(|g| {
+        super::grpc::conflicts(at, ep, out);
+        super::grpc::compile(c, at, g, &scope, out)
+    });
     let row = Row {
         path,
         headers,
         body,
         checks,
         captures: Vec::new(),
+        grpc,
     };
     (row, bad_checks)
 }
@@ -368,6 +382,16 @@ pub fn thresholds(c: &Config) -> (Vec<Threshold>, Vec<Problem>) {
             errors.push(Problem::new(
                 format!("thresholds.{key}"),
                 "this config has no checks, so a checks threshold would judge nothing; give an endpoint or a step `checks` (see Checks), or remove it",
+            ));
+            continue;
+        }
+        // Likewise a gRPC latency threshold without a gRPC endpoint.
+        if key.trim_start().starts_with("grpc_req_duration")
+            && rows.iter().all(|r| r.grpc.is_none())
+        {
+            errors.push(Problem::new(
+                format!("thresholds.{key}"),
+                "this config has no gRPC endpoint (an endpoint with `grpc`), so grpc_req_duration would judge nothing",
             ));
             continue;
         }

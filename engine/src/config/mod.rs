@@ -9,7 +9,8 @@
 //! - [`validate`]: every problem with its field path; [`limits`]: the
 //!   bounds; [`compile`]: templates, checks, captures and thresholds,
 //!   compiled once for validation and the plan; [`protocol`]: `http` and
-//!   `streams`, checked together.
+//!   `streams`, checked together; [`grpc`]: a unit's gRPC call, compiled
+//!   from its `.proto` files.
 //!
 //! The config describes what the user wrote; `crate::plan` (what the
 //! workers run) is built from it, and nothing here depends on the plan.
@@ -25,6 +26,7 @@
 
 pub mod autoscale;
 pub mod compile;
+pub mod grpc;
 pub mod json;
 pub mod limits;
 pub mod migrate;

@@ -294,6 +294,10 @@ pub struct Endpoint {
     /// the top-level `streams`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub streams: Option<u32>,
+    /// A unary gRPC call instead of an HTTP request (over HTTP/2; see
+    /// docs/config.md, "gRPC").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<super::grpc::GrpcSpec>,
 }
 
 pub(crate) fn is_true(b: &bool) -> bool {
@@ -466,6 +470,8 @@ impl Config {
                     path: t.join(p),
                     ..t.clone()
                 }),
+                // a grpc call's path is its method's (set by the plan)
+                (None, None, Some(t)) if ep.grpc.is_some() => Ok(t.clone()),
                 _ => Err(format!(
                     "endpoint {} has neither url nor path with a target",
                     ep.name

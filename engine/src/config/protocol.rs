@@ -115,6 +115,10 @@ impl Config {
     /// The `http` a unit (an endpoint, or a flow as [`super::Flow::as_unit`])
     /// speaks: its own, else the top level's, else `"1.1"`.
     pub fn http_of(&self, unit: &Endpoint) -> HttpVersion {
+        // gRPC runs over HTTP/2 only (its own `http: "1.1"` is refused)
+        if unit.grpc.is_some() {
+            return HttpVersion::Http2;
+        }
         unit.http.or(self.http).unwrap_or_default()
     }
 

@@ -1,6 +1,8 @@
 //! The quick form, `userflux-engine run URL -c 64 -d 30s …`, as a wrk or oha
 //! user types it: method, headers, body, a request count, a rate, timeouts,
-//! HTTP/2 and its streams per connection as h2load's `-c N -m M`.
+//! HTTP/2 and its streams per connection as h2load's `-c N -m M`; and
+//! `userflux-engine grpc`'s, ghz's vocabulary, as the same form with a
+//! gRPC call.
 //!
 //! It is sugar for a config with one endpoint named `default`, so a quick
 //! run goes through exactly the path a config file does (validation, plan,
@@ -48,6 +50,9 @@ pub struct Quick {
     /// `--streams M` (with `--http2`): streams per connection, as h2load's
     /// `-m`: `-c N --streams M` is N connections of M streams, N×M VUs.
     pub streams: Option<u32>,
+    /// `userflux-engine grpc`: the endpoint makes this gRPC call (over
+    /// HTTP/2; the URL gives only the server).
+    pub grpc: Option<super::grpc::GrpcSpec>,
 }
 
 impl Quick {
@@ -68,6 +73,7 @@ impl Quick {
             tls: None,
             http: None,
             streams: None,
+            grpc: None,
         }
     }
 
@@ -122,6 +128,7 @@ impl Quick {
         }
         if let Some(m) = self.streams
             && self.http != Some(HttpVersion::Http2)
+            && self.grpc.is_none()
         {
             return Err(ConfigError::one(format!(
                 "--streams {m}: needs --http2 (HTTP/1.1 carries one request at a time per connection)"
@@ -171,7 +178,8 @@ impl Quick {
             endpoints: vec![Endpoint {
                 name: "default".into(),
                 method: self.method,
-                path: Some(String::new()),
+                // a gRPC call's path is its method's
+                path: self.grpc.is_none().then(String::new),
                 url: None,
                 headers,
                 body: self.body.clone(),
@@ -188,6 +196,7 @@ impl Quick {
                 checks: BTreeMap::new(),
                 http: None,
                 streams: None,
+                grpc: self.grpc.clone(),
             }],
             http: self.http,
             streams: self.streams,

@@ -70,6 +70,8 @@ impl Config {
     pub fn resolve(mut self) -> Result<Config, ConfigError> {
         // Data sets first: templates name their columns.
         let mut problems = traffic::load_data(&mut self);
+        // (what a run records, so its config compiles from anywhere: merge)
+        super::grpc::absolute_paths(&mut self);
         let (found, compiled) = self.problems();
         problems.extend(found.iter().map(Problem::to_string));
         if let Some(g) = &self.autoscale {

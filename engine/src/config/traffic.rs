@@ -120,6 +120,10 @@ pub struct Step {
     /// Named assertions on the step's response (as an endpoint's).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub checks: BTreeMap<String, crate::capture::CheckSpec>,
+    /// A unary gRPC call instead of an HTTP request (as an endpoint's; the
+    /// flow must speak HTTP/2, see docs/config.md, "gRPC").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub grpc: Option<super::grpc::GrpcSpec>,
 }
 
 impl Flow {
@@ -146,6 +150,7 @@ impl Flow {
             checks: BTreeMap::new(),
             http: self.http,
             streams: self.streams,
+            grpc: None,
         }
     }
 
@@ -188,6 +193,7 @@ impl Step {
             // a step's connection is its flow's VU's
             http: flow.http,
             streams: flow.streams,
+            grpc: self.grpc.clone(),
         }
     }
 }

@@ -298,6 +298,15 @@ impl Config {
         let ep = &part.ep;
         let at = |f: &str| format!("{}.{f}", part.at);
         match (&ep.path, &ep.url) {
+            // a grpc call's path is its method's (`grpc::conflicts`)
+            (None, None) if ep.grpc.is_some() => {
+                if self.target.is_none() {
+                    bad(
+                        at("grpc"),
+                        "a grpc call needs a top-level target (http://HOST:PORT) or a url".into(),
+                    );
+                }
+            }
             (Some(_), Some(_)) => bad(at("path"), "give either path or url, not both".into()),
             (None, None) => bad(
                 at("path"),

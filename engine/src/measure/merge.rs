@@ -378,6 +378,20 @@ fn endpoint_stats(
     if let Some(h2) = &s.h2 {
         out.h2 = Some(Box::new(h2_stats(dir, name, h2, phases)?));
     }
+    // gRPC calls per status, back from the codes' names
+    if !s.grpc_status.is_empty() {
+        let mut codes = Box::new([0u64; 17]);
+        for (code, n) in &s.grpc_status {
+            let Some(c) = crate::load::grpc::Code::from_name(code) else {
+                return Err(format!(
+                    "{}: endpoints.{name}.grpc_status: unknown gRPC status {code:?}",
+                    dir.display()
+                ));
+            };
+            codes[c as usize] += n;
+        }
+        out.grpc_status = Some(codes);
+    }
     match summary.histograms_status.get(name) {
         Some(by) => {
             let mut b = crate::stats::ByStatus::default();

@@ -54,7 +54,7 @@ pub struct SampleLine {
     pub st: Option<u16>,
     /// Error kind of a failed request (`connect`, `timeout`, `read`,
     /// `write`, `parse`, `tls`, `interrupted`, `capture`, `h2_reset`,
-    /// `h2_goaway`, `protocol`, or `status` with `st` set).
+    /// `h2_goaway`, `protocol`, `grpc`, or `status` with `st` set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub err: Option<String>,
     /// Latency in µs: to the complete response, or to the failure. Absent

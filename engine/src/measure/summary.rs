@@ -185,7 +185,7 @@ pub struct Stats {
     pub status_codes: BTreeMap<String, u64>,
     /// Count per error kind (`connect`, `timeout`, `read`, `write`,
     /// `parse`, `tls`, `status`, `interrupted`, `capture`, `h2_reset`,
-    /// `h2_goaway`, `protocol`), only the kinds that occurred.
+    /// `h2_goaway`, `protocol`, `grpc`), only the kinds that occurred.
     pub error_kinds: BTreeMap<String, u64>,
     /// VUs at the end of the load phase.
     pub vus: u32,
@@ -250,6 +250,12 @@ pub struct Stats {
     /// totals, summed over those endpoints); absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub h2: Option<H2Summary>,
+    /// gRPC calls per `grpc-status`, by the code's name (`OK`,
+    /// `UNAVAILABLE`, `DEADLINE_EXCEEDED`, …), only codes that occurred; for
+    /// an endpoint with `grpc` (in totals, summed over those). A call with
+    /// no readable status (not a valid gRPC answer, a timeout) has none.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub grpc_status: BTreeMap<String, u64>,
 }
 
 /// What an HTTP/2 endpoint's connections reported besides its requests
@@ -631,6 +637,16 @@ impl Stats {
             sending_ms: s.sending_all().as_ref().and_then(Latency::from_hist),
             receiving_ms: s.receiving_all().as_ref().and_then(Latency::from_hist),
             h2: s.h2.as_deref().map(H2Summary::from_stats),
+            grpc_status: s
+                .grpc_status
+                .iter()
+                .flat_map(|g| g.iter().enumerate())
+                .filter(|(_, n)| **n > 0)
+                .map(|(i, n)| {
+                    let code = crate::load::grpc::Code::from_u32(i as u32);
+                    (code.name().to_string(), *n)
+                })
+                .collect(),
         }
     }
 

@@ -11,7 +11,7 @@ use crate::config::compile::{Compiled, compile};
 use crate::config::{
     Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Endpoint, HttpVersion, Method,
 };
-use crate::plan::{EndpointPlan, FlowPlan, Http, OpenPlan, Plan, StepPlan};
+use crate::plan::{EndpointPlan, FlowPlan, GrpcPlan, Http, OpenPlan, Plan, StepPlan};
 use crate::request::{RequestTemplate, render};
 use crate::stats::StatusSet;
 use crate::template::{Expr, Template};
@@ -98,7 +98,8 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
         let dynamic = row.path.as_ref().is_some_and(Template::is_dynamic)
             || row.headers.iter().any(|(_, t)| t.is_dynamic())
             || row.body.as_ref().is_some_and(Template::is_dynamic);
-        let template = (dynamic || cookies).then(|| {
+        // (a gRPC call's head is fixed: no cookies, see docs/config.md)
+        let template = ((dynamic || cookies) && row.grpc.is_none()).then(|| {
             RequestTemplate::new(
                 ep.method,
                 url,
@@ -109,8 +110,14 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
                 row.body.clone(),
             )
         });
+        let grpc_row = row.grpc.as_ref();
         let mut data_sets: Vec<usize> = Vec::new();
-        for t in template.iter().flat_map(RequestTemplate::templates) {
+        let message = grpc_row.map(|g| g.message.templates()).unwrap_or_default();
+        for t in template
+            .iter()
+            .flat_map(RequestTemplate::templates)
+            .chain(message)
+        {
             for e in t.exprs() {
                 if let Expr::Data { set, .. } = e
                     && !data_sets.contains(set)
@@ -136,11 +143,27 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
             captures.clone().any(|s| s.needs_body()) || checks.iter().any(|(_, c)| c.needs_body());
         let quoted = serde_json::to_string(&ep.name).expect("a string serializes");
         let load = unit.as_ref().unwrap_or(ep);
+        // a gRPC call: a POST to its method's path, over HTTP/2
+        let grpc_url;
+        let (url, method, request) = match grpc_row {
+            Some(g) => {
+                grpc_url = HttpUrl {
+                    path: g.method.path.clone(),
+                    ..url.clone()
+                };
+                (&grpc_url, Method::Post, grpc_request(&grpc_url, g))
+            }
+            None => (
+                url,
+                ep.method,
+                render(ep.method, url, &ep.headers, ep.body.as_deref()),
+            ),
+        };
         endpoints.push(EndpointPlan {
             name: ep.name.clone(),
             json_name: quoted[1..quoted.len() - 1].into(),
             addr,
-            request: render(ep.method, url, &ep.headers, ep.body.as_deref()).into_boxed_slice(),
+            request: request.into_boxed_slice(),
             template,
             data_sets: data_sets.into(),
             unit: unit.is_some(),
@@ -148,7 +171,7 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
             checks,
             keep_head,
             keep_body,
-            method: ep.method.as_str(),
+            method: method.as_str(),
             url: url.to_string(),
             host: url.host.clone(),
             path: url.path.clone(),
@@ -192,7 +215,12 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
                 _ => config.streams_of(ep),
             },
             h2: None,
-            grpc: None,
+            grpc: grpc_row.map(|g| {
+                Box::new(GrpcPlan {
+                    method: g.method.clone(),
+                    message: g.message.clone(),
+                })
+            }),
         });
     }
     let mut flows = Vec::with_capacity(config.flows.len());
@@ -317,6 +345,24 @@ pub fn encode_h2(plan: &mut Plan) {
             });
         }
     }
+}
+
+/// A gRPC call's request as HTTP/1.1 text (what `encode_h2` turns into
+/// its header block): `POST /pkg.Service/Method`, the authority, and the
+/// call's fields (`content-type: application/grpc`, `te: trailers`,
+/// `grpc-timeout`, metadata, `user-agent`); no `Content-Length` (the
+/// message is sent as DATA, encoded once or per request).
+fn grpc_request(url: &HttpUrl, g: &crate::config::grpc::GrpcRow) -> Vec<u8> {
+    let mut out = format!(
+        "POST {} HTTP/1.1\r\nHost: {}\r\n",
+        url.path,
+        url.authority()
+    );
+    for (k, v) in g.headers.fields() {
+        out.push_str(&format!("{k}: {v}\r\n"));
+    }
+    out.push_str("\r\n");
+    out.into_bytes()
 }
 
 /// Whether `c` was compiled from this config as it is now: the same rows

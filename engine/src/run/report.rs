@@ -254,6 +254,20 @@ fn h2(out: &mut String, w: usize, s: &Summary) {
     }
 }
 
+/// Per gRPC endpoint, its calls per `grpc-status` (`OK: 980, UNAVAILABLE:
+/// 20`). Nothing for a run without gRPC.
+fn grpc(out: &mut String, w: usize, s: &Summary) {
+    if s.endpoints.values().all(|e| e.grpc_status.is_empty()) {
+        return;
+    }
+    let _ = writeln!(out, "gRPC status (calls per grpc-status):");
+    for (name, e) in &s.endpoints {
+        if !e.grpc_status.is_empty() {
+            let _ = writeln!(out, "  {name:<w$} {}", counts(&e.grpc_status));
+        }
+    }
+}
+
 /// k6's way: `✓ name` when a check always passed, else
 /// `✗ name  98.1% — ✓ 9810 ✗ 190`; each under its endpoint.
 fn checks(out: &mut String, s: &Summary) {
@@ -318,6 +332,7 @@ pub fn human_summary(s: &Summary) -> String {
     phases(&mut out, w, s);
     layout(&mut out, w, s);
     h2(&mut out, w, s);
+    grpc(&mut out, w, s);
     if !s.flows.is_empty() {
         let _ = writeln!(
             out,

@@ -151,6 +151,16 @@ impl MessageTemplate {
         }
     }
 
+    /// The templates rendered per request (none for a fixed message): the
+    /// plan reads which data sets they take rows from.
+    pub fn templates(&self) -> Vec<&Template> {
+        match self {
+            MessageTemplate::Fixed(_) => Vec::new(),
+            MessageTemplate::Patched { fields, .. } => fields.iter().map(|f| &f.template).collect(),
+            MessageTemplate::Full { template, .. } => vec![template],
+        }
+    }
+
     /// Whether each request renders something.
     pub fn is_dynamic(&self) -> bool {
         !matches!(self, MessageTemplate::Fixed(_))

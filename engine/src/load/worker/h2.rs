@@ -93,7 +93,10 @@ impl Worker {
         c.retries = 0;
         c.stream = StreamId::NONE;
         c.state = State::Awaiting;
-        let dynamic = row.template.is_some() || row.step.is_some();
+        // (a gRPC call's templated message is written per request too)
+        let dynamic = row.template.is_some()
+            || row.step.is_some()
+            || row.grpc.as_ref().is_some_and(|g| g.message.is_dynamic());
         self.set_deadline(idx, later(now, self.plan.request_timeout));
         if dynamic {
             let c = self.conns[idx].as_mut().expect("a live connection");

@@ -202,6 +202,8 @@ pub struct EndpointView<'a> {
     pub flow: Option<&'a str>,
     /// Its checks, in the order of `stats.checks`.
     pub checks: &'a [(String, crate::capture::Check)],
+    /// It makes gRPC calls (for `grpc_req_duration`).
+    pub grpc: bool,
 }
 
 impl<'a> EndpointView<'a> {
@@ -217,6 +219,7 @@ impl<'a> EndpointView<'a> {
             url: &e.url,
             path: &e.path,
             accept: &e.accept,
+            grpc: e.grpc.is_some(),
         }
     }
 
@@ -234,7 +237,8 @@ impl<'a> EndpointView<'a> {
     }
 
     fn selected_by(&self, f: &Filter) -> bool {
-        f.endpoint.as_deref().is_none_or(|n| n == self.name)
+        (!f.grpc || self.grpc)
+            && f.endpoint.as_deref().is_none_or(|n| n == self.name)
             && f.flow.as_deref().is_none_or(|n| self.flow == Some(n))
             && f.method.as_deref().is_none_or(|m| m == self.method)
             && f.url

@@ -58,7 +58,7 @@ pub enum Metric {
 }
 
 /// The metric names thresholds accept, for error messages.
-const METRICS: &str = "http_req_duration, http_req_failed, http_reqs, iterations, iteration_duration, \
+const METRICS: &str = "http_req_duration, grpc_req_duration, http_req_failed, http_reqs, iterations, iteration_duration, \
      dropped_iterations, data_sent, data_received, vus, vus_max, server_timing, checks, \
      http_req_connecting, http_req_tls_handshaking, http_req_waiting, http_req_blocked, \
      http_req_sending, http_req_receiving";
@@ -147,6 +147,8 @@ pub struct Filter {
     pub server_metric: Option<String>,
     /// `check` (checks only): the checks of this name.
     pub check: Option<String>,
+    /// `grpc_req_duration`: only the endpoints that make gRPC calls.
+    pub grpc: bool,
 }
 
 /// The tags thresholds accept, for error messages.
@@ -290,10 +292,18 @@ impl Threshold {
             ),
         };
         let name = name.trim();
-        let metric = Metric::parse(name).ok_or_else(|| {
-            format!("unknown metric \"{name}\": Userflux has no custom metrics (one of {METRICS})")
-        })?;
         let mut f = Filter::default();
+        // k6's gRPC latency: http_req_duration of the gRPC endpoints
+        let metric = if name == "grpc_req_duration" {
+            f.grpc = true;
+            Metric::Duration
+        } else {
+            Metric::parse(name).ok_or_else(|| {
+                format!(
+                    "unknown metric \"{name}\": Userflux has no custom metrics (one of {METRICS})"
+                )
+            })?
+        };
         if matches!(metric, Metric::Vus | Metric::VusMax) && !tags.trim().is_empty() {
             return Err(format!("{name} is for the whole run: it takes no tags"));
         }

@@ -294,6 +294,8 @@ fn view<'a>(
         accept,
         flow: None,
         checks: &[],
+        // (orders stands for a gRPC endpoint in `grpc_req_duration`)
+        grpc: name == "orders",
     }
 }
 
@@ -386,6 +388,10 @@ fn tags_select_endpoints_and_responses() {
     let eval = |k: &str, e: &str| {
         evaluate(&parse(k, e).unwrap(), &views, &RunView::seconds(10.0)).observed
     };
+    // grpc_req_duration reads the gRPC endpoints only (orders' 50 ms)
+    assert_eq!(eval("grpc_req_duration", "max<1").unwrap().round(), 50.0);
+    assert!(eval("http_req_duration", "max<1").unwrap() > 89.0);
+    assert_eq!(eval("grpc_req_duration{name:users}", "max<1"), None);
     // expected_response:true leaves the 503s' 90 ms out of the latency
     assert!(eval("http_req_duration{name:users}", "max<1").unwrap() > 89.0);
     assert!(

@@ -1,0 +1,507 @@
+//! A unit's `grpc`: a unary gRPC call instead of an HTTP request, what
+//! the user writes (`proto`, `import_paths`, `method`, `message`,
+//! `metadata`, `deadline`) and its compilation at validation: the `.proto`
+//! files compiled (relative paths from the config's directory, as data
+//! files), the method looked up, the message compiled against its input
+//! type, the request header fields made. Every problem names its field
+//! (`endpoints[0].grpc.message.id: …`) and, for a `.proto` error, the file
+//! and line.
+//!
+//! What is not there yet is refused, never ignored: server reflection,
+//! streaming methods, templated metadata. A flow with a gRPC step must
+//! speak HTTP/2 (its VUs' connections carry every step).
+
+use super::{Config, Endpoint, HttpVersion, Method, Problem};
+use crate::duration::Dur;
+use crate::load::grpc::{self, MessageTemplate, RequestHeaders};
+use crate::template::{Scope, Template};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+/// `grpc`: the unit calls a unary gRPC method over HTTP/2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GrpcSpec {
+    /// The `.proto` file(s) defining the method, relative to the config's
+    /// directory (or absolute).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub proto: Option<Protos>,
+    /// Directories searched for the files and their imports (relative to
+    /// the config's directory); each file's own directory is searched too.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub import_paths: Vec<String>,
+    /// `pkg.Service/Method`; unary methods only.
+    pub method: String,
+    /// The request message: a JSON object, or a string holding a JSON
+    /// template (`{{seq}}`, data sets, env). Default: the empty message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub message: Option<serde_json::Value>,
+    /// Request metadata (header fields), lower-case names; not templated.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    /// The call's deadline, sent as `grpc-timeout`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub deadline: Option<Dur>,
+    /// Server reflection instead of `proto`: not supported yet (refused).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reflection: Option<bool>,
+}
+
+/// One `.proto` file or several.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum Protos {
+    One(String),
+    Many(Vec<String>),
+}
+
+impl Protos {
+    pub fn files(&self) -> &[String] {
+        match self {
+            Protos::One(f) => std::slice::from_ref(f),
+            Protos::Many(v) => v,
+        }
+    }
+}
+
+/// A unit's call, compiled.
+#[derive(Debug, Clone)]
+pub struct GrpcRow {
+    pub method: grpc::Method,
+    pub message: MessageTemplate,
+    pub headers: RequestHeaders,
+}
+
+/// Makes each `grpc`'s relative `proto` files and `import_paths` absolute
+/// (from the config's directory), as data files are: the resolved config a
+/// run records then compiles wherever it is read (`merge` reads it from a
+/// shard's run directory).
+pub fn absolute_paths(c: &mut Config) {
+    let Some(dir) = c.base_dir.clone() else {
+        return;
+    };
+    let fix = |p: &mut String| {
+        if !std::path::Path::new(p.as_str()).is_absolute() {
+            *p = dir.join(&*p).display().to_string();
+        }
+    };
+    let steps = c.flows.iter_mut().flat_map(|f| f.steps.iter_mut());
+    let specs = (c.endpoints.iter_mut().filter_map(|e| e.grpc.as_mut()))
+        .chain(steps.filter_map(|s| s.grpc.as_mut()));
+    for g in specs {
+        match &mut g.proto {
+            Some(Protos::One(f)) => fix(f),
+            Some(Protos::Many(v)) => v.iter_mut().for_each(fix),
+            None => {}
+        }
+        g.import_paths.iter_mut().for_each(fix);
+    }
+}
+
+/// The problems of a `grpc` unit's other fields (at `at`): what the call
+/// decides itself (method, path, body, headers, HTTP/1.1).
+pub fn conflicts(at: &str, ep: &Endpoint, out: &mut Vec<Problem>) {
+    let mut bad = |field: &str, why: &str| out.push(Problem::new(format!("{at}.{field}"), why));
+    if ep.method != Method::Get {
+        bad(
+            "method",
+            "a grpc call is always a POST to the method's path; leave method out",
+        );
+    }
+    if ep.path.is_some() {
+        bad(
+            "path",
+            "a grpc call's path is its method's (/pkg.Service/Method); leave path out (the target gives the server)",
+        );
+    }
+    if ep.body.is_some() {
+        bad("body", "a grpc call's body is grpc.message");
+    }
+    if !ep.headers.is_empty() {
+        bad("headers", "a grpc call's header fields are grpc.metadata");
+    }
+    // (a step's `http` is its flow's: checked with the flow)
+    if ep.http == Some(HttpVersion::Http1) && !at.contains(".steps[") {
+        bad(
+            "http",
+            "gRPC runs over HTTP/2; leave http out or give \"2\"",
+        );
+    }
+    if let Some(u) = &ep.url
+        && crate::url::HttpUrl::parse(u).is_ok_and(|u| u.path != "/")
+    {
+        bad(
+            "url",
+            "a grpc call's path is its method's; give the server only (http://HOST:PORT)",
+        );
+    }
+}
+
+/// Compiles a unit's `grpc` (at `at`): its problems go to `out`.
+pub fn compile(
+    c: &Config,
+    at: &str,
+    spec: &GrpcSpec,
+    scope: &Scope<'_>,
+    out: &mut Vec<Problem>,
+) -> Option<GrpcRow> {
+    let at = format!("{at}.grpc");
+    let mut bad = |field: &str, why: String| {
+        out.push(Problem::new(
+            if field.is_empty() {
+                at.clone()
+            } else {
+                format!("{at}.{field}")
+            },
+            why,
+        ))
+    };
+    if spec.reflection.is_some() {
+        bad(
+            "reflection",
+            "server reflection is not supported yet; give the service's .proto file(s) in proto"
+                .into(),
+        );
+        return None;
+    }
+    let Some(protos) = &spec.proto else {
+        bad(
+            "proto",
+            "missing: give the .proto file(s) that define the method".into(),
+        );
+        return None;
+    };
+    let mut problems = false;
+    for (k, v) in &spec.metadata {
+        if Template::is_templated(v) {
+            bad(
+                &format!("metadata.{k}"),
+                "templated metadata is not supported yet; give a fixed value".into(),
+            );
+            problems = true;
+        }
+    }
+    let place = |what: &str, p: &str| -> Result<PathBuf, String> {
+        let path = PathBuf::from(p);
+        match (&c.base_dir, path.is_absolute()) {
+            (_, true) => Ok(path),
+            (Some(dir), false) => Ok(dir.join(path)),
+            (None, false) => Err(format!(
+                "{what} \"{p}\" is relative, and this config has no file to be relative to; give an absolute path"
+            )),
+        }
+    };
+    let mut files = Vec::new();
+    for (i, f) in protos.files().iter().enumerate() {
+        match place("file", f) {
+            Ok(p) => files.push(p),
+            Err(e) => {
+                bad(&format!("proto[{i}]"), e);
+                problems = true;
+            }
+        }
+    }
+    let mut imports = Vec::new();
+    for (i, d) in spec.import_paths.iter().enumerate() {
+        match place("directory", d) {
+            Ok(p) => imports.push(p),
+            Err(e) => {
+                bad(&format!("import_paths[{i}]"), e);
+                problems = true;
+            }
+        }
+    }
+    if problems {
+        return None;
+    }
+    let method = match grpc::compile(&files, &imports, &spec.method, false) {
+        Ok(m) => m,
+        Err(e) => {
+            let field = match e {
+                grpc::ProtoError::BadMethodName(_)
+                | grpc::ProtoError::UnknownService { .. }
+                | grpc::ProtoError::UnknownMethod { .. } => "method",
+                grpc::ProtoError::Streaming { .. } => {
+                    bad(
+                        "method",
+                        format!(
+                            "{e} (unary calls only: server, client and bidirectional streaming are not supported yet)"
+                        ),
+                    );
+                    return None;
+                }
+                _ => "proto",
+            };
+            bad(field, e.to_string());
+            return None;
+        }
+    };
+    let message = match MessageTemplate::new(
+        &method.input(),
+        spec.message.as_ref().unwrap_or(&serde_json::Value::Null),
+        scope,
+    ) {
+        Ok(m) => m,
+        Err(e) => {
+            match &e {
+                grpc::MessageError::Field { path, what } if !path.is_empty() => {
+                    bad(&format!("message.{path}"), what.clone())
+                }
+                _ => bad("message", e.to_string()),
+            }
+            return None;
+        }
+    };
+    // the engine's own bound on a call must not end it before the server
+    // can answer DEADLINE_EXCEEDED (it would count as `timeout` instead)
+    if let Some(d) = spec.deadline
+        && d.0 >= c.timeouts.request.0
+    {
+        bad(
+            "deadline",
+            format!(
+                "{d} is not below timeouts.request ({}): the engine would time the call out first; raise timeouts.request",
+                c.timeouts.request
+            ),
+        );
+        return None;
+    }
+    let headers = match RequestHeaders::new(
+        &method.path,
+        spec.deadline.map(|d| d.0),
+        spec.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    ) {
+        Ok(h) => h,
+        Err(e) => {
+            let field = match &e {
+                grpc::MetadataError::Deadline(_) => "deadline".to_string(),
+                grpc::MetadataError::BadKey(k)
+                | grpc::MetadataError::Reserved(k)
+                | grpc::MetadataError::BadValue(k) => format!("metadata.{k}"),
+            };
+            bad(&field, e.to_string());
+            return None;
+        }
+    };
+    Some(GrpcRow {
+        method,
+        message,
+        headers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::Config;
+    use std::path::Path;
+
+    const PROTO: &str = include_str!("../../../tests/grpc/echo.proto");
+
+    fn problems_of(endpoint: &str, dir: &Path) -> Vec<String> {
+        let json = format!(
+            r#"{{"target": "http://127.0.0.1:1", "duration": "1s",
+                "endpoints": [{{"name": "e", "rate": 1, {endpoint}}}]}}"#
+        );
+        let (mut c, _) = Config::parse_migrating(&json).unwrap();
+        c.base_dir = Some(dir.to_path_buf());
+        match c.resolve() {
+            Ok(_) => Vec::new(),
+            Err(e) => e.problems,
+        }
+    }
+
+    /// A problem holding every `|`-separated part of `want`.
+    fn has(problems: &[String], want: &str) {
+        assert!(
+            problems
+                .iter()
+                .any(|p| want.split('|').all(|w| p.contains(w))),
+            "no {want:?} in {problems:#?}"
+        );
+    }
+
+    /// Every mistake in `grpc` names its field; `.proto` errors name the
+    /// file and line; what is not supported yet is refused, not ignored.
+    #[test]
+    fn grpc_errors_name_the_field() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("echo.proto"), PROTO).unwrap();
+        std::fs::write(
+            dir.path().join("bad.proto"),
+            "syntax = \"proto3\";\npackage b;\nmessage M {\n  strin x = 1;\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            dir.path().join("imp.proto"),
+            "syntax = \"proto3\";\nimport \"zero\";\n",
+        )
+        .unwrap();
+        let ok = r#""grpc": {"proto": "echo.proto", "method": "echo.Echo/Say",
+                    "message": "{\"text\": \"{{seq}}\", \"user\": {\"id\": {{vu}}}}",
+                    "metadata": {"x-k": "v"}, "deadline": "2s"}"#;
+        assert_eq!(problems_of(ok, dir.path()), Vec::<String>::new());
+        let cases = [
+            (
+                r#""grpc": {"proto": "bad.proto", "method": "b.S/M"}"#,
+                "endpoints[0].grpc.proto: bad.proto:4: name 'strin' is not defined",
+            ),
+            (
+                r#""grpc": {"proto": "nope.proto", "method": "b.S/M"}"#,
+                "endpoints[0].grpc.proto: /|nope.proto: not found",
+            ),
+            // a device or a FIFO is refused, never read (it may never end)
+            (
+                r#""grpc": {"proto": "/dev/zero", "method": "b.S/M"}"#,
+                "endpoints[0].grpc.proto: |/dev/zero: is a device, not a regular file",
+            ),
+            (
+                r#""grpc": {"proto": "imp.proto", "import_paths": ["/dev"], "method": "b.S/M"}"#,
+                "endpoints[0].grpc.proto: |/dev/zero: is a device, not a regular file",
+            ),
+            (
+                r#""grpc": {"proto": ["echo.proto"], "method": "echo.Echo/Shout"}"#,
+                "endpoints[0].grpc.method: service echo.Echo has no method \"Shout\"",
+            ),
+            (
+                r#""grpc": {"proto": "echo.proto", "method": "echo.Nope/Say"}"#,
+                "endpoints[0].grpc.method: unknown service",
+            ),
+            (
+                r#""grpc": {"proto": "echo.proto", "method": "echo.Echo/Tick"}"#,
+                "endpoints[0].grpc.method: /echo.Echo/Tick is a server streaming method",
+            ),
+            (
+                r#""grpc": {"proto": "echo.proto", "method": "echo.Echo/Say", "message": {"user": {"idd": 1}}}"#,
+                "endpoints[0].grpc.message.user",
+            ),
+            (
+                r#""grpc": {"proto": "echo.proto", "method": "echo.Echo/Say", "message": {"count": "x"}}"#,
+                "endpoints[0].grpc.message.count",
+            ),
+            (
+                r#""grpc": {"reflection": true, "method": "echo.Echo/Say"}"#,
+                "endpoints[0].grpc.reflection: server reflection is not supported yet",
+            ),
+            (
+                r#""grpc": {"method": "echo.Echo/Say"}"#,
+                "endpoints[0].grpc.proto: missing",
+            ),
+            (
+                r#""grpc": {"proto": "echo.proto", "method": "echo.Echo/Say", "metadata": {"x-id": "{{seq}}"}}"#,
+                "endpoints[0].grpc.metadata.x-id: templated metadata is not supported yet",
+            ),
+            (
+                r#""grpc": {"proto": "echo.proto", "method": "echo.Echo/Say", "metadata": {"grpc-x": "1"}}"#,
+                "endpoints[0].grpc.metadata.grpc-x: metadata key \"grpc-x\" is reserved",
+            ),
+            (
+                r#""grpc": {"proto": "echo.proto", "method": "echo.Echo/Say", "deadline": "0s"}"#,
+                "endpoints[0].grpc.deadline",
+            ),
+            (
+                r#""grpc": {"proto": "echo.proto", "method": "echo.Echo/Say", "deadline": "30s"}"#,
+                "endpoints[0].grpc.deadline: 30s is not below timeouts.request (30s)",
+            ),
+            (
+                r#""path": "/x", "grpc": {"proto": "echo.proto", "method": "echo.Echo/Say"}"#,
+                "endpoints[0].path: a grpc call's path is its method's",
+            ),
+            (
+                r#""method": "PUT", "body": "x", "grpc": {"proto": "echo.proto", "method": "echo.Echo/Say"}"#,
+                "endpoints[0].body: a grpc call's body is grpc.message",
+            ),
+            (
+                r#""http": "1.1", "grpc": {"proto": "echo.proto", "method": "echo.Echo/Say"}"#,
+                "endpoints[0].http: gRPC runs over HTTP/2",
+            ),
+        ];
+        let mut missed = Vec::new();
+        for (endpoint, want) in cases {
+            let got = problems_of(endpoint, dir.path());
+            if !got.iter().any(|p| want.split('|').all(|w| p.contains(w))) {
+                missed.push(format!("{want}: got {got:?}"));
+            }
+        }
+        assert!(missed.is_empty(), "{missed:#?}");
+        has(
+            &problems_of(
+                r#""method": "PUT", "grpc": {"proto": "echo.proto", "method": "echo.Echo/Say"}"#,
+                dir.path(),
+            ),
+            "endpoints[0].method: a grpc call is always a POST",
+        );
+        let e = Config::from_json(
+            r#"{"target": "http://127.0.0.1:1", "duration": "1s", "endpoints": [{"name": "e",
+                "grpc": {"proto": "echo.proto", "method": "echo.Echo/Say", "stream": true}}]}"#,
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(
+            e.contains("endpoints[0].grpc.stream: unknown field `stream`"),
+            "{e}"
+        );
+        // a flow's gRPC steps need the flow to speak HTTP/2
+        let flow = |http: &str| {
+            let json = format!(
+                r#"{{"target": "http://127.0.0.1:1", "duration": "1s", {http}
+                    "flows": [{{"name": "f", "rate": 1, "steps": [{{"name": "s",
+                      "grpc": {{"proto": "echo.proto", "method": "echo.Echo/Say"}}}}]}}]}}"#
+            );
+            let (mut c, _) = Config::parse_migrating(&json).unwrap();
+            c.base_dir = Some(dir.path().to_path_buf());
+            c.resolve().err().map(|e| e.problems).unwrap_or_default()
+        };
+        has(
+            &flow(""),
+            "flows[0].steps[0].grpc: a gRPC step runs over HTTP/2",
+        );
+        assert_eq!(flow(r#""http": "2","#), Vec::<String>::new());
+    }
+
+    /// The plan runs a grpc row as the call: POST to the method's path over
+    /// HTTP/2, the gRPC fields in its header block, a fixed message's
+    /// framed bytes as its body.
+    #[test]
+    fn a_grpc_row_is_a_post_over_h2() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("echo.proto"), PROTO).unwrap();
+        let json = r#"{"target": "http://127.0.0.1:1", "duration": "1s", "streams": 8,
+            "endpoints": [{"name": "e", "rate": 1, "grpc": {"proto": "echo.proto",
+              "method": "echo.Echo/Say", "message": {"text": "hi"}, "deadline": "1500ms",
+              "metadata": {"x-k": "v"}}}]}"#;
+        let (mut c, _) = Config::parse_migrating(json).unwrap();
+        c.base_dir = Some(dir.path().to_path_buf());
+        let c = c.resolve().unwrap();
+        let plan = crate::plan::build::prepare_with(&c, false).unwrap();
+        let row = &plan.endpoints[0];
+        assert_eq!(
+            (row.http, row.streams, row.method, row.path.as_str()),
+            (crate::plan::Http::H2, 8, "POST", "/echo.Echo/Say")
+        );
+        let text = String::from_utf8_lossy(&row.request);
+        assert!(
+            text.starts_with("POST /echo.Echo/Say HTTP/1.1\r\n"),
+            "{text}"
+        );
+        for f in [
+            "content-type: application/grpc\r\n",
+            "te: trailers\r\n",
+            "grpc-timeout: 1500000u\r\n",
+            "x-k: v\r\n",
+        ] {
+            assert!(text.contains(f), "{f} in {text}");
+        }
+        assert!(
+            !text.to_ascii_lowercase().contains("content-length"),
+            "{text}"
+        );
+        // "hi" as field 1, framed: flag 0, length 4
+        assert_eq!(
+            &row.h2.as_ref().expect("encoded once").body[..],
+            &[0, 0, 0, 0, 4, 0x0a, 2, b'h', b'i']
+        );
+        assert!(row.grpc.is_some());
+    }
+}

@@ -432,6 +432,47 @@ fn a_request_budget_and_the_open_model_are_exact_over_h2() {
     assert_eq!(served(&gw.url(), None, "h2"), 500 + e.requests);
 }
 
+#[test]
+fn request_bodies_larger_than_the_initial_window_go_out_whole() {
+    // 1 MiB is 16 windows of 65,535 bytes: the server's WINDOW_UPDATEs
+    // must let each body go on (a first-user try found them waiting for
+    // the next request's write, and timing out)
+    let tmp = tempfile::tempdir().unwrap();
+    let gw = Gateway::start(None, tmp.path());
+    let body = tmp.path().join("big.txt");
+    std::fs::write(&body, "x".repeat(1 << 20)).unwrap();
+    let url = format!("{}/api/orders", gw.url());
+    let args = [
+        "--http2",
+        "-m",
+        "POST",
+        "--body-file",
+        body.to_str().unwrap(),
+        "-c",
+        "2",
+        "--streams",
+        "2",
+        "-n",
+        "8",
+        "--timeout",
+        "10s",
+        "-d",
+        "30s",
+        &url,
+    ];
+    let r = run(tmp.path(), "big", &args);
+    assert_eq!(r.code, 0, "{}", r.text);
+    assert_eq!(r.s.totals.requests, 8, "{}", r.text);
+    assert_eq!(
+        r.s.endpoints["default"].error_kinds.get("timeout"),
+        None,
+        "{}",
+        r.text
+    );
+    assert!(r.s.totals.bytes_out >= 8 << 20, "{}", r.text);
+    assert_eq!(served(&gw.url(), None, "h2"), 8);
+}
+
 /// RFC 3339 UTC with milliseconds, as `--start-at` takes it.
 fn rfc3339(t: SystemTime) -> String {
     let d = t.duration_since(SystemTime::UNIX_EPOCH).unwrap();

@@ -621,6 +621,18 @@ impl Worker {
                 return self.h2_fail_link(j, Failure::new(kind, Why::Io(e)), now);
             }
         }
+        // what reading queued (SETTINGS and PING acks, WINDOW_UPDATEs,
+        // request bodies a WINDOW_UPDATE let go on) goes out this turn: a
+        // body over 65,535 bytes otherwise waited for the next request's
+        // write, and with none coming it never completed (found by a
+        // first-user try: a 1 MB POST timed out where curl got 200)
+        if self.links[j]
+            .as_ref()
+            .and_then(|l| l.session.as_ref())
+            .is_some_and(h2::Session::wants_write)
+        {
+            self.h2_dirty(j);
+        }
         // a link going away closes once its last stream ends
         let Some(link) = self.links[j].as_ref() else {
             return;

@@ -65,7 +65,9 @@ pub struct Config {
     /// cost fewer headers and a larger partial-frame buffer.
     pub max_frame: u32,
     /// How many streams we assume the server allows before its SETTINGS
-    /// say (RFC 9113 says unlimited; 100 is what servers commonly set).
+    /// arrive (RFC 9113 says unlimited; 100 is what servers commonly set;
+    /// the worker uses 1 so no stream is refused); once they arrive the
+    /// limit is theirs, unlimited when they set none.
     pub initial_max_streams: u32,
 }
 

@@ -200,6 +200,11 @@ impl Session {
                 ack: false,
                 payload,
             } => {
+                if !self.settings_seen {
+                    // no limit unless the server sets one (RFC 9113 §6.5.2);
+                    // `initial_max_streams` held only until now
+                    self.max_streams = u32::MAX;
+                }
                 self.settings(payload, now)?;
                 frame::write_settings_ack(&mut self.out);
                 if !self.settings_seen {

@@ -48,8 +48,13 @@ fn fixed_service_latencies_come_back_per_metric() {
     for (metric, want) in [("payments", 6.0), ("inventory", 2.0)] {
         let m = &e.server_timing[metric];
         assert_eq!(m.count, e.requests, "{metric}: one entry per response");
+        // The gateway times its own simulated calls: on this 2-core host
+        // its timers run late by up to ~0.25 ms when the engine's workers
+        // share its cores (the engine polls 10 µs before sleeping, see
+        // load/wait.rs): p50 6.111 and 6.227 for 6 ms in 3 of 7 runs.
+        // What is checked is each metric's own value, 6 ms vs 2 ms.
         assert!(
-            (m.p50 - want).abs() <= 0.1,
+            (m.p50 - want).abs() <= 0.5,
             "{metric} p50 {} want {want}",
             m.p50
         );

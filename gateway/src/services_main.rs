@@ -78,7 +78,11 @@ fn serve(cli: &Cli, file: &ServicesFile) -> Result<(), Box<dyn std::error::Error
         writeln!(out, "listening on {addr}")?;
         out.flush()?;
         drop(out);
-        let incoming = tonic::transport::server::TcpIncoming::from(listener);
+        // TCP_NODELAY on: without it Nagle and delayed ACKs held small
+        // answers 10–40 ms under an open-model load (a first-user try:
+        // p50 10.5 ms at 50 calls/s against 1.0 ms from a grpcio server)
+        let incoming =
+            tonic::transport::server::TcpIncoming::from(listener).with_nodelay(Some(true));
         grpc::router(file, cli.seed)
             .serve_with_incoming(incoming)
             .await?;

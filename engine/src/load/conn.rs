@@ -623,12 +623,11 @@ impl Conn {
             };
             self.rows[set] = r as u32;
         }
-        if let Some(g) = row.grpc.as_deref().filter(|g| g.message.is_dynamic()) {
-            return self.render_message(plan, g, counters, rng);
-        }
-        let Some(t) = &row.template else {
+        // a templated request, or a gRPC call's templated message
+        let message = row.grpc.as_deref().filter(|g| g.message.is_dynamic());
+        if row.template.is_none() && message.is_none() {
             return Ok(());
-        };
+        }
         let cookies = row
             .step
             .as_ref()
@@ -645,16 +644,30 @@ impl Conn {
             rows: &self.rows,
             vars: flow.map(|f| &f.vars),
         };
-        let rendered = t.render(
-            &mut self.out,
-            &mut ctx,
-            flow.filter(|_| cookies)
-                .map(|f| (&f.jar, row.host.as_str())),
-        );
+        let rendered = match (message, &row.template) {
+            (Some(g), _) => {
+                self.out.clear();
+                let scratch = self.scratch.get_or_insert_default();
+                g.message.write(&mut self.out, &mut ctx, scratch)
+            }
+            (None, Some(t)) => t
+                .render(
+                    &mut self.out,
+                    &mut ctx,
+                    flow.filter(|_| cookies)
+                        .map(|f| (&f.jar, row.host.as_str())),
+                )
+                .map_err(crate::load::grpc::EncodeError::Render),
+            (None, None) => unreachable!("returned above"),
+        };
         if row.step.is_none() {
             self.iteration += 1;
         }
         rendered.map_err(|e| {
+            let crate::load::grpc::EncodeError::Render(e) = e else {
+                let why = format!("the message could not be encoded: {e}");
+                return Failure::new(ErrorKind::Grpc, Why::Text(why));
+            };
             let (RenderError::Unsafe(n) | RenderError::Missing(n)) = e;
             let name = row
                 .step
@@ -669,58 +682,6 @@ impl Conn {
                 RenderError::Missing(_) => "was not captured in this iteration",
             };
             Failure::new(ErrorKind::Capture, Why::Unsent(name, why))
-        })
-    }
-}
-
-impl Conn {
-    /// A gRPC row's templated message, written (framed) into `out`.
-    fn render_message(
-        &mut self,
-        plan: &Plan,
-        g: &crate::plan::GrpcPlan,
-        counters: &Counters,
-        rng: &mut fastrand::Rng,
-    ) -> Result<(), Failure> {
-        let row = &plan.endpoints[self.row];
-        let vu = self.vu(plan.shard);
-        let flow = self.flow.as_deref();
-        let mut ctx = Ctx {
-            vu,
-            iteration: self.iteration,
-            seq: None,
-            seq_source: &counters.seq,
-            shard: plan.shard,
-            rng,
-            data: &plan.data,
-            rows: &self.rows,
-            vars: flow.map(|f| &f.vars),
-        };
-        self.out.clear();
-        let scratch = self.scratch.get_or_insert_default();
-        let written = g.message.write(&mut self.out, &mut ctx, scratch);
-        if row.step.is_none() {
-            self.iteration += 1;
-        }
-        written.map_err(|e| match e {
-            crate::load::grpc::EncodeError::Render(
-                RenderError::Unsafe(n) | RenderError::Missing(n),
-            ) => {
-                let name = row
-                    .step
-                    .as_ref()
-                    .and_then(|s| plan.flows[s.flow].vars.get(n))
-                    .cloned()
-                    .unwrap_or_default();
-                Failure::new(
-                    ErrorKind::Capture,
-                    Why::Unsent(name, "was not captured in this iteration"),
-                )
-            }
-            e => Failure::new(
-                ErrorKind::Grpc,
-                Why::Text(format!("the message could not be encoded: {e}")),
-            ),
         })
     }
 }

@@ -20,6 +20,12 @@
 //! after any failure. Writes are batched: what a turn of the loop queued
 //! on a link goes out in one write before the worker polls
 //! ([`Worker::h2_flush`]).
+//!
+//! One room past 800 lines on purpose: attaching VUs, opening streams,
+//! reading a link and failing it are one policy over one set of fields
+//! (`links`, their generations, queues and carriers); split, each part
+//! would reach into the others' invariants (a slot freed while its
+//! events are handled, a VU queued on a link that failed).
 
 use super::Worker;
 use crate::clock::arrival;
@@ -261,10 +267,17 @@ impl Worker {
             s.close();
             let _ = link.flush(&mut self.stats[link.unit]);
         }
-        // VUs still attached (none waits on a stream) find another link
+        self.h2_free_slot(j);
+    }
+
+    /// Link `j` is gone: VUs still attached find another link at their
+    /// next send (none has a stream open on it any more), its timers and
+    /// queued reads go stale, and its slot is free.
+    fn h2_free_slot(&mut self, j: usize) {
         for c in self.conns.iter_mut().flatten() {
             if c.carrier == Some(j as u32) {
                 c.carrier = None;
+                c.stream = StreamId::NONE;
             }
         }
         self.link_gens[j] = self.link_gens[j].wrapping_add(1);
@@ -798,14 +811,7 @@ impl Worker {
                 }
             });
         }
-        self.link_gens[j] = self.link_gens[j].wrapping_add(1);
-        self.link_free.push(j);
-        for c in self.conns.iter_mut().flatten() {
-            if c.carrier == Some(j as u32) {
-                c.carrier = None;
-                c.stream = StreamId::NONE;
-            }
-        }
+        self.h2_free_slot(j);
         let mut first = Some(failure);
         let kind = first.as_ref().expect("set").kind;
         for idx in hit {

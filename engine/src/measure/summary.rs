@@ -144,6 +144,12 @@ pub struct Summary {
     /// (see docs/thresholds.md), so `merge` judges them again.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub histograms_status: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per gRPC endpoint, when a threshold read `grpc_status` latency
+    /// (`grpc_req_duration{grpc_status:…}`): its latency per `grpc-status`,
+    /// by the code's name (`OK`, `UNAVAILABLE`; past the first 8, `other`),
+    /// in the same form, so `merge` judges them again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub histograms_grpc_status: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]

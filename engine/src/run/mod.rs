@@ -243,6 +243,7 @@ pub fn build_summary(
     let mut histograms_phases = std::collections::BTreeMap::new();
     let mut histograms_unexpected = std::collections::BTreeMap::new();
     let mut histograms_status = std::collections::BTreeMap::new();
+    let mut histograms_grpc_status = std::collections::BTreeMap::new();
     let mut views = Vec::new();
     let mut check_totals: std::collections::BTreeMap<String, CheckCount> = Default::default();
     for (i, s) in outcome.endpoints.iter().enumerate() {
@@ -277,16 +278,25 @@ pub fn build_summary(
         if let Some(h) = s.unexpected.as_ref().filter(|h| !h.is_empty()) {
             histograms_unexpected.insert(name.clone(), encode_hist(h));
         }
-        if let Some(b) = &s.by_status {
-            let codes = b.codes.iter().map(|(c, h)| (c.to_string(), h));
-            let by: std::collections::BTreeMap<String, String> = codes
+        // per HTTP status by its number, per gRPC status by its name
+        let by_status = |b: &crate::stats::ByStatus, key: &dyn Fn(u16) -> String| {
+            let codes = b.codes.iter().map(|(c, h)| (key(*c), h));
+            codes
                 .chain(b.other.as_ref().map(|h| ("other".to_string(), h)))
                 .filter(|(_, h)| !h.is_empty())
                 .map(|(c, h)| (c, encode_hist(h)))
-                .collect();
-            if !by.is_empty() {
-                histograms_status.insert(name.clone(), by);
-            }
+                .collect::<std::collections::BTreeMap<String, String>>()
+        };
+        if let Some(by) = s.by_status.as_ref().map(|b| by_status(b, &|c| c.to_string()))
+            && !by.is_empty()
+        {
+            histograms_status.insert(name.clone(), by);
+        }
+        let grpc_name = |c: u16| crate::load::grpc::Code::from_u32(u32::from(c)).name().to_string();
+        if let Some(by) = s.by_grpc.as_ref().map(|b| by_status(b, &grpc_name))
+            && !by.is_empty()
+        {
+            histograms_grpc_status.insert(name.clone(), by);
         }
         // a flow's VUs are its first step's; each of its steps shows them
         let unit = plan.endpoints[i]
@@ -443,6 +453,7 @@ pub fn build_summary(
         histograms_phases,
         histograms_unexpected,
         histograms_status,
+        histograms_grpc_status,
     }
 }
 

@@ -753,7 +753,9 @@ impl Worker {
     /// than OK, or a response that is no valid gRPC answer, fails the
     /// request as `grpc` (its first one logged with the reason).
     fn grpc_outcome(&mut self, idx: usize, outcome: Option<Result<Code, CallError>>) {
-        let row = self.conn(idx).row;
+        let c = self.conn(idx);
+        let row = c.row;
+        c.grpc_status = outcome.as_ref().and_then(|o| o.as_ref().ok()).copied();
         let failed = match outcome {
             Some(Ok(code)) => {
                 self.stats[row].record_grpc_status(code as usize);

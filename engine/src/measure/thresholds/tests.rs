@@ -173,6 +173,31 @@ fn rejects_invalid_ones_with_the_reason() {
         ),
         ("http_reqs{status:42}", "count>1", "not an HTTP status"),
         ("my_counter", "count>1", "Userflux has no custom metrics"),
+        (
+            "http_reqs{grpc_status:FINE}",
+            "count>1",
+            "\"FINE\" is not a gRPC status",
+        ),
+        (
+            "http_req_waiting{grpc_status:OK}",
+            "p(95)<1",
+            "http_req_waiting is not kept per gRPC status",
+        ),
+        (
+            "data_sent{grpc_status:OK}",
+            "count>1",
+            "data_sent is not kept per gRPC status",
+        ),
+        (
+            "grpc_req_duration{grpc_status:OK,status:200}",
+            "p(95)<1",
+            "grpc_status goes alone",
+        ),
+        (
+            "http_reqs{expected_response:true,grpc_status:OK}",
+            "count>1",
+            "grpc_status goes alone",
+        ),
         ("checks", "p(95)<1", "checks takes rate"),
         ("checks{check:nope}", "rate>0.9", "no check named \"nope\""),
         (
@@ -281,6 +306,7 @@ fn view<'a>(
         stats,
         open: false,
         method: if name == "orders" { "POST" } else { "GET" },
+        grpc_method: None,
         url: if name == "orders" {
             "http://127.0.0.1:1/api/orders"
         } else {

@@ -313,11 +313,21 @@ fn grpc_status_checks_tags_and_samples() {
         })
         .collect();
     let observed = |key: &str| judged[key].1;
-    assert_eq!(observed("http_reqs{grpc_status:UNAVAILABLE}"), Some(asked as f64));
+    assert_eq!(
+        observed("http_reqs{grpc_status:UNAVAILABLE}"),
+        Some(asked as f64)
+    );
     assert_eq!(observed("http_reqs{grpc_status:0}"), Some(ok as f64));
     assert_eq!(observed("http_req_failed{grpc_status:OK}"), Some(0.0));
-    assert_eq!(observed("http_req_failed{grpc_status:unavailable}"), Some(1.0));
-    for key in ["http_reqs{method:echo.Echo/Say}", "http_reqs{method:/echo.Echo/Say}", "http_reqs{method:post}"] {
+    assert_eq!(
+        observed("http_req_failed{grpc_status:unavailable}"),
+        Some(1.0)
+    );
+    for key in [
+        "http_reqs{method:echo.Echo/Say}",
+        "http_reqs{method:/echo.Echo/Say}",
+        "http_reqs{method:post}",
+    ] {
         assert_eq!(observed(key), Some((ok + asked) as f64), "{key}");
     }
     // latency per gRPC status: the OK calls' max is the ok endpoint's
@@ -325,7 +335,10 @@ fn grpc_status_checks_tags_and_samples() {
     assert_eq!(Some(max_ok), e["ok"]["latency_ms"]["max"].as_f64(), "{e}");
     assert!(observed("grpc_req_duration{grpc_status:UNAVAILABLE}").is_some());
     // no call ended NOT_FOUND: nothing measured (as any threshold on no data)
-    assert_eq!(judged["grpc_req_duration{grpc_status:NOT_FOUND}"], (true, None));
+    assert_eq!(
+        judged["grpc_req_duration{grpc_status:NOT_FOUND}"],
+        (true, None)
+    );
     assert_eq!(code, Some(0), "{}", summary["thresholds"]);
     assert!(
         summary["histograms_grpc_status"]["asked"]["UNAVAILABLE"].is_string(),
@@ -342,11 +355,17 @@ fn grpc_status_checks_tags_and_samples() {
             assert!(v["st"].is_null(), "a response without gs: {line}");
             continue;
         };
-        *codes.entry((v["ep"].as_str().unwrap().into(), gs)).or_default() += 1;
+        *codes
+            .entry((v["ep"].as_str().unwrap().into(), gs))
+            .or_default() += 1;
     }
     assert_eq!(
         codes,
-        [(("asked".to_string(), 14), asked), (("ok".to_string(), 0), ok)].into(),
+        [
+            (("asked".to_string(), 14), asked),
+            (("ok".to_string(), 0), ok)
+        ]
+        .into(),
     );
 }
 

@@ -7,9 +7,9 @@
 //! body). The framer keeps a response's head, and its body up to
 //! `max_capture_body`, only for the steps that need them.
 
+use crate::load::grpc::Code;
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use crate::load::grpc::Code;
 
 /// What a capture reads, as the config writes it: exactly one field.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -706,11 +706,17 @@ mod tests {
             (r#"{"status": 99}"#, "not an HTTP status"),
             (r#"{"json": "/a", "matches": "("}"#, "matches:"),
             (r#"{"body_contains": ""}"#, "give the text"),
-            (r#"{"grpc_status": "FINE"}"#, "\"FINE\" is not a gRPC status"),
+            (
+                r#"{"grpc_status": "FINE"}"#,
+                "\"FINE\" is not a gRPC status",
+            ),
             (r#"{"grpc_status": 17}"#, "17 is not a gRPC status"),
             (r#"{"grpc_status": -1}"#, "not a gRPC status"),
             (r#"{"grpc_status": true}"#, "not a gRPC status"),
-            (r#"{"grpc_status": 0, "status": 200}"#, "one check looks at one thing"),
+            (
+                r#"{"grpc_status": 0, "status": 200}"#,
+                "one check looks at one thing",
+            ),
         ] {
             let e = Check::compile(&serde_json::from_str(json).unwrap()).unwrap_err();
             assert!(e.contains(want), "{json}: {e}");

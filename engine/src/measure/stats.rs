@@ -736,7 +736,9 @@ impl EndpointStats {
     /// under its `grpc-status` code, for thresholds' `grpc_status` tag.
     #[inline]
     pub fn record_grpc_latency(&mut self, code: u8, us: u64) {
-        self.by_grpc.get_or_insert_default().record(u16::from(code), us);
+        self.by_grpc
+            .get_or_insert_default()
+            .record(u16::from(code), us);
     }
 
     /// A phase's duration, in µs.

@@ -287,12 +287,19 @@ pub fn build_summary(
                 .map(|(c, h)| (c, encode_hist(h)))
                 .collect::<std::collections::BTreeMap<String, String>>()
         };
-        if let Some(by) = s.by_status.as_ref().map(|b| by_status(b, &|c| c.to_string()))
+        if let Some(by) = s
+            .by_status
+            .as_ref()
+            .map(|b| by_status(b, &|c| c.to_string()))
             && !by.is_empty()
         {
             histograms_status.insert(name.clone(), by);
         }
-        let grpc_name = |c: u16| crate::load::grpc::Code::from_u32(u32::from(c)).name().to_string();
+        let grpc_name = |c: u16| {
+            crate::load::grpc::Code::from_u32(u32::from(c))
+                .name()
+                .to_string()
+        };
         if let Some(by) = s.by_grpc.as_ref().map(|b| by_status(b, &grpc_name))
             && !by.is_empty()
         {

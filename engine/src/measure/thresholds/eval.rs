@@ -230,7 +230,10 @@ impl<'a> EndpointView<'a> {
             stats,
             open: e.open.is_some(),
             method: e.method,
-            grpc_method: e.grpc.as_ref().map(|g| g.method.path.trim_start_matches('/')),
+            grpc_method: e
+                .grpc
+                .as_ref()
+                .map(|g| g.method.path.trim_start_matches('/')),
             url: &e.url,
             path: &e.path,
             accept: &e.accept,
@@ -257,7 +260,9 @@ impl<'a> EndpointView<'a> {
             && f.flow.as_deref().is_none_or(|n| self.flow == Some(n))
             && f.method.as_deref().is_none_or(|m| {
                 m.eq_ignore_ascii_case(self.method)
-                    || self.grpc_method.is_some_and(|g| g == m.trim_start_matches('/'))
+                    || self
+                        .grpc_method
+                        .is_some_and(|g| g == m.trim_start_matches('/'))
             })
             && f.url
                 .as_deref()
@@ -397,7 +402,14 @@ pub fn evaluate(
             _ if f.grpc_status.is_some() => {
                 let code = f.grpc_status.unwrap_or(crate::load::grpc::Code::Ok);
                 let n = grpc_calls(st, code);
-                (n, if code == crate::load::grpc::Code::Ok { 0 } else { n })
+                (
+                    n,
+                    if code == crate::load::grpc::Code::Ok {
+                        0
+                    } else {
+                        n
+                    },
+                )
             }
             (Some(code), expected) => {
                 let n = st.status[code as usize];

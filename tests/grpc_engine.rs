@@ -155,11 +155,18 @@ fn exact_counts_and_templated_fields_reach_the_server() {
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(printed.contains("gRPC status"), "{printed}");
     assert!(printed.contains("default          OK: 300"), "{printed}");
+    // the layout at its peak (at the end of a -n run no VU is left)
+    assert!(
+        printed
+            .contains("default          h2, 4 streams per connection (peak VUs 8 → 2 connections)"),
+        "{printed}"
+    );
     let summary = read_json(&userflux::only_run(&runs).join("summary.json"));
     let e = &summary["endpoints"]["default"];
     assert_eq!(count(&e["requests"]), 300, "{e}");
     assert_eq!(e["grpc_status"], serde_json::json!({"OK": 300}), "{e}");
     assert_eq!(e["protocol"], "h2");
+    assert_eq!(e["peak_vus"], 8, "{e}");
     let seen = server.recorded();
     assert_eq!(seen.len(), 300, "the server's calls = the summary's");
     let mut ids: Vec<i64> = seen

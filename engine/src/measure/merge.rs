@@ -676,6 +676,7 @@ pub fn merge(runs: &[ShardRun], missing: &[u32], out: &Path) -> Result<Summary, 
         .map(|_| EndpointStats::new())
         .collect();
     let mut final_vus = vec![0u32; plan.endpoints.len()];
+    let mut peak_vus = vec![0u32; plan.endpoints.len()];
     let mut flows: Vec<FlowStats> = plan.flows.iter().map(|_| FlowStats::default()).collect();
     let mut load_seconds: f64 = 0.0;
     let mut elapsed: f64 = 0.0;
@@ -694,6 +695,12 @@ pub fn merge(runs: &[ShardRun], missing: &[u32], out: &Path) -> Result<Summary, 
                     None => s.endpoints.get(&e.name).map_or(0, |x| x.vus),
                 };
                 final_vus[i] += vus;
+                // (summaries from before peak_vus: the VUs at the end)
+                peak_vus[i] += s
+                    .endpoints
+                    .get(&e.name)
+                    .and_then(|x| x.peak_vus)
+                    .unwrap_or(vus);
             }
         }
         for (f, fp) in flows.iter_mut().zip(&plan.flows) {
@@ -731,6 +738,7 @@ pub fn merge(runs: &[ShardRun], missing: &[u32], out: &Path) -> Result<Summary, 
         flows,
         timeline: merge_timeline(runs)?,
         final_vus,
+        peak_vus,
         stopped: worst(|s| s.stop_reason.clone()),
         load_seconds,
         elapsed_seconds: elapsed,

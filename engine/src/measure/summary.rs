@@ -195,6 +195,11 @@ pub struct Stats {
     pub error_kinds: BTreeMap<String, u64>,
     /// VUs at the end of the load phase.
     pub vus: u32,
+    /// The most VUs at once over the run (per worker peaks within a second,
+    /// summed over workers and shards). In totals, the endpoints' summed.
+    /// Absent in summaries from before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_vus: Option<u32>,
     /// The protocol an endpoint's connections spoke, its `http` (with
     /// `"auto"` decided by ALPN at start). Absent in totals, and in
     /// summaries from before HTTP/2 (read as `http/1.1`).
@@ -623,6 +628,7 @@ impl Stats {
             status_codes,
             error_kinds,
             vus,
+            peak_vus: None,
             protocol: None,
             streams: None,
             target_rps: None,

@@ -328,6 +328,7 @@ pub fn build_summary(
             _ => crate::summary::Protocol::Http1,
         });
         stats.streams = Some(plan.endpoints[i].streams);
+        stats.peak_vus = outcome.peak_vus.get(unit).copied();
         if let Some(a) = plan.endpoints[i].autoscale {
             stats.target_rps = Some(a.target_rps);
             stats.achieved_rps = recent_rps(&outcome.timeline, &name, plan.duration.as_secs());
@@ -383,6 +384,7 @@ pub fn build_summary(
         })
         .collect();
     let mut totals = Stats::from_counts(&all, outcome.load_seconds, outcome.final_vus.iter().sum());
+    totals.peak_vus = Some(outcome.peak_vus.iter().sum());
     totals.checks_rate = crate::summary::checks_rate(&check_totals);
     totals.checks = check_totals;
     // A metric in one endpoint only is already there; totals compare the

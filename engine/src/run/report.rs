@@ -188,7 +188,7 @@ fn phases(out: &mut String, w: usize, s: &Summary) {
 }
 
 /// Per HTTP/2 endpoint, how its VUs lay over connections:
-/// `h2, 16 streams per connection (VUs 64 → 4 connections)`. Streams that
+/// `h2, 16 streams per connection (peak VUs 64 → 4 connections)`. Streams that
 /// share a connection share its TCP stream, and one lost packet stalls all
 /// of them (head-of-line blocking), which reads as server latency: the
 /// layout must be in every result (issue #30).
@@ -214,12 +214,13 @@ fn layout(out: &mut String, w: usize, s: &Summary) {
     };
     for (name, e) in h2 {
         let streams = e.streams().max(1);
-        let connections = u64::from(e.vus).div_ceil(u64::from(streams));
+        // at its peak: at the end a -n or open-model run holds none
+        let vus = e.peak_vus.unwrap_or(e.vus);
+        let connections = u64::from(vus).div_ceil(u64::from(streams));
         let _ = writeln!(
             out,
-            "  {name:<w$} h2, {} per connection (VUs {} → {})",
+            "  {name:<w$} h2, {} per connection (peak VUs {vus} → {})",
             plural(u64::from(streams), "stream", "streams"),
-            e.vus,
             plural(connections, "connection", "connections")
         );
     }
@@ -474,6 +475,7 @@ mod tests {
         let dir = crate::rundir::RunDir::at(&tmp.path().join("r")).unwrap();
         let outcome = crate::aggregator::Outcome {
             final_vus: vec![1; rows.len()],
+            peak_vus: vec![1; rows.len()],
             endpoints: rows,
             flows: Vec::new(),
             timeline: Vec::new(),

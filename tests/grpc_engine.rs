@@ -36,6 +36,11 @@ struct PyServer {
 impl PyServer {
     /// `None` without the venv or grpcio (`make setup` installs both).
     fn start(dir: &Path) -> Option<PyServer> {
+        PyServer::start_with(dir, &[])
+    }
+
+    /// With more of server.py's options (`--max-streams N`).
+    fn start_with(dir: &Path, options: &[&str]) -> Option<PyServer> {
         let python = repo().join("analytics/.venv/bin/python");
         let has_grpc = Command::new(&python)
             .args(["-c", "import grpc"])
@@ -50,6 +55,7 @@ impl PyServer {
             .arg(repo().join("tests/grpc/server.py"))
             .args(["--port", "0", "--max-seconds", "120", "--record"])
             .arg(&record)
+            .args(options)
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
@@ -374,6 +380,55 @@ fn grpc_status_checks_tags_and_samples() {
         ]
         .into(),
     );
+}
+
+/// A call's latency starts when its stream opens: the wait for a slot
+/// under the server's MAX_CONCURRENT_STREAMS is `blocked`, not latency
+/// (k6's http_req_blocked; h2load's request time starts at the stream).
+/// 16 VUs on a connection the server holds to 2 streams, 100 ms a call:
+/// each call waits ~700 ms for a slot and takes ~100 ms.
+#[test]
+fn the_wait_for_a_stream_slot_is_blocked_not_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = PyServer::start_with(dir.path(), &["--max-streams", "2"]) else {
+        return;
+    };
+    let runs = dir.path().join("runs");
+    let out = output_within(
+        engine()
+            .args([
+                "grpc",
+                &format!("127.0.0.1:{}", server.port),
+                "echo.Echo/Say",
+            ])
+            .arg("--proto")
+            .arg(proto())
+            .args([
+                "-c",
+                "1",
+                "--streams",
+                "16",
+                "-m",
+                "x-delay-ms:100",
+                "-z",
+                "3s",
+            ])
+            .args(["-q", "--runs-dir"])
+            .arg(&runs),
+        Duration::from_secs(120),
+    );
+    userflux::assert_ok(&out);
+    let summary = read_json(&userflux::only_run(&runs).join("summary.json"));
+    let e = &summary["endpoints"]["default"];
+    assert!(count(&e["requests"]) > 4, "{e}");
+    let p50 = |what: &str| {
+        e[what]["p50"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{what}: {e}"))
+    };
+    // (wide margins: the split, not the machine's speed, is under test)
+    assert!(p50("latency_ms") < 400.0, "latency counts the wait: {e}");
+    assert!(p50("blocked_ms") > 200.0, "the wait is blocked: {e}");
 }
 
 /// How the raw server answers each call.

@@ -28,7 +28,7 @@
 //! events are handled, a VU queued on a link that failed).
 
 use super::Worker;
-use crate::clock::arrival;
+use crate::clock::Clocks;
 use crate::conn::{Failure, Held, State, Why};
 use crate::link::{Link, LinkRead, LinkState};
 use crate::load::grpc::response::to_json;
@@ -368,10 +368,19 @@ impl Worker {
         match session.open(block, body, keep, tag(idx, self.gens[idx]), now) {
             Ok(id) => {
                 c.stream = StreamId(id);
-                // a request that waited for a stream slot: k6's blocked
-                let waited = micros(now.saturating_duration_since(c.sent_at));
-                if waited > 0 {
-                    EndpointStats::record_phase(&mut self.stats[c.row].blocked, waited);
+                // A request that waited for its link to connect or for a
+                // stream slot: k6's blocked, and its latency starts now, as
+                // an HTTP/1.1 request's starts after its connect and as
+                // h2load's starts when the stream opens (it had counted the
+                // wait twice, in blocked and in the latency: 416 ms for a
+                // 50 ms call behind a server's 2-stream limit, found by a
+                // first-user try). A retried request keeps its first send.
+                if c.retries == 0 {
+                    let waited = micros(now.saturating_duration_since(c.sent_at));
+                    if waited > 0 {
+                        EndpointStats::record_phase(&mut self.stats[c.row].blocked, waited);
+                        c.sent_at = now;
+                    }
                 }
                 self.h2_dirty(j);
             }
@@ -606,11 +615,13 @@ impl Worker {
         link.session = Some(session);
         let unit = link.unit;
         self.links[j] = Some(link);
+        // the read's stamps placed on the clocks as they are after it
+        let clocks = Clocks::now();
         for e in events.drain(..) {
             // an event may close the link (its last VU retried elsewhere)
             // and a new one take its slot: link-level steps skip it then
             let live = self.link_gens[j] == generation;
-            self.h2_on(j, live, unit, e, now);
+            self.h2_on(j, live, unit, e, now, &clocks);
         }
         self.h2_events = events;
         if self.link_gens[j] != generation {
@@ -669,7 +680,15 @@ impl Worker {
     }
 
     /// Handles one event of link `j` (of load unit `unit`).
-    fn h2_on(&mut self, j: usize, live: bool, unit: usize, e: LinkEvent, now: Instant) {
+    fn h2_on(
+        &mut self,
+        j: usize,
+        live: bool,
+        unit: usize,
+        e: LinkEvent,
+        now: Instant,
+        clocks: &Clocks,
+    ) {
         fn h2s(w: &mut Worker, unit: usize) -> &mut crate::h2_stats::H2Stats {
             w.stats[unit].h2.get_or_insert_default()
         }
@@ -696,7 +715,7 @@ impl Worker {
                 c.first_byte = Some(first_byte.max(c.sent_at));
                 c.sending = micros(window_wait);
                 c.received = body_bytes;
-                let done = arrival(stamp, c.sent_at, now);
+                let done = clocks.arrival(stamp, c.sent_at);
                 self.complete(idx, status, true, done, now);
             }
             LinkEvent::Failed { idx, error } => {

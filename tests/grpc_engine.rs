@@ -358,8 +358,16 @@ fn grpc_status_checks_tags_and_samples() {
         "{}",
         summary["histograms_grpc_status"]
     );
-    // each sample line carries the call's code
+    // the first failed call's log line says what the server said of it
     let run = userflux::only_run(&dir.path().join("runs"));
+    let logs = std::fs::read_to_string(run.join("logs.txt")).unwrap();
+    assert!(
+        logs.contains(
+            "endpoint asked: first grpc error: grpc-status UNAVAILABLE (grpc-message: \"asked by x-status\")"
+        ),
+        "{logs}"
+    );
+    // each sample line carries the call's code
     let samples = std::fs::read_to_string(run.join("samples.ndjson")).unwrap();
     let mut codes = std::collections::BTreeMap::<(String, u64), u64>::new();
     for line in samples.lines() {

@@ -370,10 +370,20 @@ pub fn thresholds(c: &Config) -> (Vec<Threshold>, Vec<Problem>) {
         .iter()
         .flat_map(|r| r.checks.keys().map(String::as_str))
         .collect();
+    let mut methods: Vec<&str> = rows
+        .iter()
+        .map(|r| match &r.grpc {
+            Some(g) => g.method.as_str(),
+            None => r.method.as_str(),
+        })
+        .collect();
+    methods.sort_unstable();
+    methods.dedup();
     let known = Known {
         endpoints: &names,
         flows: &flows,
         checks: &checks,
+        methods: &methods,
     };
     let mut out = Vec::new();
     let mut errors = Vec::new();
@@ -397,6 +407,20 @@ pub fn thresholds(c: &Config) -> (Vec<Threshold>, Vec<Problem>) {
             errors.push(Problem::new(
                 format!("thresholds.{key}"),
                 "this config has no gRPC endpoint (an endpoint with `grpc`), so this threshold would judge nothing",
+            ));
+            continue;
+        }
+        // ... and one that names an endpoint making no gRPC call
+        if let Ok((_, f)) = Threshold::parse_key(key, &known)
+            && f.grpc
+            && let Some(name) = &f.endpoint
+            && rows.iter().any(|r| &r.name == name && r.grpc.is_none())
+        {
+            errors.push(Problem::new(
+                format!("thresholds.{key}"),
+                format!(
+                    "endpoint \"{name}\" makes no gRPC call, so this threshold would judge nothing"
+                ),
             ));
             continue;
         }

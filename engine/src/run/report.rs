@@ -270,7 +270,8 @@ fn grpc(out: &mut String, w: usize, s: &Summary) {
 }
 
 /// k6's way: `✓ name` when a check always passed, else
-/// `✗ name  98.1% — ✓ 9810 ✗ 190`; each under its endpoint.
+/// `✗ name  98.1% — ✓ 9810 ✗ 190`; each under its endpoint (`- name  not
+/// judged` for one whose endpoint made no request).
 fn checks(out: &mut String, s: &Summary) {
     let Some(rate) = s.totals.checks_rate else {
         return;
@@ -283,7 +284,10 @@ fn checks(out: &mut String, s: &Summary) {
     let _ = writeln!(out, "Checks {:.1}% — ✓ {p} ✗ {f}", 100.0 * rate);
     for (endpoint, e) in &s.endpoints {
         for (name, c) in &e.checks {
-            if c.fails == 0 {
+            if c.passes + c.fails == 0 {
+                // no response reached it: neither passed nor failed
+                let _ = writeln!(out, "  - {endpoint} › {name}  not judged (no request)");
+            } else if c.fails == 0 {
                 let _ = writeln!(out, "  ✓ {endpoint} › {name}");
             } else {
                 let pct = 100.0 * c.passes as f64 / (c.passes + c.fails) as f64;
@@ -496,6 +500,32 @@ mod tests {
             s.record_response(1_000, None, 200, None);
         }
         s
+    }
+
+    #[test]
+    fn a_check_no_request_reached_is_not_judged_not_passed() {
+        use crate::summary::CheckCount;
+        let mut s = summary(vec![row(3), row(2)]);
+        let count = |passes, fails| CheckCount { passes, fails };
+        let api = s.endpoints.get_mut("api").unwrap();
+        api.checks.insert("ok".into(), count(3, 0));
+        api.checks.insert("fast".into(), count(2, 1));
+        s.endpoints
+            .get_mut("plain")
+            .unwrap()
+            .checks
+            .insert("ok".into(), count(0, 0));
+        s.totals.checks_rate = Some(5.0 / 6.0);
+        s.totals.checks.insert("ok".into(), count(3, 0));
+        s.totals.checks.insert("fast".into(), count(2, 1));
+        let text = human_summary(&s);
+        for line in [
+            "  ✗ api › fast  66.7% — ✓ 2 ✗ 1",
+            "  ✓ api › ok",
+            "  - plain › ok  not judged (no request)",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
+        }
     }
 
     #[test]

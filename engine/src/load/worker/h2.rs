@@ -543,6 +543,9 @@ impl Worker {
         let mut events = std::mem::take(&mut self.h2_events);
         let mut broken = None;
         let (conns, gens, plan) = (&mut self.conns, &self.gens, &self.plan);
+        // the first failed call's grpc-message, for its log line
+        let logged = self.logged[ErrorKind::Grpc as usize];
+        let grpc_why = &mut self.grpc_why;
         let mut session = link.session.take().expect("an open link has a session");
         let read = link.read(
             buf,
@@ -561,6 +564,12 @@ impl Worker {
                             let Some(idx) = vu(r.tag) else { return };
                             let Some(c) = conns[idx].as_mut() else { return };
                             let row = &plan.endpoints[c.row];
+                            if !logged
+                                && grpc_why.is_empty()
+                                && !matches!(r.grpc, Some(Ok(Code::Ok)))
+                            {
+                                grpc_why.push_str(&String::from_utf8_lossy(r.grpc_why));
+                            }
                             if row.keep_head || row.keep_body || row.server_timing {
                                 let held = c.held.get_or_insert_with(Box::<Held>::default);
                                 held.keep(r.kept, r.timing);
@@ -788,8 +797,13 @@ impl Worker {
         if !self.logged[ErrorKind::Grpc as usize] {
             self.logged[ErrorKind::Grpc as usize] = true;
             let name = &self.plan.endpoints[row].name;
+            // what the server said of it (grpc-message), as ghz shows it
+            let said = match std::mem::take(&mut self.grpc_why) {
+                m if m.is_empty() => String::new(),
+                m => format!(" (grpc-message: {m:?})"),
+            };
             self.log(format!(
-                "worker {}: endpoint {name}: first grpc error: {why}",
+                "worker {}: endpoint {name}: first grpc error: {why}{said}",
                 self.id
             ));
         }

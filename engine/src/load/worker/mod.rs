@@ -170,6 +170,7 @@ pub fn spawn(
                     .map(|e| e.autoscale.map(|_| e.initial_workers))
                     .collect(),
                 logged: [false; ErrorKind::ALL.len()],
+                grpc_why: String::new(),
                 stopping: None,
                 second: 1,
                 open: plan
@@ -249,6 +250,8 @@ struct Worker {
     /// Scratch for a captured value.
     value: Vec<u8>,
     logged: [bool; ErrorKind::ALL.len()],
+    /// The first failed gRPC call's `grpc-message`, until it is logged.
+    grpc_why: String,
     /// Set once stopping: the deadline for in-flight requests.
     stopping: Option<Instant>,
     /// The second of the run the next report covers.

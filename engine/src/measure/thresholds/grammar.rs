@@ -13,6 +13,9 @@ pub struct Known<'a> {
     pub endpoints: &'a [&'a str],
     pub flows: &'a [&'a str],
     pub checks: &'a [&'a str],
+    /// What the rows send: HTTP methods and gRPC methods
+    /// (`pkg.Service/Method`); empty when not known (then any is taken).
+    pub methods: &'a [&'a str],
 }
 
 /// A metric the engine measures.
@@ -287,6 +290,7 @@ impl Threshold {
             endpoints,
             flows,
             checks,
+            methods,
         } = *known;
         let (name, tags) = match key.split_once('{') {
             None => (key, ""),
@@ -354,6 +358,19 @@ impl Threshold {
                     return Err(format!(
                         "{name}{{{tag}:…}}: {name} is not kept per response status{instead}",
                         tag = tag.trim()
+                    ));
+                }
+                // a method no row sends would select nothing, and a rate
+                // over nothing passes: a typo must not make an SLO hold
+                "method"
+                    if !methods.is_empty()
+                        && !methods.iter().any(|m| {
+                            m.eq_ignore_ascii_case(value) || *m == value.trim_start_matches('/')
+                        }) =>
+                {
+                    return Err(format!(
+                        "no endpoint sends method \"{value}\" (they send: {})",
+                        methods.join(", ")
                     ));
                 }
                 "method" if !value.is_empty() => f.method = Some(value.to_string()),

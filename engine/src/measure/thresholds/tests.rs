@@ -14,12 +14,44 @@ fn parse(key: &str, expr: &str) -> Result<Threshold, String> {
 }
 
 #[test]
+fn a_method_tag_names_a_method_some_row_sends() {
+    let spec = ThresholdSpec::Expr("rate<0.1".into());
+    let known = Known {
+        methods: &["GET", "userflux.demo.users.Users/GetUser"],
+        ..Known::default()
+    };
+    let parse = |name: &str| Threshold::parse(name, &spec, &known);
+    for ok in [
+        "http_req_failed{method:get}",
+        "http_req_failed{method:userflux.demo.users.Users/GetUser}",
+        "http_req_failed{method:/userflux.demo.users.Users/GetUser}",
+    ] {
+        parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    // a typo (the package left out, ghz's dot form, POST) selects nothing
+    for typo in [
+        "users.Users/GetUser",
+        "userflux.demo.users.Users.GetUser",
+        "POST",
+    ] {
+        let e = parse(&format!("http_req_failed{{method:{typo}}}")).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "no endpoint sends method \"{typo}\" (they send: GET, userflux.demo.users.Users/GetUser)"
+            )
+        );
+    }
+}
+
+#[test]
 fn flow_tags_name_flows() {
     let spec = ThresholdSpec::Expr("count>0".into());
     let known = Known {
         endpoints: &["shop.login"],
         flows: &["shop"],
         checks: &[],
+        methods: &[],
     };
     let parse = |name| Threshold::parse(name, &spec, &known);
     for name in ["iterations{flow:shop}", "http_reqs{scenario:shop}"] {

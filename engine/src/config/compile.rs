@@ -370,11 +370,12 @@ pub fn thresholds(c: &Config) -> (Vec<Threshold>, Vec<Problem>) {
         .iter()
         .flat_map(|r| r.checks.keys().map(String::as_str))
         .collect();
+    // (a gRPC call is a POST too)
     let mut methods: Vec<&str> = rows
         .iter()
-        .map(|r| match &r.grpc {
-            Some(g) => g.method.as_str(),
-            None => r.method.as_str(),
+        .flat_map(|r| match &r.grpc {
+            Some(g) => [g.method.as_str(), "POST"],
+            None => [r.method.as_str(); 2],
         })
         .collect();
     methods.sort_unstable();

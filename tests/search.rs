@@ -228,7 +228,10 @@ fn dropped_sends_say_whose_limit_it_was() {
     let (s, _) = load_run(&dir);
     let t = &s.search.as_ref().unwrap().trials[0];
     assert!(!t.generator_limit && t.dropped > 0, "{t:?}");
-    assert!(text.contains("all 2 connections busy"), "{text}");
+    assert!(
+        text.contains("all 2 VUs busy (connections; stream slots over HTTP/2)"),
+        "{text}"
+    );
     // (the generator's side is judged from the same figures: a unit test
     // in engine/src/run/search.rs; a test server this machine can load past
     // the generator's limit would be the target's limit first)

@@ -331,8 +331,9 @@ pub fn judge(
             )
         } else {
             format!(
-                "{} sends dropped: all {connections} connections busy, held by the target's \
-                 responses (p99 {p99:.1} ms; or too few connections: raise -c / search.max_vus)",
+                "{} sends dropped: all {connections} VUs busy (connections; stream slots over \
+                 HTTP/2), held by the target's responses (p99 {p99:.1} ms; or too few VUs: \
+                 raise -c / search.max_vus)",
                 t.dropped
             )
         };
@@ -867,12 +868,9 @@ mod tests {
         (s.engine.cpu_user_s, s.engine.cpu_system_s) = (0.2, 0.1);
         let t = trial(&s);
         assert!(!t.generator_limit, "{t:?}");
-        assert!(
-            t.why
-                .as_ref()
-                .unwrap()
-                .contains("all 10 connections busy, held by the target")
-        );
+        assert!(t.why.as_ref().unwrap().contains(
+            "all 10 VUs busy (connections; stream slots over HTTP/2), held by the target"
+        ));
         // a generator whose thread was busy all the time: its limit
         (s.engine.cpu_user_s, s.engine.cpu_system_s) = (1.5, 0.4);
         let t = trial(&s);

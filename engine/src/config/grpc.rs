@@ -258,7 +258,9 @@ pub fn compile(
         &method.input(),
         spec.message.as_ref().unwrap_or(&serde_json::Value::Null),
         scope,
-    ) {
+    )
+    .and_then(|m| m.check_sample(scope.data).map(|()| m))
+    {
         Ok(m) => m,
         Err(e) => {
             match &e {
@@ -522,6 +524,77 @@ mod tests {
             &got,
             "flows[0].steps[0].expect: expect lists HTTP status codes",
         );
+    }
+
+    /// A templated message is rendered once with sample values and encoded
+    /// at validation: one that cannot be encoded names its field (it used
+    /// to pass, then fail every call with nothing sent). Captured values
+    /// are unknown then: a template using them is left to the calls.
+    #[test]
+    fn a_template_that_cannot_be_encoded_is_a_config_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("echo.proto"), PROTO).unwrap();
+        std::fs::write(dir.path().join("users.csv"), "id,name\nx9,ann\n11,bob\n").unwrap();
+        let problems = |message: &str| {
+            let json = format!(
+                r#"{{"target": "http://127.0.0.1:1", "duration": "1s",
+                    "data": {{"users": {{"file": "users.csv"}}}},
+                    "endpoints": [{{"name": "e", "rate": 1, "grpc": {{"proto": "echo.proto",
+                      "method": "echo.Echo/Say", "message": {message}}}}}]}}"#
+            );
+            let (mut c, _) = Config::parse_migrating(&json).unwrap();
+            c.base_dir = Some(dir.path().to_path_buf());
+            c.resolve().err().map(|e| e.problems).unwrap_or_default()
+        };
+        for (message, want) in [
+            (
+                r#""{\"text\": {{seq}} }""#,
+                "endpoints[0].grpc.message.text: expected a string: with sample values (seq 0, vu 0, each data set's first row) the template gives 0; put the template in quotes",
+            ),
+            (
+                r#""{\"{{seq}}\": \"x\"}""#,
+                "endpoints[0].grpc.message.0: unknown field (not in the .proto): with sample values",
+            ),
+            (
+                r#""{\"count\": {{rand_str(3)}} }""#,
+                "endpoints[0].grpc.message.count: expected an integer",
+            ),
+            // the first row's id is no integer
+            (
+                r#""{\"user\": {\"id\": {{data.users.id}} }, \"text\": \"{{data.users.name}}\"}""#,
+                "endpoints[0].grpc.message.user.id: expected an integer: with sample values (seq 0, vu 0, each data set's first row) the template gives x9",
+            ),
+            // a full encode (a template in a repeated field) is checked too
+            (
+                r#""{\"numbers\": [1, {{data.users.name}}]}""#,
+                "endpoints[0].grpc.message.numbers",
+            ),
+        ] {
+            has(&problems(message), want);
+        }
+        for fine in [
+            r#""{\"text\": \"{{seq}}\", \"count\": {{seq}}, \"user\": {\"id\": \"{{vu}}\"}}""#,
+            r#""{\"labels\": {\"{{seq}}\": \"x\"}}""#,
+            r#""{\"text\": \"{{data.users.id}}\"}""#,
+        ] {
+            assert_eq!(problems(fine), Vec::<String>::new(), "{fine}");
+        }
+        // a flow step's template using a captured value is not rendered at
+        // validation (the value is known only when the flow runs)
+        let json = r#"{"target": "http://127.0.0.1:1", "duration": "1s", "http": "2",
+            "flows": [{"name": "f", "rate": 1, "steps": [
+              {"name": "a", "path": "/", "capture": {"t": {"json": "/t"}}},
+              {"name": "b", "grpc": {"proto": "echo.proto", "method": "echo.Echo/Say",
+                 "message": "{\"count\": {{vars.t}}, \"text\": {{seq}} }"}}]}]}"#;
+        let (mut c, _) = Config::parse_migrating(json).unwrap();
+        c.base_dir = Some(dir.path().to_path_buf());
+        let got = c.resolve().err().map(|e| e.problems).unwrap_or_default();
+        // (the field without vars is still checked)
+        has(
+            &got,
+            "flows[0].steps[1].grpc.message.text: expected a string",
+        );
+        assert!(!got.iter().any(|p| p.contains("count")), "{got:?}");
     }
 
     /// The resolved config (config.json) says no method for a gRPC unit

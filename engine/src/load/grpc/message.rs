@@ -151,6 +151,96 @@ impl MessageTemplate {
         }
     }
 
+    /// Renders a templated message once with sample values (`seq` 0, VU
+    /// 0, iteration 0, the first row of each data set, random values
+    /// drawn) and encodes it: a template whose rendering cannot be encoded
+    /// — `{"text": {{seq}}}` into a string field, `{"{{seq}}": "x"}`, a
+    /// data value that is no integer for an integer field — would fail
+    /// every call with nothing sent, so it is a config error naming the
+    /// field. A field (or, for a full encode, a message) that uses a
+    /// flow's captured values (`vars.*`) is not checked: those are known
+    /// only when the flow runs. `data` is the run's data sets.
+    pub fn check_sample(
+        &self,
+        data: &[std::sync::Arc<crate::data::DataSet>],
+    ) -> Result<(), MessageError> {
+        let uses_vars = |t: &Template| t.exprs().any(|e| matches!(e, Expr::Var(_)));
+        let seq = std::sync::atomic::AtomicU64::new(0);
+        let mut rng = fastrand::Rng::with_seed(0);
+        let rows = vec![0u32; data.len()];
+        let mut ctx = Ctx::new(&seq, &mut rng);
+        ctx.data = data;
+        ctx.rows = &rows;
+        let mut rendered = Vec::new();
+        let mut render = |t: &Template, ctx: &mut Ctx<'_>| {
+            rendered.clear();
+            t.render(&mut rendered, ctx, crate::template::unsafe_in_body)
+                .map(|()| rendered.clone())
+        };
+        let sample = |what: &str, rendered: &[u8], hint: &str| {
+            format!(
+                "{what}: with sample values (seq 0, vu 0, each data set's first row) the template gives {}{hint}",
+                clip(rendered)
+            )
+        };
+        match self {
+            MessageTemplate::Fixed(_) => Ok(()),
+            MessageTemplate::Patched { fields, .. } => {
+                let (mut out, mut scratch) = (Vec::new(), Scratch::default());
+                for f in fields.iter().filter(|f| !uses_vars(&f.template)) {
+                    // (only `vars` fail to render; they were left out)
+                    let Ok(text) = render(&f.template, &mut ctx) else {
+                        continue;
+                    };
+                    let r = if f.json {
+                        Rendered::Json(&text)
+                    } else {
+                        Rendered::Text(&text)
+                    };
+                    if let Err(e) = field::append(&mut out, &f.path, r, &mut scratch) {
+                        // a number or `true` where a string goes: the
+                        // template stood outside quotes
+                        let hint = if f.json && e.what == "expected a string" {
+                            "; put the template in quotes (\"{{…}}\") for a string"
+                        } else {
+                            ""
+                        };
+                        return Err(MessageError::Field {
+                            what: sample(&e.what, &text, hint),
+                            path: e.path,
+                        });
+                    }
+                }
+                Ok(())
+            }
+            MessageTemplate::Full {
+                desc,
+                template,
+                why,
+            } => {
+                // a key that is a template fits only a map's keys
+                let hint = if why.ends_with("a template in a field name") {
+                    "; a templated name fits only a map field's keys"
+                } else {
+                    ""
+                };
+                if uses_vars(template) {
+                    return Ok(());
+                }
+                let Ok(text) = render(template, &mut ctx) else {
+                    return Ok(());
+                };
+                match encode_json(desc, &text) {
+                    Ok(_) => Ok(()),
+                    Err((path, what)) => Err(MessageError::Field {
+                        what: sample(&what, &text, hint),
+                        path,
+                    }),
+                }
+            }
+        }
+    }
+
     /// The templates rendered per request (none for a fixed message): the
     /// plan reads which data sets they take rows from.
     pub fn templates(&self) -> Vec<&Template> {
@@ -299,6 +389,15 @@ fn explain(desc: &MessageDescriptor, mut path: String, what: String) -> (String,
     match expected {
         Some(e) => (path, format!("{e} ({what})")),
         None => (path, what),
+    }
+}
+
+/// Rendered text for an error: at most 80 characters, lossy UTF-8.
+fn clip(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    match s.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.into_owned(),
     }
 }
 

@@ -646,40 +646,37 @@ fn data_set_values_reach_the_server() {
     assert_eq!(seen, want);
 }
 
-/// A data row that cannot go into its field (a later row: validation
-/// renders the first) fails its calls as `grpc`, none of them sent, and
-/// the first one's log line says the message was not encoded nor sent.
+/// A captured value that cannot go into its field (unknown at validation,
+/// which renders the rest) fails its call as `grpc`, not sent, and the
+/// first one's log line says the message was not encoded nor sent.
 #[test]
-fn a_data_row_that_cannot_be_encoded_is_not_sent_and_said_so() {
+fn a_captured_value_that_cannot_be_encoded_is_not_sent_and_said_so() {
     let dir = tempfile::tempdir().unwrap();
     let Some(server) = PyServer::start(dir.path()) else {
         return;
     };
-    std::fs::write(dir.path().join("users.csv"), "id\n11\nx9\n").unwrap();
     let json = format!(
-        r#"{{"target": "http://127.0.0.1:{}", "requests": 4, "duration": "30s",
+        r#"{{"target": "http://127.0.0.1:{}", "http": "2", "requests": 6, "duration": "30s",
             "stages": [{{"duration": "30s", "target": 1}}],
-            "data": {{"users": {{"file": "users.csv"}}}},
-            "endpoints": [{{"name": "say", "grpc": {{"proto": "echo.proto", "method": "echo.Echo/Say",
-              "message": "{{\"user\": {{\"id\": {{{{data.users.id}}}}}}}}"}}}}]}}"#,
+            "flows": [{{"name": "f", "steps": [
+              {{"name": "first", "grpc": {{"proto": "echo.proto", "method": "echo.Echo/Say",
+                  "message": {{"text": "abc"}}}},
+                "capture": {{"said": {{"json": "/echo/text"}}}}}},
+              {{"name": "second", "grpc": {{"proto": "echo.proto", "method": "echo.Echo/Say",
+                  "message": "{{\"count\": {{{{vars.said}}}} }}"}}}}]}}]}}"#,
         server.port
     );
     let (_, summary) = run_config(dir.path(), &json);
-    let e = &summary["endpoints"]["say"];
-    let ok = count(&e["grpc_status"]["OK"]);
-    assert_eq!(count(&e["requests"]), 4, "{e}");
-    assert_eq!(ok + count(&e["error_kinds"]["grpc"]), 4, "{e}");
-    assert!((1..4).contains(&ok), "{e}");
-    assert_eq!(
-        server.recorded().len() as u64,
-        ok,
-        "the failed calls were not sent"
-    );
+    let e = &summary["endpoints"];
+    assert_eq!(count(&e["f.first"]["grpc_status"]["OK"]), 3, "{e}");
+    assert_eq!(count(&e["f.second"]["requests"]), 3, "{e}");
+    assert_eq!(count(&e["f.second"]["error_kinds"]["grpc"]), 3, "{e}");
+    assert_eq!(server.recorded().len(), 3, "the second calls were not sent");
     let run = userflux::only_run(&dir.path().join("runs"));
     let logs = std::fs::read_to_string(run.join("logs.txt")).unwrap();
     assert!(
         logs.contains(
-            "first grpc error: the request message could not be encoded, so the call was not sent: user.id: expected an integer"
+            "first grpc error: the request message could not be encoded, so the call was not sent: count: expected an integer"
         ),
         "{logs}"
     );

@@ -535,10 +535,11 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(dir.path().join("echo.proto"), PROTO).unwrap();
         std::fs::write(dir.path().join("users.csv"), "id,name\nx9,ann\n11,bob\n").unwrap();
+        std::fs::write(dir.path().join("later.csv"), "id\n1\n2\nx9\n").unwrap();
         let problems = |message: &str| {
             let json = format!(
                 r#"{{"target": "http://127.0.0.1:1", "duration": "1s",
-                    "data": {{"users": {{"file": "users.csv"}}}},
+                    "data": {{"users": {{"file": "users.csv"}}, "later": {{"file": "later.csv"}}}},
                     "endpoints": [{{"name": "e", "rate": 1, "grpc": {{"proto": "echo.proto",
                       "method": "echo.Echo/Say", "message": {message}}}}}]}}"#
             );
@@ -563,6 +564,16 @@ mod tests {
             (
                 r#""{\"user\": {\"id\": {{data.users.id}} }, \"text\": \"{{data.users.name}}\"}""#,
                 "endpoints[0].grpc.message.user.id: expected an integer: with sample values (seq 0, vu 0, each data set's first row) the template gives x9",
+            ),
+            // every row is tried, not only the first: a later row that does
+            // not fit is named by file and line
+            (
+                r#""{\"user\": {\"id\": {{data.later.id}} }}""#,
+                "endpoints[0].grpc.message.user.id: expected an integer: with row |later.csv:4 of data set \"later\" the template gives x9",
+            ),
+            (
+                r#""{\"labels\": {\"k\": \"v\"}, \"numbers\": [{{data.later.id}}]}""#,
+                "endpoints[0].grpc.message.numbers|later.csv:4",
             ),
             // a full encode (a template in a repeated field) is checked too
             (

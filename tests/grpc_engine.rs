@@ -709,6 +709,42 @@ fn data_set_values_reach_the_server() {
     assert_eq!(seen, want);
 }
 
+/// A captured value that cannot go into its field (unknown at validation,
+/// which renders the rest) fails its call as `grpc`, not sent, and the
+/// first one's log line says the message was not encoded nor sent.
+#[test]
+fn a_captured_value_that_cannot_be_encoded_is_not_sent_and_said_so() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = PyServer::start(dir.path()) else {
+        return;
+    };
+    let json = format!(
+        r#"{{"target": "http://127.0.0.1:{}", "http": "2", "requests": 6, "duration": "30s",
+            "stages": [{{"duration": "30s", "target": 1}}],
+            "flows": [{{"name": "f", "steps": [
+              {{"name": "first", "grpc": {{"proto": "echo.proto", "method": "echo.Echo/Say",
+                  "message": {{"text": "abc"}}}},
+                "capture": {{"said": {{"json": "/echo/text"}}}}}},
+              {{"name": "second", "grpc": {{"proto": "echo.proto", "method": "echo.Echo/Say",
+                  "message": "{{\"count\": {{{{vars.said}}}} }}"}}}}]}}]}}"#,
+        server.port
+    );
+    let (_, summary) = run_config(dir.path(), &json);
+    let e = &summary["endpoints"];
+    assert_eq!(count(&e["f.first"]["grpc_status"]["OK"]), 3, "{e}");
+    assert_eq!(count(&e["f.second"]["requests"]), 3, "{e}");
+    assert_eq!(count(&e["f.second"]["error_kinds"]["grpc"]), 3, "{e}");
+    assert_eq!(server.recorded().len(), 3, "the second calls were not sent");
+    let run = userflux::only_run(&dir.path().join("runs"));
+    let logs = std::fs::read_to_string(run.join("logs.txt")).unwrap();
+    assert!(
+        logs.contains(
+            "first grpc error: the request message could not be encoded, so the call was not sent: count: expected an integer"
+        ),
+        "{logs}"
+    );
+}
+
 /// A flow of gRPC steps: the first reply's field, captured, is sent in the
 /// second call's message (the decoded reply as JSON for captures).
 #[test]

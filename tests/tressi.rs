@@ -76,7 +76,8 @@ fn mapped(input: &Value, path: &str, c: &Config) -> bool {
                 c.endpoints[i].url.as_deref() == input["requests"][i]["url"].as_str()
             }
             Some((i, f)) if f == "method" => {
-                c.endpoints[i].method.as_str() == input["requests"][i]["method"].as_str().unwrap()
+                c.endpoints[i].http_method().as_str()
+                    == input["requests"][i]["method"].as_str().unwrap()
             }
             Some((i, f)) if f == "headers" => input["requests"][i]["headers"]
                 .as_object()

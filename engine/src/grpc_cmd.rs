@@ -1,7 +1,7 @@
 //! `userflux-engine grpc HOST:PORT pkg.Service/Method --proto x.proto -d
 //! '{"id": {{seq}}}' -c 8 --streams 16 -z 10s`: the quick form of a gRPC
 //! load, in ghz's vocabulary where it fits (`--proto`, `--import-paths`,
-//! `-d`, `-m`/`--metadata`, `-n`, `-z`). It is the `run` quick form with a
+//! `-d`, `-D`, `-m`/`--metadata`, `-n`, `-z`). It is the `run` quick form with a
 //! gRPC call: the same config (one endpoint named `default`, with `grpc`),
 //! validation, run directory and summary. See docs/engine.md, "gRPC quick
 //! form", for the flags side by side with ghz's.
@@ -35,6 +35,15 @@ pub struct GrpcArgs {
     /// The request message: JSON, or a JSON template ('{"id": {{seq}}}').
     #[arg(short = 'd', long = "data", value_name = "JSON")]
     data: Option<String>,
+    /// The request message read from FILE, as -d takes it (ghz's -D; a
+    /// regular file of at most 16 MiB).
+    #[arg(
+        short = 'D',
+        long = "data-file",
+        value_name = "FILE",
+        conflicts_with = "data"
+    )]
+    data_file: Option<PathBuf>,
     /// Metadata 'name:value' (repeatable; a JSON object is not taken).
     #[arg(short = 'm', long = "metadata", value_name = "NAME:VALUE", value_parser = parse_metadata)]
     metadata: Vec<(String, String)>,
@@ -70,14 +79,13 @@ pub struct GrpcArgs {
     #[arg(long)]
     tls: bool,
     /// With --tls: do not verify the server's certificate (ghz's --skipTLS).
-    #[arg(long, alias = "skipTLS", requires = "tls")]
+    #[arg(long, alias = "skipTLS")]
     insecure: bool,
     /// With --tls: trust the CA certificates in this PEM file too (ghz's --cacert).
     #[arg(long, value_name = "FILE", requires = "tls")]
     cacert: Option<PathBuf>,
     /// Worker threads; default: all cores.
-    #[arg(short = 't', long, value_parser = clap::builder::RangedU64ValueParser::<usize>::new()
-        .range(1..=userflux_engine::config::MAX_THREADS as u64))]
+    #[arg(short = 't', long, value_parser = parse_threads)]
     threads: Option<usize>,
     /// Where to create `<run_id>/`.
     #[arg(long, default_value = "runs", conflicts_with = "run_dir")]
@@ -96,17 +104,39 @@ pub struct GrpcArgs {
     json: bool,
 }
 
-/// `name:value` (or `name: value`).
+/// `name:value` (or `name: value`); a leading `:` is part of the name
+/// (a pseudo-header, refused by name when the call is built).
 fn parse_metadata(s: &str) -> Result<(String, String), String> {
-    let (k, v) = s
+    if s.trim_start().starts_with('{') {
+        // ghz's -m takes a JSON object
+        return Err(format!(
+            "\"{s}\": the JSON form is not taken: give -m name:value, once per entry"
+        ));
+    }
+    let skip = usize::from(s.starts_with(':'));
+    let (k, v) = s[skip..]
         .split_once(':')
         .ok_or_else(|| format!("\"{s}\": expected NAME:VALUE"))?;
-    Ok((k.trim().to_string(), v.trim().to_string()))
+    Ok((format!("{}{}", &s[..skip], k.trim()), v.trim().to_string()))
+}
+
+/// `-t N`, worker threads; ghz's `-t` is its timeout, so a duration gets
+/// a hint.
+fn parse_threads(s: &str) -> Result<usize, String> {
+    let max = userflux_engine::config::MAX_THREADS;
+    match s.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        Ok(_) => Err(format!("{s} is not in 1..={max}")),
+        Err(_) if quick::parse_timeout(s).is_ok() => Err(format!(
+            "\"{s}\" is a duration, and -t is --threads here (worker threads); ghz's -t, the call's timeout, is --timeout (the engine's bound) or --deadline (sent as grpc-timeout)"
+        )),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 impl GrpcArgs {
     /// The `run` quick form these flags stand for.
-    pub fn into_run(self) -> Result<RunArgs, String> {
+    pub fn into_run(mut self) -> Result<RunArgs, String> {
         // the paths as typed, from here (a quick form has no config file)
         let absolute = |p: &PathBuf| {
             std::path::absolute(p)
@@ -114,6 +144,18 @@ impl GrpcArgs {
                 .display()
                 .to_string()
         };
+        if self.insecure && !self.tls {
+            return Err(
+                "--insecure: plaintext (h2c) is the default here, so ghz's --insecure needs no flag; this --insecure is ghz's --skipTLS and goes with --tls"
+                    .to_string(),
+            );
+        }
+        // -D FILE: as `run --body-file` reads a body (a regular file, bounded)
+        if let Some(path) = &self.data_file {
+            let text =
+                crate::read_body(path).map_err(|why| format!("-D {}: {why}", path.display()))?;
+            self.data = Some(text);
+        }
         // an object as written; a template (or anything else) as text
         let message =
             self.data
@@ -124,9 +166,20 @@ impl GrpcArgs {
                 });
         let mut metadata = BTreeMap::new();
         for (k, v) in &self.metadata {
-            if metadata.insert(k.clone(), v.clone()).is_some() {
-                return Err(format!("--metadata: \"{k}\" is given twice"));
+            // (keys are sent lower-cased: X-A and x-a are one key)
+            if let Some(first) = metadata
+                .keys()
+                .find(|f: &&String| f.eq_ignore_ascii_case(k))
+            {
+                return Err(if first == k {
+                    format!("--metadata: \"{k}\" is given twice")
+                } else {
+                    format!(
+                        "--metadata: \"{first}\" and \"{k}\" are the same key (gRPC lower-cases keys); give it once"
+                    )
+                });
             }
+            metadata.insert(k.clone(), v.clone());
         }
         let scheme = if self.tls { "https" } else { "http" };
         let host = self.host.trim_end_matches('/');
@@ -172,6 +225,7 @@ impl GrpcArgs {
             sample_rate: None,
             quiet: self.quiet,
             json: self.json,
+            grpc_data_file: self.data_file,
             grpc: Some(GrpcSpec {
                 proto: Some(Protos::Many(self.proto.iter().map(absolute).collect())),
                 import_paths: self.import_paths.iter().map(absolute).collect(),

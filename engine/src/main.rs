@@ -206,6 +206,9 @@ struct RunArgs {
     /// `grpc`'s call (set by `userflux-engine grpc`, not a flag of `run`).
     #[arg(skip)]
     grpc: Option<userflux_engine::config::grpc::GrpcSpec>,
+    /// `grpc -D FILE`: where its message came from, for errors.
+    #[arg(skip)]
+    grpc_data_file: Option<PathBuf>,
 }
 
 impl RunArgs {
@@ -372,10 +375,17 @@ fn typed_flag(path: &str, args: &RunArgs) -> Option<String> {
         "endpoints[0].grpc.method" => "pkg.Service/Method",
         "endpoints[0].grpc.deadline" => "--deadline",
         "endpoints[0].grpc" => "HOST:PORT",
-        "endpoints[0].grpc.message" => "-d",
+        "endpoints[0].grpc.message" => match &args.grpc_data_file {
+            Some(f) => return Some(format!("-D {}", f.display())),
+            None => "-d",
+        },
         p if p.starts_with("endpoints[0].grpc.message.") => {
             // the field inside the message stays named
-            return Some(format!("-d: {}", &p["endpoints[0].grpc.message.".len()..]));
+            let field = &p["endpoints[0].grpc.message.".len()..];
+            return Some(match &args.grpc_data_file {
+                Some(f) => format!("-D {}: {field}", f.display()),
+                None => format!("-d: {field}"),
+            });
         }
         p if p.starts_with("endpoints[0].grpc.metadata") => "--metadata",
         p if p.starts_with("endpoints[0].grpc.import_paths") => "--import-paths",

@@ -11,7 +11,7 @@
 //! streaming methods, templated metadata. A flow with a gRPC step must
 //! speak HTTP/2 (its VUs' connections carry every step).
 
-use super::{Config, Endpoint, HttpVersion, Method, Problem};
+use super::{Config, Endpoint, HttpVersion, Problem};
 use crate::duration::Dur;
 use crate::load::grpc::{self, MessageTemplate, RequestHeaders};
 use crate::template::{Scope, Template};
@@ -104,10 +104,19 @@ pub fn absolute_paths(c: &mut Config) {
 /// decides itself (method, path, body, headers, HTTP/1.1).
 pub fn conflicts(at: &str, ep: &Endpoint, out: &mut Vec<Problem>) {
     let mut bad = |field: &str, why: &str| out.push(Problem::new(format!("{at}.{field}"), why));
-    if ep.method != Method::Get {
+    if let Some(m) = ep.method {
         bad(
             "method",
-            "a grpc call is always a POST to the method's path; leave method out",
+            &format!(
+                "a grpc call is always a POST to the method's path (\"{}\" was given); leave method out",
+                m.as_str()
+            ),
+        );
+    }
+    if ep.expect.is_some() {
+        bad(
+            "expect",
+            "expect lists HTTP status codes, and a grpc call's outcome is its grpc-status (its HTTP status is 200 whatever the outcome); leave expect out, and check the code with a grpc_status check or the thresholds' grpc_status tag",
         );
     }
     if ep.path.is_some() {
@@ -205,7 +214,14 @@ pub fn compile(
     }
     let mut imports = Vec::new();
     for (i, d) in spec.import_paths.iter().enumerate() {
-        match place("directory", d) {
+        // (a directory that is not there would be searched in vain, and
+        // the import it was for reported "not found" with no word of it)
+        let checked = place("directory", d).and_then(|p| match std::fs::metadata(&p) {
+            Ok(m) if m.is_dir() => Ok(p),
+            Ok(_) => Err(format!("{} is not a directory", p.display())),
+            Err(e) => Err(format!("directory {}: {e}", p.display())),
+        });
+        match checked {
             Ok(p) => imports.push(p),
             Err(e) => {
                 bad(&format!("import_paths[{i}]"), e);
@@ -242,7 +258,9 @@ pub fn compile(
         &method.input(),
         spec.message.as_ref().unwrap_or(&serde_json::Value::Null),
         scope,
-    ) {
+    )
+    .and_then(|m| m.check_sample(scope.data).map(|()| m))
+    {
         Ok(m) => m,
         Err(e) => {
             match &e {
@@ -279,6 +297,9 @@ pub fn compile(
                 grpc::MetadataError::Deadline(_) => "deadline".to_string(),
                 grpc::MetadataError::BadKey(k)
                 | grpc::MetadataError::Reserved(k)
+                | grpc::MetadataError::Pseudo(k)
+                | grpc::MetadataError::NotBase64(k)
+                | grpc::MetadataError::Duplicate(_, k)
                 | grpc::MetadataError::BadValue(k) => format!("metadata.{k}"),
             };
             bad(&field, e.to_string());
@@ -361,6 +382,22 @@ mod tests {
                 "endpoints[0].grpc.proto: |/dev/zero: is a device, not a regular file",
             ),
             (
+                r#""grpc": {"proto": "echo.proto", "import_paths": [".", "/nonexistent"], "method": "echo.Echo/Say"}"#,
+                "endpoints[0].grpc.import_paths[1]: directory /nonexistent: No such file",
+            ),
+            (
+                r#""grpc": {"proto": "echo.proto", "import_paths": ["echo.proto"], "method": "echo.Echo/Say"}"#,
+                "endpoints[0].grpc.import_paths[0]: |echo.proto is not a directory",
+            ),
+            (
+                r#""grpc": {"proto": "echo.proto", "method": "echo.Echo/Say", "metadata": {"x-trace-bin": "not base64!"}}"#,
+                "endpoints[0].grpc.metadata.x-trace-bin: |a -bin value must be base64",
+            ),
+            (
+                r#""grpc": {"proto": "echo.proto", "method": "echo.Echo/Say", "metadata": {"X-Upper": "V", "x-upper": "w"}}"#,
+                "endpoints[0].grpc.metadata.x-upper: |metadata keys \"X-Upper\" and \"x-upper\" are the same key",
+            ),
+            (
                 r#""grpc": {"proto": ["echo.proto"], "method": "echo.Echo/Shout"}"#,
                 "endpoints[0].grpc.method: service echo.Echo has no method \"Shout\"",
             ),
@@ -416,6 +453,20 @@ mod tests {
                 r#""http": "1.1", "grpc": {"proto": "echo.proto", "method": "echo.Echo/Say"}"#,
                 "endpoints[0].http: gRPC runs over HTTP/2",
             ),
+            // HTTP-only fields: GET was taken (the default's value) and
+            // expect turned every OK call into a `status` error
+            (
+                r#""method": "GET", "grpc": {"proto": "echo.proto", "method": "echo.Echo/Say"}"#,
+                "endpoints[0].method: a grpc call is always a POST|\"GET\" was given",
+            ),
+            (
+                r#""method": "POST", "grpc": {"proto": "echo.proto", "method": "echo.Echo/Say"}"#,
+                "endpoints[0].method: a grpc call is always a POST",
+            ),
+            (
+                r#""expect": [404], "grpc": {"proto": "echo.proto", "method": "echo.Echo/Say"}"#,
+                "endpoints[0].expect: expect lists HTTP status codes|grpc_status",
+            ),
         ];
         let mut missed = Vec::new();
         for (endpoint, want) in cases {
@@ -458,6 +509,129 @@ mod tests {
             "flows[0].steps[0].grpc: a gRPC step runs over HTTP/2",
         );
         assert_eq!(flow(r#""http": "2","#), Vec::<String>::new());
+        // a step's HTTP-only fields too
+        let json = r#"{"target": "http://127.0.0.1:1", "duration": "1s", "http": "2",
+            "flows": [{"name": "f", "rate": 1, "steps": [{"name": "s", "method": "GET",
+              "expect": [200], "grpc": {"proto": "echo.proto", "method": "echo.Echo/Say"}}]}]}"#;
+        let (mut c, _) = Config::parse_migrating(json).unwrap();
+        c.base_dir = Some(dir.path().to_path_buf());
+        let got = c.resolve().unwrap_err().problems;
+        has(
+            &got,
+            "flows[0].steps[0].method: a grpc call is always a POST",
+        );
+        has(
+            &got,
+            "flows[0].steps[0].expect: expect lists HTTP status codes",
+        );
+    }
+
+    /// A templated message is rendered once with sample values and encoded
+    /// at validation: one that cannot be encoded names its field (it used
+    /// to pass, then fail every call with nothing sent). Captured values
+    /// are unknown then: a template using them is left to the calls.
+    #[test]
+    fn a_template_that_cannot_be_encoded_is_a_config_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("echo.proto"), PROTO).unwrap();
+        std::fs::write(dir.path().join("users.csv"), "id,name\nx9,ann\n11,bob\n").unwrap();
+        std::fs::write(dir.path().join("later.csv"), "id\n1\n2\nx9\n").unwrap();
+        let problems = |message: &str| {
+            let json = format!(
+                r#"{{"target": "http://127.0.0.1:1", "duration": "1s",
+                    "data": {{"users": {{"file": "users.csv"}}, "later": {{"file": "later.csv"}}}},
+                    "endpoints": [{{"name": "e", "rate": 1, "grpc": {{"proto": "echo.proto",
+                      "method": "echo.Echo/Say", "message": {message}}}}}]}}"#
+            );
+            let (mut c, _) = Config::parse_migrating(&json).unwrap();
+            c.base_dir = Some(dir.path().to_path_buf());
+            c.resolve().err().map(|e| e.problems).unwrap_or_default()
+        };
+        for (message, want) in [
+            (
+                r#""{\"text\": {{seq}} }""#,
+                "endpoints[0].grpc.message.text: expected a string: with sample values (seq 0, vu 0, each data set's first row) the template gives 0; put the template in quotes",
+            ),
+            (
+                r#""{\"{{seq}}\": \"x\"}""#,
+                "endpoints[0].grpc.message.0: unknown field (not in the .proto): with sample values",
+            ),
+            (
+                r#""{\"count\": {{rand_str(3)}} }""#,
+                "endpoints[0].grpc.message.count: expected an integer",
+            ),
+            // the first row's id is no integer
+            (
+                r#""{\"user\": {\"id\": {{data.users.id}} }, \"text\": \"{{data.users.name}}\"}""#,
+                "endpoints[0].grpc.message.user.id: expected an integer: with sample values (seq 0, vu 0, each data set's first row) the template gives x9",
+            ),
+            // every row is tried, not only the first: a later row that does
+            // not fit is named by file and line
+            (
+                r#""{\"user\": {\"id\": {{data.later.id}} }}""#,
+                "endpoints[0].grpc.message.user.id: expected an integer: with row |later.csv:4 of data set \"later\" the template gives x9",
+            ),
+            (
+                r#""{\"labels\": {\"k\": \"v\"}, \"numbers\": [{{data.later.id}}]}""#,
+                "endpoints[0].grpc.message.numbers|later.csv:4",
+            ),
+            // a full encode (a template in a repeated field) is checked too
+            (
+                r#""{\"numbers\": [1, {{data.users.name}}]}""#,
+                "endpoints[0].grpc.message.numbers",
+            ),
+        ] {
+            has(&problems(message), want);
+        }
+        for fine in [
+            r#""{\"text\": \"{{seq}}\", \"count\": {{seq}}, \"user\": {\"id\": \"{{vu}}\"}}""#,
+            r#""{\"labels\": {\"{{seq}}\": \"x\"}}""#,
+            r#""{\"text\": \"{{data.users.id}}\"}""#,
+        ] {
+            assert_eq!(problems(fine), Vec::<String>::new(), "{fine}");
+        }
+        // a flow step's template using a captured value is not rendered at
+        // validation (the value is known only when the flow runs)
+        let json = r#"{"target": "http://127.0.0.1:1", "duration": "1s", "http": "2",
+            "flows": [{"name": "f", "rate": 1, "steps": [
+              {"name": "a", "path": "/", "capture": {"t": {"json": "/t"}}},
+              {"name": "b", "grpc": {"proto": "echo.proto", "method": "echo.Echo/Say",
+                 "message": "{\"count\": {{vars.t}}, \"text\": {{seq}} }"}}]}]}"#;
+        let (mut c, _) = Config::parse_migrating(json).unwrap();
+        c.base_dir = Some(dir.path().to_path_buf());
+        let got = c.resolve().err().map(|e| e.problems).unwrap_or_default();
+        // (the field without vars is still checked)
+        has(
+            &got,
+            "flows[0].steps[1].grpc.message.text: expected a string",
+        );
+        assert!(!got.iter().any(|p| p.contains("count")), "{got:?}");
+    }
+
+    /// The resolved config (config.json) says no method for a gRPC unit
+    /// (it said "GET" for a call that is a POST), and GET for an HTTP one
+    /// that left it out.
+    #[test]
+    fn the_resolved_config_claims_no_method_for_a_grpc_unit() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("echo.proto"), PROTO).unwrap();
+        let json = r#"{"target": "http://127.0.0.1:1", "duration": "1s", "http": "2",
+            "endpoints": [{"name": "g", "rate": 1, "grpc": {"proto": "echo.proto", "method": "echo.Echo/Say"}},
+                          {"name": "h", "rate": 1, "path": "/"}],
+            "flows": [{"name": "f", "rate": 1, "steps": [
+                {"name": "g", "grpc": {"proto": "echo.proto", "method": "echo.Echo/Say"}},
+                {"name": "h", "path": "/"}]}]}"#;
+        let (mut c, _) = Config::parse_migrating(json).unwrap();
+        c.base_dir = Some(dir.path().to_path_buf());
+        let c = c.resolve().unwrap();
+        let v = serde_json::to_value(&c).unwrap();
+        assert_eq!(v.pointer("/endpoints/0/method"), None, "{v}");
+        assert_eq!(v.pointer("/endpoints/1/method").unwrap(), "GET");
+        assert_eq!(v.pointer("/flows/0/steps/0/method"), None, "{v}");
+        assert_eq!(v.pointer("/flows/0/steps/1/method").unwrap(), "GET");
+        // and it resolves again as it is (merge reads it from a shard)
+        let again: Config = serde_json::from_value(v).unwrap();
+        again.resolve().unwrap();
     }
 
     /// The plan runs a grpc row as the call: POST to the method's path over

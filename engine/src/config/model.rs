@@ -234,8 +234,12 @@ pub struct Endpoint {
     /// control characters or surrounding spaces (`POST /api/orders` is a
     /// name); used in summaries and samples.
     pub name: String,
-    #[serde(default)]
-    pub method: Method,
+    /// The HTTP method; default GET (the resolved config says it). Left
+    /// out for a `grpc` unit: a call is always a POST, and any method
+    /// beside `grpc` is refused.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Method")]
+    pub method: Option<Method>,
     /// Path relative to `target` (starts with `/`); or give `url`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
@@ -482,6 +486,12 @@ impl Config {
 }
 
 impl Endpoint {
+    /// The HTTP method it sends: `method`, or GET (a gRPC call's is POST,
+    /// decided by the plan).
+    pub fn http_method(&self) -> Method {
+        self.method.unwrap_or_default()
+    }
+
     /// Whether autoscale applies: its own setting, else whether there is a
     /// global `autoscale`.
     pub fn autoscale_on(&self, global: bool) -> bool {

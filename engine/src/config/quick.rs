@@ -177,7 +177,8 @@ impl Quick {
             stages,
             endpoints: vec![Endpoint {
                 name: "default".into(),
-                method: self.method,
+                // a gRPC call's method is POST, and its config says none
+                method: self.grpc.is_none().then_some(self.method),
                 // a gRPC call's path is its method's
                 path: self.grpc.is_none().then(String::new),
                 url: None,
@@ -314,7 +315,7 @@ mod tests {
         q.requests = Some(100);
         let c = q.config().unwrap().resolve().unwrap();
         let ep = &c.endpoints[0];
-        assert_eq!(ep.method, Method::Post);
+        assert_eq!(ep.method, Some(Method::Post));
         assert_eq!(ep.body.as_deref(), Some("{}"));
         assert_eq!(ep.headers.get("X-A").map(String::as_str), Some("1"));
         assert_eq!(

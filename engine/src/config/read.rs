@@ -77,6 +77,16 @@ impl Config {
         if let Some(g) = &self.autoscale {
             g.field_problems("autoscale", &mut problems);
         }
+        // An HTTP unit's config says its method (GET when left out); a
+        // gRPC unit's says none (its call is a POST, `grpc::conflicts`).
+        let steps = self.flows.iter_mut().flat_map(|f| f.steps.iter_mut());
+        for m in (self.endpoints.iter_mut())
+            .filter(|e| e.grpc.is_none())
+            .map(|e| &mut e.method)
+            .chain(steps.filter(|s| s.grpc.is_none()).map(|s| &mut s.method))
+        {
+            m.get_or_insert_default();
+        }
         let (global, max_workers) = (self.autoscale.clone(), self.max_workers);
         for (i, ep) in self.endpoints.iter_mut().enumerate() {
             resolve_unit(

@@ -97,8 +97,10 @@ pub struct Flow {
 pub struct Step {
     /// Unique in its flow.
     pub name: String,
-    #[serde(default)]
-    pub method: Method,
+    /// The HTTP method; default GET (as an endpoint's; refused beside `grpc`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Method")]
+    pub method: Option<Method>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub path: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -132,7 +134,7 @@ impl Flow {
     pub fn as_unit(&self) -> Endpoint {
         Endpoint {
             name: self.name.clone(),
-            method: Method::Get,
+            method: None,
             path: None,
             url: None,
             headers: BTreeMap::new(),

@@ -427,7 +427,7 @@ mod tests {
         let c = Config::from_json(ISSUE_EXAMPLE).unwrap();
         assert_eq!(c.threads, Some(2));
         assert_eq!(c.duration().as_secs(), 25);
-        assert_eq!(c.endpoints[1].method, Method::Post);
+        assert_eq!(c.endpoints[1].method, Some(Method::Post));
         assert_eq!(c.timeouts.request, Dur::from_secs(5));
         let urls = c.endpoint_urls().unwrap();
         assert_eq!(urls[1].path, "/api/orders");

@@ -669,7 +669,7 @@ impl Conn {
         }
         rendered.map_err(|e| {
             let crate::load::grpc::EncodeError::Render(e) = e else {
-                let why = format!("the message could not be encoded: {e}");
+                let why = format!("the request message could not be encoded, so the call was not sent: {e}");
                 return Failure::new(ErrorKind::Grpc, Why::Text(why));
             };
             let (RenderError::Unsafe(n) | RenderError::Missing(n)) = e;

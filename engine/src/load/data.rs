@@ -61,6 +61,11 @@ impl DataSet {
         &self.text[self.offsets[i] as usize..self.offsets[i + 1] as usize]
     }
 
+    /// Row `row`'s line in the file (1-based), for errors.
+    pub fn line(&self, row: usize) -> u32 {
+        self.lines[row]
+    }
+
     /// Loads `path` (format by its extension).
     pub fn load(name: &str, path: &Path, order: Order) -> Result<DataSet, String> {
         let shown = path.display();

@@ -501,7 +501,28 @@ fn parse_expr(s: &str, scope: &Scope<'_>) -> Result<Resolved, String> {
             _ => Err(format!("unknown function \"{name}\" (known: {KNOWN})")),
         };
     }
+    if let Some(ours) = ghz_name(s) {
+        return Err(format!(
+            "unknown variable \"{s}\": ghz's {{{{{s}}}}} is {{{{{ours}}}}} here (known: {KNOWN})"
+        ));
+    }
     Err(format!("unknown variable \"{s}\" (known: {KNOWN})"))
+}
+
+/// Ours for a ghz template name (its Go template's call data and its
+/// sprig-style helpers), as a ghz user types them in `-d`.
+fn ghz_name(s: &str) -> Option<&'static str> {
+    Some(match s.split_whitespace().next()? {
+        ".RequestNumber" => "seq",
+        ".WorkerID" => "vu",
+        ".UUID" => "uuid",
+        ".TimestampUnixMilli" => "now_ms",
+        ".TimestampUnix" => "$timestamp",
+        ".Timestamp" => "$isoTimestamp",
+        "randomString" => "rand_str(n)",
+        "randomInt" => "rand_int(a,b)",
+        _ => return None,
+    })
 }
 
 fn clip(s: &str) -> &str {
@@ -711,6 +732,18 @@ mod tests {
             ("/a/{{vu", &plain, "without a closing"),
             ("{{}}", &plain, "empty"),
             ("{{ whatever }}", &plain, "unknown variable \"whatever\""),
+            // ghz's names get ours
+            (
+                "{{.RequestNumber}}",
+                &plain,
+                "unknown variable \".RequestNumber\": ghz's {{.RequestNumber}} is {{seq}} here",
+            ),
+            (
+                "{{ .WorkerID }}",
+                &plain,
+                "ghz's {{.WorkerID}} is {{vu}} here",
+            ),
+            ("{{.UUID}}", &plain, "ghz's {{.UUID}} is {{uuid}} here"),
         ] {
             let e = Template::parse(text, s).unwrap_err();
             assert!(e.contains(want), "{text}: {e}");

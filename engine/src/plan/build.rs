@@ -101,7 +101,7 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
         // (a gRPC call's head is fixed: no cookies, see docs/config.md)
         let template = ((dynamic || cookies) && row.grpc.is_none()).then(|| {
             RequestTemplate::new(
-                ep.method,
+                ep.http_method(),
                 url,
                 row.path
                     .clone()
@@ -155,8 +155,8 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
             }
             None => (
                 url,
-                ep.method,
-                render(ep.method, url, &ep.headers, ep.body.as_deref()),
+                ep.http_method(),
+                render(ep.http_method(), url, &ep.headers, ep.body.as_deref()),
             ),
         };
         endpoints.push(EndpointPlan {
@@ -186,7 +186,7 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
             } else {
                 None
             },
-            head: ep.method == Method::Head,
+            head: ep.http_method() == Method::Head,
             server_timing: ep.server_timing,
             close: ep.headers.iter().any(|(k, v)| {
                 k.eq_ignore_ascii_case("connection") && v.eq_ignore_ascii_case("close")

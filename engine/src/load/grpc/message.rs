@@ -19,10 +19,12 @@
 
 use super::field::{self, FieldError, FieldPath, PathError, Rendered, Scratch};
 use super::frame;
+use crate::data::DataSet;
 use crate::template::{Ctx, Expr, Part, RenderError, Scope, Template};
 use prost::Message as _;
 use prost_reflect::{DynamicMessage, FieldDescriptor, Kind, MessageDescriptor};
 use serde_json::Value;
+use std::sync::Arc;
 use thiserror::Error;
 
 const OPEN: char = '\u{E000}';
@@ -147,6 +149,136 @@ impl MessageTemplate {
                     template,
                     why,
                 })
+            }
+        }
+    }
+
+    /// Renders a templated message with sample values (`seq` 0, VU 0,
+    /// iteration 0, the first row of each data set, random values drawn)
+    /// and encodes it: a template whose rendering cannot be encoded —
+    /// `{"text": {{seq}}}` into a string field, `{"{{seq}}": "x"}`, a data
+    /// value that is no integer for an integer field — would fail every
+    /// call with nothing sent, so it is a config error naming the field.
+    /// Then every other row of each data set a template uses, the others
+    /// at their first row: a row that does not fit is an error naming
+    /// `file:line`, as a data value that cannot go into a path is. A field
+    /// (or, for a full encode, a message) that uses a flow's captured
+    /// values (`vars.*`) is not checked: those are known only when the
+    /// flow runs. `data` is the run's data sets.
+    pub fn check_sample(&self, data: &[Arc<DataSet>]) -> Result<(), MessageError> {
+        let mut rows = vec![0u32; data.len()];
+        self.try_rows(data, &rows, None)
+            .map_err(|(path, what, text, hint)| MessageError::Field {
+                path,
+                what: format!(
+                    "{what}: with sample values (seq 0, vu 0, each data set's first row) the template gives {}{hint}",
+                    clip(&text)
+                ),
+            })?;
+        let mut sets: Vec<usize> = Vec::new();
+        for t in self.templates().into_iter().filter(|t| !uses_vars(t)) {
+            for e in t.exprs() {
+                if let Expr::Data { set, .. } = e
+                    && !sets.contains(set)
+                {
+                    sets.push(*set);
+                }
+            }
+        }
+        for set in sets {
+            for row in 1..data[set].rows {
+                rows[set] = row as u32;
+                self.try_rows(data, &rows, Some(set))
+                    .map_err(|(path, what, text, hint)| MessageError::Field {
+                        path,
+                        what: format!(
+                            "{what}: with row {}:{} of data set \"{}\" the template gives {}{hint}",
+                            data[set].path.display(),
+                            data[set].line(row),
+                            data[set].name,
+                            clip(&text)
+                        ),
+                    })?;
+            }
+            rows[set] = 0;
+        }
+        Ok(())
+    }
+
+    /// Renders and encodes the templates that do not use `vars` (with
+    /// `only`, those that use data set `only`) at data rows `rows`; an
+    /// error is (field path, what, the rendered text, a hint).
+    fn try_rows(
+        &self,
+        data: &[Arc<DataSet>],
+        rows: &[u32],
+        only: Option<usize>,
+    ) -> Result<(), (String, String, Vec<u8>, &'static str)> {
+        let wanted = |t: &Template| {
+            !uses_vars(t)
+                && only.is_none_or(|s| {
+                    t.exprs()
+                        .any(|e| matches!(e, Expr::Data { set, .. } if *set == s))
+                })
+        };
+        let seq = std::sync::atomic::AtomicU64::new(0);
+        let mut rng = fastrand::Rng::with_seed(0);
+        let mut ctx = Ctx::new(&seq, &mut rng);
+        ctx.data = data;
+        ctx.rows = rows;
+        let mut text = Vec::new();
+        match self {
+            MessageTemplate::Fixed(_) => Ok(()),
+            MessageTemplate::Patched { fields, .. } => {
+                let (mut out, mut scratch) = (Vec::new(), Scratch::default());
+                for f in fields.iter().filter(|f| wanted(&f.template)) {
+                    text.clear();
+                    // (only `vars` fail to render; they were left out)
+                    if f.template
+                        .render(&mut text, &mut ctx, crate::template::unsafe_in_body)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    let r = if f.json {
+                        Rendered::Json(&text)
+                    } else {
+                        Rendered::Text(&text)
+                    };
+                    if let Err(e) = field::append(&mut out, &f.path, r, &mut scratch) {
+                        // a number or `true` where a string goes: the
+                        // template stood outside quotes
+                        let hint = if f.json && e.what == "expected a string" {
+                            "; put the template in quotes (\"{{…}}\") for a string"
+                        } else {
+                            ""
+                        };
+                        return Err((e.path, e.what, text, hint));
+                    }
+                }
+                Ok(())
+            }
+            MessageTemplate::Full {
+                desc,
+                template,
+                why,
+            } => {
+                if !wanted(template)
+                    || template
+                        .render(&mut text, &mut ctx, crate::template::unsafe_in_body)
+                        .is_err()
+                {
+                    return Ok(());
+                }
+                // a key that is a template fits only a map's keys
+                let hint = if why.ends_with("a template in a field name") {
+                    "; a templated name fits only a map field's keys"
+                } else {
+                    ""
+                };
+                encode_json(desc, &text)
+                    .map(|_| ())
+                    .map_err(|(path, what)| (path, what, text, hint))
             }
         }
     }
@@ -299,6 +431,20 @@ fn explain(desc: &MessageDescriptor, mut path: String, what: String) -> (String,
     match expected {
         Some(e) => (path, format!("{e} ({what})")),
         None => (path, what),
+    }
+}
+
+/// Whether a template reads a flow's captured values.
+fn uses_vars(t: &Template) -> bool {
+    t.exprs().any(|e| matches!(e, Expr::Var(_)))
+}
+
+/// Rendered text for an error: at most 80 characters, lossy UTF-8.
+fn clip(b: &[u8]) -> String {
+    let s = String::from_utf8_lossy(b);
+    match s.char_indices().nth(80) {
+        Some((i, _)) => format!("{}…", &s[..i]),
+        None => s.into_owned(),
     }
 }
 

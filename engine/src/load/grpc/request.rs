@@ -21,8 +21,22 @@ pub enum MetadataError {
         "metadata key {0:?} is reserved (grpc-*, and the headers the call sets: content-type, te, user-agent)"
     )]
     Reserved(String),
+    #[error(
+        "metadata key {0:?} is a pseudo-header; the call sets :method, :scheme, :authority and :path itself"
+    )]
+    Pseudo(String),
     #[error("metadata {0:?}: the value holds CR, LF or NUL")]
     BadValue(String),
+    /// gRPC sends a `-bin` key's value base64-encoded, and the config's
+    /// value is sent as given: it must be that base64 already.
+    #[error(
+        "metadata {0:?}: a -bin value must be base64 (standard alphabet, padding optional): it is sent as given, and the server decodes it"
+    )]
+    NotBase64(String),
+    /// Keys are sent lower-cased, so two that differ only in case would
+    /// be one key given twice.
+    #[error("metadata keys {0:?} and {1:?} are the same key (gRPC lower-cases keys); give it once")]
+    Duplicate(String, String),
     #[error("deadline {0:?} is zero or longer than gRPC's grpc-timeout can say")]
     Deadline(Duration),
 }
@@ -36,8 +50,9 @@ pub struct RequestHeaders {
 
 impl RequestHeaders {
     /// `path` is the method's `/pkg.Service/Method`; `metadata` the
-    /// config's map (keys are lower-cased as gRPC requires; a `-bin` key's
-    /// value is sent as given, base64 by the spec).
+    /// config's map (keys are lower-cased as gRPC requires, so two keys
+    /// equal but for case are refused; a `-bin` key's value is sent as
+    /// given, so it must be base64, as the spec sends binary values).
     pub fn new<'a>(
         path: &str,
         deadline: Option<Duration>,
@@ -51,8 +66,12 @@ impl RequestHeaders {
             let t = timeout(d).ok_or(MetadataError::Deadline(d))?;
             fields.push(("grpc-timeout".to_string(), t));
         }
+        let mut seen: Vec<(String, &str)> = Vec::new();
         for (key, value) in metadata {
             let k = key.to_ascii_lowercase();
+            if k.starts_with(':') {
+                return Err(MetadataError::Pseudo(key.to_string()));
+            }
             if k.is_empty()
                 || !k
                     .bytes()
@@ -67,6 +86,13 @@ impl RequestHeaders {
             if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
                 return Err(MetadataError::BadValue(key.to_string()));
             }
+            if k.ends_with("-bin") && !is_base64(value) {
+                return Err(MetadataError::NotBase64(key.to_string()));
+            }
+            if let Some((_, first)) = seen.iter().find(|(s, _)| *s == k) {
+                return Err(MetadataError::Duplicate(first.to_string(), key.to_string()));
+            }
+            seen.push((k.clone(), key));
             fields.push((k, value.to_string()));
         }
         fields.push((
@@ -88,6 +114,15 @@ impl RequestHeaders {
     pub fn fields(&self) -> impl Iterator<Item = (&str, &str)> + Clone {
         self.fields.iter().map(|(n, v)| (n.as_str(), v.as_str()))
     }
+}
+
+/// Whether `v` is base64 in the standard alphabet, padded or not (what
+/// gRPC implementations decode a `-bin` value as; grpc-go takes either).
+fn is_base64(v: &str) -> bool {
+    use base64::Engine as _;
+    let e = &base64::engine::general_purpose::STANDARD_NO_PAD;
+    e.decode(v.trim_end_matches('=')).is_ok()
+        && (!v.ends_with('=') || base64::engine::general_purpose::STANDARD.decode(v).is_ok())
 }
 
 /// Most digits a `grpc-timeout` value may have (the spec's TimeoutValue).
@@ -181,8 +216,32 @@ mod tests {
         );
         assert_eq!(e("te", "x"), MetadataError::Reserved("te".into()));
         assert_eq!(e("bad key", "x"), MetadataError::BadKey("bad key".into()));
-        assert_eq!(e(":path", "x"), MetadataError::BadKey(":path".into()));
+        assert_eq!(e(":path", "x"), MetadataError::Pseudo(":path".into()));
         assert_eq!(e("k", "a\r\nb"), MetadataError::BadValue("k".into()));
+        assert_eq!(
+            e(":authority", "x"),
+            MetadataError::Pseudo(":authority".into())
+        );
+        // a -bin value is sent as given: it must be base64 already
+        assert_eq!(
+            e("x-trace-bin", "not base64!"),
+            MetadataError::NotBase64("x-trace-bin".into())
+        );
+        for ok in ["AAE=", "AAE", "AAEC", ""] {
+            RequestHeaders::new("/a.B/C", None, [("x-bin", ok)]).unwrap();
+        }
+        for bad in ["AA=E", "A", "AAE==", "-_8"] {
+            assert_eq!(
+                e("X-Bin", bad),
+                MetadataError::NotBase64("X-Bin".into()),
+                "{bad}"
+            );
+        }
+        // keys equal but for case are one key given twice
+        assert_eq!(
+            RequestHeaders::new("/a.B/C", None, [("X-Upper", "V"), ("x-upper", "w")]).unwrap_err(),
+            MetadataError::Duplicate("X-Upper".into(), "x-upper".into())
+        );
         assert!(RequestHeaders::new("/a.B/C", Some(Duration::ZERO), []).is_err());
     }
 }

@@ -43,9 +43,13 @@ impl std::io::Write for Limited<'_> {
 }
 
 /// Decodes `bytes` as `desc` and writes its JSON form into `out` (cleared
-/// first), at most `max_json` bytes. Field names are the JSON names
-/// (`userId`), and fields at their default value are left out, as the
-/// JSON mapping prints them.
+/// first), at most `max_json` bytes: protobuf's canonical JSON (as k6 and
+/// grpcurl show a reply) — field names are the JSON names (`userId`),
+/// 64-bit integers strings, enums their names, bytes base64 — except that
+/// fields at their default value (0, "", false, [], {}) are written, not
+/// left out: a check `{"json": "/count", "exists": true}` must hold when
+/// the count is 0 (a first user's check "has id" failed on id 0). A
+/// message field, `optional` or oneof member that is not set stays out.
 pub fn to_json(
     desc: &MessageDescriptor,
     bytes: &[u8],
@@ -61,7 +65,8 @@ pub fn to_json(
         out,
         left: max_json,
     });
-    msg.serialize_with_options(&mut ser, &SerializeOptions::new())
+    let options = SerializeOptions::new().skip_default_fields(false);
+    msg.serialize_with_options(&mut ser, &options)
         .map_err(|_| DecodeError::TooLarge(max_json))
 }
 
@@ -91,6 +96,22 @@ mod tests {
         assert_eq!(v.pointer("/echo/mood").unwrap(), "HAPPY");
         assert_eq!(v.pointer("/echo/blob").unwrap(), "AAEC");
         assert_eq!(v.pointer("/seen").unwrap(), "7");
+    }
+
+    /// Fields at their default value are written, so a check that a field
+    /// exists holds when it is 0, "" or false; unset message fields stay out.
+    #[test]
+    fn defaults_are_written_so_exists_holds_for_zero() {
+        let out_desc = echo("echo.Echo/Say").output();
+        let bytes = encode_json(&out_desc, br#"{"echo": {"text": "hi"}}"#).unwrap();
+        let mut json = Vec::new();
+        to_json(&out_desc, &bytes, 1 << 20, &mut json).unwrap();
+        let v: serde_json::Value = serde_json::from_slice(&json).unwrap();
+        assert_eq!(v.pointer("/seen").unwrap(), "0", "{v}");
+        assert_eq!(v.pointer("/server").unwrap(), "", "{v}");
+        assert_eq!(v.pointer("/echo/count").unwrap(), 0, "{v}");
+        assert_eq!(v.pointer("/echo/mood").unwrap(), "MOOD_UNSPECIFIED", "{v}");
+        assert_eq!(v.pointer("/echo/user"), None, "an unset message: {v}");
     }
 
     #[test]

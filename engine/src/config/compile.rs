@@ -375,7 +375,7 @@ pub fn thresholds(c: &Config) -> (Vec<Threshold>, Vec<Problem>) {
         .iter()
         .flat_map(|r| match &r.grpc {
             Some(g) => [g.method.as_str(), "POST"],
-            None => [r.method.as_str(); 2],
+            None => [r.http_method().as_str(); 2],
         })
         .collect();
     methods.sort_unstable();

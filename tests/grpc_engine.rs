@@ -439,6 +439,37 @@ fn the_wait_for_a_stream_slot_is_blocked_not_latency() {
     assert!(p50("blocked_ms") > 200.0, "the wait is blocked: {e}");
 }
 
+/// A reply that does not decode as the method's output: its checks find
+/// nothing (not "over max_capture_body"), the call still counts as OK
+/// (its status is), and the log says why once.
+#[test]
+fn a_reply_that_is_no_valid_message_fails_its_checks_and_says_why() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = PyServer::start(dir.path()) else {
+        return;
+    };
+    let json = format!(
+        r#"{{"target": "http://127.0.0.1:{}", "requests": 20, "stages": [{{"duration": "10s", "target": 2}}],
+            "endpoints": [{{"name": "junk", "grpc": {{"proto": "echo.proto", "method": "echo.Echo/Say",
+                "metadata": {{"x-garbage": "1"}}}},
+              "checks": {{"has echo": {{"json": "/echo", "exists": true}}, "ok": {{"grpc_status": "OK"}}}}}}]}}"#,
+        server.port
+    );
+    let (_, summary) = run_config(dir.path(), &json);
+    let e = &summary["endpoints"]["junk"];
+    assert_eq!(count(&e["requests"]), 20, "{e}");
+    assert_eq!(e["grpc_status"], serde_json::json!({"OK": 20}), "{e}");
+    assert_eq!(count(&e["checks"]["has echo"]["fails"]), 20, "{e}");
+    assert_eq!(count(&e["checks"]["ok"]["passes"]), 20, "{e}");
+    let run = userflux::only_run(&dir.path().join("runs"));
+    let logs = std::fs::read_to_string(run.join("logs.txt")).unwrap();
+    assert!(
+        logs.contains("endpoint junk: response is not a valid echo.SayReply"),
+        "{logs}"
+    );
+    assert!(!logs.contains("max_capture_body"), "{logs}");
+}
+
 /// How the raw server answers each call.
 #[derive(Clone, Copy)]
 enum Bad {

@@ -10,7 +10,7 @@ package and no protoc step.
   JSON line (field names from echo.proto, int64 as numbers, bytes as hex):
   the tests compare it with what the engine meant to send. Metadata
   ``x-delay-ms`` sleeps first (deadlines), ``x-status`` answers with that
-  status code instead.
+  status code instead, ``x-garbage`` with bytes that are no ``SayReply``.
 - ``/echo.Echo/Fail`` answers with the status ``code`` and ``message`` the
   request asks for.
 - ``/echo.Echo/Tick`` streams ``count`` replies (server streaming).
@@ -194,6 +194,8 @@ class Echo:
             time.sleep(int(metadata["x-delay-ms"]) / 1000)
         if "x-status" in metadata:
             context.abort(grpc.StatusCode(_code(int(metadata["x-status"]))), "asked by x-status")
+        if "x-garbage" in metadata:
+            return b"\xff\xff\xff\xff"  # no valid SayReply: a field 31 of wire type 7
         return self.reply(request)
 
     def fail(self, request: bytes, context: grpc.ServicerContext) -> bytes:

@@ -31,7 +31,7 @@ use super::Worker;
 use crate::clock::Clocks;
 use crate::conn::{Failure, Held, State, Why};
 use crate::link::{Link, LinkRead, LinkState};
-use crate::load::grpc::response::to_json;
+use crate::load::grpc::response::{DecodeError, to_json};
 use crate::load::grpc::{CallError, Code};
 use crate::open::LATE;
 use crate::protocol::StreamId;
@@ -546,6 +546,9 @@ impl Worker {
         // the first failed call's grpc-message, for its log line
         let logged = self.logged[ErrorKind::Grpc as usize];
         let grpc_why = &mut self.grpc_why;
+        // the first reply that does not decode as its method's output
+        let undecodable = &mut self.undecodable;
+        let logged_undecodable = self.logged_undecodable;
         let mut session = link.session.take().expect("an open link has a session");
         let read = link.read(
             buf,
@@ -580,11 +583,21 @@ impl Worker {
                                 {
                                     let output = g.method.output();
                                     let max = plan.max_capture_body;
-                                    if to_json(&output, r.grpc_message, max, &mut held.body)
-                                        .is_err()
-                                    {
-                                        held.body.clear();
-                                        held.over = Some(max);
+                                    match to_json(&output, r.grpc_message, max, &mut held.body) {
+                                        Ok(()) => {}
+                                        Err(DecodeError::TooLarge(_)) => {
+                                            held.body.clear();
+                                            held.over = Some(max);
+                                        }
+                                        // not "over max_capture_body": its
+                                        // checks and captures find nothing
+                                        Err(e) => {
+                                            held.body.clear();
+                                            if !logged_undecodable && undecodable.is_empty() {
+                                                *undecodable =
+                                                    format!("endpoint {}: {e}", row.name);
+                                            }
+                                        }
                                     }
                                 }
                             }
@@ -624,6 +637,14 @@ impl Worker {
         link.session = Some(session);
         let unit = link.unit;
         self.links[j] = Some(link);
+        if !self.undecodable.is_empty() && !self.logged_undecodable {
+            self.logged_undecodable = true;
+            let why = std::mem::take(&mut self.undecodable);
+            self.log(format!(
+                "worker {}: {why} (its checks and captures find nothing)",
+                self.id
+            ));
+        }
         // the read's stamps placed on the clocks as they are after it
         let clocks = Clocks::now();
         for e in events.drain(..) {

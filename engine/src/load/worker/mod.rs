@@ -171,6 +171,8 @@ pub fn spawn(
                     .collect(),
                 logged: [false; ErrorKind::ALL.len()],
                 grpc_why: String::new(),
+                undecodable: String::new(),
+                logged_undecodable: false,
                 stopping: None,
                 second: 1,
                 open: plan
@@ -252,6 +254,10 @@ struct Worker {
     logged: [bool; ErrorKind::ALL.len()],
     /// The first failed gRPC call's `grpc-message`, until it is logged.
     grpc_why: String,
+    /// The first gRPC reply that did not decode as its method's output
+    /// (why), until it is logged; logged once per worker.
+    undecodable: String,
+    logged_undecodable: bool,
     /// Set once stopping: the deadline for in-flight requests.
     stopping: Option<Instant>,
     /// The second of the run the next report covers.

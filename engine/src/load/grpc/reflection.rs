@@ -407,10 +407,7 @@ mod tests {
         assert_eq!(decode_response(b""), Ok(Response::Other));
         // a length past the end, a bad varint, a bad wire type, a string
         // that is not UTF-8, a file list that is a varint
-        assert_eq!(
-            decode_response(b"\x22\x10ab"),
-            Err(WireError::Truncated(4))
-        );
+        assert_eq!(decode_response(b"\x22\x10ab"), Err(WireError::Truncated(4)));
         assert_eq!(decode_response(&[0xff; 11]), Err(WireError::Varint));
         assert_eq!(
             decode_response(b"\x0f"),
@@ -436,16 +433,17 @@ mod tests {
         let mut c = Collected::default();
         let a = file("a.proto", &["b.proto", "google/protobuf/timestamp.proto"]);
         c.add(&[&a]).unwrap();
-        assert_eq!(c.next_wanted(), ["b.proto"], "the built-in one is not asked");
+        assert_eq!(
+            c.next_wanted(),
+            ["b.proto"],
+            "the built-in one is not asked"
+        );
         assert!(c.next_wanted().is_empty(), "asked once");
         let b = file("b.proto", &[]);
         c.add(&[&b, &a]).unwrap();
         assert_eq!((c.files(), c.bytes()), (2, a.len() + b.len()));
         assert!(c.pool().unwrap().get_file_by_name("a.proto").is_some());
-        assert_eq!(
-            c.add(&[&file("", &[])]),
-            Err(CollectError::Unnamed)
-        );
+        assert_eq!(c.add(&[&file("", &[])]), Err(CollectError::Unnamed));
         // past the byte cap
         let mut c = Collected::default();
         let big = prost_types::FileDescriptorProto {

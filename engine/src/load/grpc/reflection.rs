@@ -221,22 +221,26 @@ pub fn decode_response(buf: &[u8]) -> Result<Response<'_>, WireError> {
     Ok(out)
 }
 
-/// What the engine reads of a `FileDescriptorProto`: its name and the
-/// files it imports.
+/// What the engine reads of a `FileDescriptorProto`: its name, the files
+/// it imports, its syntax.
 #[derive(Debug, Clone, PartialEq, Eq, Default)]
 pub struct FileHead {
     pub name: String,
     pub dependencies: Vec<String>,
+    /// `syntax` as written (empty: proto2).
+    pub syntax: String,
 }
 
-/// Reads a serialized `FileDescriptorProto`'s name (field 1) and
-/// dependencies (field 3); the rest is for `prost-reflect`.
+/// Reads a serialized `FileDescriptorProto`'s name (field 1),
+/// dependencies (field 3) and syntax (field 12); the rest is for
+/// `prost-reflect`.
 pub fn file_head(buf: &[u8]) -> Result<FileHead, WireError> {
     let mut head = FileHead::default();
     for f in fields(buf) {
         match f? {
             (1, v) => head.name = text(1, v)?,
             (3, v) => head.dependencies.push(text(3, v)?),
+            (12, v) => head.syntax = text(12, v)?,
             _ => {}
         }
     }
@@ -250,6 +254,11 @@ pub enum CollectError {
     Wire(#[from] WireError),
     #[error("sent a file descriptor without a name")]
     Unnamed,
+    /// prost-reflect 0.16.5 panics building a file of another syntax (its
+    /// error's label indexes the file list before the file is in it: found
+    /// by the `grpc_reflection` fuzz target), so one is refused first.
+    #[error("sent {file} of syntax \"{syntax}\" (proto2 and proto3 only)")]
+    Syntax { file: String, syntax: String },
     #[error("sent more than {MAX_DESCRIPTOR_BYTES} bytes of descriptors")]
     TooLarge,
     #[error("sent more than {MAX_FILES} files")]
@@ -284,6 +293,12 @@ impl Collected {
             let head = file_head(bytes)?;
             if head.name.is_empty() {
                 return Err(CollectError::Unnamed);
+            }
+            if !matches!(head.syntax.as_str(), "" | "proto2" | "proto3") {
+                return Err(CollectError::Syntax {
+                    file: head.name,
+                    syntax: head.syntax,
+                });
             }
             if self.files.contains_key(&head.name) {
                 continue;
@@ -444,6 +459,19 @@ mod tests {
         assert_eq!((c.files(), c.bytes()), (2, a.len() + b.len()));
         assert!(c.pool().unwrap().get_file_by_name("a.proto").is_some());
         assert_eq!(c.add(&[&file("", &[])]), Err(CollectError::Unnamed));
+        // a syntax prost-reflect cannot build (it would panic)
+        let editions = prost_types::FileDescriptorProto {
+            name: Some("e.proto".into()),
+            syntax: Some("editions".into()),
+            ..Default::default()
+        };
+        assert_eq!(
+            c.add(&[&editions.encode_to_vec()]),
+            Err(CollectError::Syntax {
+                file: "e.proto".into(),
+                syntax: "editions".into()
+            })
+        );
         // past the byte cap
         let mut c = Collected::default();
         let big = prost_types::FileDescriptorProto {

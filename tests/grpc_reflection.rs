@@ -1,7 +1,7 @@
 //! `"reflection": true` (issue #31) against real peers: the Python grpcio
 //! server with grpcio-reflection (v1alpha only, so the engine's v1 ask is
-//! answered UNIMPLEMENTED and it falls back), the same server without
-//! reflection, and a TCP peer that never answers. The method found by
+//! answered UNIMPLEMENTED and it falls back), over h2c and over TLS, the
+//! same server without reflection, and a TCP peer that never answers. The method found by
 //! reflection runs exactly as from `.proto` (counts, templated fields at
 //! the server); what cannot be resolved fails the run before any load,
 //! naming the field and the server, on time.
@@ -208,4 +208,46 @@ fn no_reflection_or_no_answer_fails_the_run_before_any_load() {
     );
     assert!(t0.elapsed() < Duration::from_secs(30), "{:?}", t0.elapsed());
     drop(silent);
+}
+
+/// Over TLS (a self-signed certificate trusted by `tls.ca_file`, ALPN h2)
+/// the exchange and the calls run as over h2c.
+#[test]
+fn reflection_over_tls() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = descriptors(dir.path());
+    let ck = rcgen::generate_simple_self_signed(vec!["127.0.0.1".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, ck.cert.pem()).unwrap();
+    std::fs::write(&key, ck.key_pair.serialize_pem()).unwrap();
+    let args = [
+        OsStr::new("--reflection"),
+        set.as_os_str(),
+        OsStr::new("--tls"),
+        cert.as_os_str(),
+        key.as_os_str(),
+    ];
+    let Some(server) = PyServer::start_with(dir.path(), &args) else {
+        return;
+    };
+    let json = config(
+        server.port,
+        r#"{"reflection": true, "method": "echo.Echo/Say", "message": "{\"text\": \"s{{seq}}\"}"}"#,
+    )
+    .replace("http://", "https://")
+    .replace(
+        r#""requests": 20,"#,
+        r#""requests": 20, "tls": {"ca_file": "cert.pem"},"#,
+    );
+    let (code, stderr, run) = run_json(dir.path(), &json);
+    assert_eq!(code, Some(0), "{stderr}");
+    let e = &read_json(&run.join("summary.json"))["endpoints"]["e"];
+    assert_eq!(e["grpc_status"], serde_json::json!({"OK": 20}), "{e}");
+    let mut texts: Vec<String> = (server.recorded().iter())
+        .map(|s| s["request"]["text"].as_str().unwrap().to_string())
+        .collect();
+    texts.sort();
+    let mut want: Vec<String> = (0..20).map(|i| format!("s{i}")).collect();
+    want.sort();
+    assert_eq!(texts, want);
 }

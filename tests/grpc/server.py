@@ -18,7 +18,8 @@ package and no protoc step.
 With ``--reflection FILE`` (a serialized ``FileDescriptorSet``, which the
 Rust tests write with protox) it also serves gRPC server reflection
 (grpcio-reflection: ``grpc.reflection.v1alpha`` only, so a client asking
-v1 first gets UNIMPLEMENTED) for every service in the set.
+v1 first gets UNIMPLEMENTED) for every service in the set. With ``--tls
+CERT KEY`` (PEM files) it serves TLS, ALPN h2, instead of h2c.
 
 Usage: ``python server.py --port 0 [--record FILE]``; it binds 127.0.0.1
 only and prints ``listening 127.0.0.1:PORT`` once it serves. It stops on
@@ -249,6 +250,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--max-seconds", type=float, default=600)
     ap.add_argument("--workers", type=int, default=16)
     ap.add_argument("--reflection", help="serve reflection for this FileDescriptorSet file")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve TLS (ALPN h2) with these PEM files")
     args = ap.parse_args(argv)
 
     echo = Echo(args.record)
@@ -265,7 +267,12 @@ def main(argv: list[str] | None = None) -> int:
 
         pool, names = reflection_pool(args.reflection)
         reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server, pool=pool)
-    port = server.add_insecure_port(f"127.0.0.1:{args.port}")
+    if args.tls:
+        with open(args.tls[0], "rb") as c, open(args.tls[1], "rb") as k:
+            credentials = grpc.ssl_server_credentials([(k.read(), c.read())])
+        port = server.add_secure_port(f"127.0.0.1:{args.port}", credentials)
+    else:
+        port = server.add_insecure_port(f"127.0.0.1:{args.port}")
     server.start()
     print(f"listening 127.0.0.1:{port}", flush=True)
 

@@ -53,7 +53,8 @@ enum Command {
     /// trials (`search URL --threshold 'http_req_duration: p(99)<50'`).
     Search(Box<search_cmd::SearchArgs>),
     /// Load a unary gRPC method (ghz's vocabulary): `grpc HOST:PORT
-    /// pkg.Service/Method --proto x.proto -d '{"id": {{seq}}}' -c 8 --streams 16 -z 10s`.
+    /// pkg.Service/Method [--proto x.proto] -d '{"id": {{seq}}}' -c 8 --streams 16 -z 10s`;
+    /// without --proto, the server describes the method by reflection.
     Grpc(Box<grpc_cmd::GrpcArgs>),
     /// Check a config file and print it resolved (defaults filled), or the errors.
     Validate {

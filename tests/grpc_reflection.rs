@@ -191,6 +191,24 @@ fn no_reflection_or_no_answer_fails_the_run_before_any_load() {
                 server.port
             ),
         );
+        // the quick form names the flag
+        let out = output_within(
+            engine()
+                .args([
+                    "grpc",
+                    &format!("127.0.0.1:{}", server.port),
+                    "echo.Echo/Say",
+                ])
+                .args(["-n", "5", "-q", "--no-save"]),
+            Duration::from_secs(60),
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        let want = format!(
+            "HOST:PORT: 127.0.0.1:{} does not serve reflection (UNIMPLEMENTED)",
+            server.port
+        );
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(stderr.contains(&want), "{want:?} in {stderr}");
         assert!(server.recorded().is_empty(), "no call reached it");
     }
     // accepts, reads, never answers: bounded by timeouts.request

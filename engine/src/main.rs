@@ -372,7 +372,7 @@ fn typed_flag(path: &str, args: &RunArgs) -> Option<String> {
         "endpoints[0].grpc.proto" => "--proto",
         "endpoints[0].grpc.method" => "pkg.Service/Method",
         "endpoints[0].grpc.deadline" => "--deadline",
-        "endpoints[0].grpc" => "HOST:PORT",
+        "endpoints[0].grpc" | "endpoints[0].grpc.reflection" => "HOST:PORT",
         "endpoints[0].grpc.message" => "-d",
         p if p.starts_with("endpoints[0].grpc.message.") => {
             // the field inside the message stays named
@@ -396,6 +396,11 @@ fn typed_flag(path: &str, args: &RunArgs) -> Option<String> {
 
 /// A quick-form error with each field path replaced by the flag typed.
 fn quick_error(msg: &str, args: &RunArgs) -> ExitCode {
+    usage_error(&flagged(msg, args))
+}
+
+/// `msg`'s lines with each field path replaced by the flag typed.
+fn flagged(msg: &str, args: &RunArgs) -> String {
     let lines: Vec<String> = msg
         .lines()
         .map(|line| {
@@ -415,7 +420,7 @@ fn quick_error(msg: &str, args: &RunArgs) -> ExitCode {
             }
         })
         .collect();
-    usage_error(&lines.join("\n"))
+    lines.join("\n")
 }
 
 /// `--no-save`: the run goes to a temporary directory, removed at the end
@@ -739,6 +744,12 @@ fn start(
             let st = finish_status(&status, RunState::Failed, 1, Some(error));
             let _ = dir.write_json("status.json", &st);
             let _ = dir.log(&format!("run failed: {e}"));
+            // (the quick form names its flags: a method the server's
+            // reflection does not have is `pkg.Service/Method: …`)
+            let e = match args.config {
+                None => flagged(&e.to_string(), args),
+                Some(_) => e.to_string(),
+            };
             anyhow::bail!("run {} failed: {e}", dir.run_id);
         }
     };

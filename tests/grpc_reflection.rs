@@ -149,6 +149,43 @@ fn the_server_describes_the_method_and_mistakes_are_named() {
         "{e}"
     );
 
+    // a flow: a reflection step's reply captured into the next one's
+    // message (the message compiles in the step's scope at start)
+    let flow = format!(
+        r#"{{"target": "http://127.0.0.1:{}", "http": "2", "requests": 20, "duration": "30s",
+            "stages": [{{"duration": "30s", "target": 2}}],
+            "flows": [{{"name": "f", "steps": [
+              {{"name": "first", "grpc": {{"reflection": true, "method": "echo.Echo/Say",
+                  "message": "{{\"text\": \"a{{{{seq}}}}\"}}"}},
+                "capture": {{"said": {{"json": "/echo/text"}}}}}},
+              {{"name": "second", "grpc": {{"reflection": true, "method": "echo.Echo/Say",
+                  "message": "{{\"text\": \"got {{{{vars.said}}}}\"}}"}}}}]}}]}}"#,
+        server.port
+    );
+    let (code, stderr, run) = run_json(dir.path(), &flow);
+    assert_eq!(code, Some(0), "{stderr}");
+    let e = &read_json(&run.join("summary.json"))["endpoints"];
+    assert_eq!(
+        e["f.second"]["grpc_status"],
+        serde_json::json!({"OK": 10}),
+        "{e}"
+    );
+    let logs = std::fs::read_to_string(run.join("logs.txt")).unwrap();
+    assert_eq!(
+        logs.matches("grpc reflection: ").count(),
+        1,
+        "asked once: {logs}"
+    );
+    let got: Vec<String> = (server.recorded().iter())
+        .filter_map(|s| s["request"]["text"].as_str().map(str::to_string))
+        .filter(|t| t.starts_with("got a"))
+        .collect();
+    assert_eq!(
+        got.len(),
+        10,
+        "each second step carried the first's reply: {got:?}"
+    );
+
     let before = server.recorded().len();
     let at = format!("127.0.0.1:{}", server.port);
     for (grpc, want) in [

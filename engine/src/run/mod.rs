@@ -125,12 +125,8 @@ pub fn execute(
                 dir.log(&line)?;
             }
         }
-        Err(problems) => {
-            for p in &problems {
-                dir.log(p)?;
-            }
-            return Err(std::io::Error::other(problems.join("; ")));
-        }
+        // (the caller logs and reports the run's failure)
+        Err(problems) => return Err(std::io::Error::other(problems.join("; "))),
     }
     let plan = Arc::new(plan);
     let counters = Arc::new(crate::counters::Counters::new(plan.data.len()));

@@ -101,9 +101,10 @@ impl Clock {
             std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut => {
                 ExchangeError::Timeout(crate::duration::Dur(self.timeout))
             }
-            std::io::ErrorKind::UnexpectedEof | std::io::ErrorKind::ConnectionReset => {
-                ExchangeError::Closed
-            }
+            std::io::ErrorKind::UnexpectedEof
+            | std::io::ErrorKind::ConnectionReset
+            | std::io::ErrorKind::ConnectionAborted
+            | std::io::ErrorKind::BrokenPipe => ExchangeError::Closed,
             _ => ExchangeError::Connect(e.to_string()),
         }
     }
@@ -300,7 +301,12 @@ impl Exchange {
                                 failed.get_or_insert(ExchangeError::NotGrpc(e));
                                 return;
                             }
-                            None => return,
+                            // (a gRPC stream always has an outcome)
+                            None => {
+                                let e = ExchangeError::Protocol("no gRPC outcome".into());
+                                failed.get_or_insert(e);
+                                return;
+                            }
                         };
                         if let Some(slot) = answers.get_mut(r.tag as usize)
                             && slot.is_none()

@@ -130,6 +130,11 @@ fn the_server_describes_the_method_and_mistakes_are_named() {
         server.port
     );
     assert!(logs.contains(&said), "{logs}");
+    // (the exchange's cost, for the record: `-- --nocapture`)
+    eprintln!(
+        "{}",
+        logs.lines().find(|l| l.contains(&said)).unwrap_or_default()
+    );
     assert!(logs.contains("grpc.reflection.v1alpha"), "{logs}");
 
     // imports (common.proto, a well-known type) resolve; the calls reach

@@ -102,6 +102,7 @@ fn samples(c: &mut Criterion) {
                 bytes: 512,
                 worker: 0,
                 vu: 0,
+                grpc_status: None,
             }));
         })
     });

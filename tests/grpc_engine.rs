@@ -89,11 +89,18 @@ fn exact_counts_and_templated_fields_reach_the_server() {
     let printed = String::from_utf8_lossy(&out.stdout);
     assert!(printed.contains("gRPC status"), "{printed}");
     assert!(printed.contains("default          OK: 300"), "{printed}");
+    // the layout at its peak (at the end of a -n run no VU is left)
+    assert!(
+        printed
+            .contains("default          h2, 4 streams per connection (peak VUs 8 → 2 connections)"),
+        "{printed}"
+    );
     let summary = read_json(&userflux::only_run(&runs).join("summary.json"));
     let e = &summary["endpoints"]["default"];
     assert_eq!(count(&e["requests"]), 300, "{e}");
     assert_eq!(e["grpc_status"], serde_json::json!({"OK": 300}), "{e}");
     assert_eq!(e["protocol"], "h2");
+    assert_eq!(e["peak_vus"], 8, "{e}");
     let seen = server.recorded();
     assert_eq!(seen.len(), 300, "the server's calls = the summary's");
     let mut ids: Vec<i64> = seen
@@ -185,6 +192,179 @@ fn statuses_per_code_and_deadlines() {
         + count(&e["asked"]["requests"])
         + count(&e["slow"]["requests"]);
     assert_eq!(server.recorded().len() as u64, says);
+}
+
+/// Checks on `grpc_status`, the thresholds' `grpc_status` and `method`
+/// tags, and each sample line's `gs`: all read the status each call ended
+/// with.
+#[test]
+fn grpc_status_checks_tags_and_samples() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = PyServer::start(dir.path()) else {
+        return;
+    };
+    let checks = r#"{"is ok": {"grpc_status": "OK"}, "unavailable": {"grpc_status": 14}}"#;
+    let json = format!(
+        r#"{{"target": "http://127.0.0.1:{}", "duration": "2s", "timeouts": {{"request": "5s"}},
+            "stages": [{{"duration": "2s", "target": 4}}], "streams": 2,
+            "samples": {{"rate": 1.0}},
+            "thresholds": {{
+              "http_reqs{{grpc_status:UNAVAILABLE}}": ["count>0"],
+              "http_reqs{{grpc_status:0}}": ["count>0"],
+              "http_req_failed{{grpc_status:OK}}": ["rate==0"],
+              "http_req_failed{{grpc_status:unavailable}}": ["rate==1"],
+              "grpc_req_duration{{grpc_status:OK}}": ["max<60000"],
+              "grpc_req_duration{{grpc_status:UNAVAILABLE}}": ["max<60000"],
+              "grpc_req_duration{{grpc_status:NOT_FOUND}}": ["max<60000"],
+              "http_reqs{{method:echo.Echo/Say}}": ["count>0"],
+              "http_reqs{{method:/echo.Echo/Say}}": ["count>0"],
+              "http_reqs{{method:post}}": ["count>0"]}},
+            "endpoints": [
+              {{"name": "ok", "grpc": {{"proto": "echo.proto", "method": "echo.Echo/Say",
+                  "message": {{"text": "hello"}}}}, "checks": {checks}}},
+              {{"name": "asked", "grpc": {{"proto": "echo.proto", "method": "echo.Echo/Say",
+                  "metadata": {{"x-status": "14"}}}}, "checks": {checks}}}]}}"#,
+        server.port
+    );
+    let (code, summary) = run_config(dir.path(), &json);
+    let e = &summary["endpoints"];
+    let (ok, asked) = (count(&e["ok"]["requests"]), count(&e["asked"]["requests"]));
+    assert!(ok > 0 && asked > 0, "{e}");
+    let passes = |name: &str, check: &str| count(&e[name]["checks"][check]["passes"]);
+    assert_eq!(
+        [passes("ok", "is ok"), passes("ok", "unavailable")],
+        [ok, 0],
+        "{e}"
+    );
+    assert_eq!(
+        [passes("asked", "is ok"), passes("asked", "unavailable")],
+        [0, asked],
+        "{e}"
+    );
+    // every threshold is judged on what its tags select
+    let judged: std::collections::HashMap<String, (bool, Option<f64>)> = summary["thresholds"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            (
+                t["metric"].as_str().unwrap().to_string(),
+                (t["ok"].as_bool().unwrap(), t["observed"].as_f64()),
+            )
+        })
+        .collect();
+    let observed = |key: &str| judged[key].1;
+    assert_eq!(
+        observed("http_reqs{grpc_status:UNAVAILABLE}"),
+        Some(asked as f64)
+    );
+    assert_eq!(observed("http_reqs{grpc_status:0}"), Some(ok as f64));
+    assert_eq!(observed("http_req_failed{grpc_status:OK}"), Some(0.0));
+    assert_eq!(
+        observed("http_req_failed{grpc_status:unavailable}"),
+        Some(1.0)
+    );
+    for key in [
+        "http_reqs{method:echo.Echo/Say}",
+        "http_reqs{method:/echo.Echo/Say}",
+        "http_reqs{method:post}",
+    ] {
+        assert_eq!(observed(key), Some((ok + asked) as f64), "{key}");
+    }
+    // latency per gRPC status: the OK calls' max is the ok endpoint's
+    let max_ok = observed("grpc_req_duration{grpc_status:OK}").unwrap();
+    assert_eq!(Some(max_ok), e["ok"]["latency_ms"]["max"].as_f64(), "{e}");
+    assert!(observed("grpc_req_duration{grpc_status:UNAVAILABLE}").is_some());
+    // no call ended NOT_FOUND: nothing measured (as any threshold on no data)
+    assert_eq!(
+        judged["grpc_req_duration{grpc_status:NOT_FOUND}"],
+        (true, None)
+    );
+    assert_eq!(code, Some(0), "{}", summary["thresholds"]);
+    assert!(
+        summary["histograms_grpc_status"]["asked"]["UNAVAILABLE"].is_string(),
+        "{}",
+        summary["histograms_grpc_status"]
+    );
+    // the first failed call's log line says what the server said of it
+    let run = userflux::only_run(&dir.path().join("runs"));
+    let logs = std::fs::read_to_string(run.join("logs.txt")).unwrap();
+    assert!(
+        logs.contains(
+            "endpoint asked: first grpc error: grpc-status UNAVAILABLE (grpc-message: \"asked by x-status\")"
+        ),
+        "{logs}"
+    );
+    // each sample line carries the call's code
+    let samples = std::fs::read_to_string(run.join("samples.ndjson")).unwrap();
+    let mut codes = std::collections::BTreeMap::<(String, u64), u64>::new();
+    for line in samples.lines() {
+        let v: serde_json::Value = serde_json::from_str(line).unwrap();
+        let Some(gs) = v["gs"].as_u64() else {
+            assert!(v["st"].is_null(), "a response without gs: {line}");
+            continue;
+        };
+        *codes
+            .entry((v["ep"].as_str().unwrap().into(), gs))
+            .or_default() += 1;
+    }
+    assert_eq!(
+        codes,
+        [
+            (("asked".to_string(), 14), asked),
+            (("ok".to_string(), 0), ok)
+        ]
+        .into(),
+    );
+}
+
+/// A call's latency starts when its stream opens: the wait for a slot
+/// under the server's MAX_CONCURRENT_STREAMS is `blocked`, not latency
+/// (k6's http_req_blocked; h2load's request time starts at the stream).
+/// 16 VUs on a connection the server holds to 2 streams, 100 ms a call:
+/// each call waits ~700 ms for a slot and takes ~100 ms.
+#[test]
+fn the_wait_for_a_stream_slot_is_blocked_not_latency() {
+    let dir = tempfile::tempdir().unwrap();
+    let Some(server) = PyServer::start_with(dir.path(), &["--max-streams", "2"]) else {
+        return;
+    };
+    let runs = dir.path().join("runs");
+    let out = output_within(
+        engine()
+            .args([
+                "grpc",
+                &format!("127.0.0.1:{}", server.port),
+                "echo.Echo/Say",
+            ])
+            .arg("--proto")
+            .arg(proto())
+            .args([
+                "-c",
+                "1",
+                "--streams",
+                "16",
+                "-m",
+                "x-delay-ms:100",
+                "-z",
+                "3s",
+            ])
+            .args(["-q", "--runs-dir"])
+            .arg(&runs),
+        Duration::from_secs(120),
+    );
+    userflux::assert_ok(&out);
+    let summary = read_json(&userflux::only_run(&runs).join("summary.json"));
+    let e = &summary["endpoints"]["default"];
+    assert!(count(&e["requests"]) > 4, "{e}");
+    let p50 = |what: &str| {
+        e[what]["p50"]
+            .as_f64()
+            .unwrap_or_else(|| panic!("{what}: {e}"))
+    };
+    // (wide margins: the split, not the machine's speed, is under test)
+    assert!(p50("latency_ms") < 400.0, "latency counts the wait: {e}");
+    assert!(p50("blocked_ms") > 200.0, "the wait is blocked: {e}");
 }
 
 /// How the raw server answers each call.
@@ -359,12 +539,15 @@ fn demo_services_in_two_shards_merge_their_statuses() {
     let json = format!(
         r#"{{"target": "http://{}", "duration": "2s", "streams": 4,
             "stages": [{{"duration": "2s", "target": 8}}],
+            "thresholds": {{"grpc_req_duration{{grpc_status:UNAVAILABLE}}": ["max<60000"],
+                           "http_reqs{{grpc_status:OK}}": ["count>0"]}},
             "endpoints": [
               {{"name": "user", "grpc": {{"proto": "{p}/users.proto",
                   "method": "userflux.demo.users.Users/GetUser", "message": "{{\"id\": {{{{seq}}}}}}"}},
-                "checks": {{"named": {{"json": "/name", "exists": true}}}}}},
+                "checks": {{"named": {{"json": "/name", "exists": true}}, "ok": {{"grpc_status": "OK"}}}}}},
               {{"name": "product", "grpc": {{"proto": "{p}/catalog.proto",
-                  "method": "userflux.demo.catalog.Catalog/GetProduct", "message": {{"id": 7}}}}}}]}}"#,
+                  "method": "userflux.demo.catalog.Catalog/GetProduct", "message": {{"id": 7}}}},
+                "checks": {{"ok": {{"grpc_status": "OK"}}}}}}]}}"#,
         services.addr,
         p = protos.display()
     );
@@ -399,6 +582,19 @@ fn demo_services_in_two_shards_merge_their_statuses() {
         summary["totals"]["grpc_status"],
         serde_json::json!({"OK": n, "UNAVAILABLE": m})
     );
+    // checks on the status and thresholds on its tag, judged again over
+    // the shards' merged counts and histograms
+    assert_eq!(count(&user["checks"]["ok"]["passes"]), n, "{user}");
+    assert_eq!(count(&product["checks"]["ok"]["fails"]), m, "{product}");
+    let t = summary["thresholds"].as_array().unwrap();
+    assert_eq!(t.len(), 2, "{t:?}");
+    for t in t {
+        assert_eq!(t["ok"], true, "{t}");
+        assert!(t["error"].is_null(), "{t}");
+    }
+    assert_eq!(t[1]["observed"].as_f64(), Some(n as f64), "{t:?}");
+    let max = product["latency_ms"]["max"].as_f64().unwrap();
+    assert_eq!(t[0]["observed"].as_f64(), Some(max), "{t:?}");
 }
 
 /// A message templated from a data set: each row's values reach the

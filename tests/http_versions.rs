@@ -125,7 +125,7 @@ fn the_protocol_auto_chose_is_in_the_summary_and_the_log() {
         assert!(e.requests > 0, "{name}: {text}");
         assert!(
             text.contains(&format!(
-                "{name:<16} h2, 4 streams per connection (VUs 4 → 1 connection)"
+                "{name:<16} h2, 4 streams per connection (peak VUs 4 → 1 connection)"
             )),
             "{name}: {text}"
         );
@@ -226,7 +226,8 @@ fn http2_and_streams_in_the_quick_form_are_h2loads_c_times_m() {
     assert_eq!(counted["requests"]["h2"], s.totals.requests, "{counted}");
     assert_eq!(counted["requests"]["http/1.1"], 0, "{counted}");
     assert!(
-        stdout.contains("default          h2, 4 streams per connection (VUs 8 → 2 connections)"),
+        stdout
+            .contains("default          h2, 4 streams per connection (peak VUs 8 → 2 connections)"),
         "{stdout}"
     );
     assert!(

@@ -171,6 +171,20 @@ def test_the_report_shows_an_h2_endpoints_connection_events(run_copy):
     assert html.count("HTTP/2 SETTINGS</td>") == 2
 
 
+def test_the_report_shows_a_grpc_endpoints_statuses(run_copy):
+    d = run_copy("closed")
+    s = json.loads((d / "summary.json").read_text())
+    s["endpoints"]["orders"]["grpc_status"] = {"OK": 12400, "UNAVAILABLE": 129}
+    s["totals"]["grpc_status"] = {"OK": 12400, "UNAVAILABLE": 129}
+    jsonschema.validate(s, json.loads((SCHEMAS / "summary.schema.json").read_text()))
+    (d / "summary.json").write_text(json.dumps(s))
+    assert main(["report", str(d)]) == 0
+    html = (d / "report.html").read_text()
+    assert " · gRPC status: OK: 12,400, UNAVAILABLE: 129" in html
+    # an HTTP endpoint has none
+    assert html.count("gRPC status: ") == 2, "orders and the total"
+
+
 def test_the_report_shows_where_the_time_goes(run_copy):
     d = run_copy("closed")
     s = summary("closed")

@@ -96,6 +96,8 @@ def endpoint_rows(summary: dict) -> list[dict]:
                 "measured": [(e.get("latency_ms") or {}).get(p) for p in PERCENTILES],
                 "status_codes": e.get("status_codes", {}),
                 "error_kinds": e.get("error_kinds", {}),
+                # gRPC calls per grpc-status name, for an endpoint with grpc
+                "grpc_status": e.get("grpc_status", {}),
                 "dropped": e.get("dropped", 0),
                 "late": e.get("late", 0),
                 # HTTP/2 connection events (GOAWAYs, resets by code, retries), for an h2 endpoint

@@ -25,13 +25,14 @@ pub struct PyServer {
 impl PyServer {
     /// `None` without the venv or grpcio (`make setup` installs both).
     pub fn start(dir: &Path) -> Option<PyServer> {
-        PyServer::start_with(dir, &[])
+        PyServer::start_with::<&str>(dir, &[])
     }
 
-    /// With more arguments for server.py (`--reflection FILE`).
-    pub fn start_with(dir: &Path, args: &[&std::ffi::OsStr]) -> Option<PyServer> {
+    /// With more of server.py's options (`--reflection FILE`,
+    /// `--max-streams N`).
+    pub fn start_with<A: AsRef<std::ffi::OsStr>>(dir: &Path, args: &[A]) -> Option<PyServer> {
         let python = repo().join("analytics/.venv/bin/python");
-        let imports = if args.iter().any(|a| *a == "--reflection") {
+        let imports = if args.iter().any(|a| a.as_ref() == "--reflection") {
             "import grpc, grpc_reflection"
         } else {
             "import grpc"

@@ -251,6 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--workers", type=int, default=16)
     ap.add_argument("--reflection", help="serve reflection for this FileDescriptorSet file")
     ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve TLS (ALPN h2) with these PEM files")
+    ap.add_argument("--max-streams", type=int, help="SETTINGS_MAX_CONCURRENT_STREAMS to announce")
     args = ap.parse_args(argv)
 
     echo = Echo(args.record)
@@ -260,7 +261,8 @@ def main(argv: list[str] | None = None) -> int:
         "Fail": grpc.unary_unary_rpc_method_handler(echo.fail, identity, identity),
         "Tick": grpc.unary_stream_rpc_method_handler(echo.tick, identity, identity),
     }
-    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers))
+    options = [("grpc.max_concurrent_streams", args.max_streams)] if args.max_streams else []
+    server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers), options=options)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("echo.Echo", handlers),))
     if args.reflection:
         from grpc_reflection.v1alpha import reflection

@@ -337,6 +337,10 @@ fn request(
     let mut bad_checks = Vec::new();
     for (name, spec) in &ep.checks {
         match Check::compile(spec) {
+            Ok(Check::GrpcStatus(_)) if ep.grpc.is_none() => bad_checks.push((
+                name.clone(),
+                "grpc_status: this unit makes no gRPC call (give it grpc, or check status)".into(),
+            )),
             Ok(check) => checks.push((name.clone(), check)),
             Err(e) => bad_checks.push((name.clone(), e)),
         }
@@ -366,10 +370,20 @@ pub fn thresholds(c: &Config) -> (Vec<Threshold>, Vec<Problem>) {
         .iter()
         .flat_map(|r| r.checks.keys().map(String::as_str))
         .collect();
+    let mut methods: Vec<&str> = rows
+        .iter()
+        .map(|r| match &r.grpc {
+            Some(g) => g.method.as_str(),
+            None => r.method.as_str(),
+        })
+        .collect();
+    methods.sort_unstable();
+    methods.dedup();
     let known = Known {
         endpoints: &names,
         flows: &flows,
         checks: &checks,
+        methods: &methods,
     };
     let mut out = Vec::new();
     let mut errors = Vec::new();
@@ -385,13 +399,28 @@ pub fn thresholds(c: &Config) -> (Vec<Threshold>, Vec<Problem>) {
             ));
             continue;
         }
-        // Likewise a gRPC latency threshold without a gRPC endpoint.
-        if key.trim_start().starts_with("grpc_req_duration")
-            && rows.iter().all(|r| r.grpc.is_none())
+        // Likewise a gRPC latency threshold, or one on gRPC statuses,
+        // without a gRPC endpoint.
+        let grpc_only = key.trim_start().starts_with("grpc_req_duration")
+            || Threshold::parse_key(key, &known).is_ok_and(|(_, f)| f.grpc_status.is_some());
+        if grpc_only && rows.iter().all(|r| r.grpc.is_none()) {
+            errors.push(Problem::new(
+                format!("thresholds.{key}"),
+                "this config has no gRPC endpoint (an endpoint with `grpc`), so this threshold would judge nothing",
+            ));
+            continue;
+        }
+        // ... and one that names an endpoint making no gRPC call
+        if let Ok((_, f)) = Threshold::parse_key(key, &known)
+            && f.grpc
+            && let Some(name) = &f.endpoint
+            && rows.iter().any(|r| &r.name == name && r.grpc.is_none())
         {
             errors.push(Problem::new(
                 format!("thresholds.{key}"),
-                "this config has no gRPC endpoint (an endpoint with `grpc`), so grpc_req_duration would judge nothing",
+                format!(
+                    "endpoint \"{name}\" makes no gRPC call, so this threshold would judge nothing"
+                ),
             ));
             continue;
         }

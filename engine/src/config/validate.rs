@@ -560,6 +560,21 @@ mod tests {
             ),
             (
                 "/thresholds",
+                serde_json::json!({"http_reqs{grpc_status:OK}": ["count>0"]}),
+                "thresholds.http_reqs{grpc_status:OK}: this config has no gRPC endpoint",
+            ),
+            (
+                "/thresholds",
+                serde_json::json!({"http_reqs{method:PATCH}": ["count>0"]}),
+                "thresholds.http_reqs{method:PATCH}[0]: no endpoint sends method \"PATCH\" (they send: GET, POST)",
+            ),
+            (
+                "/endpoints/0/checks",
+                serde_json::json!({"ok": {"grpc_status": "OK"}}),
+                "endpoints[0].checks.ok: grpc_status: this unit makes no gRPC call",
+            ),
+            (
+                "/thresholds",
                 serde_json::json!({"http_req_failed": [{"threshold": "rate<0.1", "abort": true}]}),
                 "thresholds.http_req_failed[0]",
             ),

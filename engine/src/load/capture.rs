@@ -7,6 +7,7 @@
 //! body). The framer keeps a response's head, and its body up to
 //! `max_capture_body`, only for the steps that need them.
 
+use crate::load::grpc::Code;
 use serde::{Deserialize, Serialize};
 use std::fmt;
 
@@ -100,6 +101,11 @@ pub struct CheckSpec {
     /// The body holds this text.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body_contains: Option<String>,
+    /// A gRPC call's `grpc-status` is this: its name (`"OK"`,
+    /// `"NOT_FOUND"`) or its number (`0`, `5`); only on a unit with `grpc`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<serde_json::Value>")]
+    pub grpc_status: Option<serde_json::Value>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub json: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -126,6 +132,8 @@ pub enum Check {
     /// Latency under this many µs.
     Faster(u64),
     BodyContains(Vec<u8>),
+    /// The call's `grpc-status` is this code.
+    GrpcStatus(Code),
     Select(Selector, Pred),
 }
 
@@ -146,6 +154,7 @@ impl Check {
             spec.status.is_some(),
             spec.duration_lt.is_some(),
             spec.body_contains.is_some(),
+            spec.grpc_status.is_some(),
             selector,
         ];
         let preds = [
@@ -156,7 +165,7 @@ impl Check {
         match subjects.iter().filter(|&&b| b).count() {
             0 => {
                 return Err(
-                    "give what to check: status, duration_lt, body_contains, or json/header/regex (with exists, equals or matches)".into(),
+                    "give what to check: status, duration_lt, body_contains, grpc_status, or json/header/regex (with exists, equals or matches)".into(),
                 );
             }
             1 => {}
@@ -176,6 +185,9 @@ impl Check {
         }
         if let Some(d) = spec.duration_lt {
             return Ok(Check::Faster(d.0.as_micros().min(u64::MAX as u128) as u64));
+        }
+        if let Some(v) = &spec.grpc_status {
+            return grpc_code(v).map(Check::GrpcStatus);
         }
         if let Some(text) = &spec.body_contains {
             if text.is_empty() {
@@ -223,10 +235,12 @@ impl Check {
         matches!(self, Check::Select(Selector::Header(_), _))
     }
 
-    /// Judges a complete response. `scratch` is reused for selected values.
+    /// Judges a complete response (`grpc`: a gRPC call's status, when it
+    /// had a readable one). `scratch` is reused for selected values.
     pub fn passes(
         &self,
         status: u16,
+        grpc: Option<Code>,
         latency_us: u64,
         reader: &mut Reader<'_>,
         scratch: &mut Vec<u8>,
@@ -234,6 +248,7 @@ impl Check {
         match self {
             Check::Status(code) => status == *code,
             Check::Faster(us) => latency_us < *us,
+            Check::GrpcStatus(code) => grpc == Some(*code),
             Check::BodyContains(text) => {
                 reader.kept.over.is_none()
                     && reader
@@ -262,6 +277,29 @@ impl Check {
                 }
             }
         }
+    }
+}
+
+/// A gRPC status as a check or a threshold's tag names it: the spec's
+/// name (`"UNAVAILABLE"`) or its number (`14`, or `"14"` as a tag writes it).
+pub fn grpc_code(v: &serde_json::Value) -> Result<Code, String> {
+    let bad = || {
+        format!(
+            "grpc_status: {v} is not a gRPC status; give its name ({}) or its number (0-16)",
+            crate::load::grpc::CODES.map(Code::name).join(", ")
+        )
+    };
+    match v {
+        serde_json::Value::Number(n) => n
+            .as_u64()
+            .filter(|&n| n <= 16)
+            .map(|n| Code::from_u32(n as u32))
+            .ok_or_else(bad),
+        serde_json::Value::String(s) => match s.parse::<u64>() {
+            Ok(n) => grpc_code(&serde_json::Value::from(n)),
+            Err(_) => Code::from_name(&s.to_ascii_uppercase()).ok_or_else(bad),
+        },
+        _ => Err(bad()),
     }
 }
 
@@ -596,7 +634,7 @@ mod tests {
             over: None,
         });
         let mut scratch = Vec::new();
-        let mut run = |c: &str| check(c).passes(200, 150_000, &mut reader, &mut scratch);
+        let mut run = |c: &str| check(c).passes(200, None, 150_000, &mut reader, &mut scratch);
         for (c, want) in [
             (r#"{"status": 200}"#, true),
             (r#"{"status": 201}"#, false),
@@ -626,6 +664,29 @@ mod tests {
     }
 
     #[test]
+    fn grpc_status_checks_read_the_calls_status() {
+        let kept = Kept {
+            head: b"",
+            body: b"",
+            over: None,
+        };
+        let mut scratch = Vec::new();
+        for (json, grpc, want) in [
+            (r#"{"grpc_status": "OK"}"#, Some(Code::Ok), true),
+            (r#"{"grpc_status": "ok"}"#, Some(Code::Ok), true),
+            (r#"{"grpc_status": 0}"#, Some(Code::Ok), true),
+            (r#"{"grpc_status": "14"}"#, Some(Code::Unavailable), true),
+            (r#"{"grpc_status": "UNAVAILABLE"}"#, Some(Code::Ok), false),
+            // an answer without a readable status fails every status check
+            (r#"{"grpc_status": "OK"}"#, None, false),
+        ] {
+            let check = Check::compile(&serde_json::from_str(json).unwrap()).unwrap();
+            let ok = check.passes(200, grpc, 1, &mut Reader::new(kept), &mut scratch);
+            assert_eq!(ok, want, "{json} on {grpc:?}");
+        }
+    }
+
+    #[test]
     fn bad_checks_are_refused() {
         for (json, want) in [
             (r#"{}"#, "give what to check"),
@@ -645,6 +706,17 @@ mod tests {
             (r#"{"status": 99}"#, "not an HTTP status"),
             (r#"{"json": "/a", "matches": "("}"#, "matches:"),
             (r#"{"body_contains": ""}"#, "give the text"),
+            (
+                r#"{"grpc_status": "FINE"}"#,
+                "\"FINE\" is not a gRPC status",
+            ),
+            (r#"{"grpc_status": 17}"#, "17 is not a gRPC status"),
+            (r#"{"grpc_status": -1}"#, "not a gRPC status"),
+            (r#"{"grpc_status": true}"#, "not a gRPC status"),
+            (
+                r#"{"grpc_status": 0, "status": 200}"#,
+                "one check looks at one thing",
+            ),
         ] {
             let e = Check::compile(&serde_json::from_str(json).unwrap()).unwrap_err();
             assert!(e.contains(want), "{json}: {e}");

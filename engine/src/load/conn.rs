@@ -125,6 +125,9 @@ pub struct Conn {
     /// An error a protocol found in a complete response (a gRPC status
     /// other than OK): the response is recorded as failed with it.
     pub pending: Option<ErrorKind>,
+    /// gRPC: the last call's `grpc-status` (none when the answer had no
+    /// readable one), for checks, thresholds' `grpc_status` tag, samples.
+    pub grpc_status: Option<crate::load::grpc::Code>,
 }
 
 /// [`Conn::kept`] from the connection's parts (for a caller that holds
@@ -304,6 +307,7 @@ impl Conn {
             held: None,
             scratch: None,
             pending: None,
+            grpc_status: None,
         }
     }
 

@@ -52,6 +52,10 @@ pub struct Outcome {
     pub timeline: Vec<Second>,
     /// VUs per endpoint at the end of the load phase.
     pub final_vus: Vec<u32>,
+    /// The most VUs per endpoint at once: each second's per-worker peaks
+    /// summed, the highest second (an upper bound when workers peak at
+    /// different moments of a second).
+    pub peak_vus: Vec<u32>,
     /// Why the run stopped early, if it did.
     pub stopped: Option<String>,
     /// Seconds of load (stages run, up to a stop), the denominator of rps.
@@ -81,6 +85,7 @@ struct Pending {
     stats: Vec<EndpointStats>,
     flows: Vec<FlowStats>,
     vus: Vec<u32>,
+    peak_vus: Vec<u32>,
     /// A worker's last report is in this second: it may be shorter than 1 s.
     partial: bool,
 }
@@ -102,6 +107,7 @@ pub struct Aggregator<'a> {
     /// over 10 minutes (scripts/soak.sh); a Vec is ~80 B per endpoint.
     timeline: Vec<(Second, Vec<SecondEndpoint>)>,
     final_vus: Vec<u32>,
+    peak_vus: Vec<u32>,
     stop_at: Option<Instant>,
     stopped: Option<String>,
     aborted_by: Option<usize>,
@@ -148,6 +154,7 @@ impl<'a> Aggregator<'a> {
             flow_totals: plan.flows.iter().map(|_| FlowStats::default()).collect(),
             timeline: Vec::new(),
             final_vus: vec![0; n],
+            peak_vus: vec![0; n],
             stop_at: None,
             stopped: None,
             aborted_by: None,
@@ -276,6 +283,7 @@ impl<'a> Aggregator<'a> {
                 })
                 .collect(),
             final_vus: self.final_vus,
+            peak_vus: self.peak_vus,
             stopped: self.stopped,
             load_seconds: (load_end - self.start).as_secs_f64().max(1e-3),
             elapsed_seconds: (end - self.start).as_secs_f64(),
@@ -360,6 +368,7 @@ impl<'a> Aggregator<'a> {
             stats: (0..n).map(|_| EndpointStats::new()).collect(),
             flows: (0..flows).map(|_| FlowStats::default()).collect(),
             vus: vec![0; n],
+            peak_vus: vec![0; n],
             partial: false,
         });
         for (acc, s) in p.stats.iter_mut().zip(&r.stats) {
@@ -372,6 +381,9 @@ impl<'a> Aggregator<'a> {
             for (acc, v) in p.vus.iter_mut().zip(&r.vus) {
                 *acc += v;
             }
+        }
+        for (acc, v) in p.peak_vus.iter_mut().zip(&r.peak_vus) {
+            *acc += v;
         }
         p.partial |= r.last;
         self.reported[r.worker] = r.second;
@@ -399,6 +411,9 @@ impl<'a> Aggregator<'a> {
                 break;
             }
             let p = self.pending.remove(&second).expect("present");
+            for (peak, v) in self.peak_vus.iter_mut().zip(&p.peak_vus) {
+                *peak = (*peak).max(*v);
+            }
             // The stub after the last whole second, when nothing completed in it.
             if p.partial && p.stats.iter().all(|s| s.requests == 0) {
                 for (acc, s) in self.totals.iter_mut().zip(&p.stats) {

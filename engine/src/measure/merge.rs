@@ -209,6 +209,8 @@ struct Gaps {
     phases: [Option<String>; 6],
     /// Its latency per status.
     status: Option<String>,
+    /// Its latency per gRPC status.
+    grpc_status: Option<String>,
 }
 
 impl Gaps {
@@ -216,6 +218,7 @@ impl Gaps {
         self.latency = self.latency.take().or(other.latency);
         self.unexpected = self.unexpected.take().or(other.unexpected);
         self.status = self.status.take().or(other.status);
+        self.grpc_status = self.grpc_status.take().or(other.grpc_status);
         for (a, b) in self.phases.iter_mut().zip(other.phases) {
             *a = a.take().or(b);
         }
@@ -234,6 +237,7 @@ impl Gaps {
             Reads::Sending => self.phases[4].as_ref(),
             Reads::Receiving => self.phases[5].as_ref(),
             Reads::Status(_) => self.status.as_ref(),
+            Reads::GrpcStatus(_) => self.grpc_status.as_ref(),
             // carried inside the endpoint's figures: there, or an error
             Reads::ServerTiming(_) => None,
         }
@@ -414,6 +418,32 @@ fn endpoint_stats(
         }
         None if s.latency_ms.is_some() || s.latency_corrected_ms.is_some() => {
             gaps.status = Some(lacks("the latency per status"));
+        }
+        None => {}
+    }
+    match summary.histograms_grpc_status.get(name) {
+        Some(by) => {
+            let mut b = crate::stats::ByStatus::default();
+            for (code, text) in by {
+                let what = format!("histograms_grpc_status.{name}.{code}");
+                let Some(h) = hist(dir, &what, Some(text))? else {
+                    continue;
+                };
+                match crate::load::grpc::Code::from_name(code) {
+                    Some(c) => b.codes.push((c as u16, h.into())),
+                    None if code == "other" => b.other = Some(h.into()),
+                    None => {
+                        return Err(format!(
+                            "{}: {what}: unknown gRPC status {code:?}",
+                            dir.display()
+                        ));
+                    }
+                }
+            }
+            out.by_grpc = Some(Box::new(b));
+        }
+        None if !s.grpc_status.is_empty() => {
+            gaps.grpc_status = Some(lacks("the latency per gRPC status"));
         }
         None => {}
     }
@@ -646,6 +676,7 @@ pub fn merge(runs: &[ShardRun], missing: &[u32], out: &Path) -> Result<Summary, 
         .map(|_| EndpointStats::new())
         .collect();
     let mut final_vus = vec![0u32; plan.endpoints.len()];
+    let mut peak_vus = vec![0u32; plan.endpoints.len()];
     let mut flows: Vec<FlowStats> = plan.flows.iter().map(|_| FlowStats::default()).collect();
     let mut load_seconds: f64 = 0.0;
     let mut elapsed: f64 = 0.0;
@@ -664,6 +695,12 @@ pub fn merge(runs: &[ShardRun], missing: &[u32], out: &Path) -> Result<Summary, 
                     None => s.endpoints.get(&e.name).map_or(0, |x| x.vus),
                 };
                 final_vus[i] += vus;
+                // (summaries from before peak_vus: the VUs at the end)
+                peak_vus[i] += s
+                    .endpoints
+                    .get(&e.name)
+                    .and_then(|x| x.peak_vus)
+                    .unwrap_or(vus);
             }
         }
         for (f, fp) in flows.iter_mut().zip(&plan.flows) {
@@ -701,6 +738,7 @@ pub fn merge(runs: &[ShardRun], missing: &[u32], out: &Path) -> Result<Summary, 
         flows,
         timeline: merge_timeline(runs)?,
         final_vus,
+        peak_vus,
         stopped: worst(|s| s.stop_reason.clone()),
         load_seconds,
         elapsed_seconds: elapsed,

@@ -73,6 +73,10 @@ pub struct SampleLine {
     /// files written before it existed.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub vu: Option<u64>,
+    /// A gRPC call's `grpc-status` code (0 is OK), when its answer had a
+    /// readable one; absent for other requests.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gs: Option<u8>,
 }
 
 /// What a sample records; encoded by [`encode`].
@@ -91,6 +95,8 @@ pub struct Sample<'a> {
     pub worker: u32,
     /// The VU's number over the run (see [`crate::vu`]).
     pub vu: u64,
+    /// A gRPC call's status code.
+    pub grpc_status: Option<u8>,
 }
 
 /// Encodes one line, `\n` included, into `out` (at least [`MAX_LINE`]
@@ -127,6 +133,10 @@ pub fn encode(s: &Sample<'_>, out: &mut [u8]) -> usize {
     w.put(num.format(s.worker).as_bytes());
     w.put(b",\"vu\":");
     w.put(num.format(s.vu).as_bytes());
+    if let Some(gs) = s.grpc_status {
+        w.put(b",\"gs\":");
+        w.put(num.format(gs).as_bytes());
+    }
     w.put(b"}\n");
     w.len
 }
@@ -420,6 +430,7 @@ mod tests {
             bytes: 512,
             worker: 0,
             vu: 3,
+            grpc_status: None,
         }
     }
 
@@ -451,6 +462,13 @@ mod tests {
             &buf[..n],
             b"{\"t\":1234567,\"ep\":\"users\",\"err\":\"interrupted\",\"b\":512,\"w\":0,\"vu\":3}\n"
         );
+        // A gRPC call's status code (14: UNAVAILABLE) comes last.
+        let mut s = sample(Some(200), Some(ErrorKind::Grpc));
+        s.grpc_status = Some(14);
+        let n = encode(&s, &mut buf);
+        assert!(buf[..n].ends_with(b",\"vu\":3,\"gs\":14}\n"));
+        let line: SampleLine = serde_json::from_slice(&buf[..n]).unwrap();
+        assert_eq!((line.err.as_deref(), line.gs), (Some("grpc"), Some(14)));
     }
 
     #[test]
@@ -467,6 +485,7 @@ mod tests {
             bytes: u64::MAX,
             worker: u32::MAX,
             vu: u64::MAX,
+            grpc_status: Some(u8::MAX),
         };
         let mut buf = [0u8; MAX_LINE];
         let n = encode(&s, &mut buf);
@@ -510,6 +529,7 @@ mod tests {
                             bytes: 7,
                             worker: w,
                             vu: u64::from(w),
+                            grpc_status: None,
                         });
                     }
                     writer.finish()

@@ -631,6 +631,9 @@ pub struct EndpointStats {
     /// Latency per status, only when a threshold reads it (see
     /// [`ByStatus`]; `Plan::latency_by_status`).
     pub by_status: Option<Box<ByStatus>>,
+    /// Latency per `grpc-status` code (the code's number in place of an
+    /// HTTP status), only when a threshold reads it (`grpc_status` tag).
+    pub by_grpc: Option<Box<ByStatus>>,
     /// HTTP/2 connection events (GOAWAYs, resets by code, retries,
     /// SETTINGS and PING times), for an `h2` row only.
     pub h2: Option<Box<crate::h2_stats::H2Stats>>,
@@ -669,6 +672,7 @@ impl EndpointStats {
             receiving: None,
             tls_resumed: 0,
             by_status: None,
+            by_grpc: None,
             h2: None,
             grpc_status: None,
         }
@@ -728,6 +732,15 @@ impl EndpointStats {
         self.by_status.get_or_insert_default().record(status, us);
     }
 
+    /// A gRPC call's latency (as [`EndpointStats::record_status_latency`])
+    /// under its `grpc-status` code, for thresholds' `grpc_status` tag.
+    #[inline]
+    pub fn record_grpc_latency(&mut self, code: u8, us: u64) {
+        self.by_grpc
+            .get_or_insert_default()
+            .record(u16::from(code), us);
+    }
+
     /// A phase's duration, in µs.
     #[inline]
     pub fn record_phase(phase: &mut Option<Hist>, us: u64) {
@@ -784,6 +797,9 @@ impl EndpointStats {
         if let Some(b) = &other.by_status {
             self.by_status.get_or_insert_default().add(b);
         }
+        if let Some(b) = &other.by_grpc {
+            self.by_grpc.get_or_insert_default().add(b);
+        }
         if let Some(h) = &other.h2 {
             self.h2.get_or_insert_default().add(h);
         }
@@ -834,6 +850,9 @@ impl EndpointStats {
         self.checks.iter_mut().for_each(|c| *c = [0; 2]);
         self.tls_resumed = 0;
         if let Some(b) = &mut self.by_status {
+            b.reset();
+        }
+        if let Some(b) = &mut self.by_grpc {
             b.reset();
         }
         if let Some(h) = &mut self.h2 {

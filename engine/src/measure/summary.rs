@@ -144,6 +144,12 @@ pub struct Summary {
     /// (see docs/thresholds.md), so `merge` judges them again.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub histograms_status: BTreeMap<String, BTreeMap<String, String>>,
+    /// Per gRPC endpoint, when a threshold read `grpc_status` latency
+    /// (`grpc_req_duration{grpc_status:…}`): its latency per `grpc-status`,
+    /// by the code's name (`OK`, `UNAVAILABLE`; past the first 8, `other`),
+    /// in the same form, so `merge` judges them again.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub histograms_grpc_status: BTreeMap<String, BTreeMap<String, String>>,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
@@ -189,6 +195,11 @@ pub struct Stats {
     pub error_kinds: BTreeMap<String, u64>,
     /// VUs at the end of the load phase.
     pub vus: u32,
+    /// The most VUs at once over the run (per worker peaks within a second,
+    /// summed over workers and shards). In totals, the endpoints' summed.
+    /// Absent in summaries from before it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub peak_vus: Option<u32>,
     /// The protocol an endpoint's connections spoke, its `http` (with
     /// `"auto"` decided by ALPN at start). Absent in totals, and in
     /// summaries from before HTTP/2 (read as `http/1.1`).
@@ -617,6 +628,7 @@ impl Stats {
             status_codes,
             error_kinds,
             vus,
+            peak_vus: None,
             protocol: None,
             streams: None,
             target_rps: None,

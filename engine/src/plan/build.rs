@@ -286,10 +286,12 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
         priority_shares: config.priority_shares,
         max_workers: whole.max_workers,
         thresholds: compiled.thresholds.clone(),
-        latency_by_status: compiled
-            .thresholds
-            .iter()
-            .any(|t| matches!(t.reads(), Some(crate::thresholds::Reads::Status(_)))),
+        latency_by_status: compiled.thresholds.iter().any(|t| {
+            matches!(
+                t.reads(),
+                Some(crate::thresholds::Reads::Status(_) | crate::thresholds::Reads::GrpcStatus(_))
+            )
+        }),
         requests: config.requests,
         fault: None,
         // (a shard's stage targets stay whole in its config: its share)

@@ -190,8 +190,8 @@ pub struct Plan {
     pub max_workers: Option<u32>,
     /// Checked at the end, and every second for those that abort on failure.
     pub thresholds: Vec<crate::thresholds::Threshold>,
-    /// A threshold reads latency per status (`http_req_duration{status:…}`):
-    /// workers keep it (see [`crate::stats::ByStatus`]); otherwise no
+    /// A threshold reads latency per status (`http_req_duration{status:…}`,
+    /// or `grpc_req_duration{grpc_status:…}`): workers keep it (see [`crate::stats::ByStatus`]); otherwise no
     /// response pays for it.
     pub latency_by_status: bool,
     /// `requests`: the run finishes after exactly this many requests in total.

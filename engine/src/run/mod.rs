@@ -254,6 +254,7 @@ pub fn build_summary(
     let mut histograms_phases = std::collections::BTreeMap::new();
     let mut histograms_unexpected = std::collections::BTreeMap::new();
     let mut histograms_status = std::collections::BTreeMap::new();
+    let mut histograms_grpc_status = std::collections::BTreeMap::new();
     let mut views = Vec::new();
     let mut check_totals: std::collections::BTreeMap<String, CheckCount> = Default::default();
     for (i, s) in outcome.endpoints.iter().enumerate() {
@@ -288,16 +289,32 @@ pub fn build_summary(
         if let Some(h) = s.unexpected.as_ref().filter(|h| !h.is_empty()) {
             histograms_unexpected.insert(name.clone(), encode_hist(h));
         }
-        if let Some(b) = &s.by_status {
-            let codes = b.codes.iter().map(|(c, h)| (c.to_string(), h));
-            let by: std::collections::BTreeMap<String, String> = codes
+        // per HTTP status by its number, per gRPC status by its name
+        let by_status = |b: &crate::stats::ByStatus, key: &dyn Fn(u16) -> String| {
+            let codes = b.codes.iter().map(|(c, h)| (key(*c), h));
+            codes
                 .chain(b.other.as_ref().map(|h| ("other".to_string(), h)))
                 .filter(|(_, h)| !h.is_empty())
                 .map(|(c, h)| (c, encode_hist(h)))
-                .collect();
-            if !by.is_empty() {
-                histograms_status.insert(name.clone(), by);
-            }
+                .collect::<std::collections::BTreeMap<String, String>>()
+        };
+        if let Some(by) = s
+            .by_status
+            .as_ref()
+            .map(|b| by_status(b, &|c| c.to_string()))
+            && !by.is_empty()
+        {
+            histograms_status.insert(name.clone(), by);
+        }
+        let grpc_name = |c: u16| {
+            crate::load::grpc::Code::from_u32(u32::from(c))
+                .name()
+                .to_string()
+        };
+        if let Some(by) = s.by_grpc.as_ref().map(|b| by_status(b, &grpc_name))
+            && !by.is_empty()
+        {
+            histograms_grpc_status.insert(name.clone(), by);
         }
         // a flow's VUs are its first step's; each of its steps shows them
         let unit = plan.endpoints[i]
@@ -322,6 +339,7 @@ pub fn build_summary(
             _ => crate::summary::Protocol::Http1,
         });
         stats.streams = Some(plan.endpoints[i].streams);
+        stats.peak_vus = outcome.peak_vus.get(unit).copied();
         if let Some(a) = plan.endpoints[i].autoscale {
             stats.target_rps = Some(a.target_rps);
             stats.achieved_rps = recent_rps(&outcome.timeline, &name, plan.duration.as_secs());
@@ -377,6 +395,7 @@ pub fn build_summary(
         })
         .collect();
     let mut totals = Stats::from_counts(&all, outcome.load_seconds, outcome.final_vus.iter().sum());
+    totals.peak_vus = Some(outcome.peak_vus.iter().sum());
     totals.checks_rate = crate::summary::checks_rate(&check_totals);
     totals.checks = check_totals;
     // A metric in one endpoint only is already there; totals compare the
@@ -454,6 +473,7 @@ pub fn build_summary(
         histograms_phases,
         histograms_unexpected,
         histograms_status,
+        histograms_grpc_status,
     }
 }
 

@@ -188,7 +188,7 @@ fn phases(out: &mut String, w: usize, s: &Summary) {
 }
 
 /// Per HTTP/2 endpoint, how its VUs lay over connections:
-/// `h2, 16 streams per connection (VUs 64 → 4 connections)`. Streams that
+/// `h2, 16 streams per connection (peak VUs 64 → 4 connections)`. Streams that
 /// share a connection share its TCP stream, and one lost packet stalls all
 /// of them (head-of-line blocking), which reads as server latency: the
 /// layout must be in every result (issue #30).
@@ -214,12 +214,13 @@ fn layout(out: &mut String, w: usize, s: &Summary) {
     };
     for (name, e) in h2 {
         let streams = e.streams().max(1);
-        let connections = u64::from(e.vus).div_ceil(u64::from(streams));
+        // at its peak: at the end a -n or open-model run holds none
+        let vus = e.peak_vus.unwrap_or(e.vus);
+        let connections = u64::from(vus).div_ceil(u64::from(streams));
         let _ = writeln!(
             out,
-            "  {name:<w$} h2, {} per connection (VUs {} → {})",
+            "  {name:<w$} h2, {} per connection (peak VUs {vus} → {})",
             plural(u64::from(streams), "stream", "streams"),
-            e.vus,
             plural(connections, "connection", "connections")
         );
     }
@@ -269,7 +270,8 @@ fn grpc(out: &mut String, w: usize, s: &Summary) {
 }
 
 /// k6's way: `✓ name` when a check always passed, else
-/// `✗ name  98.1% — ✓ 9810 ✗ 190`; each under its endpoint.
+/// `✗ name  98.1% — ✓ 9810 ✗ 190`; each under its endpoint (`- name  not
+/// judged` for one whose endpoint made no request).
 fn checks(out: &mut String, s: &Summary) {
     let Some(rate) = s.totals.checks_rate else {
         return;
@@ -282,7 +284,10 @@ fn checks(out: &mut String, s: &Summary) {
     let _ = writeln!(out, "Checks {:.1}% — ✓ {p} ✗ {f}", 100.0 * rate);
     for (endpoint, e) in &s.endpoints {
         for (name, c) in &e.checks {
-            if c.fails == 0 {
+            if c.passes + c.fails == 0 {
+                // no response reached it: neither passed nor failed
+                let _ = writeln!(out, "  - {endpoint} › {name}  not judged (no request)");
+            } else if c.fails == 0 {
                 let _ = writeln!(out, "  ✓ {endpoint} › {name}");
             } else {
                 let pct = 100.0 * c.passes as f64 / (c.passes + c.fails) as f64;
@@ -474,6 +479,7 @@ mod tests {
         let dir = crate::rundir::RunDir::at(&tmp.path().join("r")).unwrap();
         let outcome = crate::aggregator::Outcome {
             final_vus: vec![1; rows.len()],
+            peak_vus: vec![1; rows.len()],
             endpoints: rows,
             flows: Vec::new(),
             timeline: Vec::new(),
@@ -494,6 +500,32 @@ mod tests {
             s.record_response(1_000, None, 200, None);
         }
         s
+    }
+
+    #[test]
+    fn a_check_no_request_reached_is_not_judged_not_passed() {
+        use crate::summary::CheckCount;
+        let mut s = summary(vec![row(3), row(2)]);
+        let count = |passes, fails| CheckCount { passes, fails };
+        let api = s.endpoints.get_mut("api").unwrap();
+        api.checks.insert("ok".into(), count(3, 0));
+        api.checks.insert("fast".into(), count(2, 1));
+        s.endpoints
+            .get_mut("plain")
+            .unwrap()
+            .checks
+            .insert("ok".into(), count(0, 0));
+        s.totals.checks_rate = Some(5.0 / 6.0);
+        s.totals.checks.insert("ok".into(), count(3, 0));
+        s.totals.checks.insert("fast".into(), count(2, 1));
+        let text = human_summary(&s);
+        for line in [
+            "  ✗ api › fast  66.7% — ✓ 2 ✗ 1",
+            "  ✓ api › ok",
+            "  - plain › ok  not judged (no request)",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line:?} in\n{text}");
+        }
     }
 
     #[test]

@@ -40,4 +40,4 @@ pub use compile::{Method, ProtoError, compile};
 pub use frame::{DEFAULT_MAX_MESSAGE, Decoder, FrameError};
 pub use message::{EncodeError, MessageError, MessageScratch, MessageTemplate};
 pub use request::{METHOD, MetadataError, RequestHeaders};
-pub use status::{Code, StatusError, StatusReader};
+pub use status::{CODES, Code, StatusError, StatusReader};

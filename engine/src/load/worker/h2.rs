@@ -28,7 +28,7 @@
 //! events are handled, a VU queued on a link that failed).
 
 use super::Worker;
-use crate::clock::arrival;
+use crate::clock::Clocks;
 use crate::conn::{Failure, Held, State, Why};
 use crate::link::{Link, LinkRead, LinkState};
 use crate::load::grpc::response::to_json;
@@ -368,10 +368,19 @@ impl Worker {
         match session.open(block, body, keep, tag(idx, self.gens[idx]), now) {
             Ok(id) => {
                 c.stream = StreamId(id);
-                // a request that waited for a stream slot: k6's blocked
-                let waited = micros(now.saturating_duration_since(c.sent_at));
-                if waited > 0 {
-                    EndpointStats::record_phase(&mut self.stats[c.row].blocked, waited);
+                // A request that waited for its link to connect or for a
+                // stream slot: k6's blocked, and its latency starts now, as
+                // an HTTP/1.1 request's starts after its connect and as
+                // h2load's starts when the stream opens (it had counted the
+                // wait twice, in blocked and in the latency: 416 ms for a
+                // 50 ms call behind a server's 2-stream limit, found by a
+                // first-user try). A retried request keeps its first send.
+                if c.retries == 0 {
+                    let waited = micros(now.saturating_duration_since(c.sent_at));
+                    if waited > 0 {
+                        EndpointStats::record_phase(&mut self.stats[c.row].blocked, waited);
+                        c.sent_at = now;
+                    }
                 }
                 self.h2_dirty(j);
             }
@@ -534,6 +543,9 @@ impl Worker {
         let mut events = std::mem::take(&mut self.h2_events);
         let mut broken = None;
         let (conns, gens, plan) = (&mut self.conns, &self.gens, &self.plan);
+        // the first failed call's grpc-message, for its log line
+        let logged = self.logged[ErrorKind::Grpc as usize];
+        let grpc_why = &mut self.grpc_why;
         let mut session = link.session.take().expect("an open link has a session");
         let read = link.read(
             buf,
@@ -552,6 +564,12 @@ impl Worker {
                             let Some(idx) = vu(r.tag) else { return };
                             let Some(c) = conns[idx].as_mut() else { return };
                             let row = &plan.endpoints[c.row];
+                            if !logged
+                                && grpc_why.is_empty()
+                                && !matches!(r.grpc, Some(Ok(Code::Ok)))
+                            {
+                                grpc_why.push_str(&String::from_utf8_lossy(r.grpc_why));
+                            }
                             if row.keep_head || row.keep_body || row.server_timing {
                                 let held = c.held.get_or_insert_with(Box::<Held>::default);
                                 held.keep(r.kept, r.timing);
@@ -606,11 +624,13 @@ impl Worker {
         link.session = Some(session);
         let unit = link.unit;
         self.links[j] = Some(link);
+        // the read's stamps placed on the clocks as they are after it
+        let clocks = Clocks::now();
         for e in events.drain(..) {
             // an event may close the link (its last VU retried elsewhere)
             // and a new one take its slot: link-level steps skip it then
             let live = self.link_gens[j] == generation;
-            self.h2_on(j, live, unit, e, now);
+            self.h2_on(j, live, unit, e, now, &clocks);
         }
         self.h2_events = events;
         if self.link_gens[j] != generation {
@@ -669,7 +689,15 @@ impl Worker {
     }
 
     /// Handles one event of link `j` (of load unit `unit`).
-    fn h2_on(&mut self, j: usize, live: bool, unit: usize, e: LinkEvent, now: Instant) {
+    fn h2_on(
+        &mut self,
+        j: usize,
+        live: bool,
+        unit: usize,
+        e: LinkEvent,
+        now: Instant,
+        clocks: &Clocks,
+    ) {
         fn h2s(w: &mut Worker, unit: usize) -> &mut crate::h2_stats::H2Stats {
             w.stats[unit].h2.get_or_insert_default()
         }
@@ -696,7 +724,7 @@ impl Worker {
                 c.first_byte = Some(first_byte.max(c.sent_at));
                 c.sending = micros(window_wait);
                 c.received = body_bytes;
-                let done = arrival(stamp, c.sent_at, now);
+                let done = clocks.arrival(stamp, c.sent_at);
                 self.complete(idx, status, true, done, now);
             }
             LinkEvent::Failed { idx, error } => {
@@ -753,7 +781,9 @@ impl Worker {
     /// than OK, or a response that is no valid gRPC answer, fails the
     /// request as `grpc` (its first one logged with the reason).
     fn grpc_outcome(&mut self, idx: usize, outcome: Option<Result<Code, CallError>>) {
-        let row = self.conn(idx).row;
+        let c = self.conn(idx);
+        let row = c.row;
+        c.grpc_status = outcome.as_ref().and_then(|o| o.as_ref().ok()).copied();
         let failed = match outcome {
             Some(Ok(code)) => {
                 self.stats[row].record_grpc_status(code as usize);
@@ -767,8 +797,13 @@ impl Worker {
         if !self.logged[ErrorKind::Grpc as usize] {
             self.logged[ErrorKind::Grpc as usize] = true;
             let name = &self.plan.endpoints[row].name;
+            // what the server said of it (grpc-message), as ghz shows it
+            let said = match std::mem::take(&mut self.grpc_why) {
+                m if m.is_empty() => String::new(),
+                m => format!(" (grpc-message: {m:?})"),
+            };
             self.log(format!(
-                "worker {}: endpoint {name}: first grpc error: {why}",
+                "worker {}: endpoint {name}: first grpc error: {why}{said}",
                 self.id
             ));
         }

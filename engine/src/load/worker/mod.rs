@@ -89,6 +89,8 @@ pub struct Report {
     pub flows: Vec<FlowStats>,
     /// Active VUs per endpoint at the end of the interval.
     pub vus: Vec<u32>,
+    /// The most VUs per endpoint this worker held at once in the interval.
+    pub peak_vus: Vec<u32>,
 }
 
 /// The aggregator's handle on a running worker.
@@ -157,6 +159,7 @@ pub fn spawn(
                 free: Vec::new(),
                 live: 0,
                 active: vec![0; endpoints],
+                peak: vec![0; endpoints],
                 stats: (0..endpoints).map(|_| EndpointStats::new()).collect(),
                 flow_stats: plan.flows.iter().map(|_| FlowStats::default()).collect(),
                 rng: fastrand::Rng::with_seed(seed(id)),
@@ -167,6 +170,7 @@ pub fn spawn(
                     .map(|e| e.autoscale.map(|_| e.initial_workers))
                     .collect(),
                 logged: [false; ErrorKind::ALL.len()],
+                grpc_why: String::new(),
                 stopping: None,
                 second: 1,
                 open: plan
@@ -235,6 +239,8 @@ struct Worker {
     live: usize,
     /// Non-retiring connections per endpoint.
     active: Vec<u32>,
+    /// The most of `active` per endpoint since the last report.
+    peak: Vec<u32>,
     /// Per autoscaled endpoint, its VUs over all workers as last set.
     scaled: Vec<Option<u32>>,
     stats: Vec<EndpointStats>,
@@ -244,6 +250,8 @@ struct Worker {
     /// Scratch for a captured value.
     value: Vec<u8>,
     logged: [bool; ErrorKind::ALL.len()],
+    /// The first failed gRPC call's `grpc-message`, until it is logged.
+    grpc_why: String,
     /// Set once stopping: the deadline for in-flight requests.
     stopping: Option<Instant>,
     /// The second of the run the next report covers.
@@ -521,6 +529,7 @@ impl Worker {
             stats,
             flows,
             vus: self.active.clone(),
+            peak_vus: std::mem::replace(&mut self.peak, self.active.clone()),
         };
         // The aggregator outlives the workers; if it is gone the run is over anyway.
         let _ = self.to_aggregator.send(Msg::Report(report));

@@ -150,6 +150,7 @@ impl Worker {
             }
         };
         self.active[ep] += 1;
+        self.peak[ep] = self.peak[ep].max(self.active[ep]);
         self.live += 1;
         self.connect(idx, now);
         idx

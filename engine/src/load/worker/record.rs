@@ -44,6 +44,7 @@ impl Worker {
         let c = self.conns[idx].as_mut().expect("a live connection");
         let row = &self.plan.endpoints[c.row];
         let stats = &mut self.stats[c.row];
+        let grpc = row.grpc.as_ref().and(c.grpc_status);
         let (status, error, latency, corrected) = match outcome {
             Outcome::Response {
                 status,
@@ -57,13 +58,16 @@ impl Worker {
                 if !row.checks.is_empty() {
                     let mut reader = Reader::new(c.kept());
                     for (i, (_, check)) in row.checks.iter().enumerate() {
-                        let ok = check.passes(status, latency, &mut reader, &mut self.value);
+                        let ok = check.passes(status, grpc, latency, &mut reader, &mut self.value);
                         stats.record_check(i, ok);
                     }
                 }
                 stats.record_response(latency, corrected, status, error);
                 if self.plan.latency_by_status {
                     stats.record_status_latency(status, corrected.unwrap_or(latency));
+                    if let Some(code) = grpc {
+                        stats.record_grpc_latency(code as u8, corrected.unwrap_or(latency));
+                    }
                 }
                 EndpointStats::record_phase(&mut stats.waiting, waiting);
                 // 0: sent whole at once, received in one read (implicit 1 µs)
@@ -103,6 +107,7 @@ impl Worker {
                 bytes: c.received,
                 worker: self.id as u32,
                 vu: c.vu(self.plan.shard),
+                grpc_status: grpc.filter(|_| status.is_some()).map(|g| g as u8),
             });
         }
     }

@@ -66,6 +66,7 @@ fn write_shard(dir: &Path, index: u32, rows: Vec<EndpointStats>) {
     let run = RunDir::at(dir).unwrap();
     let outcome = Outcome {
         final_vus: vec![1, 1],
+        peak_vus: vec![1, 1],
         endpoints: rows,
         flows: Vec::new(),
         timeline: Vec::new(),

@@ -126,6 +126,9 @@ pub enum Reads<'t> {
     /// The latency of the responses with this status (see
     /// [`crate::stats::ByStatus`]; `other` for a code past the kept ones).
     Status(u16),
+    /// The latency of the gRPC calls that ended with this `grpc-status`
+    /// (kept as [`Reads::Status`] is, in `EndpointStats::by_grpc`).
+    GrpcStatus(crate::load::grpc::Code),
     /// A `Server-Timing` metric's durations.
     ServerTiming(&'t str),
 }
@@ -144,6 +147,9 @@ impl Threshold {
             Metric::Receiving => Reads::Receiving,
             Metric::ServerTiming => Reads::ServerTiming(self.filter.server_metric.as_deref()?),
             Metric::Duration if self.filter.status.is_some() => Reads::Status(self.filter.status?),
+            Metric::Duration if self.filter.grpc_status.is_some() => {
+                Reads::GrpcStatus(self.filter.grpc_status?)
+            }
             Metric::Duration | Metric::IterationDuration => match self.filter.expected {
                 None => Reads::Latency,
                 Some(true) => Reads::Expected,
@@ -186,6 +192,11 @@ pub(super) fn without(h: &Histogram<u64>, u: &Histogram<u64>) -> Histogram<u64> 
     out
 }
 
+/// The calls of `st` that ended with gRPC status `code`.
+fn grpc_calls(st: &EndpointStats, code: crate::load::grpc::Code) -> u64 {
+    st.grpc_status.as_ref().map_or(0, |g| g[code as usize])
+}
+
 /// One endpoint's counts as thresholds see them.
 pub struct EndpointView<'a> {
     pub name: &'a str,
@@ -194,6 +205,9 @@ pub struct EndpointView<'a> {
     pub open: bool,
     /// For the `method` and `url` tags.
     pub method: &'a str,
+    /// A gRPC endpoint's method (`pkg.Service/Method`), which the `method`
+    /// tag also names.
+    pub grpc_method: Option<&'a str>,
     pub url: &'a str,
     pub path: &'a str,
     /// For `expected_response` and `status`: the statuses `expect` accepts.
@@ -216,6 +230,10 @@ impl<'a> EndpointView<'a> {
             stats,
             open: e.open.is_some(),
             method: e.method,
+            grpc_method: e
+                .grpc
+                .as_ref()
+                .map(|g| g.method.path.trim_start_matches('/')),
             url: &e.url,
             path: &e.path,
             accept: &e.accept,
@@ -240,7 +258,12 @@ impl<'a> EndpointView<'a> {
         (!f.grpc || self.grpc)
             && f.endpoint.as_deref().is_none_or(|n| n == self.name)
             && f.flow.as_deref().is_none_or(|n| self.flow == Some(n))
-            && f.method.as_deref().is_none_or(|m| m == self.method)
+            && f.method.as_deref().is_none_or(|m| {
+                m.eq_ignore_ascii_case(self.method)
+                    || self
+                        .grpc_method
+                        .is_some_and(|g| g == m.trim_start_matches('/'))
+            })
             && f.url
                 .as_deref()
                 .is_none_or(|u| u == self.url || u == self.path)
@@ -359,6 +382,11 @@ pub fn evaluate(
                 .as_ref()
                 .and_then(|b| b.of(code, st.status.get(code) > 0))
                 .map(Hist::hdr),
+            Some(Reads::GrpcStatus(code)) => st
+                .by_grpc
+                .as_ref()
+                .and_then(|b| b.of(code as u16, grpc_calls(st, code) > 0))
+                .map(Hist::hdr),
             Some(Reads::ServerTiming(name)) => st
                 .server_timing
                 .iter()
@@ -370,6 +398,19 @@ pub fn evaluate(
         }
         // Counts of the responses (and failures) the tags select.
         let (n, bad) = match (f.status, f.expected) {
+            // (the grammar refuses grpc_status beside status or expected_response)
+            _ if f.grpc_status.is_some() => {
+                let code = f.grpc_status.unwrap_or(crate::load::grpc::Code::Ok);
+                let n = grpc_calls(st, code);
+                (
+                    n,
+                    if code == crate::load::grpc::Code::Ok {
+                        0
+                    } else {
+                        n
+                    },
+                )
+            }
             (Some(code), expected) => {
                 let n = st.status[code as usize];
                 let accepted = e.accept.contains(code);

@@ -13,6 +13,9 @@ pub struct Known<'a> {
     pub endpoints: &'a [&'a str],
     pub flows: &'a [&'a str],
     pub checks: &'a [&'a str],
+    /// What the rows send: HTTP methods and gRPC methods
+    /// (`pkg.Service/Method`); empty when not known (then any is taken).
+    pub methods: &'a [&'a str],
 }
 
 /// A metric the engine measures.
@@ -134,7 +137,9 @@ pub struct Filter {
     /// `flow`, or `scenario` naming a flow: that flow's steps (and, for
     /// `iterations` and `iteration_duration`, its iterations).
     pub flow: Option<String>,
-    /// `method`: endpoints sending this method.
+    /// `method`: endpoints sending this HTTP method (any case), or gRPC
+    /// endpoints calling this method (`pkg.Service/Method`, a leading `/`
+    /// allowed as k6 writes it).
     pub method: Option<String>,
     /// `url`: the endpoint whose full URL or path this is.
     pub url: Option<String>,
@@ -149,11 +154,14 @@ pub struct Filter {
     pub check: Option<String>,
     /// `grpc_req_duration`: only the endpoints that make gRPC calls.
     pub grpc: bool,
+    /// `grpc_status`: the gRPC calls that ended with this status (and only
+    /// the endpoints that make gRPC calls).
+    pub grpc_status: Option<crate::load::grpc::Code>,
 }
 
 /// The tags thresholds accept, for error messages.
 const TAGS: &str = "endpoint (or name), flow, scenario (an endpoint or a flow), method, url, status, \
-     expected_response, metric for server_timing, and check for checks";
+     expected_response, grpc_status, metric for server_timing, and check for checks";
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub enum Aggregation {
@@ -282,6 +290,7 @@ impl Threshold {
             endpoints,
             flows,
             checks,
+            methods,
         } = *known;
         let (name, tags) = match key.split_once('{') {
             None => (key, ""),
@@ -351,7 +360,33 @@ impl Threshold {
                         tag = tag.trim()
                     ));
                 }
-                "method" if !value.is_empty() => f.method = Some(value.to_ascii_uppercase()),
+                // a method no row sends would select nothing, and a rate
+                // over nothing passes: a typo must not make an SLO hold
+                "method"
+                    if !methods.is_empty()
+                        && !methods.iter().any(|m| {
+                            m.eq_ignore_ascii_case(value) || *m == value.trim_start_matches('/')
+                        }) =>
+                {
+                    return Err(format!(
+                        "no endpoint sends method \"{value}\" (they send: {})",
+                        methods.join(", ")
+                    ));
+                }
+                "method" if !value.is_empty() => f.method = Some(value.to_string()),
+                "grpc_status"
+                    if !matches!(metric, Metric::Duration | Metric::Reqs | Metric::Failed) =>
+                {
+                    return Err(format!(
+                        "{name}{{grpc_status:…}}: {name} is not kept per gRPC status; \
+                         grpc_req_duration, http_reqs and http_req_failed take it"
+                    ));
+                }
+                "grpc_status" => {
+                    let code = crate::capture::grpc_code(&serde_json::Value::from(value))?;
+                    f.grpc_status = Some(code);
+                    f.grpc = true;
+                }
                 "url" if !value.is_empty() => f.url = Some(value.to_string()),
                 "status" => {
                     let code: u16 = value
@@ -404,6 +439,11 @@ impl Threshold {
                     return Err(format!("unknown tag \"{other}\" (supported: {TAGS})"));
                 }
             }
+        }
+        if f.grpc_status.is_some() && (f.status.is_some() || f.expected.is_some()) {
+            return Err(format!(
+                "\"{key}\": grpc_status goes alone: a gRPC call's HTTP status and expected_response say nothing of it"
+            ));
         }
         if metric == Metric::ServerTiming && f.server_metric.is_none() {
             return Err(format!(

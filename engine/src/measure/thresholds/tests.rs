@@ -14,12 +14,44 @@ fn parse(key: &str, expr: &str) -> Result<Threshold, String> {
 }
 
 #[test]
+fn a_method_tag_names_a_method_some_row_sends() {
+    let spec = ThresholdSpec::Expr("rate<0.1".into());
+    let known = Known {
+        methods: &["GET", "userflux.demo.users.Users/GetUser"],
+        ..Known::default()
+    };
+    let parse = |name: &str| Threshold::parse(name, &spec, &known);
+    for ok in [
+        "http_req_failed{method:get}",
+        "http_req_failed{method:userflux.demo.users.Users/GetUser}",
+        "http_req_failed{method:/userflux.demo.users.Users/GetUser}",
+    ] {
+        parse(ok).unwrap_or_else(|e| panic!("{ok}: {e}"));
+    }
+    // a typo (the package left out, ghz's dot form, POST) selects nothing
+    for typo in [
+        "users.Users/GetUser",
+        "userflux.demo.users.Users.GetUser",
+        "POST",
+    ] {
+        let e = parse(&format!("http_req_failed{{method:{typo}}}")).unwrap_err();
+        assert_eq!(
+            e,
+            format!(
+                "no endpoint sends method \"{typo}\" (they send: GET, userflux.demo.users.Users/GetUser)"
+            )
+        );
+    }
+}
+
+#[test]
 fn flow_tags_name_flows() {
     let spec = ThresholdSpec::Expr("count>0".into());
     let known = Known {
         endpoints: &["shop.login"],
         flows: &["shop"],
         checks: &[],
+        methods: &[],
     };
     let parse = |name| Threshold::parse(name, &spec, &known);
     for name in ["iterations{flow:shop}", "http_reqs{scenario:shop}"] {
@@ -173,6 +205,31 @@ fn rejects_invalid_ones_with_the_reason() {
         ),
         ("http_reqs{status:42}", "count>1", "not an HTTP status"),
         ("my_counter", "count>1", "Userflux has no custom metrics"),
+        (
+            "http_reqs{grpc_status:FINE}",
+            "count>1",
+            "\"FINE\" is not a gRPC status",
+        ),
+        (
+            "http_req_waiting{grpc_status:OK}",
+            "p(95)<1",
+            "http_req_waiting is not kept per gRPC status",
+        ),
+        (
+            "data_sent{grpc_status:OK}",
+            "count>1",
+            "data_sent is not kept per gRPC status",
+        ),
+        (
+            "grpc_req_duration{grpc_status:OK,status:200}",
+            "p(95)<1",
+            "grpc_status goes alone",
+        ),
+        (
+            "http_reqs{expected_response:true,grpc_status:OK}",
+            "count>1",
+            "grpc_status goes alone",
+        ),
         ("checks", "p(95)<1", "checks takes rate"),
         ("checks{check:nope}", "rate>0.9", "no check named \"nope\""),
         (
@@ -281,6 +338,7 @@ fn view<'a>(
         stats,
         open: false,
         method: if name == "orders" { "POST" } else { "GET" },
+        grpc_method: None,
         url: if name == "orders" {
             "http://127.0.0.1:1/api/orders"
         } else {

@@ -60,6 +60,9 @@ pub struct Response<'a> {
     pub grpc: Option<Result<Code, CallError>>,
     /// A gRPC call's response message (protobuf), when the body is kept.
     pub grpc_message: &'a [u8],
+    /// A gRPC call's `grpc-message` (percent-decoded, bounded): what the
+    /// server said of a status other than OK.
+    pub grpc_why: &'a [u8],
 }
 
 /// Most interim (1xx) responses before the final one, as for HTTP/1.1.
@@ -403,6 +406,11 @@ impl Stream {
     /// The gRPC response message, when kept.
     pub fn grpc_message(&self) -> &[u8] {
         self.grpc.as_ref().map_or(&[], |r| r.message())
+    }
+
+    /// The call's `grpc-message`.
+    pub fn grpc_why(&self) -> &[u8] {
+        self.grpc.as_ref().map_or(&[], |r| r.grpc_message())
     }
 
     pub fn kept(&self) -> Kept<'_> {

@@ -428,6 +428,7 @@ impl Session {
                     timing: &s.timing,
                     grpc: s.grpc_result,
                     grpc_message: s.grpc_message(),
+                    grpc_why: s.grpc_why(),
                 }));
                 self.release(slot);
             }

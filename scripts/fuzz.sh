@@ -11,7 +11,7 @@ cd "$(dirname "$0")/../fuzz"
 secs=${1:-60}
 command -v cargo-fuzz > /dev/null || cargo install cargo-fuzz --locked --quiet
 export RUSTC_BOOTSTRAP=1
-for target in framing config plan template hpack_decode h2_session grpc_response; do
+for target in framing config plan template hpack_decode h2_session grpc_response grpc_reflection; do
   mkdir -p "corpus-run/$target"
   echo "fuzz: $target for ${secs} s"
   cargo fuzz run "$target" "corpus-run/$target" "corpus/$target" -- -max_total_time="$secs" 2>&1 | tail -1

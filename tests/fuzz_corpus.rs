@@ -65,6 +65,16 @@ fn the_grpc_response_corpus_never_panics() {
 }
 
 #[test]
+fn the_grpc_reflection_corpus_never_panics() {
+    assert!(
+        replay(
+            "grpc_reflection",
+            userflux_engine::load::grpc::fuzzing::grpc_reflection
+        ) >= 5
+    );
+}
+
+#[test]
 fn the_plan_corpus_builds_plans_and_runs_that_end() {
     assert!(replay("plan", userflux_engine::fuzzing::plan) >= 5);
 }
@@ -153,5 +163,13 @@ fn mutations_of_the_grpc_response_corpus_never_panic() {
     mutate_corpus(
         "grpc_response",
         userflux_engine::load::grpc::fuzzing::grpc_response,
+    );
+}
+
+#[test]
+fn mutations_of_the_grpc_reflection_corpus_never_panic() {
+    mutate_corpus(
+        "grpc_reflection",
+        userflux_engine::load::grpc::fuzzing::grpc_reflection,
     );
 }

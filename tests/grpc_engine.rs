@@ -10,89 +10,17 @@
 //! Needs the analytics venv (`make setup`, grpcio in its dev extras); the
 //! Python-server tests say so and pass without it, as the report tests do.
 
+#[path = "grpc/peer.rs"]
+mod peer;
+
+use peer::{PyServer, proto, repo};
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 use userflux::{engine, output_within, read_json};
-
-fn repo() -> &'static Path {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-}
-
-fn proto() -> PathBuf {
-    repo().join("tests/grpc/echo.proto")
-}
-
-/// The Python test server, killed on drop.
-struct PyServer {
-    child: Child,
-    port: u16,
-    record: PathBuf,
-}
-
-impl PyServer {
-    /// `None` without the venv or grpcio (`make setup` installs both).
-    fn start(dir: &Path) -> Option<PyServer> {
-        PyServer::start_with(dir, &[])
-    }
-
-    /// With more of server.py's options (`--max-streams N`).
-    fn start_with(dir: &Path, options: &[&str]) -> Option<PyServer> {
-        let python = repo().join("analytics/.venv/bin/python");
-        let has_grpc = Command::new(&python)
-            .args(["-c", "import grpc"])
-            .status()
-            .is_ok_and(|s| s.success());
-        if !has_grpc {
-            eprintln!("skipped: no analytics venv with grpcio (run `make setup`)");
-            return None;
-        }
-        let record = dir.join("record.jsonl");
-        let mut child = Command::new(python)
-            .arg(repo().join("tests/grpc/server.py"))
-            .args(["--port", "0", "--max-seconds", "120", "--record"])
-            .arg(&record)
-            .args(options)
-            .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("spawn server.py");
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        let port = line
-            .trim()
-            .rsplit(':')
-            .next()
-            .and_then(|p| p.parse().ok())
-            .unwrap_or_else(|| panic!("unexpected output {line:?}"));
-        Some(PyServer {
-            child,
-            port,
-            record,
-        })
-    }
-
-    /// What it decoded, one JSON value per call.
-    fn recorded(&self) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(&self.record)
-            .unwrap_or_default()
-            .lines()
-            .map(|l| serde_json::from_str(l).unwrap())
-            .collect()
-    }
-}
-
-impl Drop for PyServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
 
 /// Runs a config written in `dir` (with echo.proto beside it); returns the
 /// exit code and the summary.

@@ -1,10 +1,12 @@
 //! `userflux-engine grpc HOST:PORT pkg.Service/Method --proto x.proto -d
 //! '{"id": {{seq}}}' -c 8 --streams 16 -z 10s`: the quick form of a gRPC
 //! load, in ghz's vocabulary where it fits (`--proto`, `--import-paths`,
-//! `-d`, `-D`, `-m`/`--metadata`, `-n`, `-z`). It is the `run` quick form with a
-//! gRPC call: the same config (one endpoint named `default`, with `grpc`),
-//! validation, run directory and summary. See docs/engine.md, "gRPC quick
-//! form", for the flags side by side with ghz's.
+//! `-d`, `-D`, `-m`/`--metadata`, `-n`, `-z`). Without `--proto` the method
+//! is asked of the server by reflection when the run starts, as ghz does.
+//! It is the `run` quick form with a gRPC call: the same config (one
+//! endpoint named `default`, with `grpc`), validation, run directory and
+//! summary. See docs/engine.md, "gRPC quick form", for the flags side by
+//! side with ghz's.
 
 use crate::RunArgs;
 use clap::Args;
@@ -20,8 +22,9 @@ pub struct GrpcArgs {
     host: String,
     /// The method, pkg.Service/Method (ghz's --call).
     call: String,
-    /// The .proto file(s) defining the method (repeatable).
-    #[arg(long, value_name = "FILE", required = true)]
+    /// The .proto file(s) defining the method (repeatable); without it,
+    /// the server is asked by reflection.
+    #[arg(long, value_name = "FILE")]
     proto: Vec<PathBuf>,
     /// Directories searched for the .proto files' imports (repeatable;
     /// ghz's -i).
@@ -29,7 +32,8 @@ pub struct GrpcArgs {
         short = 'i',
         long = "import-paths",
         alias = "import-path",
-        value_name = "DIR"
+        value_name = "DIR",
+        requires = "proto"
     )]
     import_paths: Vec<PathBuf>,
     /// The request message: JSON, or a JSON template ('{"id": {{seq}}}').
@@ -227,13 +231,15 @@ impl GrpcArgs {
             json: self.json,
             grpc_data_file: self.data_file,
             grpc: Some(GrpcSpec {
-                proto: Some(Protos::Many(self.proto.iter().map(absolute).collect())),
+                // no --proto: the server's reflection, as ghz
+                reflection: self.proto.is_empty().then_some(true),
+                proto: (!self.proto.is_empty())
+                    .then(|| Protos::Many(self.proto.iter().map(absolute).collect())),
                 import_paths: self.import_paths.iter().map(absolute).collect(),
                 method: self.call,
                 message,
                 metadata,
                 deadline: self.deadline,
-                reflection: None,
             }),
         })
     }

@@ -53,7 +53,8 @@ enum Command {
     /// trials (`search URL --threshold 'http_req_duration: p(99)<50'`).
     Search(Box<search_cmd::SearchArgs>),
     /// Load a unary gRPC method (ghz's vocabulary): `grpc HOST:PORT
-    /// pkg.Service/Method --proto x.proto -d '{"id": {{seq}}}' -c 8 --streams 16 -z 10s`.
+    /// pkg.Service/Method [--proto x.proto] -d '{"id": {{seq}}}' -c 8 --streams 16 -z 10s`;
+    /// without --proto, the server describes the method by reflection.
     Grpc(Box<grpc_cmd::GrpcArgs>),
     /// Check a config file and print it resolved (defaults filled), or the errors.
     Validate {
@@ -374,7 +375,7 @@ fn typed_flag(path: &str, args: &RunArgs) -> Option<String> {
         "endpoints[0].grpc.proto" => "--proto",
         "endpoints[0].grpc.method" => "pkg.Service/Method",
         "endpoints[0].grpc.deadline" => "--deadline",
-        "endpoints[0].grpc" => "HOST:PORT",
+        "endpoints[0].grpc" | "endpoints[0].grpc.reflection" => "HOST:PORT",
         "endpoints[0].grpc.message" => match &args.grpc_data_file {
             Some(f) => return Some(format!("-D {}", f.display())),
             None => "-d",
@@ -405,6 +406,11 @@ fn typed_flag(path: &str, args: &RunArgs) -> Option<String> {
 
 /// A quick-form error with each field path replaced by the flag typed.
 fn quick_error(msg: &str, args: &RunArgs) -> ExitCode {
+    usage_error(&flagged(msg, args))
+}
+
+/// `msg`'s lines with each field path replaced by the flag typed.
+fn flagged(msg: &str, args: &RunArgs) -> String {
     let lines: Vec<String> = msg
         .lines()
         .map(|line| {
@@ -424,7 +430,7 @@ fn quick_error(msg: &str, args: &RunArgs) -> ExitCode {
             }
         })
         .collect();
-    usage_error(&lines.join("\n"))
+    lines.join("\n")
 }
 
 /// `--no-save`: the run goes to a temporary directory, removed at the end
@@ -748,6 +754,12 @@ fn start(
             let st = finish_status(&status, RunState::Failed, 1, Some(error));
             let _ = dir.write_json("status.json", &st);
             let _ = dir.log(&format!("run failed: {e}"));
+            // (the quick form names its flags: a method the server's
+            // reflection does not have is `pkg.Service/Method: …`)
+            let e = match args.config {
+                None => flagged(&e.to_string(), args),
+                Some(_) => e.to_string(),
+            };
             anyhow::bail!("run {} failed: {e}", dir.run_id);
         }
     };

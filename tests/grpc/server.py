@@ -15,6 +15,12 @@ package and no protoc step.
   request asks for.
 - ``/echo.Echo/Tick`` streams ``count`` replies (server streaming).
 
+With ``--reflection FILE`` (a serialized ``FileDescriptorSet``, which the
+Rust tests write with protox) it also serves gRPC server reflection
+(grpcio-reflection: ``grpc.reflection.v1alpha`` only, so a client asking
+v1 first gets UNIMPLEMENTED) for every service in the set. With ``--tls
+CERT KEY`` (PEM files) it serves TLS, ALPN h2, instead of h2c.
+
 Usage: ``python server.py --port 0 [--record FILE]``; it binds 127.0.0.1
 only and prints ``listening 127.0.0.1:PORT`` once it serves. It stops on
 SIGTERM/SIGINT, or after ``--max-seconds`` (default 600) so a test that
@@ -218,12 +224,35 @@ def _code(n: int) -> tuple:
     return grpc.StatusCode.UNKNOWN.value
 
 
+def reflection_pool(path: str):
+    """The descriptors of a serialized FileDescriptorSet as a pool (files
+    added after their imports), and the full names of its services."""
+    from google.protobuf import descriptor_pb2, descriptor_pool
+
+    with open(path, "rb") as f:
+        files = list(descriptor_pb2.FileDescriptorSet.FromString(f.read()).file)
+    names = [f"{f.package}.{s.name}" if f.package else s.name for f in files for s in f.service]
+    pool = descriptor_pool.DescriptorPool()
+    added: set[str] = set()
+    while files:
+        ready = [f for f in files if all(d in added for d in f.dependency)]
+        if not ready:
+            raise ValueError(f"imports not in the set: {[f.name for f in files]}")
+        for f in ready:
+            pool.AddSerializedFile(f.SerializeToString())
+            added.add(f.name)
+            files.remove(f)
+    return pool, names
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--port", type=int, default=0)
     ap.add_argument("--record", help="append each decoded request to this file (JSON lines)")
     ap.add_argument("--max-seconds", type=float, default=600)
     ap.add_argument("--workers", type=int, default=16)
+    ap.add_argument("--reflection", help="serve reflection for this FileDescriptorSet file")
+    ap.add_argument("--tls", nargs=2, metavar=("CERT", "KEY"), help="serve TLS (ALPN h2) with these PEM files")
     ap.add_argument("--max-streams", type=int, help="SETTINGS_MAX_CONCURRENT_STREAMS to announce")
     args = ap.parse_args(argv)
 
@@ -237,7 +266,17 @@ def main(argv: list[str] | None = None) -> int:
     options = [("grpc.max_concurrent_streams", args.max_streams)] if args.max_streams else []
     server = grpc.server(futures.ThreadPoolExecutor(max_workers=args.workers), options=options)
     server.add_generic_rpc_handlers((grpc.method_handlers_generic_handler("echo.Echo", handlers),))
-    port = server.add_insecure_port(f"127.0.0.1:{args.port}")
+    if args.reflection:
+        from grpc_reflection.v1alpha import reflection
+
+        pool, names = reflection_pool(args.reflection)
+        reflection.enable_server_reflection([*names, reflection.SERVICE_NAME], server, pool=pool)
+    if args.tls:
+        with open(args.tls[0], "rb") as c, open(args.tls[1], "rb") as k:
+            credentials = grpc.ssl_server_credentials([(k.read(), c.read())])
+        port = server.add_secure_port(f"127.0.0.1:{args.port}", credentials)
+    else:
+        port = server.add_insecure_port(f"127.0.0.1:{args.port}")
     server.start()
     print(f"listening 127.0.0.1:{port}", flush=True)
 

@@ -1,30 +1,47 @@
 //! A unit's `grpc`: a unary gRPC call instead of an HTTP request, what
-//! the user writes (`proto`, `import_paths`, `method`, `message`,
-//! `metadata`, `deadline`) and its compilation at validation: the `.proto`
-//! files compiled (relative paths from the config's directory, as data
-//! files), the method looked up, the message compiled against its input
-//! type, the request header fields made. Every problem names its field
-//! (`endpoints[0].grpc.message.id: …`) and, for a `.proto` error, the file
-//! and line.
+//! the user writes (`proto` or `reflection`, `import_paths`, `method`,
+//! `message`, `metadata`, `deadline`) and its compilation at validation.
+//! Every problem names its field (`endpoints[0].grpc.message.id: …`) and,
+//! for a `.proto` error, the file and line.
 //!
-//! What is not there yet is refused, never ignored: server reflection,
-//! streaming methods, templated metadata. A flow with a gRPC step must
-//! speak HTTP/2 (its VUs' connections carry every step).
+//! With `proto`, everything is compiled at validation: the `.proto` files
+//! (relative paths from the config's directory, as data files), the
+//! method looked up, the message compiled against its input type, the
+//! request header fields made.
+//!
+//! With `"reflection": true` the descriptors are the server's, and
+//! validation stays offline (`userfluxctl config check`, the daemon's
+//! submit): it checks what it can without them — `proto` and `reflection`
+//! are exclusive, the method is of the form `pkg.Service/Method`, the
+//! message is an object (or a JSON template) whose expressions compile,
+//! metadata and deadline as with `proto` — and keeps the rest as a
+//! [`Reflect`]. The run asks each distinct server and service once when it
+//! starts, before any load (`plan::reflect`, next to the ALPN probe in
+//! `run::execute`), and compiles the method and message then: a server
+//! without reflection, an unreachable one, an unknown service or method,
+//! or a message field the method does not have fails the run there,
+//! naming the field and the server.
+//!
+//! What is not there yet is refused, never ignored: streaming methods,
+//! templated metadata. A flow with a gRPC step must speak HTTP/2 (its
+//! VUs' connections carry every step).
 
 use super::{Config, Endpoint, HttpVersion, Problem};
 use crate::duration::Dur;
+use crate::load::data::DataSet;
 use crate::load::grpc::{self, MessageTemplate, RequestHeaders};
 use crate::template::{Scope, Template};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// `grpc`: the unit calls a unary gRPC method over HTTP/2.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct GrpcSpec {
     /// The `.proto` file(s) defining the method, relative to the config's
-    /// directory (or absolute).
+    /// directory (or absolute); or `reflection`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub proto: Option<Protos>,
     /// Directories searched for the files and their imports (relative to
@@ -44,7 +61,10 @@ pub struct GrpcSpec {
     /// The call's deadline, sent as `grpc-timeout`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub deadline: Option<Dur>,
-    /// Server reflection instead of `proto`: not supported yet (refused).
+    /// `true`: the method's descriptors come from the server (gRPC server
+    /// reflection, v1 or v1alpha) instead of `proto`, asked once when the
+    /// run starts; a server without reflection fails the run before any
+    /// load.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reflection: Option<bool>,
 }
@@ -66,12 +86,86 @@ impl Protos {
     }
 }
 
-/// A unit's call, compiled.
+/// A unit's call, compiled (or as far as validation can, for reflection).
 #[derive(Debug, Clone)]
 pub struct GrpcRow {
-    pub method: grpc::Method,
-    pub message: MessageTemplate,
+    /// `/pkg.Service/Method`, the request's `:path`.
+    pub path: String,
     pub headers: RequestHeaders,
+    pub call: GrpcCall,
+}
+
+/// The method and message: compiled from `proto`, or left for the run to
+/// compile from what the server gives by reflection.
+#[derive(Debug, Clone)]
+pub enum GrpcCall {
+    Compiled {
+        method: grpc::Method,
+        message: MessageTemplate,
+    },
+    Reflect(Arc<Reflect>),
+}
+
+/// What a `"reflection": true` unit needs when the run starts to compile
+/// its method and message from the server's descriptors.
+#[derive(Debug)]
+pub struct Reflect {
+    /// Where the unit's `grpc` is (`endpoints[0].grpc`), for problems.
+    pub at: String,
+    /// The method as written.
+    pub method: String,
+    /// `pkg.Service`: what the server is asked for.
+    pub service: String,
+    pub message: serde_json::Value,
+    /// The message as a template, parsed at validation: the plan reads
+    /// which data sets it takes rows from.
+    pub template: Template,
+    /// The template scope the message compiles in (validation's).
+    pub data: Vec<Arc<DataSet>>,
+    pub vars: Option<(Vec<String>, Vec<String>)>,
+}
+
+impl Reflect {
+    /// Compiles the method and message from `pool` (what `server` gave by
+    /// reflection); a problem is a `field: why` line.
+    pub fn compile(
+        &self,
+        pool: &prost_reflect::DescriptorPool,
+        server: &str,
+    ) -> Result<(grpc::Method, MessageTemplate), String> {
+        let at = &self.at;
+        let by = format!("(as {server} describes it by reflection)");
+        let method = grpc::compile::find_method(pool, &self.method, false).map_err(|e| {
+            let more = match e {
+                grpc::ProtoError::Streaming { .. } => " (unary calls only)",
+                _ => "",
+            };
+            format!("{at}.method: {e}{more} {by}")
+        })?;
+        let env = Config::env;
+        let scope = Scope {
+            data: &self.data,
+            vars: (self.vars.as_ref()).map(|(a, b)| (a.as_slice(), b.as_slice())),
+            env: &env,
+        };
+        let message = MessageTemplate::new(&method.input(), &self.message, &scope)
+            .and_then(|m| m.check_sample(&self.data).map(|()| m))
+            .map_err(|e| {
+                let (field, why) = message_problem(&e);
+                format!("{at}.{field}: {why} {by}")
+            })?;
+        Ok((method, message))
+    }
+}
+
+/// A message problem as (field under `grpc`, why).
+fn message_problem(e: &grpc::MessageError) -> (String, String) {
+    match e {
+        grpc::MessageError::Field { path, what } if !path.is_empty() => {
+            (format!("message.{path}"), what.clone())
+        }
+        _ => ("message".into(), e.to_string()),
+    }
 }
 
 /// Makes each `grpc`'s relative `proto` files and `import_paths` absolute
@@ -167,21 +261,30 @@ pub fn compile(
             why,
         ))
     };
-    if spec.reflection.is_some() {
+    let reflect = spec.reflection == Some(true);
+    if reflect && spec.proto.is_some() {
         bad(
             "reflection",
-            "server reflection is not supported yet; give the service's .proto file(s) in proto"
+            "give proto or reflection, not both (the .proto files, or the server's descriptors)"
                 .into(),
         );
         return None;
     }
-    let Some(protos) = &spec.proto else {
+    if reflect && !spec.import_paths.is_empty() {
         bad(
-            "proto",
-            "missing: give the .proto file(s) that define the method".into(),
+            "import_paths",
+            "import paths are for proto files; by reflection the server gives the imports".into(),
         );
         return None;
-    };
+    }
+    if !reflect && spec.proto.is_none() {
+        bad(
+            "proto",
+            "missing: give the .proto file(s) that define the method, or \"reflection\": true to ask the server for them"
+                .into(),
+        );
+        return None;
+    }
     let mut problems = false;
     for (k, v) in &spec.metadata {
         if Template::is_templated(v) {
@@ -192,6 +295,93 @@ pub fn compile(
             problems = true;
         }
     }
+    let call = if reflect {
+        let service = match grpc::compile::split_method(&spec.method) {
+            Ok((service, _)) => service,
+            Err(e) => {
+                bad("method", e.to_string());
+                return None;
+            }
+        };
+        let message = spec.message.clone().unwrap_or_default();
+        let template = match MessageTemplate::check_shape(&message, scope) {
+            Ok(t) => t,
+            Err(e) => {
+                let (field, why) = message_problem(&e);
+                bad(&field, why);
+                return None;
+            }
+        };
+        if problems {
+            return None;
+        }
+        GrpcCall::Reflect(Arc::new(Reflect {
+            at: at.clone(),
+            method: spec.method.clone(),
+            service: service.to_string(),
+            message,
+            template,
+            data: scope.data.to_vec(),
+            vars: (scope.vars).map(|(a, b)| (a.to_vec(), b.to_vec())),
+        }))
+    } else {
+        compile_proto(c, spec, scope, &mut bad, problems)?
+    };
+    let path = match &call {
+        GrpcCall::Compiled { method, .. } => method.path.clone(),
+        GrpcCall::Reflect(r) => format!("/{}", r.method.trim_start_matches('/')),
+    };
+    // the engine's own bound on a call must not end it before the server
+    // can answer DEADLINE_EXCEEDED (it would count as `timeout` instead)
+    if let Some(d) = spec.deadline
+        && d.0 >= c.timeouts.request.0
+    {
+        bad(
+            "deadline",
+            format!(
+                "{d} is not below timeouts.request ({}): the engine would time the call out first; raise timeouts.request",
+                c.timeouts.request
+            ),
+        );
+        return None;
+    }
+    let headers = match RequestHeaders::new(
+        &path,
+        spec.deadline.map(|d| d.0),
+        spec.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
+    ) {
+        Ok(h) => h,
+        Err(e) => {
+            let field = match &e {
+                grpc::MetadataError::Deadline(_) => "deadline".to_string(),
+                grpc::MetadataError::BadKey(k)
+                | grpc::MetadataError::Reserved(k)
+                | grpc::MetadataError::Pseudo(k)
+                | grpc::MetadataError::NotBase64(k)
+                | grpc::MetadataError::Duplicate(_, k)
+                | grpc::MetadataError::BadValue(k) => format!("metadata.{k}"),
+            };
+            bad(&field, e.to_string());
+            return None;
+        }
+    };
+    Some(GrpcRow {
+        path,
+        headers,
+        call,
+    })
+}
+
+/// The `proto` part of [`compile`]: the files compiled, the method looked
+/// up, the message compiled against its input.
+fn compile_proto(
+    c: &Config,
+    spec: &GrpcSpec,
+    scope: &Scope<'_>,
+    bad: &mut impl FnMut(&str, String),
+    mut problems: bool,
+) -> Option<GrpcCall> {
+    let protos = spec.proto.as_ref()?;
     let place = |what: &str, p: &str| -> Result<PathBuf, String> {
         let path = PathBuf::from(p);
         match (&c.base_dir, path.is_absolute()) {
@@ -263,54 +453,12 @@ pub fn compile(
     {
         Ok(m) => m,
         Err(e) => {
-            match &e {
-                grpc::MessageError::Field { path, what } if !path.is_empty() => {
-                    bad(&format!("message.{path}"), what.clone())
-                }
-                _ => bad("message", e.to_string()),
-            }
+            let (field, why) = message_problem(&e);
+            bad(&field, why);
             return None;
         }
     };
-    // the engine's own bound on a call must not end it before the server
-    // can answer DEADLINE_EXCEEDED (it would count as `timeout` instead)
-    if let Some(d) = spec.deadline
-        && d.0 >= c.timeouts.request.0
-    {
-        bad(
-            "deadline",
-            format!(
-                "{d} is not below timeouts.request ({}): the engine would time the call out first; raise timeouts.request",
-                c.timeouts.request
-            ),
-        );
-        return None;
-    }
-    let headers = match RequestHeaders::new(
-        &method.path,
-        spec.deadline.map(|d| d.0),
-        spec.metadata.iter().map(|(k, v)| (k.as_str(), v.as_str())),
-    ) {
-        Ok(h) => h,
-        Err(e) => {
-            let field = match &e {
-                grpc::MetadataError::Deadline(_) => "deadline".to_string(),
-                grpc::MetadataError::BadKey(k)
-                | grpc::MetadataError::Reserved(k)
-                | grpc::MetadataError::Pseudo(k)
-                | grpc::MetadataError::NotBase64(k)
-                | grpc::MetadataError::Duplicate(_, k)
-                | grpc::MetadataError::BadValue(k) => format!("metadata.{k}"),
-            };
-            bad(&field, e.to_string());
-            return None;
-        }
-    };
-    Some(GrpcRow {
-        method,
-        message,
-        headers,
-    })
+    Some(GrpcCall::Compiled { method, message })
 }
 
 #[cfg(test)]
@@ -418,11 +566,43 @@ mod tests {
                 "endpoints[0].grpc.message.count",
             ),
             (
-                r#""grpc": {"reflection": true, "method": "echo.Echo/Say"}"#,
-                "endpoints[0].grpc.reflection: server reflection is not supported yet",
+                r#""grpc": {"reflection": true, "proto": "echo.proto", "method": "echo.Echo/Say"}"#,
+                "endpoints[0].grpc.reflection: give proto or reflection, not both",
+            ),
+            (
+                r#""grpc": {"reflection": true, "import_paths": ["."], "method": "echo.Echo/Say"}"#,
+                "endpoints[0].grpc.import_paths: import paths are for proto files",
+            ),
+            (
+                r#""grpc": {"reflection": true, "method": "echo.Echo"}"#,
+                "endpoints[0].grpc.method: method \"echo.Echo\" is not of the form pkg.Service/Method",
+            ),
+            (
+                r#""grpc": {"reflection": true, "method": "echo.Echo/Say", "message": "{\"text\": \"{{nope}}\"}"}"#,
+                "endpoints[0].grpc.message: unknown variable \"nope\"",
+            ),
+            (
+                r#""grpc": {"reflection": true, "method": "echo.Echo/Say", "message": "{\"id\": {{seq}}"}"#,
+                "endpoints[0].grpc.message: not a JSON object",
+            ),
+            (
+                r#""grpc": {"reflection": true, "method": "echo.Echo/Say", "message": [1]}"#,
+                "endpoints[0].grpc.message: not a JSON object: expected an object or a string",
+            ),
+            (
+                r#""grpc": {"reflection": true, "method": "echo.Echo/Say", "metadata": {"x-id": "{{seq}}"}}"#,
+                "endpoints[0].grpc.metadata.x-id: templated metadata is not supported yet",
+            ),
+            (
+                r#""grpc": {"reflection": true, "method": "echo.Echo/Say", "deadline": "30s"}"#,
+                "endpoints[0].grpc.deadline: 30s is not below timeouts.request (30s)",
             ),
             (
                 r#""grpc": {"method": "echo.Echo/Say"}"#,
+                "endpoints[0].grpc.proto: missing: give the .proto file(s) that define the method, or \"reflection\": true",
+            ),
+            (
+                r#""grpc": {"reflection": false, "method": "echo.Echo/Say"}"#,
                 "endpoints[0].grpc.proto: missing",
             ),
             (
@@ -632,6 +812,38 @@ mod tests {
         // and it resolves again as it is (merge reads it from a shard)
         let again: Config = serde_json::from_value(v).unwrap();
         again.resolve().unwrap();
+    }
+
+    /// A `"reflection": true` unit validates offline (nothing listens at
+    /// its target): the plan's row waits for the run's start to resolve
+    /// it, with its path and header fields made and no request encoded.
+    #[test]
+    fn a_reflection_unit_validates_offline_and_waits_in_the_plan() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("ids.csv"), "id\n7\n8\n").unwrap();
+        let json = r#"{"target": "http://127.0.0.1:1", "duration": "1s",
+            "data": {"ids": {"file": "ids.csv"}},
+            "endpoints": [{"name": "e", "rate": 1, "grpc": {"reflection": true,
+              "method": "echo.Echo/Say", "message": "{\"text\": \"{{data.ids.id}}\"}",
+              "metadata": {"x-k": "v"}, "deadline": "2s"}}]}"#;
+        let (mut c, _) = Config::parse_migrating(json).unwrap();
+        c.base_dir = Some(dir.path().to_path_buf());
+        let c = c.resolve().unwrap();
+        let plan = crate::plan::build::prepare_with(&c, false).unwrap();
+        let row = &plan.endpoints[0];
+        let r = row.reflect.as_ref().expect("waits for reflection");
+        assert_eq!(
+            (r.at.as_str(), r.service.as_str(), r.method.as_str()),
+            ("endpoints[0].grpc", "echo.Echo", "echo.Echo/Say")
+        );
+        assert!(row.grpc.is_none() && row.h2.is_none());
+        assert_eq!(&row.data_sets[..], [0], "the message's data set is known");
+        let text = String::from_utf8_lossy(&row.request);
+        assert!(
+            text.starts_with("POST /echo.Echo/Say HTTP/1.1\r\n"),
+            "{text}"
+        );
+        assert!(text.contains("grpc-timeout: 2000000u\r\n") && text.contains("x-k: v\r\n"));
     }
 
     /// The plan runs a grpc row as the call: POST to the method's path over

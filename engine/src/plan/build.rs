@@ -8,6 +8,7 @@
 //! [`Config::resolve`]), so what runs is what was checked.
 
 use crate::config::compile::{Compiled, compile};
+use crate::config::grpc::GrpcCall;
 use crate::config::{
     Config, ConfigError, DEFAULT_PRE_ALLOCATED_VUS, Endpoint, HttpVersion, Method,
 };
@@ -112,7 +113,12 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
         });
         let grpc_row = row.grpc.as_ref();
         let mut data_sets: Vec<usize> = Vec::new();
-        let message = grpc_row.map(|g| g.message.templates()).unwrap_or_default();
+        let message = match grpc_row.map(|g| &g.call) {
+            Some(GrpcCall::Compiled { message, .. }) => message.templates(),
+            // (compiled when the run starts; its data sets are known now)
+            Some(GrpcCall::Reflect(r)) => vec![&r.template],
+            None => Vec::new(),
+        };
         for t in template
             .iter()
             .flat_map(RequestTemplate::templates)
@@ -148,7 +154,7 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
         let (url, method, request) = match grpc_row {
             Some(g) => {
                 grpc_url = HttpUrl {
-                    path: g.method.path.clone(),
+                    path: g.path.clone(),
                     ..url.clone()
                 };
                 (&grpc_url, Method::Post, grpc_request(&grpc_url, g))
@@ -215,12 +221,17 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
                 _ => config.streams_of(ep),
             },
             h2: None,
-            grpc: grpc_row.map(|g| {
-                Box::new(GrpcPlan {
-                    method: g.method.clone(),
-                    message: g.message.clone(),
-                })
-            }),
+            grpc: match grpc_row.map(|g| &g.call) {
+                Some(GrpcCall::Compiled { method, message }) => Some(Box::new(GrpcPlan {
+                    method: method.clone(),
+                    message: message.clone(),
+                })),
+                _ => None,
+            },
+            reflect: match grpc_row.map(|g| &g.call) {
+                Some(GrpcCall::Reflect(r)) => Some(std::sync::Arc::clone(r)),
+                _ => None,
+            },
         });
     }
     let mut flows = Vec::with_capacity(config.flows.len());
@@ -323,7 +334,8 @@ pub fn prepare_with(config: &Config, resolve: bool) -> Result<Plan, ConfigError>
 /// body), from the HTTP/1.1 rendering every row has.
 pub fn encode_h2(plan: &mut Plan) {
     for row in &mut plan.endpoints {
-        if row.http != Http::H2 || row.template.is_some() {
+        // (a row waiting for reflection is encoded once it is resolved)
+        if row.http != Http::H2 || row.template.is_some() || row.reflect.is_some() {
             row.h2 = None;
             continue;
         }

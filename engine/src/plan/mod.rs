@@ -1,12 +1,14 @@
 //! The load plan: what the workers run (`Plan`, built once from a config
-//! by [`build`]; `http: "auto"` rows decided by ALPN at start, [`alpn`]),
-//! and the schedule's pure functions of time ([`schedule`]).
+//! by [`build`]; `http: "auto"` rows decided by ALPN at start, [`alpn`];
+//! gRPC methods described by server reflection resolved at start,
+//! [`reflect`]), and the schedule's pure functions of time ([`schedule`]).
 //!
 //! The config describes what the user wrote; the plan is what the workers
 //! run, so imports go one way: `plan` reads `config`, never the reverse.
 
 pub mod alpn;
 pub mod build;
+pub mod reflect;
 pub mod schedule;
 
 pub use schedule::{
@@ -84,6 +86,10 @@ pub struct EndpointPlan {
     /// A gRPC call (the unit's `grpc`): the row's request is its POST to
     /// the method's path with gRPC's header fields, over HTTP/2.
     pub grpc: Option<Box<GrpcPlan>>,
+    /// A gRPC call whose method the server describes by reflection: asked
+    /// when the run starts ([`reflect::resolve`]), which sets `grpc` (and
+    /// `h2`, the data sets) and clears this; no worker runs a row with it.
+    pub reflect: Option<std::sync::Arc<crate::config::grpc::Reflect>>,
 }
 
 /// A gRPC unit's call, compiled when the run is prepared.

@@ -117,6 +117,17 @@ pub fn execute(
             eprintln!("userflux-engine: warning: {}", said.line);
         }
     }
+    // `"reflection": true` gRPC units: their servers asked once, before
+    // any load; a problem fails the run here (`plan::reflect`)
+    match crate::plan::reflect::resolve(&mut plan) {
+        Ok(lines) => {
+            for line in lines {
+                dir.log(&line)?;
+            }
+        }
+        // (the caller logs and reports the run's failure)
+        Err(problems) => return Err(std::io::Error::other(problems.join("; "))),
+    }
     let plan = Arc::new(plan);
     let counters = Arc::new(crate::counters::Counters::new(plan.data.len()));
     let mask = core_affinity::get_core_ids().unwrap_or_default();

@@ -204,19 +204,26 @@ fn line_of(e: &protox::Error) -> Option<usize> {
     Some(span.line() + 1)
 }
 
+/// `pkg.Service/Method` (a leading `/` is allowed) as (service, method).
+pub fn split_method(name: &str) -> Result<(&str, &str), ProtoError> {
+    let bare = name.strip_prefix('/').unwrap_or(name);
+    match bare.split_once('/') {
+        Some((service, method))
+            if !service.is_empty() && !method.is_empty() && !method.contains('/') =>
+        {
+            Ok((service, method))
+        }
+        _ => Err(ProtoError::BadMethodName(name.to_string())),
+    }
+}
+
 /// Looks up `pkg.Service/Method` (a leading `/` is allowed).
 pub fn find_method(
     pool: &DescriptorPool,
     name: &str,
     allow_server_streaming: bool,
 ) -> Result<Method, ProtoError> {
-    let bare = name.strip_prefix('/').unwrap_or(name);
-    let Some((service, method)) = bare.split_once('/') else {
-        return Err(ProtoError::BadMethodName(name.to_string()));
-    };
-    if service.is_empty() || method.is_empty() || method.contains('/') {
-        return Err(ProtoError::BadMethodName(name.to_string()));
-    }
+    let (service, method) = split_method(name)?;
     let Some(svc) = pool.get_service_by_name(service) else {
         let mut names: Vec<String> = pool.services().map(|s| s.full_name().to_string()).collect();
         names.sort();

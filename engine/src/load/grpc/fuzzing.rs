@@ -1,9 +1,10 @@
-//! The `grpc_response` fuzz target's entry point (and the corpus replay
-//! in tests/fuzz_corpus.rs): a hostile server's DATA bytes through the
-//! message decoder, cut into two reads where the first byte says, and
-//! every whole message decoded as the test service's reply and turned into
-//! JSON. It must never panic, must stay within its limits, and must not
-//! report a message larger than the limit.
+//! The entry points of the gRPC fuzz targets (and of the corpus replay in
+//! tests/fuzz_corpus.rs). `grpc_response`: a hostile server's DATA bytes
+//! through the message decoder, cut into two reads where the first byte
+//! says, and every whole message decoded as the test service's reply and
+//! turned into JSON. It must never panic, must stay within its limits, and
+//! must not report a message larger than the limit. `grpc_reflection`: a
+//! hostile server's reflection answer (see [`grpc_reflection`]).
 
 use super::frame::Decoder;
 use super::response::to_json;
@@ -67,4 +68,25 @@ pub fn grpc_response(data: &[u8]) {
         }
     }
     let _ = d.finish();
+}
+
+/// The `grpc_reflection` target: a hostile server's reflection answer
+/// decoded, its files collected within the caps and built into a pool,
+/// and each file's head read. It must never panic; what it collects stays
+/// within [`super::reflection::MAX_DESCRIPTOR_BYTES`] and
+/// [`super::reflection::MAX_FILES`].
+pub fn grpc_reflection(data: &[u8]) {
+    use super::reflection::{self, Collected, MAX_DESCRIPTOR_BYTES, MAX_FILES, Response};
+    let _ = reflection::file_head(data);
+    let Ok(r) = reflection::decode_response(data) else {
+        return;
+    };
+    if let Response::Files(files) = r {
+        let mut c = Collected::default();
+        if c.add(&files).is_ok() {
+            assert!(c.bytes() <= MAX_DESCRIPTOR_BYTES && c.files() <= MAX_FILES);
+            let _ = c.next_wanted();
+            let _ = c.pool();
+        }
+    }
 }

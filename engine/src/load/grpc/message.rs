@@ -93,23 +93,7 @@ impl MessageTemplate {
         message: &Value,
         scope: &Scope<'_>,
     ) -> Result<MessageTemplate, MessageError> {
-        let text = match message {
-            Value::Null => "{}".to_string(),
-            Value::String(s) => s.clone(),
-            Value::Object(_) => serde_json::to_string(message).expect("a Value serialises"),
-            other => {
-                return Err(MessageError::Json(format!(
-                    "expected an object or a string holding a JSON template, found {other}"
-                )));
-            }
-        };
-        if text.contains([OPEN, CLOSE]) {
-            return Err(MessageError::Json(
-                "the message holds characters U+E000/U+E001 (private use), which mark templates"
-                    .to_string(),
-            ));
-        }
-        let template = Template::parse(&text, scope).map_err(MessageError::Template)?;
+        let (text, template) = parse(message, scope)?;
         if !template.is_dynamic() {
             let bytes = encode_json(desc, text.as_bytes())
                 .map_err(|(path, what)| MessageError::Field { path, what })?;
@@ -283,6 +267,26 @@ impl MessageTemplate {
         }
     }
 
+    /// What can be checked of `message` without the method's descriptor
+    /// (a method that server reflection resolves when the run starts): it
+    /// is an object or a string holding a JSON object template whose
+    /// expressions compile (the template is returned: the data sets it
+    /// reads are known before the method is). Field names and types are
+    /// checked later, by [`MessageTemplate::new`].
+    pub fn check_shape(message: &Value, scope: &Scope<'_>) -> Result<Template, MessageError> {
+        let (text, template) = parse(message, scope)?;
+        let marked = if template.is_dynamic() {
+            mark(&template).0
+        } else {
+            text
+        };
+        match serde_json::from_str::<Value>(&marked) {
+            Ok(v) if v.is_object() => Ok(template),
+            Ok(v) => Err(MessageError::Json(format!("expected an object, found {v}"))),
+            Err(e) => Err(MessageError::Json(e.to_string())),
+        }
+    }
+
     /// The templates rendered per request (none for a fixed message): the
     /// plan reads which data sets they take rows from.
     pub fn templates(&self) -> Vec<&Template> {
@@ -375,6 +379,29 @@ pub fn encode_json(desc: &MessageDescriptor, json: &[u8]) -> Result<Vec<u8>, (St
     .map_err(|e| explain(desc, path_text(&track.path()), plain(&e.to_string())))?;
     de.end().map_err(|e| (String::new(), e.to_string()))?;
     Ok(msg.encode_to_vec())
+}
+
+/// The message's text (an object serialised, a template string as it is;
+/// `null` is `{}`) and its template.
+fn parse(message: &Value, scope: &Scope<'_>) -> Result<(String, Template), MessageError> {
+    let text = match message {
+        Value::Null => "{}".to_string(),
+        Value::String(s) => s.clone(),
+        Value::Object(_) => serde_json::to_string(message).expect("a Value serialises"),
+        other => {
+            return Err(MessageError::Json(format!(
+                "expected an object or a string holding a JSON template, found {other}"
+            )));
+        }
+    };
+    if text.contains([OPEN, CLOSE]) {
+        return Err(MessageError::Json(
+            "the message holds characters U+E000/U+E001 (private use), which mark templates"
+                .to_string(),
+        ));
+    }
+    let template = Template::parse(&text, scope).map_err(MessageError::Template)?;
+    Ok((text, template))
 }
 
 /// Rewrites a JSON-mapping error as (field path, what the field expects):

@@ -18,7 +18,11 @@
 //! - [`status`]: `grpc-status` / `grpc-message` from trailers (or a
 //!   trailers-only response), the codes and their names.
 //! - [`response`]: a response message → JSON for checks and captures.
-//! - [`fuzzing`]: the entry point of the `grpc_response` fuzz target.
+//! - [`reflection`]: server reflection's requests and answers, and the
+//!   files it gives collected into a descriptor pool (the exchange itself
+//!   is `plan::reflect`'s, when a run starts).
+//! - [`fuzzing`]: the entry points of the `grpc_response` and
+//!   `grpc_reflection` fuzz targets.
 
 pub mod call;
 pub mod compile;
@@ -26,6 +30,7 @@ pub mod field;
 pub mod frame;
 pub mod fuzzing;
 pub mod message;
+pub mod reflection;
 pub mod request;
 pub mod response;
 pub mod status;

@@ -27,8 +27,12 @@ $(VENV)/.installed: analytics/pyproject.toml
 
 ## Start the gateway on a free loopback port and userfluxd on runs/, run
 ## examples/demo.json through it, print the summary, write the report.
-demo: release setup
-	scripts/demo.sh
+## Built in the `demo` profile (target/demo/): optimized, without the release
+## profile's LTO and single codegen unit, which cost a cold 2-core build
+## ~7 minutes (see Cargo.toml); measure with `make release`.
+demo: setup
+	$(CARGO) build --profile demo -p userflux-engine -p userfluxd -p userfluxctl -p userflux-gateway
+	USERFLUX_BIN=target/demo scripts/demo.sh
 
 ## Formatting, lints (rustdoc's too: a broken doc link fails), then every test: Rust (unit and end-to-end over the
 ## real binaries) and Python (analytics).

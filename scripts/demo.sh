@@ -13,7 +13,8 @@
 # stop when the script ends.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-bin=target/release
+# (make demo builds target/demo; release binaries are used otherwise)
+bin=${USERFLUX_BIN:-target/release}
 configs=("$@")
 direct=()
 if [ ${#configs[@]} -eq 0 ]; then

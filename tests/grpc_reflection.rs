@@ -218,6 +218,50 @@ fn the_server_describes_the_method_and_mistakes_are_named() {
 
 /// A server without reflection, and a peer that never answers: the run
 /// fails before any load, naming the field and the server, on time.
+/// Two shards of a reflection config, merged: thresholds on the
+/// grpc_status and method tags are judged again over the merged counts
+/// and histograms (the merge's plan has the rows unresolved; they saw
+/// nothing: found by a first-user try).
+#[test]
+fn sharded_reflection_runs_judge_grpc_status_thresholds() {
+    let dir = tempfile::tempdir().unwrap();
+    let set = descriptors(dir.path());
+    let Some(server) =
+        PyServer::start_with(dir.path(), &[OsStr::new("--reflection"), set.as_os_str()])
+    else {
+        return;
+    };
+    let json = format!(
+        r#"{{"target": "http://127.0.0.1:{}", "duration": "2s",
+            "stages": [{{"duration": "2s", "target": 4}}],
+            "thresholds": {{"http_reqs{{grpc_status:OK}}": ["count>0"],
+                           "grpc_req_duration{{grpc_status:OK}}": ["max<60000"],
+                           "http_reqs{{method:echo.Echo/Say}}": ["count>0"]}},
+            "endpoints": [{{"name": "e", "grpc": {{"reflection": true, "method": "echo.Echo/Say",
+                "message": {{"text": "hi"}}}}}}]}}"#,
+        server.port
+    );
+    let file = dir.path().join("sharded.json");
+    std::fs::write(&file, json).unwrap();
+    let runs = dir.path().join("sharded");
+    let out = output_within(
+        engine()
+            .args(["run", "-q", "--shards", "2", "--config"])
+            .arg(&file)
+            .arg("--runs-dir")
+            .arg(&runs),
+        Duration::from_secs(120),
+    );
+    userflux::assert_ok(&out);
+    let summary = read_json(&userflux::only_run(&runs).join("summary.json"));
+    let n = summary["endpoints"]["e"]["requests"].as_u64().unwrap();
+    assert!(n > 0, "{summary}");
+    for t in summary["thresholds"].as_array().unwrap() {
+        assert_eq!(t["ok"], true, "{t}");
+        assert!(t["observed"].as_f64().is_some_and(|v| v > 0.0), "{t}");
+    }
+}
+
 #[test]
 fn no_reflection_or_no_answer_fails_the_run_before_any_load() {
     let dir = tempfile::tempdir().unwrap();

@@ -258,7 +258,7 @@ impl Check {
                         .any(|w| w == text.as_slice())
             }
             Check::Select(Selector::Json(pointer), Pred::Equals(want)) => {
-                reader.json_value(pointer).is_ok_and(|v| v == *want)
+                reader.json_value(pointer).is_ok_and(|v| json_eq(&v, want))
             }
             Check::Select(sel, pred) => {
                 scratch.clear();
@@ -277,6 +277,28 @@ impl Check {
                 }
             }
         }
+    }
+}
+
+/// JSON equality with numbers compared by value: `0` equals `0.0` (a
+/// protobuf `double` that holds a whole number is written `0.0`; grpcurl
+/// and k6 print `0`, and a check `equals: 0` must hold on it).
+fn json_eq(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (a, b) {
+        (Value::Number(x), Value::Number(y)) => match (x.as_f64(), y.as_f64()) {
+            (Some(p), Some(q)) if x.is_f64() || y.is_f64() => p == q,
+            _ => x == y,
+        },
+        (Value::Array(x), Value::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(p, q)| json_eq(p, q))
+        }
+        (Value::Object(x), Value::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, p)| y.get(k).is_some_and(|q| json_eq(p, q)))
+        }
+        _ => a == b,
     }
 }
 
@@ -660,6 +682,27 @@ mod tests {
             (r#"{"json": "/id/x"}"#, false),
         ] {
             assert_eq!(run(c), want, "{c}");
+        }
+    }
+
+    #[test]
+    fn equals_compares_numbers_by_value() {
+        let kept = Kept {
+            head: b"",
+            body: br#"{"ratio": 0.0, "n": 3, "s": {"a": 1.0, "l": [2.0]}}"#,
+            over: None,
+        };
+        let mut scratch = Vec::new();
+        for (json, want) in [
+            (r#"{"json": "/ratio", "equals": 0}"#, true),
+            (r#"{"json": "/n", "equals": 3.0}"#, true),
+            (r#"{"json": "/s", "equals": {"a": 1, "l": [2]}}"#, true),
+            (r#"{"json": "/ratio", "equals": 0.5}"#, false),
+            (r#"{"json": "/n", "equals": "3"}"#, false),
+        ] {
+            let check = Check::compile(&serde_json::from_str(json).unwrap()).unwrap();
+            let ok = check.passes(200, None, 1, &mut Reader::new(kept), &mut scratch);
+            assert_eq!(ok, want, "{json}");
         }
     }
 

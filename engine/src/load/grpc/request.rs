@@ -18,14 +18,18 @@ pub enum MetadataError {
     #[error("metadata key {0:?} is not a lower-case token (a-z, 0-9, -, _, .)")]
     BadKey(String),
     #[error(
-        "metadata key {0:?} is reserved (grpc-*, and the headers the call sets: content-type, te, user-agent)"
+        "metadata key {0:?} is reserved (grpc-*, the headers the call sets: content-type, te, user-agent, \
+         and HTTP/1.1's connection fields, which HTTP/2 does not carry: host, connection, keep-alive, \
+         proxy-connection, transfer-encoding, upgrade)"
     )]
     Reserved(String),
     #[error(
         "metadata key {0:?} is a pseudo-header; the call sets :method, :scheme, :authority and :path itself"
     )]
     Pseudo(String),
-    #[error("metadata {0:?}: the value holds CR, LF or NUL")]
+    #[error(
+        "metadata {0:?}: the value holds a control character (only visible ASCII, spaces and tabs, and UTF-8 go in a field value)"
+    )]
     BadValue(String),
     /// gRPC sends a `-bin` key's value base64-encoded, and the config's
     /// value is sent as given: it must be that base64 already.
@@ -79,11 +83,25 @@ impl RequestHeaders {
             {
                 return Err(MetadataError::BadKey(key.to_string()));
             }
-            if k.starts_with("grpc-") || ["content-type", "te", "user-agent"].contains(&k.as_str())
-            {
+            // (HTTP/2 drops the connection-specific ones: given, they
+            // were silently not sent; found by a first-user try)
+            const SET_OR_DROPPED: [&str; 9] = [
+                "content-type",
+                "te",
+                "user-agent",
+                "host",
+                "connection",
+                "keep-alive",
+                "proxy-connection",
+                "transfer-encoding",
+                "upgrade",
+            ];
+            if k.starts_with("grpc-") || SET_OR_DROPPED.contains(&k.as_str()) {
                 return Err(MetadataError::Reserved(key.to_string()));
             }
-            if value.bytes().any(|b| b == b'\r' || b == b'\n' || b == 0) {
+            // RFC 9110 field values: no control character but HTAB (a
+            // \x01 passed validation and broke every call's head)
+            if value.bytes().any(|b| (b < 0x20 && b != b'\t') || b == 0x7f) {
                 return Err(MetadataError::BadValue(key.to_string()));
             }
             if k.ends_with("-bin") && !is_base64(value) {
@@ -218,6 +236,12 @@ mod tests {
         assert_eq!(e("bad key", "x"), MetadataError::BadKey("bad key".into()));
         assert_eq!(e(":path", "x"), MetadataError::Pseudo(":path".into()));
         assert_eq!(e("k", "a\r\nb"), MetadataError::BadValue("k".into()));
+        assert_eq!(e("k", "a\x01b"), MetadataError::BadValue("k".into()));
+        assert_eq!(e("k", "a\x7fb"), MetadataError::BadValue("k".into()));
+        assert!(RequestHeaders::new("/a.B/C", None, [("k", "a\tb c")]).is_ok());
+        for k in ["host", "connection", "upgrade"] {
+            assert_eq!(e(k, "x"), MetadataError::Reserved(k.into()));
+        }
         assert_eq!(
             e(":authority", "x"),
             MetadataError::Pseudo(":authority".into())

@@ -577,9 +577,11 @@ impl Worker {
                                 let held = c.held.get_or_insert_with(Box::<Held>::default);
                                 held.keep(r.kept, r.timing);
                                 // checks and captures read a gRPC answer as JSON
-                                if let (Some(g), Some(Ok(_))) = (&row.grpc, r.grpc)
+                                // (an OK call's empty message is one whose
+                                // every field is at its default: decoded
+                                // too; a failed call's has no reply)
+                                if let (Some(g), Some(Ok(Code::Ok))) = (&row.grpc, r.grpc)
                                     && row.keep_body
-                                    && !r.grpc_message.is_empty()
                                 {
                                     let output = g.method.output();
                                     let max = plan.max_capture_body;
@@ -742,10 +744,14 @@ impl Worker {
                 }
                 let c = self.conn(idx);
                 c.stream = StreamId::NONE;
-                c.first_byte = Some(first_byte.max(c.sent_at));
+                // the end from the kernel's receive stamp; the first byte
+                // from the read's time, which can be later: never past the
+                // end (waiting read longer than the whole call; found by a
+                // first-user try)
+                let done = clocks.arrival(stamp, c.sent_at);
+                c.first_byte = Some(first_byte.max(c.sent_at).min(done));
                 c.sending = micros(window_wait);
                 c.received = body_bytes;
-                let done = clocks.arrival(stamp, c.sent_at);
                 self.complete(idx, status, true, done, now);
             }
             LinkEvent::Failed { idx, error } => {

@@ -230,14 +230,18 @@ impl<'a> EndpointView<'a> {
             stats,
             open: e.open.is_some(),
             method: e.method,
-            grpc_method: e
-                .grpc
-                .as_ref()
-                .map(|g| g.method.path.trim_start_matches('/')),
+            // (a merge's plan has a reflection row unresolved: its
+            // method is the config's; found by a first-user try, a
+            // sharded run's grpc_status thresholds saw nothing)
+            grpc_method: match (&e.grpc, &e.reflect) {
+                (Some(g), _) => Some(g.method.path.trim_start_matches('/')),
+                (None, Some(r)) => Some(r.method.trim_start_matches('/')),
+                (None, None) => None,
+            },
             url: &e.url,
             path: &e.path,
             accept: &e.accept,
-            grpc: e.grpc.is_some(),
+            grpc: e.grpc.is_some() || e.reflect.is_some(),
         }
     }
 

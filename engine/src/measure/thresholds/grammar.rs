@@ -316,10 +316,19 @@ impl Threshold {
         if matches!(metric, Metric::Vus | Metric::VusMax) && !tags.trim().is_empty() {
             return Err(format!("{name} is for the whole run: it takes no tags"));
         }
+        let mut given: Vec<&str> = Vec::new();
         for tag in tags.split(',').filter(|t| !t.trim().is_empty()) {
             let (tag, value) = tag
                 .split_once(':')
                 .ok_or_else(|| format!("expected {{TAG:VALUE}}, got {{{tag}}}"))?;
+            // the last would win silently (found by a first-user try)
+            if given.contains(&tag.trim()) {
+                return Err(format!(
+                    "tag \"{}\" given twice: tags all hold at once (k6's AND), so give it once",
+                    tag.trim()
+                ));
+            }
+            given.push(tag.trim());
             let value = value.trim();
             match tag.trim() {
                 "flow" | "scenario" if flows.contains(&value) => {

@@ -206,6 +206,11 @@ fn rejects_invalid_ones_with_the_reason() {
         ("http_reqs{status:42}", "count>1", "not an HTTP status"),
         ("my_counter", "count>1", "Userflux has no custom metrics"),
         (
+            "http_reqs{endpoint:users,endpoint:orders}",
+            "count>1",
+            "tag \"endpoint\" given twice",
+        ),
+        (
             "http_reqs{grpc_status:FINE}",
             "count>1",
             "\"FINE\" is not a gRPC status",

@@ -30,8 +30,12 @@ $(VENV)/.installed: analytics/pyproject.toml
 ## Built in the `demo` profile (target/demo/): optimized, without the release
 ## profile's LTO and single codegen unit, which cost a cold 2-core build
 ## ~7 minutes (see Cargo.toml); measure with `make release`.
-demo: setup
-	$(CARGO) build --profile demo -p userflux-engine -p userfluxd -p userfluxctl -p userflux-gateway
+## The venv is made while cargo builds (pip waits on the network, cargo on
+## the CPU): 30 s of a cold 2-core make demo.
+demo:
+	$(MAKE) setup > .demo-setup.log 2>&1 & setup=$$!; \
+	$(CARGO) build --profile demo -p userflux-engine -p userfluxd -p userfluxctl -p userflux-gateway; built=$$?; \
+	wait $$setup || { cat .demo-setup.log; exit 1; }; rm -f .demo-setup.log; exit $$built
 	USERFLUX_BIN=target/demo scripts/demo.sh
 
 ## Formatting, lints (rustdoc's too: a broken doc link fails), then every test: Rust (unit and end-to-end over the

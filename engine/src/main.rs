@@ -10,6 +10,11 @@
 //! In cluster mode (`USERFLUX_CLUSTER=1`, a Kubernetes Job's pod) a shard
 //! whose run completed exits 0 whatever its thresholds, and prints its
 //! results framed on stdout (see `userflux_engine::cluster`).
+//!
+//! One job past 800 lines: the command line. Its flag table and the map
+//! from config field paths back to the flags the user typed (so every
+//! error names a flag) are the bulk; the subcommands' own work lives in
+//! `grpc_cmd.rs`, `search_cmd.rs` and the library.
 
 mod grpc_cmd;
 mod local_shards;

@@ -7,6 +7,12 @@
 //! `control.ndjson` (see [`crate::live`]), and passes a stop request on to
 //! the workers. It is off the per-request
 //! path: workers only ever `send` to it.
+//!
+//! One job past 800 lines: the run's second-by-second state (pending
+//! reports, totals, timeline, peak VUs) and what acts on each closed
+//! second (autoscale, aborting thresholds, steering) share that state;
+//! the acting parts are already rooms of their own (`scaler`, `live`,
+//! `thresholds`) and are called from here.
 
 use crate::live::{Ask, ControlReader, LiveSecond, LiveWriter, Target};
 use crate::plan::{Plan, RateStage, switch_rate};

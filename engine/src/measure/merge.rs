@@ -196,6 +196,31 @@ fn hist(dir: &Path, what: &str, b64: Option<&String>) -> Result<Option<Histogram
     .transpose()
 }
 
+/// A shard's latency per code (`histograms_status.NAME` or
+/// `histograms_grpc_status.NAME`) rebuilt: `code` maps a key to its code,
+/// `None` for the pooled `other`, or says why the key is unknown. A
+/// shard's own codes come first, in key order, then its pooled ones.
+fn by_code(
+    dir: &Path,
+    field: &str,
+    name: &str,
+    by: &BTreeMap<String, String>,
+    code: impl Fn(&str) -> Result<Option<u16>, String>,
+) -> Result<crate::stats::ByStatus, String> {
+    let mut b = crate::stats::ByStatus::default();
+    for (key, text) in by {
+        let what = format!("{field}.{name}.{key}");
+        let Some(h) = hist(dir, &what, Some(text))? else {
+            continue;
+        };
+        match code(key).map_err(|e| format!("{}: {what}: {e}", dir.display()))? {
+            Some(c) => b.codes.push((c, h.into())),
+            None => b.other = Some(h.into()),
+        }
+    }
+    Ok(b)
+}
+
 /// What a shard's summary lacks of one endpoint (written by an older
 /// engine, or edited): the thresholds that read it cannot be judged on the
 /// merge, and say why instead of passing on what is left.
@@ -401,19 +426,9 @@ fn endpoint_stats(
         out.grpc_status = Some(codes);
     }
     match summary.histograms_status.get(name) {
+        // (an HTTP status by its number; any other key is the pooled ones)
         Some(by) => {
-            let mut b = crate::stats::ByStatus::default();
-            // a shard's own codes first, in code order, then its pooled ones
-            for (code, text) in by {
-                let what = format!("histograms_status.{name}.{code}");
-                let Some(h) = hist(dir, &what, Some(text))? else {
-                    continue;
-                };
-                match code.parse::<u16>() {
-                    Ok(c) => b.codes.push((c, h.into())),
-                    Err(_) => b.other = Some(h.into()),
-                }
-            }
+            let b = by_code(dir, "histograms_status", name, by, |c| Ok(c.parse().ok()))?;
             out.by_status = Some(Box::new(b));
         }
         None if s.latency_ms.is_some() || s.latency_corrected_ms.is_some() => {
@@ -423,23 +438,13 @@ fn endpoint_stats(
     }
     match summary.histograms_grpc_status.get(name) {
         Some(by) => {
-            let mut b = crate::stats::ByStatus::default();
-            for (code, text) in by {
-                let what = format!("histograms_grpc_status.{name}.{code}");
-                let Some(h) = hist(dir, &what, Some(text))? else {
-                    continue;
-                };
-                match crate::load::grpc::Code::from_name(code) {
-                    Some(c) => b.codes.push((c as u16, h.into())),
-                    None if code == "other" => b.other = Some(h.into()),
-                    None => {
-                        return Err(format!(
-                            "{}: {what}: unknown gRPC status {code:?}",
-                            dir.display()
-                        ));
-                    }
+            let b = by_code(dir, "histograms_grpc_status", name, by, |c| {
+                match crate::load::grpc::Code::from_name(c) {
+                    Some(code) => Ok(Some(code as u16)),
+                    None if c == "other" => Ok(None),
+                    None => Err(format!("unknown gRPC status {c:?}")),
                 }
-            }
+            })?;
             out.by_grpc = Some(Box::new(b));
         }
         None if !s.grpc_status.is_empty() => {

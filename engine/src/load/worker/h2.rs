@@ -567,9 +567,11 @@ impl Worker {
                             let Some(idx) = vu(r.tag) else { return };
                             let Some(c) = conns[idx].as_mut() else { return };
                             let row = &plan.endpoints[c.row];
+                            // (only a gRPC call that failed: an HTTP/2
+                            // response has no outcome to look at)
                             if !logged
                                 && grpc_why.is_empty()
-                                && !matches!(r.grpc, Some(Ok(Code::Ok)))
+                                && r.grpc.is_some_and(|g| g != Ok(Code::Ok))
                             {
                                 grpc_why.push_str(&String::from_utf8_lossy(r.grpc_why));
                             }
